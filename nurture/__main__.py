@@ -1,0 +1,3 @@
+from nurture.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""The ``nurture`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from nurture import __version__
+from nurture.cli.context import App
+from nurture.clock import clock_from_env
+from nurture.errors import NurtureError
+
+
+class NurtureGroup(click.Group):
+    """Turns nurture's own errors into one clear line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except NurtureError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=NurtureGroup)
+@click.version_option(__version__, prog_name="nurture")
+@click.option(
+    "--workspace",
+    "-w",
+    metavar="DIR",
+    envvar="NURTURE_WORKSPACE",
+    help="The workspace folder (default: the current folder).",
+)
+@click.pass_context
+def main(ctx: click.Context, workspace: str | None) -> None:
+    """nurture: declarative nurture campaigns, lead scoring and sales handoff."""
+    try:
+        clock = clock_from_env()
+    except NurtureError as exc:
+        raise click.UsageError(f"NURTURE_NOW: {exc}") from None
+    app = App(workspace_option=workspace, clock=clock)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def _register() -> None:
+    # Each command group lives in its own module; they are attached here so `main` stays small.
+    from nurture.cli import db, init, leads
+
+    main.add_command(init.init)
+    main.add_command(db.db)
+    main.add_command(leads.leads)
+
+
+_register()

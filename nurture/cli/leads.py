@@ -1,0 +1,169 @@
+"""``nurture leads``: import, show and forget leads."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from nurture.cli.context import App, pass_app
+from nurture.leads.forget import forget_lead
+from nurture.leads.importer import ImportReport, LeadImporter
+from nurture.leads.profile import lead_profile
+
+PROGRESS_MIN_BYTES = 1 << 20  # smaller files finish before a bar would help
+
+
+@click.group()
+def leads() -> None:
+    """Import, inspect and erase leads."""
+
+
+@leads.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from the file name.")
+@click.option("--dry-run", is_flag=True, help="Validate and count, write nothing.")
+@pass_app
+def import_leads(app: App, file: Path, fmt: str | None, dry_run: bool) -> None:
+    """Import leads from a CSV or JSON Lines FILE (upsert by e-mail)."""
+    console = Console(stderr=True)
+    show_bar = console.is_terminal and file.stat().st_size >= PROGRESS_MIN_BYTES
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not show_bar,
+    ) as progress:
+        task = progress.add_task(f"importing {file.name}", total=file.stat().st_size)
+        importer = LeadImporter(
+            app.store,
+            app.clock.now(),
+            dry_run=dry_run,
+            on_progress=lambda done, total: progress.update(task, completed=done),
+        )
+        report = importer.run(file, fmt)
+    _print_report(report)
+    if report.rejected:
+        sys.exit(1)
+
+
+def _print_report(report: ImportReport) -> None:
+    for problem in report.problems:
+        click.echo(f"{report.path}: {problem}", err=True)
+    hidden = report.rejected - len(report.problems)
+    if hidden > 0:
+        click.echo(f"{report.path}: ... and {hidden} more rejected rows", err=True)
+    verb = "would import" if report.dry_run else "imported"
+    click.echo(
+        f"{verb} {report.path.name}: {report.rows} rows, {report.created} created, "
+        f"{report.updated} updated, {report.unchanged} unchanged, {report.rejected} rejected"
+    )
+    if report.suppressed:
+        click.echo(f"note: {report.suppressed} addresses are suppressed and will not be mailed")
+
+
+@leads.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@pass_app
+def show(app: App, email: str, as_json: bool) -> None:
+    """Show a lead: profile, stage history, score and ledger, enrollments, messages, owner."""
+    with app.store.connect() as conn:
+        profile = lead_profile(conn, email)
+    if as_json:
+        click.echo(json.dumps(profile, ensure_ascii=False, indent=2))
+        return
+    _print_profile(profile)
+
+
+def _print_profile(p: dict[str, Any]) -> None:
+    console = Console()
+    name = " ".join(x for x in (p["first_name"], p["last_name"]) if x) or p["email"]
+    console.print(f"[bold]{name}[/bold] <{p['email']}>", highlight=False)
+    facts = [
+        ("company", p["company"]),
+        ("job title", p["job_title"]),
+        ("country", p["country"]),
+        ("stage", p["lifecycle_stage"]),
+        ("owner", p["owner"] or "-"),
+        ("score", f"{p['score']} (fit {p['fit_score']}, behaviour {p['behavior_score']})"),
+        (
+            "mailable",
+            "no: unsubscribed"
+            if p["unsubscribed"]
+            else (f"no: {p['suppressed']}" if p["suppressed"] else "yes"),
+        ),
+    ]
+    for label, value in facts:
+        console.print(f"  {label:<10} {value if value is not None else '-'}", highlight=False)
+    if p["attributes"]:
+        console.print(
+            "  attributes " + ", ".join(f"{k}={v}" for k, v in p["attributes"].items()), highlight=False
+        )
+    _table(
+        console,
+        "Stage history",
+        ("at", "from", "to", "reason", "actor"),
+        [(h["at"], h["from"] or "-", h["to"], h["reason"], h["actor"]) for h in p["stage_history"]],
+    )
+    _table(
+        console,
+        "Score ledger",
+        ("at", "points", "reason"),
+        [(s["at"], f"{s['points']:+g}", s["reason"]) for s in p["score_events"]],
+    )
+    _table(
+        console,
+        "Enrollments",
+        ("campaign", "status", "step", "entered"),
+        [(e["campaign"], e["status"], e["step"] or "-", e["entered_at"]) for e in p["enrollments"]],
+    )
+    _table(
+        console,
+        "Messages",
+        ("campaign", "step", "status", "sent"),
+        [
+            (m["campaign"] or m["kind"], m["step"] or "-", m["status"], m["sent_at"] or "-")
+            for m in p["messages"]
+        ],
+    )
+
+
+def _table(console: Console, title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+
+
+@leads.command("forget")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--reason", default="erasure request", show_default=True)
+@pass_app
+def forget(app: App, email: str, yes: bool, reason: str) -> None:
+    """Erase everything about EMAIL (GDPR); keep a hash so it is never mailed again."""
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Erase all data about {email}? This cannot be undone", abort=True)
+    with app.store.begin() as conn:
+        erasure = forget_lead(conn, email, app.clock.now(), detail=reason)
+    if erasure.lead_found:
+        click.echo(f"erased {email}; its suppression hash is kept so it is never mailed again")
+    else:
+        click.echo(f"no lead {email}; recorded its suppression hash so it is never mailed")
+    if erasure.anonymous_events:
+        click.echo(f"also erased {erasure.anonymous_events} events received for that address")

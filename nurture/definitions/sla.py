@@ -1,0 +1,42 @@
+"""The SLA kind: the agreement between marketing and sales on MQLs, routing and follow-up."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from nurture.definitions.conditions import Condition
+from nurture.definitions.fields import DefinitionModel, Duration, Key
+
+
+class MqlRule(DefinitionModel):
+    when: Condition = Field(description="When a lead becomes marketing-qualified, e.g. lead.score >= 100.")
+
+
+class Recycle(DefinitionModel):
+    campaign: Key = Field(description="The campaign a rejected lead is enrolled in (usually on: manual).")
+    score: Literal["keep", "halve", "reset"] = Field(
+        default="keep", description="What happens to the lead's score: keep, halve or reset."
+    )
+
+
+class SLA(DefinitionModel):
+    """What makes an MQL, who gets it, how fast they must accept it, and what happens otherwise."""
+
+    kind: Literal["SLA"] = Field(description="SLA")
+    name: Key = Field(description="The SLA's name, e.g. marketing-sales.")
+    mql: MqlRule = Field(description="The MQL rule agreed by marketing and sales.")
+    route_to: Key = Field(description="The key of the SalesTeam that receives MQLs.")
+    accept_within: Duration = Field(description="Time a rep has to accept, counted in their working hours.")
+    on_breach: Literal["reassign", "escalate"] = Field(
+        default="reassign", description="reassign to the next rep, or escalate to the team's manager."
+    )
+    max_reassignments: int = Field(
+        default=2, ge=0, le=50, description="After this many reassignments the lead is escalated."
+    )
+    recycle: Recycle | None = Field(default=None, description="Where a rejected lead goes.")
+
+    @property
+    def key(self) -> str:
+        return self.name

@@ -1,0 +1,243 @@
+"""RFC 5322 / MIME messages written straight to bytes.
+
+Python's ``email`` package re-parses and re-folds every header through its policy machinery, which
+caps it at a few hundred messages a second. A marketing email has one fixed shape (a
+multipart/alternative of a text and an HTML part, or a single text part), so nurture writes that
+shape directly: headers from :mod:`nurture.delivery.headers`, bodies as quoted-printable (base64
+when most of the text is non-Latin), CRLF everywhere, no line longer than 78 octets. The tests check
+every form against ``email.policy.strict``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from nurture.delivery.headers import (
+    Address,
+    HeaderError,
+    address_field,
+    check_header_name,
+    header_field,
+    raw_field,
+)
+from nurture.tokens import TokenSigner
+
+BOUNCE_TOKEN_HEADER = "X-Nurture-Ref"
+"""Carries the bounce token in the message itself, for bounces and complaints that quote it."""
+
+BOUNCE_PURPOSE = "bounce"
+
+_RESERVED_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Date", "From", "To", "Cc", "Bcc", "Reply-To", "Subject", "Message-ID", "MIME-Version",
+        "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post",
+        "Return-Path", "Sender", "DKIM-Signature", BOUNCE_TOKEN_HEADER,
+    )
+)  # fmt: skip
+
+DKIM_SIGNED_HEADERS = (
+    "From", "To", "Subject", "Date", "Message-ID", "Reply-To", "List-Unsubscribe",
+    "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
+)  # fmt: skip
+# Signing From and Subject once more than they occur makes any header added later break the signature.
+_DKIM_OVERSIGNED = ("From", "Subject")
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """What goes into one message. ``list_unsubscribe`` is required for marketing mail.
+
+    ``html`` may be empty for a text-only message. ``extra_headers`` are unstructured fields such
+    as ``X-Nurture-Campaign``; names that the builder writes itself are refused.
+    """
+
+    sender: Address
+    to: Address
+    subject: str
+    text: str
+    html: str
+    date: datetime
+    list_unsubscribe: str | None = None
+    list_unsubscribe_mailto: str | None = None
+    reply_to: Address | None = None
+    message_id: str | None = None
+    bounce_token: str | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltMessage:
+    """The wire form of a message and its Message-ID (angle brackets included)."""
+
+    message_id: str
+    data: bytes
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh, globally unique ``<random@domain>``."""
+    return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def verp_address(signer: TokenSigner, message_ref: Any, domain: str, local_part: str = "bounces") -> str:
+    """The envelope sender ``bounces+TOKEN@domain`` that names the message a bounce is about.
+
+    The token is signed with purpose ``bounce`` in lowercase base32, because relays may fold the case
+    of a local part. RFC 5321 limits a local part to 64 octets, which a short (integer) message
+    reference keeps well within.
+    """
+    token = signer.sign_lowercase(BOUNCE_PURPOSE, (message_ref,))
+    local = f"{local_part}+{token}"
+    if len(local) > 64:
+        raise HeaderError(f"bounce address local part is {len(local)} octets (limit 64): shorten the message id")
+    return f"{local}@{domain}"
+
+
+def bounce_token(signer: TokenSigner, message_ref: Any) -> str:
+    """The token for the :data:`BOUNCE_TOKEN_HEADER` header (same form as in the VERP address)."""
+    return signer.sign_lowercase(BOUNCE_PURPOSE, (message_ref,))
+
+
+def build_message(email: Email, dkim: DkimSigner | None = None) -> BuiltMessage:
+    """The message as bytes ready for SMTP or a Maildir (CRLF line ends, 7-bit clean)."""
+    message_id = email.message_id or new_message_id(email.sender.domain)
+    head = [
+        raw_field("Date", format_datetime(email.date)),
+        address_field("From", email.sender),
+        address_field("To", email.to),
+    ]
+    if email.reply_to is not None:
+        head.append(address_field("Reply-To", email.reply_to))
+    head.append(header_field("Subject", email.subject))
+    head.append(raw_field("Message-ID", message_id))
+    head.extend(_list_unsubscribe(email))
+    if email.bounce_token:
+        head.append(raw_field(BOUNCE_TOKEN_HEADER, email.bounce_token))
+    head.extend(_extra_headers(email.extra_headers.items()))
+    head.append(b"MIME-Version: 1.0\r\n")
+
+    text_type, text_body = _encode_body(email.text)
+    if email.html:
+        html_type, html_body = _encode_body(email.html)
+        boundary = "=_" + secrets.token_hex(12)
+        body = b"".join(
+            (
+                f'--{boundary}\r\nContent-Type: text/plain; charset="utf-8"\r\n'.encode("ascii"),
+                text_type, b"\r\n", text_body,
+                f'\r\n--{boundary}\r\nContent-Type: text/html; charset="utf-8"\r\n'.encode("ascii"),
+                html_type, b"\r\n", html_body,
+                f"\r\n--{boundary}--\r\n".encode("ascii"),
+            )
+        )  # fmt: skip
+        # "=_" never occurs in quoted-printable or base64 output, so the boundary cannot collide.
+        head.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode("ascii"))
+    else:
+        head.append(b'Content-Type: text/plain; charset="utf-8"\r\n')
+        head.append(text_type)
+        body = text_body + b"\r\n"
+    data = b"".join(head) + b"\r\n" + body
+    if dkim is not None:
+        data = dkim.sign(data)
+    return BuiltMessage(message_id=message_id, data=data)
+
+
+def _list_unsubscribe(email: Email) -> list[bytes]:
+    if not email.list_unsubscribe:
+        return []
+    if not email.list_unsubscribe.startswith(("https://", "http://")):
+        raise HeaderError("List-Unsubscribe needs an http(s) URL for one-click unsubscribe (RFC 8058)")
+    urls = [email.list_unsubscribe]
+    if email.list_unsubscribe_mailto:
+        if not email.list_unsubscribe_mailto.startswith("mailto:"):
+            raise HeaderError("the List-Unsubscribe mail address must be a mailto: URL")
+        urls.append(email.list_unsubscribe_mailto)
+    if any(char in url for url in urls for char in "<>, "):
+        raise HeaderError("List-Unsubscribe targets must be URLs without spaces, commas or angle brackets")
+    return [
+        raw_field("List-Unsubscribe", ", ".join(f"<{url}>" for url in urls)),
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+    ]
+
+
+def _extra_headers(items: Iterable[tuple[str, str]]) -> list[bytes]:
+    fields = []
+    for name, value in items:
+        check_header_name(name)
+        if name.lower() in _RESERVED_HEADERS:
+            raise HeaderError(f"{name} is written by nurture itself and cannot be set as an extra header")
+        fields.append(header_field(name, value))
+    return fields
+
+
+def _encode_body(text: str) -> tuple[bytes, bytes]:
+    """(Content-Transfer-Encoding line, encoded body) for ``text`` with normalised CRLF line ends."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    raw = text.replace("\n", "\r\n").encode("utf-8")
+    if raw.isascii() and _short_lines(raw) and b"\x00" not in raw and not _trailing_space(raw):
+        return b"Content-Transfer-Encoding: 7bit\r\n", raw
+    non_ascii = len(raw) - len(text.encode("ascii", "ignore"))
+    # Quoted-printable triples each non-ASCII octet, base64 grows everything by a third.
+    if non_ascii * 6 > len(raw):
+        encoded = base64.encodebytes(raw).replace(b"\n", b"\r\n")
+        return b"Content-Transfer-Encoding: base64\r\n", encoded.rstrip(b"\r\n")
+    encoded = binascii.b2a_qp(raw, istext=True)
+    if b"\r\n" not in raw:
+        # b2a_qp takes its soft line break from the input's first line end, LF when there is none.
+        encoded = encoded.replace(b"\n", b"\r\n")
+    return b"Content-Transfer-Encoding: quoted-printable\r\n", encoded
+
+
+def _short_lines(raw: bytes) -> bool:
+    return all(len(line) <= 76 for line in raw.split(b"\r\n"))
+
+
+def _trailing_space(raw: bytes) -> bool:
+    return b" \r\n" in raw or b"\t\r\n" in raw or raw.endswith((b" ", b"\t"))
+
+
+class DkimSigner:
+    """Adds a DKIM-Signature (RSA-SHA256, relaxed/simple) for the sender's domain."""
+
+    def __init__(self, selector: str, domain: str, private_key: bytes) -> None:
+        self.selector = selector
+        self.domain = domain
+        self._private_key = private_key
+
+    def __repr__(self) -> str:
+        return f"DkimSigner(selector={self.selector!r}, domain={self.domain!r})"
+
+    @classmethod
+    def from_files(cls, selector: str, domain: str, private_key_file: Path) -> DkimSigner:
+        """A signer with the PEM private key read from ``private_key_file``."""
+        return cls(selector, domain, private_key_file.read_bytes())
+
+    def sign(self, data: bytes) -> bytes:
+        """``data`` with a DKIM-Signature header prepended."""
+        import dkim
+
+        present = {line.split(b":", 1)[0].strip().lower() for line in _header_lines(data)}
+        include = [name.encode("ascii") for name in DKIM_SIGNED_HEADERS if name.lower().encode() in present]
+        include += [name.encode("ascii") for name in _DKIM_OVERSIGNED]
+        signature: bytes = dkim.sign(
+            data,
+            self.selector.encode("ascii"),
+            self.domain.encode("ascii"),
+            self._private_key,
+            canonicalize=(b"relaxed", b"simple"),
+            include_headers=include,
+        )
+        return signature + data
+
+
+def _header_lines(data: bytes) -> list[bytes]:
+    head = data.split(b"\r\n\r\n", 1)[0]
+    return [line for line in head.split(b"\r\n") if line and line[:1] not in (b" ", b"\t")]

@@ -1,0 +1,179 @@
+"""Render one marketing email from a send step: subject, HTML (with inlined CSS) and text.
+
+A send step names ``trial/welcome``: the HTML comes from ``trial/welcome.html`` and the text part
+from ``trial/welcome.txt`` when it exists, else it is derived from the HTML. Templates are compiled
+once (Jinja2's cache plus a per-renderer table of which parts exist), subjects once per distinct
+source. Mail clients such as Gmail and Outlook ignore ``<style>`` blocks in part, so rules are
+inlined into ``style`` attributes; media queries stay in a ``<style>`` block for clients that
+honour them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import css_inline
+from jinja2 import Environment, Template, TemplateNotFound, TemplateSyntaxError
+
+from nurture.delivery.headers import clean_header_text
+from nurture.delivery.plaintext import html_to_text
+from nurture.errors import NurtureError
+
+
+class RenderError(NurtureError):
+    """A template could not be rendered; names the template and, when known, the line."""
+
+    def __init__(self, template: str, line: int | None, problem: str) -> None:
+        self.template = template
+        self.line = line
+        self.problem = problem
+        where = f"{template}:{line}" if line else template
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """The three rendered parts of one email."""
+
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    html: Template
+    text: Template | None
+
+
+def email_context(
+    *,
+    lead: Mapping[str, Any],
+    campaign: Any,
+    step: Any,
+    unsubscribe_url: str,
+    now: datetime,
+    **extras: Any,
+) -> dict[str, Any]:
+    """The names every marketing template can use: ``lead``, ``campaign``, ``step``,
+    ``unsubscribe_url``, ``now`` and any extras (e.g. ``sender``, ``rep``)."""
+    return {
+        "lead": lead,
+        "campaign": campaign,
+        "step": step,
+        "unsubscribe_url": unsubscribe_url,
+        "now": now,
+        **extras,
+    }
+
+
+class EmailRenderer:
+    """Renders emails from one template environment; keep one per workspace and reuse it."""
+
+    def __init__(self, environment: Environment, *, inline_css: bool = True) -> None:
+        self._environment = environment
+        self._parts: dict[str, _Parts] = {}
+        self._subject_template = lru_cache(maxsize=2048)(self._compile_subject)
+        self._inliner = (
+            css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False) if inline_css else None
+        )
+
+    def render(self, template: str, subject: str, context: Mapping[str, Any]) -> RenderedEmail:
+        """Render the step's template ``template`` (no extension) and ``subject`` with ``context``."""
+        parts = self._load(template)
+        values = dict(context)
+        rendered_subject = self.render_subject(subject, values, template=template)
+        html = _run(parts.html, values)
+        text = _run(parts.text, values) if parts.text is not None else html_to_text(html)
+        if self._inliner is not None:
+            try:
+                html = self._inliner.inline(html)
+            except css_inline.InlineError as exc:
+                raise RenderError(parts.html.name or template, None, f"cannot inline CSS: {exc}") from None
+        return RenderedEmail(subject=rendered_subject, html=html, text=text)
+
+    def render_subject(self, subject: str, context: Mapping[str, Any], *, template: str = "") -> str:
+        """A subject line rendered on one line (lead data cannot add line breaks)."""
+        label = f"subject of {template}" if template else "subject"
+        try:
+            compiled = self._subject_template(subject)
+        except TemplateSyntaxError as exc:
+            raise RenderError(label, None, exc.message or str(exc)) from None
+        try:
+            return clean_header_text(compiled.render(context))
+        except Exception as exc:
+            raise RenderError(label, None, _describe(exc)) from None
+
+    def check(self, template: str) -> None:
+        """Load (and so compile) the template's parts, raising :class:`RenderError` on a problem."""
+        self._load(template)
+
+    def _compile_subject(self, source: str) -> Template:
+        return self._environment.from_string(source)
+
+    def _load(self, template: str) -> _Parts:
+        parts = self._parts.get(template)
+        if parts is not None:
+            return parts
+        try:
+            html = self._environment.get_template(f"{template}.html")
+        except TemplateNotFound:
+            raise RenderError(f"{template}.html", None, "template not found") from None
+        except TemplateSyntaxError as exc:
+            raise RenderError(exc.name or f"{template}.html", exc.lineno, exc.message or "syntax error") from None
+        try:
+            text: Template | None = self._environment.get_template(f"{template}.txt")
+        except TemplateNotFound as exc:
+            if exc.name != f"{template}.txt":
+                raise RenderError(f"{template}.txt", None, f"template {exc.name!r} not found") from None
+            text = None
+        except TemplateSyntaxError as exc:
+            raise RenderError(exc.name or f"{template}.txt", exc.lineno, exc.message or "syntax error") from None
+        parts = _Parts(html=html, text=text)
+        self._parts[template] = parts
+        return parts
+
+
+def _run(template: Template, context: dict[str, Any]) -> str:
+    try:
+        return template.render(context)
+    except TemplateSyntaxError as exc:  # an included or extended template failed to compile
+        raise RenderError(exc.name or template.name or "?", exc.lineno, exc.message or "syntax error") from None
+    except TemplateNotFound as exc:
+        raise RenderError(template.name or "?", _template_line(exc), f"template {exc.name!r} not found") from None
+    except Exception as exc:
+        name, line = _template_location(exc, template.name or "?")
+        raise RenderError(name, line, _describe(exc)) from None
+
+
+def _describe(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message) if message else type(exc).__name__
+
+
+def _template_location(exc: BaseException, fallback: str) -> tuple[str, int | None]:
+    """The innermost template file and line in the traceback Jinja2 rewrote for ``exc``."""
+    name, line = fallback, None
+    tb = exc.__traceback__
+    while tb is not None:
+        if "__jinja_exception__" in tb.tb_frame.f_globals:
+            name, line = _short_name(tb.tb_frame.f_code.co_filename, fallback), tb.tb_lineno
+        tb = tb.tb_next
+    return name, line
+
+
+def _template_line(exc: BaseException) -> int | None:
+    return _template_location(exc, "")[1]
+
+
+def _short_name(filename: str, fallback: str) -> str:
+    # Jinja2 reports the absolute path; the marketer knows the template by its path under templates/.
+    marker = "/templates/"
+    if marker in filename:
+        return filename.rsplit(marker, 1)[1]
+    return filename if filename and filename != "<template>" else fallback
+

@@ -1,0 +1,1 @@
+"""Leads: the people nurture writes to, their fields, import, profile and erasure."""

@@ -1,0 +1,46 @@
+"""Erasure (GDPR Art. 17): the person's data goes, a suppression hash stays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, select
+
+from nurture.leads.addresses import normalise_email, suppression_hash
+from nurture.store.schema import events, leads, messages, suppressions
+
+
+@dataclass(frozen=True)
+class Erasure:
+    email_hash: str
+    lead_found: bool
+    anonymous_events: int
+
+
+def forget_lead(conn: Connection, email: str, now: datetime, *, detail: str = "erasure request") -> Erasure:
+    """Delete the lead and everything hanging off it; keep only the hash that blocks re-mailing.
+
+    The lead's enrollments, messages, events, ledger, stage history and handoffs go with it by
+    foreign-key cascade. Events received before the lead existed, and sales notifications about
+    it, are matched by address and removed as well.
+    """
+    normalised = normalise_email(email)
+    digest = suppression_hash(normalised)
+    lead_id = conn.scalar(select(leads.c.id).where(leads.c.email == normalised))
+    if lead_id is not None:
+        conn.execute(delete(messages).where(messages.c.lead_id == lead_id))
+        conn.execute(delete(leads).where(leads.c.id == lead_id))
+    anonymous = conn.execute(delete(events).where(events.c.anonymous_email == normalised)).rowcount
+    existing = conn.scalar(select(suppressions.c.reason).where(suppressions.c.email_hash == digest))
+    if existing is None:
+        conn.execute(
+            suppressions.insert().values(email_hash=digest, reason="forgotten", detail=detail, created_at=now)
+        )
+    elif existing != "forgotten":
+        conn.execute(
+            suppressions.update()
+            .where(suppressions.c.email_hash == digest)
+            .values(reason="forgotten", detail=f"{detail} (was: {existing})", created_at=now)
+        )
+    return Erasure(digest, lead_id is not None, anonymous or 0)

@@ -1,0 +1,144 @@
+"""Everything nurture knows about one lead, as one JSON-ready dictionary (``leads show``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from nurture.errors import LeadNotFound
+from nurture.leads.addresses import InvalidAddress, normalise_email, suppression_hash
+from nurture.leads.fields import STANDARD_FIELDS
+from nurture.store.schema import (
+    enrollments,
+    events,
+    handoffs,
+    leads,
+    messages,
+    score_ledger,
+    stage_changes,
+    suppressions,
+)
+
+RECENT_EVENTS = 50
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def find_lead_id(conn: Connection, email: str) -> int:
+    try:
+        normalised = normalise_email(email)
+    except InvalidAddress:
+        raise LeadNotFound(email) from None
+    lead_id = conn.scalar(select(leads.c.id).where(leads.c.email == normalised))
+    if lead_id is None:
+        raise LeadNotFound(email)
+    return int(lead_id)
+
+
+def lead_profile(conn: Connection, email: str) -> dict[str, Any]:
+    """The lead's profile, stage history, score and ledger, enrollments, messages and owner."""
+    lead_id = find_lead_id(conn, email)
+    lead = conn.execute(select(leads).where(leads.c.id == lead_id)).one()._mapping
+    suppression = conn.execute(
+        select(suppressions.c.reason, suppressions.c.created_at).where(
+            suppressions.c.email_hash == suppression_hash(lead["email"])
+        )
+    ).first()
+    profile: dict[str, Any] = {
+        "email": lead["email"],
+        **{name: lead[name] for name in STANDARD_FIELDS},
+        "attributes": lead["attributes"] or {},
+        "score": round(lead["score"], 2),
+        "fit_score": round(lead["fit_score"], 2),
+        "behavior_score": round(lead["behavior_score"], 2),
+        "owner": lead["owner_rep_id"],
+        "unsubscribed": lead["unsubscribed_at"] is not None,
+        "suppressed": suppression.reason if suppression else None,
+        "created_at": _iso(lead["created_at"]),
+        "updated_at": _iso(lead["updated_at"]),
+    }
+    profile["stage_history"] = [
+        {"from": r.from_stage, "to": r.to_stage, "at": _iso(r.at), "reason": r.reason, "actor": r.actor}
+        for r in conn.execute(
+            select(stage_changes)
+            .where(stage_changes.c.lead_id == lead_id)
+            .order_by(stage_changes.c.at, stage_changes.c.id)
+        )
+    ]
+    profile["score_events"] = [
+        {"points": r.points, "reason": r.reason, "rule": r.rule, "kind": r.kind, "at": _iso(r.at)}
+        for r in conn.execute(
+            select(score_ledger)
+            .where(score_ledger.c.lead_id == lead_id)
+            .order_by(score_ledger.c.at, score_ledger.c.id)
+        )
+    ]
+    profile["enrollments"] = [
+        {
+            "campaign": r.campaign_key,
+            "status": r.status,
+            "step": r.step_id,
+            "entered_at": _iso(r.entered_at),
+            "due_at": _iso(r.due_at),
+            "ended_at": _iso(r.ended_at),
+            "exit_reason": r.exit_reason,
+        }
+        for r in conn.execute(
+            select(enrollments)
+            .where(enrollments.c.lead_id == lead_id)
+            .order_by(enrollments.c.entered_at, enrollments.c.id)
+        )
+    ]
+    profile["messages"] = [
+        {
+            "campaign": r.campaign_key,
+            "step": r.step_id,
+            "kind": r.kind,
+            "subject": r.subject,
+            "status": r.status,
+            "created_at": _iso(r.created_at),
+            "sent_at": _iso(r.sent_at),
+        }
+        for r in conn.execute(
+            select(messages)
+            .where(messages.c.lead_id == lead_id)
+            .order_by(messages.c.created_at, messages.c.id)
+        )
+    ]
+    profile["events"] = [
+        {
+            "type": r.type,
+            "occurred_at": _iso(r.occurred_at),
+            "campaign": r.campaign_key,
+            "step": r.step_id,
+            "url": r.url,
+            "machine": r.machine_reason,
+        }
+        for r in conn.execute(
+            select(events)
+            .where(events.c.lead_id == lead_id)
+            .order_by(events.c.occurred_at.desc(), events.c.id.desc())
+            .limit(RECENT_EVENTS)
+        )
+    ]
+    profile["handoffs"] = [
+        {
+            "team": r.team_key,
+            "rep": r.rep_id,
+            "status": r.status,
+            "assigned_at": _iso(r.assigned_at),
+            "accept_due_at": _iso(r.accept_due_at),
+            "responded_at": _iso(r.responded_at),
+            "reason": r.reason,
+        }
+        for r in conn.execute(
+            select(handoffs)
+            .where(handoffs.c.lead_id == lead_id)
+            .order_by(handoffs.c.assigned_at, handoffs.c.id)
+        )
+    ]
+    return profile

@@ -1,0 +1,99 @@
+"""One record from a file -> the values to store, or the reasons it cannot be stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nurture.leads.addresses import InvalidAddress, email_domain, normalise_email
+from nurture.leads.fields import STANDARD_FIELDS
+from nurture.leads.sources import not_utf8_column
+
+MAX_ATTRIBUTE_BYTES = 4096
+
+
+@dataclass
+class LeadValues:
+    """What a file says about one lead. Blank cells say nothing: they never erase stored data."""
+
+    email: str
+    fields: dict[str, Any]
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def email_domain(self) -> str:
+        return email_domain(self.email)
+
+
+class RowInvalid(ValueError):
+    def __init__(self, column: str | None, message: str) -> None:
+        super().__init__(f"{column}: {message}" if column else message)
+        self.column = column
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        text = str(value).strip()
+        return text or None
+    raise TypeError
+
+
+def validate_record(values: dict[str, Any]) -> LeadValues:
+    """Check every column; raise RowInvalid naming the first bad one."""
+    bad_column = not_utf8_column(values)
+    if bad_column:
+        raise RowInvalid(bad_column, "is not valid UTF-8; save the file as UTF-8")
+    raw_email = values.get("email")
+    if not isinstance(raw_email, str) or not raw_email.strip():
+        raise RowInvalid("email", "is missing")
+    try:
+        email = normalise_email(raw_email)
+    except InvalidAddress as exc:
+        raise RowInvalid("email", str(exc)) from None
+    fields: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for key, raw in values.items():
+        if key == "email":
+            continue
+        parse = STANDARD_FIELDS.get(key)
+        if parse is None:
+            if key == "attributes" and isinstance(raw, dict):
+                attributes.update(_attributes(raw))
+            else:
+                attributes.update(_attributes({key: raw}))
+            continue
+        try:
+            text = _as_text(raw)
+        except TypeError:
+            raise RowInvalid(key, "must be text or a number") from None
+        if text is None:
+            continue
+        try:
+            fields[key] = parse(text)
+        except ValueError as exc:
+            raise RowInvalid(key, str(exc)) from None
+    return LeadValues(email, fields, attributes)
+
+
+def _attributes(raw: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = str(key).strip()
+        if not name or name.startswith("_"):
+            raise RowInvalid(str(key), "is not a usable attribute name")
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                continue
+            if len(value.encode("utf-8")) > MAX_ATTRIBUTE_BYTES:
+                raise RowInvalid(name, f"is longer than {MAX_ATTRIBUTE_BYTES} bytes")
+        elif value is None:
+            continue
+        elif not isinstance(value, (int, float, bool)):
+            raise RowInvalid(name, "must be text, a number or true/false")
+        kept[name] = value
+    return kept

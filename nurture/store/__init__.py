@@ -1,0 +1,1 @@
+"""The database: schema, engines (SQLite embedded, PostgreSQL scale-out) and migrations."""

@@ -1,0 +1,263 @@
+"""The tables. Designed for millions of leads: every hot question has an index.
+
+The hot questions: "what is due now" (partial indexes on due times of live rows only, so they stay
+small however many leads have finished), "this lead's history" (lead id + time), and "does this
+address exist / may we mail it" (unique e-mail, suppression hash).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from nurture.store.types import Id, Json, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "mql",
+    "sal",
+    "sql",
+    "opportunity",
+    "customer",
+    "recycled",
+    "disqualified",
+)
+
+
+def _active(column: str, value: str) -> dict[str, Any]:
+    """Partial-index predicate on both engines: only live rows are indexed."""
+    clause = text(f"{column} = '{value}'")
+    return {"sqlite_where": clause, "postgresql_where": clause}
+
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # normalised: lower-case, trimmed
+    Column("email_domain", String(255), nullable=False, index=True),
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("company", String(300)),
+    Column("job_title", String(300)),
+    Column("industry", String(200)),
+    Column("company_size", Integer),
+    Column("country", String(2)),
+    Column("timezone", String(64)),
+    Column("locale", String(35)),
+    Column("lifecycle_stage", String(20), nullable=False, server_default="lead"),
+    Column("attributes", Json, nullable=False, default=dict),
+    Column("owner_rep_id", String(100), index=True),
+    # Score = fit + behaviour decayed from behavior_scored_at; `score` is the value as of the
+    # last change, kept in the row so the MQL rule and reports can read it without the ledger.
+    Column("fit_score", Float, nullable=False, server_default="0"),
+    Column("behavior_score", Float, nullable=False, server_default="0"),
+    Column("behavior_scored_at", UTCDateTime),
+    Column("score", Float, nullable=False, server_default="0"),
+    Column("unsubscribed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_leads_stage_created", "lifecycle_stage", "created_at"),
+)
+
+stage_changes = Table(
+    "stage_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    Column("from_stage", String(20)),
+    Column("to_stage", String(20), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Index("ix_stage_changes_lead_at", "lead_id", "at"),
+    Index("ix_stage_changes_to_at", "to_stage", "at"),  # the funnel report
+)
+
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    Column("campaign_key", String(100), nullable=False),
+    Column("campaign_version", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # active | completed | exited
+    Column("step_id", String(100)),  # the step the lead is at (next to run, or the wait it is in)
+    Column("step_started_at", UTCDateTime),  # when that step began: waits are re-planned from here
+    Column("due_at", UTCDateTime),  # when the engine should look at this enrollment again
+    Column("claimed_until", UTCDateTime),  # a worker's lease, so replicas never run it twice at once
+    Column("entered_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("exit_reason", String(500)),
+    Index("ix_enrollments_due", "due_at", "id", **_active("status", "active")),
+    Index(
+        "uq_enrollments_one_active",
+        "lead_id",
+        "campaign_key",
+        unique=True,
+        **_active("status", "active"),
+    ),
+    Index("ix_enrollments_lead_entered", "lead_id", "entered_at"),
+    Index("ix_enrollments_campaign_status", "campaign_key", "status"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id", ondelete="CASCADE")),
+    Column("enrollment_id", Id, ForeignKey("enrollments.id", ondelete="CASCADE")),
+    Column("handoff_id", Id, ForeignKey("handoffs.id", ondelete="CASCADE")),
+    Column("campaign_key", String(100)),
+    Column("step_id", String(100)),
+    Column("kind", String(32), nullable=False),  # marketing | sales_notification | escalation
+    Column("to_address", String(320), nullable=False),
+    Column("subject", String(998), nullable=False),
+    Column("message_id", String(255), nullable=False, unique=True),  # the Message-ID header
+    # queued -> sending -> sent; or failed / bounced / suppressed. `sending` with an expired
+    # lease marks a message whose acceptance was in flight when a worker died.
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    # One send step is sent at most once per enrollment, enforced here and not only in code.
+    UniqueConstraint("enrollment_id", "step_id"),
+    Index("ix_messages_due", "next_attempt_at", "id", **_active("status", "queued")),
+    Index("ix_messages_lead_created", "lead_id", "created_at"),
+    Index("ix_messages_campaign_step", "campaign_key", "step_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id", ondelete="CASCADE")),
+    # Events for addresses not (yet) known are kept with the address and joined when the lead appears.
+    Column("anonymous_email", String(320)),
+    Column("type", String(64), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="SET NULL")),
+    Column("campaign_key", String(100)),
+    Column("step_id", String(100)),
+    Column("url", Text),
+    Column("machine_reason", String(64)),  # set when a privacy proxy or security scanner caused it
+    Column("idempotency_key", String(200), unique=True),
+    Column("properties", Json, nullable=False, default=dict),
+    Index("ix_events_lead_occurred", "lead_id", "occurred_at"),
+    Index("ix_events_type_occurred", "type", "occurred_at"),
+    Index("ix_events_message", "message_id"),
+    Index(
+        "ix_events_anonymous",
+        "anonymous_email",
+        sqlite_where=text("lead_id IS NULL"),
+        postgresql_where=text("lead_id IS NULL"),
+    ),
+)
+
+score_ledger = Table(
+    "score_ledger",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    Column("points", Float, nullable=False),
+    Column("kind", String(16), nullable=False),  # fit | behavior | manual | recycle
+    Column("rule", String(500), nullable=False),
+    Column("event_id", Id, ForeignKey("events.id", ondelete="SET NULL")),
+    Column("reason", String(500), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_score_ledger_lead_at", "lead_id", "at"),
+)
+
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    Column("team_key", String(100), nullable=False),
+    Column("rep_id", String(100)),  # null: the team's manager holds it
+    # pending | accepted | rejected | reassigned | escalated | converted
+    Column("status", String(16), nullable=False),
+    Column("assigned_at", UTCDateTime, nullable=False),
+    Column("accept_due_at", UTCDateTime),
+    Column("responded_at", UTCDateTime),
+    Column("reason", String(500)),
+    Column("actor", String(200)),
+    Column("reassignments", Integer, nullable=False, server_default="0"),
+    Column("previous_handoff_id", Id, ForeignKey("handoffs.id", ondelete="SET NULL")),
+    Index("ix_handoffs_due", "accept_due_at", "id", **_active("status", "pending")),
+    Index("ix_handoffs_rep_status", "rep_id", "status"),
+    Index("ix_handoffs_lead_assigned", "lead_id", "assigned_at"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    # sha256 of the normalised address: erased people stay unmailable without keeping their address.
+    Column("email_hash", String(64), primary_key=True),
+    Column(
+        "reason", String(32), nullable=False
+    ),  # unsubscribe | hard_bounce | complaint | forgotten | manual
+    Column("detail", String(500)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+definition_versions = Table(
+    "definition_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(100), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("body", Json, nullable=False),
+    Column("source", String(500), nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("kind", "key", "content_hash"),
+)
+
+# Positions of feeds the engine follows by keyset (e.g. the last lead id offered to lead_created
+# campaigns), so a tick reads only what is new.
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", Id, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("idempotency_key", String(200), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("event_count", Integer, nullable=False),
+    Column("accepted", Boolean, nullable=False),
+)

@@ -1,0 +1,131 @@
+"""Shared fixtures: a migrated database on each engine, and workspaces pointing at it.
+
+Every store test runs on SQLite and on PostgreSQL. SQLite databases are copies of one migrated
+template file; PostgreSQL tests share one database created for the session (and dropped after),
+emptied before each test. PostgreSQL comes from ``NURTURE_TEST_POSTGRES_URL``; without it, or
+without a server behind it, those tests are skipped with the reason shown.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+
+from nurture.store.engine import create_store_engine
+from nurture.store.migrate import upgrade
+from nurture.store.schema import metadata
+
+PG_ENV = "NURTURE_TEST_POSTGRES_URL"
+ENGINES = ["sqlite", "postgresql"]
+
+
+def postgres_admin_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+def create_postgres_database(prefix: str = "nurture_test") -> str:
+    """A new, empty PostgreSQL database; returns its URL. Skips the test when there is no server."""
+    admin_url = postgres_admin_url()
+    if not admin_url:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_store_engine(admin_url, isolation_level="AUTOCOMMIT", pool_size=1)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any connection failure means: no server here
+        pytest.skip(f"PostgreSQL at {PG_ENV} is not reachable: {exc.__class__.__name__}: {exc}")
+    finally:
+        admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    admin_url = postgres_admin_url()
+    assert admin_url
+    name = make_url(url).database
+    admin = create_store_engine(admin_url, isolation_level="AUTOCOMMIT", pool_size=1)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "nurture.db"
+    engine = create_store_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection to close folds the WAL back into the file we copy
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_session_url() -> Iterator[str]:
+    url = create_postgres_database()
+    engine = create_store_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    drop_postgres_database(url)
+
+
+def _empty_postgres(engine: Engine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=ENGINES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """The URL of an empty, migrated database: SQLite and PostgreSQL in turn."""
+    if request.param == "sqlite":
+        target = tmp_path / "nurture.db"
+        shutil.copyfile(sqlite_template, target)
+        return f"sqlite:///{target}"
+    url: str = request.getfixturevalue("postgres_session_url")
+    engine = create_store_engine(url)
+    _empty_postgres(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Engine]:
+    engine = create_store_engine(store_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, store_url: str) -> Path:
+    """A workspace folder whose settings point at this test's database."""
+    root = tmp_path / "ws"
+    (root / "campaigns").mkdir(parents=True)
+    (root / "templates").mkdir()
+    (root / "nurture.toml").write_text(
+        f'database_url = "{store_url}"\nsecret_key = "test-secret-key-0123456789"\n', encoding="utf-8"
+    )
+    return root
+
+
+@pytest.fixture
+def cli(workspace: Path):  # type: ignore[no-untyped-def]
+    """Run ``nurture --workspace <workspace> ARGS`` in-process; returns click's Result."""
+    from click.testing import CliRunner
+
+    from nurture.cli import main
+
+    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None):  # type: ignore[no-untyped-def]
+        runner = CliRunner()
+        return runner.invoke(main, ["--workspace", str(workspace), *args], env=env, input=input)
+
+    return run
