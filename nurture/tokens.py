@@ -35,6 +35,8 @@ TAG_BYTES = 16
 _FORMAT_V1 = 0x01
 _HAS_EXPIRY = 0x80
 _KNOWN_FLAGS = {_FORMAT_V1, _FORMAT_V1 | _HAS_EXPIRY}
+_V1 = bytes((_FORMAT_V1,))
+_V1_EXPIRING = bytes((_FORMAT_V1 | _HAS_EXPIRY,))
 _MIN_SIGNING_KEY = 16
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
@@ -45,14 +47,14 @@ _PURPOSE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
-class InvalidToken(NurtureError):  # noqa: N818 - reads naturally at call sites: ``except InvalidToken``
+class InvalidToken(NurtureError):
     """A token was changed, truncated, signed for another purpose, expired or is not a token at all."""
 
 
 class TokenSigner:
     """Signs and verifies tokens bound to a purpose with one secret key."""
 
-    __slots__ = ("_mac",)
+    __slots__ = ("_mac", "_purposes")
 
     def __init__(self, key: bytes) -> None:
         if len(key) < _MIN_SIGNING_KEY:
@@ -60,13 +62,18 @@ class TokenSigner:
         # A key derived for tokens alone, so the workspace secret is never used raw for anything.
         derived = hmac.digest(key, b"nurture tokens v1", "sha256")
         self._mac = hmac.new(derived, digestmod=hashlib.sha256)
+        # HMAC state with "purpose NUL" already absorbed, one per purpose: copying it is cheaper
+        # than re-keying for every token.
+        self._purposes: dict[str, hmac.HMAC] = {}
 
     def __repr__(self) -> str:
         return "TokenSigner(key=<hidden>)"
 
     # -- signing ---------------------------------------------------------------------------------
 
-    def sign(self, purpose: str, payload: Payload | Sequence[Any], *, expires_at: datetime | None = None) -> str:
+    def sign(
+        self, purpose: str, payload: Payload | Sequence[Any], *, expires_at: datetime | None = None
+    ) -> str:
         """A URL-safe token (base64url, no padding) carrying ``payload`` for ``purpose``."""
         raw = self._seal(purpose, payload, expires_at)
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -121,33 +128,43 @@ class TokenSigner:
     # -- internals -------------------------------------------------------------------------------
 
     def _tag(self, purpose: str, body: bytes) -> bytes:
-        mac = self._mac.copy()
-        mac.update(purpose.encode("ascii"))
-        mac.update(b"\x00")
+        state = self._purposes.get(purpose)
+        if state is None:
+            if not _PURPOSE.fullmatch(purpose):
+                raise ValueError(f"not a token purpose: {purpose!r}")
+            state = self._mac.copy()
+            state.update(purpose.encode("ascii") + b"\x00")
+            self._purposes[purpose] = state
+        mac = state.copy()
         mac.update(body)
         return mac.digest()[:TAG_BYTES]
 
     def _seal(self, purpose: str, payload: Payload | Sequence[Any], expires_at: datetime | None) -> bytes:
-        if not _PURPOSE.fullmatch(purpose):
-            raise ValueError(f"not a token purpose: {purpose!r}")
-        if isinstance(payload, Mapping):
+        kind = type(payload)
+        if kind is tuple or kind is dict or kind is list:
+            data = _encode_json(payload)
+        elif isinstance(payload, Mapping):
             data = _encode_json(dict(payload))
         elif isinstance(payload, Sequence) and not isinstance(payload, str | bytes):
             data = _encode_json(list(payload))
         else:
             raise TypeError("a token payload is a tuple or a dict")
         if expires_at is None:
-            body = bytes((_FORMAT_V1,)) + data.encode("utf-8")
+            body = _V1 + data.encode("utf-8")
         else:
             seconds = min(max(int(_aware(expires_at).timestamp()), 0), 0xFFFFFFFF)
-            body = bytes((_FORMAT_V1 | _HAS_EXPIRY,)) + seconds.to_bytes(4, "big") + data.encode("utf-8")
+            body = _V1_EXPIRING + seconds.to_bytes(4, "big") + data.encode("utf-8")
         return body + self._tag(purpose, body)
 
     def _open(self, purpose: str, raw: bytes, now: datetime | None) -> Payload:
         if len(raw) < 1 + TAG_BYTES or raw[0] not in _KNOWN_FLAGS:
             raise InvalidToken("not a token")
         body, tag = raw[:-TAG_BYTES], raw[-TAG_BYTES:]
-        if not _PURPOSE.fullmatch(purpose) or not hmac.compare_digest(self._tag(purpose, body), tag):
+        try:
+            expected = self._tag(purpose, body)
+        except ValueError:
+            raise InvalidToken("not a token purpose") from None
+        if not hmac.compare_digest(expected, tag):
             raise InvalidToken("token signature does not match")
         start = 1
         if body[0] & _HAS_EXPIRY:

@@ -40,7 +40,7 @@ def create_postgres_database(prefix: str = "nurture_test") -> str:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means: no server here
+    except Exception as exc:
         pytest.skip(f"PostgreSQL at {PG_ENV} is not reachable: {exc.__class__.__name__}: {exc}")
     finally:
         admin.dispose()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 03:27:26.021244
+Create Date: 2026-11-23 03:37:05.216082
 """
 
 from __future__ import annotations
@@ -72,9 +72,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('email', name=op.f('uq_leads_email'))
     )
     with op.batch_alter_table('leads', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_leads_email_domain'), ['email_domain'], unique=False)
-        batch_op.create_index(batch_op.f('ix_leads_owner_rep_id'), ['owner_rep_id'], unique=False)
-        batch_op.create_index('ix_leads_stage_created', ['lifecycle_stage', 'created_at'], unique=False)
+        batch_op.create_index('ix_leads_owned_domain', ['email_domain', 'owner_rep_id'], unique=False, sqlite_where=sa.text('owner_rep_id IS NOT NULL'), postgresql_where=sa.text('owner_rep_id IS NOT NULL'))
+        batch_op.create_index('ix_leads_owner', ['owner_rep_id'], unique=False, sqlite_where=sa.text('owner_rep_id IS NOT NULL'), postgresql_where=sa.text('owner_rep_id IS NOT NULL'))
 
     op.create_table('suppressions',
     sa.Column('email_hash', sa.String(length=64), nullable=False),
@@ -255,9 +254,8 @@ def downgrade() -> None:
     op.drop_table('enrollments')
     op.drop_table('suppressions')
     with op.batch_alter_table('leads', schema=None) as batch_op:
-        batch_op.drop_index('ix_leads_stage_created')
-        batch_op.drop_index(batch_op.f('ix_leads_owner_rep_id'))
-        batch_op.drop_index(batch_op.f('ix_leads_email_domain'))
+        batch_op.drop_index('ix_leads_owner', sqlite_where=sa.text('owner_rep_id IS NOT NULL'), postgresql_where=sa.text('owner_rep_id IS NOT NULL'))
+        batch_op.drop_index('ix_leads_owned_domain', sqlite_where=sa.text('owner_rep_id IS NOT NULL'), postgresql_where=sa.text('owner_rep_id IS NOT NULL'))
 
     op.drop_table('leads')
     op.drop_table('ingest_batches')

@@ -22,13 +22,17 @@ class Entry(DefinitionModel):
         description="lead_created: new leads; event: when an event of `type` arrives; segment: leads "
         "matching `where`, re-evaluated; manual: only the SLA's recycle or the CLI enrol leads."
     )
-    type: str | None = Field(default=None, description="For on: event, the event type, e.g. webinar_registered.")
+    type: str | None = Field(
+        default=None, description="For on: event, the event type, e.g. webinar_registered."
+    )
     where: Condition | None = Field(default=None, description="Only leads (and events) for which this holds.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Entry:
         if self.on == "event" and not self.type:
-            raise invalid("entry", "on: event needs the event `type` it reacts to, e.g. type: webinar_registered")
+            raise invalid(
+                "entry", "on: event needs the event `type` it reacts to, e.g. type: webinar_registered"
+            )
         if self.on != "event" and self.type is not None:
             raise invalid("entry", f"`type` only applies to on: event (this entry is on: {self.on})")
         if self.on == "segment" and self.where is None:
@@ -73,7 +77,7 @@ class Campaign(DefinitionModel):
         default=(), description="Checked before every step; a lead leaves as soon as one holds."
     )
     send_window: SendWindow | None = Field(default=None, description="When emails may go out.")
-    steps: tuple[Step, ...] = Field(min_length=1, description="The steps, in order.")
+    steps: tuple[Step, ...] = Field(min_length=1, max_length=500, description="The steps, in order.")
 
     @model_validator(mode="before")
     @classmethod

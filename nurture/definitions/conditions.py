@@ -245,7 +245,9 @@ def _refuse_unsafe(node: nodes.Node, source: str) -> None:
                 raise ValueError(f"{name!r} is not a valid regular expression: {exc}") from None
             return
     if isinstance(name, str) and (name.startswith("_") or name in _UNSAFE_NAMES):
-        raise ValueError(f"{source!r} reaches into Python internals ({name!r}); conditions may only read lead data")
+        raise ValueError(
+            f"{source!r} reaches into Python internals ({name!r}); conditions may only read lead data"
+        )
     if isinstance(name, str) and name in _MUTATING_NAMES and isinstance(node, nodes.Getattr):
         raise ValueError(f"{source!r} calls {name!r}, which changes data; conditions may only read it")
     if isinstance(node, nodes.Pow):
@@ -278,11 +280,11 @@ def _lead_field(node: nodes.Node) -> str | None:
 
 
 def _reference(node: nodes.Node) -> tuple[str, str] | None:
-    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
-        if node.node.name in ("opened", "clicked") and node.args:
-            ref = _constant(node.args[0])
-            if isinstance(ref, str):
-                return (node.node.name, ref)
+    if not (isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.args):
+        return None
+    ref = _constant(node.args[0])
+    if node.node.name in ("opened", "clicked") and isinstance(ref, str):
+        return (node.node.name, ref)
     return None
 
 
@@ -329,7 +331,9 @@ class Condition:
             raise ConditionError(self.location, self.source, message) from None
 
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
             _validate_condition,
             serialization=core_schema.plain_serializer_function_ser_schema(lambda c: c.source),
@@ -368,7 +372,7 @@ def _validate_condition(value: Any) -> Condition:
         return value
     if not isinstance(value, str):
         raise PydanticCustomError(
-            "condition_type", "a condition must be text, e.g. \"lead.score >= 50\" (quote it in YAML)"
+            "condition_type", 'a condition must be text, e.g. "lead.score >= 50" (quote it in YAML)'
         )
     location = getattr(value, "location", _NO_LOCATION)
     try:

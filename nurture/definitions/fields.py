@@ -38,6 +38,11 @@ class DefinitionModel(BaseModel):
     def allowed_keys(cls) -> list[str]:
         return [f.alias or name for name, f in cls.model_fields.items()]
 
+    @classmethod
+    def unknown_key_message(cls, key: str, data: dict[str, Any]) -> str:
+        """What to say about a key this kind of mapping does not have."""
+        return f"unknown key {key!r}{did_you_mean(key, cls.allowed_keys())}{cls.unknown_key_hint}"
+
     @model_validator(mode="before")
     @classmethod
     def _known_keys(cls, data: Any) -> Any:
@@ -45,7 +50,7 @@ class DefinitionModel(BaseModel):
             allowed = cls.allowed_keys()
             for key in data:
                 if key not in allowed:
-                    message = f"unknown key {str(key)!r}{did_you_mean(str(key), allowed)}{cls.unknown_key_hint}"
+                    message = cls.unknown_key_message(str(key), data)
                     raise PydanticCustomError("unknown_key", "{message}", {"message": message, "key": key})
         return data
 
@@ -59,7 +64,9 @@ def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if not isinstance(value, str):
-        raise invalid("duration", f"{value!r} is not a duration; write a number and a unit: 30s, 15m, 4h, 2d or 1w")
+        raise invalid(
+            "duration", f"{value!r} is not a duration; write a number and a unit: 30s, 15m, 4h, 2d or 1w"
+        )
     try:
         delta = parse_duration(value)
     except ValueError as exc:
@@ -90,14 +97,18 @@ _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
 def _key(value: str) -> str:
     if not _KEY.match(value):
-        raise invalid("key", f"{value!r} is not a valid key: use lower-case letters, digits, '-' and '_' (at most 100)")
+        raise invalid(
+            "key", f"{value!r} is not a valid key: use lower-case letters, digits, '-' and '_' (at most 100)"
+        )
     return value
 
 
 Key = Annotated[
     str,
     AfterValidator(_key),
-    WithJsonSchema({"type": "string", "pattern": _KEY.pattern, "description": "A key: lower-case, digits, - and _."}),
+    WithJsonSchema(
+        {"type": "string", "pattern": _KEY.pattern, "description": "A key: lower-case, digits, - and _."}
+    ),
 ]
 
 
@@ -129,7 +140,11 @@ Sender = Annotated[
     str,
     AfterValidator(_sender),
     WithJsonSchema(
-        {"type": "string", "description": "An address, or 'Name <address>'.", "examples": ["Taktwerk <hallo@example.com>"]}
+        {
+            "type": "string",
+            "description": "An address, or 'Name <address>'.",
+            "examples": ["Taktwerk <hallo@example.com>"],
+        }
     ),
 ]
 
@@ -159,7 +174,9 @@ def _country(value: str) -> str:
 CountryCode = Annotated[
     str,
     AfterValidator(_country),
-    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166 alpha-2, e.g. DE."}),
+    WithJsonSchema(
+        {"type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166 alpha-2, e.g. DE."}
+    ),
 ]
 
 
@@ -197,7 +214,8 @@ Hours = Annotated[
         {
             "type": "string",
             "pattern": r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
-            "description": 'Daily hours "HH:MM-HH:MM"; "22:00-06:00" crosses midnight, "00:00-24:00" is all day.',
+            "description": 'Daily hours "HH:MM-HH:MM"; "22:00-06:00" crosses midnight, '
+            '"00:00-24:00" is the whole day.',
             "examples": ["09:00-17:00"],
         }
     ),

@@ -54,7 +54,9 @@ class FitRule(DefinitionModel):
 
     when: Condition = Field(description="A condition over the lead.")
     points: int = Field(ge=-1000, le=1000, description="Points while it holds.")
-    reason: str | None = Field(default=None, description="Shown in the score ledger (default: the condition).")
+    reason: str | None = Field(
+        default=None, description="Shown in the score ledger (default: the condition)."
+    )
 
 
 class Decay(DefinitionModel):

@@ -105,14 +105,15 @@ class _Loader(Reader, Scanner, Parser, Composer, _Resolver):
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(AliasEvent):
-            mark = self.peek_event().start_mark
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
             raise _Refused(
                 mark, "YAML aliases (*name) are not allowed in definitions; write the value out in full"
             )
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise _Refused(self.peek_event().start_mark, f"nested more than {MAX_DEPTH} levels deep")
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _Refused(mark, f"nested more than {MAX_DEPTH} levels deep")
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -177,7 +178,9 @@ def parse_documents(text: str, path: str) -> list[Document]:
     except Exception as exc:
         # The YAML library is not hardened against every malformed input; whatever it trips on is
         # still the file's fault and is reported as such, never as a crash of nurture.
-        raise DefinitionError(Location(path), f"cannot read the file as YAML ({type(exc).__name__})") from None
+        raise DefinitionError(
+            Location(path), f"cannot read the file as YAML ({type(exc).__name__})"
+        ) from None
     return documents
 
 
@@ -285,7 +288,9 @@ class _Converter:
             if tag == _FLOAT:
                 return _float(value)
         except ValueError:
-            raise DefinitionError(self.at(node), f"{value!r} is not a valid {tag.rpartition(':')[2]}") from None
+            raise DefinitionError(
+                self.at(node), f"{value!r} is not a valid {tag.rpartition(':')[2]}"
+            ) from None
         raise DefinitionError(self.at(node), f"YAML tag {tag!r} is not supported in definitions")
 
 

@@ -26,9 +26,14 @@ _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-
 
 def _template_name(value: str) -> str:
     if value.endswith((".html", ".txt")):
-        raise invalid("template", f"write the template name without its extension: {value.rsplit('.', 1)[0]!r}")
+        raise invalid(
+            "template", f"write the template name without its extension: {value.rsplit('.', 1)[0]!r}"
+        )
     if not _TEMPLATE_NAME.match(value) or ".." in value:
-        raise invalid("template", f"{value!r} is not a template name (e.g. trial/welcome for templates/trial/welcome.html)")
+        raise invalid(
+            "template",
+            f"{value!r} is not a template name (e.g. trial/welcome for templates/trial/welcome.html)",
+        )
     return value
 
 
@@ -51,7 +56,6 @@ class StepModel(DefinitionModel):
     """What every step has: an id, given or generated."""
 
     kind: ClassVar[str]
-    unknown_key_hint = "; a step does exactly one thing: give each action its own '- ' item"
 
     id: StepId | None = Field(
         default=None, description="The step's id, for branch/goto targets, opened()/clicked() and live edits."
@@ -62,12 +66,26 @@ class StepModel(DefinitionModel):
         """The given id, or the generated one (filled in when the campaign is validated)."""
         return self.id or self.kind
 
+    @classmethod
+    def unknown_key_message(cls, key: str, data: dict[str, Any]) -> str:
+        if key in STEP_KINDS:
+            kinds = [k for k in STEP_KINDS if k in data]
+            both = " and ".join(repr(k) for k in kinds)
+            return f"a step does exactly one thing, but this one has {both}: make them separate steps"
+        return super().unknown_key_message(key, data)
+
 
 class SendEmail(DefinitionModel):
     template: TemplateName = Field(description="Template name under templates/, e.g. trial/welcome.")
-    subject: str = Field(min_length=1, description="Subject line; a Jinja2 template over lead, campaign, step.")
-    from_: Sender | None = Field(default=None, alias="from", description="Sender, else the from_address setting.")
-    reply_to: Sender | None = Field(default=None, description="Reply-To address, e.g. the lead's rep or sales.")
+    subject: str = Field(
+        min_length=1, description="Subject line; a Jinja2 template over lead, campaign, step."
+    )
+    from_: Sender | None = Field(
+        default=None, alias="from", description="Sender, else the from_address setting."
+    )
+    reply_to: Sender | None = Field(
+        default=None, description="Reply-To address, e.g. the lead's rep or sales."
+    )
     layout: str | None = Field(
         default=None,
         description="A layout in templates/layouts/ (without .html), passed to the template as `layout`.",
@@ -194,7 +212,9 @@ class ExitStep(StepModel):
     """End the lead's enrollment here."""
 
     kind = "exit"
-    exit: ExitReason | str | None = Field(description="Optional reason: `exit:`, `exit: reason` or {reason: ...}.")
+    exit: ExitReason | str | None = Field(
+        description="Optional reason: `exit:`, `exit: reason` or {reason: ...}."
+    )
 
     @property
     def reason(self) -> str:

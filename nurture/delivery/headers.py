@@ -202,7 +202,9 @@ def _q_words(text: str, first: int) -> list[str]:
             piece = "_"
         else:
             encoded = char.encode("utf-8")
-            piece = char if len(encoded) == 1 and encoded[0] in _Q_SAFE else "".join(f"={b:02X}" for b in encoded)
+            piece = (
+                char if len(encoded) == 1 and encoded[0] in _Q_SAFE else "".join(f"={b:02X}" for b in encoded)
+            )
         if size + len(piece) > limit and current:
             words.append("=?utf-8?q?" + "".join(current) + "?=")
             current, size = [], 0

@@ -30,7 +30,7 @@ from nurture.delivery.headers import (
 )
 from nurture.tokens import TokenSigner
 
-BOUNCE_TOKEN_HEADER = "X-Nurture-Ref"
+BOUNCE_TOKEN_HEADER = "X-Nurture-Ref"  # noqa: S105 - a header name, not a secret
 """Carries the bounce token in the message itself, for bounces and complaints that quote it."""
 
 BOUNCE_PURPOSE = "bounce"
@@ -97,7 +97,9 @@ def verp_address(signer: TokenSigner, message_ref: Any, domain: str, local_part:
     token = signer.sign_lowercase(BOUNCE_PURPOSE, (message_ref,))
     local = f"{local_part}+{token}"
     if len(local) > 64:
-        raise HeaderError(f"bounce address local part is {len(local)} octets (limit 64): shorten the message id")
+        raise HeaderError(
+            f"bounce address local part is {len(local)} octets (limit 64): shorten the message id"
+        )
     return f"{local}@{domain}"
 
 

@@ -3,6 +3,12 @@
 Readers of the text part (and spam filters, which compare both parts) expect the same content in
 a readable form: paragraphs separated by blank lines, list items with markers, and every link as
 ``text (url)`` so it can still be followed. Hidden preheaders, styles and scripts are dropped.
+
+Parsing HTML with the standard library's parser costs a few hundred microseconds per email, more
+than rendering it. So the conversion normally runs once per *template*: the HTML template's source
+(Jinja2 tags and all) is converted into a text template, which then renders per email as cheaply
+as any ``.txt`` template. :func:`html_to_text` converts one finished document; the renderer falls
+back to it for templates whose structure the source conversion cannot follow.
 """
 
 from __future__ import annotations
@@ -23,21 +29,52 @@ _BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.IGNORECASE | re.DOTALL)
 _NOISE = re.compile(r"<(style|script|head)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
 
 
+_JINJA = re.compile(r"\{[{%#]")
+# Statements that define names or scopes: dropping them with hidden content would change the rest.
+_DEFINING = re.compile(r"\{%-?\s*(?:set|import|from|macro|call|filter|with|include|extends)\b")
+_TEMPLATE_NOISE = re.compile(r"<(style|script)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
 def html_to_text(html: str) -> str:
     """A readable plain-text rendering of ``html``: paragraphs, lists and ``text (url)`` links."""
     body = _BODY.search(html)
     # Styles, scripts and comments (Outlook conditionals) never reach the text; cutting them out
     # before parsing spares the pure-Python parser most of the document.
     source = _NOISE.sub("", body.group(1) if body else html)
-    converter = _TextConverter()
+    converter = _TextConverter(template=False)
     converter.feed(source)
     converter.close()
+    return tidy_text(converter.result())
+
+
+def html_template_to_text(source: str) -> str | None:
+    """The source of a text template equivalent to the HTML template ``source``.
+
+    Jinja2 tags pass through as text. Returns None when the HTML's structure depends on template
+    logic in a way the conversion cannot reproduce (a loop inside a numbered list, a tag inside a
+    tag); the caller then converts each rendered email instead.
+    """
+    # The whole source is kept (no cut to <body>): imports, macros and ``extends`` sit outside it.
+    converter = _TextConverter(template=True)
+    converter.feed(_TEMPLATE_NOISE.sub("", source))
+    converter.close()
+    if converter.unfollowable:
+        return None
     return converter.result()
 
 
+def tidy_text(text: str) -> str:
+    """Trailing spaces removed, at most one blank line in a row, one final newline."""
+    lines = [line.rstrip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip() + "\n"
+
+
 class _TextConverter(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, *, template: bool) -> None:
         super().__init__(convert_charrefs=True)
+        self._template = template
+        self.unfollowable = False
         self._out: list[str] = []
         self._pending_breaks = 0
         self._at_start = True
@@ -63,9 +100,7 @@ class _TextConverter(HTMLParser):
         self._out.append(text)
 
     def result(self) -> str:
-        text = "".join(self._out)
-        lines = [line.rstrip() for line in text.split("\n")]
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+        return "".join(self._out)
 
     # -- parser callbacks ------------------------------------------------------------------------
 
@@ -75,6 +110,9 @@ class _TextConverter(HTMLParser):
                 self._skip_depth += 1
             return
         attributes = dict(attrs)
+        if self._template and any(_JINJA.match(name) for name, _ in attrs):
+            # Template logic between attributes ({% if %} class="..." {% endif %}) cannot be kept.
+            self.unfollowable = True
         if tag in _SKIPPED or _HIDDEN_STYLE.search(attributes.get("style") or ""):
             if tag not in _VOID:
                 self._skip_tag, self._skip_depth = tag, 1
@@ -97,7 +135,13 @@ class _TextConverter(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self._skip_tag is not None:
+            if self._template and _DEFINING.search(data):
+                # Hidden content may define names (set, import, macro) that the visible part uses.
+                self.unfollowable = True
             return
+        if self._template and self._lists and self._lists[-1][0] and "{%" in data:
+            # A loop or condition inside a numbered list: the numbers are only known per email.
+            self.unfollowable = True
         if self._pre:
             self._write(data)
             return
@@ -163,7 +207,7 @@ class _TextConverter(HTMLParser):
         if not rule:
             return
         title = "".join(self._out).rsplit("\n", 1)[-1].strip()
-        if title:
+        if title and not (self._template and _JINJA.search(title)):
             self._write("\n" + rule * len(title))
 
     def _close_link(self) -> None:
@@ -172,7 +216,9 @@ class _TextConverter(HTMLParser):
         target = href.strip()
         if target.lower().startswith("mailto:"):
             target = target[7:].split("?", 1)[0]
-        elif not target.lower().startswith(("http://", "https://")):
+        elif not target.lower().startswith(("http://", "https://")) and not (
+            self._template and target.startswith("{{")
+        ):
             return
         if not label:
             self._write(target)

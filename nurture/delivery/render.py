@@ -17,10 +17,10 @@ from functools import lru_cache
 from typing import Any
 
 import css_inline
-from jinja2 import Environment, Template, TemplateNotFound, TemplateSyntaxError
+from jinja2 import BaseLoader, Environment, Template, TemplateNotFound, TemplateSyntaxError
 
 from nurture.delivery.headers import clean_header_text
-from nurture.delivery.plaintext import html_to_text
+from nurture.delivery.plaintext import html_template_to_text, html_to_text, tidy_text
 from nurture.errors import NurtureError
 
 
@@ -48,6 +48,7 @@ class RenderedEmail:
 class _Parts:
     html: Template
     text: Template | None
+    derived_text: Template | None = None
 
 
 def email_context(
@@ -78,6 +79,15 @@ class EmailRenderer:
         self._environment = environment
         self._parts: dict[str, _Parts] = {}
         self._subject_template = lru_cache(maxsize=2048)(self._compile_subject)
+        # Text templates derived from HTML templates live in their own environment: same sandbox,
+        # no autoescaping, and a loader that converts each HTML source (layouts and includes too).
+        self._derived = (
+            environment.overlay(
+                loader=_DerivedTextLoader(environment.loader), autoescape=False, cache_size=400
+            )
+            if environment.loader is not None
+            else None
+        )
         self._inliner = (
             css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False) if inline_css else None
         )
@@ -88,7 +98,16 @@ class EmailRenderer:
         values = dict(context)
         rendered_subject = self.render_subject(subject, values, template=template)
         html = _run(parts.html, values)
-        text = _run(parts.text, values) if parts.text is not None else html_to_text(html)
+        if parts.text is not None:
+            text = _run(parts.text, values)
+        elif parts.derived_text is not None:
+            try:
+                text = tidy_text(parts.derived_text.render(values))
+            except Exception:
+                # The HTML rendered, so the derivation fell short for this email: convert it instead.
+                text = html_to_text(html)
+        else:
+            text = html_to_text(html)
         if self._inliner is not None:
             try:
                 html = self._inliner.inline(html)
@@ -124,7 +143,9 @@ class EmailRenderer:
         except TemplateNotFound:
             raise RenderError(f"{template}.html", None, "template not found") from None
         except TemplateSyntaxError as exc:
-            raise RenderError(exc.name or f"{template}.html", exc.lineno, exc.message or "syntax error") from None
+            raise RenderError(
+                exc.name or f"{template}.html", exc.lineno, exc.message or "syntax error"
+            ) from None
         try:
             text: Template | None = self._environment.get_template(f"{template}.txt")
         except TemplateNotFound as exc:
@@ -132,19 +153,35 @@ class EmailRenderer:
                 raise RenderError(f"{template}.txt", None, f"template {exc.name!r} not found") from None
             text = None
         except TemplateSyntaxError as exc:
-            raise RenderError(exc.name or f"{template}.txt", exc.lineno, exc.message or "syntax error") from None
-        parts = _Parts(html=html, text=text)
+            raise RenderError(
+                exc.name or f"{template}.txt", exc.lineno, exc.message or "syntax error"
+            ) from None
+        derived = self._derive_text(f"{template}.html") if text is None else None
+        parts = _Parts(html=html, text=text, derived_text=derived)
         self._parts[template] = parts
         return parts
+
+    def _derive_text(self, name: str) -> Template | None:
+        if self._derived is None:
+            return None
+        try:
+            return self._derived.get_template(name)
+        except Exception:
+            # Not convertible or not valid once converted: each email is converted after rendering.
+            return None
 
 
 def _run(template: Template, context: dict[str, Any]) -> str:
     try:
         return template.render(context)
     except TemplateSyntaxError as exc:  # an included or extended template failed to compile
-        raise RenderError(exc.name or template.name or "?", exc.lineno, exc.message or "syntax error") from None
+        raise RenderError(
+            exc.name or template.name or "?", exc.lineno, exc.message or "syntax error"
+        ) from None
     except TemplateNotFound as exc:
-        raise RenderError(template.name or "?", _template_line(exc), f"template {exc.name!r} not found") from None
+        raise RenderError(
+            template.name or "?", _template_line(exc), f"template {exc.name!r} not found"
+        ) from None
     except Exception as exc:
         name, line = _template_location(exc, template.name or "?")
         raise RenderError(name, line, _describe(exc)) from None
@@ -177,3 +214,22 @@ def _short_name(filename: str, fallback: str) -> str:
         return filename.rsplit(marker, 1)[1]
     return filename if filename and filename != "<template>" else fallback
 
+
+class _NotConvertible(Exception):
+    pass
+
+
+class _DerivedTextLoader(BaseLoader):
+    """Serves every ``.html``/``.htm`` template as the text template derived from its source."""
+
+    def __init__(self, html_loader: BaseLoader) -> None:
+        self._html_loader = html_loader
+
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Any]:
+        source, filename, uptodate = self._html_loader.get_source(environment, template)
+        if template.endswith((".html", ".htm")):
+            converted = html_template_to_text(source)
+            if converted is None:
+                raise _NotConvertible(template)
+            source = converted
+        return source, filename, uptodate

@@ -29,7 +29,7 @@ def _text(limit: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         if len(value) > limit:
             raise ValueError(f"is longer than {limit} characters")
-        if any(ch in value for ch in "\r\n\0"):
+        if "\n" in value or "\r" in value or "\0" in value:
             raise ValueError("contains a line break")
         return value
 

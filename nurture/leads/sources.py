@@ -7,9 +7,8 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from nurture.errors import NurtureError
 
@@ -20,8 +19,7 @@ class ImportFileError(NurtureError):
     """The file as a whole cannot be read (missing, empty, no e-mail column, unknown format)."""
 
 
-@dataclass(frozen=True)
-class RawRecord:
+class RawRecord(NamedTuple):
     row: int  # as a spreadsheet counts: the CSV header is row 1; JSON Lines count lines
     values: dict[str, Any] | None  # None when the row could not be read at all
     problem: str | None = None

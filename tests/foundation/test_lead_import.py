@@ -37,7 +37,9 @@ def lead(store: Engine, email: str):  # type: ignore[no-untyped-def]
         return conn.execute(select(leads).where(leads.c.email == email)).one()
 
 
-def test_good_rows_are_stored_with_normalised_email_and_custom_attributes(store: Engine, tmp_path: Path) -> None:
+def test_good_rows_are_stored_with_normalised_email_and_custom_attributes(
+    store: Engine, tmp_path: Path
+) -> None:
     path = write(
         tmp_path,
         "leads.csv",
@@ -95,8 +97,12 @@ def test_a_second_import_of_the_same_file_changes_nothing(store: Engine, tmp_pat
     assert count(store, stage_changes) == 2
 
 
-def test_reimport_updates_only_what_the_file_says_and_records_stage_moves(store: Engine, tmp_path: Path) -> None:
-    LeadImporter(store, NOW).run(write(tmp_path, "a.csv", HEADER + "a@x-firma.de,Anna,Alt,X GmbH,CEO,5,DE,,\n"))
+def test_reimport_updates_only_what_the_file_says_and_records_stage_moves(
+    store: Engine, tmp_path: Path
+) -> None:
+    LeadImporter(store, NOW).run(
+        write(tmp_path, "a.csv", HEADER + "a@x-firma.de,Anna,Alt,X GmbH,CEO,5,DE,,\n")
+    )
     later = datetime(2026, 3, 5, tzinfo=UTC)
     report = LeadImporter(store, later).run(
         write(tmp_path, "b.csv", "email,last_name,lifecycle_stage,newsletter\na@x-firma.de,Neu,sql,ja\n")
@@ -127,9 +133,11 @@ def test_an_empty_file_is_explained(store: Engine, tmp_path: Path) -> None:
 
 
 def test_bytes_that_are_not_utf8_reject_only_their_row(store: Engine, tmp_path: Path) -> None:
-    content = (HEADER + "a@x-firma.de,Anna,,,,,,,\n").encode() + "b@x-firma.de,J\xfcrgen,,,,,,,\n".encode(
-        "latin-1"
-    ) + b"c@x-firma.de,Carla,,,,,,,\n"
+    content = (
+        (HEADER + "a@x-firma.de,Anna,,,,,,,\n").encode()
+        + "b@x-firma.de,J\xfcrgen,,,,,,,\n".encode("latin-1")
+        + b"c@x-firma.de,Carla,,,,,,,\n"
+    )
     report = LeadImporter(store, NOW).run(write(tmp_path, "latin1.csv", content))
     assert [(p.row, "UTF-8" in p.message) for p in report.problems] == [(3, True)]
     assert count(store) == 2
@@ -143,7 +151,9 @@ def test_a_byte_order_mark_and_semicolons_are_understood(store: Engine, tmp_path
 
 
 def test_rows_with_the_wrong_number_of_fields_are_reported(store: Engine, tmp_path: Path) -> None:
-    report = LeadImporter(store, NOW).run(write(tmp_path, "short.csv", "email,first_name\na@b.de\nc@d.de,C\n"))
+    report = LeadImporter(store, NOW).run(
+        write(tmp_path, "short.csv", "email,first_name\na@b.de\nc@d.de,C\n")
+    )
     assert [p.row for p in report.problems] == [2]
     assert "1 fields" in report.problems[0].message
 

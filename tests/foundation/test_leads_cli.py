@@ -27,14 +27,23 @@ def test_import_reports_bad_rows_on_stderr_and_exits_1(cli, workspace: Path) -> 
 
 
 def test_show_json_has_the_documented_keys(cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
-    (workspace / "leads.csv").write_text(CSV.splitlines()[0] + "\n" + CSV.splitlines()[1] + "\n", encoding="utf-8")
+    (workspace / "leads.csv").write_text(
+        CSV.splitlines()[0] + "\n" + CSV.splitlines()[1] + "\n", encoding="utf-8"
+    )
     assert cli("leads", "import", str(workspace / "leads.csv")).exit_code == 0
     result = cli("leads", "show", "Petra.Vogel@example.com", "--json")
     assert result.exit_code == 0, result.output
     profile = json.loads(result.output)
     for key in (
-        "email", "lifecycle_stage", "score", "owner", "unsubscribed",
-        "enrollments", "messages", "score_events", "stage_history",
+        "email",
+        "lifecycle_stage",
+        "score",
+        "owner",
+        "unsubscribed",
+        "enrollments",
+        "messages",
+        "score_events",
+        "stage_history",
     ):
         assert key in profile
     assert profile["email"] == "petra.vogel@example.com"
@@ -54,7 +63,9 @@ def test_show_unknown_lead_is_a_clear_error(cli) -> None:  # type: ignore[no-unt
 
 
 def test_forget_erases_the_lead_and_keeps_only_a_hash(cli, workspace: Path, store_url: str) -> None:  # type: ignore[no-untyped-def]
-    (workspace / "leads.csv").write_text(CSV.splitlines()[0] + "\n" + CSV.splitlines()[1] + "\n", encoding="utf-8")
+    (workspace / "leads.csv").write_text(
+        CSV.splitlines()[0] + "\n" + CSV.splitlines()[1] + "\n", encoding="utf-8"
+    )
     cli("leads", "import", str(workspace / "leads.csv"))
     result = cli("leads", "forget", "petra.vogel@example.com", "--yes")
     assert result.exit_code == 0, result.output
@@ -62,7 +73,9 @@ def test_forget_erases_the_lead_and_keeps_only_a_hash(cli, workspace: Path, stor
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(leads)) == 0
         reason = conn.scalar(
-            select(suppressions.c.reason).where(suppressions.c.email_hash == suppression_hash("petra.vogel@example.com"))
+            select(suppressions.c.reason).where(
+                suppressions.c.email_hash == suppression_hash("petra.vogel@example.com")
+            )
         )
     engine.dispose()
     assert reason == "forgotten"

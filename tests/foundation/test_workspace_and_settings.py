@@ -52,7 +52,9 @@ def test_nurture_now_pins_the_clock_and_the_system_clock_follows_freezegun() -> 
 
 
 def test_a_bad_nurture_now_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["--workspace", str(make_ws(tmp_path)), "db", "current"], env={"NURTURE_NOW": "soon"})
+    result = CliRunner().invoke(
+        main, ["--workspace", str(make_ws(tmp_path)), "db", "current"], env={"NURTURE_NOW": "soon"}
+    )
     assert result.exit_code == 2 and "NURTURE_NOW" in result.output
 
 
@@ -101,7 +103,9 @@ def test_workspace_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert find_workspace(str(a)).root == a
 
 
-def test_a_folder_without_a_program_is_not_a_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_without_a_program_is_not_a_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NURTURE_WORKSPACE", raising=False)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(WorkspaceError, match="nurture init"):

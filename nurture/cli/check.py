@@ -1,0 +1,73 @@
+"""``nurture check`` and ``nurture schema``: validate the definitions, describe their format."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nurture.cli.context import App, pass_app
+from nurture.definitions.load import CheckReport, check_workspace
+from nurture.definitions.schema import definitions_schema_json
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else (plural or singular + 's')}"
+
+
+def summary(report: CheckReport) -> str:
+    """``3 campaigns, 1 scoring model, 1 SLA, 1 sales team``."""
+    program = report.program
+    counts = {
+        kind: sum(1 for _ in program.of_kind(kind))
+        for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
+    }
+    return ", ".join(
+        (
+            _count(counts["Campaign"], "campaign"),
+            _count(counts["ScoringModel"], "scoring model"),
+            _count(counts["SLA"], "SLA"),
+            _count(counts["SalesTeam"], "sales team"),
+        )
+    )
+
+
+@click.command()
+@click.option("--quiet", "-q", is_flag=True, help="Print errors only, no warnings or notes.")
+@pass_app
+def check(app: App, quiet: bool) -> None:
+    """Validate the definitions (campaigns/*.yaml) and their templates.
+
+    Prints every problem as file:line:col: message and exits 1 when there is an error.
+    """
+    report = check_workspace(app.workspace)
+    for problem in report.problems:
+        if quiet and problem.severity != "error":
+            continue
+        colour = {"error": "red", "warning": "yellow", "note": None}[problem.severity]
+        click.secho(str(problem), fg=colour)
+    warnings = len(report.warnings)
+    tail = f" ({_count(warnings, 'warning')})" if warnings else ""
+    if report.ok:
+        click.secho(f"ok: {summary(report)}{tail}", fg="green")
+        return
+    click.secho(f"failed: {_count(len(report.errors), 'error')}{tail}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the schema to this file instead of standard output.",
+)
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of definition files (for editors' YAML validation and completion)."""
+    text = definitions_schema_json()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)

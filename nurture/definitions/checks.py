@@ -1,0 +1,231 @@
+"""Checks across definitions: what pydantic cannot see from one document alone.
+
+Step targets exist and ids are unique, every step can be reached, loops wait, templates exist and
+compile, the SLA names a real team and recycle campaign, and there is exactly one SLA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from nurture.definitions.campaign import Campaign
+from nurture.definitions.conditions import Condition
+from nurture.definitions.flow import loops_without_wait, unreachable_runs
+from nurture.definitions.problems import Problem, did_you_mean
+from nurture.definitions.program import Loaded, Program
+from nurture.definitions.sales_team import SalesTeam
+from nurture.definitions.scoring import KNOWN_EVENT_TYPES, ScoringModel
+from nurture.definitions.sla import SLA
+from nurture.definitions.steps import BranchStep, GotoStep, SendStep, WaitStep
+from nurture.definitions.template_checks import TemplateChecker
+from nurture.errors import Location
+
+
+def cross_check(program: Program) -> list[Problem]:
+    """Every problem that needs more than one document (or the templates) to see."""
+    templates = TemplateChecker(program.templates_dir, program.root)
+    problems = list(_program_shape(program))
+    for item in program.loaded:
+        definition = item.definition
+        if isinstance(definition, Campaign):
+            problems.extend(_campaign(item, definition, program, templates))
+        elif isinstance(definition, SLA):
+            problems.extend(_sla(item, definition, program))
+        elif isinstance(definition, SalesTeam):
+            problems.extend(_team(item, definition))
+        elif isinstance(definition, ScoringModel):
+            problems.extend(_scoring(item, definition))
+    return problems
+
+
+def _program_shape(program: Program) -> Iterator[Problem]:
+    for kind in ("Campaign", "SalesTeam"):
+        first: dict[str, Loaded] = {}
+        for item in program.of_kind(kind):
+            key = item.definition.key
+            if key in first:
+                earlier = first[key].locate("key")
+                yield Problem("error", item.locate("key"), f"{kind} key {key!r} is already used at {earlier}")
+            else:
+                first[key] = item
+    slas = list(program.of_kind("SLA"))
+    if not slas:
+        yield Problem("error", Location("campaigns"), "the program needs one SLA (kind: SLA); none was found")
+    for extra in slas[1:]:
+        yield Problem(
+            "error", extra.locate("kind"), f"only one SLA is allowed; the first is at {slas[0].locate()}"
+        )
+    models = list(program.of_kind("ScoringModel"))
+    if not models:
+        yield Problem("note", Location("campaigns"), "no ScoringModel: leads are scored by score steps only")
+    for extra in models[1:]:
+        yield Problem(
+            "error",
+            extra.locate("kind"),
+            f"only one ScoringModel is allowed; the first is at {models[0].locate()}",
+        )
+
+
+def _campaign(
+    item: Loaded, campaign: Campaign, program: Program, templates: TemplateChecker
+) -> Iterator[Problem]:
+    yield from _step_ids(item, campaign)
+    yield from _step_flow(item, campaign)
+    sends = {step.step_id for step in campaign.send_steps}
+    refs = sends | {step.send.template for step in campaign.send_steps} | set(templates.available())
+    for condition in _campaign_conditions(campaign):
+        yield from _references(condition, refs, sends)
+    for index, step in enumerate(campaign.steps):
+        if not isinstance(step, SendStep):
+            continue
+        yield from templates.check_email(step.send.template, item.locate("steps", index, "send", "template"))
+        yield from templates.check_text(
+            step.send.subject, item.locate("steps", index, "send", "subject"), "subject"
+        )
+        if step.send.layout is not None and not templates.exists(f"layouts/{step.send.layout}.html"):
+            yield Problem(
+                "error",
+                item.locate("steps", index, "send", "layout"),
+                f"layout {step.send.layout!r} not found (templates/layouts/{step.send.layout}.html)",
+            )
+
+
+def _step_ids(item: Loaded, campaign: Campaign) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for index, step_id in enumerate(campaign.step_ids):
+        if step_id in first:
+            earlier = item.locate("steps", first[step_id])
+            yield Problem(
+                "error",
+                item.locate("steps", index),
+                f"step id {step_id!r} is already used by the step at line {earlier.line}",
+            )
+        else:
+            first[step_id] = index
+    ids = campaign.step_ids
+    for index, step in enumerate(campaign.steps):
+        targets: list[tuple[tuple[str | int, ...], str]] = []
+        if isinstance(step, GotoStep):
+            targets.append((("steps", index, "goto"), step.goto))
+        elif isinstance(step, BranchStep):
+            targets.append((("steps", index, "branch", "then"), step.branch.then))
+            if step.branch.else_ is not None:
+                targets.append((("steps", index, "branch", "else"), step.branch.else_))
+        for path, target in targets:
+            if target not in ids:
+                yield Problem(
+                    "error",
+                    item.locate(*path),
+                    f"no step with id {target!r} in this campaign{did_you_mean(target, ids)}",
+                )
+
+
+def _step_flow(item: Loaded, campaign: Campaign) -> Iterator[Problem]:
+    for index in unreachable_runs(campaign):
+        yield Problem(
+            "warning",
+            item.locate("steps", index),
+            f"step {campaign.steps[index].step_id!r} can never be reached: it follows a goto or exit "
+            "and no branch or goto leads to it",
+        )
+    for index in loops_without_wait(campaign):
+        yield Problem(
+            "error",
+            item.locate("steps", index),
+            f"step {campaign.steps[index].step_id!r} closes a loop with no wait in it; "
+            "a lead would go round forever",
+        )
+
+
+def _campaign_conditions(campaign: Campaign) -> Iterator[Condition]:
+    if campaign.entry.where is not None:
+        yield campaign.entry.where
+    yield from campaign.exit_when
+    for step in campaign.steps:
+        if isinstance(step, BranchStep):
+            yield step.branch.if_
+        elif isinstance(step, WaitStep) and step.until is not None:
+            yield step.until
+
+
+def _references(condition: Condition, refs: set[str], sends: set[str]) -> Iterator[Problem]:
+    for helper, ref in condition.facts.references:
+        if ref not in refs:
+            yield Problem(
+                "error",
+                condition.location,
+                f"{helper}({ref!r}): no send step or template {ref!r}{did_you_mean(ref, sends)}",
+            )
+
+
+def _sla(item: Loaded, sla: SLA, program: Program) -> Iterator[Problem]:
+    teams = program.sales_teams
+    if sla.route_to not in teams:
+        yield Problem(
+            "error",
+            item.locate("route_to"),
+            f"no sales team {sla.route_to!r}{did_you_mean(sla.route_to, teams)}",
+        )
+    if sla.mql.when.facts.uses_event:
+        yield Problem(
+            "error", sla.mql.when.location, "the MQL rule is about the lead; `event` is not available there"
+        )
+    if sla.recycle is not None:
+        campaigns = program.campaigns
+        key = sla.recycle.campaign
+        if key not in campaigns:
+            yield Problem(
+                "error",
+                item.locate("recycle", "campaign"),
+                f"no campaign {key!r}{did_you_mean(key, campaigns)}",
+            )
+        elif campaigns[key].entry.on != "manual":
+            yield Problem(
+                "warning",
+                item.locate("recycle", "campaign"),
+                f"recycle campaign {key!r} is entered on {campaigns[key].entry.on}, "
+                "so leads may also enter it without being recycled; use entry: {on: manual}",
+            )
+
+
+def _team(item: Loaded, team: SalesTeam) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    emails: dict[str, int] = {}
+    for index, rep in enumerate(team.reps):
+        if rep.id in seen:
+            yield Problem(
+                "error",
+                item.locate("reps", index, "id"),
+                f"rep id {rep.id!r} is already used in this team "
+                f"(line {item.locate('reps', seen[rep.id]).line})",
+            )
+        seen.setdefault(rep.id, index)
+        if rep.email in emails:
+            yield Problem(
+                "warning", item.locate("reps", index, "email"), f"{rep.email} is listed for two reps"
+            )
+        emails.setdefault(rep.email, index)
+    if team.routing == "weighted" and not any(rep.weight for rep in team.reps):
+        yield Problem(
+            "error", item.locate("routing"), "weighted routing needs at least one rep with a weight above 0"
+        )
+    if all(rep.capacity == 0 for rep in team.reps):
+        yield Problem("warning", item.locate("reps"), "every rep has capacity 0: no lead can be routed")
+
+
+def _scoring(item: Loaded, model: ScoringModel) -> Iterator[Problem]:
+    for index, rule in enumerate(model.behavior):
+        if rule.event not in KNOWN_EVENT_TYPES:
+            hint = did_you_mean(rule.event, KNOWN_EVENT_TYPES)
+            if hint:
+                yield Problem(
+                    "warning",
+                    item.locate("behavior", index, "event"),
+                    f"event type {rule.event!r} is not one nurture records{hint} "
+                    "(fine if it is a custom event)",
+                )
+    for fit in model.fit:
+        if fit.when.facts.uses_event:
+            yield Problem(
+                "error", fit.when.location, "fit rules are about the lead; `event` is not available there"
+            )

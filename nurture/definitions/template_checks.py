@@ -1,0 +1,159 @@
+"""Checks on email templates: they exist, compile in the sandbox, and read only real lead fields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jinja2 import TemplateError, TemplateSyntaxError, nodes
+from jinja2.meta import find_referenced_templates
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from nurture.definitions.conditions import LEAD_FIELDS
+from nurture.definitions.problems import Problem, did_you_mean
+from nurture.errors import Location
+from nurture.templating import template_environment
+
+# The names every email template is rendered with (see docs/definitions.md).
+TEMPLATE_CONTEXT: tuple[str, ...] = ("lead", "campaign", "step", "unsubscribe_url", "now", "layout")
+TEMPLATE_EXTENSIONS = (".html", ".txt")
+MAX_TEMPLATE_BYTES = 1024 * 1024
+
+
+@dataclass
+class TemplateChecker:
+    """Checks templates once each, however many steps use them."""
+
+    templates_dir: Path
+    root: Path
+    environment: ImmutableSandboxedEnvironment = field(init=False)
+    _checked: dict[str, list[Problem]] = field(default_factory=dict, init=False)
+    _sources: dict[str, str] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.environment = template_environment(self.templates_dir)
+
+    def display(self, name: str) -> str:
+        path = self.templates_dir / name
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def available(self) -> list[str]:
+        """Template names (without extension) of the workspace, e.g. ``trial/welcome``."""
+        if not self.templates_dir.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(self.templates_dir).with_suffix(""))
+            for p in self.templates_dir.rglob("*.html")
+            if p.is_file()
+        )
+
+    def exists(self, filename: str) -> bool:
+        return (self.templates_dir / filename).is_file()
+
+    def check_email(self, name: str, at: Location) -> list[Problem]:
+        """The problems of the email template ``name`` (HTML required, text optional)."""
+        html = f"{name}.html"
+        if not self.exists(html):
+            hint = did_you_mean(name, self.available())
+            return [Problem("error", at, f"template {name!r} not found ({self.display(html)}){hint}")]
+        problems = list(self.check_file(html))
+        if self.exists(f"{name}.txt"):
+            problems.extend(self.check_file(f"{name}.txt"))
+        if not problems and "unsubscribe_url" not in self.chain_text(html):
+            problems.append(
+                Problem(
+                    "warning",
+                    Location(self.display(html)),
+                    "no {{ unsubscribe_url }} in the template or its layout; marketing email needs one",
+                )
+            )
+        return problems
+
+    def check_file(self, filename: str) -> list[Problem]:
+        """Problems of one template file and the templates it extends or includes."""
+        if filename in self._checked:
+            return self._checked[filename]
+        self._checked[filename] = []  # guards against templates that include each other
+        problems = self._check_file(filename)
+        self._checked[filename] = problems
+        return problems
+
+    def _check_file(self, filename: str) -> list[Problem]:
+        shown = self.display(filename)
+        path = self.templates_dir / filename
+        if path.stat().st_size > MAX_TEMPLATE_BYTES:
+            return [Problem("error", Location(shown), "template is larger than 1 MB")]
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return [Problem("error", Location(shown), "cannot read the template as UTF-8 text")]
+        self._sources[filename] = source
+        try:
+            tree = self.environment.parse(source, filename, str(path))
+            self.environment.compile(tree, filename, str(path))
+        except TemplateSyntaxError as exc:
+            return [Problem("error", Location(shown, exc.lineno or 1, 1), f"template error: {exc.message}")]
+        except TemplateError as exc:
+            return [Problem("error", Location(shown), f"template error: {exc.message}")]
+        problems = [
+            Problem("error", Location(shown, line, 1), message) for line, message in lead_field_misuse(tree)
+        ]
+        for referenced in find_referenced_templates(tree):
+            if referenced is None:
+                continue  # chosen at render time, e.g. {% extends layout %}
+            if not self.exists(referenced):
+                line = _line_of(source, referenced)
+                problems.append(
+                    Problem("error", Location(shown, line, 1), f"template {referenced!r} not found")
+                )
+            else:
+                problems.extend(self.check_file(referenced))
+        return problems
+
+    def chain_text(self, filename: str) -> str:
+        """The text of a template and everything it references (to look for required parts)."""
+        seen: set[str] = set()
+        todo = [filename]
+        texts: list[str] = []
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in self._sources:
+                continue
+            seen.add(name)
+            texts.append(self._sources[name])
+            tree = self.environment.parse(self._sources[name])
+            todo.extend(ref for ref in find_referenced_templates(tree) if ref is not None)
+        return "\n".join(texts)
+
+    def check_text(self, text: str, at: Location, what: str) -> list[Problem]:
+        """A one-line template such as a subject: it must compile and use real lead fields."""
+        try:
+            tree = self.environment.parse(text)
+            self.environment.compile(tree)
+        except TemplateSyntaxError as exc:
+            return [Problem("error", at, f"{what} is not a valid template: {exc.message}")]
+        except TemplateError as exc:
+            return [Problem("error", at, f"{what} is not a valid template: {exc.message}")]
+        return [Problem("error", at, f"{what}: {message}") for _, message in lead_field_misuse(tree)]
+
+
+def lead_field_misuse(tree: nodes.Node) -> Iterator[tuple[int, str]]:
+    """(line, message) for every ``lead.<name>`` that is not a lead field."""
+    for node in tree.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name) and node.node.name == "lead" and node.attr not in LEAD_FIELDS:
+            yield (
+                node.lineno,
+                f"unknown lead field {node.attr!r}{did_you_mean(node.attr, LEAD_FIELDS)} "
+                f"(custom columns are lead.attributes.{node.attr})",
+            )
+
+
+def _line_of(source: str, needle: str) -> int:
+    for number, line in enumerate(source.splitlines(), start=1):
+        if needle in line:
+            return number
+    return 1

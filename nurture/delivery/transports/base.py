@@ -1,0 +1,84 @@
+"""The seam between the sender and the world: one message in, one verdict out."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from nurture.errors import NurtureError
+
+
+class TransportError(NurtureError):
+    """A transport URL or setting is wrong (raised when the transport is created)."""
+
+
+class SendStatus(enum.StrEnum):
+    ACCEPTED = "accepted"
+    """The relay (or the Maildir) took the message; it is now the relay's to deliver."""
+    RETRY = "retry"
+    """Nothing is known to be wrong with the message: try again later (4xx, timeout, lost connection)."""
+    REJECTED = "rejected"
+    """Refused for good (5xx): do not send this message again."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A built message with its envelope. ``message_ref`` is nurture's own id for the message."""
+
+    sender: str
+    """Envelope sender (MAIL FROM), e.g. a VERP bounce address."""
+    recipients: tuple[str, ...]
+    data: bytes
+    message_ref: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What became of one message.
+
+    ``stage`` says where a refusal happened: ``connect`` (including TLS and AUTH), ``mail``,
+    ``rcpt`` or ``data``. Only a ``rcpt`` rejection says the *address* is bad (a hard bounce); a
+    ``data`` rejection refuses this message's content; ``mail`` refusals concern the sender.
+    """
+
+    status: SendStatus
+    code: int | None = None
+    reason: str = ""
+    stage: str = ""
+    refused_recipients: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is SendStatus.ACCEPTED
+
+    @property
+    def hard_bounce(self) -> bool:
+        """True when the recipient address itself was refused permanently."""
+        return self.status is SendStatus.REJECTED and self.stage == "rcpt"
+
+    @classmethod
+    def ok(cls, reason: str = "", refused: Mapping[str, tuple[int, str]] | None = None) -> SendResult:
+        return cls(SendStatus.ACCEPTED, 250, reason, "", refused or {})
+
+    @classmethod
+    def retry(cls, reason: str, code: int | None = None, stage: str = "") -> SendResult:
+        return cls(SendStatus.RETRY, code, reason, stage)
+
+    @classmethod
+    def rejected(cls, code: int, reason: str, stage: str) -> SendResult:
+        return cls(SendStatus.REJECTED, code, reason, stage)
+
+
+class Transport(Protocol):
+    """Where messages go. Implementations never raise for a message they could not send: they
+    return a :class:`SendResult` saying whether to retry."""
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Hand one message over."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and files; the transport is not used afterwards."""
+        ...

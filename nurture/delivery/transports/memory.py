@@ -1,0 +1,29 @@
+"""A transport that keeps messages in memory: simulations, previews and tests of the sender."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nurture.delivery.transports.base import OutgoingMessage, SendResult
+
+
+class MemoryTransport:
+    """Accepts everything (or answers with ``verdict``) and keeps what it was given in ``sent``."""
+
+    def __init__(self, verdict: Callable[[OutgoingMessage], SendResult] | None = None) -> None:
+        self.sent: list[OutgoingMessage] = []
+        self._verdict = verdict
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"MemoryTransport({len(self.sent)} messages)"
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Record ``message`` and return the scripted verdict (accepted by default)."""
+        result = self._verdict(message) if self._verdict is not None else SendResult.ok("kept in memory")
+        if result.accepted:
+            self.sent.append(message)
+        return result
+
+    async def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,290 @@
+"""Hand messages to an SMTP relay over a small pool of reused connections.
+
+Opening a connection (TCP, EHLO, STARTTLS, AUTH) costs several round trips; a marketing send of
+thousands of messages reuses ``pool_size`` connections instead, each carrying one transaction at a
+time. A connection the relay dropped while idle is reopened transparently before anything of the
+message was sent; a connection lost *during* a transaction is reported as ``retry``, because only
+the relay knows whether it kept the message.
+
+Every relay reply is mapped to a :class:`SendResult`: 2xx accepted, 4xx (and timeouts and lost
+connections) retry, 5xx rejected, with the stage it happened at. Problems of our own making
+(connection refused, TLS or AUTH failure) are ``retry`` at stage ``connect``: they are not the
+recipient's fault and must never hard-bounce a lead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import aiosmtplib
+
+from nurture.delivery.pacing import TokenBucket
+from nurture.delivery.transports.base import OutgoingMessage, SendResult
+
+log = logging.getLogger(__name__)
+
+TlsMode = Literal["starttls", "implicit", "none"]
+
+# Check an idle connection with NOOP before reusing it after this long; relays drop idle clients.
+_IDLE_CHECK_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to connect. The password never appears in ``repr``."""
+
+    host: str
+    port: int
+    tls: TlsMode = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    ca_file: str | None = None
+    verify: bool = True
+    helo: str | None = None
+    pool_size: int = 4
+    rate_per_second: float = 0.0
+
+    def describe(self) -> str:
+        """``smtp://user@host:port?tls=...`` without the password, for logs and messages."""
+        user = f"{self.username}@" if self.username else ""
+        return f"smtp://{user}{self.host}:{self.port}?tls={self.tls}"
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        if self.tls == "none":
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+class _Refused(Exception):
+    """A reply that ends the transaction with a verdict (kept internal to the send path)."""
+
+    def __init__(self, result: SendResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
+class _Connection:
+    """One pooled client and when it was last used."""
+
+    def __init__(self, settings: SmtpSettings, tls_context: ssl.SSLContext | None) -> None:
+        self.client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username,
+            password=settings.password,
+            local_hostname=settings.helo,
+            timeout=settings.timeout,
+            use_tls=settings.tls == "implicit",
+            start_tls=settings.tls == "starttls",
+            tls_context=tls_context,
+        )
+        self.last_used = 0.0
+        self.connections_opened = 0
+
+    @property
+    def connected(self) -> bool:
+        return self.client.is_connected
+
+    async def open(self) -> None:
+        self.client.close()
+        await self.client.connect()
+        self.connections_opened += 1
+
+    def drop(self) -> None:
+        self.client.close()
+
+
+class SmtpTransport:
+    """Sends through an SMTP relay with a connection pool, a rate limit and per-command timeouts."""
+
+    def __init__(self, settings: SmtpSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._tls = settings.tls_context()
+        self._bucket = TokenBucket(settings.rate_per_second) if settings.rate_per_second > 0 else None
+        self._connections: list[_Connection] = []
+        self._idle: asyncio.LifoQueue[_Connection] | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SmtpTransport({self.settings.describe()}, pool_size={self.settings.pool_size})"
+
+    @property
+    def connections_opened(self) -> int:
+        """How many connections were opened so far (reconnects included)."""
+        return sum(connection.connections_opened for connection in self._connections)
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Send one message; never raises for a delivery problem."""
+        if self._closed:
+            return SendResult.retry("transport is closed", stage="connect")
+        if self._bucket is not None:
+            await self._bucket.acquire()
+        idle = self._pool()
+        connection = await idle.get()
+        try:
+            return await self._send_on(connection, message)
+        finally:
+            connection.last_used = self._clock()
+            idle.put_nowait(connection)
+
+    async def close(self) -> None:
+        """Say QUIT on every open connection (briefly) and forget them."""
+        self._closed = True
+        for connection in self._connections:
+            if connection.connected:
+                with contextlib.suppress(TimeoutError, aiosmtplib.SMTPException, OSError):
+                    await connection.client.quit(timeout=min(self.settings.timeout, 2.0))
+            connection.drop()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _pool(self) -> asyncio.LifoQueue[_Connection]:
+        if self._idle is None:
+            # Last in, first out: the most recently used connection is the one least likely to
+            # have been dropped by the relay for idling.
+            self._idle = asyncio.LifoQueue()
+            for _ in range(self.settings.pool_size):
+                connection = _Connection(self.settings, self._tls)
+                self._connections.append(connection)
+                self._idle.put_nowait(connection)
+        return self._idle
+
+    async def _send_on(self, connection: _Connection, message: OutgoingMessage) -> SendResult:
+        reused = connection.connected
+        if reused and self._clock() - connection.last_used > _IDLE_CHECK_SECONDS:
+            reused = await self._still_alive(connection)
+        if not reused:
+            failure = await self._connect(connection)
+            if failure is not None:
+                return failure
+        try:
+            return await self._transaction(connection, message)
+        except _StaleConnection:
+            # The relay closed an idle connection before we sent anything: open a fresh one once.
+            failure = await self._connect(connection)
+            if failure is not None:
+                return failure
+            try:
+                return await self._transaction(connection, message)
+            except _StaleConnection as exc:
+                return SendResult.retry(f"connection lost: {exc}", stage="mail")
+
+    async def _still_alive(self, connection: _Connection) -> bool:
+        try:
+            await connection.client.noop()
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
+            connection.drop()
+            return False
+        return True
+
+    async def _connect(self, connection: _Connection) -> SendResult | None:
+        where = self.settings.describe()
+        try:
+            await connection.open()
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            connection.drop()
+            log.error("SMTP login to %s refused: %s %s", where, exc.code, exc.message)
+            return SendResult.retry(
+                f"login refused by {where}: {exc.code} {exc.message}", exc.code, "connect"
+            )
+        except aiosmtplib.SMTPResponseException as exc:
+            connection.drop()
+            return SendResult.retry(
+                f"{where} refused the connection: {exc.code} {exc.message}", exc.code, "connect"
+            )
+        except aiosmtplib.SMTPTimeoutError:
+            connection.drop()
+            return SendResult.retry(f"timed out connecting to {where}", stage="connect")
+        except ssl.SSLError as exc:
+            connection.drop()
+            log.error("TLS with %s failed: %s", where, exc)
+            return SendResult.retry(f"TLS with {where} failed: {exc.reason or exc}", stage="connect")
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            connection.drop()
+            return SendResult.retry(f"cannot connect to {where}: {_reason(exc)}", stage="connect")
+        return None
+
+    async def _transaction(self, connection: _Connection, message: OutgoingMessage) -> SendResult:
+        client = connection.client
+        stage = "mail"
+        try:
+            options = [f"SIZE={len(message.data)}"] if client.supports_extension("size") else []
+            try:
+                await client.mail(message.sender, options=options)
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                raise _StaleConnection(str(exc)) from None
+            stage = "rcpt"
+            refused = await self._recipients(client, message.recipients)
+            stage = "data"
+            response = await client.data(message.data)
+        except _Refused as refusal:
+            await _reset(client)
+            return refusal.result
+        except aiosmtplib.SMTPResponseException as exc:
+            await _reset(client)
+            return _verdict(exc.code, exc.message, stage)
+        except aiosmtplib.SMTPTimeoutError:
+            connection.drop()
+            return SendResult.retry(f"timed out waiting for the relay during {stage.upper()}", stage=stage)
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
+            connection.drop()
+            return SendResult.retry(f"connection lost during {stage.upper()}: {_reason(exc)}", stage=stage)
+        except asyncio.CancelledError:
+            connection.drop()  # the reply we gave up on would be mistaken for the next one
+            raise
+        except (aiosmtplib.SMTPException, ValueError) as exc:
+            connection.drop()
+            return SendResult.retry(f"SMTP error during {stage.upper()}: {_reason(exc)}", stage=stage)
+        return SendResult.ok(response.message, refused)
+
+    async def _recipients(
+        self, client: aiosmtplib.SMTP, recipients: tuple[str, ...]
+    ) -> dict[str, tuple[int, str]]:
+        refused: dict[str, tuple[int, str]] = {}
+        for recipient in recipients:
+            try:
+                await client.rcpt(recipient)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                refused[recipient] = (exc.code, exc.message)
+        if refused and len(refused) == len(recipients):
+            # Every recipient refused: a temporary refusal of any one of them makes it a retry.
+            code, text = min(refused.values(), key=lambda reply: reply[0])
+            raise _Refused(_verdict(code, text, "rcpt"))
+        return refused
+
+
+class _StaleConnection(Exception):
+    pass
+
+
+def _verdict(code: int, text: str, stage: str) -> SendResult:
+    if 500 <= code < 600:
+        return SendResult.rejected(code, text, stage)
+    return SendResult.retry(f"{code} {text}", code, stage)
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET after a refused transaction so the connection can carry the next message."""
+    if not client.is_connected:
+        return
+    try:
+        await client.rset()
+    except (TimeoutError, aiosmtplib.SMTPException, OSError):
+        client.close()
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__

@@ -1,0 +1,64 @@
+"""Fast many-row writes: the driver's own executemany, skipping per-row SQL compilation.
+
+SQLAlchemy's Core insert processes every parameter of every row in Python; for imports and the
+send loop that overhead is several times the database's own work. These helpers take SQL with
+``:name`` parameters, adapt it once per dialect, and hand rows to the driver as they are. Values
+must already be in storage form: use :func:`instant` and :func:`json_value`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"  # the exact text SQLAlchemy stores, so comparisons agree
+
+
+@lru_cache(maxsize=256)
+def _adapt(sql: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+    return sql
+
+
+def executemany(conn: Connection, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run ``sql`` once per row in one driver call."""
+    if rows:
+        conn.exec_driver_sql(_adapt(sql, conn.dialect.name), list(rows))
+
+
+def execute(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    """Run ``sql`` once; returns the driver-level result."""
+    return conn.exec_driver_sql(_adapt(sql, conn.dialect.name), dict(params or {}))
+
+
+def instant(conn: Connection, value: datetime | None) -> Any:
+    """A datetime in the form the engine stores (UTCDateTime's storage)."""
+    if value is None:
+        return None
+    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if conn.dialect.name == "sqlite":
+        return utc.replace(tzinfo=None).strftime(SQLITE_INSTANT)
+    return utc
+
+
+def json_value(conn: Connection, value: Any) -> Any:
+    """A JSON document in the form the engine stores (JSON text on SQLite, JSONB on PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def in_list(conn: Connection, name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """``(:name_0, :name_1, ...)`` and its parameters, for an IN clause of driver-level SQL."""
+    params = {f"{name}_{i}": v for i, v in enumerate(values)}
+    return "(" + ", ".join(f":{key}" for key in params) + ")", params
