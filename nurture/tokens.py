@@ -45,6 +45,7 @@ _PURPOSE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 
 # One encoder built once: json.dumps with keyword arguments builds a new encoder on every call.
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_encode_string = json.encoder.encode_basestring  # the same string form _encode_json writes
 
 
 class InvalidToken(NurtureError):
@@ -141,7 +142,9 @@ class TokenSigner:
 
     def _seal(self, purpose: str, payload: Payload | Sequence[Any], expires_at: datetime | None) -> bytes:
         kind = type(payload)
-        if kind is tuple or kind is dict or kind is list:
+        if kind is tuple:
+            data = _compact_tuple(payload)  # type: ignore[arg-type]
+        elif kind is dict or kind is list:
             data = _encode_json(payload)
         elif isinstance(payload, Mapping):
             data = _encode_json(dict(payload))
@@ -184,6 +187,23 @@ class TokenSigner:
         if isinstance(value, dict):
             return value
         raise InvalidToken("not a token")
+
+
+def _compact_tuple(payload: tuple[Any, ...]) -> str:
+    """JSON for the usual payload (ids and URLs) without the encoder's per-call set-up.
+
+    Writes exactly what ``_encode_json`` writes, so a token never depends on which path made it.
+    """
+    parts = []
+    for item in payload:
+        kind = type(item)
+        if kind is str:
+            parts.append(_encode_string(item))
+        elif kind is int:
+            parts.append(int.__repr__(item))
+        else:
+            return _encode_json(payload)
+    return "[" + ",".join(parts) + "]"
 
 
 def _aware(instant: datetime) -> datetime:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 03:37:05.216082
+Create Date: 2026-11-23 03:43:34.436596
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def upgrade() -> None:
     sa.Column('step_id', sa.String(length=100), nullable=True),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('to_address', sa.String(length=320), nullable=False),
-    sa.Column('subject', sa.String(length=998), nullable=False),
+    sa.Column('subject', sa.String(length=998), nullable=True),
     sa.Column('message_id', sa.String(length=255), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),

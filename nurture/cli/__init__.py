@@ -46,13 +46,14 @@ def main(ctx: click.Context, workspace: str | None) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; they are attached here so `main` stays small.
-    from nurture.cli import check, db, init, leads
+    from nurture.cli import check, db, engine, init, leads
 
     main.add_command(init.init)
     main.add_command(db.db)
     main.add_command(leads.leads)
     main.add_command(check.check)
     main.add_command(check.schema)
+    main.add_command(engine.tick)
 
 
 _register()

@@ -14,6 +14,8 @@ from nurture.workspace import Workspace, find_workspace
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from nurture.definitions import Program
+
 
 @dataclass
 class App:
@@ -43,6 +45,13 @@ class App:
 
         ensure_current(self.engine)
         return self.engine
+
+    @cached_property
+    def program(self) -> Program:
+        """The workspace's definitions, fully checked (InvalidProgram lists every error)."""
+        from nurture.definitions import load_program
+
+        return load_program(self.workspace)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import TemplateError, TemplateSyntaxError, nodes
+from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, nodes
+from jinja2.loaders import split_template_path
 from jinja2.meta import find_referenced_templates
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -52,7 +53,12 @@ class TemplateChecker:
         )
 
     def exists(self, filename: str) -> bool:
-        return (self.templates_dir / filename).is_file()
+        """Whether the template file exists, judged as the loader would (no way out of templates/)."""
+        try:
+            parts = split_template_path(filename)
+        except TemplateNotFound:
+            return False
+        return self.templates_dir.joinpath(*parts).is_file()
 
     def check_email(self, name: str, at: Location) -> list[Problem]:
         """The problems of the email template ``name`` (HTML required, text optional)."""

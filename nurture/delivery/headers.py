@@ -111,6 +111,8 @@ def _format_address(name: str, email: str) -> str:
 
 
 def _phrase_atoms(name: str) -> list[str]:
+    # A non-ASCII name becomes as few encoded-words as fit (one for any usual name): between two
+    # encoded-words RFC 2047 drops the space, and not every parser agrees on that.
     if name.isascii() and "=?" not in name and len(name) <= 60:
         if _PLAIN_PHRASE.fullmatch(name):
             return name.split(" ")

@@ -143,8 +143,8 @@ def build_message(email: Email, dkim: DkimSigner | None = None) -> BuiltMessage:
         head.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode("ascii"))
     else:
         head.append(b'Content-Type: text/plain; charset="utf-8"\r\n')
+        text_type, body = _ending_in_crlf(text_type, text_body)
         head.append(text_type)
-        body = text_body + b"\r\n"
     data = b"".join(head) + b"\r\n" + body
     if dkim is not None:
         data = dkim.sign(data)
@@ -191,6 +191,21 @@ def _encode_body(text: str) -> tuple[bytes, bytes]:
     if non_ascii * 6 > len(raw):
         encoded = base64.encodebytes(raw).replace(b"\n", b"\r\n")
         return b"Content-Transfer-Encoding: base64\r\n", encoded.rstrip(b"\r\n")
+    return _quoted_printable(raw)
+
+
+def _ending_in_crlf(transfer_encoding: bytes, body: bytes) -> tuple[bytes, bytes]:
+    """A single-part body must end in CRLF: add one without changing the decoded text."""
+    if not body or body.endswith(b"\r\n"):
+        return transfer_encoding, body
+    if b"base64" in transfer_encoding:
+        return transfer_encoding, body + b"\r\n"  # decoders skip line breaks in base64
+    if b"7bit" in transfer_encoding:
+        transfer_encoding, body = _quoted_printable(body)
+    return transfer_encoding, body + b"=\r\n"  # a soft line break decodes to nothing
+
+
+def _quoted_printable(raw: bytes) -> tuple[bytes, bytes]:
     encoded = binascii.b2a_qp(raw, istext=True)
     if b"\r\n" not in raw:
         # b2a_qp takes its soft line break from the input's first line end, LF when there is none.

@@ -10,6 +10,8 @@ honour them.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,9 +99,9 @@ class EmailRenderer:
         parts = self._load(template)
         values = dict(context)
         rendered_subject = self.render_subject(subject, values, template=template)
-        html = _run(parts.html, values)
+        html = self._run(parts.html, values)
         if parts.text is not None:
-            text = _run(parts.text, values)
+            text = self._run(parts.text, values)
         elif parts.derived_text is not None:
             try:
                 text = tidy_text(parts.derived_text.render(values))
@@ -130,6 +132,37 @@ class EmailRenderer:
     def check(self, template: str) -> None:
         """Load (and so compile) the template's parts, raising :class:`RenderError` on a problem."""
         self._load(template)
+
+    def _run(self, template: Template, context: dict[str, Any]) -> str:
+        try:
+            return template.render(context)
+        except TemplateSyntaxError as exc:  # an included or extended template failed to compile
+            raise RenderError(
+                exc.name or template.name or "?", exc.lineno, exc.message or "syntax error"
+            ) from None
+        except Exception as exc:
+            name, line = self._location(exc, template.name or "?")
+            if isinstance(exc, TemplateNotFound):
+                raise RenderError(name, line, f"template {exc.name!r} not found") from None
+            raise RenderError(name, line, _describe(exc)) from None
+
+    def _location(self, exc: BaseException, fallback: str) -> tuple[str, int | None]:
+        """The innermost template and line in the traceback Jinja2 rewrote for ``exc``."""
+        name, line = fallback, None
+        tb = exc.__traceback__
+        while tb is not None:
+            if "__jinja_exception__" in tb.tb_frame.f_globals:
+                name, line = self._template_name(tb.tb_frame.f_code.co_filename, fallback), tb.tb_lineno
+            tb = tb.tb_next
+        return name, line
+
+    def _template_name(self, filename: str, fallback: str) -> str:
+        # Jinja2 reports the file's path; the marketer knows a template by its name under templates/.
+        for folder in getattr(self._environment.loader, "searchpath", ()):
+            prefix = os.path.normpath(folder) + os.sep
+            if filename.startswith(prefix):
+                return filename[len(prefix) :].replace(os.sep, "/")
+        return filename if filename and filename != "<template>" else fallback
 
     def _compile_subject(self, source: str) -> Template:
         return self._environment.from_string(source)
@@ -171,48 +204,9 @@ class EmailRenderer:
             return None
 
 
-def _run(template: Template, context: dict[str, Any]) -> str:
-    try:
-        return template.render(context)
-    except TemplateSyntaxError as exc:  # an included or extended template failed to compile
-        raise RenderError(
-            exc.name or template.name or "?", exc.lineno, exc.message or "syntax error"
-        ) from None
-    except TemplateNotFound as exc:
-        raise RenderError(
-            template.name or "?", _template_line(exc), f"template {exc.name!r} not found"
-        ) from None
-    except Exception as exc:
-        name, line = _template_location(exc, template.name or "?")
-        raise RenderError(name, line, _describe(exc)) from None
-
-
 def _describe(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc)
     return str(message) if message else type(exc).__name__
-
-
-def _template_location(exc: BaseException, fallback: str) -> tuple[str, int | None]:
-    """The innermost template file and line in the traceback Jinja2 rewrote for ``exc``."""
-    name, line = fallback, None
-    tb = exc.__traceback__
-    while tb is not None:
-        if "__jinja_exception__" in tb.tb_frame.f_globals:
-            name, line = _short_name(tb.tb_frame.f_code.co_filename, fallback), tb.tb_lineno
-        tb = tb.tb_next
-    return name, line
-
-
-def _template_line(exc: BaseException) -> int | None:
-    return _template_location(exc, "")[1]
-
-
-def _short_name(filename: str, fallback: str) -> str:
-    # Jinja2 reports the absolute path; the marketer knows the template by its path under templates/.
-    marker = "/templates/"
-    if marker in filename:
-        return filename.rsplit(marker, 1)[1]
-    return filename if filename and filename != "<template>" else fallback
 
 
 class _NotConvertible(Exception):

@@ -25,6 +25,8 @@ UNSUBSCRIBE = "unsubscribe"
 # An <a> start tag, tolerating ">" inside quoted attribute values.
 _LINK_TAG = re.compile(r"<a(?=[\s>/])(?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.IGNORECASE)
 _ATTRIBUTE = re.compile(r"""[\s/]+([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+_HREF = re.compile(r"""[\s/]href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+_NOTRACK = re.compile(r"[\s/]data-notrack(?![\w-])", re.IGNORECASE)
 _TEXT_URL = re.compile(r"https?://[^\s<>\"'\[\]{}|\\^`]+", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?*'\""
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
@@ -107,24 +109,18 @@ class LinkTracker:
     def _rewrite_html(self, html: str, tracked: Callable[[str], str | None]) -> str:
         def rewrite_tag(match: re.Match[str]) -> str:
             tag = match.group(0)
-            href_span: tuple[int, int] | None = None
-            href = ""
-            for attribute in _ATTRIBUTE.finditer(tag, 2, len(tag) - 1):
-                name = attribute.group(1).lower()
-                if name == "data-notrack":
-                    return tag
-                if name == "href" and href_span is None:
-                    value = next((v for v in attribute.groups()[1:] if v is not None), "")
-                    href = unescape(value).strip() if "&" in value else value.strip()
-                    start = attribute.start(1)
-                    href_span = (start, attribute.end())
-            if href_span is None:
+            if _NOTRACK.search(tag, 2):
                 return tag
-            click = tracked(href)
+            found = _href(tag)
+            if found is None:
+                return tag
+            start, end, value = found
+            if "&" in value:
+                value = unescape(value)
+            click = tracked(value.strip())
             if click is None:
                 return tag
-            new_href = f'href="{self._html_base}/c/{click}"'
-            return tag[: href_span[0]] + new_href + tag[href_span[1] :]
+            return f'{tag[:start]}href="{self._html_base}/c/{click}"{tag[end:]}'
 
         return _LINK_TAG.sub(rewrite_tag, html)
 
@@ -150,6 +146,24 @@ class LinkTracker:
                 return html + pixel
             end = matches[-1].start()
         return html[:end] + pixel + html[end:]
+
+
+def _href(tag: str) -> tuple[int, int, str] | None:
+    """Where the ``href`` attribute of a start tag is (start, end) and its raw value."""
+    found = _HREF.search(tag, 2)
+    if found is None:
+        return None
+    before = tag[: found.start()]
+    if "'" not in before and before.count('"') % 2 == 0:
+        # Only double-quoted values precede it, all closed: the match is a real attribute.
+        value = found.group(1) if found.group(1) is not None else found.group(2) or found.group(3) or ""
+        return found.start() + 1, found.end(), value
+    # Other quoting before it: walk the attributes one by one to be sure.
+    for attribute in _ATTRIBUTE.finditer(tag, 2, len(tag) - 1):
+        if attribute.group(1).lower() == "href":
+            value = next((v for v in attribute.groups()[1:] if v is not None), "")
+            return attribute.start(1), attribute.end(), value
+    return None
 
 
 def _split_trailing(url: str) -> tuple[str, str]:

@@ -216,8 +216,8 @@ def _existing_leads(conn: Connection, emails: list[str]) -> dict[str, Any]:
     known = [e for (e,) in bulk.execute(conn, query, params)]
     if not known:  # the usual case for new leads: one cheap query, no row decoding
         return {}
-    query = select(leads.c.id, leads.c.email, leads.c.attributes, *[leads.c[f] for f in FIELD_NAMES])
-    return {row.email: row for row in conn.execute(query.where(leads.c.email.in_(known)))}
+    rows = select(leads.c.id, leads.c.email, leads.c.attributes, *[leads.c[f] for f in FIELD_NAMES])
+    return {row.email: row for row in conn.execute(rows.where(leads.c.email.in_(known)))}
 
 
 def _count_suppressed(conn: Connection, emails: list[str]) -> int:

@@ -145,7 +145,7 @@ messages = Table(
     Column("step_id", String(100)),
     Column("kind", String(32), nullable=False),  # marketing | sales_notification | escalation
     Column("to_address", String(320), nullable=False),
-    Column("subject", String(998), nullable=False),
+    Column("subject", String(998)),  # rendered when the message is built for sending
     Column("message_id", String(255), nullable=False, unique=True),  # the Message-ID header
     # queued -> sending -> sent; or failed / bounced / suppressed. `sending` with an expired
     # lease marks a message whose acceptance was in flight when a worker died.

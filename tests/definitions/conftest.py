@@ -40,7 +40,10 @@ steps:
     send: {template: hello, subject: "Hallo {{ lead.first_name }}"}
 """
 
-LAYOUT = '<html><body>{% block content %}{% endblock %}<a href="{{ unsubscribe_url }}">Abmelden</a></body></html>\n'
+LAYOUT = (
+    "<html><body>{% block content %}{% endblock %}"
+    '<a href="{{ unsubscribe_url }}">Abmelden</a></body></html>\n'
+)
 HELLO = '{% extends "layout.html" %}{% block content %}Hallo {{ lead.first_name }}{% endblock %}\n'
 
 WorkspaceFactory = Callable[..., Workspace]

@@ -22,7 +22,7 @@ from .spec_examples import ALL
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _TEMPLATES = Path(tempfile.mkdtemp(prefix="nurture-no-templates-"))
 
-YAML_NOISE = st.sampled_from(list(":-{}[],&*!|>'\"#%@`\t\n ?~") + ["---", "\n  ", "__class__", "{{", "'"])
+YAML_NOISE = st.sampled_from([*":-{}[],&*!|>'\"#%@`\t\n ?~", "---", "\n  ", "__class__", "{{", "'"])
 VOCABULARY = st.sampled_from(
     "kind Campaign SLA SalesTeam ScoringModel key name entry on where steps send wait branch if then else "
     "score set goto exit id template subject until timeout points reason reps routing manager mql "
@@ -78,7 +78,12 @@ def test_arbitrary_text_fails_only_with_located_definition_errors(text: str) -> 
 
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=False), VOCABULARY, st.text(max_size=20)
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False),
+    VOCABULARY,
+    st.text(max_size=20),
 )
 DOCUMENTS: st.SearchStrategy[Any] = st.recursive(
     SCALARS,
@@ -88,7 +93,10 @@ DOCUMENTS: st.SearchStrategy[Any] = st.recursive(
 
 
 @FAST
-@given(st.dictionaries(VOCABULARY, DOCUMENTS, max_size=8), st.sampled_from(["Campaign", "SLA", "SalesTeam", "ScoringModel"]))
+@given(
+    st.dictionaries(VOCABULARY, DOCUMENTS, max_size=8),
+    st.sampled_from(["Campaign", "SLA", "SalesTeam", "ScoringModel"]),
+)
 def test_random_documents_are_validated_without_crashing(document: dict[str, Any], kind: str) -> None:
     document.setdefault("kind", kind)
     _run_everything(yaml.safe_dump(document, allow_unicode=True))

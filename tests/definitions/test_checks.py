@@ -18,7 +18,9 @@ def campaign(steps: str, key: str = "c", entry: str = "{on: manual}") -> str:
     return f"kind: Campaign\nkey: {key}\nentry: {entry}\nsteps:\n{steps}"
 
 
-def test_a_valid_program_has_no_errors_and_notes_a_missing_scoring_model(make_workspace: WorkspaceFactory) -> None:
+def test_a_valid_program_has_no_errors_and_notes_a_missing_scoring_model(
+    make_workspace: WorkspaceFactory,
+) -> None:
     report = check_workspace(make_workspace())
     assert report.ok
     assert messages(report.problems, "note") == [
@@ -40,7 +42,7 @@ def test_lookups_of_unknown_names_suggest_the_nearest(make_workspace: WorkspaceF
 def test_branch_and_goto_targets_must_exist(make_workspace: WorkspaceFactory) -> None:
     steps = (
         "  - id: first\n    wait: 1d\n"
-        "  - branch: {if: \"lead.score > 5\", then: frist, else: nowhere}\n"
+        '  - branch: {if: "lead.score > 5", then: frist, else: nowhere}\n'
         "  - goto: first\n"
     )
     report = check_workspace(make_workspace({"campaigns/c.yaml": campaign(steps)}))
@@ -69,7 +71,9 @@ def test_steps_after_an_unconditional_exit_or_goto_are_unreachable(make_workspac
         "  - goto: start\n"
         "  - id: never\n    wait: 1d\n"
     )
-    steps_with_jump = steps.replace("  - exit:\n", "  - branch: {if: \"lead.score > 5\", then: target}\n  - exit:\n")
+    steps_with_jump = steps.replace(
+        "  - exit:\n", '  - branch: {if: "lead.score > 5", then: target}\n  - exit:\n'
+    )
     report = check_workspace(make_workspace({"campaigns/c.yaml": campaign(steps_with_jump)}))
     assert messages(report.problems, "warning") == [
         "campaigns/c.yaml:9:5: warning: step 'orphan' can never be reached: it follows a goto or exit "
@@ -89,7 +93,7 @@ def test_a_loop_without_a_wait_is_an_error(make_workspace: WorkspaceFactory) -> 
 
 
 def test_a_loop_with_a_wait_is_fine(make_workspace: WorkspaceFactory) -> None:
-    steps = "  - id: top\n    wait: 1d\n  - branch: {if: \"lead.score < 50\", then: top}\n"
+    steps = '  - id: top\n    wait: 1d\n  - branch: {if: "lead.score < 50", then: top}\n'
     assert check_workspace(make_workspace({"campaigns/c.yaml": campaign(steps)})).ok
 
 
@@ -97,14 +101,16 @@ def test_send_templates_must_exist_and_compile(make_workspace: WorkspaceFactory)
     steps = (
         "  - send: {template: helo, subject: hi}\n"
         "  - send: {template: broken, subject: hi}\n"
-        "  - send: {template: hello, subject: \"Hi {{ lead.first_name\"}\n"
-        "  - send: {template: hello, subject: \"Hi {{ lead.frist_name }}\"}\n"
+        '  - send: {template: hello, subject: "Hi {{ lead.first_name"}\n'
+        '  - send: {template: hello, subject: "Hi {{ lead.frist_name }}"}\n'
         "  - send: {template: hello, subject: hi, layout: fancy}\n"
     )
     workspace = make_workspace(
         {
             "campaigns/c.yaml": campaign(steps),
-            "templates/broken.html": '{% extends "layout.html" %}\n{% block content %}{% if x %}{% endblock %}\n',
+            "templates/broken.html": (
+                '{% extends "layout.html" %}\n{% block content %}{% if x %}{% endblock %}\n'
+            ),
         }
     )
     assert messages(check_workspace(workspace).problems) == [
@@ -161,7 +167,7 @@ def test_opened_and_clicked_must_name_a_send_step_or_template(make_workspace: Wo
 
 def test_the_sla_must_name_an_existing_team_and_recycle_campaign(make_workspace: WorkspaceFactory) -> None:
     sla = (
-        "kind: SLA\nname: marketing-sales\nmql: {when: \"lead.score >= 100\"}\nroute_to: dach-sale\n"
+        'kind: SLA\nname: marketing-sales\nmql: {when: "lead.score >= 100"}\nroute_to: dach-sale\n'
         "accept_within: 4h\nrecycle: {campaign: recycel}\n"
     )
     team = "kind: SalesTeam\nkey: dach-sales\nmanager: {name: M, email: m@example.com}\n"
@@ -177,11 +183,13 @@ def test_the_recycle_campaign_should_be_entered_manually(make_workspace: Workspa
     recycle = campaign("  - wait: 1d\n", key="recycle", entry="{on: lead_created}")
     report = check_workspace(make_workspace({"campaigns/recycle.yaml": recycle}))
     [warning] = messages(report.problems, "warning")
-    assert warning.startswith("campaigns/sales.yaml:8:21: warning: recycle campaign 'recycle' is entered on lead_created")
+    assert warning.startswith(
+        "campaigns/sales.yaml:8:21: warning: recycle campaign 'recycle' is entered on lead_created"
+    )
 
 
 def test_exactly_one_sla_and_at_most_one_scoring_model(make_workspace: WorkspaceFactory) -> None:
-    sla = "kind: SLA\nname: other\nmql: {when: \"lead.score >= 50\"}\nroute_to: dach-sales\naccept_within: 1h\n"
+    sla = 'kind: SLA\nname: other\nmql: {when: "lead.score >= 50"}\nroute_to: dach-sales\naccept_within: 1h\n'
     model = "kind: ScoringModel\nfit: [{when: \"lead.country == 'DE'\", points: 5}]\n"
     report = check_workspace(make_workspace({"campaigns/more.yaml": f"{sla}---\n{model}---\n{model}"}))
     assert messages(report.problems) == [
@@ -212,7 +220,7 @@ def test_rep_ids_are_unique_within_a_team(make_workspace: WorkspaceFactory) -> N
     team = "kind: SalesTeam\nkey: dach-sales\nmanager: {name: M, email: m@example.com}\nreps:\n"
     team += "  - {id: a, name: A, email: a@example.com, working_hours: {timezone: UTC}}\n"
     team += "  - {id: a, name: B, email: b@example.com, working_hours: {timezone: UTC}}\n"
-    sla = "kind: SLA\nname: s\nmql: {when: \"lead.score >= 100\"}\nroute_to: dach-sales\naccept_within: 4h\n"
+    sla = 'kind: SLA\nname: s\nmql: {when: "lead.score >= 100"}\nroute_to: dach-sales\naccept_within: 4h\n'
     report = check_workspace(make_workspace({"campaigns/sales.yaml": f"{sla}---\n{team}"}))
     assert messages(report.problems) == [
         "campaigns/sales.yaml:12:10: rep id 'a' is already used in this team (line 11)"
@@ -220,7 +228,8 @@ def test_rep_ids_are_unique_within_a_team(make_workspace: WorkspaceFactory) -> N
 
 
 def test_scoring_rules_warn_about_near_miss_event_types(make_workspace: WorkspaceFactory) -> None:
-    model = "kind: ScoringModel\nbehavior:\n  - {event: email_clik, points: 5}\n  - {event: trade_fair_visit, points: 9}\n"
+    model = "kind: ScoringModel\nbehavior:\n  - {event: email_clik, points: 5}\n"
+    model += "  - {event: trade_fair_visit, points: 9}\n"
     report = check_workspace(make_workspace({"campaigns/scoring.yaml": model}))
     assert messages(report.problems, "warning") == [
         "campaigns/scoring.yaml:3:13: warning: event type 'email_clik' is not one nurture records; "

@@ -43,7 +43,9 @@ routing: weighted
 reps:
   - {id: x, name: X, email: x@example.com, weight: 0, working_hours: {timezone: Europe/Berlin, hours: "8-17"}}
 """
-    workspace = make_workspace({"campaigns/broken.yaml": broken, "campaigns/tabs.yaml": "kind: SLA\n\tname: x\n"})
+    workspace = make_workspace(
+        {"campaigns/broken.yaml": broken, "campaigns/tabs.yaml": "kind: SLA\n\tname: x\n"}
+    )
     code, output = run("--workspace", str(workspace.root), "check")
     assert code == 1
     assert output.splitlines() == [
@@ -53,7 +55,8 @@ reps:
         "campaigns/broken.yaml:5:10: entry.where: unknown lead field 'contry'; did you mean 'country'? "
         "(custom columns are lead.attributes.contry)",
         "campaigns/broken.yaml:8:5: unknown step kind 'sned'; did you mean 'send'?",
-        "campaigns/broken.yaml:9:11: step 2 wait: '2 days' is not a duration; write a whole number and a unit: "
+        "campaigns/broken.yaml:9:11: step 2 wait: '2 days' is not a duration; "
+        "write a whole number and a unit: "
         "30s, 15m, 4h, 2d or 1w",
         "campaigns/broken.yaml:17:103: reps[0].working_hours.hours: hours '8-17' is not a time span; "
         'write "HH:MM-HH:MM", e.g. "09:00-17:00", "22:00-06:00" (crosses midnight) or "00:00-24:00"',

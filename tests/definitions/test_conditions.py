@@ -47,14 +47,34 @@ def test_days_and_hours_since_count_from_now() -> None:
 
 @pytest.mark.parametrize(
     ("title", "expected"),
-    [("Head of Marketing", True), ("VP Sales", True), ("IT-Leiter", True), ("Werkstudentin", False), (None, False)],
+    [
+        ("Head of Marketing", True),
+        ("VP Sales", True),
+        ("IT-Leiter", True),
+        ("Werkstudentin", False),
+        (None, False),
+    ],
 )
-def test_the_matching_test_searches_a_regex_and_never_matches_nothing(title: str | None, expected: bool) -> None:
-    assert holds("lead.job_title is matching('(?i)head|vp|director|chief|leiter')", {"job_title": title}) is expected
+def test_the_matching_test_searches_a_regex_and_never_matches_nothing(
+    title: str | None, expected: bool
+) -> None:
+    assert (
+        holds("lead.job_title is matching('(?i)head|vp|director|chief|leiter')", {"job_title": title})
+        is expected
+    )
 
 
 def test_free_mail_domains_cover_german_providers() -> None:
-    for domain in ("gmail.com", "gmx.de", "web.de", "t-online.de", "posteo.de", "yahoo.de", "hotmail.de", "icloud.com"):
+    for domain in (
+        "gmail.com",
+        "gmx.de",
+        "web.de",
+        "t-online.de",
+        "posteo.de",
+        "yahoo.de",
+        "hotmail.de",
+        "icloud.com",
+    ):
         assert domain in FREE_MAIL_DOMAINS
     assert holds("lead.email_domain in free_mail_domains", {"email_domain": "gmx.de"})
     assert not holds("lead.email_domain in free_mail_domains", {"email_domain": "taktwerk.example"})
@@ -91,7 +111,12 @@ def test_reaching_python_internals_is_refused_at_check_time(source: str, message
 
 @pytest.mark.parametrize(
     "source",
-    ["lead.__class__", "().__class__.__mro__", "lead.attributes.update({'plan': 'free'})", "lead.email.__len__()"],
+    [
+        "lead.__class__",
+        "().__class__.__mro__",
+        "lead.attributes.update({'plan': 'free'})",
+        "lead.email.__len__()",
+    ],
 )
 def test_reaching_python_internals_fails_safely_at_evaluation(source: str) -> None:
     # Built without the check, as a condition from an older program or a bug might be.

@@ -45,7 +45,8 @@ def test_a_misspelt_top_level_key_is_located_at_the_key() -> None:
 def test_a_step_doing_two_things_is_told_to_split() -> None:
     [problem] = problems_of(campaign_with("- wait: 2d\n  goto: a\n"))
     assert problem == (
-        "c.yaml:6:5: a step does exactly one thing, but this one has 'wait' and 'goto': make them separate steps"
+        "c.yaml:6:5: a step does exactly one thing, but this one has 'wait' and 'goto': "
+        "make them separate steps"
     )
 
 
@@ -108,7 +109,10 @@ def test_send_windows_are_validated(window: str, message: str) -> None:
 
 def test_entry_on_event_needs_a_type() -> None:
     [problem] = problems_of("kind: Campaign\nkey: t\nentry: {on: event}\nsteps: [{wait: 1d}]\n")
-    assert problem == "c.yaml:3:8: entry: on: event needs the event `type` it reacts to, e.g. type: webinar_registered"
+    assert (
+        problem
+        == "c.yaml:3:8: entry: on: event needs the event `type` it reacts to, e.g. type: webinar_registered"
+    )
 
 
 def test_a_segment_entry_needs_a_where() -> None:
@@ -140,7 +144,11 @@ def test_set_steps_accept_custom_attributes_and_stages() -> None:
     [document] = parse_documents(text, "c.yaml")
     campaign, problems = validate_document(document)
     assert problems == [] and isinstance(campaign, Campaign)
-    assert campaign.steps[0].set == {"lifecycle_stage": "recycled", "attributes.nurtured": "yes", "company_size": 50}  # type: ignore[union-attr]
+    assert campaign.steps[0].set == {
+        "lifecycle_stage": "recycled",
+        "attributes.nurtured": "yes",
+        "company_size": 50,
+    }  # type: ignore[union-attr]
 
 
 def test_exit_takes_no_reason_a_text_or_a_mapping() -> None:
@@ -175,5 +183,6 @@ def test_rep_fields_are_validated_where_written() -> None:
 
 
 def test_a_team_needs_a_manager() -> None:
-    text = "kind: SalesTeam\nkey: x\nreps: [{id: a, name: A, email: a@example.com, working_hours: {timezone: UTC}}]\n"
+    text = "kind: SalesTeam\nkey: x\n"
+    text += "reps: [{id: a, name: A, email: a@example.com, working_hours: {timezone: UTC}}]\n"
     assert problems_of(text) == ["c.yaml:1:1: missing required key 'manager'"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from nurture.definitions import Campaign, SalesTeam, ScoringModel
-from nurture.definitions.sla import SLA as SLAModel
+from nurture.definitions import SLA, Campaign, SalesTeam, ScoringModel
 from nurture.definitions.source import parse_documents
 from nurture.definitions.steps import BranchStep, SendStep, WaitStep
 from nurture.definitions.validation import validate_document
@@ -41,7 +40,10 @@ def test_the_campaign_example_loads_with_generated_step_ids() -> None:
     assert isinstance(wait, WaitStep) and wait.duration == timedelta(days=5)
     assert wait.until is not None and wait.until.source == "clicked('case-study')"
     branch = campaign.step("opened-welcome")
-    assert isinstance(branch, BranchStep) and (branch.branch.then, branch.branch.else_) == ("case-study", "reminder")
+    assert isinstance(branch, BranchStep) and (branch.branch.then, branch.branch.else_) == (
+        "case-study",
+        "reminder",
+    )
     assert campaign.send_window is not None and campaign.send_window.weekly.days == frozenset(range(5))
 
 
@@ -55,9 +57,12 @@ def test_the_scoring_model_example_loads() -> None:
 
 def test_the_sla_example_loads() -> None:
     sla = _load(spec_examples.SLA)
-    assert isinstance(sla, SLAModel)
+    assert isinstance(sla, SLA)
     assert sla.accept_within == timedelta(hours=4)
-    assert sla.recycle is not None and (sla.recycle.campaign, sla.recycle.score) == ("recycle-nurture", "halve")
+    assert sla.recycle is not None and (sla.recycle.campaign, sla.recycle.score) == (
+        "recycle-nurture",
+        "halve",
+    )
 
 
 def test_the_sales_team_example_loads() -> None:

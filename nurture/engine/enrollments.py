@@ -1,0 +1,220 @@
+"""Enrollments in the database: claiming due work, loading what decisions need, recording them.
+
+Due work is found through the partial index on ``due_at`` of active enrollments and claimed in
+keyset order, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several workers share it; on SQLite the
+batch's ``BEGIN IMMEDIATE`` makes the claim exclusive. Claim, decisions and their effects commit
+together: a crash loses nothing and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+
+from nurture.engine.plan import Finish, Park
+from nurture.leads.addresses import suppression_hash
+from nurture.store import bulk
+from nurture.store.schema import enrollments, leads, messages, suppressions
+
+LEAD_COLUMNS = (
+    "id", "email", "email_domain", "first_name", "last_name", "company", "job_title", "industry",
+    "company_size", "country", "timezone", "locale", "lifecycle_stage", "attributes", "owner_rep_id",
+    "score", "fit_score", "behavior_score", "unsubscribed_at", "created_at", "updated_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DueEnrollment:
+    id: int
+    lead_id: int
+    campaign_key: str
+    campaign_version: str
+    step_id: str
+    step_started_at: datetime
+    due_at: datetime
+
+
+def claim_due(conn: Connection, now: datetime, limit: int) -> list[DueEnrollment]:
+    """The next due enrollments, locked for this transaction (others skip them)."""
+    e = enrollments.c
+    query = (
+        select(e.id, e.lead_id, e.campaign_key, e.campaign_version, e.step_id, e.step_started_at, e.due_at)
+        .where(e.status == "active", e.due_at <= now)
+        .order_by(e.due_at, e.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [DueEnrollment(*row) for row in conn.execute(query)]
+
+
+def lead_for_conditions(row: Any) -> dict[str, Any]:
+    """A lead row as campaigns see it (``owner``, ``unsubscribed`` as documented)."""
+    lead = {name: row[name] for name in LEAD_COLUMNS}
+    lead["owner"] = lead.pop("owner_rep_id")
+    lead["unsubscribed"] = lead.pop("unsubscribed_at") is not None
+    lead["attributes"] = lead["attributes"] or {}
+    return lead
+
+
+def load_leads(conn: Connection, lead_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return {}
+    columns = [leads.c[name] for name in LEAD_COLUMNS]
+    rows = conn.execute(select(*columns).where(leads.c.id.in_(ids)))
+    return {row.id: lead_for_conditions(row._mapping) for row in rows}
+
+
+def suppressed(conn: Connection, emails: Iterable[str]) -> dict[str, str]:
+    """Which of these addresses may not be mailed, and why (unsubscribe, bounce, complaint, ...)."""
+    by_hash = {suppression_hash(e): e for e in emails}
+    if not by_hash:
+        return {}
+    query = select(suppressions.c.email_hash, suppressions.c.reason).where(
+        suppressions.c.email_hash.in_(list(by_hash))
+    )
+    return {by_hash[h]: reason for h, reason in conn.execute(query)}
+
+
+def recent_sends(conn: Connection, lead_ids: Sequence[int], since: datetime) -> list[tuple[int, datetime]]:
+    """Marketing emails queued or sent to these leads since ``since`` (for the frequency cap)."""
+    if not lead_ids:
+        return []
+    m = messages.c
+    query = select(m.lead_id, m.created_at).where(
+        m.lead_id.in_(sorted(set(lead_ids))),
+        m.kind == "marketing",
+        m.created_at > since,
+        m.status.in_(("queued", "sending", "sent")),
+    )
+    return [(int(lead_id), at) for lead_id, at in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class QueuedSend:
+    lead_id: int
+    enrollment_id: int
+    campaign_key: str
+    step_id: str
+    to_address: str
+
+
+def queue_sends(conn: Connection, sends: Sequence[QueuedSend], now: datetime, message_domain: str) -> None:
+    """Put sends in the outbox. A send step already queued for an enrollment is not queued again:
+    the unique (enrollment, step) constraint decides, whatever ran before."""
+    at = bulk.instant(conn, now)
+    bulk.executemany(
+        conn,
+        "INSERT INTO messages (lead_id, enrollment_id, campaign_key, step_id, kind, to_address, message_id, "
+        "status, attempts, next_attempt_at, created_at) VALUES (:lead_id, :enrollment_id, :campaign_key, "
+        ":step_id, 'marketing', :to_address, :message_id, 'queued', 0, :at, :at) "
+        "ON CONFLICT (enrollment_id, step_id) DO NOTHING",
+        [
+            {
+                "lead_id": s.lead_id,
+                "enrollment_id": s.enrollment_id,
+                "campaign_key": s.campaign_key,
+                "step_id": s.step_id,
+                "to_address": s.to_address,
+                "message_id": f"<{uuid.uuid4().hex}@{message_domain}>",
+                "at": at,
+            }
+            for s in sends
+        ],
+    )
+
+
+def record_outcomes(
+    conn: Connection,
+    outcomes: Sequence[tuple[DueEnrollment, Park | Finish]],
+    now: datetime,
+    versions: dict[str, str],
+) -> None:
+    """Where each enrollment stands now (parked at a step until a time, or ended), and under
+    which version of its campaign it was placed there."""
+    at = bulk.instant(conn, now)
+    parked = [
+        {
+            "id": due.id,
+            "step_id": o.step_id,
+            "started": bulk.instant(conn, o.started_at),
+            "due": bulk.instant(conn, o.due_at),
+            "version": versions.get(due.campaign_key, due.campaign_version),
+        }
+        for due, o in outcomes
+        if isinstance(o, Park)
+    ]
+    ended = [
+        {"id": due.id, "status": o.status, "reason": o.reason[:500], "at": at}
+        for due, o in outcomes
+        if isinstance(o, Finish)
+    ]
+    bulk.executemany(
+        conn,
+        "UPDATE enrollments SET step_id = :step_id, step_started_at = :started, due_at = :due, "
+        "campaign_version = :version WHERE id = :id",
+        parked,
+    )
+    bulk.executemany(
+        conn,
+        "UPDATE enrollments SET status = :status, exit_reason = :reason, ended_at = :at, due_at = NULL "
+        "WHERE id = :id",
+        ended,
+    )
+
+
+def end_enrollments_of_lead(conn: Connection, lead_id: int, reason: str, now: datetime) -> int:
+    """End every active enrollment of a lead at once (unsubscribe, suppression, erasure)."""
+    e = enrollments.c
+    result = conn.execute(
+        enrollments.update()
+        .where(e.lead_id == lead_id, e.status == "active")
+        .values(status="exited", exit_reason=reason, ended_at=now, due_at=None)
+    )
+    return int(result.rowcount or 0)
+
+
+def nudge_leads(conn: Connection, lead_ids: Iterable[int], now: datetime) -> None:
+    """Make these leads' active enrollments due now, so a wait-until or exit_when sees fresh news."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return
+    e = enrollments.c
+    conn.execute(
+        enrollments.update()
+        .where(e.lead_id.in_(ids), e.status == "active", e.due_at > now)
+        .values(due_at=now)
+    )
+
+
+@dataclass(frozen=True)
+class PastEnrollment:
+    active: bool
+    ended_at: datetime | None
+
+
+def history(conn: Connection, lead_ids: Sequence[int], campaign_key: str) -> dict[int, list[PastEnrollment]]:
+    """Earlier enrollments of these leads in one campaign (for re-entry decisions)."""
+    e = enrollments.c
+    found: dict[int, list[PastEnrollment]] = {}
+    if not lead_ids:
+        return found
+    query = select(e.lead_id, e.status, e.ended_at).where(
+        and_(e.lead_id.in_(sorted(set(lead_ids))), e.campaign_key == campaign_key)
+    )
+    for lead_id, status, ended_at in conn.execute(query):
+        found.setdefault(int(lead_id), []).append(PastEnrollment(status == "active", ended_at))
+    return found
+
+
+def active_count(conn: Connection) -> int:
+    return int(
+        conn.scalar(select(func.count()).select_from(enrollments).where(enrollments.c.status == "active"))
+        or 0
+    )

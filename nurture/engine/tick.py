@@ -1,0 +1,257 @@
+"""One tick: everything due at one moment, done once (``nurture tick``, and the daemon's jobs)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy.engine import Engine
+
+from nurture.definitions import Campaign, Program, content_hash, place_after_edit, record_versions
+from nurture.durations import parse_duration
+from nurture.engine import enrollments as store
+from nurture.engine.engagement import BatchEngagement
+from nurture.engine.entry import EntryResult, enter_from_events, enter_new_leads, enter_segment
+from nurture.engine.pacing import SendPacing, recent_by_lead
+from nurture.engine.plan import AddPoints, Finish, Park, Send, SetFields, advance
+from nurture.leads.changes import change_lead
+from nurture.scoring.ledger import add_points
+from nurture.settings import Settings
+from nurture.store.schema import definition_versions, enrollments
+
+BATCH_SIZE = 500
+MAX_BATCHES_PER_TICK = 2_000  # a tick ends even if work keeps arriving; the next one continues
+SEGMENT_INTERVAL = timedelta(hours=1)
+
+
+@dataclass
+class TickReport:
+    now: datetime
+    entered: Counter[str] = field(default_factory=Counter)
+    queued: Counter[tuple[str, str]] = field(default_factory=Counter)
+    deferred: Counter[str] = field(default_factory=Counter)
+    ended: Counter[tuple[str, str]] = field(default_factory=Counter)  # (status, reason)
+    steps_run: int = 0
+    enrollments_advanced: int = 0
+    problems: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def absorb(self, entry: EntryResult) -> None:
+        self.entered.update(entry.entered)
+        self.problems.extend(entry.failed)
+
+    def lines(self) -> list[str]:
+        """The summary ``nurture tick`` prints."""
+        out = [f"tick at {self.now.isoformat()}"]
+        for key, count in sorted(self.entered.items()):
+            out.append(f"  entered   {key}: {count}")
+        for (key, step), count in sorted(self.queued.items()):
+            out.append(f"  queued    {key}/{step}: {count}")
+        for reason, count in sorted(self.deferred.items()):
+            out.append(f"  deferred  ({reason}): {count}")
+        for (status, reason), count in sorted(self.ended.items()):
+            out.append(f"  {status:<9} {reason}: {count}")
+        for name, value in self.extra.items():
+            out.append(f"  {name}: {value}")
+        out.extend(f"  problem   {p}" for p in self.problems[:50])
+        if len(self.problems) > 50:
+            out.append(f"  ... and {len(self.problems) - 50} more problems")
+        if len(out) == 1:
+            out.append("  nothing was due")
+        return out
+
+
+class CampaignEngine:
+    """Runs a program's campaigns against the database, at whatever time it is told."""
+
+    def __init__(self, db: Engine, program: Program, settings: Settings, *, batch_size: int = BATCH_SIZE):
+        self.db = db
+        self.program = program
+        self.settings = settings
+        self.batch_size = batch_size
+        self.campaigns = program.campaigns
+        self.versions = {key: content_hash(c) for key, c in self.campaigns.items()}
+        self.cap_window = parse_duration(settings.frequency_window)
+        self.message_domain = _domain_of(settings.from_address)
+        self._old_versions: dict[str, Campaign | None] = {}
+        scoring = program.scoring_model
+        self.half_life = scoring.decay.half_life if scoring is not None and scoring.decay else None
+
+    def record_program(self, now: datetime) -> None:
+        """Keep every definition's version, and bring leads inside edited campaigns up to date.
+
+        Enrollments made under another version of their campaign (or of a campaign that is gone)
+        become due now: the next advance places them in the new version by step id.
+        """
+        e = enrollments.c
+        with self.db.begin() as conn:
+            record_versions(conn, self.program, now)
+            stale = or_(
+                e.campaign_key.not_in(list(self.versions)),
+                *[and_(e.campaign_key == key, e.campaign_version != v) for key, v in self.versions.items()],
+            )
+            conn.execute(
+                enrollments.update().where(e.status == "active", e.due_at > now, stale).values(due_at=now)
+            )
+
+    def tick(self, now: datetime) -> TickReport:
+        report = TickReport(now)
+        self.enter(now, report)
+        self.advance_due(now, report)
+        return report
+
+    # -- entry -------------------------------------------------------------------------------
+
+    def enter(self, now: datetime, report: TickReport) -> None:
+        entry = EntryResult()
+        while True:
+            with self.db.begin() as conn:
+                if not enter_new_leads(conn, self.program, self.versions, now, self.batch_size, entry):
+                    break
+        while True:
+            with self.db.begin() as conn:
+                if not enter_from_events(conn, self.program, self.versions, now, self.batch_size, entry):
+                    break
+        for campaign in self.campaigns.values():
+            if campaign.entry.on == "segment":
+                with self.db.begin() as conn:
+                    enter_segment(
+                        conn, campaign, self.versions[campaign.key], now, 5 * self.batch_size,
+                        SEGMENT_INTERVAL, entry,
+                    )  # fmt: skip
+        report.absorb(entry)
+
+    # -- stepping ----------------------------------------------------------------------------
+
+    def advance_due(self, now: datetime, report: TickReport) -> None:
+        for _ in range(MAX_BATCHES_PER_TICK):
+            with self.db.begin() as conn:
+                claimed = store.claim_due(conn, now, self.batch_size)
+                if not claimed:
+                    return
+                self._advance_batch(conn, claimed, now, report)
+
+    def _advance_batch(
+        self, conn: Connection, claimed: list[store.DueEnrollment], now: datetime, report: TickReport
+    ) -> None:
+        lead_rows = store.load_leads(conn, (d.lead_id for d in claimed))
+        blocked = store.suppressed(conn, (lead["email"] for lead in lead_rows.values()))
+        since = now - self.cap_window
+        pacing = SendPacing(
+            now,
+            self.settings.timezone,
+            self.settings.frequency_cap,
+            self.cap_window,
+            recent_by_lead(store.recent_sends(conn, list(lead_rows), since)),
+        )
+        engagement = BatchEngagement(conn, [d.id for d in claimed])
+        sends: list[store.QueuedSend] = []
+        outcomes: list[tuple[store.DueEnrollment, Park | Finish]] = []
+        for due in claimed:
+            lead = lead_rows[due.lead_id]
+            outcome: Park | Finish | None = self._precheck(due, lead, blocked)
+            if outcome is None:
+                campaign = self.campaigns[due.campaign_key]
+                step_id, started = self._position(conn, due, campaign, now)
+                if step_id is None:
+                    outcome = Finish("completed", "campaign edited: no later step remains")
+                else:
+                    plan = advance(
+                        campaign, step_id, started, lead, now,
+                        engagement=engagement.for_enrollment(due.id, campaign), gate=pacing,
+                    )  # fmt: skip
+                    report.steps_run += plan.steps_run
+                    self._apply_effects(conn, due, lead, plan.effects, now, sends, report)
+                    outcome = plan.outcome
+            assert outcome is not None
+            outcomes.append((due, outcome))
+            self._count(report, due.campaign_key, outcome)
+        store.queue_sends(conn, sends, now, self.message_domain)
+        store.record_outcomes(conn, outcomes, now, self.versions)
+        report.enrollments_advanced += len(claimed)
+
+    def _precheck(
+        self, due: store.DueEnrollment, lead: dict[str, Any], blocked: dict[str, str]
+    ) -> Finish | None:
+        if lead["unsubscribed"]:
+            return Finish("exited", "unsubscribed")
+        if lead["email"] in blocked:
+            return Finish("exited", f"suppressed ({blocked[lead['email']]})")
+        if due.campaign_key not in self.campaigns:
+            return Finish("exited", "campaign removed from the program")
+        return None
+
+    def _position(
+        self, conn: Connection, due: store.DueEnrollment, campaign: Campaign, now: datetime
+    ) -> tuple[str | None, datetime]:
+        """Where the lead stands in the campaign as it is now (live edits are matched by step id)."""
+        if due.campaign_version == self.versions[campaign.key] and due.step_id in campaign.step_ids:
+            return due.step_id, due.step_started_at
+        old = self._old_version(conn, due.campaign_version)
+        if old is None:  # version unknown: keep the step if it still exists, else start over
+            return (
+                (due.step_id, due.step_started_at)
+                if due.step_id in campaign.step_ids
+                else (campaign.steps[0].step_id, now)
+            )
+        placement = place_after_edit(old, campaign, due.step_id, due.step_started_at, now)
+        return placement.step_id, placement.started_at or now
+
+    def _old_version(self, conn: Connection, version: str) -> Campaign | None:
+        if version not in self._old_versions:
+            body = conn.scalar(
+                select(definition_versions.c.body).where(
+                    definition_versions.c.kind == "Campaign",
+                    definition_versions.c.content_hash == version,
+                )
+            )
+            try:
+                self._old_versions[version] = Campaign.model_validate(body) if body else None
+            except ValueError:
+                self._old_versions[version] = None
+        return self._old_versions[version]
+
+    def _apply_effects(
+        self,
+        conn: Connection,
+        due: store.DueEnrollment,
+        lead: dict[str, Any],
+        effects: list[Any],
+        now: datetime,
+        sends: list[store.QueuedSend],
+        report: TickReport,
+    ) -> None:
+        actor = f"campaign:{due.campaign_key}"
+        for effect in effects:
+            if isinstance(effect, Send):
+                sends.append(
+                    store.QueuedSend(
+                        due.lead_id, due.id, due.campaign_key, effect.step.step_id, lead["email"]
+                    )
+                )
+                report.queued[(due.campaign_key, effect.step.step_id)] += 1
+            elif isinstance(effect, AddPoints):
+                add_points(
+                    conn, due.lead_id, effect.points, kind="campaign", rule=f"{actor}/{effect.step_id}",
+                    reason=effect.reason, at=now, half_life=self.half_life,
+                )  # fmt: skip
+            elif isinstance(effect, SetFields):
+                change_lead(
+                    conn, due.lead_id, effect.values, at=now, actor=actor, reason=f"step {effect.step_id}"
+                )
+
+    @staticmethod
+    def _count(report: TickReport, campaign_key: str, outcome: Park | Finish) -> None:
+        if isinstance(outcome, Park):
+            if outcome.reason != "waiting":
+                report.deferred[outcome.reason] += 1
+        else:
+            report.ended[(outcome.status, f"{campaign_key}: {outcome.reason}")] += 1
+
+
+def _domain_of(address: str) -> str:
+    domain = address.rpartition("@")[2].strip(" >")
+    return domain or "nurture.invalid"
