@@ -129,3 +129,11 @@ def cli(workspace: Path):  # type: ignore[no-untyped-def]
         return runner.invoke(main, ["--workspace", str(workspace), *args], env=env, input=input)
 
     return run
+
+
+@pytest.fixture
+def harness(workspace: Path, store: Engine):  # type: ignore[no-untyped-def]
+    """A workspace with the small test program, its database and an engine on a moving clock."""
+    from tests.harness import make_harness
+
+    return make_harness(workspace, store)

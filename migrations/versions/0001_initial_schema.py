@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 03:43:34.436596
 """
 
 from __future__ import annotations
@@ -43,6 +42,8 @@ def upgrade() -> None:
     sa.Column('received_at', nurture.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('event_count', sa.Integer(), nullable=False),
     sa.Column('accepted', sa.Boolean(), nullable=False),
+    sa.Column('body_sha256', sa.String(length=64), nullable=True),
+    sa.Column('result', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.PrimaryKeyConstraint('idempotency_key', name=op.f('pk_ingest_batches'))
     )
     op.create_table('leads',
@@ -151,6 +152,8 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('to_address', sa.String(length=320), nullable=False),
     sa.Column('subject', sa.String(length=998), nullable=True),
+    sa.Column('html', sa.Text(), nullable=True),
+    sa.Column('text', sa.Text(), nullable=True),
     sa.Column('message_id', sa.String(length=255), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+
 import click
 
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
 from nurture.engine.tick import CampaignEngine
+from nurture.sending.factory import build_outbox
+from nurture.sending.outbox import DeliveryReport
 
 
 @click.command()
 @click.option("--now", "now_text", metavar="ISO-8601", help="Act as if it were this moment (replays, tests).")
+@click.option("--no-send", is_flag=True, help="Queue emails but leave them in the outbox.")
 @pass_app
-def tick(app: App, now_text: str | None) -> None:
+def tick(app: App, now_text: str | None, no_send: bool) -> None:
     """Run everything due now once (entries, steps, sends) and print a summary; for cron and tests."""
     now = parse_instant(now_text) if now_text else app.clock.now()
     engine = CampaignEngine(app.store, app.program, app.workspace.settings)
@@ -20,3 +26,18 @@ def tick(app: App, now_text: str | None) -> None:
     report = engine.tick(now)
     for line in report.lines():
         click.echo(line)
+    if not no_send:
+        delivery = asyncio.run(_deliver(app, now))
+        lines = delivery.lines()
+        if lines:
+            click.echo("sending")
+            for line in lines:
+                click.echo(line)
+
+
+async def _deliver(app: App, now: datetime) -> DeliveryReport:
+    outbox = build_outbox(app.store, app.program, app.workspace)
+    try:
+        return await outbox.deliver_due(now)
+    finally:
+        await outbox.transport.close()

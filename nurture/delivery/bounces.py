@@ -96,7 +96,7 @@ def classify_bounce(raw: bytes, signer: TokenSigner) -> BounceReport:
     feedback = _part(message, "message/feedback-report")
     if feedback is not None or _report_type(message) == "feedback-report":
         fields = _fields(feedback)
-        recipient = fields.get("original-rcpt-to") or fields.get("removal-recipient")
+        recipient = _address(fields.get("original-rcpt-to") or fields.get("removal-recipient") or "")
         return BounceReport(
             BounceKind.COMPLAINT, recipient=recipient, diagnostic=fields.get("feedback-type", ""), **base
         )

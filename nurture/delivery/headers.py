@@ -118,7 +118,8 @@ def _phrase_atoms(name: str) -> list[str]:
             return name.split(" ")
         quoted = name.replace("\\", "\\\\").replace('"', '\\"')
         return [f'"{quoted}"']
-    return encoded_words(name, first=_ENCODED_WORD_MAX)
+    # The first word leaves room for the longest address header name, "Reply-To: ".
+    return encoded_words(name, first=MAX_LINE - len("Reply-To: "))
 
 
 def header_field(name: str, value: str) -> bytes:
@@ -131,7 +132,12 @@ def _header_field(name: str, value: str) -> bytes:
     check_header_name(name)
     first = MAX_LINE - len(name) - 2
     words = value.split(" ") if value else []
-    plain = value.isascii() and "=?" not in value and all(len(w) <= MAX_LINE - 2 for w in words)
+    plain = (
+        value.isascii()
+        and "=?" not in value
+        and all(len(w) <= MAX_LINE - 2 for w in words)
+        and (not words or len(words[0]) <= first)
+    )
     atoms = words if plain else encoded_words(value, first=min(first, _ENCODED_WORD_MAX))
     return fold(name, atoms)
 

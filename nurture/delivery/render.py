@@ -11,7 +11,6 @@ honour them.
 from __future__ import annotations
 
 import os
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime

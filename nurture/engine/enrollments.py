@@ -91,7 +91,7 @@ def recent_sends(conn: Connection, lead_ids: Sequence[int], since: datetime) -> 
         m.lead_id.in_(sorted(set(lead_ids))),
         m.kind == "marketing",
         m.created_at > since,
-        m.status.in_(("queued", "sending", "sent")),
+        m.status.in_(("queued", "claimed", "sending", "sent", "unknown")),
     )
     return [(int(lead_id), at) for lead_id, at in conn.execute(query)]
 

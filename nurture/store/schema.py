@@ -146,9 +146,13 @@ messages = Table(
     Column("kind", String(32), nullable=False),  # marketing | sales_notification | escalation
     Column("to_address", String(320), nullable=False),
     Column("subject", String(998)),  # rendered when the message is built for sending
+    # Sales notifications are rendered when queued (html/text kept here); marketing emails are
+    # rendered from their campaign step at sending time, so these stay empty for them.
+    Column("html", Text),
+    Column("text", Text),
     Column("message_id", String(255), nullable=False, unique=True),  # the Message-ID header
-    # queued -> sending -> sent; or failed / bounced / suppressed. `sending` with an expired
-    # lease marks a message whose acceptance was in flight when a worker died.
+    # queued -> claimed -> sending -> sent, or back to queued (retry), failed, bounced, suppressed;
+    # unknown: it was being handed to the relay when a sender died (never resent).
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", UTCDateTime),
@@ -263,4 +267,8 @@ ingest_batches = Table(
     Column("received_at", UTCDateTime, nullable=False),
     Column("event_count", Integer, nullable=False),
     Column("accepted", Boolean, nullable=False),
+    # A retried batch (same Idempotency-Key) gets the first answer again; a different body under
+    # the same key is refused rather than silently ignored.
+    Column("body_sha256", String(64)),
+    Column("result", Json),
 )

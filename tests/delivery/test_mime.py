@@ -26,7 +26,7 @@ from nurture.delivery.mime import (
 )
 from nurture.tokens import TokenSigner
 
-from .conftest import SECRET, DkimKey
+from .conftest import DkimKey
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 STRICT = BytesParser(policy=policy.strict)
@@ -81,6 +81,7 @@ def assert_wire_form(data: bytes) -> None:
     for line in data.split(b"\r\n"):
         assert len(line) <= 998
     head, _, body = data.partition(b"\r\n\r\n")
+    assert all(len(line) <= 78 for line in head.split(b"\r\n")), "header lines should stay within 78"
     assert all(len(line) <= 78 for line in body.split(b"\r\n")), "body lines should stay within 78"
 
 
@@ -174,9 +175,15 @@ def test_lead_data_cannot_add_a_header(hostile: str) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["eve@example.com\r\nBcc: victim@example.com", "eve@exa mple.com", "<eve@example.com>", "eve", "jürgen@example.de",
-     "eve@example.com>, victim@example.com"],
-)  # fmt: skip
+    [
+        "eve@example.com\r\nBcc: victim@example.com",
+        "eve@exa mple.com",
+        "<eve@example.com>",
+        "eve",
+        "jürgen@example.de",
+        "eve@example.com>, victim@example.com",
+    ],
+)
 def test_unsafe_addresses_are_refused(address: str) -> None:
     with pytest.raises(InvalidAddress):
         Address(address)
@@ -206,6 +213,13 @@ def test_long_subjects_are_folded() -> None:
     head = built.data.split(b"\r\n\r\n", 1)[0]
     assert all(len(line) <= 78 for line in head.split(b"\r\n"))
     assert parse(built.data)["Subject"] == clean_header_text(subject)
+
+
+def test_long_names_are_folded() -> None:
+    name = "Jürgen Müller-Lüdenscheidt von und zu Großherzogtum Mecklenburg-Vorpommern Überlänge"
+    data = build_message(email(to=Address("j@example.de", name), reply_to=Address("s@example.com", name))).data
+    assert_wire_form(data)
+    assert display_name_on_the_wire(data) == name
 
 
 def test_long_ascii_subjects_fold_at_spaces() -> None:

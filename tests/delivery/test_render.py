@@ -113,7 +113,9 @@ def test_a_missing_field_in_a_layout_names_the_layout(tmp_path: Path) -> None:
     root = write_templates(
         tmp_path,
         {
-            "layouts/base.html": "<html><body>\n{% block content %}{% endblock %}\n{{ sender.name }}\n</body></html>",
+            "layouts/base.html": (
+                "<html><body>\n{% block content %}{% endblock %}\n{{ sender.name }}\n</body></html>"
+            ),
             "t/child.html": '{% extends "layouts/base.html" %}{% block content %}x{% endblock %}',
         },
     )
@@ -222,7 +224,8 @@ def test_html_to_text_keeps_structure_readable() -> None:
     <p>Erster   Absatz<br>zweite Zeile</p>
     <ul><li>eins</li><li>zwei <a href="https://example.com/zwei">mehr</a></li></ul>
     <ol><li>a</li><li>b</li></ol>
-    <p><a href="https://example.com/">https://example.com/</a> <a href="mailto:info@example.com">info@example.com</a></p>
+    <p><a href="https://example.com/">https://example.com/</a>
+       <a href="mailto:info@example.com">info@example.com</a></p>
     <hr><table><tr><td>Zelle 1</td><td>Zelle 2</td></tr></table>
     <!-- comment --><script>alert(1)</script>
     </body></html>"""

@@ -18,7 +18,8 @@ HTML = """<html><body>
 <p><a class='button' href='http://example.com/start'>Start</a></p>
 <p><a href=https://example.com/bare>Unquoted</a></p>
 <p><A HREF="https://example.com/upper" TITLE="a > b">Upper</A></p>
-<p><a title="it's href=&quot;https://evil.example&quot;" href="https://example.com/after-title">Title first</a></p>
+<p><a title="it's href=&quot;https://evil.example&quot;"
+      href="https://example.com/after-title">Title first</a></p>
 <p><a href="mailto:info@example.com">Mail</a> <a href="#top">Top</a> <a href="tel:+4989123">Call</a></p>
 <p><a href="https://example.com/private" data-notrack>Not tracked</a></p>
 <p><a href="{unsubscribe}">Abmelden</a></p>
@@ -86,7 +87,9 @@ def test_the_text_part_is_rewritten_too(tracker: LinkTracker) -> None:
         "https://de.wikipedia.org/wiki/Marketing_(Begriff)",
     ]
     assert re.search(r"/c/[A-Za-z0-9_-]+\.\n", text), "the full stop stays outside the link"
-    assert re.search(r"\(https://t\.example\.com/c/[A-Za-z0-9_-]+\)\n", text), "so does the closing parenthesis"
+    assert re.search(r"\(https://t\.example\.com/c/[A-Za-z0-9_-]+\)\n", text), (
+        "so does the closing parenthesis"
+    )
     assert f"Abmelden: {UNSUBSCRIBE}" in text
 
 
@@ -99,7 +102,9 @@ def test_the_same_link_gets_the_same_token_in_both_parts(tracker: LinkTracker) -
 
 def test_an_open_pixel_is_added_before_the_end_of_the_body(tracker: LinkTracker) -> None:
     html = tracked(tracker).html
-    pixel = re.search(r'<img src="https://t\.example\.com/o/([A-Za-z0-9_-]+)\.gif" width="1" height="1" alt=""', html)
+    pixel = re.search(
+        r'<img src="https://t\.example\.com/o/([A-Za-z0-9_-]+)\.gif" width="1" height="1" alt=""', html
+    )
     assert pixel is not None
     assert html.index(pixel.group(0)) < html.index("</body>")
     assert tracker.read_open(pixel.group(1) + ".gif") == 4711

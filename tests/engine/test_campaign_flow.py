@@ -10,8 +10,8 @@ import sqlalchemy.exc
 from sqlalchemy import select, update
 
 from nurture.store.schema import events, leads, messages
-from tests.engine.conftest import Harness
-from tests.engine.program import TRIAL, write_program
+from tests.harness import Harness
+from tests.program import TRIAL, write_program
 
 MONDAY = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)  # 09:30 in Berlin
 LEADS = (

@@ -1,10 +1,11 @@
+"""A workspace, its database and an engine, driven by an explicit clock."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -13,7 +14,7 @@ from nurture.engine.tick import CampaignEngine, TickReport
 from nurture.leads.importer import LeadImporter
 from nurture.store.schema import enrollments, messages
 from nurture.workspace import Workspace
-from tests.engine.program import write_program
+from tests.program import write_program
 
 
 class Harness:
@@ -59,8 +60,7 @@ class Harness:
             ).first()
 
 
-@pytest.fixture
-def harness(workspace: Path, store: Engine) -> Harness:
+def make_harness(workspace: Path, store: Engine) -> Harness:
     write_program(workspace)
     (workspace / "nurture.toml").write_text(
         (workspace / "nurture.toml").read_text() + 'timezone = "Europe/Berlin"\nfrequency_cap = 3\n'

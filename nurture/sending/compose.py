@@ -1,0 +1,143 @@
+"""Turning an outbox row into the bytes of an email."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from nurture.definitions import Program, SendStep
+from nurture.delivery import (
+    Address,
+    DkimSigner,
+    Email,
+    EmailRenderer,
+    LinkTracker,
+    bounce_token,
+    build_message,
+    email_context,
+    verp_address,
+)
+from nurture.delivery.transports import OutgoingMessage
+from nurture.settings import Settings
+from nurture.templating import template_environment
+from nurture.tokens import TokenSigner
+
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "default_templates"
+
+
+@dataclass(frozen=True)
+class Composed:
+    message: OutgoingMessage
+    subject: str
+
+
+def template_lead(lead: dict[str, Any]) -> MappingProxyType[str, Any]:
+    """The lead as templates see it: unknown fields are *undefined*, not ``None``, so a template
+    must say what to write instead (``{{ lead.first_name | default('Hallo') }}``) and ``nurture
+    check``/preview catch the ones that do not."""
+    shown = {k: v for k, v in lead.items() if v is not None and k != "id"}
+    shown["attributes"] = MappingProxyType(dict(lead.get("attributes") or {}))
+    return MappingProxyType(shown)
+
+
+class Composer:
+    """Builds messages for one program and one set of settings; keep one and reuse it."""
+
+    def __init__(self, program: Program, settings: Settings, signer: TokenSigner) -> None:
+        self.program = program
+        self.signer = signer
+        search = (
+            [program.templates_dir, DEFAULT_TEMPLATES]
+            if DEFAULT_TEMPLATES.is_dir()
+            else [program.templates_dir]
+        )
+        self.renderer = EmailRenderer(template_environment(*search))
+        self.tracker = LinkTracker(signer, settings.base_url)
+        self.sender = Address.parse(settings.from_address)
+        self.reply_to = Address.parse(settings.reply_to) if settings.reply_to else None
+        self.dkim = (
+            DkimSigner.from_files(
+                settings.dkim_selector, self.sender.domain, Path(settings.dkim_private_key_file)
+            )
+            if settings.dkim_selector and settings.dkim_private_key_file
+            else None
+        )
+
+    def marketing(
+        self,
+        message_id: int,
+        header_id: str,
+        lead: dict[str, Any],
+        campaign_key: str,
+        step_id: str,
+        now: datetime,
+    ) -> Composed:
+        """A campaign's send step for one lead: rendered, tracked, with one-click unsubscribe."""
+        campaign = self.program.campaign(campaign_key)
+        step = campaign.step(step_id)
+        if not isinstance(step, SendStep):
+            raise ValueError(f"step {step_id!r} of campaign {campaign_key!r} is not a send step")
+        unsubscribe_url = self.tracker.unsubscribe_url(message_id, lead["id"])
+        context = email_context(
+            lead=template_lead(lead),
+            campaign=MappingProxyType({"key": campaign.key, "name": campaign.title}),
+            step=MappingProxyType({"id": step_id, "template": step.send.template}),
+            unsubscribe_url=unsubscribe_url,
+            now=now,
+        )
+        if step.send.layout:
+            context["layout"] = f"layouts/{step.send.layout}.html"
+        rendered = self.renderer.render(step.send.template, step.send.subject, context)
+        tracked = self.tracker.track(rendered, message_id, unsubscribe_url=unsubscribe_url)
+        sender = Address.parse(step.send.from_) if step.send.from_ else self.sender
+        reply_to = Address.parse(step.send.reply_to) if step.send.reply_to else self.reply_to
+        email = Email(
+            sender=sender,
+            to=Address(lead["email"], _full_name(lead)),
+            subject=tracked.subject,
+            text=tracked.text,
+            html=tracked.html,
+            date=now,
+            list_unsubscribe=unsubscribe_url,
+            reply_to=reply_to,
+            message_id=header_id,
+            bounce_token=bounce_token(self.signer, message_id),
+            extra_headers={"X-Nurture-Campaign": f"{campaign_key}/{step_id}"},
+        )
+        return self._envelope(email, message_id, sender, lead["email"])
+
+    def prebuilt(
+        self,
+        message_id: int,
+        header_id: str,
+        to_address: str,
+        subject: str,
+        html: str,
+        text: str,
+        now: datetime,
+    ) -> Composed:
+        """A message rendered when it was queued (sales notifications): sent as it is, untracked."""
+        email = Email(
+            sender=self.sender,
+            to=Address.parse(to_address),
+            subject=subject,
+            text=text,
+            html=html,
+            date=now,
+            reply_to=self.reply_to,
+            message_id=header_id,
+            bounce_token=bounce_token(self.signer, message_id),
+        )
+        return self._envelope(email, message_id, self.sender, Address.parse(to_address).email)
+
+    def _envelope(self, email: Email, message_id: int, sender: Address, recipient: str) -> Composed:
+        built = build_message(email, self.dkim)
+        envelope_sender = verp_address(self.signer, message_id, sender.domain)
+        return Composed(OutgoingMessage(envelope_sender, (recipient,), built.data, message_id), email.subject)
+
+
+def _full_name(lead: dict[str, Any]) -> str:
+    return " ".join(part for part in (lead.get("first_name"), lead.get("last_name")) if part)

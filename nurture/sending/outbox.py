@@ -1,0 +1,288 @@
+"""Sending what the outbox holds: claim, build, hand to the transport, record the verdict."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.engine import Engine
+
+from nurture.delivery import next_retry_delay
+from nurture.delivery.transports import OutgoingMessage, SendResult, Transport
+from nurture.engine.enrollments import end_enrollments_of_lead, load_leads, suppressed
+from nurture.errors import NurtureError
+from nurture.leads.addresses import suppression_hash
+from nurture.sending.compose import Composed, Composer
+from nurture.store import bulk
+from nurture.store.schema import leads, messages, suppressions
+
+LEASE = timedelta(minutes=10)  # far longer than a batch takes; only a dead sender lets it lapse
+MAX_ATTEMPTS = 8  # with backoff capped at 6 h this spans more than a day of relay trouble
+
+
+@dataclass
+class DeliveryReport:
+    outcomes: Counter[str] = field(default_factory=Counter)  # sent, retry, failed, bounced, suppressed
+    unknown: int = 0  # in flight when an earlier sender stopped: not sent again
+    problems: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"  {name:<9} {count}" for name, count in sorted(self.outcomes.items())]
+        if self.unknown:
+            out.append(f"  unknown   {self.unknown} (in flight when the sender stopped; not sent again)")
+        out.extend(f"  problem   {p}" for p in self.problems[:20])
+        return out
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    header_id: str
+    kind: str
+    lead_id: int | None
+    campaign_key: str | None
+    step_id: str | None
+    to_address: str
+    subject: str | None
+    html: str | None
+    text: str | None
+    attempts: int
+
+
+@dataclass
+class _Verdict:
+    row: _Claimed
+    status: str  # sent | retry | failed | bounced | suppressed
+    subject: str | None = None
+    error: str | None = None
+    result: SendResult | None = None
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: Engine,
+        composer: Composer,
+        transport: Transport,
+        *,
+        batch_size: int = 200,
+        concurrency: int = 8,
+        on_hard_bounce: Callable[[Connection, str, str, datetime], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.composer = composer
+        self.transport = transport
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.on_hard_bounce = on_hard_bounce or suppress_hard_bounce
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    async def deliver_due(self, now: datetime, *, max_batches: int = 10_000) -> DeliveryReport:
+        """Send every message due at ``now`` (batch after batch) and record each verdict."""
+        report = DeliveryReport()
+        report.unknown = await asyncio.to_thread(self.recover, now)
+        for _ in range(max_batches):
+            claimed = await asyncio.to_thread(self.claim, now)
+            if not claimed:
+                break
+            for verdicts in await self._send_batch(claimed, now):
+                for verdict in verdicts:
+                    report.outcomes[verdict.status] += 1
+                    if verdict.status in ("failed", "bounced") and verdict.error:
+                        row = verdict.row
+                        report.problems.append(f"message {row.id} to {row.to_address}: {verdict.error}")
+        return report
+
+    async def _send_batch(self, claimed: list[_Claimed], now: datetime) -> list[list[_Verdict]]:
+        """Build the batch, then send it a window at a time, recording each window's verdicts."""
+        lead_rows, blocked = await asyncio.to_thread(self._recipients, claimed)
+        settled: list[_Verdict] = []
+        ready: list[tuple[_Verdict, Composed]] = []
+        for row in claimed:
+            verdict = _Verdict(row, "failed")
+            address = row.to_address.lower()
+            if address in blocked:
+                verdict.status, verdict.error = "suppressed", f"address suppressed ({blocked[address]})"
+            else:
+                try:
+                    composed = self._compose(row, lead_rows, now)
+                except (NurtureError, ValueError, KeyError) as exc:
+                    verdict.error = f"cannot build the email: {exc}"
+                else:
+                    if composed is None:
+                        verdict.status, verdict.error = "suppressed", "lead unsubscribed or erased"
+                    else:
+                        verdict.subject = composed.subject
+                        ready.append((verdict, composed))
+                        continue
+            settled.append(verdict)
+        done = [settled]
+        await asyncio.to_thread(self.record, settled, now)
+        for start in range(0, len(ready), self.concurrency):
+            window = ready[start : start + self.concurrency]
+            await asyncio.to_thread(self.mark_sending, [v.row.id for v, _ in window])
+            await asyncio.gather(*(self._send(v, c.message) for v, c in window))
+            verdicts = [v for v, _ in window]
+            await asyncio.to_thread(self.record, verdicts, now)
+            done.append(verdicts)
+        return done
+
+    async def _send(self, verdict: _Verdict, message: OutgoingMessage) -> None:
+        result = await self.transport.send(message)
+        verdict.result = result
+        if result.accepted:
+            verdict.status = "sent"
+        elif result.hard_bounce:
+            verdict.status, verdict.error = "bounced", f"{result.code} {result.reason}".strip()
+        elif result.status == "retry":
+            verdict.status, verdict.error = "retry", f"{result.code or ''} {result.reason}".strip()
+        else:
+            verdict.status, verdict.error = "failed", f"{result.code} {result.reason} ({result.stage})"
+
+    def _compose(self, row: _Claimed, lead_rows: dict[int, dict[str, Any]], now: datetime) -> Composed | None:
+        if row.kind == "marketing":
+            lead = lead_rows.get(row.lead_id or -1)
+            if lead is None or lead["unsubscribed"]:
+                return None
+            assert row.campaign_key and row.step_id
+            return self.composer.marketing(row.id, row.header_id, lead, row.campaign_key, row.step_id, now)
+        if row.html is None and row.text is None:
+            raise ValueError(f"a {row.kind} message has no rendered body")
+        return self.composer.prebuilt(
+            row.id, row.header_id, row.to_address, row.subject or "", row.html or "", row.text or "", now
+        )
+
+    # -- the database -----------------------------------------------------------------------------
+
+    def recover(self, now: datetime) -> int:
+        """Tidy up after a sender that stopped: claimed-only messages go back to the queue; those it
+        was sending are marked unknown and never resent. Returns how many are unknown."""
+        with self.db.begin() as conn:
+            conn.execute(
+                update(messages)
+                .where(messages.c.status == "claimed", messages.c.claimed_until < now)
+                .values(status="queued", claimed_until=None)
+            )
+            result = conn.execute(
+                update(messages)
+                .where(messages.c.status == "sending", messages.c.claimed_until < now)
+                .values(
+                    status="unknown",
+                    claimed_until=None,
+                    last_error="in flight when the sender stopped; the relay may have it: not resent",
+                )
+            )
+            return int(result.rowcount or 0)
+
+    def claim(self, now: datetime) -> list[_Claimed]:
+        """Take the next due messages for this sender, with a lease."""
+        m = messages.c
+        with self.db.begin() as conn:
+            columns = (m.id, m.message_id, m.kind, m.lead_id, m.campaign_key, m.step_id, m.to_address)
+            query = (
+                select(*columns, m.subject, m.html, m.text, m.attempts)
+                .where(m.status == "queued", m.next_attempt_at <= now)
+                .order_by(m.next_attempt_at, m.id)
+                .limit(self.batch_size)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = [
+                _Claimed(
+                    r.id,
+                    r.message_id,
+                    r.kind,
+                    r.lead_id,
+                    r.campaign_key,
+                    r.step_id,
+                    r.to_address,
+                    r.subject,
+                    r.html,
+                    r.text,
+                    r.attempts + 1,
+                )
+                for r in conn.execute(query)
+            ]
+            if rows:
+                conn.execute(
+                    update(messages)
+                    .where(m.id.in_([r.id for r in rows]))
+                    .values(status="claimed", claimed_until=now + LEASE, attempts=m.attempts + 1)
+                )
+        return rows
+
+    def mark_sending(self, ids: Sequence[int]) -> None:
+        """From here on a crash leaves these messages ``unknown``: they are being handed over."""
+        with self.db.begin() as conn:
+            conn.execute(update(messages).where(messages.c.id.in_(list(ids))).values(status="sending"))
+
+    def _recipients(self, claimed: Sequence[_Claimed]) -> tuple[dict[int, dict[str, Any]], dict[str, str]]:
+        with self.db.connect() as conn:
+            lead_rows = load_leads(conn, (r.lead_id for r in claimed if r.kind == "marketing" and r.lead_id))
+            blocked = suppressed(conn, {r.to_address.lower() for r in claimed})
+            conn.rollback()
+        return lead_rows, blocked
+
+    def record(self, verdicts: Sequence[_Verdict], now: datetime) -> None:
+        """Write verdicts in one transaction."""
+        if not verdicts:
+            return
+        with self.db.begin() as conn:
+            at = bulk.instant(conn, now)
+            done = [
+                {"id": v.row.id, "status": v.status, "subject": v.subject, "error": v.error, "at": at}
+                for v in verdicts
+                if v.status != "retry" or v.row.attempts >= MAX_ATTEMPTS
+            ]
+            for row in done:
+                sent_at = row.pop("at")
+                row["sent_at"] = sent_at if row["status"] == "sent" else None
+                if row["status"] == "retry":
+                    row["status"] = "failed"
+                    row["error"] = f"gave up after {MAX_ATTEMPTS} attempts: {row['error']}"
+            bulk.executemany(
+                conn,
+                "UPDATE messages SET status = :status, subject = COALESCE(:subject, subject), "
+                "last_error = :error, claimed_until = NULL, "
+                "sent_at = COALESCE(:sent_at, sent_at) WHERE id = :id",
+                done,
+            )
+            retries = [
+                {
+                    "id": v.row.id,
+                    "error": v.error,
+                    "next": bulk.instant(conn, now + next_retry_delay(v.row.attempts)),
+                }
+                for v in verdicts
+                if v.status == "retry" and v.row.attempts < MAX_ATTEMPTS
+            ]
+            bulk.executemany(
+                conn,
+                "UPDATE messages SET status = 'queued', last_error = :error, claimed_until = NULL, "
+                "next_attempt_at = :next WHERE id = :id",
+                retries,
+            )
+            for verdict in verdicts:
+                if verdict.status == "bounced":
+                    self.on_hard_bounce(conn, verdict.row.to_address, verdict.error or "hard bounce", now)
+
+
+def suppress_hard_bounce(conn: Connection, address: str, detail: str, now: datetime) -> None:
+    """A relay refused the address for good: never mail it again, and end its enrollments."""
+    email = address.lower()
+    digest = suppression_hash(email)
+    if conn.scalar(select(suppressions.c.reason).where(suppressions.c.email_hash == digest)) is None:
+        conn.execute(
+            suppressions.insert().values(
+                email_hash=digest, reason="hard_bounce", detail=detail[:500], created_at=now
+            )
+        )
+    lead_id = conn.scalar(select(leads.c.id).where(leads.c.email == email))
+    if lead_id is not None:
+        end_enrollments_of_lead(conn, int(lead_id), "hard bounce", now)

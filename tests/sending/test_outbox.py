@@ -1,0 +1,161 @@
+"""The outbox sender: what the relay accepted is recorded once, retries back off, bounces suppress."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+
+from nurture.delivery.transports import MemoryTransport, OutgoingMessage, SendResult
+from nurture.sending.factory import build_outbox
+from nurture.store.schema import enrollments, leads, messages, suppressions
+from nurture.workspace import Workspace
+from tests.harness import Harness
+
+MONDAY = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+LEADS = (
+    "email,first_name,last_name,country,timezone\n"
+    "anna@alpenblick.de,Anna,Müller,DE,Europe/Berlin\n"
+    "jens@rheinwerk.de,Jens,Krüger,DE,Europe/Berlin\n"
+)
+
+
+def deliver(h: Harness, now: datetime, transport=None):  # type: ignore[no-untyped-def]
+    workspace = Workspace(h.root)
+    outbox = build_outbox(h.store, h.engine().program, workspace, transport)
+
+    async def run():  # type: ignore[no-untyped-def]
+        try:
+            return await outbox.deliver_due(now)
+        finally:
+            await outbox.transport.close()
+
+    return asyncio.run(run())
+
+
+def statuses(h: Harness) -> dict[str, str]:
+    with h.store.connect() as conn:
+        return dict(conn.execute(select(messages.c.to_address, messages.c.status)).all())
+
+
+def test_sent_mail_lands_in_the_maildir_personalised_tracked_and_unsubscribable(harness: Harness) -> None:
+    h = harness
+    h.import_leads(LEADS, MONDAY)
+    h.tick(MONDAY)
+    report = deliver(h, MONDAY)
+    assert report.outcomes == {"sent": 2}
+    assert set(statuses(h).values()) == {"sent"}
+    files = sorted((h.root / "outbox" / "new").iterdir())
+    assert len(files) == 2
+    parsed = [email.message_from_bytes(f.read_bytes(), policy=email.policy.strict) for f in files]
+    anna = next(m for m in parsed if "anna@" in str(m["To"]))
+    assert str(anna["Subject"]) == "Willkommen, Anna!"
+    assert "Anna Müller" in str(anna["To"])
+    assert anna["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert str(anna["List-Unsubscribe"]).startswith("<http://127.0.0.1:8025/u/")
+    html = anna.get_body(("html",)).get_content()
+    assert "/c/" in html and "/o/" in html and "https://taktwerk.example/" not in html
+    with h.store.connect() as conn:
+        sent_at = conn.scalar(select(messages.c.sent_at).where(messages.c.to_address == "anna@alpenblick.de"))
+    assert sent_at == MONDAY
+    assert deliver(h, MONDAY + timedelta(minutes=1)).outcomes == {}  # nothing is sent twice
+
+
+def test_a_temporary_refusal_is_retried_later_with_backoff(harness: Harness) -> None:
+    h = harness
+    h.import_leads(LEADS, MONDAY)
+    h.tick(MONDAY)
+    refusing = MemoryTransport(lambda m: SendResult.retry("try again later", 451, "data"))
+    assert deliver(h, MONDAY, refusing).outcomes == {"retry": 2}
+    with h.store.connect() as conn:
+        row = conn.execute(select(messages.c.status, messages.c.attempts, messages.c.next_attempt_at)).first()
+    assert row.status == "queued" and row.attempts == 1 and row.next_attempt_at > MONDAY
+    assert deliver(h, MONDAY + timedelta(seconds=1), MemoryTransport()).outcomes == {}  # not due yet
+    later = MemoryTransport()
+    assert deliver(h, MONDAY + timedelta(hours=1), later).outcomes == {"sent": 2}
+    assert len(later.sent) == 2
+
+
+def test_a_hard_bounce_suppresses_the_address_and_ends_its_enrollments(harness: Harness) -> None:
+    h = harness
+    h.import_leads(LEADS, MONDAY)
+    h.tick(MONDAY)
+
+    def verdict(message: OutgoingMessage) -> SendResult:
+        if "jens@" in message.recipients[0]:
+            return SendResult.rejected(550, "5.1.1 user unknown", "rcpt")
+        return SendResult.ok()
+
+    report = deliver(h, MONDAY, MemoryTransport(verdict))
+    assert report.outcomes == {"sent": 1, "bounced": 1}
+    assert statuses(h)["jens@rheinwerk.de"] == "bounced"
+    with h.store.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(suppressions)) == 1
+        status = conn.scalar(
+            select(enrollments.c.status)
+            .join(leads, leads.c.id == enrollments.c.lead_id)
+            .where(leads.c.email == "jens@rheinwerk.de")
+        )
+    assert status == "exited"
+
+
+def test_a_lead_who_unsubscribed_after_queueing_is_not_mailed(harness: Harness) -> None:
+    h = harness
+    h.import_leads(LEADS, MONDAY)
+    h.tick(MONDAY)
+    with h.store.begin() as conn:
+        conn.execute(
+            update(leads).where(leads.c.email == "anna@alpenblick.de").values(unsubscribed_at=MONDAY)
+        )
+    transport = MemoryTransport()
+    assert deliver(h, MONDAY, transport).outcomes == {"sent": 1, "suppressed": 1}
+    assert [m.recipients for m in transport.sent] == [("jens@rheinwerk.de",)]
+
+
+def test_a_template_that_fails_for_one_lead_fails_only_that_message(harness: Harness) -> None:
+    h = harness
+    (h.root / "templates" / "t" / "welcome.html").write_text(
+        "<p>{{ lead.company }}</p>", encoding="utf-8"
+    )  # company is unknown for Anna, known for Jens
+    h.import_leads(LEADS + "", MONDAY)
+    with h.store.begin() as conn:
+        conn.execute(update(leads).where(leads.c.email == "jens@rheinwerk.de").values(company="Rheinwerk"))
+    h.tick(MONDAY)
+    report = deliver(h, MONDAY, MemoryTransport())
+    assert report.outcomes == {"sent": 1, "failed": 1}
+    assert "t/welcome" in report.problems[0] and "company" in report.problems[0]
+
+
+def test_after_a_crash_claimed_mail_is_requeued_and_mail_in_flight_is_never_resent(harness: Harness) -> None:
+    h = harness
+    h.import_leads(LEADS, MONDAY)
+    h.tick(MONDAY)
+    with h.store.begin() as conn:
+        conn.execute(
+            update(messages)
+            .where(messages.c.to_address == "anna@alpenblick.de")
+            .values(status="sending", claimed_until=MONDAY + timedelta(minutes=10))
+        )
+        conn.execute(
+            update(messages)
+            .where(messages.c.to_address == "jens@rheinwerk.de")
+            .values(status="claimed", claimed_until=MONDAY + timedelta(minutes=10))
+        )
+    transport = MemoryTransport()
+    report = deliver(h, MONDAY + timedelta(minutes=11), transport)
+    assert report.unknown == 1
+    assert report.outcomes == {"sent": 1}
+    assert [m.recipients for m in transport.sent] == [("jens@rheinwerk.de",)]
+    assert statuses(h) == {"anna@alpenblick.de": "unknown", "jens@rheinwerk.de": "sent"}
+
+
+def test_tick_sends_what_it_queued(harness: Harness, cli) -> None:  # type: ignore[no-untyped-def]
+    harness.import_leads(LEADS, MONDAY)
+    result = cli("tick", "--now", "2026-03-02T08:30:00Z")
+    assert result.exit_code == 0, result.output
+    assert "sent      2" in result.output
+    assert len(list(Path(harness.root / "outbox" / "new").iterdir())) == 2
