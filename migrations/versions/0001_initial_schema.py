@@ -76,6 +76,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_leads_owned_domain', ['email_domain', 'owner_rep_id'], unique=False, sqlite_where=sa.text('owner_rep_id IS NOT NULL'), postgresql_where=sa.text('owner_rep_id IS NOT NULL'))
         batch_op.create_index('ix_leads_owner', ['owner_rep_id'], unique=False, sqlite_where=sa.text('owner_rep_id IS NOT NULL'), postgresql_where=sa.text('owner_rep_id IS NOT NULL'))
 
+    op.create_table('rep_routing',
+    sa.Column('team_key', sa.String(length=100), nullable=False),
+    sa.Column('rep_id', sa.String(length=100), nullable=False),
+    sa.Column('last_turn', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('credit', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('routed', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('last_routed_at', nurture.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('team_key', 'rep_id', name=op.f('pk_rep_routing'))
+    )
     op.create_table('suppressions',
     sa.Column('email_hash', sa.String(length=64), nullable=False),
     sa.Column('reason', sa.String(length=32), nullable=False),
@@ -174,6 +183,26 @@ def upgrade() -> None:
         batch_op.create_index('ix_messages_due', ['next_attempt_at', 'id'], unique=False, sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
         batch_op.create_index('ix_messages_lead_created', ['lead_id', 'created_at'], unique=False)
 
+    op.create_table('webhook_deliveries',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('handoff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('url', sa.Text(), nullable=False),
+    sa.Column('event', sa.String(length=64), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('signature', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('next_attempt_at', nurture.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_until', nurture.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', nurture.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', nurture.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['handoff_id'], ['handoffs.id'], name=op.f('fk_webhook_deliveries_handoff_id_handoffs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
+    )
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_deliveries_due', ['next_attempt_at', 'id'], unique=False, sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
+
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -231,6 +260,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_events_anonymous', sqlite_where=sa.text('lead_id IS NULL'), postgresql_where=sa.text('lead_id IS NULL'))
 
     op.drop_table('events')
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_deliveries_due', sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
+
+    op.drop_table('webhook_deliveries')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_lead_created')
         batch_op.drop_index('ix_messages_due', sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
@@ -256,6 +289,7 @@ def downgrade() -> None:
 
     op.drop_table('enrollments')
     op.drop_table('suppressions')
+    op.drop_table('rep_routing')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index('ix_leads_owner', sqlite_where=sa.text('owner_rep_id IS NOT NULL'), postgresql_where=sa.text('owner_rep_id IS NOT NULL'))
         batch_op.drop_index('ix_leads_owned_domain', sqlite_where=sa.text('owner_rep_id IS NOT NULL'), postgresql_where=sa.text('owner_rep_id IS NOT NULL'))

@@ -5,11 +5,13 @@ from ``trial/welcome.txt`` when it exists, else it is derived from the HTML. Tem
 once (Jinja2's cache plus a per-renderer table of which parts exist), subjects once per distinct
 source. Mail clients such as Gmail and Outlook ignore ``<style>`` blocks in part, so rules are
 inlined into ``style`` attributes; media queries stay in a ``<style>`` block for clients that
-honour them.
+honour them. The inlining is done once per template where the markup allows it
+(:mod:`nurture.delivery.inlining`), else on each rendered email.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,8 +23,11 @@ import css_inline
 from jinja2 import BaseLoader, Environment, Template, TemplateNotFound, TemplateSyntaxError
 
 from nurture.delivery.headers import clean_header_text
+from nurture.delivery.inlining import NotInlinable, inline_template, style_fingerprint
 from nurture.delivery.plaintext import html_template_to_text, html_to_text, tidy_text
 from nurture.errors import NurtureError
+
+log = logging.getLogger(__name__)
 
 
 class RenderError(NurtureError):
@@ -45,11 +50,15 @@ class RenderedEmail:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Parts:
     html: Template
     text: Template | None
     derived_text: Template | None = None
+    inlined_html: Template | None = None
+    """The HTML template with its CSS inlined once; None when each email is inlined instead."""
+    checked: bool = False
+    """Whether an email from ``inlined_html`` was compared with one inlined the slow way."""
 
 
 def email_context(
@@ -98,7 +107,7 @@ class EmailRenderer:
         parts = self._load(template)
         values = dict(context)
         rendered_subject = self.render_subject(subject, values, template=template)
-        html = self._run(parts.html, values)
+        html = self._run(parts.inlined_html or parts.html, values)
         if parts.text is not None:
             text = self._run(parts.text, values)
         elif parts.derived_text is not None:
@@ -110,11 +119,29 @@ class EmailRenderer:
         else:
             text = html_to_text(html)
         if self._inliner is not None:
-            try:
-                html = self._inliner.inline(html)
-            except css_inline.InlineError as exc:
-                raise RenderError(parts.html.name or template, None, f"cannot inline CSS: {exc}") from None
+            if parts.inlined_html is None:
+                html = self._inline(html, parts)
+            elif not parts.checked:
+                html = self._check_inlined(html, values, parts)
         return RenderedEmail(subject=rendered_subject, html=html, text=text)
+
+    def _inline(self, html: str, parts: _Parts) -> str:
+        assert self._inliner is not None
+        try:
+            return self._inliner.inline(html)
+        except css_inline.InlineError as exc:
+            raise RenderError(parts.html.name or "?", None, f"cannot inline CSS: {exc}") from None
+
+    def _check_inlined(self, html: str, values: dict[str, Any], parts: _Parts) -> str:
+        """Compare the first email of a template inlined once with the same email inlined now."""
+        parts.checked = True
+        expected = self._inline(self._run(parts.html, values), parts)
+        if style_fingerprint(html) == style_fingerprint(expected):
+            return html
+        log.warning("%s: CSS inlined into the template differs from inlining each email; "
+                    "inlining each email from now on", parts.html.name)  # fmt: skip
+        parts.inlined_html = None
+        return expected
 
     def render_subject(self, subject: str, context: Mapping[str, Any], *, template: str = "") -> str:
         """A subject line rendered on one line (lead data cannot add line breaks)."""
@@ -189,9 +216,21 @@ class EmailRenderer:
                 exc.name or f"{template}.txt", exc.lineno, exc.message or "syntax error"
             ) from None
         derived = self._derive_text(f"{template}.html") if text is None else None
-        parts = _Parts(html=html, text=text, derived_text=derived)
+        parts = _Parts(html=html, text=text, derived_text=derived, inlined_html=self._inline_once(html))
         self._parts[template] = parts
         return parts
+
+    def _inline_once(self, html: Template) -> Template | None:
+        if self._inliner is None or html.name is None:
+            return None
+        try:
+            return inline_template(self._environment, html.name, self._inliner)
+        except NotInlinable as reason:
+            log.debug("%s: inlining CSS in each email (%s)", html.name, reason)
+        except Exception as exc:
+            # A template the inliner misreads must still render; it is inlined per email.
+            log.debug("%s: inlining CSS in each email (%s: %s)", html.name, type(exc).__name__, exc)
+        return None
 
     def _derive_text(self, name: str) -> Template | None:
         if self._derived is None:

@@ -211,7 +211,7 @@ handoffs = Table(
     Column("lead_id", Id, ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
     Column("team_key", String(100), nullable=False),
     Column("rep_id", String(100)),  # null: the team's manager holds it
-    # pending | accepted | rejected | reassigned | escalated | converted
+    # pending | accepted | rejected | reassigned | escalated | converted | disqualified
     Column("status", String(16), nullable=False),
     Column("assigned_at", UTCDateTime, nullable=False),
     Column("accept_due_at", UTCDateTime),
@@ -271,4 +271,39 @@ ingest_batches = Table(
     # the same key is refused rather than silently ignored.
     Column("body_sha256", String(64)),
     Column("result", Json),
+)
+
+# Where each rep stands in their team's routing: the round-robin turn they were last given a lead
+# on, their credit under weighted routing (smooth weighted round robin), and how many leads they
+# were routed in all. One row per (team, rep), created on the rep's first lead.
+rep_routing = Table(
+    "rep_routing",
+    metadata,
+    Column("team_key", String(100), primary_key=True),
+    Column("rep_id", String(100), primary_key=True),
+    Column("last_turn", Integer, nullable=False, server_default="0"),
+    Column("credit", Integer, nullable=False, server_default="0"),
+    Column("routed", Integer, nullable=False, server_default="0"),
+    Column("last_routed_at", UTCDateTime),
+)
+
+# Webhooks to reps' chat or CRM, queued with the handoff and delivered with retries. The body and
+# its signature are fixed when queued, so a retry sends exactly the same bytes.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("handoff_id", Id, ForeignKey("handoffs.id", ondelete="CASCADE")),
+    Column("url", Text, nullable=False),
+    Column("event", String(64), nullable=False),  # lead.routed | lead.reassigned | lead.escalated
+    Column("body", Text, nullable=False),
+    Column("signature", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # queued | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_webhook_deliveries_due", "next_attempt_at", "id", **_active("status", "queued")),
 )

@@ -159,3 +159,18 @@ def test_tick_sends_what_it_queued(harness: Harness, cli) -> None:  # type: igno
     assert result.exit_code == 0, result.output
     assert "sent      2" in result.output
     assert len(list(Path(harness.root / "outbox" / "new").iterdir())) == 2
+
+
+def test_preview_renders_one_email_without_sending(harness: Harness, cli) -> None:  # type: ignore[no-untyped-def]
+    harness.import_leads(LEADS, MONDAY)
+    result = cli("preview", "trial", "welcome", "--lead", "anna@alpenblick.de")
+    assert result.exit_code == 0, result.output
+    assert "Subject: Willkommen, Anna!" in result.output
+    assert "Hallo Anna" in result.output
+    html = cli("preview", "trial", "welcome", "--lead", "anna@alpenblick.de", "--part", "html")
+    assert "<p>Hallo Anna,</p>" in html.output
+    assert not (harness.root / "outbox").exists()
+    wrong = cli("preview", "trial", "welcom", "--lead", "anna@alpenblick.de")
+    assert wrong.exit_code == 1 and "did you mean 'welcome'" in wrong.output
+    not_send = cli("preview", "trial", "opened-welcome", "--lead", "anna@alpenblick.de")
+    assert not_send.exit_code == 1 and "sends no email" in not_send.output

@@ -1,0 +1,74 @@
+"""The database side of opting out: the suppression hash, the lead's flag, its enrollments.
+
+Small idempotent writes shared by the unsubscribe page, bounce handling and events that arrive
+through the API or a file; the caller's transaction holds them together with the event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from nurture.engine.enrollments import end_enrollments_of_lead
+from nurture.leads.addresses import suppression_hash
+from nurture.store import bulk
+
+SUPPRESSION_REASONS = ("unsubscribe", "hard_bounce", "complaint", "manual")
+HARD_BOUNCE_TYPES = frozenset({"hard", "permanent", "hard_bounce"})
+
+# Why enrollments end, in the words reports and `leads show` print.
+EXIT_REASONS = {
+    "unsubscribe": "unsubscribed",
+    "hard_bounce": "address bounced (hard)",
+    "complaint": "marked as spam (complaint)",
+    "manual": "suppressed",
+}
+
+
+def add_suppression(conn: Connection, email: str, reason: str, detail: str | None, now: datetime) -> bool:
+    """Never mail ``email`` (normalised) again; True when it was not suppressed before.
+
+    An existing suppression keeps its first reason: the earliest cause is the one to explain.
+    """
+    result = bulk.execute(
+        conn,
+        "INSERT INTO suppressions (email_hash, reason, detail, created_at) "
+        "VALUES (:hash, :reason, :detail, :at) ON CONFLICT (email_hash) DO NOTHING",
+        {
+            "hash": suppression_hash(email),
+            "reason": reason,
+            "detail": (detail or "")[:500] or None,
+            "at": bulk.instant(conn, now),
+        },
+    )
+    return bool(result.rowcount)
+
+
+def mark_unsubscribed(conn: Connection, lead_id: int, at: datetime, now: datetime) -> bool:
+    """Set the lead's ``unsubscribed_at`` once; True when it was not set before."""
+    result = bulk.execute(
+        conn,
+        "UPDATE leads SET unsubscribed_at = :at, updated_at = :now "
+        "WHERE id = :id AND unsubscribed_at IS NULL",
+        {"at": bulk.instant(conn, at), "now": bulk.instant(conn, now), "id": lead_id},
+    )
+    return bool(result.rowcount)
+
+
+def stop_nurturing(conn: Connection, lead_id: int, reason: str, now: datetime) -> int:
+    """End every active enrollment of the lead at once; how many were ended."""
+    return end_enrollments_of_lead(conn, lead_id, EXIT_REASONS.get(reason, reason), now)
+
+
+def suppression_for(event_type: str, properties: dict[str, object]) -> str | None:
+    """The suppression an incoming event implies: unsubscribes, complaints and hard bounces."""
+    if event_type == "unsubscribe":
+        return "unsubscribe"
+    if event_type == "complaint":
+        return "complaint"
+    if event_type == "bounce":
+        kind = properties.get("bounce_type", properties.get("kind"))
+        if isinstance(kind, str) and kind.lower() in HARD_BOUNCE_TYPES:
+            return "hard_bounce"
+    return None

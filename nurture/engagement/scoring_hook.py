@@ -1,0 +1,88 @@
+"""Handing freshly stored events to scoring, in the same transaction.
+
+Scoring (behaviour points, the ledger, the MQL rule and routing) lives in
+``nurture.scoring.events``; it is looked up once, so a build without it still records events.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    from nurture.definitions import Program
+
+SCORING_MODULE = "nurture.scoring.events"
+
+
+@dataclass(frozen=True, slots=True)
+class ScorableEvent:
+    """An event of a known lead, just stored: what scoring is told about it."""
+
+    id: int
+    lead_id: int
+    type: str
+    occurred_at: datetime
+    properties: dict[str, Any]
+    url: str | None
+    machine_reason: str | None
+    campaign_key: str | None
+    step_id: str | None
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    stored_event: Callable[..., Any]
+    on_events_recorded: Callable[[Connection, Any, Sequence[Any], datetime], None]
+
+
+@cache
+def _scoring() -> _Scoring | None:
+    try:
+        found = importlib.util.find_spec(SCORING_MODULE)
+    except ModuleNotFoundError:
+        found = None
+    if found is None:
+        return None
+    # Present: import it for real, so a mistake inside it is not mistaken for its absence.
+    module = importlib.import_module(SCORING_MODULE)
+    return _Scoring(module.StoredEvent, module.on_events_recorded)
+
+
+def scoring_available() -> bool:
+    """Whether this build scores events as they are recorded."""
+    return _scoring() is not None
+
+
+def score_events(
+    conn: Connection, program: Program | None, events: Sequence[ScorableEvent], now: datetime
+) -> None:
+    """Tell scoring about these events (no-op when none, or when scoring is not part of the build)."""
+    if not events:
+        return
+    scoring = _scoring()
+    if scoring is None:
+        return
+    make = scoring.stored_event
+    stored = [
+        make(
+            id=e.id,
+            lead_id=e.lead_id,
+            type=e.type,
+            occurred_at=e.occurred_at,
+            properties=e.properties,
+            url=e.url,
+            machine_reason=e.machine_reason,
+            campaign_key=e.campaign_key,
+            step_id=e.step_id,
+        )
+        for e in events
+    ]
+    scoring.on_events_recorded(conn, program, stored, now)
