@@ -46,7 +46,7 @@ def main(ctx: click.Context, workspace: str | None) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; they are attached here so `main` stays small.
-    from nurture.cli import check, db, engine, init, leads, preview, simulate
+    from nurture.cli import check, db, demo, engine, init, leads, preview, sales, simulate
 
     main.add_command(init.init)
     main.add_command(db.db)
@@ -56,6 +56,8 @@ def _register() -> None:
     main.add_command(engine.tick)
     main.add_command(preview.preview)
     main.add_command(simulate.simulate)
+    main.add_command(demo.demo)
+    main.add_command(sales.sales)
 
 
 _register()

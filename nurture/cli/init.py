@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from nurture.cli.context import App, pass_app
 from nurture.demo_data import write_leads_csv
 from nurture.demo_program import PROGRAM_FOLDERS, demo_program_root
 from nurture.errors import WorkspaceError
@@ -36,13 +35,8 @@ frequency_window = "7d"                   # ... within this rolling window (0 tu
 GITIGNORE = "nurture.db*\noutbox/\n.nurture/\n"
 
 
-@click.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--no-database", is_flag=True, help="Do not create the SQLite database.")
-@pass_app
-def init(app: App, directory: Path, no_database: bool) -> None:
-    """Create a workspace in DIRECTORY with the demo program and sample leads."""
-    root = directory.expanduser().resolve()
+def create_workspace(root: Path, *, with_database: bool = True) -> Workspace:
+    """A new workspace in the empty (or missing) folder ``root``: demo program, settings, leads."""
     if root.exists() and any(root.iterdir()):
         raise WorkspaceError(f"{root} is not empty; choose a new folder")
     source = demo_program_root()
@@ -55,15 +49,27 @@ def init(app: App, directory: Path, no_database: bool) -> None:
     write_leads_csv(root / "leads.csv", DEMO_LEADS)
     workspace = Workspace(root)
     secret_key(workspace.settings, root)
-    click.echo(f"created workspace {root}")
-    if not no_database:
+    if with_database:
         engine = create_store_engine(workspace.database_url)
         try:
             upgrade(engine)
         finally:
             engine.dispose()
+    return workspace
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--no-database", is_flag=True, help="Do not create the SQLite database.")
+def init(directory: Path, no_database: bool) -> None:
+    """Create a workspace in DIRECTORY with the demo program and sample leads."""
+    root = directory.expanduser().resolve()
+    create_workspace(root, with_database=not no_database)
+    click.echo(f"created workspace {root}")
+    if not no_database:
         click.echo("created the database nurture.db")
     click.echo("next:")
     click.echo(f"  cd {root}")
     click.echo("  nurture check                 # validate the program")
     click.echo("  nurture leads import leads.csv")
+    click.echo("  nurture tick                  # run what is due now (or: nurture run)")

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, and_, func, select
 from nurture.engine.plan import Finish, Park
 from nurture.leads.addresses import suppression_hash
 from nurture.store import bulk
-from nurture.store.schema import enrollments, leads, messages, suppressions
+from nurture.store.schema import enrollments, messages, suppressions
 
 LEAD_COLUMNS = (
     "id", "email", "email_domain", "first_name", "last_name", "company", "job_title", "industry",
@@ -41,16 +41,21 @@ class DueEnrollment:
 
 def claim_due(conn: Connection, now: datetime, limit: int) -> list[DueEnrollment]:
     """The next due enrollments, locked for this transaction (others skip them)."""
-    e = enrollments.c
-    query = (
-        select(e.id, e.lead_id, e.campaign_key, e.campaign_version, e.step_id, e.step_started_at, e.due_at)
-        .where(e.status == "active", e.due_at <= now)
-        .order_by(e.due_at, e.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return [DueEnrollment(*row) for row in conn.execute(query)]
+    query = _CLAIM + (" FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else "")
+    rows = bulk.execute(conn, query, {"now": bulk.instant(conn, now), "limit": limit})
+    return [DueEnrollment(r[0], r[1], r[2], r[3], r[4], _instant(r[5]), _instant(r[6])) for r in rows]
+
+
+_CLAIM = (
+    "SELECT id, lead_id, campaign_key, campaign_version, step_id, step_started_at, due_at FROM enrollments "
+    "WHERE status = 'active' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"
+)
+
+
+def _instant(value: Any) -> datetime:
+    instant = bulk.read_instant(value)
+    assert instant is not None  # the claim only selects rows where it is set
+    return instant
 
 
 def lead_for_conditions(row: Any) -> dict[str, Any]:
@@ -62,13 +67,24 @@ def lead_for_conditions(row: Any) -> dict[str, Any]:
     return lead
 
 
+_INSTANT_COLUMNS = frozenset({"unsubscribed_at", "created_at", "updated_at"})
+
+
 def load_leads(conn: Connection, lead_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Leads by id, as conditions see them. Read at driver level: this runs for every batch."""
     ids = sorted(set(lead_ids))
     if not ids:
         return {}
-    columns = [leads.c[name] for name in LEAD_COLUMNS]
-    rows = conn.execute(select(*columns).where(leads.c.id.in_(ids)))
-    return {row.id: lead_for_conditions(row._mapping) for row in rows}
+    placeholders, params = bulk.in_list(conn, "l", ids)
+    query = f"SELECT {', '.join(LEAD_COLUMNS)} FROM leads WHERE id IN {placeholders}"  # noqa: S608 - names only
+    found: dict[int, dict[str, Any]] = {}
+    for values in bulk.execute(conn, query, params):
+        row = dict(zip(LEAD_COLUMNS, values, strict=True))
+        for name in _INSTANT_COLUMNS:
+            row[name] = bulk.read_instant(row[name])
+        row["attributes"] = bulk.read_json(row["attributes"])
+        found[row["id"]] = lead_for_conditions(row)
+    return found
 
 
 def suppressed(conn: Connection, emails: Iterable[str]) -> dict[str, str]:

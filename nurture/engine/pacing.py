@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nurture.definitions import Campaign
-from nurture.timewindows import next_open
+from nurture.timewindows import WeeklyHours, next_open
 from nurture.zones import zone
 
 
@@ -35,6 +35,7 @@ class SendPacing:
         self.cap = cap
         self.cap_window = cap_window
         self.recent: defaultdict[int, list[datetime]] = defaultdict(list, recent_sends or {})
+        self._weekly: dict[str, WeeklyHours] = {}
 
     def lead_zone(self, campaign: Campaign, lead: dict[str, Any]) -> ZoneInfo:
         window = campaign.send_window
@@ -50,9 +51,14 @@ class SendPacing:
         """None when a send may go now; else when to try again and why."""
         window = campaign.send_window
         if window is not None:
-            opens = next_open(window.weekly, self.lead_zone(campaign, lead), self.now)
-            if opens > self.now:
-                return opens, "send window"
+            weekly = self._weekly.get(campaign.key)
+            if weekly is None:
+                weekly = self._weekly[campaign.key] = window.weekly
+            zone_ = self.lead_zone(campaign, lead)
+            if not weekly.contains(self.now.astimezone(zone_)):
+                opens = next_open(weekly, zone_, self.now)
+                if opens > self.now:
+                    return opens, "send window"
         if self.cap > 0:
             since = self.now - self.cap_window
             within = [t for t in self.recent[lead["id"]] if t > since]

@@ -97,17 +97,24 @@ def advance(
     """
     plan = Plan()
     current, since = step_id, started_at
+    context: EvaluationContext | None = None  # rebuilt only when a step changed the lead
     try:
         for _ in range(MAX_STEPS_PER_ADVANCE):
-            context = EvaluationContext(lead=lead, now=now, engagement=engagement)
-            for condition in campaign.exit_when:
-                if condition.evaluate(context):
-                    plan.outcome = Finish("exited", f"exit_when: {condition.source}")
-                    return plan
+            if context is None:
+                context = EvaluationContext(lead=lead, now=now, engagement=engagement)
+                # Nothing a condition reads changes between steps of one walk unless a step
+                # changes the lead, so exit_when is decided again exactly when it could differ.
+                for condition in campaign.exit_when:
+                    if condition.evaluate(context):
+                        plan.outcome = Finish("exited", f"exit_when: {condition.source}")
+                        return plan
+            effects_before = len(plan.effects)
             result = _run_step(campaign, current, since, lead, now, context, gate, plan.effects)
             if isinstance(result, Park | Finish):
                 plan.outcome = result
                 return plan
+            if any(not isinstance(e, Send) for e in plan.effects[effects_before:]):
+                context = None
             plan.steps_run += 1
             following = campaign.next_step_id(current) if result is _NEXT else result
             if following is None:

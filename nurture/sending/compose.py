@@ -135,7 +135,9 @@ class Composer:
 
     def _envelope(self, email: Email, message_id: int, sender: Address, recipient: str) -> Composed:
         built = build_message(email, self.dkim)
-        envelope_sender = verp_address(self.signer, message_id, sender.domain)
+        envelope_sender = verp_address(
+            email.bounce_token or bounce_token(self.signer, message_id), sender.domain
+        )
         return Composed(OutgoingMessage(envelope_sender, (recipient,), built.data, message_id), email.subject)
 
 

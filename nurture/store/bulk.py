@@ -62,3 +62,19 @@ def in_list(conn: Connection, name: str, values: Sequence[Any]) -> tuple[str, di
     """``(:name_0, :name_1, ...)`` and its parameters, for an IN clause of driver-level SQL."""
     params = {f"{name}_{i}": v for i, v in enumerate(values)}
     return "(" + ", ".join(f":{key}" for key in params) + ")", params
+
+
+def read_instant(value: Any) -> datetime | None:
+    """A stored instant as an aware UTC datetime, whichever engine it came from."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+    return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def read_json(value: Any) -> Any:
+    """A stored JSON document as Python data (SQLite returns text, PostgreSQL the value)."""
+    return json.loads(value) if isinstance(value, str) else value
