@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -44,20 +45,29 @@ def main(ctx: click.Context, workspace: str | None) -> None:
     ctx.call_on_close(app.close)
 
 
-def _register() -> None:
-    # Each command group lives in its own module; they are attached here so `main` stays small.
-    from nurture.cli import check, db, demo, engine, init, leads, preview, sales, simulate
+# Each command lives in its own module, attached here by "module:attribute" so `main` stays small.
+COMMANDS = (
+    "init:init",
+    "db:db",
+    "leads:leads",
+    "events:events",
+    "check:check",
+    "check:schema",
+    "engine:tick",
+    "preview:preview",
+    "simulate:simulate",
+    "report:report",
+    "sales:sales",
+    "serve:serve",
+    "demo:demo",
+)
 
-    main.add_command(init.init)
-    main.add_command(db.db)
-    main.add_command(leads.leads)
-    main.add_command(check.check)
-    main.add_command(check.schema)
-    main.add_command(engine.tick)
-    main.add_command(preview.preview)
-    main.add_command(simulate.simulate)
-    main.add_command(demo.demo)
-    main.add_command(sales.sales)
+
+def _register() -> None:
+    for entry in COMMANDS:
+        module_name, _, attribute = entry.partition(":")
+        module = importlib.import_module(f"nurture.cli.{module_name}")
+        main.add_command(getattr(module, attribute))
 
 
 _register()

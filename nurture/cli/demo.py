@@ -12,9 +12,9 @@ from nurture.cli.context import App
 from nurture.cli.init import create_workspace
 from nurture.definitions import load_program
 from nurture.delivery.transports import parse_transport
-from nurture.demo_report import ProgramFigures, program_figures
 from nurture.errors import WorkspaceError
 from nurture.leads.importer import LeadImporter
+from nurture.reports.figures import Report, build_report
 from nurture.sending.factory import signer_for
 from nurture.simulation import EngagementModel, Simulation
 from nurture.store.engine import create_store_engine
@@ -58,30 +58,39 @@ def demo(ctx: click.Context, directory: Path, lead_count: int, days: int, seed: 
             transport=transport, engagement=EngagementModel(open_rate=0.5, click_rate=0.35, seed=seed),
         )  # fmt: skip
         result = simulation.run(start, start + timedelta(days=days), timedelta(hours=1))
-        figures = program_figures(db)
+        order = {key: campaign.step_ids for key, campaign in program.campaigns.items()}
+        with db.connect() as conn:
+            figures = build_report(conn, step_order=order)
     finally:
         db.dispose()
     _print(figures, result.problems, root)
 
 
-def _print(f: ProgramFigures, problems: list[str], root: Path) -> None:
-    click.secho("\nemails per step", bold=True)
-    for (campaign, step), count in sorted(f.emails_per_step.items()):
-        click.echo(f"  {campaign}/{step:<20} {count:>5}")
-    click.secho("engagement (human / machine)", bold=True)
-    for kind in sorted({t for t, _ in f.engagement}):
-        click.echo(f"  {kind:<26} {f.engagement[(kind, False)]:>5} / {f.engagement[(kind, True)]}")
+def _print(report: Report, problems: list[str], root: Path) -> None:
+    click.secho(
+        "\nemails per step (sent, opened and clicked by people; machine opens/clicks apart)", bold=True
+    )
+    for campaign in report.campaigns:
+        for s in campaign.steps:
+            click.echo(
+                f"  {campaign.campaign + '/' + s.step:<32} {s.sent:>5} sent {s.opened:>5} opened "
+                f"{s.clicked:>5} clicked   machine {s.machine_opens}/{s.machine_clicks}"
+            )
     click.secho("lifecycle", bold=True)
-    for stage in ("lead", "mql", "sal", "sql", "opportunity", "customer", "recycled", "disqualified"):
-        if f.stages_reached[stage]:
-            click.echo(f"  reached {stage:<14} {f.stages_reached[stage]:>5}")
-    if f.routed_to:
+    for stage in report.funnel:
+        click.echo(f"  reached {stage.stage:<14} {stage.leads:>5}")
+    for stage, count in report.side_stages.items():
+        if count:
+            click.echo(f"  {stage:<22} {count:>5}")
+    sla = report.sla
+    if sla.handoffs:
         click.secho("routed to sales", bold=True)
-        for rep, count in sorted(f.routed_to.items()):
+        for rep, count in sla.by_rep.items():
             click.echo(f"  {rep:<22} {count:>5}")
-        kept = f.handoffs_by_status["accepted"] + f.handoffs_by_status["converted"]
-        breached = f.handoffs_by_status["reassigned"] + f.handoffs_by_status["escalated"]
-        click.echo(f"  SLA kept {kept}, breached {breached}, still pending {f.handoffs_by_status['pending']}")
+        click.echo(
+            f"  SLA kept {sla.accepted_in_time}, accepted late {sla.accepted_late}, breached {sla.breaches}, "
+            f"still pending {sla.by_status.get('pending', 0)}"
+        )
     for problem in problems[:10]:
         click.secho(f"problem: {problem}", fg="yellow")
     maildir = root / "outbox" / "new"

@@ -1,0 +1,127 @@
+"""``nurture report``: funnel, campaign and SLA figures from the recorded history."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from nurture.reports.figures import build_report
+from nurture.store.schema import events, handoffs, leads, messages, stage_changes
+from tests.harness import Harness
+
+MONDAY = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+LEADS = (
+    "email,first_name,country,timezone\n"
+    "anna@alpenblick.de,Anna,DE,Europe/Berlin\n"
+    "jens@rheinwerk.de,Jens,DE,Europe/Berlin\n"
+    "lea@nordlicht.de,Lea,DE,Europe/Berlin\n"
+)
+
+
+def engaged_history(h: Harness) -> None:
+    """Three leads emailed; Anna opens twice and clicks, a scanner clicks Jens's mail; Anna goes to sales."""
+    h.import_leads(LEADS, MONDAY)
+    h.tick(MONDAY)
+    with h.store.begin() as conn:
+        ids = dict(conn.execute(select(leads.c.email, leads.c.id)).all())
+        message_of = dict(conn.execute(select(messages.c.lead_id, messages.c.id)).all())
+        conn.execute(messages.update().values(status="sent", sent_at=MONDAY))
+
+        def event(email: str, type_: str, machine: str | None = None) -> dict[str, object]:
+            return {
+                "lead_id": ids[email], "message_id": message_of[ids[email]], "type": type_,
+                "campaign_key": "trial", "step_id": "welcome", "occurred_at": MONDAY + timedelta(hours=1),
+                "received_at": MONDAY, "machine_reason": machine, "properties": {}, "url": None,
+            }  # fmt: skip
+
+        conn.execute(
+            events.insert(),
+            [
+                event("anna@alpenblick.de", "email_open"),
+                event("anna@alpenblick.de", "email_open"),
+                event("anna@alpenblick.de", "email_click"),
+                event("jens@rheinwerk.de", "email_click", "link_scanner"),
+            ],
+        )
+        for stage, at in (("mql", MONDAY + timedelta(hours=2)), ("sal", MONDAY + timedelta(hours=3))):
+            conn.execute(
+                stage_changes.insert().values(
+                    lead_id=ids["anna@alpenblick.de"], from_stage=None, to_stage=stage, at=at, reason="t", actor="t"
+                )
+            )
+        conn.execute(
+            handoffs.insert().values(
+                lead_id=ids["anna@alpenblick.de"], team_key="dach-sales", rep_id="anna", status="accepted",
+                assigned_at=MONDAY + timedelta(hours=2), accept_due_at=MONDAY + timedelta(hours=6),
+                responded_at=MONDAY + timedelta(hours=3),
+            )
+        )  # fmt: skip
+
+
+def test_the_report_counts_people_and_machines_apart(harness: Harness) -> None:
+    engaged_history(harness)
+    with harness.store.connect() as conn:
+        report = build_report(conn, step_order={"trial": ["welcome"]})
+    funnel = {s.stage: (s.leads, s.from_previous) for s in report.funnel}
+    assert funnel["lead"] == (3, None)
+    assert funnel["mql"] == (1, pytest.approx(1 / 3))
+    assert funnel["sal"] == (1, 1.0)
+    (trial,) = report.campaigns
+    assert (trial.entered, trial.active) == (3, 3)
+    (welcome,) = trial.steps
+    assert (welcome.sent, welcome.opened, welcome.clicked) == (3, 1, 1)
+    assert (welcome.machine_opens, welcome.machine_clicks) == (0, 1)
+    assert welcome.open_rate == pytest.approx(1 / 3)
+    assert (report.sla.handoffs, report.sla.accepted_in_time, report.sla.breaches) == (1, 1, 0)
+    assert report.sla.median_hours_to_answer == 1.0
+
+
+def test_a_period_leaves_out_what_happened_outside_it(harness: Harness) -> None:
+    engaged_history(harness)
+    with harness.store.connect() as conn:
+        later = build_report(conn, since=MONDAY + timedelta(days=1))
+    assert all(stage.leads == 0 for stage in later.funnel)
+    assert later.campaigns == [] and later.sla.handoffs == 0
+
+
+def test_report_json_and_html_page(harness: Harness, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    engaged_history(harness)
+    result = cli("report", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["funnel"][1] == {"stage": "mql", "leads": 1, "from_previous": pytest.approx(1 / 3)}
+    assert data["campaigns"][0]["steps"][0]["open_rate"] == pytest.approx(1 / 3)
+    page = tmp_path / "report.html"
+    assert cli("report", "--html", str(page)).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "<svg" in html and "trial" in html and "<script" not in html
+    text = cli("report")
+    assert "Funnel" in text.output and "welcome" in text.output
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_the_report_page_renders_in_a_real_browser(harness: Harness, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    engaged_history(harness)
+    page = tmp_path / "report.html"
+    cli("report", "--html", str(page))
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]  # fmt: skip
+    dom = subprocess.run(
+        ["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert "Sales and the SLA" in dom and "welcome" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        ["chromium", *flags, f"--screenshot={shot}", "--window-size=1000,1200", page.as_uri()],
+        capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
