@@ -79,9 +79,9 @@ def _print(report: Report, problems: list[str], root: Path) -> None:
     click.secho("lifecycle", bold=True)
     for stage in report.funnel:
         click.echo(f"  reached {stage.stage:<14} {stage.leads:>5}")
-    for stage, count in report.side_stages.items():
+    for side, count in report.side_stages.items():
         if count:
-            click.echo(f"  {stage:<22} {count:>5}")
+            click.echo(f"  {side:<22} {count:>5}")
     sla = report.sla
     if sla.handoffs:
         click.secho("routed to sales", bold=True)
