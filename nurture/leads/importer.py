@@ -187,14 +187,16 @@ class LeadImporter:
             row["now"] = now
             rows.append(row)
         ids = _insert_leads(conn, rows)
-        bulk.executemany(
-            conn,
-            "INSERT INTO stage_changes (lead_id, from_stage, to_stage, at, reason, actor) "
-            "VALUES (:lead_id, NULL, :to_stage, :at, :reason, 'import')",
-            [
-                {"lead_id": lead_id, "to_stage": row["lifecycle_stage"], "at": now, "reason": source}
-                for lead_id, row in zip(ids, rows, strict=True)
-            ],
+        # The new leads' ids form one run (see _insert_leads on SQLite; PostgreSQL returned them):
+        # their first stage is copied inside the database, without a round trip per row.
+        placeholders, params = bulk.in_list(conn, "i", ids) if conn.dialect.name == "postgresql" else ("", {})
+        which = f"id IN {placeholders}" if placeholders else "id BETWEEN :first AND :last"
+        copy_first_stage = (
+            "INSERT INTO stage_changes (lead_id, from_stage, to_stage, at, reason, actor) "  # noqa: S608
+            f"SELECT id, NULL, lifecycle_stage, :at, :reason, 'import' FROM leads WHERE {which} ORDER BY id"
+        )  # only placeholders are formatted into the statement
+        bulk.execute(
+            conn, copy_first_stage, {**params, "first": ids[0], "last": ids[-1], "at": now, "reason": source}
         )
         return ids
 
