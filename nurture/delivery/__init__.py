@@ -1,15 +1,26 @@
 """Delivery: turning a send step into bytes on a relay, and reading what comes back.
 
-The pieces, in the order the sender uses them::
+One message, in the order the sender does it (``message_ref`` is the message's id in the
+database, ``lead_ref`` the lead's; both go into signed tokens, so keep them short integers)::
 
-    tracker = LinkTracker(signer, settings.base_url)
+    signer = TokenSigner(secret_key(settings, root))             # once
+    renderer = EmailRenderer(template_environment(root / "templates"))  # once, reused
+    tracker = LinkTracker(signer, settings.base_url)                # once
+    transport = parse_transport(settings.transport, root, settings)  # once; await close() at the end
+    sender = Address.parse(settings.from_address)                   # once
+
     unsubscribe_url = tracker.unsubscribe_url(message_ref, lead_ref)
-    rendered = renderer.render(step.template, step.subject, email_context(..., unsubscribe_url=...))
+    context = email_context(lead=lead, campaign=campaign, step=step, unsubscribe_url=unsubscribe_url, now=now)
+    rendered = renderer.render(step.template, step.subject, context)
     tracked = tracker.track(rendered, message_ref, unsubscribe_url=unsubscribe_url)
-    built = build_message(Email(...), dkim)
-    result = await transport.send(OutgoingMessage(verp_address(...), (lead.email,), built.data, message_ref))
+    token = bounce_token(signer, message_ref)
+    built = build_message(Email(sender=sender, to=Address(lead.email, name), subject=tracked.subject,
+                                text=tracked.text, html=tracked.html, date=now,
+                                list_unsubscribe=unsubscribe_url, bounce_token=token))
+    result = await transport.send(
+        OutgoingMessage(verp_address(token, sender.domain), (lead.email,), built.data, message_ref))
 
-Nothing here touches the database; the caller records what happened.
+Nothing here touches the database; the caller records what happened (``result.status``).
 """
 
 from nurture.delivery.bounces import (
@@ -25,7 +36,6 @@ from nurture.delivery.headers import Address, HeaderError, InvalidAddress, clean
 from nurture.delivery.mime import (
     BOUNCE_TOKEN_HEADER,
     BuiltMessage,
-    DkimSigner,
     Email,
     bounce_token,
     build_message,
@@ -35,6 +45,7 @@ from nurture.delivery.mime import (
 from nurture.delivery.pacing import TokenBucket, next_retry_delay
 from nurture.delivery.plaintext import html_to_text
 from nurture.delivery.render import EmailRenderer, RenderedEmail, RenderError, email_context
+from nurture.delivery.signing import DkimError, DkimSigner
 from nurture.delivery.tracking import LinkTracker
 from nurture.delivery.transports import (
     MaildirTransport,
@@ -57,6 +68,7 @@ __all__ = [
     "BounceMailboxError",
     "BounceReport",
     "BuiltMessage",
+    "DkimError",
     "DkimSigner",
     "Email",
     "EmailRenderer",

@@ -32,6 +32,8 @@ from nurture.tokens import InvalidToken, TokenSigner
 
 
 class BounceKind(enum.StrEnum):
+    """What a message in the bounce mailbox is."""
+
     HARD = "hard"
     SOFT = "soft"
     AUTO_REPLY = "auto_reply"

@@ -73,6 +73,7 @@ class Address:
 
     @property
     def domain(self) -> str:
+        """The part after the ``@`` (lower case, punycode for international domains)."""
         return self.email.rpartition("@")[2]
 
     def __str__(self) -> str:
@@ -103,23 +104,23 @@ def format_address(address: Address) -> str:
     return _format_address(address.name, address.email)
 
 
-@lru_cache(maxsize=4096)
 def _format_address(name: str, email: str) -> str:
     if not name:
         return email
     return " ".join((*_phrase_atoms(name), f"<{email}>"))
 
 
-def _phrase_atoms(name: str) -> list[str]:
+@lru_cache(maxsize=8192)
+def _phrase_atoms(name: str) -> tuple[str, ...]:
     # A non-ASCII name becomes as few encoded-words as fit (one for any usual name): between two
     # encoded-words RFC 2047 drops the space, and not every parser agrees on that.
     if name.isascii() and "=?" not in name and len(name) <= 60:
         if _PLAIN_PHRASE.fullmatch(name):
-            return name.split(" ")
+            return tuple(name.split(" "))
         quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-        return [f'"{quoted}"']
+        return (f'"{quoted}"',)
     # The first word leaves room for the longest address header name, "Reply-To: ".
-    return encoded_words(name, first=MAX_LINE - len("Reply-To: "))
+    return tuple(encoded_words(name, first=MAX_LINE - len("Reply-To: ")))
 
 
 def header_field(name: str, value: str) -> bytes:
@@ -206,13 +207,9 @@ def _q_words(text: str, first: int) -> list[str]:
     current: list[str] = []
     size = 0
     for char in text:
-        if char == " ":
-            piece = "_"
-        else:
-            encoded = char.encode("utf-8")
-            piece = (
-                char if len(encoded) == 1 and encoded[0] in _Q_SAFE else "".join(f"={b:02X}" for b in encoded)
-            )
+        piece = _Q_PIECES.get(char)
+        if piece is None:
+            piece = _q_piece(char)
         if size + len(piece) > limit and current:
             words.append("=?utf-8?q?" + "".join(current) + "?=")
             current, size = [], 0
@@ -222,6 +219,22 @@ def _q_words(text: str, first: int) -> list[str]:
     if current or not words:
         words.append("=?utf-8?q?" + "".join(current) + "?=")
     return words
+
+
+_Q_PIECES: dict[str, str] = {}
+
+
+def _q_piece(char: str) -> str:
+    """``char`` as it appears inside a Q encoded-word (remembered: a name repeats its letters)."""
+    if char == " ":
+        piece = "_"
+    else:
+        encoded = char.encode("utf-8")
+        safe = len(encoded) == 1 and encoded[0] in _Q_SAFE
+        piece = char if safe else "".join(f"={b:02X}" for b in encoded)
+    if len(_Q_PIECES) < 4096:
+        _Q_PIECES[char] = piece
+    return piece
 
 
 def _b_words(text: str, first: int) -> list[str]:

@@ -34,7 +34,8 @@ _SCAN = re.compile(
     r"(?P<jinja>" + _JINJA + r")"
     r"|(?P<comment><!--.*?-->)"
     r"|(?P<raw><(?P<rawname>style|script|title|textarea)\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>.*?</(?P=rawname)\s*>)"
-    r"|(?P<tag><[A-Za-z][A-Za-z0-9:-]*(?:\"[^\"]*\"|'[^']*'|" + _JINJA + r"|[^>\"'{]|\{)*>)",
+    # A lone "{" is kept apart from the start of a template tag, so no text can match two ways.
+    r"|(?P<tag><[A-Za-z][A-Za-z0-9:-]*(?:\"[^\"]*\"|'[^']*'|" + _JINJA + r"|[^>\"'{]|\{(?![{%#]))*>)",
     re.DOTALL | re.IGNORECASE,
 )
 _JINJA_ANYWHERE = re.compile(_JINJA, re.DOTALL)

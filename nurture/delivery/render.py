@@ -125,6 +125,22 @@ class EmailRenderer:
                 html = self._check_inlined(html, values, parts)
         return RenderedEmail(subject=rendered_subject, html=html, text=text)
 
+    def render_subject(self, subject: str, context: Mapping[str, Any], *, template: str = "") -> str:
+        """A subject line rendered on one line (lead data cannot add line breaks)."""
+        label = f"subject of {template}" if template else "subject"
+        try:
+            compiled = self._subject_template(subject)
+        except TemplateSyntaxError as exc:
+            raise RenderError(label, None, exc.message or str(exc)) from None
+        try:
+            return clean_header_text(compiled.render(context))
+        except Exception as exc:
+            raise RenderError(label, None, _describe(exc)) from None
+
+    def check(self, template: str) -> None:
+        """Load (and so compile) the template's parts, raising :class:`RenderError` on a problem."""
+        self._load(template)
+
     def _inline(self, html: str, parts: _Parts) -> str:
         assert self._inliner is not None
         try:
@@ -142,22 +158,6 @@ class EmailRenderer:
                     "inlining each email from now on", parts.html.name)  # fmt: skip
         parts.inlined_html = None
         return expected
-
-    def render_subject(self, subject: str, context: Mapping[str, Any], *, template: str = "") -> str:
-        """A subject line rendered on one line (lead data cannot add line breaks)."""
-        label = f"subject of {template}" if template else "subject"
-        try:
-            compiled = self._subject_template(subject)
-        except TemplateSyntaxError as exc:
-            raise RenderError(label, None, exc.message or str(exc)) from None
-        try:
-            return clean_header_text(compiled.render(context))
-        except Exception as exc:
-            raise RenderError(label, None, _describe(exc)) from None
-
-    def check(self, template: str) -> None:
-        """Load (and so compile) the template's parts, raising :class:`RenderError` on a problem."""
-        self._load(template)
 
     def _run(self, template: Template, context: dict[str, Any]) -> str:
         try:

@@ -8,6 +8,7 @@ from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 
 import dkim
@@ -18,12 +19,13 @@ from hypothesis import strategies as st
 from nurture.delivery.headers import Address, HeaderError, InvalidAddress, clean_header_text, header_field
 from nurture.delivery.mime import (
     BOUNCE_TOKEN_HEADER,
-    DkimSigner,
     Email,
     bounce_token,
     build_message,
     verp_address,
 )
+from nurture.delivery.signing import DkimError, DkimSigner
+from nurture.settings import Settings
 from nurture.tokens import TokenSigner
 
 from .conftest import DkimKey
@@ -143,7 +145,7 @@ def test_reply_to_and_the_bounce_reference(signer: TokenSigner) -> None:
 
 
 def test_the_bounce_address_names_the_message(signer: TokenSigner) -> None:
-    address = verp_address(signer, 12345, "bounces.example.com")
+    address = verp_address(bounce_token(signer, 12345), "bounces.example.com")
     local, _, domain = address.partition("@")
     assert domain == "bounces.example.com"
     assert local.startswith("bounces+") and len(local) <= 64
@@ -217,7 +219,9 @@ def test_long_subjects_are_folded() -> None:
 
 def test_long_names_are_folded() -> None:
     name = "Jürgen Müller-Lüdenscheidt von und zu Großherzogtum Mecklenburg-Vorpommern Überlänge"
-    data = build_message(email(to=Address("j@example.de", name), reply_to=Address("s@example.com", name))).data
+    data = build_message(
+        email(to=Address("j@example.de", name), reply_to=Address("s@example.com", name))
+    ).data
     assert_wire_form(data)
     assert display_name_on_the_wire(data) == name
 
@@ -322,3 +326,37 @@ def test_a_changed_message_fails_dkim(dkim_key: DkimKey) -> None:
 
 def test_the_signer_never_shows_its_key(dkim_key: DkimKey) -> None:
     assert b"PRIVATE" not in repr(DkimSigner("s", "example.com", dkim_key.private_pem)).encode()
+
+
+def test_dkim_settings(tmp_path: Path, dkim_key: DkimKey) -> None:
+    assert DkimSigner.from_settings(Settings(), tmp_path, "example.com") is None
+    (tmp_path / "dkim.key").write_bytes(dkim_key.private_pem)
+    configured = Settings(dkim_selector="nurture", dkim_private_key_file="dkim.key")
+    signer = DkimSigner.from_settings(configured, tmp_path, "example.com")
+    assert signer is not None and signer.domain == "example.com"
+    with pytest.raises(DkimError, match="needs both"):
+        DkimSigner.from_settings(Settings(dkim_selector="nurture"), tmp_path, "example.com")
+    with pytest.raises(DkimError, match="cannot read"):
+        DkimSigner.from_settings(
+            Settings(dkim_selector="s", dkim_private_key_file="nope.key"), tmp_path, "x.com"
+        )
+    with pytest.raises(DkimError, match="cannot sign"):
+        DkimSigner(
+            "nurture",
+            "example.com",
+            b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "email", "name"),
+    [
+        ("Nurture Demo <marketing@example.com>", "marketing@example.com", "Nurture Demo"),
+        ('"Schmidt, Anna" <anna@example.com>', "anna@example.com", "Schmidt, Anna"),
+        ("anna@Example.COM", "anna@example.com", ""),
+        ("Jürgen <j@müller.de>", "j@xn--mller-kva.de", "Jürgen"),
+    ],
+)
+def test_addresses_from_settings(text: str, email: str, name: str) -> None:
+    address = Address.parse(text)
+    assert (address.email, address.name) == (email, name)

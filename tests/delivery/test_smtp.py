@@ -298,3 +298,47 @@ def test_the_password_never_shows() -> None:
     assert "hunter2-secret" not in repr(transport)
     assert "hunter2-secret" not in repr(transport.settings)
     assert "hunter2-secret" not in transport.settings.describe()
+
+
+def test_an_unsafe_envelope_is_refused_before_connecting() -> None:
+    async def scenario() -> None:
+        handler = RecordingHandler()
+        async with smtp_server(handler) as server:
+            transport = SmtpTransport(settings(server.port))
+            base = message(1)
+            result = await transport.send(
+                OutgoingMessage(base.sender, ("eve@example.com>\r\nRCPT TO:<victim@example.com",), base.data)
+            )
+            await transport.close()
+            assert result.status is SendStatus.REJECTED and result.code == 553
+            assert server.connections == 0
+
+    run(scenario)
+
+
+def test_closing_lets_sends_under_way_finish() -> None:
+    async def scenario() -> None:
+        handler = RecordingHandler()
+        async with smtp_server(handler) as server:
+            transport = SmtpTransport(settings(server.port, pool_size=2))
+            sends = [asyncio.create_task(transport.send(message(i))) for i in range(4)]
+            await asyncio.sleep(0)
+            await transport.close()
+            results = await asyncio.gather(*sends)
+        accepted = [r for r in results if r.accepted]
+        assert len(accepted) == len(handler.messages) >= 2
+        assert all(r.accepted or "closed" in r.reason for r in results)
+
+    run(scenario)
+
+
+def test_a_send_after_closing_is_a_retry() -> None:
+    async def scenario() -> None:
+        async with smtp_server(RecordingHandler()) as server:
+            transport = SmtpTransport(settings(server.port, pool_size=1))
+            assert (await transport.send(message(1))).accepted
+            await transport.close()
+            result = await asyncio.wait_for(transport.send(message(2)), timeout=2)
+            assert result.status is SendStatus.RETRY and "closed" in result.reason
+
+    run(scenario)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nurture.errors import NurtureError
+
+_UNSAFE_ENVELOPE = re.compile(r"[\s<>\x00-\x1f\x7f]")
 
 
 class TransportError(NurtureError):
@@ -15,6 +18,8 @@ class TransportError(NurtureError):
 
 
 class SendStatus(enum.StrEnum):
+    """What became of a message handed to a transport."""
+
     ACCEPTED = "accepted"
     """The relay (or the Maildir) took the message; it is now the relay's to deliver."""
     RETRY = "retry"
@@ -28,10 +33,21 @@ class OutgoingMessage:
     """A built message with its envelope. ``message_ref`` is nurture's own id for the message."""
 
     sender: str
-    """Envelope sender (MAIL FROM), e.g. a VERP bounce address."""
+    """Envelope sender (MAIL FROM), e.g. a VERP bounce address; empty for the null sender."""
     recipients: tuple[str, ...]
     data: bytes
     message_ref: Any = None
+
+    def envelope_problem(self) -> str | None:
+        """Why the envelope cannot be sent safely (line breaks, spaces, non-ASCII), or None."""
+        if not self.recipients:
+            return "no recipients"
+        for address in (self.sender, *self.recipients):
+            if _UNSAFE_ENVELOPE.search(address) or not address.isascii():
+                return f"unsafe envelope address {address!r}"
+        if any(not recipient for recipient in self.recipients):
+            return "empty recipient address"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +67,7 @@ class SendResult:
 
     @property
     def accepted(self) -> bool:
+        """True when the message is on its way (the relay or the Maildir has it)."""
         return self.status is SendStatus.ACCEPTED
 
     @property
@@ -60,14 +77,17 @@ class SendResult:
 
     @classmethod
     def ok(cls, reason: str = "", refused: Mapping[str, tuple[int, str]] | None = None) -> SendResult:
+        """Accepted; ``refused`` lists recipients refused while others were accepted."""
         return cls(SendStatus.ACCEPTED, 250, reason, "", refused or {})
 
     @classmethod
     def retry(cls, reason: str, code: int | None = None, stage: str = "") -> SendResult:
+        """Not sent this time; nothing says it cannot be sent later."""
         return cls(SendStatus.RETRY, code, reason, stage)
 
     @classmethod
     def rejected(cls, code: int, reason: str, stage: str) -> SendResult:
+        """Refused for good with an SMTP reply ``code`` at ``stage``."""
         return cls(SendStatus.REJECTED, code, reason, stage)
 
 

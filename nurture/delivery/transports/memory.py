@@ -26,4 +26,5 @@ class MemoryTransport:
         return result
 
     async def close(self) -> None:
+        """Nothing to release; remembers that it was closed."""
         self.closed = True

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -58,6 +59,7 @@ class SmtpSettings:
         return f"smtp://{user}{self.host}:{self.port}?tls={self.tls}"
 
     def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS settings to connect with: certificates verified unless ``verify`` is off."""
         if self.tls == "none":
             return None
         context = ssl.create_default_context(cafile=self.ca_file)
@@ -78,13 +80,13 @@ class _Refused(Exception):
 class _Connection:
     """One pooled client and when it was last used."""
 
-    def __init__(self, settings: SmtpSettings, tls_context: ssl.SSLContext | None) -> None:
+    def __init__(self, settings: SmtpSettings, tls_context: ssl.SSLContext | None, helo: str) -> None:
         self.client = aiosmtplib.SMTP(
             hostname=settings.host,
             port=settings.port,
             username=settings.username,
             password=settings.password,
-            local_hostname=settings.helo,
+            local_hostname=helo,
             timeout=settings.timeout,
             use_tls=settings.tls == "implicit",
             start_tls=settings.tls == "starttls",
@@ -130,34 +132,52 @@ class SmtpTransport:
         """Send one message; never raises for a delivery problem."""
         if self._closed:
             return SendResult.retry("transport is closed", stage="connect")
+        problem = message.envelope_problem()
+        if problem is not None:
+            return SendResult.rejected(553, problem, "mail")
         if self._bucket is not None:
             await self._bucket.acquire()
-        idle = self._pool()
+        idle = await self._pool()
         connection = await idle.get()
         try:
+            if self._closed and not connection.connected:
+                return SendResult.retry("transport is closed", stage="connect")
             return await self._send_on(connection, message)
         finally:
             connection.last_used = self._clock()
             idle.put_nowait(connection)
 
     async def close(self) -> None:
-        """Say QUIT on every open connection (briefly) and forget them."""
+        """Let sends under way finish, then say QUIT on every open connection and forget them."""
         self._closed = True
+        if self._idle is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.timeout):
+                    for _ in self._connections:
+                        await self._idle.get()
         for connection in self._connections:
             if connection.connected:
                 with contextlib.suppress(TimeoutError, aiosmtplib.SMTPException, OSError):
                     await connection.client.quit(timeout=min(self.settings.timeout, 2.0))
             connection.drop()
+            if self._idle is not None:
+                self._idle.put_nowait(connection)  # a late sender gets "closed", not a wait forever
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _pool(self) -> asyncio.LifoQueue[_Connection]:
+    async def _pool(self) -> asyncio.LifoQueue[_Connection]:
         if self._idle is None:
+            # The name to greet the relay with (EHLO): looked up once, off the event loop.
+            helo = self.settings.helo
+            if not helo:
+                helo = await asyncio.to_thread(socket.getfqdn)
+            if self._idle is not None:  # another send set the pool up meanwhile
+                return self._idle
             # Last in, first out: the most recently used connection is the one least likely to
             # have been dropped by the relay for idling.
             self._idle = asyncio.LifoQueue()
             for _ in range(self.settings.pool_size):
-                connection = _Connection(self.settings, self._tls)
+                connection = _Connection(self.settings, self._tls, helo)
                 self._connections.append(connection)
                 self._idle.put_nowait(connection)
         return self._idle
