@@ -13,6 +13,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from nurture.cli.context import App, pass_app
+from nurture.definitions import Program
+from nurture.errors import NurtureError
 from nurture.leads.forget import forget_lead
 from nurture.leads.importer import ImportReport, LeadImporter
 from nurture.leads.profile import lead_profile
@@ -78,12 +80,24 @@ def _print_report(report: ImportReport) -> None:
 @pass_app
 def show(app: App, email: str, as_json: bool) -> None:
     """Show a lead: profile, stage history, score and ledger, enrollments, messages, owner."""
+    program = _program_if_valid(app)
     with app.store.connect() as conn:
-        profile = lead_profile(conn, email)
+        profile = lead_profile(conn, email, program, app.clock.now())
     if as_json:
         click.echo(json.dumps(profile, ensure_ascii=False, indent=2))
         return
     _print_profile(profile)
+
+
+def _program_if_valid(app: App) -> Program | None:
+    """The program, for decay and rule names; a broken program must not hide a lead's data."""
+    try:
+        return app.program
+    except NurtureError as exc:
+        click.secho(
+            f"note: the program has errors ({exc.__class__.__name__}); scores shown undecayed", err=True
+        )
+        return None
 
 
 def _print_profile(p: dict[str, Any]) -> None:
@@ -116,6 +130,17 @@ def _print_profile(p: dict[str, Any]) -> None:
         ("at", "from", "to", "reason", "actor"),
         [(h["at"], h["from"] or "-", h["to"], h["reason"], h["actor"]) for h in p["stage_history"]],
     )
+    breakdown = p.get("score_breakdown")
+    if breakdown:
+        _table(
+            console,
+            f"Why {p['score']:g}: fit {breakdown['fit']:g} + behaviour {breakdown['behavior']:g} (faded)",
+            ("points", "rule", "kind", "times", "last"),
+            [
+                (f"{line['points']:+.1f}", line["reason"], line["kind"], line["count"], line["last_at"])
+                for line in (*breakdown["fit_lines"], *breakdown["behavior_lines"])
+            ],
+        )
     _table(
         console,
         "Score ledger",

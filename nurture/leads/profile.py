@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from nurture.definitions import Program
 from nurture.errors import LeadNotFound
 from nurture.leads.addresses import InvalidAddress, normalise_email, suppression_hash
 from nurture.leads.fields import STANDARD_FIELDS
+from nurture.scoring.breakdown import score_breakdown
 from nurture.store.schema import (
     enrollments,
     events,
@@ -39,8 +41,14 @@ def find_lead_id(conn: Connection, email: str) -> int:
     return int(lead_id)
 
 
-def lead_profile(conn: Connection, email: str) -> dict[str, Any]:
-    """The lead's profile, stage history, score and ledger, enrollments, messages and owner."""
+def lead_profile(
+    conn: Connection, email: str, program: Program | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The lead's profile, stage history, score and ledger, enrollments, messages and owner.
+
+    With the program and the time, the score is the score *now* (behaviour faded since it was
+    earned) and comes with its breakdown rule by rule.
+    """
     lead_id = find_lead_id(conn, email)
     lead = conn.execute(select(leads).where(leads.c.id == lead_id)).one()._mapping
     suppression = conn.execute(
@@ -61,6 +69,12 @@ def lead_profile(conn: Connection, email: str) -> dict[str, Any]:
         "created_at": _iso(lead["created_at"]),
         "updated_at": _iso(lead["updated_at"]),
     }
+    if now is not None:
+        breakdown = score_breakdown(conn, lead_id, program, now)
+        profile["score"] = round(breakdown.total, 2)
+        profile["fit_score"] = round(breakdown.fit, 2)
+        profile["behavior_score"] = round(breakdown.behavior, 2)
+        profile["score_breakdown"] = breakdown.as_dict()
     profile["stage_history"] = [
         {"from": r.from_stage, "to": r.to_stage, "at": _iso(r.at), "reason": r.reason, "actor": r.actor}
         for r in conn.execute(

@@ -212,3 +212,22 @@ def test_tick_prints_what_it_did(harness: Harness, cli) -> None:  # type: ignore
     assert "queued    trial/welcome: 1" in result.output
     quiet = cli("tick", "--now", "2026-03-02T09:00:00Z")
     assert "nothing was due" in quiet.output
+
+
+def test_leads_show_explains_the_score_rule_by_rule(harness: Harness, cli) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    h = harness
+    h.import_leads(LEADS, MONDAY)
+    h.tick(MONDAY)
+    h.tick(MONDAY + days(2))
+    h.tick(MONDAY + days(5))
+    h.tick(datetime(2026, 3, 9, 8, 0, tzinfo=UTC))
+    h.tick(datetime(2026, 3, 14, 8, 0, tzinfo=UTC))  # the score step: +10 "finished the trial nurture"
+    result = cli("leads", "show", "anna@alpenblick.de", "--json", env={"NURTURE_NOW": "2026-03-14T08:00:00Z"})
+    profile = json.loads(result.stdout)
+    (line,) = profile["score_breakdown"]["behavior_lines"]
+    assert (line["kind"], line["points"], line["reason"]) == ("campaign", 10, "finished the trial nurture")
+    assert profile["score"] == 10
+    human = cli("leads", "show", "anna@alpenblick.de", env={"NURTURE_NOW": "2026-03-14T08:00:00Z"})
+    assert "finished the trial nurture" in human.stdout

@@ -33,7 +33,7 @@ def test_show_json_has_the_documented_keys(cli, workspace: Path) -> None:  # typ
     assert cli("leads", "import", str(workspace / "leads.csv")).exit_code == 0
     result = cli("leads", "show", "Petra.Vogel@example.com", "--json")
     assert result.exit_code == 0, result.output
-    profile = json.loads(result.output)
+    profile = json.loads(result.stdout)
     for key in (
         "email",
         "lifecycle_stage",
