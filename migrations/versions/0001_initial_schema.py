@@ -181,6 +181,7 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index('ix_messages_campaign_step', ['campaign_key', 'step_id'], unique=False)
         batch_op.create_index('ix_messages_due', ['next_attempt_at', 'id'], unique=False, sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
+        batch_op.create_index('ix_messages_in_hand', ['claimed_until'], unique=False, sqlite_where=sa.text("status IN ('claimed', 'sending')"), postgresql_where=sa.text("status IN ('claimed', 'sending')"))
         batch_op.create_index('ix_messages_lead_created', ['lead_id', 'created_at'], unique=False)
 
     op.create_table('webhook_deliveries',
@@ -266,6 +267,7 @@ def downgrade() -> None:
     op.drop_table('webhook_deliveries')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_lead_created')
+        batch_op.drop_index('ix_messages_in_hand', sqlite_where=sa.text("status IN ('claimed', 'sending')"), postgresql_where=sa.text("status IN ('claimed', 'sending')"))
         batch_op.drop_index('ix_messages_due', sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
         batch_op.drop_index('ix_messages_campaign_step')
 

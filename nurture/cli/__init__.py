@@ -59,6 +59,7 @@ COMMANDS = (
     "report:report",
     "sales:sales",
     "serve:serve",
+    "run:run",
     "demo:demo",
 )
 

@@ -10,6 +10,8 @@ import click
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
 from nurture.engine.tick import CampaignEngine
+from nurture.sales.sla import enforce_sla
+from nurture.sales.webhooks import deliver_webhooks
 from nurture.sending.factory import build_outbox
 from nurture.sending.outbox import DeliveryReport
 
@@ -26,12 +28,19 @@ def tick(app: App, now_text: str | None, no_send: bool) -> None:
     report = engine.tick(now)
     for line in report.lines():
         click.echo(line)
+    sla = enforce_sla(app.store, app.program, now, app.workspace.settings)
+    for line in sla.lines():
+        click.echo(line)
     if not no_send:
         delivery = asyncio.run(_deliver(app, now))
         lines = delivery.lines()
         if lines:
             click.echo("sending")
             for line in lines:
+                click.echo(line)
+        webhooks = deliver_webhooks(app.store, now)
+        if webhooks.delivered or webhooks.retrying or webhooks.failed:
+            for line in webhooks.lines():
                 click.echo(line)
 
 

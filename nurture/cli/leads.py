@@ -15,6 +15,7 @@ from rich.table import Table
 from nurture.cli.context import App, pass_app
 from nurture.definitions import Program
 from nurture.errors import NurtureError
+from nurture.leads.after_import import after_import_batch
 from nurture.leads.forget import forget_lead
 from nurture.leads.importer import ImportReport, LeadImporter
 from nurture.leads.profile import lead_profile
@@ -47,10 +48,12 @@ def import_leads(app: App, file: Path, fmt: str | None, dry_run: bool) -> None:
         disable=not show_bar,
     ) as progress:
         task = progress.add_task(f"importing {file.name}", total=file.stat().st_size)
+        program = _program_if_valid(app)
         importer = LeadImporter(
             app.store,
             app.clock.now(),
             dry_run=dry_run,
+            on_batch=after_import_batch(program, app.workspace.settings),
             on_progress=lambda done, total: progress.update(task, completed=done),
         )
         report = importer.run(file, fmt)

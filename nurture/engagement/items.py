@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from nurture.leads.addresses import InvalidAddress, normalise_email
@@ -58,6 +59,8 @@ RESERVED = frozenset(
     {"type", "email", "occurred_at", "id", "idempotency_key", "message_id", "url", "machine_reason"}
 )
 
+# Events come in runs for the same people: each address is normalised once (errors are not kept).
+_normalised = lru_cache(maxsize=65_536)(normalise_email)
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -141,7 +144,7 @@ def _email(value: Any) -> str | None:
     if not isinstance(value, str):
         raise ItemInvalid("email", f"must be a string, not {_json_kind(value)}")
     try:
-        return normalise_email(value)
+        return _normalised(value)
     except InvalidAddress as exc:
         raise ItemInvalid("email", str(exc)) from None
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 SCORING_MODULE = "nurture.scoring.events"
 
 
-@dataclass(frozen=True, slots=True)
-class ScorableEvent:
-    """An event of a known lead, just stored: what scoring is told about it."""
+class ScorableEvent(NamedTuple):
+    """An event of a known lead, just stored: what scoring is told about it (in the field order
+    of ``nurture.scoring.events.StoredEvent``)."""
 
     id: int
     lead_id: int
@@ -71,18 +71,5 @@ def score_events(
     if scoring is None:
         return
     make = scoring.stored_event
-    stored = [
-        make(
-            id=e.id,
-            lead_id=e.lead_id,
-            type=e.type,
-            occurred_at=e.occurred_at,
-            properties=e.properties,
-            url=e.url,
-            machine_reason=e.machine_reason,
-            campaign_key=e.campaign_key,
-            step_id=e.step_id,
-        )
-        for e in events
-    ]
+    stored = [make(*event) for event in events]
     scoring.on_events_recorded(conn, program, stored, now)

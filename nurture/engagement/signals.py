@@ -122,12 +122,14 @@ def click_machine_reason(
 ) -> str | None:
     """Why a click was made by a machine, or None for a person.
 
-    ``other_link_within_burst``: a different link of the same message was clicked within
-    :data:`BURST_WINDOW` before this one.
+    ``user_agent`` None means it is not known (an event reported by another system); an empty one
+    was sent empty. ``other_link_within_burst``: a different link of the same message was clicked
+    within :data:`BURST_WINDOW` before this one.
     """
-    reason = agent_reason((user_agent or "").strip())
-    if reason is not None:
-        return reason
+    if user_agent is not None:
+        reason = agent_reason(user_agent.strip())
+        if reason is not None:
+            return reason
     if sent_at is not None and at - sent_at < TOO_SOON:
         return "scanner:too_soon"
     if other_link_within_burst:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from nurture.engine.entry import EntryResult, enter_from_events, enter_new_leads
 from nurture.engine.pacing import SendPacing, recent_by_lead
 from nurture.engine.plan import AddPoints, Finish, Park, Send, SetFields, advance
 from nurture.leads.changes import change_lead
+from nurture.scoring.leads import on_leads_changed
 from nurture.scoring.ledger import add_points
 from nurture.settings import Settings
 from nurture.store.schema import definition_versions, enrollments
@@ -67,7 +69,15 @@ class TickReport:
 class CampaignEngine:
     """Runs a program's campaigns against the database, at whatever time it is told."""
 
-    def __init__(self, db: Engine, program: Program, settings: Settings, *, batch_size: int = BATCH_SIZE):
+    def __init__(
+        self,
+        db: Engine,
+        program: Program,
+        settings: Settings,
+        *,
+        batch_size: int = BATCH_SIZE,
+        stopping: threading.Event | None = None,
+    ):
         self.db = db
         self.program = program
         self.settings = settings
@@ -77,6 +87,8 @@ class CampaignEngine:
         self.cap_window = parse_duration(settings.frequency_window)
         self.message_domain = _domain_of(settings.from_address)
         self._old_versions: dict[str, Campaign | None] = {}
+        # Set by a daemon that is shutting down: work stops between batches, never inside one.
+        self.stopping = stopping or threading.Event()
         scoring = program.scoring_model
         self.half_life = scoring.decay.half_life if scoring is not None and scoring.decay else None
 
@@ -98,36 +110,47 @@ class CampaignEngine:
             )
 
     def tick(self, now: datetime) -> TickReport:
+        """Everything due at ``now``: new leads and events enter, segments are looked at (when
+        their interval has passed), due enrollments advance."""
         report = TickReport(now)
         self.enter(now, report)
+        self.enter_segments(now, report)
         self.advance_due(now, report)
         return report
 
     # -- entry -------------------------------------------------------------------------------
 
     def enter(self, now: datetime, report: TickReport) -> None:
+        """New leads and new events enter the campaigns that wait for them."""
         entry = EntryResult()
-        while True:
-            with self.db.begin() as conn:
-                if not enter_new_leads(conn, self.program, self.versions, now, self.batch_size, entry):
-                    break
-        while True:
-            with self.db.begin() as conn:
-                if not enter_from_events(conn, self.program, self.versions, now, self.batch_size, entry):
-                    break
+        for feed in (enter_new_leads, enter_from_events):
+            while not self.stopping.is_set():
+                with self.db.begin() as conn:
+                    if not feed(conn, self.program, self.versions, now, self.batch_size, entry):
+                        break
+        report.absorb(entry)
+
+    def enter_segments(
+        self, now: datetime, report: TickReport, interval: timedelta = SEGMENT_INTERVAL
+    ) -> None:
+        """Segment campaigns look at the next stretch of leads, a pass every ``interval``."""
+        entry = EntryResult()
         for campaign in self.campaigns.values():
             if campaign.entry.on == "segment":
                 with self.db.begin() as conn:
                     enter_segment(
                         conn, campaign, self.versions[campaign.key], now, 5 * self.batch_size,
-                        SEGMENT_INTERVAL, entry,
+                        interval, entry,
                     )  # fmt: skip
         report.absorb(entry)
 
     # -- stepping ----------------------------------------------------------------------------
 
     def advance_due(self, now: datetime, report: TickReport) -> None:
+        """Due enrollments advance, batch after batch, until none is due (or a stop is asked)."""
         for _ in range(MAX_BATCHES_PER_TICK):
+            if self.stopping.is_set():
+                return
             with self.db.begin() as conn:
                 claimed = store.claim_due(conn, now, self.batch_size)
                 if not claimed:
@@ -150,6 +173,7 @@ class CampaignEngine:
         engagement = BatchEngagement(conn, [d.id for d in claimed])
         sends: list[store.QueuedSend] = []
         outcomes: list[tuple[store.DueEnrollment, Park | Finish]] = []
+        touched: set[int] = set()  # leads whose fields or points a step changed
         for due in claimed:
             lead = lead_rows[due.lead_id]
             outcome: Park | Finish | None = self._precheck(due, lead, blocked)
@@ -165,12 +189,17 @@ class CampaignEngine:
                     )  # fmt: skip
                     report.steps_run += plan.steps_run
                     self._apply_effects(conn, due, lead, plan.effects, now, sends, report)
+                    if any(isinstance(e, AddPoints | SetFields) for e in plan.effects):
+                        touched.add(due.lead_id)
                     outcome = plan.outcome
             assert outcome is not None
             outcomes.append((due, outcome))
             self._count(report, due.campaign_key, outcome)
         store.queue_sends(conn, sends, now, self.message_domain)
         store.record_outcomes(conn, outcomes, now, self.versions)
+        if touched:
+            # After the outcomes: an MQL decided here may end the very enrollments just parked.
+            on_leads_changed(conn, self.program, sorted(touched), now, settings=self.settings)
         report.enrollments_advanced += len(claimed)
 
     def _precheck(

@@ -162,6 +162,7 @@ class LeadImporter:
 
         created_ids = self._insert(conn, new_leads, source)
         if changed:
+            changed.sort(key=lambda row: row["b_id"])  # rows locked in id order, as scoring does
             columns: dict[str, Any] = {
                 name: bindparam(name) for name in (*FIELD_NAMES, "attributes", "updated_at")
             }

@@ -62,7 +62,9 @@ class SalesContext:
     @cached_property
     def sla(self) -> SLA | None:
         """The program's SLA, or None when it has none (then nothing becomes an MQL)."""
-        return next((i.definition for i in self.program.of_kind("SLA") if isinstance(i.definition, SLA)), None)
+        return next(
+            (i.definition for i in self.program.of_kind("SLA") if isinstance(i.definition, SLA)), None
+        )
 
     @cached_property
     def team(self) -> SalesTeam | None:

@@ -4,10 +4,11 @@ Ledger lines name their rule by a *label* (``behavior: email_open``, ``fit: lead
 that stays the same while the rule does, so caps per day and fit changes can be found in the ledger
 without keeping any other state.
 
-Conditions run in Jinja's sandbox, which costs tens of microseconds per call. Lead imports recompute
-fit for every row, so a condition that reads only lead fields (no time, no event, no engagement) is
-memoised on the values of the fields it reads: a thousand leads with the same job title cost one
-evaluation.
+Conditions run in Jinja's sandbox, which costs tens of microseconds per call, and scoring runs
+them for every event and every imported lead. Plain comparisons take the quick path
+(:mod:`nurture.scoring.quick`); other conditions that read only lead fields (no time, no event, no
+engagement) are remembered by the values of the fields they read, so a thousand leads with the same
+job title cost one evaluation.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.parser import Parser
 
-from nurture.definitions import BehaviorRule, Condition, ConditionError, EvaluationContext, FitRule
+from nurture.definitions import (
+    BehaviorRule,
+    Condition,
+    ConditionError,
+    EvaluationContext,
+    FitRule,
+    ScoringModel,
+)
+from nurture.scoring.quick import Quick, quick
 from nurture.templating import expression_environment
 
 log = logging.getLogger(__name__)
@@ -31,6 +40,8 @@ LABEL_LENGTH = 500  # score_ledger.rule
 # Names whose value is not a function of the lead's fields alone.
 _CONTEXT_NAMES = frozenset({"now", "days_since", "hours_since", "opened", "clicked", "event"})
 _MEMO_LIMIT = 100_000  # remembered outcomes per condition before the memo starts over
+# Outcomes by condition source, then by the values of the lead fields it reads.
+_memo: dict[str, dict[tuple[Any, ...], bool]] = {}
 
 
 def behavior_label(rule: BehaviorRule) -> str:
@@ -59,46 +70,71 @@ def counts_machine_events(rule: BehaviorRule) -> bool:
     return bool(getattr(rule, "count_machine", False))
 
 
-def holds(condition: Condition, context: EvaluationContext) -> bool:
+def holds(
+    condition: Condition, lead: Mapping[str, Any], now: datetime, event: Mapping[str, Any] | None = None
+) -> bool:
     """Whether a scoring condition holds; one that cannot be decided for this lead does not."""
+    direct = quick(condition)
+    if direct is not None:
+        try:
+            return bool(direct(lead, event))
+        except Exception:  # a missing or odd value: the sandbox decides, and explains
+            log.debug("quick path declined %r", condition.source)
+    return _sandboxed(condition, lead, now, event)
+
+
+def _sandboxed(
+    condition: Condition, lead: Mapping[str, Any], now: datetime, event: Mapping[str, Any] | None = None
+) -> bool:
     try:
-        return condition.evaluate(context)
+        return condition.evaluate(EvaluationContext(lead=lead, now=now, event=event))
     except ConditionError as exc:
         log.warning("scoring condition skipped: %s", exc)
         return False
 
 
 @dataclass(frozen=True)
-class _Purity:
-    fields: tuple[str, ...] | None  # None: the condition reads more than lead fields
+class _Reads:
+    fields: tuple[str, ...] | None  # None: the lead is read as a whole, or by computed names
+    context: bool  # reads the time, the event or engagement as well
 
 
-_purity: dict[str, _Purity] = {}
+_reads: dict[str, _Reads] = {}
+
+
+def lead_fields_read(condition: Condition) -> tuple[str, ...] | None:
+    """The lead fields a condition reads (whatever else it reads); None when it cannot be told."""
+    return _reads_of(condition).fields
 
 
 def lead_fields_only(condition: Condition) -> tuple[str, ...] | None:
     """The lead fields a condition reads, when they are *all* it reads; None otherwise."""
-    found = _purity.get(condition.source)
+    reads = _reads_of(condition)
+    return None if reads.context else reads.fields
+
+
+def _reads_of(condition: Condition) -> _Reads:
+    found = _reads.get(condition.source)
     if found is None:
-        found = _Purity(_pure_fields(condition.source))
-        _purity[condition.source] = found
-    return found.fields
+        found = _inspect(condition.source)
+        _reads[condition.source] = found
+    return found
 
 
-def _pure_fields(source: str) -> tuple[str, ...] | None:
+def _inspect(source: str) -> _Reads:
     try:
         parser = Parser(expression_environment(), source, state="variable")
         tree = parser.parse_expression()
     except (TemplateSyntaxError, RecursionError):
-        return None
-    fields: set[str] = set()
+        return _Reads(None, True)
+    fields: set[str] | None = set()
+    context = False
     stack: list[tuple[nodes.Node, nodes.Node | None]] = [(tree, None)]
     while stack:
         node, parent = stack.pop()
         if isinstance(node, nodes.Name):
-            if node.name in _CONTEXT_NAMES:
-                return None
-            if node.name == "lead":
+            context = context or node.name in _CONTEXT_NAMES
+            if node.name == "lead" and fields is not None:
                 # Only lead.NAME and lead['NAME'] say which field is read; anything else
                 # (lead | list, lead[expr]) may read them all.
                 if isinstance(parent, nodes.Getattr) and parent.node is node:
@@ -111,9 +147,9 @@ def _pure_fields(source: str) -> tuple[str, ...] | None:
                 ):
                     fields.add(parent.arg.value)
                 else:
-                    return None
+                    fields = None
         stack.extend((child, node) for child in node.iter_child_nodes())
-    return tuple(sorted(fields))
+    return _Reads(tuple(sorted(fields)) if fields is not None else None, context)
 
 
 def _memo_key(lead: Mapping[str, Any], fields: Sequence[str]) -> tuple[Any, ...]:
@@ -129,31 +165,41 @@ def _memo_key(lead: Mapping[str, Any], fields: Sequence[str]) -> tuple[Any, ...]
 class LeadConditions:
     """Evaluates conditions over leads, remembering outcomes of those that read lead fields only."""
 
-    _memo: dict[str, dict[tuple[Any, ...], bool]] = {}
-
     def __init__(self, now: datetime) -> None:
         self.now = now
+        self._plans: dict[Condition, tuple[Quick | None, tuple[str, ...] | None]] = {}
 
     def holds(self, condition: Condition, lead: Mapping[str, Any]) -> bool:
-        fields = lead_fields_only(condition)
+        plan = self._plans.get(condition)
+        if plan is None:
+            direct = quick(condition)
+            plan = self._plans[condition] = (direct, lead_fields_only(condition) if direct is None else None)
+        direct, fields = plan
+        if direct is not None:
+            try:
+                return bool(direct(lead, None))
+            except Exception:  # a missing or odd value: the sandbox decides, and explains
+                return _sandboxed(condition, lead, self.now)
         if fields is None:
-            return holds(condition, EvaluationContext(lead=lead, now=self.now))
-        memo = self._memo.setdefault(condition.source, {})
+            return _sandboxed(condition, lead, self.now)
+        memo = _memo.setdefault(condition.source, {})
         key = _memo_key(lead, fields)
         try:
             return memo[key]
         except KeyError:
             pass
         except TypeError:  # an unhashable value the key could not flatten
-            return holds(condition, EvaluationContext(lead=lead, now=self.now))
-        outcome = holds(condition, EvaluationContext(lead=lead, now=self.now))
+            return _sandboxed(condition, lead, self.now)
+        outcome = _sandboxed(condition, lead, self.now)
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
         memo[key] = outcome
         return outcome
 
 
-def fit_points(rules: Sequence[FitRule], lead: Mapping[str, Any], conditions: LeadConditions) -> dict[str, float]:
+def fit_points(
+    rules: Sequence[FitRule], lead: Mapping[str, Any], conditions: LeadConditions
+) -> dict[str, float]:
     """The points each fit rule gives this lead now, by label (rules that do not hold are absent)."""
     earned: dict[str, float] = {}
     for rule in rules:
@@ -163,9 +209,37 @@ def fit_points(rules: Sequence[FitRule], lead: Mapping[str, Any], conditions: Le
     return earned
 
 
-def rules_by_event(rules: Sequence[BehaviorRule]) -> dict[str, list[BehaviorRule]]:
-    """Behaviour rules grouped by the event type they score."""
-    grouped: dict[str, list[BehaviorRule]] = {}
-    for rule in rules:
-        grouped.setdefault(rule.event, []).append(rule)
+@dataclass(frozen=True)
+class ScoringRule:
+    """A behaviour rule with what scoring needs of it at hand."""
+
+    points: int
+    where: Condition | None
+    max_per_day: int | None
+    count_machine: bool
+    label: str
+    reason: str
+
+    @classmethod
+    def of(cls, rule: BehaviorRule) -> ScoringRule:
+        return cls(
+            rule.points, rule.where, rule.max_per_day, counts_machine_events(rule), behavior_label(rule),
+            behavior_reason(rule),
+        )  # fmt: skip
+
+
+_scoring_rules: dict[int, tuple[ScoringModel, dict[str, list[ScoringRule]]]] = {}
+
+
+def scoring_rules(model: ScoringModel) -> dict[str, list[ScoringRule]]:
+    """The model's behaviour rules grouped by the event type they score (prepared once per model)."""
+    known = _scoring_rules.get(id(model))
+    if known is not None and known[0] is model:
+        return known[1]
+    grouped: dict[str, list[ScoringRule]] = {}
+    for rule in model.behavior:
+        grouped.setdefault(rule.event, []).append(ScoringRule.of(rule))
+    if len(_scoring_rules) > 16:
+        _scoring_rules.clear()
+    _scoring_rules[id(model)] = (model, grouped)
     return grouped

@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from nurture.engine.enrollments import LEAD_COLUMNS, lead_for_conditions
+from nurture.clock import as_utc
+from nurture.definitions import Condition
+from nurture.engine.enrollments import LEAD_COLUMNS
 from nurture.scoring.ledger import decayed
+from nurture.scoring.rules import lead_fields_read
 from nurture.store import bulk
-from nurture.store.schema import leads
 
 CHUNK = 2_000  # ids per IN list: well inside every driver's parameter limit
+# What scoring reads of every lead it touches; the rest of a lead is read only when a condition
+# needs it (most MQL rules read the score alone).
+_LIGHT_COLUMNS = (
+    "id", "email", "email_domain", "country", "timezone", "lifecycle_stage", "owner_rep_id", "score",
+    "fit_score", "behavior_score",
+)  # fmt: skip
+LIGHT_FIELDS = frozenset(("owner" if c == "owner_rep_id" else c) for c in _LIGHT_COLUMNS[1:])
+
+
+def _select(columns: Sequence[str]) -> tuple[tuple[str, ...], str]:
+    """Names as conditions see them (the owner is `lead.owner`) and the SELECT reading them."""
+    names = tuple("owner" if c == "owner_rep_id" else c for c in columns[1:])
+    return names, f"SELECT {', '.join(columns)}, behavior_scored_at FROM leads"  # noqa: S608 - constants
+
+
+_LIGHT_NAMES, _LIGHT_SELECT = _select(_LIGHT_COLUMNS)
+_COMPLETE_NAMES, _COMPLETE_SELECT = _select(LEAD_COLUMNS)
+_SCORE_FIELDS = ("score", "fit_score", "behavior_score")
 # Stages from which a lead can become an MQL: recycled leads qualify again when they warm up.
 MQL_ELIGIBLE = frozenset({"subscriber", "lead", "recycled"})
 
@@ -24,51 +45,99 @@ class ScoredLead:
     """One lead's score parts; ``behavior`` is the value as of ``scored_at``."""
 
     id: int
-    lead: dict[str, Any]  # as conditions see it (lead_for_conditions)
+    lead: dict[str, Any]  # as conditions see it (lead_for_conditions), maybe light
     fit: float
     behavior: float
     scored_at: datetime | None
     score: float
+    complete: bool = True  # False: `lead` holds only LIGHT_FIELDS
 
     @property
     def stage(self) -> str:
         return str(self.lead["lifecycle_stage"])
 
+    def as_of(self, now: datetime) -> datetime:
+        """The moment a new score is stated at: ``now``, unless the stored one is later already
+        (a replica whose clock runs behind must not wind a score back)."""
+        return self.scored_at if self.scored_at is not None and self.scored_at > now else now
+
     def behavior_at(self, now: datetime, half_life: timedelta | None) -> float:
         return decayed(self.behavior, self.scored_at, now, half_life)
 
-    def score_at(self, now: datetime, half_life: timedelta | None) -> float:
-        return self.fit + self.behavior_at(now, half_life)
 
-    def view_with(self, **changes: Any) -> dict[str, Any]:
-        """The lead as conditions see it, with some fields replaced (e.g. the fresh score)."""
-        return {**self.lead, **changes}
-
-
-def load_scored_leads(conn: Connection, lead_ids: Iterable[int], *, lock: bool) -> dict[int, ScoredLead]:
+def load_scored_leads(
+    conn: Connection, lead_ids: Iterable[int], *, lock: bool, complete: bool = False
+) -> dict[int, ScoredLead]:
     """The leads with these ids; with ``lock`` their rows stay locked (PostgreSQL) until commit.
 
     Rows are locked in id order, the order every writer of several leads uses, so two batches
-    sharing leads wait for each other instead of deadlocking.
+    sharing leads wait for each other instead of deadlocking. Without ``complete`` only the
+    fields in :data:`LIGHT_FIELDS` are read (use :func:`complete_views` for the rest). Rows are
+    read at the driver's level: events and imports arrive by the ten thousand and this is on
+    their path.
     """
-    ids = sorted(set(lead_ids))
     found: dict[int, ScoredLead] = {}
-    columns = [leads.c[name] for name in LEAD_COLUMNS] + [leads.c.behavior_scored_at]
-    for start in range(0, len(ids), CHUNK):
-        query = select(*columns).where(leads.c.id.in_(ids[start : start + CHUNK])).order_by(leads.c.id)
-        if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        for row in conn.execute(query):
-            mapping = row._mapping
-            found[int(row.id)] = ScoredLead(
-                id=int(row.id),
-                lead=lead_for_conditions(mapping),
-                fit=float(row.fit_score),
-                behavior=float(row.behavior_score),
-                scored_at=row.behavior_scored_at,
-                score=float(row.score),
-            )
+    for lead_id, view, scored_at in _read(conn, lead_ids, complete=complete, lock=lock):
+        found[lead_id] = ScoredLead(
+            id=lead_id,
+            lead=view,
+            fit=float(view["fit_score"]),
+            behavior=float(view["behavior_score"]),
+            scored_at=scored_at,
+            score=float(view["score"]),
+            complete=complete,
+        )
     return found
+
+
+def complete_views(conn: Connection, scored: Iterable[ScoredLead]) -> None:
+    """Give these leads every field conditions may read (their rows are locked already)."""
+    missing = {lead.id: lead for lead in scored if not lead.complete}
+    for lead_id, view, _ in _read(conn, missing, complete=True, lock=False):
+        lead = missing[lead_id]
+        # The score parts computed in this batch are newer than the row's.
+        view.update({name: lead.lead[name] for name in _SCORE_FIELDS})
+        lead.lead, lead.complete = view, True
+
+
+def _read(
+    conn: Connection, lead_ids: Iterable[int], *, complete: bool, lock: bool
+) -> Iterator[tuple[int, dict[str, Any], datetime | None]]:
+    ids = sorted(set(lead_ids))
+    names = _COMPLETE_NAMES if complete else _LIGHT_NAMES
+    select_sql = _COMPLETE_SELECT if complete else _LIGHT_SELECT
+    lock_sql = " FOR UPDATE" if lock and conn.dialect.name == "postgresql" else ""
+    for start in range(0, len(ids), CHUNK):
+        placeholders, params = bulk.in_list(conn, "id", ids[start : start + CHUNK])
+        for row in bulk.execute(
+            conn, f"{select_sql} WHERE id IN {placeholders} ORDER BY id{lock_sql}", params
+        ):
+            view = dict(zip(names, row[1:], strict=False))
+            if complete:
+                # As conditions see a lead (nurture.engine.enrollments.lead_for_conditions).
+                attributes = view["attributes"]
+                view["attributes"] = (
+                    json.loads(attributes) if isinstance(attributes, str) else attributes
+                ) or {}
+                view["unsubscribed"] = view.pop("unsubscribed_at") is not None
+                view["created_at"] = driver_instant(view["created_at"])
+                view["updated_at"] = driver_instant(view["updated_at"])
+            yield int(row[0]), view, driver_instant(row[-1])
+
+
+def driver_instant(value: Any) -> datetime | None:
+    """An instant as the driver returns it (text on SQLite) as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return as_utc(value)
+
+
+def light_view_suffices(condition: Condition) -> bool:
+    """Whether a condition can be decided on the light view of a lead."""
+    fields = lead_fields_read(condition)
+    return fields is not None and set(fields) <= LIGHT_FIELDS
 
 
 @dataclass(frozen=True)
@@ -77,17 +146,43 @@ class ScoreUpdate:
     fit: float
     behavior: float  # as of `at`
     score: float
+    at: datetime
 
 
-def write_scores(conn: Connection, updates: Sequence[ScoreUpdate], at: datetime) -> None:
-    """Store new score parts, all as of ``at``."""
-    stamp = bulk.instant(conn, at)
+_WRITE_SCORES = (
+    "UPDATE leads SET fit_score = :fit, behavior_score = :behavior, behavior_scored_at = :at, score = :score "
+    "WHERE id = :id"
+)
+_TOUCH_SCORES = _WRITE_SCORES.replace(" WHERE", ", updated_at = :at WHERE")
+
+
+def _instants(conn: Connection) -> Callable[[datetime], Any]:
+    """``bulk.instant`` remembering its answers: a batch's lines mostly share one moment."""
+    cache: dict[datetime, Any] = {}
+
+    def instant(value: datetime) -> Any:
+        stored = cache.get(value)
+        if stored is None:
+            stored = cache[value] = bulk.instant(conn, value)
+        return stored
+
+    return instant
+
+
+def write_scores(conn: Connection, updates: Sequence[ScoreUpdate], *, touch: bool = True) -> None:
+    """Store new score parts; ``touch`` marks the leads updated at the same moment."""
+    instant = _instants(conn)
     bulk.executemany(
         conn,
-        "UPDATE leads SET fit_score = :fit, behavior_score = :behavior, behavior_scored_at = :at, "
-        "score = :score, updated_at = :at WHERE id = :id",
+        _TOUCH_SCORES if touch else _WRITE_SCORES,
         [
-            {"id": u.lead_id, "fit": u.fit, "behavior": u.behavior, "score": u.score, "at": stamp}
+            {
+                "id": u.lead_id,
+                "fit": u.fit,
+                "behavior": u.behavior,
+                "score": u.score,
+                "at": instant(u.at),
+            }
             for u in updates
         ],
     )
@@ -106,6 +201,7 @@ class LedgerLine:
 
 def write_ledger(conn: Connection, lines: Sequence[LedgerLine]) -> None:
     """Append ledger lines in one driver call."""
+    instant = _instants(conn)
     bulk.executemany(
         conn,
         "INSERT INTO score_ledger (lead_id, points, kind, rule, event_id, reason, at) "
@@ -118,7 +214,7 @@ def write_ledger(conn: Connection, lines: Sequence[LedgerLine]) -> None:
                 "rule": line.rule,
                 "event_id": line.event_id,
                 "reason": line.reason,
-                "at": bulk.instant(conn, line.at),
+                "at": instant(line.at),
             }
             for line in lines
         ],

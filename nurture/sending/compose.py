@@ -58,13 +58,7 @@ class Composer:
         self.tracker = LinkTracker(signer, settings.base_url)
         self.sender = Address.parse(settings.from_address)
         self.reply_to = Address.parse(settings.reply_to) if settings.reply_to else None
-        self.dkim = (
-            DkimSigner.from_files(
-                settings.dkim_selector, self.sender.domain, Path(settings.dkim_private_key_file)
-            )
-            if settings.dkim_selector and settings.dkim_private_key_file
-            else None
-        )
+        self.dkim = DkimSigner.from_settings(settings, program.root, self.sender.domain)
 
     def marketing(
         self,

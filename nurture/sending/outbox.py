@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class Outbox:
         batch_size: int = 200,
         concurrency: int = 8,
         on_hard_bounce: Callable[[Connection, str, str, datetime], None] | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.db = db
         self.composer = composer
@@ -80,6 +82,9 @@ class Outbox:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.on_hard_bounce = on_hard_bounce or suppress_hard_bounce
+        # Set by a daemon that is shutting down: no new batch is claimed; the batch in hand is
+        # finished, so every message handed to the relay gets its verdict recorded.
+        self.stopping = stopping or threading.Event()
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -88,6 +93,8 @@ class Outbox:
         report = DeliveryReport()
         report.unknown = await asyncio.to_thread(self.recover, now)
         for _ in range(max_batches):
+            if self.stopping.is_set():
+                break
             claimed = await asyncio.to_thread(self.claim, now)
             if not claimed:
                 break
@@ -101,7 +108,24 @@ class Outbox:
 
     async def _send_batch(self, claimed: list[_Claimed], now: datetime) -> list[list[_Verdict]]:
         """Build the batch, then send it a window at a time, recording each window's verdicts."""
-        lead_rows, blocked = await asyncio.to_thread(self._recipients, claimed)
+        settled, ready = await asyncio.to_thread(self._prepare, claimed, now)
+        done = [settled]
+        await asyncio.to_thread(self.record, settled, now)
+        for start in range(0, len(ready), self.concurrency):
+            window = ready[start : start + self.concurrency]
+            await asyncio.to_thread(self.mark_sending, [v.row.id for v, _ in window])
+            await asyncio.gather(*(self._send(v, c.message) for v, c in window))
+            verdicts = [v for v, _ in window]
+            await asyncio.to_thread(self.record, verdicts, now)
+            done.append(verdicts)
+        return done
+
+    def _prepare(
+        self, claimed: list[_Claimed], now: datetime
+    ) -> tuple[list[_Verdict], list[tuple[_Verdict, Composed]]]:
+        """Build the batch's messages (in a worker thread: rendering is CPU work that would
+        otherwise hold up the event loop and the HTTP server on it)."""
+        lead_rows, blocked = self._recipients(claimed)
         settled: list[_Verdict] = []
         ready: list[tuple[_Verdict, Composed]] = []
         for row in claimed:
@@ -122,16 +146,7 @@ class Outbox:
                         ready.append((verdict, composed))
                         continue
             settled.append(verdict)
-        done = [settled]
-        await asyncio.to_thread(self.record, settled, now)
-        for start in range(0, len(ready), self.concurrency):
-            window = ready[start : start + self.concurrency]
-            await asyncio.to_thread(self.mark_sending, [v.row.id for v, _ in window])
-            await asyncio.gather(*(self._send(v, c.message) for v, c in window))
-            verdicts = [v for v, _ in window]
-            await asyncio.to_thread(self.record, verdicts, now)
-            done.append(verdicts)
-        return done
+        return settled, ready
 
     async def _send(self, verdict: _Verdict, message: OutgoingMessage) -> None:
         result = await self.transport.send(message)

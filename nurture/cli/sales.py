@@ -1,0 +1,108 @@
+"""``nurture sales``: what sales does with a lead, from the command line."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from nurture.cli.context import App, pass_app
+
+
+def _default_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+_actor = click.option(
+    "--actor", metavar="NAME", default=_default_actor, show_default="cli:<your user name>",
+    help="Who does this (a rep id, a name); recorded with the stage change.",
+)  # fmt: skip
+
+
+def _run(app: App, email: str, action: Callable[..., None], **options: Any) -> None:
+    """Do one action in one transaction and say what the lead's stage is now."""
+    from nurture.leads.profile import find_lead_id
+    from nurture.store.schema import leads
+
+    now = app.clock.now()
+    program = app.program
+    with app.store.begin() as conn:
+        lead_id = find_lead_id(conn, email)
+        action(conn, program, lead_id, now=now, **options)
+        stage, owner = conn.execute(
+            leads.select()
+            .with_only_columns(leads.c.lifecycle_stage, leads.c.owner_rep_id)
+            .where(leads.c.id == lead_id)
+        ).one()
+    click.echo(f"{email}: {stage}" + (f" (owner: {owner})" if owner else ""))
+
+
+@click.group()
+def sales() -> None:
+    """Accept, reject, convert or disqualify a lead handed to sales."""
+
+
+@sales.command()
+@click.argument("email")
+@click.option("--reason", help="Optional note recorded with the acceptance.")
+@_actor
+@pass_app
+def accept(app: App, email: str, reason: str | None, actor: str) -> None:
+    """Accept the lead's pending handoff: the lead becomes a sales-accepted lead (sal)."""
+    from nurture.sales.actions import accept as accept_lead
+
+    _run(app, email, accept_lead, actor=actor, reason=reason)
+
+
+@sales.command()
+@click.argument("email")
+@click.option("--reason", required=True, help="Why sales hands it back (recorded, shown in reports).")
+@_actor
+@pass_app
+def reject(app: App, email: str, reason: str, actor: str) -> None:
+    """Hand the lead back to marketing: recycled, into the SLA's recycle campaign."""
+    from nurture.sales.actions import reject as reject_lead
+
+    _run(app, email, reject_lead, actor=actor, reason=reason)
+
+
+@sales.command()
+@click.argument("email")
+@click.option(
+    "--stage", "--to", "stage", type=click.Choice(["sql", "opportunity", "customer"]), default="sql",
+    show_default=True, help="The stage the lead moves to.",
+)  # fmt: skip
+@click.option("--reason", required=True, help="Why (e.g. 'budget confirmed', 'contract signed').")
+@_actor
+@pass_app
+def convert(app: App, email: str, stage: str, reason: str, actor: str) -> None:
+    """Move the lead on to sql, opportunity or customer."""
+    from nurture.sales.actions import convert as convert_lead
+
+    _run(app, email, convert_lead, stage=stage, actor=actor, reason=reason)
+
+
+@sales.command()
+@click.argument("email")
+@click.option("--reason", required=True, help="Why the lead is ruled out.")
+@_actor
+@pass_app
+def disqualify(app: App, email: str, reason: str, actor: str) -> None:
+    """Rule the lead out (competitor, student, no budget)."""
+    from nurture.sales.actions import disqualify as disqualify_lead
+
+    _run(app, email, disqualify_lead, actor=actor, reason=reason)
+
+
+@sales.command("webhook-key")
+@pass_app
+def webhook_key(app: App) -> None:
+    """Print the key that signs webhooks (X-Nurture-Signature), for the receiving side."""
+    from nurture.sales.webhooks import webhook_key as key
+
+    click.echo(key(app.workspace.settings, app.workspace.root).hex())

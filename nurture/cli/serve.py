@@ -1,0 +1,47 @@
+"""``nurture serve``: only the HTTP server, until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from nurture.cli.context import App, pass_app
+
+
+@click.command()
+@click.option("--host", metavar="ADDRESS", help="Address to listen on (default: the http_host setting).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: the http_port setting).")
+@click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
+@click.option(
+    "--forwarded-allow-ips",
+    metavar="IPS",
+    help="Reverse proxies whose X-Forwarded-For is trusted (comma-separated; default: 127.0.0.1).",
+)
+@pass_app
+def serve(
+    app: App, host: str | None, port: int | None, access_log: bool, forwarded_allow_ips: str | None
+) -> None:
+    """Serve tracking links, unsubscribe, the event API and sales actions until SIGTERM."""
+    from nurture.http import HttpContext, build_server, create_app, serve_until_stopped
+
+    settings = app.workspace.settings
+    context = HttpContext.from_workspace(
+        app.workspace, engine=app.store, clock=app.clock, program=app.program
+    )
+    server = build_server(
+        create_app(context),
+        host or settings.http_host,
+        port or settings.http_port,
+        access_log=access_log,
+        handle_signals=False,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
+    click.echo(
+        f"serving {settings.base_url} on {host or settings.http_host}:{port or settings.http_port}; "
+        "SIGTERM or Ctrl+C stops it"
+    )
+    if context.ingest_key is None:
+        click.echo("note: the event API (/api/events) is off until ingest_api_key is set")
+    asyncio.run(serve_until_stopped(server))
+    click.echo("stopped")

@@ -1,0 +1,148 @@
+"""The running program, and reloading it when definitions or templates change.
+
+A reload happens on SIGHUP and when the ``reload`` job sees a file under ``campaigns/`` or
+``templates/`` with a new modification time or size. The new program is checked in full first
+(exactly what ``nurture check`` checks): an invalid edit is refused, every problem is logged as
+``file:line:col: message`` and the running program keeps going. A refused state is reported once,
+not on every poll; the next edit (or SIGHUP) tries again.
+
+Each program version is recorded in the database once per cluster (behind a cluster lock), which
+also makes leads inside edited campaigns due, so the engine places them by step id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from nurture.daemon.locks import cluster_lock
+from nurture.definitions import InvalidProgram, Program, load_program
+from nurture.engine.tick import CampaignEngine
+from nurture.errors import NurtureError
+from nurture.workspace import Workspace
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+_log = logging.getLogger("nurture.daemon.reload")
+
+
+@dataclass(frozen=True)
+class ProgramVersion:
+    """One loaded program and the campaign engine that runs it."""
+
+    program: Program
+    engine: CampaignEngine
+    fingerprint: Fingerprint
+    label: str  # a short digest of every campaign's version, for logs
+
+    @classmethod
+    def of(
+        cls, program: Program, db: Engine, workspace: Workspace, fingerprint: Fingerprint
+    ) -> ProgramVersion:
+        engine = CampaignEngine(db, program, workspace.settings)
+        digest = hashlib.sha256(repr(sorted(engine.versions.items())).encode("utf-8")).hexdigest()
+        return cls(program, engine, fingerprint, digest[:12])
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What one look at the files did: ``unchanged``, ``applied`` or ``refused``."""
+
+    status: str
+    problems: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()  # campaign keys added, edited or removed
+    recorded: bool = False
+
+
+def fingerprint(workspace: Workspace) -> Fingerprint:
+    """Every definition and template file with its modification time and size."""
+    found: list[tuple[str, int, int]] = []
+    for folder in (workspace.campaigns_dir, workspace.templates_dir):
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in filenames:
+                if name.startswith(".") or name.endswith(("~", ".swp", ".tmp")):
+                    continue  # editors' scratch files come and go while someone types
+                path = Path(dirpath) / name
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue
+                found.append((str(path.relative_to(workspace.root)), stat.st_mtime_ns, stat.st_size))
+    return tuple(sorted(found))
+
+
+@dataclass
+class LiveProgram:
+    """The program the daemon runs now; jobs read :attr:`current` once per run."""
+
+    workspace: Workspace
+    db: Engine
+    current: ProgramVersion
+    on_change: list[Callable[[ProgramVersion], None]] = field(default_factory=list)
+    recorded: bool = False  # the current version is recorded in the database
+    refused: Fingerprint | None = None  # files whose program was refused (reported once)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, workspace: Workspace, db: Engine) -> LiveProgram:
+        """The workspace's program as it is now (InvalidProgram when it cannot run)."""
+        seen = fingerprint(workspace)
+        return cls(workspace, db, ProgramVersion.of(load_program(workspace), db, workspace, seen))
+
+    @property
+    def stale(self) -> bool:
+        """True while the files on disk hold a refused edit."""
+        return self.refused is not None
+
+    def refresh(self, now: datetime, *, force: bool = False) -> ReloadOutcome:
+        """Reload when the files changed (or always, with ``force``); blocking, run it in a thread."""
+        with self._lock:
+            outcome = ReloadOutcome("unchanged")
+            seen = fingerprint(self.workspace)
+            changed = seen != self.current.fingerprint
+            if force or (changed and seen != self.refused):
+                outcome = self._reload(seen)
+            elif not changed:
+                self.refused = None  # the files were put back as they were
+            if not self.recorded:
+                self.recorded = self._record(self.current, now)
+                outcome = ReloadOutcome(outcome.status, outcome.problems, outcome.changed, self.recorded)
+            return outcome
+
+    def _reload(self, seen: Fingerprint) -> ReloadOutcome:
+        try:
+            program = load_program(self.workspace)
+        except InvalidProgram as exc:
+            self.refused = seen
+            errors = tuple(str(p) for p in exc.problems if p.severity == "error")
+            return ReloadOutcome("refused", errors)
+        except NurtureError as exc:
+            self.refused = seen
+            return ReloadOutcome("refused", (str(exc),))
+        old = self.current
+        new = ProgramVersion.of(program, self.db, self.workspace, seen)
+        keys = set(old.engine.versions) | set(new.engine.versions)
+        changed = tuple(sorted(k for k in keys if old.engine.versions.get(k) != new.engine.versions.get(k)))
+        self.current = new
+        self.refused = None
+        self.recorded = False
+        for listener in self.on_change:
+            listener(new)
+        return ReloadOutcome("applied", changed=changed)
+
+    def _record(self, version: ProgramVersion, now: datetime) -> bool:
+        """Record the version in the database, once per cluster; False to try again next run."""
+        with cluster_lock(self.db, "record-program") as held:
+            if not held:
+                return False
+            version.engine.record_program(now)
+            return True

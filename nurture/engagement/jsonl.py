@@ -1,0 +1,125 @@
+"""Importing events from a JSON Lines file: one event per line, bad lines reported by number.
+
+Lines are checked one by one and stored in batches, each batch in its own transaction: a bad line
+never stops the good ones, and a crash keeps every batch already committed. Running the same file
+again stores only the events without an ``id`` (an ``id`` makes an event count once).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Engine
+
+from nurture.engagement.record import RecordResult, UnknownLeads, record_events
+
+if TYPE_CHECKING:
+    from nurture.definitions import Program
+
+BATCH_SIZE = 5_000
+KEPT_PROBLEMS = 1_000
+MAX_LINE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass
+class EventImportReport:
+    path: Path
+    lines: int = 0  # non-blank lines read
+    stored: int = 0
+    duplicates: int = 0
+    anonymous: int = 0
+    machine: int = 0
+    rejected: int = 0
+    problems: list[LineProblem] = field(default_factory=list)
+
+    def reject(self, line: int, message: str) -> None:
+        self.rejected += 1
+        if len(self.problems) < KEPT_PROBLEMS:
+            self.problems.append(LineProblem(line, message))
+
+    def summary(self) -> str:
+        """The line ``nurture events import`` ends with."""
+        return (
+            f"imported {self.path.name}: {self.lines} events, {self.stored} stored "
+            f"({self.anonymous} for addresses not yet leads, {self.machine} machine-made), "
+            f"{self.duplicates} already recorded, {self.rejected} rejected"
+        )
+
+
+def import_events_file(
+    engine: Engine,
+    program: Program | None,
+    path: Path,
+    now: datetime,
+    *,
+    unknown_leads: UnknownLeads = "keep",
+    batch_size: int = BATCH_SIZE,
+) -> EventImportReport:
+    """Store every good line of a JSON Lines file; report the others by line number."""
+    report = EventImportReport(path)
+    items: list[Any] = []
+    line_numbers: list[int] = []
+    for number, item in _read(path, report):
+        items.append(item)
+        line_numbers.append(number)
+        if len(items) >= batch_size:
+            _store(engine, program, items, line_numbers, now, unknown_leads, report)
+            items, line_numbers = [], []
+    if items:
+        _store(engine, program, items, line_numbers, now, unknown_leads, report)
+    report.problems.sort(key=lambda p: p.line)
+    return report
+
+
+def _read(path: Path, report: EventImportReport) -> Iterator[tuple[int, Any]]:
+    decode = json.JSONDecoder().decode
+    with path.open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            if not raw.strip():
+                continue
+            report.lines += 1
+            if len(raw) > MAX_LINE_BYTES:
+                report.reject(number, f"longer than {MAX_LINE_BYTES // 1024} KiB")
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                report.reject(number, "not UTF-8 text")
+                continue
+            try:
+                yield number, decode(text.strip().removeprefix("\ufeff"))
+            except json.JSONDecodeError as exc:
+                report.reject(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
+
+
+def _store(
+    engine: Engine,
+    program: Program | None,
+    items: list[Any],
+    line_numbers: list[int],
+    now: datetime,
+    unknown_leads: UnknownLeads,
+    report: EventImportReport,
+) -> None:
+    with engine.begin() as conn:
+        result: RecordResult = record_events(conn, program, items, now, unknown_leads=unknown_leads)
+    report.stored += result.stored
+    report.duplicates += result.duplicates
+    report.anonymous += result.anonymous
+    report.machine += result.machine
+    for error in result.errors:
+        report.reject(line_numbers[error.index], str(error))

@@ -1,0 +1,274 @@
+"""Recording engagement events: the API, ``nurture events import`` and the tracking links use this.
+
+Each item is checked on its own; a bad one is reported with its index and field and never stops
+the good ones. Events for addresses nurture does not know yet are kept with the address and
+joined to the lead when it is imported (:func:`join_anonymous_events`), or refused when the
+settings say ``unknown_event_leads = "refuse"``; they are never dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Connection, select
+
+from nurture.engagement.items import EMAIL_CLICK, EMAIL_OPEN, EventItem, ItemInvalid, parse_item
+from nurture.engagement.optouts import mark_unsubscribed, stop_nurturing, suppression_for
+from nurture.engagement.scoring_hook import ScorableEvent, score_events
+from nurture.engagement.signals import click_machine_reason, open_machine_reason
+from nurture.engagement.store import NewEvent, store_events
+from nurture.store import bulk
+from nurture.store.schema import events, leads, messages
+
+if TYPE_CHECKING:
+    from nurture.definitions import Program
+
+UnknownLeads = Literal["keep", "refuse"]
+_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """Why one item was not stored; ``index`` counts from 0 in the items given."""
+
+    index: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+    def as_json(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "error": self.message}
+
+
+@dataclass
+class RecordResult:
+    """What happened to a batch of items."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0  # retries of events stored before (same id / idempotency_key)
+    anonymous: int = 0  # stored without a lead: the address is not known yet
+    machine: int = 0  # stored and flagged as made by a privacy proxy or a scanner
+    errors: list[ItemError] = field(default_factory=list)
+    event_ids: list[int] = field(default_factory=list)
+    # (type, "human" | "machine") of every stored event, for the server's counters.
+    by_type: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+    def as_json(self) -> dict[str, Any]:
+        """The answer the ingest API gives (and gives again to a retried batch)."""
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "anonymous": self.anonymous,
+            "rejected": self.rejected,
+            "errors": [e.as_json() for e in self.errors],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """What an event needs to know about the email it belongs to."""
+
+    id: int
+    lead_id: int | None
+    campaign_key: str | None
+    step_id: str | None
+    kind: str
+    sent_at: datetime | None
+
+
+def record_events(
+    conn: Connection,
+    program: Program | None,
+    items: Sequence[Any],
+    now: datetime,
+    *,
+    unknown_leads: UnknownLeads = "keep",
+) -> RecordResult:
+    """Check and store engagement events (JSON objects as sent by the API or a file), in ``conn``'s
+    transaction; retried events count once, events of known leads are scored."""
+    result = RecordResult(received=len(items))
+    checked: list[tuple[int, EventItem]] = []
+    for index, item in enumerate(items):
+        try:
+            checked.append((index, parse_item(item, now)))
+        except ItemInvalid as exc:
+            result.errors.append(ItemError(index, exc.field, exc.message))
+    found_messages = find_messages(conn, {c.message_ref for _, c in checked if c.message_ref is not None})
+    lead_ids = find_lead_ids(conn, {c.email for _, c in checked if c.message_ref is None and c.email})
+    ready: list[tuple[int, NewEvent]] = []
+    for index, item in checked:
+        try:
+            ready.append((index, _resolve(item, found_messages, lead_ids, unknown_leads)))
+        except ItemInvalid as exc:
+            result.errors.append(ItemError(index, exc.field, exc.message))
+    ids = store_events(conn, program, [event for _, event in ready], now)
+    for (_, event), event_id in zip(ready, ids, strict=True):
+        if event_id is None:
+            result.duplicates += 1
+            continue
+        result.stored += 1
+        result.event_ids.append(event_id)
+        result.anonymous += event.lead_id is None
+        result.machine += event.machine_reason is not None
+        result.by_type[(event.type, "human" if event.machine_reason is None else "machine")] += 1
+    result.errors.sort(key=lambda e: e.index)
+    return result
+
+
+def _resolve(
+    item: EventItem,
+    found_messages: dict[int | str, MessageFacts],
+    lead_ids: dict[str, int],
+    unknown_leads: UnknownLeads,
+) -> NewEvent:
+    event = NewEvent(
+        type=item.type,
+        occurred_at=item.occurred_at,
+        url=item.url,
+        machine_reason=item.machine_reason,
+        idempotency_key=item.idempotency_key,
+        properties=item.properties,
+        properties_json=item.properties_json,
+    )
+    message = None
+    if item.message_ref is not None:
+        message = found_messages.get(item.message_ref)
+        if message is None:
+            raise ItemInvalid("message_id", f"no message {item.message_ref} was sent by nurture")
+        if message.kind != "marketing" or message.lead_id is None:
+            raise ItemInvalid("message_id", f"message {item.message_ref} is not a marketing email to a lead")
+        event.lead_id = message.lead_id
+        event.message_id = message.id
+        event.campaign_key = message.campaign_key
+        event.step_id = message.step_id
+    else:
+        assert item.email is not None
+        event.lead_id = lead_ids.get(item.email)
+        if event.lead_id is None:
+            if unknown_leads == "refuse":
+                raise ItemInvalid(
+                    "email", f"no lead {item.email} (the settings refuse events of unknown addresses)"
+                )
+            event.anonymous_email = item.email
+    if event.machine_reason is None and item.type in (EMAIL_OPEN, EMAIL_CLICK):
+        event.machine_reason = _machine_reason(item, message)
+    return event
+
+
+def _machine_reason(item: EventItem, message: MessageFacts | None) -> str | None:
+    """Flag opens and clicks reported by others with the tracking server's own rules, as far as
+    the item tells: the user agent and address when given, the time since sending."""
+    agent = item.properties.get("user_agent")
+    agent = agent if isinstance(agent, str) else None
+    ip = item.properties.get("ip")
+    ip = ip if isinstance(ip, str) else None
+    if item.type == EMAIL_OPEN:
+        return open_machine_reason(agent, ip) if agent is not None else None
+    sent_at = message.sent_at if message is not None else None
+    return click_machine_reason(agent, sent_at, item.occurred_at)
+
+
+def find_lead_ids(conn: Connection, emails: Iterable[str]) -> dict[str, int]:
+    """Lead ids by normalised e-mail, for those addresses that are leads."""
+    wanted = sorted(set(emails))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        clause, params = bulk.in_list(conn, "email", wanted[start : start + _CHUNK])
+        query = f"SELECT email, id FROM leads WHERE email IN {clause}"  # noqa: S608 - placeholders only
+        found.update((email, int(lead_id)) for email, lead_id in bulk.execute(conn, query, params))
+    return found
+
+
+def find_messages(conn: Connection, refs: Iterable[int | str]) -> dict[int | str, MessageFacts]:
+    """Messages by nurture's number or by their Message-ID header, whichever each reference is."""
+    numbers = sorted({r for r in refs if isinstance(r, int)})
+    headers = sorted({r for r in refs if isinstance(r, str)})
+    m = messages.c
+    columns = (m.id, m.message_id, m.lead_id, m.campaign_key, m.step_id, m.kind, m.sent_at)
+    found: dict[int | str, MessageFacts] = {}
+    for wanted, column in ((numbers, m.id), (headers, m.message_id)):
+        for start in range(0, len(wanted), _CHUNK):
+            chunk: list[Any] = list(wanted[start : start + _CHUNK])
+            for row in conn.execute(select(*columns).where(column.in_(chunk))):
+                facts = MessageFacts(
+                    int(row.id), row.lead_id, row.campaign_key, row.step_id, row.kind, row.sent_at
+                )
+                found[int(row.id) if column is m.id else row.message_id] = facts
+    return found
+
+
+def join_anonymous_events(
+    conn: Connection, program: Program | None, lead_ids: Sequence[int], now: datetime
+) -> int:
+    """Give events kept under an address to the leads just created with it; how many were joined.
+
+    The lead importer calls this for every batch of new leads, in the batch's transaction. Joined
+    events are scored as they would have been, and an unsubscribe or complaint among them marks
+    the new lead unsubscribed (its address is already suppressed).
+    """
+    if not lead_ids:
+        return 0
+    e = events.c
+    # The usual case, nothing waiting, costs one probe of the small partial index.
+    if conn.execute(select(e.id).where(e.lead_id.is_(None)).limit(1)).first() is None:
+        return 0
+    joined = 0
+    wanted = sorted(set(lead_ids))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        query = (
+            select(
+                e.id, e.type, e.occurred_at, e.properties, e.url, e.machine_reason, e.campaign_key,
+                e.step_id, leads.c.id.label("owner"),
+            )
+            .join(leads, leads.c.email == e.anonymous_email)
+            .where(e.lead_id.is_(None), leads.c.id.in_(chunk))
+            .order_by(e.occurred_at, e.id)
+        )  # fmt: skip
+        rows = conn.execute(query).all()
+        if not rows:
+            continue
+        bulk.executemany(
+            conn,
+            "UPDATE events SET lead_id = :lead_id, anonymous_email = NULL WHERE id = :id",
+            [{"lead_id": int(r.owner), "id": int(r.id)} for r in rows],
+        )
+        for r in rows:
+            reason = suppression_for(r.type, r.properties or {})
+            if reason in ("unsubscribe", "complaint"):
+                mark_unsubscribed(conn, int(r.owner), r.occurred_at, now)
+            if reason is not None:
+                stop_nurturing(conn, int(r.owner), reason, now)
+        score_events(
+            conn,
+            program,
+            [
+                ScorableEvent(
+                    id=int(r.id),
+                    lead_id=int(r.owner),
+                    type=r.type,
+                    occurred_at=r.occurred_at,
+                    properties=r.properties or {},
+                    url=r.url,
+                    machine_reason=r.machine_reason,
+                    campaign_key=r.campaign_key,
+                    step_id=r.step_id,
+                )
+                for r in rows
+            ],
+            now,
+        )
+        joined += len(rows)
+    return joined

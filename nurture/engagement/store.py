@@ -1,0 +1,211 @@
+"""Writing events: one fast path for the API, file imports, tracking links and opt-outs.
+
+Events are written with the driver's executemany, a retried event (same idempotency key) is
+skipped by ``ON CONFLICT DO NOTHING``, and ids are taken before the insert so each stored event is
+known without reading it back: on PostgreSQL from the table's sequence, on SQLite from the highest
+id under the write lock every transaction takes (``BEGIN IMMEDIATE``). Opt-outs the events imply
+and scoring happen in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from nurture.engagement.optouts import (
+    add_suppression,
+    mark_unsubscribed,
+    stop_nurturing,
+    suppression_for,
+)
+from nurture.engagement.scoring_hook import ScorableEvent, score_events
+from nurture.store import bulk
+from nurture.store.schema import leads
+
+if TYPE_CHECKING:
+    from nurture.definitions import Program
+
+_COLUMNS = (
+    "lead_id, anonymous_email, type, occurred_at, received_at, message_id, campaign_key, step_id, "
+    "url, machine_reason, idempotency_key, properties"
+)
+_VALUES = (
+    ":lead_id, :anonymous_email, :type, :occurred_at, :received_at, :message_id, :campaign_key, "
+    ":step_id, :url, :machine_reason, :idempotency_key, :properties"
+)
+# The conflict target is the idempotency key only: any other conflict is an error, never a skip.
+_SKIP_RETRIES = "ON CONFLICT (idempotency_key) DO NOTHING"
+_INSERT_MANY = f"INSERT INTO events (id, {_COLUMNS}) VALUES (:id, {_VALUES}) {_SKIP_RETRIES}"  # noqa: S608 - constants only
+_INSERT_ONE = f"INSERT INTO events ({_COLUMNS}) VALUES ({_VALUES}) {_SKIP_RETRIES} RETURNING id"  # noqa: S608 - constants only
+_CHUNK = 1000
+
+
+@dataclass(slots=True)
+class NewEvent:
+    """An event ready to be written: its lead (or its address, while the lead is unknown) resolved."""
+
+    type: str
+    occurred_at: datetime
+    lead_id: int | None = None
+    anonymous_email: str | None = None
+    message_id: int | None = None
+    campaign_key: str | None = None
+    step_id: str | None = None
+    url: str | None = None
+    machine_reason: str | None = None
+    idempotency_key: str | None = None
+    properties: dict[str, Any] | None = None
+    properties_json: str | None = None  # the same properties already as JSON text, when at hand
+
+
+def store_events(
+    conn: Connection,
+    program: Program | None,
+    new_events: Sequence[NewEvent],
+    now: datetime,
+    *,
+    apply_opt_outs: bool = True,
+) -> list[int | None]:
+    """Write the events; the id of each, or None where its idempotency key was seen before.
+
+    Unsubscribes, complaints and hard bounces also suppress the address and end the lead's
+    enrollments (unless ``apply_opt_outs`` is False: the caller has done it). Events of known leads
+    are then scored.
+    """
+    if not new_events:
+        return []
+    if len(new_events) == 1:
+        ids: list[int | None] = [_insert_one(conn, new_events[0], now)]
+    else:
+        ids = _insert_many(conn, new_events, now)
+    stored = [(e, i) for e, i in zip(new_events, ids, strict=True) if i is not None]
+    if apply_opt_outs:
+        _apply_opt_outs(conn, stored, now)
+    score_events(conn, program, [scorable(e, i) for e, i in stored if e.lead_id is not None], now)
+    return ids
+
+
+def scorable(event: NewEvent, event_id: int) -> ScorableEvent:
+    assert event.lead_id is not None
+    return ScorableEvent(
+        id=event_id,
+        lead_id=event.lead_id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        properties=event.properties or {},
+        url=event.url,
+        machine_reason=event.machine_reason,
+        campaign_key=event.campaign_key,
+        step_id=event.step_id,
+    )
+
+
+def _row(conn: Connection, event: NewEvent, received_at: Any) -> dict[str, Any]:
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite and event.properties_json is not None:
+        stored_properties: Any = event.properties_json
+    else:
+        stored_properties = bulk.json_value(conn, event.properties or {})
+    return {
+        "lead_id": event.lead_id,
+        "anonymous_email": event.anonymous_email,
+        "type": event.type,
+        "occurred_at": _sqlite_instant(event.occurred_at) if sqlite else event.occurred_at,
+        "received_at": received_at,
+        "message_id": event.message_id,
+        "campaign_key": event.campaign_key,
+        "step_id": event.step_id,
+        "url": event.url,
+        "machine_reason": event.machine_reason,
+        "idempotency_key": event.idempotency_key,
+        "properties": stored_properties,
+    }
+
+
+def _sqlite_instant(value: datetime) -> str:
+    """What ``bulk.instant`` gives on SQLite (the text SQLAlchemy stores), at half the cost."""
+    utc = value.astimezone(UTC) if value.tzinfo is not None else value
+    return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _insert_one(conn: Connection, event: NewEvent, now: datetime) -> int | None:
+    found = bulk.execute(conn, _INSERT_ONE, _row(conn, event, bulk.instant(conn, now))).fetchone()
+    return int(found[0]) if found is not None else None
+
+
+def _insert_many(conn: Connection, new_events: Sequence[NewEvent], now: datetime) -> list[int | None]:
+    received_at = bulk.instant(conn, now)
+    # A key repeated within the batch is stored once: the first occurrence wins.
+    seen: set[str] = set()
+    ids: list[int | None] = []
+    rows: list[dict[str, Any]] = []
+    keyed: list[int] = []
+    allocated = iter(_allocate_ids(conn, len(new_events)))
+    for event in new_events:
+        key = event.idempotency_key
+        if key is not None:
+            if key in seen:
+                ids.append(None)
+                continue
+            seen.add(key)
+        row = _row(conn, event, received_at)
+        row["id"] = event_id = next(allocated)
+        rows.append(row)
+        ids.append(event_id)
+        if key is not None:
+            keyed.append(event_id)
+    bulk.executemany(conn, _INSERT_MANY, rows)
+    if keyed:
+        # Keyed rows that are not there were retries of events stored before.
+        skipped = set(keyed) - _existing_ids(conn, keyed)
+        if skipped:
+            ids = [None if i in skipped else i for i in ids]
+    return ids
+
+
+def _allocate_ids(conn: Connection, count: int) -> list[int]:
+    if conn.dialect.name == "postgresql":
+        result = bulk.execute(
+            conn,
+            "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :count)",
+            {"count": count},
+        )
+        return [int(row[0]) for row in result]
+    # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), so nobody else takes these.
+    highest = bulk.execute(conn, "SELECT COALESCE(MAX(id), 0) FROM events").scalar()
+    return list(range(int(highest) + 1, int(highest) + 1 + count))
+
+
+def _existing_ids(conn: Connection, ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        clause, params = bulk.in_list(conn, "id", chunk)
+        query = f"SELECT id FROM events WHERE id IN {clause}"  # noqa: S608 - placeholders only
+        found.update(int(r[0]) for r in bulk.execute(conn, query, params))
+    return found
+
+
+def _apply_opt_outs(conn: Connection, stored: Sequence[tuple[NewEvent, int]], now: datetime) -> None:
+    opting_out = [(e, suppression_for(e.type, e.properties or {})) for e, _ in stored]
+    opting_out = [(e, reason) for e, reason in opting_out if reason is not None]
+    if not opting_out:
+        return
+    lead_ids = sorted({e.lead_id for e, _ in opting_out if e.lead_id is not None})
+    emails = {
+        int(lead_id): email
+        for lead_id, email in conn.execute(select(leads.c.id, leads.c.email).where(leads.c.id.in_(lead_ids)))
+    }
+    for event, reason in opting_out:
+        assert reason is not None
+        email = emails.get(event.lead_id) if event.lead_id is not None else event.anonymous_email
+        if email is not None:
+            add_suppression(conn, email, reason, f"{event.type} event", now)
+        if event.lead_id is not None:
+            if reason in ("unsubscribe", "complaint"):
+                mark_unsubscribed(conn, event.lead_id, event.occurred_at, now)
+            stop_nurturing(conn, event.lead_id, reason, now)

@@ -1,0 +1,59 @@
+"""``/healthz`` for load balancers and systemd watchdogs, ``/metrics`` for Prometheus."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from nurture.http.context import HealthCheck, HttpContext
+from nurture.http.metrics import CONTENT_TYPE
+
+
+class HealthRoutes:
+    def __init__(self, ctx: HttpContext) -> None:
+        self.ctx = ctx
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/healthz", self.healthz, methods=["GET"], name="healthz"),
+            Route("/metrics", self.metrics, methods=["GET"], name="metrics"),
+        ]
+
+    async def healthz(self, request: Request) -> Response:
+        """200 with every check passing, else 503; each check's outcome and time in the body."""
+        checks = await run_in_threadpool(self._run_checks)
+        healthy = all(check["ok"] for check in checks.values())
+        body = {"status": "ok" if healthy else "failing", "checks": checks}
+        return JSONResponse(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
+
+    async def metrics(self, request: Request) -> Response:
+        """The server's counters in Prometheus' text format."""
+        return Response(self.ctx.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    def _run_checks(self) -> dict[str, dict[str, Any]]:
+        checks: dict[str, HealthCheck] = {"database": self._database, **self.ctx.checks}
+        return {name: _run(check) for name, check in checks.items()}
+
+    def _database(self) -> str | None:
+        with self.ctx.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").scalar()
+        return None
+
+
+def _run(check: HealthCheck) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        problem = check()
+    except Exception as exc:
+        # The exception's class and first line: enough to act on, no connection strings or stacks.
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        problem = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+    result: dict[str, Any] = {"ok": problem is None, "ms": round((time.perf_counter() - started) * 1000, 2)}
+    if problem is not None:
+        result["error"] = problem
+    return result

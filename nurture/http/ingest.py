@@ -1,0 +1,132 @@
+"""``POST /api/events``: engagement events from websites, webinar tools, CRMs and ESPs.
+
+Authenticated with the workspace's ``ingest_api_key``, either as ``Authorization: Bearer <key>``
+or as an HMAC-SHA256 of the raw body, ``X-Nurture-Signature: sha256=<hex>`` (for senders that sign
+webhooks rather than hold a bearer secret). The body is ``{"events": [...]}`` or a bare list of
+the items :mod:`nurture.engagement.items` describes. Every item is answered: stored, a retry, or
+rejected with its index, field and reason. An ``Idempotency-Key`` header makes a retried batch
+count once and get the first answer again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from nurture.engagement import BatchAnswer, BatchKeyReused, record_batch
+from nurture.engagement.batches import body_digest, valid_batch_key
+from nurture.http.context import HttpContext
+from nurture.http.reading import BodyTooLarge, read_body
+
+log = logging.getLogger("nurture.http")
+
+MAX_BODY = 5 * 1024 * 1024
+MAX_ITEMS = 10_000
+SIGNATURE_HEADER = "x-nurture-signature"
+
+
+def sign_body(key: bytes, body: bytes) -> str:
+    """The ``X-Nurture-Signature`` value for a body (what a sender computes)."""
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class IngestRoutes:
+    def __init__(self, ctx: HttpContext) -> None:
+        self.ctx = ctx
+
+    def routes(self) -> list[Route]:
+        return [Route("/api/events", self.ingest, methods=["POST"], name="api_events")]
+
+    def _bearer_ok(self, request: Request, key: bytes) -> bool:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode("utf-8"), key)
+
+    def _signature_ok(self, request: Request, key: bytes, body: bytes) -> bool:
+        given = request.headers.get(SIGNATURE_HEADER)
+        return given is not None and hmac.compare_digest(
+            given.strip().lower().encode(), sign_body(key, body).encode()
+        )
+
+    async def ingest(self, request: Request) -> Response:
+        """Record a batch of events; answer per item."""
+        key = self.ctx.ingest_key
+        if key is None:
+            return _error(503, "event ingest is switched off: set ingest_api_key in the workspace settings")
+        bearer = self._bearer_ok(request, key)
+        if not bearer and SIGNATURE_HEADER not in request.headers:
+            return _unauthorised()
+        try:
+            body = await read_body(request, MAX_BODY)
+        except BodyTooLarge:
+            return _error(
+                413, f"the body is larger than {MAX_BODY // (1024 * 1024)} MiB; send smaller batches"
+            )
+        if not bearer and not self._signature_ok(request, key, body):
+            return _unauthorised()
+        items = _items(body)
+        if isinstance(items, Response):
+            return items
+        batch_key = request.headers.get("idempotency-key")
+        if batch_key is not None and not valid_batch_key(batch_key):
+            return _error(400, "Idempotency-Key must be 1 to 200 printable ASCII characters")
+        now = self.ctx.clock.now()
+        try:
+            answer = await run_in_threadpool(self._record, items, batch_key, body_digest(body), now)
+        except BatchKeyReused as exc:
+            return _error(422, str(exc))
+        if answer.result is not None:
+            self.ctx.metrics.count_events(answer.result.by_type)
+        headers = {"idempotent-replayed": "true"} if answer.replayed else None
+        return JSONResponse(answer.body, headers=headers)
+
+    def _record(self, items: list[Any], batch_key: str | None, digest: str, now: datetime) -> BatchAnswer:
+        with self.ctx.transaction() as conn:
+            return record_batch(
+                conn,
+                self.ctx.program,
+                items,
+                now,
+                key=batch_key,
+                body_sha256=digest,
+                unknown_leads=self.ctx.unknown_leads,
+            )
+
+
+def _unauthorised() -> JSONResponse:
+    return _error(
+        401,
+        "authenticate with 'Authorization: Bearer <ingest_api_key>' or an 'X-Nurture-Signature: "
+        "sha256=<hex>' HMAC of the body",
+        {"www-authenticate": 'Bearer realm="nurture"'},
+    )
+
+
+def _items(body: bytes) -> list[Any] | Response:
+    try:
+        document = json.loads(body)
+    except UnicodeDecodeError:
+        return _error(400, "the body is not UTF-8 text")
+    except json.JSONDecodeError as exc:
+        return _error(400, f"the body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
+    if isinstance(document, dict) and isinstance(document.get("events"), list):
+        items: list[Any] = document["events"]
+    elif isinstance(document, list):
+        items = document
+    else:
+        return _error(400, 'expected {"events": [...]} or a JSON list of events')
+    if len(items) > MAX_ITEMS:
+        return _error(413, f"{len(items)} events in one batch; send at most {MAX_ITEMS} at a time")
+    return items

@@ -1,0 +1,213 @@
+"""What sales does with a lead: accept, reject, convert, disqualify.
+
+Each action runs in the caller's transaction and either happens completely (stage move with actor
+and reason, handoff answered, score and campaigns as the SLA says) or not at all, with an error
+that says why. The lead's row is locked first, as everywhere a lead and its handoffs change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from nurture.definitions import Program, content_hash
+from nurture.engine.entry import enroll
+from nurture.errors import NurtureError
+from nurture.sales.handoffs import Handoff, close_handoff, current_handoff, get_handoff
+from nurture.sales.routing import OPEN_STATUSES
+from nurture.sales.stages import WATERFALL, move_stage, waterfall_rank
+from nurture.scoring.ledger import decayed
+from nurture.scoring.state import LedgerLine, write_ledger
+from nurture.store.schema import leads
+
+CONVERSION_STAGES = ("sql", "opportunity", "customer")
+
+
+class SalesActionError(NurtureError):
+    """A sales action that cannot be done for this lead as it stands."""
+
+
+class HandoffClosed(SalesActionError):
+    """The handoff is no longer pending (accepted, rejected, reassigned or escalated already)."""
+
+
+class InvalidTransition(SalesActionError):
+    """The lead's stage does not allow this move (e.g. converting a disqualified lead)."""
+
+
+def accept(
+    conn: Connection,
+    program: Program,
+    lead_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    handoff_id: int | None = None,
+    reason: str | None = None,
+) -> None:
+    """The rep takes the lead: the pending handoff is accepted and the lead becomes ``sal``."""
+    lead = _lock_lead(conn, lead_id)
+    handoff = _answerable(conn, lead, handoff_id, "accept", ("pending",))
+    close_handoff(conn, handoff.id, "accepted", now=now, actor=actor, reason=reason or "accepted")
+    if handoff.rep_id is not None and lead["owner_rep_id"] != handoff.rep_id:
+        conn.execute(leads.update().where(leads.c.id == lead_id).values(owner_rep_id=handoff.rep_id))
+    if lead["lifecycle_stage"] == "mql":
+        move_stage(
+            conn, program, lead_id, "mql", "sal", actor=actor, now=now,
+            reason=reason or f"accepted by {actor}",
+        )  # fmt: skip
+
+
+def reject(
+    conn: Connection,
+    program: Program,
+    lead_id: int,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+    handoff_id: int | None = None,
+) -> None:
+    """Sales hands the lead back: it becomes ``recycled``, loses its owner, its behaviour points
+    are kept, halved or reset as the SLA's ``recycle`` says (fit points describe who the lead is
+    and stay), and it enters the recycle campaign."""
+    reason = _required(reason, "reject")
+    lead = _lock_lead(conn, lead_id)
+    # A rep may also hand back a lead accepted earlier (after the first call, say); a link
+    # names the handoff it was sent for, which must still be pending.
+    handoff = _answerable(conn, lead, handoff_id, "reject", OPEN_STATUSES)
+    close_handoff(conn, handoff.id, "rejected", now=now, actor=actor, reason=reason)
+    conn.execute(leads.update().where(leads.c.id == lead_id).values(owner_rep_id=None))
+    move_stage(
+        conn, program, lead_id, lead["lifecycle_stage"], "recycled", actor=actor, now=now,
+        reason=f"rejected by sales: {reason}",
+    )  # fmt: skip
+    recycle = program.sla.recycle
+    if recycle is None:
+        return
+    _recycle_score(conn, program, lead, recycle.score, now)
+    campaign = program.campaign(recycle.campaign)
+    enroll(conn, campaign, content_hash(campaign), [lead_id], now)
+
+
+def convert(
+    conn: Connection, program: Program, lead_id: int, *, stage: str, actor: str, reason: str, now: datetime
+) -> None:
+    """Sales moves the lead on to ``sql``, ``opportunity`` or ``customer``; open handoffs close."""
+    if stage not in CONVERSION_STAGES:
+        raise InvalidTransition(
+            f"convert moves a lead to one of {', '.join(CONVERSION_STAGES)}, not {stage!r}"
+        )
+    reason = _required(reason, "convert")
+    lead = _lock_lead(conn, lead_id)
+    current = lead["lifecycle_stage"]
+    if current == "disqualified":
+        raise InvalidTransition(f"{lead['email']} is disqualified; it cannot be converted to {stage}")
+    if waterfall_rank(current) >= WATERFALL.index(stage):
+        raise InvalidTransition(f"{lead['email']} is already at {current}; {stage} would be a step back")
+    open_handoff = _close_open_handoffs(conn, lead_id, "converted", actor, reason, now)
+    if open_handoff is not None and open_handoff.rep_id is not None and lead["owner_rep_id"] is None:
+        conn.execute(leads.update().where(leads.c.id == lead_id).values(owner_rep_id=open_handoff.rep_id))
+    move_stage(conn, program, lead_id, current, stage, actor=actor, reason=reason, now=now)
+
+
+def disqualify(
+    conn: Connection, program: Program, lead_id: int, *, reason: str, actor: str, now: datetime
+) -> None:
+    """Sales rules the lead out (competitor, student, no budget); open handoffs close."""
+    reason = _required(reason, "disqualify")
+    lead = _lock_lead(conn, lead_id)
+    if lead["lifecycle_stage"] == "disqualified":
+        raise InvalidTransition(f"{lead['email']} is already disqualified")
+    _close_open_handoffs(conn, lead_id, "disqualified", actor, reason, now)
+    move_stage(
+        conn, program, lead_id, lead["lifecycle_stage"], "disqualified", actor=actor, reason=reason, now=now
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _required(reason: str, action: str) -> str:
+    cleaned = " ".join((reason or "").split())
+    if not cleaned:
+        raise SalesActionError(f"a reason is required to {action} a lead")
+    return cleaned[:500]
+
+
+def _lock_lead(conn: Connection, lead_id: int) -> Any:
+    query = select(
+        leads.c.id, leads.c.email, leads.c.lifecycle_stage, leads.c.owner_rep_id, leads.c.fit_score,
+        leads.c.behavior_score, leads.c.behavior_scored_at,
+    ).where(leads.c.id == lead_id)  # fmt: skip
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise SalesActionError(f"there is no lead with id {lead_id}")
+    return row._mapping
+
+
+def _answerable(
+    conn: Connection, lead: Any, handoff_id: int | None, action: str, statuses: tuple[str, ...]
+) -> Handoff:
+    """The handoff to answer: the one a link names (still pending), else the lead's current one."""
+    if handoff_id is None:
+        handoff = current_handoff(conn, lead["id"], statuses, lock=True)
+        if handoff is None:
+            wanted = " or ".join(statuses)
+            raise HandoffClosed(
+                f"{lead['email']} has no {wanted} handoff to {action} (stage: {lead['lifecycle_stage']})"
+            )
+        return handoff
+    handoff = get_handoff(conn, handoff_id, lock=True)
+    if handoff is None or handoff.lead_id != lead["id"]:
+        raise SalesActionError(f"handoff {handoff_id} is not a handoff of {lead['email']}")
+    if handoff.status != "pending":
+        raise HandoffClosed(f"this handoff of {lead['email']} is closed already ({handoff.status})")
+    return handoff
+
+
+def _close_open_handoffs(
+    conn: Connection, lead_id: int, status: str, actor: str, reason: str, now: datetime
+) -> Handoff | None:
+    """Close the lead's open handoffs; returns the latest of them."""
+    latest = None
+    while (handoff := current_handoff(conn, lead_id, OPEN_STATUSES, lock=True)) is not None:
+        close_handoff(conn, handoff.id, status, now=now, actor=actor, reason=reason)
+        latest = latest or handoff
+    return latest
+
+
+def _recycle_score(conn: Connection, program: Program, lead: Any, policy: str, now: datetime) -> None:
+    if policy == "keep":
+        return
+    model = program.scoring_model
+    half_life = model.decay.half_life if model is not None and model.decay else None
+    scored_at = lead["behavior_scored_at"]
+    as_of = scored_at if scored_at is not None and scored_at > now else now
+    behaviour = decayed(lead["behavior_score"], scored_at, as_of, half_life)
+    kept = behaviour / 2 if policy == "halve" else 0.0
+    if behaviour == kept:
+        return
+    done = "halved" if policy == "halve" else "reset"
+    write_ledger(
+        conn,
+        [
+            LedgerLine(
+                lead["id"],
+                kept - behaviour,
+                "recycle",
+                "sla: recycle",
+                f"rejected by sales: behaviour points {done}",
+                as_of,
+            )
+        ],
+    )
+    conn.execute(
+        leads.update()
+        .where(leads.c.id == lead["id"])
+        .values(behavior_score=kept, behavior_scored_at=as_of, score=lead["fit_score"] + kept, updated_at=now)
+    )

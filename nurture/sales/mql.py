@@ -1,0 +1,107 @@
+"""MQL at once: the moment a lead meets the SLA's MQL rule it becomes an MQL and goes to sales.
+
+Called by scoring inside the transaction that changed the score or the fields, so the stage move,
+the end of nurture campaigns that exit on it, the handoff to a rep and the rep's notification are
+committed together with the event or import that caused them, or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from nurture.sales.context import SalesContext
+from nurture.sales.handoffs import Offer, hand_over
+from nurture.sales.routing import account_owner, load_standing, lock_team, save_standing
+from nurture.sales.stages import end_exited_enrollments
+from nurture.scoring.rules import LeadConditions
+from nurture.scoring.state import ScoredLead, complete_views, light_view_suffices
+from nurture.store import bulk
+
+MQL_ACTOR = "sla"
+
+
+def qualify(
+    conn: Connection, context: SalesContext, candidates: Sequence[tuple[ScoredLead, float]], now: datetime
+) -> list[int]:
+    """Make MQLs of the candidates (lead, score now) the MQL rule holds for, and route them.
+
+    Returns the ids of the new MQLs. The stored score is refreshed to its value at ``now``.
+    """
+    sla = context.sla
+    if sla is None or not candidates:
+        return []
+    if not light_view_suffices(sla.mql.when):
+        complete_views(conn, [lead for lead, _ in candidates])
+    conditions = LeadConditions(now)
+    qualified = []
+    for lead, score in candidates:
+        lead.lead["score"] = score  # decayed to now: the MQL decision never reads a stale score
+        if conditions.holds(sla.mql.when, lead.lead):
+            qualified.append((lead, score))
+    if not qualified:
+        return []
+    at = bulk.instant(conn, now)
+    bulk.executemany(
+        conn,
+        "UPDATE leads SET lifecycle_stage = 'mql', score = :score, updated_at = :at WHERE id = :id",
+        [{"id": lead.id, "score": score, "at": at} for lead, score in qualified],
+    )
+    bulk.executemany(
+        conn,
+        "INSERT INTO stage_changes (lead_id, from_stage, to_stage, at, reason, actor) "
+        "VALUES (:id, :old, 'mql', :at, :reason, :actor)",
+        [
+            {
+                "id": lead.id,
+                "old": lead.stage,
+                "at": at,
+                "reason": f"MQL rule held: {sla.mql.when.source} (score {score:.0f})"[:500],
+                "actor": MQL_ACTOR,
+            }
+            for lead, score in qualified
+        ],
+    )
+    route(
+        conn,
+        context,
+        [NewMql(lead.id, lead.lead["country"], lead.lead["email_domain"]) for lead, _ in qualified],
+        now,
+    )
+    ids = [lead.id for lead, _ in qualified]
+    end_exited_enrollments(conn, context.program, ids, now)
+    return ids
+
+
+@dataclass(frozen=True)
+class NewMql:
+    """What routing needs to know about a lead that just became an MQL."""
+
+    lead_id: int
+    country: str | None
+    email_domain: str | None
+
+
+def route(conn: Connection, context: SalesContext, new_mqls: Sequence[NewMql], now: datetime) -> list[int]:
+    """Hand each new MQL to a rep of the SLA's team (or its manager); returns the handoff ids."""
+    team = context.team
+    if team is None:
+        return []
+    lock_team(conn, team.key)
+    standing = load_standing(conn, team)
+    handoff_ids = []
+    for mql in new_mqls:
+        owner = account_owner(conn, mql.lead_id, mql.email_domain)
+        rep = standing.take(mql.country, owner)
+        if rep is None:
+            reason = "no rep of the team could take it (territory or capacity), so it comes to you"
+        elif rep.id == owner:
+            reason = f"{rep.name} already works with this company"
+        else:
+            reason = "routed to you as a new MQL"
+        handoff_ids.append(hand_over(conn, context, standing, Offer(mql.lead_id, "routed", reason), rep, now))
+    save_standing(conn, standing, now)
+    return handoff_ids

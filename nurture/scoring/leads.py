@@ -1,0 +1,99 @@
+"""Fit scoring: points for who a lead is, recomputed whenever its fields change.
+
+What each fit rule currently contributes is the sum of its ledger lines, so a change (a rule that
+starts or stops holding, a rule whose points were edited, a rule removed from the model) is always
+one ledger line that brings the sum to what the model says now.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from nurture.definitions import Program
+from nurture.scoring.rules import LeadConditions, fit_label, fit_points, fit_reason
+from nurture.scoring.state import (
+    CHUNK,
+    MQL_ELIGIBLE,
+    LedgerLine,
+    ScoredLead,
+    ScoreUpdate,
+    load_scored_leads,
+    write_ledger,
+    write_scores,
+)
+from nurture.settings import Settings
+from nurture.store.schema import score_ledger
+
+
+def on_leads_changed(
+    conn: Connection,
+    program: Program | None,
+    lead_ids: Sequence[int],
+    now: datetime,
+    *,
+    settings: Settings | None = None,
+) -> None:
+    """Recompute fit points of these leads, then qualify and route those the MQL rule now holds for.
+
+    Runs in the caller's transaction (the lead importer's batch, a campaign's ``set`` step).
+    """
+    if program is None or not lead_ids:
+        return
+    model = program.scoring_model
+    rules = model.fit if model is not None else ()
+    half_life = model.decay.half_life if model is not None and model.decay else None
+    leads = load_scored_leads(conn, lead_ids, lock=True, complete=True)
+    if not leads:
+        return
+    held = _fit_in_ledger(conn, list(leads))
+    conditions = LeadConditions(now)
+    reasons = {fit_label(rule): fit_reason(rule) for rule in rules}
+    lines: list[LedgerLine] = []
+    updates: list[ScoreUpdate] = []
+    candidates: list[tuple[ScoredLead, float]] = []
+    for lead in leads.values():
+        as_of = lead.as_of(now)
+        behaviour = lead.behavior_at(as_of, half_life)
+        lead.lead.update(behavior_score=behaviour, score=lead.fit + behaviour)
+        target = fit_points(rules, lead.lead, conditions)
+        before = held.get(lead.id, {})
+        for label in sorted(before.keys() | target.keys()):
+            change = target.get(label, 0.0) - before.get(label, 0.0)
+            if change:
+                reason = reasons.get(label, label.removeprefix("fit: "))
+                if label not in target:
+                    reason += " (no longer holds)"
+                lines.append(LedgerLine(lead.id, change, "fit", label, reason[:500], now))
+        fit = sum(target.values())
+        if fit != lead.fit:
+            updates.append(ScoreUpdate(lead.id, fit, behaviour, fit + behaviour, as_of))
+            lead.lead.update(fit_score=fit, score=fit + behaviour)
+        if lead.stage in MQL_ELIGIBLE:
+            candidates.append((lead, fit + behaviour))
+    write_ledger(conn, lines)
+    write_scores(conn, updates)
+    if candidates:
+        from nurture.sales.context import sales_context
+        from nurture.sales.mql import qualify
+
+        qualify(conn, sales_context(program, settings), candidates, now)
+
+
+def _fit_in_ledger(conn: Connection, lead_ids: list[int]) -> dict[int, dict[str, float]]:
+    """What each fit rule contributes to each lead now, from the ledger."""
+    s = score_ledger.c
+    held: dict[int, dict[str, float]] = defaultdict(dict)
+    for start in range(0, len(lead_ids), CHUNK):
+        query = (
+            select(s.lead_id, s.rule, func.sum(s.points))
+            .where(s.lead_id.in_(lead_ids[start : start + CHUNK]), s.kind == "fit")
+            .group_by(s.lead_id, s.rule)
+        )
+        for lead_id, rule, points in conn.execute(query):
+            if points:
+                held[int(lead_id)][rule] = float(points)
+    return held

@@ -1,0 +1,124 @@
+"""``POST /api/events`` over a real socket: authentication, per-item answers, retried batches."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy.engine import Engine
+
+from nurture.engagement import join_anonymous_events
+from nurture.http import sign_body
+from tests.engagement.conftest import INGEST_KEY, NOW, Live, Mailroom
+
+BEARER = {"authorization": f"Bearer {INGEST_KEY.decode()}"}
+BATCH = {
+    "events": [
+        {"type": "page_view", "email": "lena@alpenblick.de", "url": "https://taktwerk.example/pricing"},
+        {"type": "download", "email": "new@firma.de", "asset_type": "whitepaper", "id": "dl-1"},
+        {"type": "email_clik", "email": "lena@alpenblick.de", "occurred_at": "2026-03-01T10:00:00Z"},
+        {"type": "webinar_attended", "occurred_at": "2026-13-01"},
+    ]
+}
+
+
+def test_without_the_key_the_api_answers_401_and_records_nothing(live: Live, mailroom: Mailroom) -> None:
+    for headers in ({}, {"authorization": "Bearer wrong"}, {"x-nurture-signature": "sha256=00"}):
+        response = live.client.post("/api/events", json=BATCH, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert INGEST_KEY.decode() not in response.text
+    assert mailroom.event_count() == 0
+
+
+def test_items_are_answered_one_by_one(live: Live, mailroom: Mailroom) -> None:
+    lead_id = mailroom.lead("lena@alpenblick.de")
+    response = live.client.post("/api/events", json=BATCH, headers=BEARER)
+    assert response.status_code == 200
+    body = response.json()
+    assert {k: body[k] for k in ("received", "stored", "anonymous", "rejected")} == {
+        "received": 4, "stored": 3, "anonymous": 1, "rejected": 1,
+    }  # fmt: skip
+    # The last item names nobody (its date is bad too: the first problem is reported).
+    assert body["errors"] == [
+        {"index": 3, "field": "email", "error": body["errors"][0]["error"]},
+    ]
+    assert "email is required" in f"email {body['errors'][0]['error']}"
+    stored = [(e.type, e.lead_id) for e in mailroom.events()]
+    # "email_clik" is a well-formed custom name: stored as such (custom types are the marketer's).
+    assert stored == [("page_view", lead_id), ("download", None), ("email_clik", lead_id)]
+
+
+def test_a_bare_list_signed_with_hmac_is_accepted(live: Live, mailroom: Mailroom) -> None:
+    mailroom.lead("lena@alpenblick.de")
+    body = json.dumps([{"type": "newsletter_subscribe", "email": "lena@alpenblick.de"}]).encode()
+    headers = {"x-nurture-signature": sign_body(INGEST_KEY, body), "content-type": "application/json"}
+    response = live.client.post("/api/events", content=body, headers=headers)
+    assert response.status_code == 200 and response.json()["stored"] == 1
+    tampered = body.replace(b"newsletter_subscribe", b"webinar_attended____")
+    assert live.client.post("/api/events", content=tampered, headers=headers).status_code == 401
+    assert mailroom.event_count() == 1
+
+
+def test_a_retried_batch_counts_once_and_gets_the_first_answer(live: Live, mailroom: Mailroom) -> None:
+    mailroom.lead("lena@alpenblick.de")
+    batch = {"events": [{"type": "page_view", "email": "lena@alpenblick.de"}, {"type": "Bad"}]}
+    headers = {**BEARER, "idempotency-key": "batch-2026-03-02-0001"}
+    first = live.client.post("/api/events", json=batch, headers=headers)
+    retry = live.client.post("/api/events", json=batch, headers=headers)
+    assert first.status_code == retry.status_code == 200
+    assert retry.json() == first.json()
+    assert retry.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
+    assert mailroom.event_count() == 1
+    other = live.client.post("/api/events", json={"events": []}, headers=headers)
+    assert other.status_code == 422 and "different batch" in other.json()["error"]
+
+
+def test_an_unknown_lead_is_kept_and_joined_later(live: Live, mailroom: Mailroom, store: Engine) -> None:
+    live.client.post(
+        "/api/events", json={"events": [{"type": "download", "email": "New@Firma.de"}]}, headers=BEARER
+    )
+    (kept,) = mailroom.events()
+    assert kept.lead_id is None and kept.anonymous_email == "new@firma.de"
+    lead_id = mailroom.lead("new@firma.de")
+    with store.begin() as conn:
+        assert join_anonymous_events(conn, None, [lead_id], NOW) == 1
+    assert mailroom.events()[0].lead_id == lead_id
+
+
+def test_bad_bodies_are_refused_with_a_reason(live: Live) -> None:
+    post = live.client.post
+    not_json = post("/api/events", content=b"{nope", headers=BEARER)
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
+    wrong_shape = post("/api/events", json={"event": {}}, headers=BEARER)
+    assert wrong_shape.status_code == 400
+    too_many = post("/api/events", json=[{"type": "page_view"}] * 10_001, headers=BEARER)
+    assert too_many.status_code == 413
+    too_large = post("/api/events", content=b" " * (5 * 1024 * 1024 + 1), headers=BEARER)
+    assert too_large.status_code == 413
+    bad_key = post("/api/events", json=[], headers={**BEARER, "idempotency-key": "k" * 201})
+    assert bad_key.status_code == 400
+
+
+def test_counters_show_events_by_type_and_origin(live: Live, mailroom: Mailroom) -> None:
+    mailroom.lead("lena@alpenblick.de")
+    items = [
+        {"type": "page_view", "email": "lena@alpenblick.de"},
+        {"type": "demo.requested", "email": "lena@alpenblick.de"},
+    ]
+    live.client.post("/api/events", json=items, headers=BEARER)
+    metrics = live.client.get("/metrics").text
+    assert 'nurture_events_recorded_total{origin="human",type="page_view"} 1.0' in metrics
+    assert 'nurture_events_recorded_total{origin="human",type="custom"} 1.0' in metrics
+    assert 'nurture_http_requests_total{method="POST",route="/api/events",status="200"} 1.0' in metrics
+    assert "nurture_http_request_duration_seconds_bucket" in metrics
+
+
+def test_healthz_reports_the_database_and_given_checks(live: Live) -> None:
+    response = live.client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"]["ok"] is True
+    live.context.checks = {"scheduler": lambda: "no tick for 10 minutes"}
+    failing = live.client.get("/healthz")
+    assert failing.status_code == 503
+    scheduler = failing.json()["checks"]["scheduler"]
+    assert (scheduler["ok"], scheduler["error"]) == (False, "no tick for 10 minutes")

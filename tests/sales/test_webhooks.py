@@ -1,0 +1,119 @@
+"""Webhooks to a rep's chat or CRM: signed JSON, retried with backoff until the receiver takes it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from nurture.sales import deliver_webhooks, webhook_key
+from nurture.sales.webhooks import MAX_ATTEMPTS, retry_delay
+from nurture.store.schema import webhook_deliveries
+from tests.sales.desk import MONDAY, Desk, team, write_workspace
+
+LEAD = "lena@alpenblick.de"
+
+
+class Receiver:
+    """A local endpoint that answers with the statuses it is given, then 200."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/nurture"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver([500, 503])
+    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+def with_webhook(desk: Desk, url: str) -> None:
+    write_workspace(desk.root, sales_team=team(reps="anna:DE:30", extra=f", webhook: '{url}'"))
+    desk.reload()
+    desk.import_leads("email,first_name,country\nlena@alpenblick.de,Lena,DE\n")
+    desk.make_mql(LEAD, MONDAY)
+
+
+def delivery(desk: Desk) -> Any:
+    with desk.store.connect() as conn:
+        return conn.execute(select(webhook_deliveries)).one()
+
+
+def test_a_failing_receiver_gets_the_same_signed_body_again_until_it_takes_it(
+    desk: Desk, receiver: Receiver
+) -> None:
+    with_webhook(desk, receiver.url)
+    assert deliver_webhooks(desk.store, MONDAY).retrying == 1
+    assert deliver_webhooks(desk.store, MONDAY + timedelta(seconds=29)).retrying == 0  # backing off
+    assert deliver_webhooks(desk.store, MONDAY + timedelta(seconds=30)).retrying == 1
+    assert delivery(desk).next_attempt_at == MONDAY + timedelta(seconds=90)
+    report = deliver_webhooks(desk.store, MONDAY + timedelta(seconds=90))
+    assert (report.delivered, report.retrying) == (1, 0)
+    row = delivery(desk)
+    assert (row.status, row.attempts, row.delivered_at, row.last_error) == (
+        "delivered",
+        3,
+        MONDAY + timedelta(seconds=90),
+        None,
+    )
+    assert len(receiver.requests) == 3
+    assert len({body for _, body in receiver.requests}) == 1
+    headers, body = receiver.requests[-1]
+    timestamp, _, mac = headers["X-Nurture-Signature"].partition(",v1=")
+    key = webhook_key(desk.settings, desk.root)
+    signed = timestamp.removeprefix("t=").encode() + b"." + body
+    assert hmac.compare_digest(mac, hmac.new(key, signed, hashlib.sha256).hexdigest())
+    payload = json.loads(body)
+    assert (payload["event"], payload["rep"]["id"], payload["lead"]["email"]) == ("lead.routed", "anna", LEAD)
+    assert payload["accept_url"].startswith("https://nurture.example/sales/accept/")
+    assert headers["X-Nurture-Event"] == "lead.routed"
+
+
+def test_an_unreachable_receiver_is_given_up_after_the_last_attempt(desk: Desk) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with_webhook(desk, f"http://127.0.0.1:{port}/")
+    now = MONDAY
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        report = deliver_webhooks(desk.store, now)
+        assert (report.retrying, report.failed) == ((1, 0) if attempt < MAX_ATTEMPTS else (0, 1))
+        now += retry_delay(attempt)
+    row = delivery(desk)
+    assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
+    assert "ConnectError" in row.last_error
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert retry_delay(20) == timedelta(hours=1)

@@ -1,0 +1,3 @@
+from tests.sales.conftest import desk
+
+__all__ = ["desk"]
