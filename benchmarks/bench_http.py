@@ -27,7 +27,7 @@ from pathlib import Path
 
 TARGET_PER_S = 2_000
 TARGET_P99_MS = 25.0
-LEADS = 1_000
+LEADS = 10_000  # one mailing: many readers, a few opens and clicks each
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36"

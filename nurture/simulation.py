@@ -1,9 +1,11 @@
 """Running a program on a simulated clock: days in seconds, in a scratch database.
 
-The simulation uses the real engine and the real outbox sender, so what it shows is what the
-daemon would do; only the clock is moved by hand and messages go to the transport it is given (in
-memory for ``nurture simulate``, a Maildir for ``nurture demo``). An optional engagement model
-opens and clicks some of the emails, so branches, waits and scoring have something to react to.
+The simulation uses the real engine, the real outbox sender, the real event recording (scoring,
+MQL, routing) and the real SLA timers, so what it shows is what the daemon would do; only the clock
+is moved by hand and messages go to the transport it is given (in memory for ``nurture simulate``,
+a Maildir for ``nurture demo``). An optional engagement model opens and clicks some emails and
+visits the website, so branches, waits and scoring have something to react to; an optional sales
+model has reps accept, reject or miss the leads they are handed.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import heapq
 import random
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,23 +27,42 @@ from sqlalchemy.engine import Engine
 
 from nurture.definitions import Program
 from nurture.delivery.transports import MemoryTransport, Transport
+from nurture.engagement.record import record_events
 from nurture.engine.tick import CampaignEngine
+from nurture.sales.actions import SalesActionError, accept, reject
+from nurture.sales.sla import enforce_sla
 from nurture.sending.compose import Composer
 from nurture.sending.outbox import Outbox
 from nurture.settings import Settings
 from nurture.store.engine import create_store_engine
 from nurture.store.migrate import upgrade
-from nurture.store.schema import events, leads, messages
+from nurture.store.schema import handoffs, leads, messages
 from nurture.tokens import TokenSigner
 
 
 @dataclass(frozen=True)
 class EngagementModel:
-    """How simulated readers behave: the share who open, and of those the share who click."""
+    """How simulated readers behave: the share who open, of those the share who click, and of the
+    clickers the share who look at prices or ask for a demo."""
 
     open_rate: float = 0.45
     click_rate: float = 0.3
+    pricing_rate: float = 0.35
+    demo_rate: float = 0.12
     seed: int = 1
+
+    def with_seed(self, seed: int) -> EngagementModel:
+        return replace(self, seed=seed)
+
+
+@dataclass(frozen=True)
+class SalesModel:
+    """How simulated reps answer: most accept, some reject, some let the SLA run out."""
+
+    accept_rate: float = 0.7
+    reject_rate: float = 0.15
+    fastest: timedelta = timedelta(minutes=20)
+    slowest: timedelta = timedelta(hours=9)
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,8 @@ class SimulationResult:
     deferred: Counter[str] = field(default_factory=Counter)
     engagement: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    sales_answers: Counter[str] = field(default_factory=Counter)
+    breaches: int = 0
     ticks: int = 0
 
 
@@ -76,10 +99,6 @@ def scratch_database() -> Iterator[Engine]:
             engine.dispose()
 
 
-# Called with the engine after simulated engagement was written, e.g. to score it.
-EventsHook = Callable[[Engine, list[int], datetime], None]
-
-
 class Simulation:
     def __init__(
         self,
@@ -90,17 +109,20 @@ class Simulation:
         *,
         transport: Transport | None = None,
         engagement: EngagementModel | None = None,
-        on_events: EventsHook | None = None,
+        sales: SalesModel | None = None,
     ) -> None:
         self.db = db
+        self.program = program
+        self.settings = settings
         self.engine = CampaignEngine(db, program, settings)
         self.transport = transport or MemoryTransport()
         self.outbox = Outbox(db, Composer(program, settings, signer), self.transport)
         self.engagement = engagement
+        self.sales = sales
         self.rng = random.Random(engagement.seed if engagement else 0)
-        self.on_events = on_events
         self._pending: list[tuple[datetime, int, dict[str, Any]]] = []  # engagement yet to happen
         self._order = 0
+        self._answers: dict[int, tuple[datetime, str]] = {}  # handoff -> when and how its rep answers
 
     def run(self, start: datetime, until: datetime, step: timedelta) -> SimulationResult:
         return asyncio.run(self._run(start, until, step))
@@ -113,6 +135,10 @@ class Simulation:
             while now <= until:
                 self._engage_until(now, result)
                 report = self.engine.tick(now)
+                self._answer_handoffs(now, result)
+                sla = enforce_sla(self.db, self.program, now, self.settings)
+                result.breaches += sla.reassigned + sla.escalated
+                result.problems.extend(sla.problems)
                 result.entered.update(report.entered)
                 result.ended.update(report.ended)
                 result.deferred.update(report.deferred)
@@ -146,33 +172,83 @@ class Simulation:
         if model is None or self.rng.random() >= model.open_rate:
             return
         opened = sent_at + timedelta(minutes=self.rng.randint(5, 36 * 60))
-        base = {"lead_id": row.lead_id, "message_id": row.id, "campaign_key": row.campaign_key, "url": None,
-                "step_id": row.step_id}  # fmt: skip
-        self._schedule(opened, {**base, "type": "email_open"})
-        if self.rng.random() < model.click_rate:
-            clicked = opened + timedelta(minutes=self.rng.randint(1, 30))
-            self._schedule(clicked, {**base, "type": "email_click", "url": "https://example.com/"})
+        self._schedule(opened, {"type": "email_open", "message_id": row.id})
+        if self.rng.random() >= model.click_rate:
+            return
+        clicked = opened + timedelta(minutes=self.rng.randint(1, 30))
+        self._schedule(
+            clicked, {"type": "email_click", "message_id": row.id, "url": "https://taktwerk.example/"}
+        )
+        visit = {"email": row.to_address}
+        if self.rng.random() < model.pricing_rate:
+            pricing = clicked + timedelta(minutes=self.rng.randint(1, 20))
+            self._schedule(pricing, {**visit, "type": "page_view", "url": "https://taktwerk.example/preise"})
+        if self.rng.random() < model.demo_rate:
+            asked = clicked + timedelta(minutes=self.rng.randint(5, 120))
+            self._schedule(asked, {**visit, "type": "demo_requested", "url": "https://taktwerk.example/demo"})
 
     def _schedule(self, at: datetime, event: dict[str, Any]) -> None:
         self._order += 1
-        heapq.heappush(self._pending, (at, self._order, event))
+        heapq.heappush(self._pending, (at, self._order, {**event, "occurred_at": at.isoformat()}))
 
     def _engage_until(self, now: datetime, result: SimulationResult) -> None:
         due: list[dict[str, Any]] = []
         while self._pending and self._pending[0][0] <= now:
-            at, _, event = heapq.heappop(self._pending)
-            due.append({**event, "occurred_at": at, "received_at": at, "properties": {}})
+            due.append(heapq.heappop(self._pending)[2])
         if not due:
             return
         with self.db.begin() as conn:
-            conn.execute(events.insert(), due)
-            ids = [
-                int(i)
-                for (i,) in conn.execute(select(events.c.id).order_by(events.c.id.desc()).limit(len(due)))
-            ]
+            recorded = record_events(conn, self.program, due, now)
         result.engagement.update(e["type"] for e in due)
-        if self.on_events:
-            self.on_events(self.db, sorted(ids), now)
+        result.problems.extend(f"simulated event {e.index}: {e.field}: {e.message}" for e in recorded.errors)
+
+    def _answer_handoffs(self, now: datetime, result: SimulationResult) -> None:
+        """Reps answer the handoffs they were given, as the sales model says."""
+        if self.sales is None:
+            return
+        h = handoffs.c
+        with self.db.connect() as conn:
+            pending = conn.execute(select(h.id, h.lead_id, h.rep_id).where(h.status == "pending")).all()
+        for handoff_id, lead_id, rep_id in pending:
+            if handoff_id not in self._answers:
+                self._answers[handoff_id] = (now + self._delay(), self._choice())
+            when, action = self._answers[handoff_id]
+            if when > now or action == "ignore":
+                continue
+            actor = rep_id or "manager"
+            try:
+                with self.db.begin() as conn:
+                    if action == "accept":
+                        accept(conn, self.program, lead_id, actor=actor, now=now, handoff_id=handoff_id)
+                    else:
+                        reason = "kein Budget in diesem Jahr"
+                        reject(
+                            conn,
+                            self.program,
+                            lead_id,
+                            reason=reason,
+                            actor=actor,
+                            now=now,
+                            handoff_id=handoff_id,
+                        )
+                result.sales_answers[action] += 1
+            except SalesActionError:
+                pass  # the handoff moved on (reassigned) before the rep got to it
+            self._answers[handoff_id] = (when, "ignore")
+
+    def _delay(self) -> timedelta:
+        assert self.sales is not None
+        fastest, slowest = self.sales.fastest.total_seconds(), self.sales.slowest.total_seconds()
+        return timedelta(seconds=self.rng.uniform(fastest, slowest))
+
+    def _choice(self) -> str:
+        assert self.sales is not None
+        roll = self.rng.random()
+        if roll < self.sales.accept_rate:
+            return "accept"
+        if roll < self.sales.accept_rate + self.sales.reject_rate:
+            return "reject"
+        return "ignore"
 
 
 def copy_leads(source: Engine, target: Engine) -> int:

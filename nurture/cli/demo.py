@@ -13,12 +13,15 @@ from nurture.cli.init import create_workspace
 from nurture.definitions import load_program
 from nurture.delivery.transports import parse_transport
 from nurture.errors import WorkspaceError
+from nurture.leads.after_import import after_import_batch
 from nurture.leads.importer import LeadImporter
 from nurture.reports.figures import Report, build_report
 from nurture.sending.factory import signer_for
-from nurture.simulation import EngagementModel, Simulation
+from nurture.simulation import EngagementModel, SalesModel, Simulation
 from nurture.store.engine import create_store_engine
 
+# Keen readers, so that a 30-day demo shows leads crossing the MQL line and sales answering.
+DEMO_READERS = EngagementModel(open_rate=0.55, click_rate=0.4, pricing_rate=0.5, demo_rate=0.3)
 MARKER = ".nurture-demo"  # a folder made by `nurture demo`, which it may replace
 
 
@@ -49,13 +52,16 @@ def demo(ctx: click.Context, directory: Path, lead_count: int, days: int, seed: 
             from nurture.demo_data import write_leads_csv
 
             write_leads_csv(root / "leads.csv", lead_count, seed)
-        report = LeadImporter(db, start).run(root / "leads.csv")
+        hook = after_import_batch(program, workspace.settings)
+        report = LeadImporter(db, start, on_batch=hook).run(root / "leads.csv")
         click.echo(f"imported {report.created} generated leads from {root / 'leads.csv'}")
         click.echo(f"running {days} simulated days from {start:%Y-%m-%d %H:%M} UTC ...")
         transport = parse_transport(workspace.settings.transport, root, workspace.settings)
         simulation = Simulation(
             db, program, workspace.settings, signer_for(workspace),
-            transport=transport, engagement=EngagementModel(open_rate=0.5, click_rate=0.35, seed=seed),
+            transport=transport,
+            engagement=DEMO_READERS.with_seed(seed),
+            sales=SalesModel(),
         )  # fmt: skip
         result = simulation.run(start, start + timedelta(days=days), timedelta(hours=1))
         order = {key: campaign.step_ids for key, campaign in program.campaigns.items()}

@@ -13,9 +13,17 @@ from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
 from nurture.durations import parse_duration
 from nurture.errors import NurtureError
+from nurture.leads.after_import import after_import_batch
 from nurture.leads.importer import LeadImporter
 from nurture.sending.factory import signer_for
-from nurture.simulation import EngagementModel, Simulation, SimulationResult, copy_leads, scratch_database
+from nurture.simulation import (
+    EngagementModel,
+    SalesModel,
+    Simulation,
+    SimulationResult,
+    copy_leads,
+    scratch_database,
+)
 from nurture.zones import zone
 
 
@@ -59,13 +67,16 @@ def simulate(
     model = None if no_engagement else EngagementModel(open_rate, click_rate, seed)
     with scratch_database() as db:
         if leads_file:
-            report = LeadImporter(db, start).run(leads_file)
+            report = LeadImporter(db, start, on_batch=after_import_batch(program, settings)).run(leads_file)
             count = report.created
         else:
             count = copy_leads(app.store, db)
         if not count:
             raise NurtureError("no leads to simulate: import some, or pass --leads FILE")
-        simulation = Simulation(db, program, settings, signer_for(app.workspace), engagement=model)
+        simulation = Simulation(
+            db, program, settings, signer_for(app.workspace), engagement=model,
+            sales=None if no_engagement else SalesModel(),
+        )  # fmt: skip
         result = simulation.run(start, start + timedelta(days=days), step)
     if as_json:
         click.echo(json.dumps(_as_json(result), ensure_ascii=False, indent=2))
@@ -92,6 +103,9 @@ def _print(result: SimulationResult, leads: int, days: int, timezone: str, limit
         click.echo(f"entered {campaign}: {count}")
     for (status, reason), count in sorted(result.ended.items()):
         click.echo(f"{status} ({reason}): {count}")
+    if result.sales_answers or result.breaches:
+        answers = ", ".join(f"{k} {v}" for k, v in sorted(result.sales_answers.items()))
+        click.echo(f"simulated sales: {answers or 'no answers'}; SLA breaches {result.breaches}")
     if result.engagement:
         click.echo(
             "simulated engagement: " + ", ".join(f"{k} {v}" for k, v in sorted(result.engagement.items()))

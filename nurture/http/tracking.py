@@ -16,10 +16,10 @@ from starlette.routing import Route
 
 from nurture.engagement.tracked import Sighting, Tracked
 from nurture.http.context import HttpContext
-from nurture.http.writer import NotRecorded
 from nurture.http.metrics import origin
 from nurture.http.pages import language, page
 from nurture.http.reading import client_ip, user_agent
+from nurture.http.writer import NotRecorded
 from nurture.tokens import InvalidToken
 
 # The smallest transparent GIF: 1x1, one transparent colour (43 bytes).

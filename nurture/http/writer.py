@@ -11,6 +11,7 @@ bad event cannot take the others with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -98,12 +99,10 @@ class SightingWriter:
             for waiting, outcome in zip(batch, outcomes, strict=True):
                 by_loop.setdefault(waiting.loop, []).append((waiting.future, outcome))
             for loop, answers in by_loop.items():
-                try:
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                     loop.call_soon_threadsafe(_deliver, answers)
-                except RuntimeError:  # that loop has closed: nobody is waiting any more
-                    pass
 
-    def _write(self, batch: Sequence[_Waiting]) -> list[Tracked | None | NotRecorded]:
+    def _write(self, batch: Sequence[_Waiting]) -> list[Tracked | NotRecorded | None]:
         sightings = [waiting.sighting for waiting in batch]
         try:
             with self._transaction() as conn:
