@@ -52,7 +52,12 @@ def engaged_history(h: Harness) -> None:
         for stage, at in (("mql", MONDAY + timedelta(hours=2)), ("sal", MONDAY + timedelta(hours=3))):
             conn.execute(
                 stage_changes.insert().values(
-                    lead_id=ids["anna@alpenblick.de"], from_stage=None, to_stage=stage, at=at, reason="t", actor="t"
+                    lead_id=ids["anna@alpenblick.de"],
+                    from_stage=None,
+                    to_stage=stage,
+                    at=at,
+                    reason="t",
+                    actor="t",
                 )
             )
         conn.execute(
@@ -116,7 +121,11 @@ def test_the_report_page_renders_in_a_real_browser(harness: Harness, cli, tmp_pa
         f"--user-data-dir={tmp_path / 'profile'}",
     ]  # fmt: skip
     dom = subprocess.run(
-        ["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60, check=True
+        ["chromium", *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     assert "Sales and the SLA" in dom and "welcome" in dom
     shot = tmp_path / "report.png"

@@ -68,10 +68,13 @@ def test_kill_9_mid_send_then_restart_sends_nothing_twice(harness: Harness) -> N
     try:
         toml = harness.root / "nurture.toml"
         toml.write_text(
-            toml.read_text() + f'transport = "smtp://127.0.0.1:{port}?tls=none&timeout=30"\n', encoding="utf-8"
+            toml.read_text() + f'transport = "smtp://127.0.0.1:{port}?tls=none&timeout=30"\n',
+            encoding="utf-8",
         )
         rows = "".join(f"lead{i}@firma{i}.de,L{i},DE,Europe/Berlin\n" for i in range(LEADS))
-        harness.import_leads("email,first_name,country,timezone\n" + rows, datetime(2026, 3, 2, 8, 30, tzinfo=UTC))
+        harness.import_leads(
+            "email,first_name,country,timezone\n" + rows, datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+        )
 
         first = run_tick(harness.root, "2026-03-02T08:30:00Z")
         deadline = time.monotonic() + 60
@@ -94,8 +97,12 @@ def test_kill_9_mid_send_then_restart_sends_nothing_twice(harness: Harness) -> N
     assert duplicates == []
     with harness.store.connect() as conn:
         rows_by_status = Counter(s for (s,) in conn.execute(select(messages.c.status)))
-        sent_ids = {m for (m,) in conn.execute(select(messages.c.message_id).where(messages.c.status == "sent"))}
-        unknown_ids = {m for (m,) in conn.execute(select(messages.c.message_id).where(messages.c.status == "unknown"))}
+        sent_ids = {
+            m for (m,) in conn.execute(select(messages.c.message_id).where(messages.c.status == "sent"))
+        }
+        unknown_ids = {
+            m for (m,) in conn.execute(select(messages.c.message_id).where(messages.c.status == "unknown"))
+        }
     assert set(rows_by_status) <= {"sent", "unknown"}
     assert rows_by_status["sent"] + rows_by_status["unknown"] == LEADS
     assert 1 <= rows_by_status["unknown"] <= 8  # at most one handover window was in flight at the kill
