@@ -316,8 +316,22 @@ class Condition:
     def _compiled(self) -> Callable[..., Any]:
         return _environment().compile_expression(self.source, undefined_to_none=False)
 
+    @cached_property
+    def _quick(self) -> Callable[[Any, Any], Any] | None:
+        from nurture.definitions.quick import quick_source
+
+        return quick_source(self.source)
+
     def evaluate(self, context: EvaluationContext) -> bool:
         """Whether the condition holds; :class:`ConditionError` when it cannot be decided."""
+        direct = self._quick
+        if direct is not None:
+            # Plain comparisons mean the same in Python; anything the quick path cannot decide
+            # (a missing value, an odd type) is left to the sandbox, which decides and reports.
+            try:
+                return bool(direct(context.lead, context.event))
+            except Exception:  # noqa: S110
+                pass
         try:
             result = self._compiled(**context.variables())
             # A refused attribute comes back as an undefined value; bool() makes it raise.

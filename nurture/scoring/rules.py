@@ -6,7 +6,7 @@ without keeping any other state.
 
 Conditions run in Jinja's sandbox, which costs tens of microseconds per call, and scoring runs
 them for every event and every imported lead. Plain comparisons take the quick path
-(:mod:`nurture.scoring.quick`); other conditions that read only lead fields (no time, no event, no
+(:mod:`nurture.definitions.quick`); other conditions that read only lead fields (no time, no event, no
 engagement) are remembered by the values of the fields they read, so a thousand leads with the same
 job title cost one evaluation.
 """
@@ -31,7 +31,7 @@ from nurture.definitions import (
     FitRule,
     ScoringModel,
 )
-from nurture.scoring.quick import Quick, quick
+from nurture.definitions.quick import Quick, quick
 from nurture.templating import expression_environment
 
 log = logging.getLogger(__name__)

@@ -160,3 +160,45 @@ def test_every_answer_carries_the_security_headers(live: Live, route: str) -> No
     assert "default-src 'none'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_when_the_database_fails_the_reader_still_gets_the_gif_and_the_target(
+    live: Live, mailroom: Mailroom, tmp_path: object
+) -> None:
+    from nurture.store.engine import create_store_engine
+
+    message_id = mailroom.message(mailroom.lead("lena@alpenblick.de"))
+    working = live.context.engine
+    live.context.engine = create_store_engine("sqlite:////nonexistent/folder/nurture.db")
+    try:
+        assert live.client.get(live.tracker.click_url(message_id, TARGET)).headers["location"] == TARGET
+        assert live.client.get(live.tracker.open_pixel_url(message_id)).content.startswith(b"GIF89a")
+    finally:
+        live.context.engine.dispose()
+        live.context.engine = working
+    assert mailroom.event_count() == 0
+    assert 'nurture_recording_errors_total{route="click"} 1.0' in live.client.get("/metrics").text
+
+
+def test_concurrent_opens_and_clicks_are_each_recorded_once(live: Live, mailroom: Mailroom) -> None:
+    import asyncio
+
+    import httpx
+
+    lead_ids = [mailroom.lead(f"reader{i}@firma.de") for i in range(8)]
+    urls = []
+    for lead_id in lead_ids:
+        message_id = mailroom.message(lead_id)
+        urls += [live.tracker.open_pixel_url(message_id)] * 4
+        urls += [live.tracker.click_url(message_id, TARGET)] * 2
+
+    async def load() -> list[int]:
+        async with httpx.AsyncClient(headers={"user-agent": BROWSER}, timeout=10) as client:
+            responses = await asyncio.gather(*(client.get(url) for url in urls))
+        return [r.status_code for r in responses]
+
+    assert sorted(set(asyncio.run(load()))) == [200, 302]
+    stored = mailroom.events()
+    assert len(stored) == len(urls) == 48
+    assert sorted({e.lead_id for e in stored}) == sorted(lead_ids)
+    assert all(e.machine_reason is None for e in stored)  # the same link clicked twice is no sweep

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nurture.definitions import ConditionError, EvaluationContext, compile_condition, lead_view
-from nurture.scoring.quick import quick
+from nurture.definitions.quick import quick
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 PLAIN = [

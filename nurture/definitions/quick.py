@@ -1,7 +1,8 @@
-"""A quick path for the plainest conditions, so scoring keeps up with event and lead imports.
+"""A quick path for the plainest conditions, so scoring and the engine keep up with their load.
 
 Every condition runs in Jinja's sandbox, whose per-call set-up costs tens of microseconds; scoring
-evaluates a rule per event and the MQL rule per lead, tens of thousands of times a second. Most
+evaluates a rule per event and the MQL rule per lead, and the engine an exit condition per step,
+tens of thousands of times a second. Most
 scoring conditions are plain comparisons (``lead.score >= 100``, ``event.asset_type ==
 'whitepaper'``, ``'/pricing' in event.url``, ``lead.country in ['DE', 'AT']``), which mean exactly
 the same in Python. Those are evaluated here directly; anything else, and any case where a value
@@ -15,13 +16,16 @@ import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.parser import Parser
 
-from nurture.definitions import FREE_MAIL_DOMAINS, Condition
+from nurture.definitions.free_mail import FREE_MAIL_DOMAINS
 from nurture.templating import expression_environment
+
+if TYPE_CHECKING:
+    from nurture.definitions.conditions import Condition
 
 Quick = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Any]
 """Evaluates a condition for (lead, event); raises when the sandbox must decide instead."""
@@ -60,6 +64,11 @@ def _compile_source(source: str) -> Quick | None:
 def quick(condition: Condition) -> Quick | None:
     """A direct evaluator for ``condition`` when it is plain enough; None otherwise."""
     return _compile_source(condition.source)
+
+
+def quick_source(source: str) -> Quick | None:
+    """A direct evaluator for a condition's source when it is plain enough; None otherwise."""
+    return _compile_source(source)
 
 
 def _compile(node: nodes.Node) -> Quick:  # noqa: C901 - one branch per node kind
