@@ -149,9 +149,7 @@ async def _load(port: int, paths: list[str], connections: int, seconds: float) -
     latencies: list[float] = []
     share = [paths[i::connections] for i in range(connections)]
     started = time.perf_counter()
-    errors = await asyncio.gather(
-        *(_connection(port, part, started + seconds, latencies) for part in share)
-    )
+    errors = await asyncio.gather(*(_connection(port, part, started + seconds, latencies) for part in share))
     elapsed = time.perf_counter() - started
     latencies.sort()
 
@@ -239,7 +237,9 @@ def main() -> None:
         f"server: uvicorn, 1 worker, SQLite, scoring on; load: {args.connections} keep-alive connections, "
         f"{os.cpu_count()} cores; target >= {TARGET_PER_S:,} req/s, p99 < {TARGET_P99_MS:g} ms"
     )
-    print(f"{'scenario':<9} {'requests':>9} {'errors':>7} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7}")
+    print(
+        f"{'scenario':<9} {'requests':>9} {'errors':>7} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7}"
+    )
     for kind, r in results.items():
         print(
             f"{kind:<9} {r['requests']:>9.0f} {r['errors']:>7.0f} {r['per_s']:>8,.0f} "

@@ -35,6 +35,10 @@ class SalesTeam(DefinitionModel):
     kind: Literal["SalesTeam"] = Field(description="SalesTeam")
     key: Key = Field(description="The team's key, named by the SLA's route_to.")
     name: str | None = Field(default=None, description="A readable name.")
+    webhook: str | None = Field(
+        default=None,
+        description="Optional URL told of every handoff of this team (chat or CRM), escalations included.",
+    )
     manager: Manager = Field(description="Receives escalations when the SLA says so.")
     routing: Literal["round_robin", "least_loaded", "weighted"] = Field(
         default="round_robin", description="round_robin, least_loaded (fewest open leads) or weighted."

@@ -2,7 +2,8 @@
 
 * :func:`record_events` checks and stores events from the API and from files;
   :func:`join_anonymous_events` gives events kept under an address to the lead created with it.
-* :func:`record_open` / :func:`record_click` store what the tracking links see.
+* :func:`record_sightings` (and :func:`record_open` / :func:`record_click` for one) store what
+  the tracking links see.
 * :func:`unsubscribe` and :func:`suppress` stop all mail to an address at once.
 * :mod:`nurture.engagement.signals` flags opens and clicks made by proxies and scanners;
   :func:`engagement_counts` counts people and machines apart.
@@ -21,7 +22,7 @@ from nurture.engagement.record import (
 from nurture.engagement.signals import click_machine_reason, open_machine_reason
 from nurture.engagement.store import NewEvent, store_events
 from nurture.engagement.suppress import OptOut, suppress, unsubscribe
-from nurture.engagement.tracked import Tracked, record_click, record_open
+from nurture.engagement.tracked import Sighting, Tracked, record_click, record_open, record_sightings
 
 __all__ = [
     "ENGAGEMENT_TYPES",
@@ -34,6 +35,7 @@ __all__ = [
     "NewEvent",
     "OptOut",
     "RecordResult",
+    "Sighting",
     "Tracked",
     "UnknownLeads",
     "click_machine_reason",
@@ -47,6 +49,7 @@ __all__ = [
     "record_click",
     "record_events",
     "record_open",
+    "record_sightings",
     "store_events",
     "suppress",
     "unsubscribe",

@@ -162,6 +162,7 @@ def hand_over(
     else:
         notice = Notice("escalation", "escalation", team.manager.name, team.manager.email, None)
     queue_notice(conn, context, notice, handoff_id, offer.lead_id, offer.reason, due, now)
-    if rep is not None and rep.webhook:
-        queue_handoff_webhook(conn, context, rep, handoff_id, offer.lead_id, offer.occasion, due, now)
+    # The team's webhook hears of every handoff (escalations too); a rep's own, of theirs.
+    for url in dict.fromkeys(u for u in (team.webhook, rep.webhook if rep else None) if u):
+        queue_handoff_webhook(conn, context, rep, url, handoff_id, offer.lead_id, offer.occasion, due, now)
     return handoff_id

@@ -59,15 +59,18 @@ def retry_delay(attempts: int) -> timedelta:
 def queue_handoff_webhook(
     conn: Connection,
     context: SalesContext,
-    rep: Rep,
+    rep: Rep | None,
+    url: str,
     handoff_id: int,
     lead_id: int,
     occasion: str,
     due: datetime | None,
     now: datetime,
 ) -> None:
-    """Queue ``lead.<occasion>`` for the rep's webhook, in the caller's transaction."""
-    assert rep.webhook
+    """Queue ``lead.<occasion>`` for a webhook (the team's or the rep's), in the caller's transaction.
+
+    ``rep`` is None when the team's manager holds the lead (an escalation).
+    """
     lead = conn.execute(
         select(
             leads.c.email, leads.c.first_name, leads.c.last_name, leads.c.company, leads.c.job_title,
@@ -78,7 +81,13 @@ def queue_handoff_webhook(
         "event": f"lead.{occasion}",
         "handoff_id": handoff_id,
         "team": context.team.key if context.team else None,
-        "rep": {"id": rep.id, "name": rep.name, "email": rep.email},
+        "rep": {"id": rep.id, "name": rep.name, "email": rep.email} if rep else None,
+        "manager": None
+        if rep or context.team is None
+        else {
+            "name": context.team.manager.name,
+            "email": context.team.manager.email,
+        },
         "lead": {**dict(lead), "score": round(float(lead["score"]), 2)},
         "accept_due_at": due.isoformat() if due else None,
         "accept_url": accept_url(context, handoff_id),
@@ -89,7 +98,7 @@ def queue_handoff_webhook(
     key = webhook_key(context.settings, context.program.root)
     conn.execute(
         webhook_deliveries.insert().values(
-            handoff_id=handoff_id, url=rep.webhook, event=payload["event"], body=body,
+            handoff_id=handoff_id, url=url, event=payload["event"], body=body,
             signature=signature(key, int(now.timestamp()), body), status="queued", attempts=0,
             next_attempt_at=now, created_at=now,
         )

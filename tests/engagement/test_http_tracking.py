@@ -163,7 +163,7 @@ def test_every_answer_carries_the_security_headers(live: Live, route: str) -> No
 
 
 def test_when_the_database_fails_the_reader_still_gets_the_gif_and_the_target(
-    live: Live, mailroom: Mailroom, tmp_path: object
+    live: Live, mailroom: Mailroom
 ) -> None:
     from nurture.store.engine import create_store_engine
 

@@ -117,3 +117,21 @@ def test_an_unreachable_receiver_is_given_up_after_the_last_attempt(desk: Desk) 
 def test_backoff_doubles_and_is_capped() -> None:
     assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
     assert retry_delay(20) == timedelta(hours=1)
+
+
+def test_a_team_webhook_hears_of_every_handoff_even_when_nobody_fits(desk: Desk, receiver: Receiver) -> None:
+    receiver.statuses.clear()
+    spec = team(reps="anna:DE:30").replace(
+        "routing: round_robin", f"routing: round_robin\nwebhook: '{receiver.url}'"
+    )
+    write_workspace(desk.root, sales_team=spec)
+    desk.reload()
+    desk.import_leads("email,first_name,country\nlena@alpenblick.de,Lena,DE\nmarco@firma.it,Marco,IT\n")
+    desk.make_mql(LEAD, MONDAY)
+    desk.make_mql("marco@firma.it", MONDAY)  # no rep covers Italy: the manager gets it
+    assert deliver_webhooks(desk.store, MONDAY).delivered == 2
+    payloads = [json.loads(body) for _, body in receiver.requests]
+    by_lead = {p["lead"]["email"]: p for p in payloads}
+    assert by_lead[LEAD]["rep"]["id"] == "anna" and by_lead[LEAD]["team"] == "dach-sales"
+    assert by_lead["marco@firma.it"]["rep"] is None
+    assert by_lead["marco@firma.it"]["manager"]["email"] == "petra.vogel@example.com"
