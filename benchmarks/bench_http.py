@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import random
@@ -233,9 +234,13 @@ def main() -> None:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
 
+    # uvicorn picks httptools and uvloop when they are installed (uvicorn[standard]), else h11/asyncio.
+    parser_name = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop_name = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     print(
-        f"server: uvicorn, 1 worker, SQLite, scoring on; load: {args.connections} keep-alive connections, "
-        f"{os.cpu_count()} cores; target >= {TARGET_PER_S:,} req/s, p99 < {TARGET_P99_MS:g} ms"
+        f"server: uvicorn ({parser_name}, {loop_name}), 1 worker, SQLite, scoring on; load: "
+        f"{args.connections} keep-alive connections, {os.cpu_count()} cores; "
+        f"target >= {TARGET_PER_S:,} req/s, p99 < {TARGET_P99_MS:g} ms"
     )
     print(
         f"{'scenario':<9} {'requests':>9} {'errors':>7} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7}"

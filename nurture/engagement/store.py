@@ -90,6 +90,7 @@ def store_events(
 
 
 def scorable(event: NewEvent, event_id: int) -> ScorableEvent:
+    """What scoring is told about a stored event of a known lead."""
     assert event.lead_id is not None
     return ScorableEvent(
         id=event_id,

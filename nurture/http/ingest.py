@@ -88,7 +88,11 @@ class IngestRoutes:
         except BatchKeyReused as exc:
             return _error(422, str(exc))
         if answer.result is not None:
-            self.ctx.metrics.count_events(answer.result.by_type)
+            by_type = answer.result.by_type
+            self.ctx.metrics.count_events(by_type)
+            unsubscribes = by_type[("unsubscribe", "human")] + by_type[("unsubscribe", "machine")]
+            if unsubscribes:
+                self.ctx.metrics.unsubscribes.labels("api").inc(unsubscribes)
         headers = {"idempotent-replayed": "true"} if answer.replayed else None
         return JSONResponse(answer.body, headers=headers)
 

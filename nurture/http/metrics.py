@@ -35,7 +35,7 @@ class Metrics:
         self.clicks = Counter("nurture_email_clicks", "Tracked-link clicks recorded.", ["origin"], registry=r)
         self.unsubscribes = Counter(
             "nurture_unsubscribes",
-            "Unsubscribes through the server (one_click: RFC 8058 POST by a mail client; page: the form).",
+            "Unsubscribes through the server (one_click: RFC 8058 POST; page: the form; api: ingest).",
             ["channel"],
             registry=r,
         )

@@ -34,7 +34,10 @@ async def read_form(request: Request, limit: int = FORM_LIMIT) -> dict[str, str]
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("", "application/x-www-form-urlencoded"):
         return {}
-    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=50)
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=50)
+    except ValueError:  # more fields than any form of ours has
+        return {}
     return {name: values[0] for name, values in fields.items() if values}
 
 
