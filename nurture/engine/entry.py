@@ -98,20 +98,36 @@ def enter_new_leads(
 ) -> int:
     """Offer leads created since the last look to ``on: lead_created`` campaigns; returns how many."""
     position, _ = read_cursor(conn, "entry:lead_created", lock=True)
-    ids = [int(i) for (i,) in conn.execute(
-        select(leads.c.id).where(leads.c.id > position).order_by(leads.c.id).limit(limit)
-    )]  # fmt: skip
+    ids = _leads_after(conn, position, limit)
     if not ids:
         return 0
     campaigns = [c for c in program.campaigns.values() if c.entry.on == "lead_created"]
-    if campaigns:
-        lead_rows = _mailable(conn, load_leads(conn, ids))
-        for campaign in campaigns:
-            candidates = [(i, lead, None) for i, lead in lead_rows.items()]
-            chosen = _matching(campaign, candidates, now, result)
-            result.entered[campaign.key] += len(enroll(conn, campaign, versions[campaign.key], chosen, now))
+    _offer_leads(conn, campaigns, versions, ids, now, result)
     move_cursor(conn, "entry:lead_created", ids[-1], now)
     return len(ids)
+
+
+def _leads_after(conn: Connection, position: int, limit: int) -> list[int]:
+    """The next ``limit`` lead ids after ``position``, in id order (keyset paging)."""
+    query = select(leads.c.id).where(leads.c.id > position).order_by(leads.c.id).limit(limit)
+    return [int(i) for (i,) in conn.execute(query)]
+
+
+def _offer_leads(
+    conn: Connection,
+    campaigns: Sequence[Campaign],
+    versions: dict[str, str],
+    ids: Sequence[int],
+    now: datetime,
+    result: EntryResult,
+) -> None:
+    """Enrol those of these leads (mailable ones) whom each campaign's ``where`` accepts."""
+    if not campaigns:
+        return
+    lead_rows = _mailable(conn, load_leads(conn, ids))
+    for campaign in campaigns:
+        chosen = _matching(campaign, [(i, lead, None) for i, lead in lead_rows.items()], now, result)
+        result.entered[campaign.key] += len(enroll(conn, campaign, versions[campaign.key], chosen, now))
 
 
 def event_view(row: Any) -> dict[str, Any]:
@@ -191,13 +207,8 @@ def enter_segment(
     _, last_pass = read_cursor(conn, f"{name}:pass")
     if position == 0 and last_pass is not None and last_pass + interval > now:
         return 0
-    ids = [int(i) for (i,) in conn.execute(
-        select(leads.c.id).where(leads.c.id > position).order_by(leads.c.id).limit(limit)
-    )]  # fmt: skip
-    if ids:
-        lead_rows = _mailable(conn, load_leads(conn, ids))
-        chosen = _matching(campaign, [(i, lead, None) for i, lead in lead_rows.items()], now, result)
-        result.entered[campaign.key] += len(enroll(conn, campaign, version, chosen, now))
+    ids = _leads_after(conn, position, limit)
+    _offer_leads(conn, [campaign], {campaign.key: version}, ids, now, result)
     if len(ids) < limit:
         move_cursor(conn, name, 0, now)
         move_cursor(conn, f"{name}:pass", 0, now)

@@ -15,12 +15,11 @@ from sqlalchemy.engine import Engine
 
 from nurture.delivery import next_retry_delay
 from nurture.delivery.transports import OutgoingMessage, SendResult, Transport
-from nurture.engine.enrollments import end_enrollments_of_lead, load_leads, suppressed
+from nurture.engine.enrollments import load_leads, suppressed
 from nurture.errors import NurtureError
-from nurture.leads.addresses import suppression_hash
 from nurture.sending.compose import Composed, Composer
 from nurture.store import bulk
-from nurture.store.schema import leads, messages, suppressions
+from nurture.store.schema import messages
 
 LEASE = timedelta(minutes=10)  # far longer than a batch takes; only a dead sender lets it lapse
 MAX_ATTEMPTS = 8  # with backoff capped at 6 h this spans more than a day of relay trouble
@@ -349,14 +348,6 @@ class Outbox:
 
 def suppress_hard_bounce(conn: Connection, address: str, detail: str, now: datetime) -> None:
     """A relay refused the address for good: never mail it again, and end its enrollments."""
-    email = address.lower()
-    digest = suppression_hash(email)
-    if conn.scalar(select(suppressions.c.reason).where(suppressions.c.email_hash == digest)) is None:
-        conn.execute(
-            suppressions.insert().values(
-                email_hash=digest, reason="hard_bounce", detail=detail[:500], created_at=now
-            )
-        )
-    lead_id = conn.scalar(select(leads.c.id).where(leads.c.email == email))
-    if lead_id is not None:
-        end_enrollments_of_lead(conn, int(lead_id), "hard bounce", now)
+    from nurture.engagement.suppress import suppress
+
+    suppress(conn, address, "hard_bounce", now, detail[:500])
