@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Connection
 
@@ -169,7 +169,7 @@ def _messages(conn: Connection, message_ids: set[int]) -> dict[int, _Message]:
         f"WHERE id IN {clause} AND kind = 'marketing' AND lead_id IS NOT NULL"
     )
     return {
-        int(row[0]): _Message(int(row[1]), row[2], row[3], _instant(row[4]))
+        int(row[0]): _Message(int(row[1]), row[2], row[3], bulk.read_instant(row[4]))
         for row in bulk.execute(conn, query, params)
     }
 
@@ -191,17 +191,9 @@ def _recent_clicks(
     )
     params["since"] = bulk.instant(conn, since)
     for event_id, message_id, event_type, url, at in bulk.execute(conn, query, params):
-        stored_at = _instant(at)
+        stored_at = bulk.read_instant(at)
         if event_type == EMAIL_CLICK and stored_at is not None and stored_at >= since:
             recent.setdefault(int(message_id), []).append(_Click(url, stored_at, event_id=int(event_id)))
     return recent
 
 
-def _instant(value: Any) -> datetime | None:
-    """A stored instant read at driver level (text on SQLite, timestamptz on PostgreSQL) as UTC."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -29,7 +29,6 @@ from nurture.scoring.state import (
     LedgerLine,
     ScoredLead,
     ScoreUpdate,
-    driver_instant,
     light_view_suffices,
     load_scored_leads,
     write_ledger,
@@ -188,7 +187,7 @@ class _DayCounter:
             )
             for lead_id, rule, at in rows.fetchall():
                 lead = leads.get(int(lead_id))
-                instant = driver_instant(at)
+                instant = bulk.read_instant(at)
                 if lead is not None and instant is not None:
                     self.counts[(lead.id, rule, instant.astimezone(self._zone(lead)).date())] += 1
 

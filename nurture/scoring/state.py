@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
-from nurture.clock import as_utc
 from nurture.definitions import Condition
 from nurture.engine.enrollments import LEAD_COLUMNS
 from nurture.scoring.ledger import decayed
@@ -115,23 +113,11 @@ def _read(
             view = dict(zip(names, row[1:], strict=False))
             if complete:
                 # As conditions see a lead (nurture.engine.enrollments.lead_for_conditions).
-                attributes = view["attributes"]
-                view["attributes"] = (
-                    json.loads(attributes) if isinstance(attributes, str) else attributes
-                ) or {}
+                view["attributes"] = bulk.read_json(view["attributes"]) or {}
                 view["unsubscribed"] = view.pop("unsubscribed_at") is not None
-                view["created_at"] = driver_instant(view["created_at"])
-                view["updated_at"] = driver_instant(view["updated_at"])
-            yield int(row[0]), view, driver_instant(row[-1])
-
-
-def driver_instant(value: Any) -> datetime | None:
-    """An instant as the driver returns it (text on SQLite) as an aware UTC datetime."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return as_utc(value)
+                view["created_at"] = bulk.read_instant(view["created_at"])
+                view["updated_at"] = bulk.read_instant(view["updated_at"])
+            yield int(row[0]), view, bulk.read_instant(row[-1])
 
 
 def light_view_suffices(condition: Condition) -> bool:
