@@ -35,7 +35,12 @@ class Settings(BaseSettings):
     frequency_cap: int = Field(default=3, ge=0, description="marketing emails per lead per window; 0 = off")
     frequency_window: str = "7d"
     unknown_event_leads: Literal["keep", "refuse"] = "keep"
-    bounce_mailbox: str | None = None
+    bounce_mailbox: str | None = Field(
+        default=None, description="maildir:PATH or imaps://USER:PASS@HOST/MAILBOX; unset = not read"
+    )
+    soft_bounce_limit: int = Field(
+        default=3, ge=0, description="emails bounced softly, with no open between, that suppress; 0 = off"
+    )
     dkim_selector: str | None = None
     dkim_private_key_file: str | None = None
     smtp_rate_per_second: float = Field(default=0, ge=0, description="0 = unlimited")

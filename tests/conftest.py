@@ -137,3 +137,13 @@ def harness(workspace: Path, store: Engine):  # type: ignore[no-untyped-def]
     from tests.harness import make_harness
 
     return make_harness(workspace, store)
+
+
+@pytest.fixture(scope="session")
+def imap_server():  # type: ignore[no-untyped-def]
+    """A real IMAP server (Dovecot) on loopback for the session; skipped when it is not installed."""
+    from tests.imap_server import start_dovecot
+
+    server = start_dovecot()
+    yield server
+    server.stop()

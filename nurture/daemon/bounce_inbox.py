@@ -2,14 +2,17 @@
 name, so the address is suppressed (hard bounce, complaint) and the lead's history shows why.
 
 Only reports whose bounce token verified are acted on: anyone can mail the bounce address, and a
-forged bounce must never suppress an address. Each mailbox message is stored under an idempotency
-key made from its Maildir name, so a message read twice (a crash before it was filed under
-``cur/``) is recorded once.
+forged bounce must never suppress an address. A message is marked processed (filed under ``cur/``,
+moved out of the IMAP mailbox) only after its effects were committed, and its event is stored under
+the item's stable key, so a message read twice (a crash in between, or the same report delivered
+twice) is recorded once. Soft bounces on ``soft_bounce_limit`` emails suppress the address too
+(:mod:`nurture.daemon.soft_bounces`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from datetime import datetime
 from itertools import islice
@@ -19,34 +22,51 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from nurture.daemon.logs import log_event
+from nurture.daemon.soft_bounces import suppress_after_soft_bounces
 from nurture.definitions import Program
-from nurture.delivery.bounces import BounceKind, BounceReport, InboxItem, MaildirBounceInbox
+from nurture.delivery.bounce_mailbox import BounceMailbox, InboxItem
+from nurture.delivery.bounces import BounceKind, BounceReport
 from nurture.engagement import NewEvent, store_events
 from nurture.store.schema import messages
 
 MESSAGES_PER_RUN = 500  # a flood of bounces is read over several runs, never in one long one
+SOFT_BOUNCE_LIMIT = 3  # the soft_bounce_limit setting's default
 
 _log = logging.getLogger("nurture.daemon.bounces")
 
 
 def read_bounce_inbox(
-    db: Engine, inbox: MaildirBounceInbox, program: Program | None, now: datetime
+    db: Engine,
+    inbox: BounceMailbox,
+    program: Program | None,
+    now: datetime,
+    *,
+    soft_bounce_limit: int = SOFT_BOUNCE_LIMIT,
+    stopping: threading.Event | None = None,
 ) -> Counter[str]:
     """Handle the waiting messages of the bounce mailbox; how many of each kind were read
-    (``hard``, ``soft``, ``complaint``, ``auto_reply``, ``unknown``, ``forged``, ``unmatched``)."""
+    (``hard``, ``soft``, ``complaint``, ``auto_reply``, ``unknown``, ``forged``, ``unmatched``).
+
+    Raises :class:`~nurture.delivery.bounce_mailbox.BounceMailboxError` when the mailbox cannot
+    be read; what was handled until then stays handled, the rest waits for the next run, as it
+    does when ``stopping`` is set.
+    """
     tally: Counter[str] = Counter()
-    for item in islice(inbox.new_messages(), MESSAGES_PER_RUN):
-        tally[_handle(db, item, program, now)] += 1
-        inbox.done(item)
+    with inbox.open() as mailbox:
+        for item in islice(mailbox.new_messages(), MESSAGES_PER_RUN):
+            tally[_handle(db, item, program, now, soft_bounce_limit)] += 1
+            mailbox.done(item)
+            if stopping is not None and stopping.is_set():
+                break
     return tally
 
 
-def _handle(db: Engine, item: InboxItem, program: Program | None, now: datetime) -> str:
+def _handle(db: Engine, item: InboxItem, program: Program | None, now: datetime, soft_limit: int) -> str:
     report = item.report
     if report.forged:
         log_event(
             _log, logging.WARNING, "bounce.forged",
-            file=item.path.name, subject=report.subject[:120], note="bounce token did not verify; ignored",
+            message=item.name, subject=report.subject[:120], note="bounce token did not verify; ignored",
         )  # fmt: skip
         return "forged"
     if report.kind in (BounceKind.AUTO_REPLY, BounceKind.UNKNOWN):
@@ -70,16 +90,24 @@ def _handle(db: Engine, item: InboxItem, program: Program | None, now: datetime)
             message_id=int(row.id),
             campaign_key=row.campaign_key,
             step_id=row.step_id,
-            idempotency_key=f"bounce-inbox:{item.path.name.split(':', 1)[0]}"[:200],
+            idempotency_key=item.key[:200],
             properties=properties,
         )
-        store_events(conn, program, [event], now)
+        (stored,) = store_events(conn, program, [event], now)
+        # Counted only when this report is new: a report read twice must not count twice.
+        soft_limit_reached = (
+            stored is not None
+            and report.kind is BounceKind.SOFT
+            and suppress_after_soft_bounces(conn, int(row.lead_id), soft_limit, now)
+        )
         if report.kind is BounceKind.HARD:
             conn.execute(
                 update(messages)
                 .where(messages.c.id == row.id, messages.c.status == "sent")
                 .values(status="bounced", last_error=(report.diagnostic or report.status or "bounced")[:500])
             )
+    if soft_limit_reached:
+        log_event(_log, logging.INFO, "bounce.soft_limit", lead=int(row.lead_id), limit=soft_limit)
     return str(report.kind)
 
 

@@ -33,7 +33,7 @@ from nurture.store.schema import messages, stage_changes
 from nurture.workspace import Workspace
 
 if TYPE_CHECKING:
-    from nurture.delivery.bounces import MaildirBounceInbox
+    from nurture.delivery.bounce_mailbox import BounceMailbox
     from nurture.http import Metrics as HttpMetrics
 
 SEGMENT_BATCH = 2_500
@@ -63,7 +63,7 @@ class Runtime:
     http_metrics: HttpMetrics
     health: DaemonHealth
     stopping: threading.Event = field(default_factory=threading.Event)
-    bounce_inbox: MaildirBounceInbox | None = None  # when bounce_mailbox is set
+    bounce_inbox: BounceMailbox | None = None  # when bounce_mailbox is set
     _outbox: tuple[ProgramVersion, Outbox] | None = None
 
     def outbox(self, version: ProgramVersion) -> Outbox:
@@ -237,7 +237,8 @@ def _webhooks(rt: Runtime, now: datetime) -> JobResult:
 
 
 async def bounces(rt: Runtime, now: datetime) -> JobResult:
-    """Read the bounce mailbox: hard bounces and complaints suppress the address."""
+    """Read the bounce mailbox (Maildir or IMAP): hard bounces, complaints and repeated soft bounces
+    suppress the address."""
     if rt.bounce_inbox is None:
         return JobResult(skipped="bounce_mailbox is not set")
     return await asyncio.to_thread(_bounces, rt, rt.live.current, now)
@@ -250,7 +251,10 @@ def _bounces(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
     with cluster_lock(rt.db, "bounces") as held:
         if not held:
             return JobResult(skipped=LOCKED)
-        tally = read_bounce_inbox(rt.db, rt.bounce_inbox, version.program, now)
+        limit = rt.workspace.settings.soft_bounce_limit
+        tally = read_bounce_inbox(
+            rt.db, rt.bounce_inbox, version.program, now, soft_bounce_limit=limit, stopping=rt.stopping
+        )
     for kind, count in tally.items():
         rt.metrics.bounces.labels(kind).inc(count)
     rt.http_metrics.count_events(

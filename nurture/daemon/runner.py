@@ -142,7 +142,7 @@ class Daemon:
             self.workspace, db, live, transport, DaemonMetrics(http_metrics.registry), http_metrics, health
         )
         if settings.bounce_mailbox:
-            from nurture.delivery.bounces import open_bounce_mailbox
+            from nurture.delivery.bounce_mailbox import open_bounce_mailbox
             from nurture.sending.factory import signer_for
 
             runtime.bounce_inbox = open_bounce_mailbox(

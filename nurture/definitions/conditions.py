@@ -58,6 +58,7 @@ LEAD_FIELDS: tuple[str, ...] = (
     "updated_at",
     "unsubscribed",
 )
+_FIELD_SET = frozenset(LEAD_FIELDS)
 HELPERS: tuple[str, ...] = ("opened", "clicked", "days_since", "hours_since", "free_mail_domains")
 NAMES: tuple[str, ...] = ("lead", "event", "now", *HELPERS)
 
@@ -101,7 +102,10 @@ class NoEngagement:
 
 def lead_view(lead: Mapping[str, Any]) -> Mapping[str, Any]:
     """A read-only view of a lead with every documented field present (``None`` when unknown)."""
-    view = {name: lead.get(name) for name in LEAD_FIELDS}
+    if type(lead) is dict and lead.keys() >= _FIELD_SET:
+        view = lead.copy()  # a lead as the engine loads it (every field, and its id): copy it whole
+    else:
+        view = {name: lead.get(name) for name in LEAD_FIELDS}
     attributes = lead.get("attributes") or {}
     view["attributes"] = MappingProxyType(dict(attributes))
     return MappingProxyType(view)

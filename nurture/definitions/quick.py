@@ -116,10 +116,16 @@ def _name(name: str) -> Quick:
     raise _Unsupported
 
 
+_VIEW_TYPES = (dict, MappingProxyType)
+
+
 def _field(parent: Quick, name: str) -> Quick:
     def read(lead: Mapping[str, Any], event: Mapping[str, Any] | None) -> Any:
         container = parent(lead, event)
-        if not isinstance(container, Mapping) or name not in container:
+        # The views conditions see are dicts and mapping proxies; asking the Mapping ABC about
+        # a mapping proxy is not cached by the interpreter and costs more than the whole compare.
+        is_mapping = type(container) in _VIEW_TYPES or isinstance(container, Mapping)
+        if not is_mapping or name not in container:
             raise Fallback
         return container[name]
 

@@ -23,15 +23,15 @@ database, ``lead_ref`` the lead's; both go into signed tokens, so keep them shor
 Nothing here touches the database; the caller records what happened (``result.status``).
 """
 
-from nurture.delivery.bounces import (
-    BounceKind,
+from nurture.delivery.bounce_mailbox import (
+    BounceMailbox,
     BounceMailboxError,
-    BounceReport,
+    ImapBounceInbox,
     InboxItem,
     MaildirBounceInbox,
-    classify_bounce,
     open_bounce_mailbox,
 )
+from nurture.delivery.bounces import BounceKind, BounceReport, classify_bounce
 from nurture.delivery.headers import Address, HeaderError, InvalidAddress, clean_header_text
 from nurture.delivery.mime import (
     BOUNCE_TOKEN_HEADER,
@@ -65,6 +65,7 @@ __all__ = [
     "BOUNCE_TOKEN_HEADER",
     "Address",
     "BounceKind",
+    "BounceMailbox",
     "BounceMailboxError",
     "BounceReport",
     "BuiltMessage",
@@ -73,6 +74,7 @@ __all__ = [
     "Email",
     "EmailRenderer",
     "HeaderError",
+    "ImapBounceInbox",
     "InboxItem",
     "InvalidAddress",
     "LinkTracker",

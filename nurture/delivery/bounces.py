@@ -14,20 +14,15 @@ anyone can mail the bounce address, and a forged bounce must not suppress an add
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from pathlib import Path
 from typing import Any
 
 from nurture.delivery.mime import BOUNCE_PURPOSE, BOUNCE_TOKEN_HEADER
-from nurture.errors import NurtureError
 from nurture.tokens import InvalidToken, TokenSigner
 
 
@@ -294,62 +289,3 @@ def _header(message: Message, name: str) -> str:
 
 def _clean(value: Any) -> str:
     return " ".join(str(value).split())
-
-
-# -- the bounce mailbox --------------------------------------------------------------------------
-
-
-class BounceMailboxError(NurtureError):
-    """The bounce mailbox setting is wrong or the mailbox cannot be read."""
-
-
-@dataclass(frozen=True, slots=True)
-class InboxItem:
-    """One unprocessed message of the bounce mailbox and what it reports."""
-
-    path: Path
-    report: BounceReport
-
-
-class MaildirBounceInbox:
-    """The ``new/`` messages of a Maildir, each classified; :meth:`done` files one under ``cur/``.
-
-    A message stays in ``new/`` until :meth:`done` is called for it, so one whose handling failed
-    is read again next time. One reader at a time per mailbox (the scheduler runs it as one job).
-    """
-
-    def __init__(self, path: Path, signer: TokenSigner) -> None:
-        self.path = path
-        self._signer = signer
-        for sub in ("tmp", "new", "cur"):
-            (path / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
-
-    def __iter__(self) -> Iterator[InboxItem]:
-        return self.new_messages()
-
-    def new_messages(self) -> Iterator[InboxItem]:
-        """Every message waiting in ``new/``, oldest first (Maildir names start with the time)."""
-        for name in sorted(os.listdir(self.path / "new")):
-            if name.startswith("."):
-                continue
-            path = self.path / "new" / name
-            try:
-                raw = path.read_bytes()
-            except FileNotFoundError:
-                continue
-            yield InboxItem(path=path, report=classify_bounce(raw, self._signer))
-
-    def done(self, item: InboxItem) -> None:
-        """Mark the message handled: move it to ``cur/`` with the Seen flag."""
-        name = item.path.name.split(":", 1)[0]
-        with contextlib.suppress(FileNotFoundError):
-            os.rename(item.path, self.path / "cur" / f"{name}:2,S")
-
-
-def open_bounce_mailbox(url: str, workspace_root: Path, signer: TokenSigner) -> MaildirBounceInbox:
-    """The mailbox the ``bounce_mailbox`` setting names (``maildir:PATH``, relative to the workspace)."""
-    scheme, _, location = url.partition(":")
-    if scheme.lower() != "maildir" or not location:
-        raise BounceMailboxError(f"bounce_mailbox {url.split('@')[-1]!r}: only maildir:PATH is supported")
-    path = Path(location.removeprefix("//")).expanduser()
-    return MaildirBounceInbox(path if path.is_absolute() else workspace_root / path, signer)

@@ -26,6 +26,7 @@ from nurture.delivery.headers import clean_header_text
 from nurture.delivery.inlining import NotInlinable, inline_template, style_fingerprint
 from nurture.delivery.plaintext import html_template_to_text, html_to_text, tidy_text
 from nurture.errors import NurtureError
+from nurture.templating import render
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class EmailRenderer:
             text = self._run(parts.text, values)
         elif parts.derived_text is not None:
             try:
-                text = tidy_text(parts.derived_text.render(values))
+                text = tidy_text(render(parts.derived_text, values))
             except Exception:
                 # The HTML rendered, so the derivation fell short for this email: convert it instead.
                 text = html_to_text(html)
@@ -133,7 +134,7 @@ class EmailRenderer:
         except TemplateSyntaxError as exc:
             raise RenderError(label, None, exc.message or str(exc)) from None
         try:
-            return clean_header_text(compiled.render(context))
+            return clean_header_text(render(compiled, context))
         except Exception as exc:
             raise RenderError(label, None, _describe(exc)) from None
 
@@ -161,7 +162,7 @@ class EmailRenderer:
 
     def _run(self, template: Template, context: dict[str, Any]) -> str:
         try:
-            return template.render(context)
+            return render(template, context)
         except TemplateSyntaxError as exc:  # an included or extended template failed to compile
             raise RenderError(
                 exc.name or template.name or "?", exc.lineno, exc.message or "syntax error"

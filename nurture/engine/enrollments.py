@@ -8,7 +8,6 @@ together: a crash loses nothing and repeats nothing.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
+from nurture.delivery.message_ids import new_message_id
 from nurture.engine.plan import Finish, Park
 from nurture.leads.addresses import suppression_hash
 from nurture.store import bulk
@@ -42,7 +42,7 @@ class DueEnrollment:
 def claim_due(conn: Connection, now: datetime, limit: int) -> list[DueEnrollment]:
     """The next due enrollments, locked for this transaction (others skip them)."""
     query = _CLAIM + (" FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else "")
-    rows = bulk.execute(conn, query, {"now": bulk.instant(conn, now), "limit": limit})
+    rows = bulk.execute(conn, query, {"now": bulk.instant(conn, now), "limit": limit}).fetchall()
     return [DueEnrollment(r[0], r[1], r[2], r[3], r[4], _instant(r[5]), _instant(r[6])) for r in rows]
 
 
@@ -67,23 +67,30 @@ def lead_for_conditions(row: Any) -> dict[str, Any]:
     return lead
 
 
-_INSTANT_COLUMNS = frozenset({"unsubscribed_at", "created_at", "updated_at"})
+# LEAD_COLUMNS under the names conditions use; "unsubscribed" is filled in from the timestamp.
+_VIEW_NAMES = tuple(
+    {"owner_rep_id": "owner", "unsubscribed_at": "unsubscribed"}.get(name, name) for name in LEAD_COLUMNS
+)
 
 
 def load_leads(conn: Connection, lead_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """Leads by id, as conditions see them. Read at driver level: this runs for every batch."""
+    """Leads by id, as conditions see them (what :func:`lead_for_conditions` makes of a row).
+
+    Read at driver level and built by hand: this runs for every batch of every tick."""
     ids = sorted(set(lead_ids))
     if not ids:
         return {}
     placeholders, params = bulk.in_list(conn, "l", ids)
     query = f"SELECT {', '.join(LEAD_COLUMNS)} FROM leads WHERE id IN {placeholders}"  # noqa: S608 - names only
+    read_instant, read_json = bulk.read_instant, bulk.read_json
     found: dict[int, dict[str, Any]] = {}
-    for values in bulk.execute(conn, query, params):
-        row = dict(zip(LEAD_COLUMNS, values, strict=True))
-        for name in _INSTANT_COLUMNS:
-            row[name] = bulk.read_instant(row[name])
-        row["attributes"] = bulk.read_json(row["attributes"])
-        found[row["id"]] = lead_for_conditions(row)
+    for values in bulk.execute(conn, query, params).fetchall():
+        lead = dict(zip(_VIEW_NAMES, values, strict=True))
+        lead["unsubscribed"] = lead["unsubscribed"] is not None
+        lead["created_at"] = read_instant(lead["created_at"])
+        lead["updated_at"] = read_instant(lead["updated_at"])
+        lead["attributes"] = read_json(lead["attributes"]) or {}
+        found[lead["id"]] = lead
     return found
 
 
@@ -138,7 +145,7 @@ def queue_sends(conn: Connection, sends: Sequence[QueuedSend], now: datetime, me
                 "campaign_key": s.campaign_key,
                 "step_id": s.step_id,
                 "to_address": s.to_address,
-                "message_id": f"<{uuid.uuid4().hex}@{message_domain}>",
+                "message_id": new_message_id(message_domain, now),
                 "at": at,
             }
             for s in sends
@@ -154,13 +161,20 @@ def record_outcomes(
 ) -> None:
     """Where each enrollment stands now (parked at a step until a time, or ended), and under
     which version of its campaign it was placed there."""
-    at = bulk.instant(conn, now)
+    stored: dict[datetime, Any] = {}  # a batch shares a few instants (now, the next send day)
+
+    def instant(value: datetime) -> Any:
+        if value not in stored:
+            stored[value] = bulk.instant(conn, value)
+        return stored[value]
+
+    at = instant(now)
     parked = [
         {
             "id": due.id,
             "step_id": o.step_id,
-            "started": bulk.instant(conn, o.started_at),
-            "due": bulk.instant(conn, o.due_at),
+            "started": instant(o.started_at),
+            "due": instant(o.due_at),
             "version": versions.get(due.campaign_key, due.campaign_version),
         }
         for due, o in outcomes

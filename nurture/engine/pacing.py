@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nurture.definitions import Campaign
-from nurture.timewindows import WeeklyHours, next_open
+from nurture.timewindows import next_open
 from nurture.zones import zone
 
 
@@ -35,7 +35,9 @@ class SendPacing:
         self.cap = cap
         self.cap_window = cap_window
         self.recent: defaultdict[int, list[datetime]] = defaultdict(list, recent_sends or {})
-        self._weekly: dict[str, WeeklyHours] = {}
+        # Whether each campaign's window is open at ``now`` in each zone, and if not when it opens:
+        # the same answer for every lead of a zone, worked out once per batch.
+        self._window: dict[tuple[str, ZoneInfo], datetime | None] = {}
 
     def lead_zone(self, campaign: Campaign, lead: dict[str, Any]) -> ZoneInfo:
         window = campaign.send_window
@@ -49,16 +51,10 @@ class SendPacing:
 
     def __call__(self, campaign: Campaign, lead: dict[str, Any]) -> tuple[datetime, str] | None:
         """None when a send may go now; else when to try again and why."""
-        window = campaign.send_window
-        if window is not None:
-            weekly = self._weekly.get(campaign.key)
-            if weekly is None:
-                weekly = self._weekly[campaign.key] = window.weekly
-            zone_ = self.lead_zone(campaign, lead)
-            if not weekly.contains(self.now.astimezone(zone_)):
-                opens = next_open(weekly, zone_, self.now)
-                if opens > self.now:
-                    return opens, "send window"
+        if campaign.send_window is not None:
+            opens = self._opens(campaign, self.lead_zone(campaign, lead))
+            if opens is not None:
+                return opens, "send window"
         if self.cap > 0:
             since = self.now - self.cap_window
             within = [t for t in self.recent[lead["id"]] if t > since]
@@ -66,6 +62,21 @@ class SendPacing:
                 return min(within) + self.cap_window, "frequency cap"
         self.recent[lead["id"]].append(self.now)
         return None
+
+
+    def _opens(self, campaign: Campaign, zone_: ZoneInfo) -> datetime | None:
+        """None when the campaign's window is open now in this zone, else when it opens."""
+        key = (campaign.key, zone_)
+        if key not in self._window:
+            window = campaign.send_window
+            assert window is not None
+            weekly = window.weekly
+            opens = None
+            if not weekly.contains(self.now.astimezone(zone_)):
+                found = next_open(weekly, zone_, self.now)
+                opens = found if found > self.now else None
+            self._window[key] = opens
+        return self._window[key]
 
 
 def recent_by_lead(rows: Iterable[tuple[int, datetime]]) -> dict[int, list[datetime]]:

@@ -217,13 +217,13 @@ class CampaignEngine:
         self, conn: Connection, due: store.DueEnrollment, campaign: Campaign, now: datetime
     ) -> tuple[str | None, datetime]:
         """Where the lead stands in the campaign as it is now (live edits are matched by step id)."""
-        if due.campaign_version == self.versions[campaign.key] and due.step_id in campaign.step_ids:
+        if due.campaign_version == self.versions[campaign.key] and campaign.has_step(due.step_id):
             return due.step_id, due.step_started_at
         old = self._old_version(conn, due.campaign_version)
         if old is None:  # version unknown: keep the step if it still exists, else start over
             return (
                 (due.step_id, due.step_started_at)
-                if due.step_id in campaign.step_ids
+                if campaign.has_step(due.step_id)
                 else (campaign.steps[0].step_id, now)
             )
         placement = place_after_edit(old, campaign, due.step_id, due.step_started_at, now)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import Connection, select
 
+from nurture.delivery.message_ids import new_message_id
 from nurture.durations import format_duration
 from nurture.leads.fields import STANDARD_FIELDS
 from nurture.sales.context import SalesContext
@@ -165,7 +165,7 @@ def queue_notice(
             "subject": subject,
             "html": html,
             "text": text,
-            "message_id": f"<{uuid.uuid4().hex}@{context.message_domain}>",
+            "message_id": new_message_id(context.message_domain, now),
             "at": at,
         },
     )

@@ -8,6 +8,6 @@ it is known (``sent``, back to ``queued`` for a retry, ``bounced``, ``failed``, 
 After a crash: a ``claimed`` message whose lease ran out was never handed over, so it is queued
 again. A ``sending`` one may or may not have reached the relay: it is marked ``unknown``, counted
 and reported, and never sent again, because sending an email twice is worse than asking the
-operator to look. At most one handover window (the sender's concurrency) can end up ``unknown``
-per crash.
+operator to look. At most two handover windows (twice the sender's concurrency: one on the wire,
+the next one marked while it goes) can end up ``unknown`` per crash.
 """

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.engine import Engine
@@ -63,6 +66,10 @@ class _Verdict:
     result: SendResult | None = None
 
 
+# The leads of a batch's marketing messages by id, and the batch's suppressed addresses.
+_Recipients = tuple[dict[int, dict[str, Any]], dict[str, str]]
+_T = TypeVar("_T")
+
 # A built batch: verdicts already settled (suppressed, unbuildable), and messages ready to send.
 _Prepared = tuple[list[_Verdict], list[tuple[_Verdict, Composed]]]
 
@@ -85,44 +92,58 @@ class Outbox:
         self.transport = transport
         self.batch_size = batch_size
         self.concurrency = concurrency
-        # Messages marked `sending` at once: a crash leaves at most this many `unknown`. Measured,
-        # larger windows did not send faster (building the emails is the bound, not the writes).
+        # Messages marked `sending` together; two windows are in hand at most, so a crash leaves
+        # at most twice this many `unknown`.
         self.handover = handover or concurrency
         self.on_hard_bounce = on_hard_bounce or suppress_hard_bounce
         # Set by a daemon that is shutting down: no new batch is claimed; the batch in hand is
         # finished, so every message handed to the relay gets its verdict recorded.
         self.stopping = stopping or threading.Event()
+        self._database: ThreadPoolExecutor | None = None  # the sender's own thread while delivering
 
     # -- the loop ---------------------------------------------------------------------------------
 
     async def deliver_due(self, now: datetime, *, max_batches: int = 10_000) -> DeliveryReport:
         """Send every message due at ``now`` (batch after batch) and record each verdict.
 
-        The next batch is claimed and built in a worker thread while the current one is on the
-        wire, so the relay connections are kept busy.
+        The next batch is claimed and built while the current one is on the wire, so the relay
+        connections are kept busy. The database work runs on one thread of its own, in order:
+        the sender's writes never wait for each other's locks.
         """
         report = DeliveryReport()
-        report.unknown = await asyncio.to_thread(self.recover, now)
-        upcoming: asyncio.Task[_Prepared | None] | None = asyncio.create_task(self._next_batch(now))
-        for _ in range(max_batches):
-            assert upcoming is not None
-            prepared = await upcoming
-            upcoming = None
-            if prepared is None:
-                break
-            if not self.stopping.is_set():
-                upcoming = asyncio.create_task(self._next_batch(now))
-            try:
-                for verdicts in await self._send_batch(prepared, now):
-                    self._tally(report, verdicts)
-            except BaseException:
+        database = ThreadPoolExecutor(1, "nurture-outbox-db")
+        self._database = database
+        try:
+            report.unknown = await self._in_database(self.recover, now)
+            upcoming: asyncio.Task[_Prepared | None] | None = asyncio.create_task(self._next_batch(now))
+            for _ in range(max_batches):
+                assert upcoming is not None
+                prepared = await upcoming
+                upcoming = None
+                if prepared is None:
+                    break
+                if not self.stopping.is_set():
+                    upcoming = asyncio.create_task(self._next_batch(now))
+                try:
+                    for verdicts in await self._send_batch(prepared, now):
+                        self._tally(report, verdicts)
+                except BaseException:
+                    await self._release(upcoming)
+                    raise
+                if upcoming is None:
+                    break
+            else:
                 await self._release(upcoming)
-                raise
-            if upcoming is None:
-                break
-        else:
-            await self._release(upcoming)
+        finally:
+            self._database = None
+            database.shutdown(wait=True)
         return report
+
+    async def _in_database(self, work: Callable[..., _T], *args: Any) -> _T:
+        """Run ``work`` on the sender's database thread (a thread of the default pool outside
+        :meth:`deliver_due`)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._database, functools.partial(work, *args))
 
     @staticmethod
     def _tally(report: DeliveryReport, verdicts: list[_Verdict]) -> None:
@@ -135,12 +156,10 @@ class Outbox:
     async def _next_batch(self, now: datetime) -> _Prepared | None:
         if self.stopping.is_set():
             return None
-
-        def claim_and_build() -> _Prepared | None:
-            claimed = self.claim(now)
-            return self._prepare(claimed, now) if claimed else None
-
-        return await asyncio.to_thread(claim_and_build)
+        claimed, recipients = await self._in_database(self._claim_with_recipients, now)
+        if not claimed:
+            return None
+        return await self._prepare_between_sends(claimed, recipients, now)
 
     async def _release(self, upcoming: asyncio.Task[_Prepared | None] | None) -> None:
         """A batch claimed ahead but not sent (a stop, an error) goes straight back to the queue."""
@@ -149,53 +168,112 @@ class Outbox:
         prepared = await upcoming
         if prepared is not None:
             ids = [v.row.id for v in prepared[0]] + [v.row.id for v, _ in prepared[1]]
-            await asyncio.to_thread(self.release, ids)
+            await self._in_database(self.release, ids)
 
     async def _send_batch(self, prepared: _Prepared, now: datetime) -> list[list[_Verdict]]:
-        """Send a built batch a handover window at a time, recording each window's verdicts."""
+        """Send a built batch, a handover window at a time, recording each window's verdicts.
+
+        Windows overlap: while one is on the wire the next is marked ``sending``, and a window's
+        verdicts are written while later ones are sent. The next window is marked only once the
+        one before the current window is written, so at most two windows are ever ``sending``.
+        """
         settled, ready = prepared
-        done = [settled]
-        await asyncio.to_thread(self.record, settled, now)
-        gate = asyncio.Semaphore(self.concurrency)
+        writes: list[asyncio.Future[None]] = [
+            asyncio.ensure_future(self._in_database(self.record, settled, now))
+        ]
+        windows = [ready[start : start + self.handover] for start in range(0, len(ready), self.handover)]
+        slots = asyncio.Semaphore(self.concurrency)
 
         async def send(verdict: _Verdict, message: OutgoingMessage) -> None:
-            async with gate:
+            try:
                 await self._send(verdict, message)
+            finally:
+                slots.release()
 
-        for start in range(0, len(ready), self.handover):
-            window = ready[start : start + self.handover]
-            await asyncio.to_thread(self.mark_sending, [v.row.id for v, _ in window])
-            await asyncio.gather(*(send(v, c.message) for v, c in window))
-            verdicts = [v for v, _ in window]
-            await asyncio.to_thread(self.record, verdicts, now)
-            done.append(verdicts)
-        return done
+        async def send_and_record(window: list[tuple[_Verdict, Composed]]) -> None:
+            sends: list[asyncio.Task[None]] = []
+            try:
+                for verdict, composed in window:
+                    await slots.acquire()
+                    sends.append(asyncio.create_task(send(verdict, composed.message)))
+            finally:
+                await asyncio.gather(*sends)  # every message handed over gets its verdict written
+            await self._in_database(self.record, [v for v, _ in window], now)
 
-    def _prepare(self, claimed: list[_Claimed], now: datetime) -> _Prepared:
-        """Build the batch's messages (in a worker thread: rendering is CPU work that would
-        otherwise hold up the event loop and the HTTP server on it)."""
-        lead_rows, blocked = self._recipients(claimed)
+        marking = self._mark(windows[0]) if windows else None
+        try:
+            for index, window in enumerate(windows):
+                assert marking is not None
+                await marking
+                marking = None
+                writes.append(asyncio.ensure_future(send_and_record(window)))
+                if index + 1 < len(windows):
+                    if index >= 1:
+                        await writes[index]  # the window before this one is written: two in hand at most
+                    marking = self._mark(windows[index + 1])
+        finally:
+            if marking is not None:  # stopped by an error: the window marked last was never handed over
+                with contextlib.suppress(Exception):
+                    await marking
+                    await self._in_database(self.unmark, [v.row.id for v, _ in windows[len(writes) - 1]])
+            await asyncio.gather(*writes, return_exceptions=True)
+        for write in writes:
+            write.result()  # re-raise a failed write now that every verdict had its chance
+        return [settled] + [[v for v, _ in window] for window in windows]
+
+    def _mark(self, window: list[tuple[_Verdict, Composed]]) -> asyncio.Future[None]:
+        return asyncio.ensure_future(self._in_database(self.mark_sending, [v.row.id for v, _ in window]))
+
+    def _prepare(self, claimed: list[_Claimed], recipients: _Recipients, now: datetime) -> _Prepared:
+        """Build the batch's messages."""
         settled: list[_Verdict] = []
         ready: list[tuple[_Verdict, Composed]] = []
         for row in claimed:
-            verdict = _Verdict(row, "failed")
-            address = row.to_address.lower()
-            if address in blocked:
-                verdict.status, verdict.error = "suppressed", f"address suppressed ({blocked[address]})"
-            else:
-                try:
-                    composed = self._compose(row, lead_rows, now)
-                except (NurtureError, ValueError, KeyError) as exc:
-                    verdict.error = f"cannot build the email: {exc}"
-                else:
-                    if composed is None:
-                        verdict.status, verdict.error = "suppressed", "lead unsubscribed or erased"
-                    else:
-                        verdict.subject = composed.subject
-                        ready.append((verdict, composed))
-                        continue
-            settled.append(verdict)
+            self._build(row, recipients, now, settled, ready)
         return settled, ready
+
+    async def _prepare_between_sends(
+        self, claimed: list[_Claimed], recipients: _Recipients, now: datetime
+    ) -> _Prepared:
+        """Build the batch's messages on the event loop, one at a time, between the replies of the
+        relay. A worker thread would compete with the loop for the interpreter, and a loop that
+        waits milliseconds for its turn leaves the relay connections idle; a message takes far
+        less to build than that, so the connections and anything else on the loop (the HTTP
+        server in ``nurture run``) stay responsive."""
+        settled: list[_Verdict] = []
+        ready: list[tuple[_Verdict, Composed]] = []
+        for row in claimed:
+            self._build(row, recipients, now, settled, ready)
+            await asyncio.sleep(0)
+        return settled, ready
+
+    def _build(
+        self,
+        row: _Claimed,
+        recipients: _Recipients,
+        now: datetime,
+        settled: list[_Verdict],
+        ready: list[tuple[_Verdict, Composed]],
+    ) -> None:
+        """Build one message into ``ready``, or settle its verdict (suppressed, unbuildable)."""
+        lead_rows, blocked = recipients
+        verdict = _Verdict(row, "failed")
+        address = row.to_address.lower()
+        if address in blocked:
+            verdict.status, verdict.error = "suppressed", f"address suppressed ({blocked[address]})"
+        else:
+            try:
+                composed = self._compose(row, lead_rows, now)
+            except (NurtureError, ValueError, KeyError) as exc:
+                verdict.error = f"cannot build the email: {exc}"
+            else:
+                if composed is None:
+                    verdict.status, verdict.error = "suppressed", "lead unsubscribed or erased"
+                else:
+                    verdict.subject = composed.subject
+                    ready.append((verdict, composed))
+                    return
+        settled.append(verdict)
 
     async def _send(self, verdict: _Verdict, message: OutgoingMessage) -> None:
         result = await self.transport.send(message)
@@ -290,16 +368,30 @@ class Outbox:
                 .values(status="queued", claimed_until=None, attempts=messages.c.attempts - 1)
             )
 
+    def unmark(self, ids: Sequence[int]) -> None:
+        """Messages marked ``sending`` that were not handed over after all go back to the queue."""
+        with self.db.begin() as conn:
+            conn.execute(
+                update(messages)
+                .where(messages.c.id.in_(list(ids)), messages.c.status == "sending")
+                .values(status="queued", claimed_until=None, attempts=messages.c.attempts - 1)
+            )
+
     def mark_sending(self, ids: Sequence[int]) -> None:
         """From here on a crash leaves these messages ``unknown``: they are being handed over."""
         with self.db.begin() as conn:
-            conn.execute(update(messages).where(messages.c.id.in_(list(ids))).values(status="sending"))
+            bulk.executemany(
+                conn, "UPDATE messages SET status = 'sending' WHERE id = :id", [{"id": i} for i in ids]
+            )
 
-    def _recipients(self, claimed: Sequence[_Claimed]) -> tuple[dict[int, dict[str, Any]], dict[str, str]]:
-        with self.db.connect() as conn:
+    def _claim_with_recipients(self, now: datetime) -> tuple[list[_Claimed], _Recipients]:
+        claimed = self.claim(now)
+        return claimed, (self._recipients(claimed) if claimed else ({}, {}))
+
+    def _recipients(self, claimed: Sequence[_Claimed]) -> _Recipients:
+        with self.db.begin() as conn:
             lead_rows = load_leads(conn, (r.lead_id for r in claimed if r.kind == "marketing" and r.lead_id))
             blocked = suppressed(conn, {r.to_address.lower() for r in claimed})
-            conn.rollback()
         return lead_rows, blocked
 
     def record(self, verdicts: Sequence[_Verdict], now: datetime) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from nurture.daemon.bounce_inbox import read_bounce_inbox
 from nurture.definitions import load_program
-from nurture.delivery.bounces import open_bounce_mailbox
+from nurture.delivery.bounce_mailbox import open_bounce_mailbox
 from nurture.delivery.mime import bounce_token
 from nurture.leads.addresses import suppression_hash
 from nurture.sending.factory import signer_for

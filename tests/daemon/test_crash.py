@@ -108,7 +108,7 @@ def test_kill_9_during_a_10000_send_run_never_delivers_an_email_twice(
     assert tuple(steps) == (SENDS, SENDS)
     # Only the emails being handed over at a kill are unknown: one sending window at most.
     assert sum(in_flight) == found["unknown"]
-    assert all(n <= 8 for n in in_flight), in_flight
+    assert all(n <= 16 for n in in_flight), in_flight  # two handover windows at most
     print(
         f"\nkill -9 x{len(KILL_AT)} during {SENDS} sends: unknown per kill {in_flight} "
         f"(of which arrived anyway: {len(set(arrived) & unknown)}), {elapsed:.1f}s in all"

@@ -34,6 +34,7 @@ def test_passwords_and_keys_never_reach_the_log(restore_logging: None) -> None:
         transport="smtp://mailer:smtp%20secret@relay.example:587?tls=starttls",
         secret_key="signing-key-0123456789abcdef",
         ingest_api_key="ingest-key-0123456789",
+        bounce_mailbox="imaps://bounces:imap%2Fpa55@mail.example/INBOX",
     )
     stream = io.StringIO()
     configure_logging("json", "info", settings_secrets(settings), stream=stream)
@@ -48,6 +49,7 @@ def test_passwords_and_keys_never_reach_the_log(restore_logging: None) -> None:
     except RuntimeError as exc:
         logger.error("job.failed", exc_info=exc, extra={"fields": {"key": "signing-key-0123456789abcdef"}})
     logger.info("a url from elsewhere: https://someone:hunter22@example.com/path")
+    logger.warning("the IMAP server echoed imap/pa55 back")  # as the server received it, decoded
     output = stream.getvalue()
     for secret in (
         "db-pa55word",
@@ -55,6 +57,8 @@ def test_passwords_and_keys_never_reach_the_log(restore_logging: None) -> None:
         "signing-key-0123456789abcdef",
         "ingest-key-0123456789",
         "hunter22",
+        "imap%2Fpa55",
+        "imap/pa55",
     ):
         assert secret not in output
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from nurture.delivery.bounces import (
-    BounceKind,
+from nurture.delivery.bounce_mailbox import (
     BounceMailboxError,
+    ImapBounceInbox,
     MaildirBounceInbox,
-    classify_bounce,
     open_bounce_mailbox,
 )
+from nurture.delivery.bounces import BounceKind, classify_bounce
 from nurture.delivery.mime import bounce_token
 from nurture.tokens import TokenSigner
 
@@ -130,13 +130,12 @@ def test_the_mailbox_hands_out_each_message_once(tmp_path: Path, signer: TokenSi
 
 def test_the_bounce_mailbox_setting(tmp_path: Path, signer: TokenSigner) -> None:
     inbox = open_bounce_mailbox("maildir:bounces", tmp_path, signer)
-    assert inbox.path == tmp_path / "bounces"
-    with pytest.raises(BounceMailboxError, match="only maildir"):
-        open_bounce_mailbox("imap://user:secret@mail.example.com", tmp_path, signer)
-    try:
-        open_bounce_mailbox("imap://user:secret@mail.example.com", tmp_path, signer)
-    except BounceMailboxError as error:
-        assert "secret" not in str(error)
+    assert isinstance(inbox, MaildirBounceInbox) and inbox.path == tmp_path / "bounces"
+    imap = open_bounce_mailbox("imaps://user:secret@mail.example.com/INBOX", tmp_path, signer)
+    assert isinstance(imap, ImapBounceInbox)
+    with pytest.raises(BounceMailboxError, match="use maildir:PATH or imaps://") as error:
+        open_bounce_mailbox("pop3://user:secret@mail.example.com", tmp_path, signer)
+    assert "secret" not in str(error.value)
 
 
 def test_messages_delivered_by_another_program_are_read(tmp_path: Path, signer: TokenSigner) -> None:

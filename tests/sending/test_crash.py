@@ -105,7 +105,7 @@ def test_kill_9_mid_send_then_restart_sends_nothing_twice(harness: Harness) -> N
         }
     assert set(rows_by_status) <= {"sent", "unknown"}
     assert rows_by_status["sent"] + rows_by_status["unknown"] == LEADS
-    assert 1 <= rows_by_status["unknown"] <= 8  # at most one handover window was in flight at the kill
+    assert 1 <= rows_by_status["unknown"] <= 16  # at most two handover windows were in hand at the kill
     assert set(relay.received) <= sent_ids | unknown_ids
     assert sent_ids <= set(relay.received)
     assert f"unknown   {rows_by_status['unknown']}" in output

@@ -103,6 +103,12 @@ class _Connection:
         self.client.close()
         await self.client.connect()
         self.connections_opened += 1
+        if self.client.is_ehlo_or_helo_needed:
+            # Greet now, not inside the first MAIL: transactions then send their commands as they are.
+            try:
+                await self.client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await self.client.helo()
 
     def drop(self) -> None:
         self.client.close()
@@ -241,9 +247,9 @@ class SmtpTransport:
         client = connection.client
         stage = "mail"
         try:
-            options = [f"SIZE={len(message.data)}"] if client.supports_extension("size") else []
+            options = [b"SIZE=%d" % len(message.data)] if client.supports_extension("size") else []
             try:
-                await client.mail(message.sender, options=options)
+                await _command(client, b"MAIL", b"FROM:<%s>" % message.sender.encode("ascii"), *options)
             except aiosmtplib.SMTPServerDisconnected as exc:
                 raise _StaleConnection(str(exc)) from None
             stage = "rcpt"
@@ -275,10 +281,9 @@ class SmtpTransport:
     ) -> dict[str, tuple[int, str]]:
         refused: dict[str, tuple[int, str]] = {}
         for recipient in recipients:
-            try:
-                await client.rcpt(recipient)
-            except aiosmtplib.SMTPRecipientRefused as exc:
-                refused[recipient] = (exc.code, exc.message)
+            reply = await client.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode("ascii"))
+            if reply.code not in (250, 251):
+                refused[recipient] = (reply.code, reply.message)
         if refused and len(refused) == len(recipients):
             # Every recipient refused: a temporary refusal of any one of them makes it a retry.
             code, text = min(refused.values(), key=lambda reply: reply[0])
@@ -288,6 +293,18 @@ class SmtpTransport:
 
 class _StaleConnection(Exception):
     pass
+
+
+async def _command(client: aiosmtplib.SMTP, *words: bytes) -> None:
+    """Send a command that must be answered 250, raising the relay's reply otherwise.
+
+    The envelope was checked (:meth:`OutgoingMessage.envelope_problem`: ASCII, no spaces or line
+    breaks) before any command is written, so addresses go out as they are; the library's own
+    ``mail()`` would parse each address again with the ``email`` package, for every message.
+    """
+    reply = await client.execute_command(*words)
+    if reply.code != 250:
+        raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
 
 
 def _verdict(code: int, text: str, stage: str) -> SendResult:
