@@ -28,9 +28,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
     """
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) in _DATA and type(attribute) is str and attribute in obj:
-            if not hasattr(type(obj), attribute):
-                return obj[attribute]
+        is_item = type(obj) in _DATA and type(attribute) is str and attribute in obj
+        if is_item and not hasattr(type(obj), attribute):
+            return obj[attribute]
         return super().getattr(obj, attribute)
 
 
