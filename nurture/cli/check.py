@@ -8,8 +8,12 @@ from pathlib import Path
 import click
 
 from nurture.cli.context import App, pass_app
+from nurture.daemon.schedule import ScheduleError, load_schedule
 from nurture.definitions.load import CheckReport, check_workspace
+from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
+from nurture.sales.template_overrides import sales_override_problems
+from nurture.workspace import Workspace
 
 
 def _count(number: int, singular: str, plural: str | None = None) -> str:
@@ -37,23 +41,38 @@ def summary(report: CheckReport) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only, no warnings or notes.")
 @pass_app
 def check(app: App, quiet: bool) -> None:
-    """Validate the definitions (campaigns/*.yaml) and their templates.
+    """Validate the definitions (campaigns/*.yaml), their templates, the sales email templates
+    a workspace overrides (templates/sales/) and the daemon's schedule (scheduler/jobs.yaml).
 
     Prints every problem as file:line:col: message and exits 1 when there is an error.
     """
     report = check_workspace(app.workspace)
-    for problem in report.problems:
+    problems = sorted(
+        [*report.problems, *workspace_problems(app.workspace, report)], key=lambda p: p.sort_key
+    )
+    for problem in problems:
         if quiet and problem.severity != "error":
             continue
         colour = {"error": "red", "warning": "yellow", "note": None}[problem.severity]
         click.secho(str(problem), fg=colour)
-    warnings = len(report.warnings)
+    errors = sum(1 for p in problems if p.severity == "error")
+    warnings = sum(1 for p in problems if p.severity == "warning")
     tail = f" ({_count(warnings, 'warning')})" if warnings else ""
-    if report.ok:
+    if not errors:
         click.secho(f"ok: {summary(report)}{tail}", fg="green")
         return
-    click.secho(f"failed: {_count(len(report.errors), 'error')}{tail}", fg="red", err=True)
+    click.secho(f"failed: {_count(errors, 'error')}{tail}", fg="red", err=True)
     sys.exit(1)
+
+
+def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Problem]:
+    """What else a workspace holds that the daemon reads: sales email overrides, the schedule."""
+    problems = sales_override_problems(report.program.templates_dir, workspace.root)
+    try:
+        load_schedule(workspace)
+    except ScheduleError as exc:
+        problems.extend(exc.problems)
+    return problems
 
 
 @click.command()

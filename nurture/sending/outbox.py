@@ -171,58 +171,81 @@ class Outbox:
             await self._in_database(self.release, ids)
 
     async def _send_batch(self, prepared: _Prepared, now: datetime) -> list[list[_Verdict]]:
-        """Send a built batch, a handover window at a time, recording each window's verdicts.
+        """Send a built batch a handover window at a time, recording every verdict.
 
-        Windows overlap: while one is on the wire the next is marked ``sending``, and a window's
-        verdicts are written while later ones are sent. The next window is marked only once the
-        one before the current window is written, so at most two windows are ever ``sending``.
+        Windows overlap: while one is on the wire the next is already marked ``sending``. Each
+        write to the database does two things in one transaction: it records the verdicts of the
+        window before the one on the wire and marks the window after it. So at most two windows
+        are ever ``sending``, and the database is visited once per window.
         """
         settled, ready = prepared
-        writes: list[asyncio.Future[None]] = [
-            asyncio.ensure_future(self._in_database(self.record, settled, now))
-        ]
         windows = [ready[start : start + self.handover] for start in range(0, len(ready), self.handover)]
         slots = asyncio.Semaphore(self.concurrency)
+        on_the_wire: list[asyncio.Task[list[_Verdict]]] = []
+        written = writing = 0  # windows whose verdicts are in the database, and being written
+        marking: asyncio.Future[None] | None = self._write(settled, windows[0] if windows else [], now)
+        try:
+            for index, window in enumerate(windows):
+                assert marking is not None
+                await marking
+                marking, written = None, writing
+                on_the_wire.append(asyncio.create_task(self._send_window(window, slots)))
+                if index + 1 < len(windows):
+                    done = await on_the_wire[index - 1] if index >= 1 else []
+                    marking, writing = self._write(done, windows[index + 1], now), index
+            if marking is not None:
+                await marking  # no windows: the settled verdicts alone
+            rest = [verdict for task in on_the_wire[written:] for verdict in await task]
+            written = len(on_the_wire)
+            await self._in_database(self.record, rest, now)
+        except BaseException:
+            await self._wind_down(windows, on_the_wire, written, marking, now)
+            raise
+        return [settled] + [[v for v, _ in window] for window in windows]
 
+    async def _send_window(
+        self, window: list[tuple[_Verdict, Composed]], slots: asyncio.Semaphore
+    ) -> list[_Verdict]:
         async def send(verdict: _Verdict, message: OutgoingMessage) -> None:
             try:
                 await self._send(verdict, message)
             finally:
                 slots.release()
 
-        async def send_and_record(window: list[tuple[_Verdict, Composed]]) -> None:
-            sends: list[asyncio.Task[None]] = []
-            try:
-                for verdict, composed in window:
-                    await slots.acquire()
-                    sends.append(asyncio.create_task(send(verdict, composed.message)))
-            finally:
-                await asyncio.gather(*sends)  # every message handed over gets its verdict written
-            await self._in_database(self.record, [v for v, _ in window], now)
-
-        marking = self._mark(windows[0]) if windows else None
+        sends: list[asyncio.Task[None]] = []
         try:
-            for index, window in enumerate(windows):
-                assert marking is not None
-                await marking
-                marking = None
-                writes.append(asyncio.ensure_future(send_and_record(window)))
-                if index + 1 < len(windows):
-                    if index >= 1:
-                        await writes[index]  # the window before this one is written: two in hand at most
-                    marking = self._mark(windows[index + 1])
+            for verdict, composed in window:
+                await slots.acquire()
+                sends.append(asyncio.create_task(send(verdict, composed.message)))
         finally:
-            if marking is not None:  # stopped by an error: the window marked last was never handed over
-                with contextlib.suppress(Exception):
-                    await marking
-                    await self._in_database(self.unmark, [v.row.id for v, _ in windows[len(writes) - 1]])
-            await asyncio.gather(*writes, return_exceptions=True)
-        for write in writes:
-            write.result()  # re-raise a failed write now that every verdict had its chance
-        return [settled] + [[v for v, _ in window] for window in windows]
+            await asyncio.gather(*sends)  # whatever was handed over gets its verdict
+        return [v for v, _ in window]
 
-    def _mark(self, window: list[tuple[_Verdict, Composed]]) -> asyncio.Future[None]:
-        return asyncio.ensure_future(self._in_database(self.mark_sending, [v.row.id for v, _ in window]))
+    def _write(
+        self, verdicts: list[_Verdict], to_mark: list[tuple[_Verdict, Composed]], now: datetime
+    ) -> asyncio.Future[None]:
+        ids = [v.row.id for v, _ in to_mark]
+        return asyncio.ensure_future(self._in_database(self.record, verdicts, now, ids))
+
+    async def _wind_down(
+        self,
+        windows: list[list[tuple[_Verdict, Composed]]],
+        on_the_wire: list[asyncio.Task[list[_Verdict]]],
+        written: int,
+        marking: asyncio.Future[None] | None,
+        now: datetime,
+    ) -> None:
+        """After an error or a cancellation: what was handed over gets its verdict recorded if the
+        database lets us, and a window marked but never handed over goes back to the queue."""
+        with contextlib.suppress(Exception):
+            if marking is not None:
+                await marking
+                if len(on_the_wire) < len(windows):
+                    await self._in_database(self.unmark, [v.row.id for v, _ in windows[len(on_the_wire)]])
+        finished = await asyncio.gather(*on_the_wire[written:], return_exceptions=True)
+        verdicts = [v for result in finished if isinstance(result, list) for v in result]
+        with contextlib.suppress(Exception):
+            await self._in_database(self.record, verdicts, now)
 
     def _prepare(self, claimed: list[_Claimed], recipients: _Recipients, now: datetime) -> _Prepared:
         """Build the batch's messages."""
@@ -379,10 +402,7 @@ class Outbox:
 
     def mark_sending(self, ids: Sequence[int]) -> None:
         """From here on a crash leaves these messages ``unknown``: they are being handed over."""
-        with self.db.begin() as conn:
-            bulk.executemany(
-                conn, "UPDATE messages SET status = 'sending' WHERE id = :id", [{"id": i} for i in ids]
-            )
+        self.record([], datetime.min, ids)
 
     def _claim_with_recipients(self, now: datetime) -> tuple[list[_Claimed], _Recipients]:
         claimed = self.claim(now)
@@ -394,11 +414,16 @@ class Outbox:
             blocked = suppressed(conn, {r.to_address.lower() for r in claimed})
         return lead_rows, blocked
 
-    def record(self, verdicts: Sequence[_Verdict], now: datetime) -> None:
-        """Write verdicts in one transaction."""
-        if not verdicts:
+    def record(self, verdicts: Sequence[_Verdict], now: datetime, mark_sending: Sequence[int] = ()) -> None:
+        """Write verdicts in one transaction, and mark the next messages ``sending`` in it."""
+        if not verdicts and not mark_sending:
             return
         with self.db.begin() as conn:
+            bulk.executemany(
+                conn,
+                "UPDATE messages SET status = 'sending' WHERE id = :id",
+                [{"id": i} for i in mark_sending],
+            )
             at = bulk.instant(conn, now)
             done = [
                 {"id": v.row.id, "status": v.status, "subject": v.subject, "error": v.error, "at": at}

@@ -90,3 +90,37 @@ def test_schema_can_be_written_to_a_file(tmp_path: Path) -> None:
     code, _ = run("schema", "--output", str(target))
     assert code == 0
     assert json.loads(target.read_text(encoding="utf-8"))["title"] == "nurture definition"
+
+
+def test_check_reads_the_schedule_and_the_sales_email_overrides(make_workspace: WorkspaceFactory) -> None:
+    workspace = make_workspace(
+        {
+            "scheduler/jobs.yaml": "jobs:\n  send:\n    every: soon\n  tikc: {every: 15s}\n",
+            "templates/sales/notification.html": "<p>{{ lead.email }</p>\n",
+            "templates/sales/notifcation.txt": "{{ lead.email }}\n",
+        }
+    )
+    code, output = run("--workspace", str(workspace.root), "check")
+    assert code == 1, output
+    lines = output.splitlines()
+    assert any(line.startswith("scheduler/jobs.yaml:3:") and "soon" in line for line in lines), output
+    assert any(line.startswith("scheduler/jobs.yaml:4:") and "tikc" in line for line in lines), output
+    assert any(
+        line.startswith("templates/sales/notification.html:1:1: template error") for line in lines
+    ), output
+    assert any(
+        line.startswith("templates/sales/notifcation.txt: warning: no sales email uses")
+        and "did you mean 'notification.txt'" in line
+        for line in lines
+    ), output
+
+
+def test_good_overrides_and_schedule_pass_check(make_workspace: WorkspaceFactory) -> None:
+    workspace = make_workspace(
+        {
+            "scheduler/jobs.yaml": "jobs:\n  send: {every: 30s}\n",
+            "templates/sales/notification.subject.txt": "Neuer Lead: {{ lead.email }}\n",
+        }
+    )
+    code, output = run("--workspace", str(workspace.root), "check")
+    assert code == 0, output
