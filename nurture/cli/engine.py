@@ -21,7 +21,8 @@ from nurture.sending.outbox import DeliveryReport
 @click.option("--no-send", is_flag=True, help="Queue emails but leave them in the outbox.")
 @pass_app
 def tick(app: App, now_text: str | None, no_send: bool) -> None:
-    """Run everything due now once (entries, steps, sends) and print a summary; for cron and tests."""
+    """Run everything due now once (entries, steps, sends, webhooks, the bounce mailbox) and print
+    a summary; for cron and tests."""
     now = parse_instant(now_text) if now_text else app.clock.now()
     engine = CampaignEngine(app.store, app.program, app.workspace.settings)
     engine.record_program(now)
@@ -42,6 +43,30 @@ def tick(app: App, now_text: str | None, no_send: bool) -> None:
         if webhooks.delivered or webhooks.retrying or webhooks.failed:
             for line in webhooks.lines():
                 click.echo(line)
+    if app.workspace.settings.bounce_mailbox:
+        _read_bounces(app, now)
+
+
+def _read_bounces(app: App, now: datetime) -> None:
+    """The bounce mailbox, as the daemon's ``bounces`` job reads it (a cron setup has no daemon)."""
+    from nurture.daemon.bounce_inbox import read_bounce_inbox
+    from nurture.delivery.bounce_mailbox import BounceMailboxError, open_bounce_mailbox
+    from nurture.sending.factory import signer_for
+
+    settings = app.workspace.settings
+    assert settings.bounce_mailbox
+    try:
+        inbox = open_bounce_mailbox(settings.bounce_mailbox, app.workspace.root, signer_for(app.workspace))
+        tally = read_bounce_inbox(
+            app.store, inbox, app.program, now, soft_bounce_limit=settings.soft_bounce_limit
+        )
+    except BounceMailboxError as exc:
+        click.secho(f"  problem   bounce mailbox: {exc}", fg="yellow")
+        return
+    if tally:
+        click.echo("bounce mailbox")
+        for kind, count in sorted(tally.items()):
+            click.echo(f"  {kind:<9} {count}")
 
 
 async def _deliver(app: App, now: datetime) -> DeliveryReport:

@@ -78,3 +78,27 @@ def test_bounces_and_complaints_suppress_only_with_a_valid_token(harness: Harnes
     read_bounce_inbox(store, inbox, program, PINNED)
     with store.connect() as conn:
         assert len(conn.execute(select(events.c.id)).all()) == 3
+
+
+def test_nurture_tick_reads_the_bounce_mailbox_for_a_cron_setup(harness: Harness, cli) -> None:  # type: ignore[no-untyped-def]
+    toml = harness.root / "nurture.toml"
+    toml.write_text(toml.read_text() + 'bounce_mailbox = "maildir:bounces"\n', encoding="utf-8")
+    harness.import_leads("email,first_name,country,timezone\nc0@firma.de,C0,DE,Europe/Berlin\n", PINNED)
+    harness.tick(PINNED)
+    with harness.store.begin() as conn:
+        conn.execute(messages.update().values(status="sent"))
+        message_id = int(conn.execute(select(messages.c.id)).scalar_one())
+    signer = signer_for(Workspace(harness.root))
+    folder = harness.root / "bounces"
+    for sub in ("new", "cur", "tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    drop(folder, "1.M1P1Q1.host", "postfix-user-unknown.eml", bounce_token(signer, message_id))
+
+    result = cli("tick", "--no-send", "--now", PINNED.isoformat())
+    assert result.exit_code == 0, result.output
+    assert "bounce mailbox\n  hard      1\n" in result.output
+    with harness.store.connect() as conn:
+        assert conn.execute(select(messages.c.status)).scalar_one() == "bounced"
+
+    again = cli("tick", "--no-send", "--now", PINNED.isoformat())
+    assert "bounce mailbox" not in again.output  # filed: nothing new to read
