@@ -27,6 +27,7 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from nurture.delivery.bounce_mailbox.imap import quoted
+from tests.certificates import make_certificates
 
 DOVECOT_MISSING = (
     "the IMAP bounce-mailbox tests need Dovecot as a real IMAP server: apt-get install dovecot-imapd"
@@ -121,7 +122,7 @@ def start_dovecot(*, ssl: bool = True) -> Dovecot:
     folder = Path(tempfile.mkdtemp(prefix="nurture-imap-"))
     folder.chmod(0o755)
     (folder / "mail").mkdir()
-    ca_file = _certificates(folder) if ssl else None
+    ca_file = make_certificates(folder, "nurture IMAP test CA").ca_file if ssl else None
     imap_port, imaps_port = free_port(), free_port()
     (folder / "dovecot.conf").write_text(_config(folder, imap_port, imaps_port, ssl=ssl), encoding="utf-8")
     if os.getuid() == 0:
@@ -188,36 +189,6 @@ service imap-login {{
   }}
 {imaps}}}
 """
-
-
-def _certificates(folder: Path) -> Path:
-    """A test CA and a server certificate it signed for 127.0.0.1 and localhost; returns the CA."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make the IMAP server's certificate")
-    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl(
-        "req", "-x509", *curve, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=nurture IMAP test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=folder,
-    )  # fmt: skip
-    _openssl(
-        "req", *curve, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost", cwd=folder
-    )
-    (folder / "server.ext").write_text(
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-    )
-    _openssl(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
-        cwd=folder,
-    )  # fmt: skip
-    return folder / "ca.pem"
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
 def _answers(port: int, process: subprocess.Popen[bytes]) -> bool:

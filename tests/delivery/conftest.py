@@ -11,7 +11,6 @@ import base64
 import contextlib
 import shutil
 import ssl
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from nurture.tokens import TokenSigner
+from tests.certificates import Certificates, make_certificates, openssl
 
 SECRET = b"delivery-tests-secret-key-0123456789"
 
@@ -42,48 +42,10 @@ def write_templates(root: Path, templates: dict[str, str]) -> Path:
 # -- keys and certificates (generated once per test session with the openssl command) ----------
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-@dataclass(frozen=True)
-class Certificates:
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert_file, self.key_file)
-        return context
-
-
 @pytest.fixture(scope="session")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     """A test CA and a server certificate it signed for localhost and 127.0.0.1."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make test certificates")
-    folder = tmp_path_factory.mktemp("tls")
-    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl(
-        "req", "-x509", *curve, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=nurture test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=folder,
-    )  # fmt: skip
-    _openssl(
-        "req", *curve, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost", cwd=folder
-    )
-    (folder / "server.ext").write_text(
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-    )
-    _openssl(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
-        cwd=folder,
-    )  # fmt: skip
-    return Certificates(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    return make_certificates(tmp_path_factory.mktemp("tls"), "nurture test CA")
 
 
 @dataclass(frozen=True)
@@ -106,8 +68,8 @@ def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> DkimKey:
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is needed to make a DKIM key")
     folder = tmp_path_factory.mktemp("dkim")
-    _openssl("genrsa", "-traditional", "-out", "dkim.key", "1024", cwd=folder)
-    _openssl("rsa", "-in", "dkim.key", "-pubout", "-outform", "DER", "-out", "dkim.pub", cwd=folder)
+    openssl("genrsa", "-traditional", "-out", "dkim.key", "1024", cwd=folder)
+    openssl("rsa", "-in", "dkim.key", "-pubout", "-outform", "DER", "-out", "dkim.pub", cwd=folder)
     public = base64.b64encode((folder / "dkim.pub").read_bytes())
     return DkimKey((folder / "dkim.key").read_bytes(), b"v=DKIM1; k=rsa; p=" + public)
 

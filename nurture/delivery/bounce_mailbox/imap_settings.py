@@ -23,6 +23,7 @@ from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from nurture.delivery.bounce_mailbox.base import BounceMailboxError
+from nurture.delivery.tls import client_tls_context
 from nurture.delivery.transports import redact_url
 
 TlsMode = Literal["implicit", "starttls", "none"]
@@ -66,13 +67,7 @@ class ImapMailboxSettings:
 
     def tls_context(self) -> ssl.SSLContext | None:
         """The TLS settings to connect with: certificates checked unless ``verify`` is off."""
-        if self.tls == "none":
-            return None
-        context = ssl.create_default_context(cafile=self.ca_file)
-        if not self.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return None if self.tls == "none" else client_tls_context(self.ca_file, self.verify)
 
 
 def parse_imap_url(url: str, workspace_root: Path) -> ImapMailboxSettings:

@@ -27,6 +27,7 @@ from typing import Literal
 import aiosmtplib
 
 from nurture.delivery.pacing import TokenBucket
+from nurture.delivery.tls import client_tls_context
 from nurture.delivery.transports.base import OutgoingMessage, SendResult
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,7 @@ class SmtpSettings:
 
     def tls_context(self) -> ssl.SSLContext | None:
         """The TLS settings to connect with: certificates verified unless ``verify`` is off."""
-        if self.tls == "none":
-            return None
-        context = ssl.create_default_context(cafile=self.ca_file)
-        if not self.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return None if self.tls == "none" else client_tls_context(self.ca_file, self.verify)
 
 
 class _Refused(Exception):
