@@ -241,7 +241,8 @@ class Outbox:
             if marking is not None:
                 await marking
                 if len(on_the_wire) < len(windows):
-                    await self._in_database(self.unmark, [v.row.id for v, _ in windows[len(on_the_wire)]])
+                    ids = [v.row.id for v, _ in windows[len(on_the_wire)]]
+                    await self._in_database(functools.partial(self.release, status="sending"), ids)
         finished = await asyncio.gather(*on_the_wire[written:], return_exceptions=True)
         verdicts = [v for result in finished if isinstance(result, list) for v in result]
         with contextlib.suppress(Exception):
@@ -382,21 +383,13 @@ class Outbox:
                 )
         return rows
 
-    def release(self, ids: Sequence[int]) -> None:
-        """Claimed messages that were never handed over go back to the queue."""
+    def release(self, ids: Sequence[int], *, status: str = "claimed") -> None:
+        """Messages that were never handed over (claimed, or marked ``sending`` just before an
+        error) go back to the queue."""
         with self.db.begin() as conn:
             conn.execute(
                 update(messages)
-                .where(messages.c.id.in_(list(ids)), messages.c.status == "claimed")
-                .values(status="queued", claimed_until=None, attempts=messages.c.attempts - 1)
-            )
-
-    def unmark(self, ids: Sequence[int]) -> None:
-        """Messages marked ``sending`` that were not handed over after all go back to the queue."""
-        with self.db.begin() as conn:
-            conn.execute(
-                update(messages)
-                .where(messages.c.id.in_(list(ids)), messages.c.status == "sending")
+                .where(messages.c.id.in_(list(ids)), messages.c.status == status)
                 .values(status="queued", claimed_until=None, attempts=messages.c.attempts - 1)
             )
 
