@@ -16,12 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
+from nurture.engagement.heap import frozen_heap
 from nurture.engagement.record import RecordResult, UnknownLeads, record_events
 
 if TYPE_CHECKING:
     from nurture.definitions import Program
 
-BATCH_SIZE = 5_000
+# Events per transaction. Writes land all over the events and ledger indexes; a larger batch
+# writes each touched index page (and each lead's score) once for more events: at 20,000 rather
+# than 5,000 the database does about a quarter less work per event, while the write lock is held
+# for about a second per batch.
+BATCH_SIZE = 20_000
 KEPT_PROBLEMS = 1_000
 MAX_LINE_BYTES = 1024 * 1024
 
@@ -73,20 +78,23 @@ def import_events_file(
     report = EventImportReport(path)
     items: list[Any] = []
     line_numbers: list[int] = []
-    for number, item in _read(path, report):
-        items.append(item)
-        line_numbers.append(number)
-        if len(items) >= batch_size:
+    with frozen_heap():
+        for number, item in _read(path, report):
+            items.append(item)
+            line_numbers.append(number)
+            if len(items) >= batch_size:
+                _store(engine, program, items, line_numbers, now, unknown_leads, report)
+                items, line_numbers = [], []
+        if items:
             _store(engine, program, items, line_numbers, now, unknown_leads, report)
-            items, line_numbers = [], []
-    if items:
-        _store(engine, program, items, line_numbers, now, unknown_leads, report)
     report.problems.sort(key=lambda p: p.line)
     return report
 
 
 def _read(path: Path, report: EventImportReport) -> Iterator[tuple[int, Any]]:
-    decode = json.JSONDecoder().decode
+    decoder = json.JSONDecoder()
+    decode = decoder.decode
+    scan = decoder.scan_once  # type: ignore[attr-defined]  # set in JSONDecoder.__init__; not in the stubs
     with path.open("rb") as stream:
         for number, raw in enumerate(stream, start=1):
             if not raw.strip():
@@ -96,14 +104,23 @@ def _read(path: Path, report: EventImportReport) -> Iterator[tuple[int, Any]]:
                 report.reject(number, f"longer than {MAX_LINE_BYTES // 1024} KiB")
                 continue
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8").strip().removeprefix("\ufeff")
             except UnicodeDecodeError:
                 report.reject(number, "not UTF-8 text")
                 continue
+            # The scanner alone, for a line that is one JSON value and nothing else; any other
+            # line goes through decode(), which skips whitespace and words the error.
             try:
-                yield number, decode(text.strip().removeprefix("\ufeff"))
-            except json.JSONDecodeError as exc:
-                report.reject(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
+                item, end = scan(text, 0)
+            except (StopIteration, json.JSONDecodeError):
+                end = -1
+            if end != len(text):
+                try:
+                    item = decode(text)
+                except json.JSONDecodeError as exc:
+                    report.reject(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
+                    continue
+            yield number, item
 
 
 def _store(

@@ -99,22 +99,30 @@ def record_events(
     """Check and store engagement events (JSON objects as sent by the API or a file), in ``conn``'s
     transaction; retried events count once, events of known leads are scored."""
     result = RecordResult(received=len(items))
-    checked: list[tuple[int, EventItem]] = []
+    errors = result.errors
+    # Parallel lists rather than (index, item) pairs: a batch is thousands of items.
+    indexes: list[int] = []
+    checked: list[EventItem] = []
     for index, item in enumerate(items):
         try:
-            checked.append((index, parse_item(item, now)))
+            checked.append(parse_item(item, now))
         except ItemInvalid as exc:
-            result.errors.append(ItemError(index, exc.field, exc.message))
-    found_messages = find_messages(conn, {c.message_ref for _, c in checked if c.message_ref is not None})
-    lead_ids = find_lead_ids(conn, {c.email for _, c in checked if c.message_ref is None and c.email})
-    ready: list[tuple[int, NewEvent]] = []
-    for index, item in checked:
+            errors.append(ItemError(index, exc.field, exc.message))
+        else:
+            indexes.append(index)
+    found_messages = find_messages(conn, {c.message_ref for c in checked if c.message_ref is not None})
+    lead_ids = find_lead_ids(conn, {c.email for c in checked if c.message_ref is None and c.email})
+    ready: list[NewEvent] = []
+    for index, item in zip(indexes, checked, strict=True):
         try:
-            ready.append((index, _resolve(item, found_messages, lead_ids, unknown_leads)))
+            ready.append(_resolve(item, found_messages, lead_ids, unknown_leads))
         except ItemInvalid as exc:
-            result.errors.append(ItemError(index, exc.field, exc.message))
-    ids = store_events(conn, program, [event for _, event in ready], now)
-    for (_, event), event_id in zip(ready, ids, strict=True):
+            errors.append(ItemError(index, exc.field, exc.message))
+    # Done with: the garbage collector need not walk them while the batch is stored and scored.
+    del checked, found_messages, lead_ids
+    ids = store_events(conn, program, ready, now)
+    by_type = result.by_type
+    for event, event_id in zip(ready, ids, strict=True):
         if event_id is None:
             result.duplicates += 1
             continue
@@ -122,8 +130,8 @@ def record_events(
         result.event_ids.append(event_id)
         result.anonymous += event.lead_id is None
         result.machine += event.machine_reason is not None
-        result.by_type[(event.type, "human" if event.machine_reason is None else "machine")] += 1
-    result.errors.sort(key=lambda e: e.index)
+        by_type[(event.type, "human" if event.machine_reason is None else "machine")] += 1
+    errors.sort(key=lambda e: e.index)
     return result
 
 
@@ -133,38 +141,42 @@ def _resolve(
     lead_ids: dict[str, int],
     unknown_leads: UnknownLeads,
 ) -> NewEvent:
-    event = NewEvent(
-        type=item.type,
-        occurred_at=item.occurred_at,
-        url=item.url,
-        machine_reason=item.machine_reason,
-        idempotency_key=item.idempotency_key,
-        properties=item.properties,
-        properties_json=item.properties_json,
-    )
     message = None
+    lead_id: int | None
+    anonymous_email = None
     if item.message_ref is not None:
         message = found_messages.get(item.message_ref)
         if message is None:
             raise ItemInvalid("message_id", f"no message {item.message_ref} was sent by nurture")
         if message.kind != "marketing" or message.lead_id is None:
             raise ItemInvalid("message_id", f"message {item.message_ref} is not a marketing email to a lead")
-        event.lead_id = message.lead_id
-        event.message_id = message.id
-        event.campaign_key = message.campaign_key
-        event.step_id = message.step_id
+        lead_id = message.lead_id
     else:
         assert item.email is not None
-        event.lead_id = lead_ids.get(item.email)
-        if event.lead_id is None:
+        lead_id = lead_ids.get(item.email)
+        if lead_id is None:
             if unknown_leads == "refuse":
                 raise ItemInvalid(
                     "email", f"no lead {item.email} (the settings refuse events of unknown addresses)"
                 )
-            event.anonymous_email = item.email
-    if event.machine_reason is None and item.type in (EMAIL_OPEN, EMAIL_CLICK):
-        event.machine_reason = _machine_reason(item, message)
-    return event
+            anonymous_email = item.email
+    machine_reason = item.machine_reason
+    if machine_reason is None and item.type in (EMAIL_OPEN, EMAIL_CLICK):
+        machine_reason = _machine_reason(item, message)
+    return NewEvent(
+        type=item.type,
+        occurred_at=item.occurred_at,
+        lead_id=lead_id,
+        anonymous_email=anonymous_email,
+        message_id=message.id if message is not None else None,
+        campaign_key=message.campaign_key if message is not None else None,
+        step_id=message.step_id if message is not None else None,
+        url=item.url,
+        machine_reason=machine_reason,
+        idempotency_key=item.idempotency_key,
+        properties=item.properties,
+        properties_json=item.properties_json,
+    )
 
 
 def _machine_reason(item: EventItem, message: MessageFacts | None) -> str | None:
@@ -185,9 +197,9 @@ def find_lead_ids(conn: Connection, emails: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(emails))
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
-        clause, params = bulk.in_list(conn, "email", wanted[start : start + _CHUNK])
-        query = f"SELECT email, id FROM leads WHERE email IN {clause}"  # noqa: S608 - placeholders only
-        found.update((email, int(lead_id)) for email, lead_id in bulk.execute(conn, query, params))
+        chunk = wanted[start : start + _CHUNK]
+        query = f"SELECT email, id FROM leads WHERE email IN {bulk.markers(len(chunk))}"  # noqa: S608 - markers only
+        found.update((email, int(lead_id)) for email, lead_id in bulk.fetch_positional(conn, query, chunk))
     return found
 
 

@@ -41,6 +41,8 @@ class ScorableEvent(NamedTuple):
 class _Scoring:
     stored_event: Callable[..., Any]
     on_events_recorded: Callable[[Connection, Any, Sequence[Any], datetime], None]
+    # StoredEvent is a named tuple of the same fields: events are handed over as they are.
+    same_shape: bool = False
 
 
 @cache
@@ -53,7 +55,8 @@ def _scoring() -> _Scoring | None:
         return None
     # Present: import it for real, so a mistake inside it is not mistaken for its absence.
     module = importlib.import_module(SCORING_MODULE)
-    return _Scoring(module.StoredEvent, module.on_events_recorded)
+    same_shape = getattr(module.StoredEvent, "_fields", None) == ScorableEvent._fields
+    return _Scoring(module.StoredEvent, module.on_events_recorded, same_shape)
 
 
 def scoring_available() -> bool:
@@ -70,6 +73,9 @@ def score_events(
     scoring = _scoring()
     if scoring is None:
         return
-    make = scoring.stored_event
-    stored = [make(*event) for event in events]
+    if scoring.same_shape:
+        stored: Sequence[Any] = events
+    else:
+        make = scoring.stored_event
+        stored = [make(*event) for event in events]
     scoring.on_events_recorded(conn, program, stored, now)

@@ -9,9 +9,9 @@ and scoring happen in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -39,6 +39,7 @@ _VALUES = (
 )
 # The conflict target is the idempotency key only: any other conflict is an error, never a skip.
 _SKIP_RETRIES = "ON CONFLICT (idempotency_key) DO NOTHING"
+# Rows by position (bulk.executemany_rows): no dict per event.
 _INSERT_MANY = f"INSERT INTO events (id, {_COLUMNS}) VALUES (:id, {_VALUES}) {_SKIP_RETRIES}"  # noqa: S608 - constants only
 _INSERT_ONE = f"INSERT INTO events ({_COLUMNS}) VALUES ({_VALUES}) {_SKIP_RETRIES} RETURNING id"  # noqa: S608 - constants only
 _CHUNK = 1000
@@ -82,27 +83,30 @@ def store_events(
         ids: list[int | None] = [_insert_one(conn, new_events[0], now)]
     else:
         ids = _insert_many(conn, new_events, now)
-    stored = [(e, i) for e, i in zip(new_events, ids, strict=True) if i is not None]
     if apply_opt_outs:
-        _apply_opt_outs(conn, stored, now)
-    score_events(conn, program, [scorable(e, i) for e, i in stored if e.lead_id is not None], now)
+        _apply_opt_outs(conn, new_events, ids, now)
+    if program is not None:  # without a program there is no scoring model to ask
+        score_events(
+            conn,
+            program,
+            [
+                ScorableEvent(
+                    i,
+                    e.lead_id,
+                    e.type,
+                    e.occurred_at,
+                    e.properties or {},
+                    e.url,
+                    e.machine_reason,
+                    e.campaign_key,
+                    e.step_id,
+                )
+                for e, i in zip(new_events, ids, strict=True)
+                if i is not None and e.lead_id is not None
+            ],
+            now,
+        )
     return ids
-
-
-def scorable(event: NewEvent, event_id: int) -> ScorableEvent:
-    """What scoring is told about a stored event of a known lead."""
-    assert event.lead_id is not None
-    return ScorableEvent(
-        id=event_id,
-        lead_id=event.lead_id,
-        type=event.type,
-        occurred_at=event.occurred_at,
-        properties=event.properties or {},
-        url=event.url,
-        machine_reason=event.machine_reason,
-        campaign_key=event.campaign_key,
-        step_id=event.step_id,
-    )
 
 
 def _row(conn: Connection, event: NewEvent, received_at: Any) -> dict[str, Any]:
@@ -115,7 +119,7 @@ def _row(conn: Connection, event: NewEvent, received_at: Any) -> dict[str, Any]:
         "lead_id": event.lead_id,
         "anonymous_email": event.anonymous_email,
         "type": event.type,
-        "occurred_at": _sqlite_instant(event.occurred_at) if sqlite else event.occurred_at,
+        "occurred_at": bulk.instant(conn, event.occurred_at) if sqlite else event.occurred_at,
         "received_at": received_at,
         "message_id": event.message_id,
         "campaign_key": event.campaign_key,
@@ -127,12 +131,6 @@ def _row(conn: Connection, event: NewEvent, received_at: Any) -> dict[str, Any]:
     }
 
 
-def _sqlite_instant(value: datetime) -> str:
-    """What ``bulk.instant`` gives on SQLite (the text SQLAlchemy stores), at half the cost."""
-    utc = value.astimezone(UTC) if value.tzinfo is not None else value
-    return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
 def _insert_one(conn: Connection, event: NewEvent, now: datetime) -> int | None:
     found = bulk.execute(conn, _INSERT_ONE, _row(conn, event, bulk.instant(conn, now))).fetchone()
     return int(found[0]) if found is not None else None
@@ -140,12 +138,15 @@ def _insert_one(conn: Connection, event: NewEvent, now: datetime) -> int | None:
 
 def _insert_many(conn: Connection, new_events: Sequence[NewEvent], now: datetime) -> list[int | None]:
     received_at = bulk.instant(conn, now)
+    sqlite = conn.dialect.name == "sqlite"
+    instant = bulk.instants(conn)
+    json_value = bulk.json_value
     # A key repeated within the batch is stored once: the first occurrence wins.
     seen: set[str] = set()
     ids: list[int | None] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     keyed: list[int] = []
-    allocated = iter(_allocate_ids(conn, len(new_events)))
+    next_id = _allocate_ids(conn, len(new_events)).__next__
     for event in new_events:
         key = event.idempotency_key
         if key is not None:
@@ -153,13 +154,26 @@ def _insert_many(conn: Connection, new_events: Sequence[NewEvent], now: datetime
                 ids.append(None)
                 continue
             seen.add(key)
-        row = _row(conn, event, received_at)
-        row["id"] = event_id = next(allocated)
-        rows.append(row)
+        event_id = next_id()
         ids.append(event_id)
         if key is not None:
             keyed.append(event_id)
-    bulk.executemany(conn, _INSERT_MANY, rows)
+        # In the order of _INSERT_MANY's parameters; values in storage form (see _row).
+        if sqlite:
+            occurred_at: Any = instant(event.occurred_at)
+            properties = event.properties_json
+            if properties is None:
+                properties = json_value(conn, event.properties or {})
+        else:
+            occurred_at, properties = event.occurred_at, json_value(conn, event.properties or {})
+        rows.append(
+            (
+                event_id, event.lead_id, event.anonymous_email, event.type, occurred_at, received_at,
+                event.message_id, event.campaign_key, event.step_id, event.url, event.machine_reason, key,
+                properties,
+            )
+        )  # fmt: skip
+    bulk.executemany_rows(conn, _INSERT_MANY, rows)
     if keyed:
         # Keyed rows that are not there were retries of events stored before.
         skipped = set(keyed) - _existing_ids(conn, keyed)
@@ -168,32 +182,37 @@ def _insert_many(conn: Connection, new_events: Sequence[NewEvent], now: datetime
     return ids
 
 
-def _allocate_ids(conn: Connection, count: int) -> list[int]:
+def _allocate_ids(conn: Connection, count: int) -> Iterator[int]:
     if conn.dialect.name == "postgresql":
         result = bulk.execute(
             conn,
             "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :count)",
             {"count": count},
         )
-        return [int(row[0]) for row in result]
+        return iter([int(row[0]) for row in result.fetchall()])
     # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), so nobody else takes these.
     highest = bulk.execute(conn, "SELECT COALESCE(MAX(id), 0) FROM events").scalar()
-    return list(range(int(highest) + 1, int(highest) + 1 + count))
+    return iter(range(int(highest) + 1, int(highest) + 1 + count))
 
 
 def _existing_ids(conn: Connection, ids: Sequence[int]) -> set[int]:
     found: set[int] = set()
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        clause, params = bulk.in_list(conn, "id", chunk)
-        query = f"SELECT id FROM events WHERE id IN {clause}"  # noqa: S608 - placeholders only
-        found.update(int(r[0]) for r in bulk.execute(conn, query, params))
+        query = f"SELECT id FROM events WHERE id IN {bulk.markers(len(chunk))}"  # noqa: S608 - markers only
+        found.update(int(r[0]) for r in bulk.fetch_positional(conn, query, chunk))
     return found
 
 
-def _apply_opt_outs(conn: Connection, stored: Sequence[tuple[NewEvent, int]], now: datetime) -> None:
-    opting_out = [(e, suppression_for(e.type, e.properties or {})) for e, _ in stored]
-    opting_out = [(e, reason) for e, reason in opting_out if reason is not None]
+def _apply_opt_outs(
+    conn: Connection, new_events: Sequence[NewEvent], ids: Sequence[int | None], now: datetime
+) -> None:
+    opting_out = []
+    for event, event_id in zip(new_events, ids, strict=True):
+        if event_id is not None:
+            reason = suppression_for(event.type, event.properties or {})
+            if reason is not None:
+                opting_out.append((event, reason))
     if not opting_out:
         return
     lead_ids = sorted({e.lead_id for e, _ in opting_out if e.lead_id is not None})

@@ -1,47 +1,44 @@
 """Behaviour scoring: points for engagement events, the moment they are recorded.
 
 Called by whoever records events (the events importer, the ingest API, the tracking server) inside
-its own transaction, once per batch: the affected leads are loaded once, every rule is applied in
-Python, and the ledger lines and new scores are written with one driver call each. Leads whose
-score rose are then checked against the SLA's MQL rule and, when it holds, routed to sales before
-the transaction ends.
+its own transaction, once per batch, and set-based throughout: events of types no rule mentions
+are dropped first; the affected leads are read in one query, every rule is matched in Python with
+its condition's quick path looked up once, the daily caps read only the (lead, day) pairs the
+batch touches, and the ledger lines and new scores are written with one driver call each. Leads
+whose score rose are then checked against the SLA's MQL rule and, when it holds, routed to sales
+before the transaction ends.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from operator import attrgetter
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
 from nurture.definitions import Program
 from nurture.engine.entry import event_view
+from nurture.scoring.caps import DailyCaps
 from nurture.scoring.ledger import decayed
-from nurture.scoring.rules import ScoringRule, holds, scoring_rules
+from nurture.scoring.rules import ScoringRule, scoring_rules
 from nurture.scoring.state import (
-    CHUNK,
     MQL_ELIGIBLE,
-    LedgerLine,
+    LedgerRow,
     ScoredLead,
     ScoreUpdate,
     light_view_suffices,
     load_scored_leads,
-    write_ledger,
+    write_ledger_rows,
     write_scores,
 )
 from nurture.settings import Settings
 from nurture.store import bulk
-from nurture.zones import zone
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """An engagement event as recorded, with its database id."""
+class StoredEvent(NamedTuple):
+    """An engagement event as recorded, with its database id (a tuple: batches hold thousands)."""
 
     id: int
     lead_id: int
@@ -77,33 +74,23 @@ def on_events_recorded(
     context = sales_context(program, settings)
     half_life = model.decay.half_life if model.decay else None
     complete = any(r.where is not None and not light_view_suffices(r.where) for r in model.behavior)
-    leads = load_scored_leads(conn, (e.lead_id for e in scored), lock=True, complete=complete)
+    leads = load_scored_leads(conn, {e.lead_id for e in scored}, lock=True, complete=complete)
     scored = sorted((e for e in scored if e.lead_id in leads), key=_EVENT_ORDER)
-    days = _DayCounter(conn, leads, scored, by_type, now, context.default_zone)
-    lines: list[LedgerLine] = []
-    earned: dict[int, list[tuple[float, datetime]]] = defaultdict(list)
-    for event in scored:
-        lead = leads[event.lead_id]
-        at = min(event.occurred_at, now)  # a clock ahead of ours must not earn fresher points
-        for rule in _rules_met(by_type[event.type], event, lead, now):
-            if days.take(lead, rule, at):
-                lines.append(
-                    LedgerLine(lead.id, rule.points, "behavior", rule.label, rule.reason, at, event.id)
-                )
-                earned[lead.id].append((rule.points, at))
-    if not lines:
+    caps = DailyCaps(context.default_zone)
+    days = _load_caps(conn, caps, leads, scored, by_type, now)
+    rows, gained = _earn(conn, leads, scored, days, by_type, caps, now, half_life)
+    if not rows:
         return
-    write_ledger(conn, lines)
+    write_ledger_rows(conn, rows)
     updates = []
     rose: list[tuple[ScoredLead, float]] = []
-    for lead_id, points in earned.items():
+    for lead_id, points in gained.items():
         lead = leads[lead_id]
         as_of = lead.as_of(now)
-        gained = sum(decayed(p, at, as_of, half_life) for p, at in points)
-        behaviour = lead.behavior_at(as_of, half_life) + gained
+        behaviour = lead.behavior_at(as_of, half_life) + points
         updates.append(ScoreUpdate(lead_id, lead.fit, behaviour, lead.fit + behaviour, as_of))
         lead.lead.update(behavior_score=behaviour, score=lead.fit + behaviour)
-        if gained > 0 and lead.stage in MQL_ELIGIBLE:
+        if points > 0 and lead.stage in MQL_ELIGIBLE:
             rose.append((lead, lead.fit + behaviour))
     write_scores(conn, updates)
     if rose:
@@ -113,6 +100,78 @@ def on_events_recorded(
 
 
 _EVENT_ORDER = attrgetter("lead_id", "occurred_at", "id")
+
+
+def _earn(
+    conn: Connection,
+    leads: Mapping[int, ScoredLead],
+    events: Sequence[StoredEvent],
+    days: Sequence[date | None],
+    by_type: Mapping[str, Sequence[ScoringRule]],
+    caps: DailyCaps,
+    now: datetime,
+    half_life: timedelta | None,
+) -> tuple[list[LedgerRow], dict[int, float]]:
+    """The ledger rows the events (in scoring order) earn, and per lead the points earned faded to
+    the moment its new score is stated at, summed in event order."""
+    instant = bulk.instants(conn)
+    # Types whose rules have no `where`: a person's event of such a type meets them all.
+    plain = {kind: all(rule.where is None for rule in rules) for kind, rules in by_type.items()}
+    rows: list[LedgerRow] = []
+    gained: dict[int, float] = {}
+    lead: ScoredLead | None = None
+    as_of = now
+    for event, day in zip(events, days, strict=True):
+        if lead is None or lead.id != event.lead_id:  # events come lead by lead
+            lead = leads[event.lead_id]
+            as_of = lead.as_of(now)
+        rules = by_type[event.type]
+        if event.machine_reason is not None or not plain[event.type]:
+            rules = _rules_met(rules, event, lead, now)
+        at = min(event.occurred_at, now)  # a clock ahead of ours must not earn fresher points
+        stored_at = None
+        for rule in rules:
+            limit = rule.max_per_day
+            if limit is not None:
+                assert day is not None  # known for every event of a type with a capped rule
+                if not caps.take(lead.id, rule.label, day, limit):
+                    continue
+            if stored_at is None:
+                stored_at = instant(at)
+            rows.append((lead.id, rule.points, "behavior", rule.label, event.id, rule.reason, stored_at))
+            gained[lead.id] = gained.get(lead.id, 0) + decayed(rule.points, at, as_of, half_life)
+    return rows, gained
+
+
+def _load_caps(
+    conn: Connection,
+    caps: DailyCaps,
+    leads: Mapping[int, ScoredLead],
+    events: Sequence[StoredEvent],
+    by_type: Mapping[str, Sequence[ScoringRule]],
+    now: datetime,
+) -> list[date | None]:
+    """Read what capped rules already scored on the lead's days of these events; returns each
+    event's day (None for types without a capped rule)."""
+    capped = {
+        kind: labels
+        for kind in {e.type for e in events}
+        if (labels := {rule.label for rule in by_type[kind] if rule.max_per_day is not None})
+    }
+    days: list[date | None] = []
+    wanted: set[tuple[int, date]] = set()
+    lead_id, tz = None, caps.default_zone
+    for event in events:
+        if event.type in capped:
+            if event.lead_id != lead_id:  # events come lead by lead
+                lead_id, tz = event.lead_id, caps.zone_of(leads[event.lead_id])
+            day = min(event.occurred_at, now).astimezone(tz).date()  # as DailyCaps.day
+            wanted.add((event.lead_id, day))
+            days.append(day)
+        else:
+            days.append(None)
+    caps.load(conn, leads, wanted, set().union(*capped.values()))
+    return days
 
 
 def _rules_met(
@@ -126,77 +185,7 @@ def _rules_met(
             continue
         if rule.where is not None:
             view = view if view is not None else event_view(event)
-            if not holds(rule.where, lead.lead, now, view):
+            if not rule.where_holds(lead.lead, now, view):
                 continue
         met.append(rule)
     return met
-
-
-class _DayCounter:
-    """Enforces ``max_per_day``: scored events per rule, lead and day (in the lead's time zone)."""
-
-    def __init__(
-        self,
-        conn: Connection,
-        leads: Mapping[int, ScoredLead],
-        events: Sequence[StoredEvent],
-        by_type: Mapping[str, Sequence[ScoringRule]],
-        now: datetime,
-        default_zone: ZoneInfo,
-    ) -> None:
-        self.default_zone = default_zone
-        self.counts: dict[tuple[int, str, date], int] = defaultdict(int)
-        capped = {rule.label for e in events for rule in by_type[e.type] if rule.max_per_day is not None}
-        if capped:
-            self._load(conn, leads, events, capped, now)
-
-    def _zone(self, lead: ScoredLead) -> ZoneInfo:
-        name = lead.lead.get("timezone")
-        if name:
-            try:
-                return zone(str(name))
-            except ValueError:
-                pass
-        return self.default_zone
-
-    def _load(
-        self,
-        conn: Connection,
-        leads: Mapping[int, ScoredLead],
-        events: Sequence[StoredEvent],
-        capped: set[str],
-        now: datetime,
-    ) -> None:
-        # A local day lies within a day either side of the UTC instants that fall in it.
-        first = min(min(e.occurred_at, now) for e in events) - timedelta(days=1)
-        last = max(min(e.occurred_at, now) for e in events) + timedelta(days=1)
-        ids = sorted({e.lead_id for e in events})
-        rules, rule_params = bulk.in_list(conn, "rule", sorted(capped))
-        for start in range(0, len(ids), CHUNK):
-            lead_list, lead_params = bulk.in_list(conn, "lead", ids[start : start + CHUNK])
-            rows = bulk.execute(
-                conn,
-                f"SELECT lead_id, rule, at FROM score_ledger WHERE lead_id IN {lead_list} "  # noqa: S608
-                f"AND kind = 'behavior' AND rule IN {rules} AND at >= :first AND at <= :last",
-                {
-                    **lead_params,
-                    **rule_params,
-                    "first": bulk.instant(conn, first),
-                    "last": bulk.instant(conn, last),
-                },
-            )
-            for lead_id, rule, at in rows.fetchall():
-                lead = leads.get(int(lead_id))
-                instant = bulk.read_instant(at)
-                if lead is not None and instant is not None:
-                    self.counts[(lead.id, rule, instant.astimezone(self._zone(lead)).date())] += 1
-
-    def take(self, lead: ScoredLead, rule: ScoringRule, at: datetime) -> bool:
-        """Whether an event at ``at`` may still score under the rule that day; counts it if so."""
-        if rule.max_per_day is None:
-            return True
-        key = (lead.id, rule.label, at.astimezone(self._zone(lead)).date())
-        if self.counts[key] >= rule.max_per_day:
-            return False
-        self.counts[key] += 1
-        return True

@@ -219,13 +219,26 @@ class ScoringRule:
     count_machine: bool
     label: str
     reason: str
+    # The quick path of `where`, looked up once: the rule is asked about every event of its type.
+    quick_where: Quick | None = None
 
     @classmethod
     def of(cls, rule: BehaviorRule) -> ScoringRule:
         return cls(
             rule.points, rule.where, rule.max_per_day, counts_machine_events(rule), behavior_label(rule),
-            behavior_reason(rule),
+            behavior_reason(rule), quick(rule.where) if rule.where is not None else None,
         )  # fmt: skip
+
+    def where_holds(self, lead: Mapping[str, Any], now: datetime, event: Mapping[str, Any]) -> bool:
+        """:func:`holds` for ``where`` (which must be set), without looking up its quick path."""
+        assert self.where is not None
+        direct = self.quick_where
+        if direct is not None:
+            try:
+                return bool(direct(lead, event))
+            except Exception:  # a missing or odd value: the sandbox decides, and explains
+                log.debug("quick path declined %r", self.where.source)
+        return _sandboxed(self.where, lead, now, event)
 
 
 _scoring_rules: dict[int, tuple[ScoringModel, dict[str, list[ScoringRule]]]] = {}

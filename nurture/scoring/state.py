@@ -38,7 +38,7 @@ _SCORE_FIELDS = ("score", "fit_score", "behavior_score")
 MQL_ELIGIBLE = frozenset({"subscriber", "lead", "recycled"})
 
 
-@dataclass
+@dataclass(slots=True)
 class ScoredLead:
     """One lead's score parts; ``behavior`` is the value as of ``scored_at``."""
 
@@ -74,18 +74,18 @@ def load_scored_leads(
     read at the driver's level: events and imports arrive by the ten thousand and this is on
     their path.
     """
-    found: dict[int, ScoredLead] = {}
-    for lead_id, view, scored_at in _read(conn, lead_ids, complete=complete, lock=lock):
-        found[lead_id] = ScoredLead(
-            id=lead_id,
-            lead=view,
-            fit=float(view["fit_score"]),
-            behavior=float(view["behavior_score"]),
-            scored_at=scored_at,
-            score=float(view["score"]),
-            complete=complete,
+    return {
+        lead_id: ScoredLead(
+            lead_id,
+            view,
+            float(view["fit_score"]),
+            float(view["behavior_score"]),
+            scored_at,
+            float(view["score"]),
+            complete,
         )
-    return found
+        for lead_id, view, scored_at in _read(conn, lead_ids, complete=complete, lock=lock)
+    }
 
 
 def complete_views(conn: Connection, scored: Iterable[ScoredLead]) -> None:
@@ -105,19 +105,19 @@ def _read(
     names = _COMPLETE_NAMES if complete else _LIGHT_NAMES
     select_sql = _COMPLETE_SELECT if complete else _LIGHT_SELECT
     lock_sql = " FOR UPDATE" if lock and conn.dialect.name == "postgresql" else ""
+    read_instant = bulk.read_instant
     for start in range(0, len(ids), CHUNK):
-        placeholders, params = bulk.in_list(conn, "id", ids[start : start + CHUNK])
-        for row in bulk.execute(
-            conn, f"{select_sql} WHERE id IN {placeholders} ORDER BY id{lock_sql}", params
-        ):
+        chunk = ids[start : start + CHUNK]
+        query = f"{select_sql} WHERE id IN {bulk.markers(len(chunk))} ORDER BY id{lock_sql}"
+        for row in bulk.fetch_positional(conn, query, chunk):
             view = dict(zip(names, row[1:], strict=False))
             if complete:
                 # As conditions see a lead (nurture.engine.enrollments.lead_for_conditions).
                 view["attributes"] = bulk.read_json(view["attributes"]) or {}
                 view["unsubscribed"] = view.pop("unsubscribed_at") is not None
-                view["created_at"] = bulk.read_instant(view["created_at"])
-                view["updated_at"] = bulk.read_instant(view["updated_at"])
-            yield int(row[0]), view, bulk.read_instant(row[-1])
+                view["created_at"] = read_instant(view["created_at"])
+                view["updated_at"] = read_instant(view["updated_at"])
+            yield int(row[0]), view, read_instant(row[-1])
 
 
 def light_view_suffices(condition: Condition) -> bool:
@@ -135,21 +135,23 @@ class ScoreUpdate:
     at: datetime
 
 
+# Positional (bulk.executemany_rows): every name appears once, in the order of the row tuples.
 _WRITE_SCORES = (
     "UPDATE leads SET fit_score = :fit, behavior_score = :behavior, behavior_scored_at = :at, score = :score "
     "WHERE id = :id"
 )
-_TOUCH_SCORES = _WRITE_SCORES.replace(" WHERE", ", updated_at = :at WHERE")
+_TOUCH_SCORES = _WRITE_SCORES.replace(" WHERE", ", updated_at = :updated_at WHERE")
 
 
 def _instants(conn: Connection) -> Callable[[datetime], Any]:
     """``bulk.instant`` remembering its answers: a batch's lines mostly share one moment."""
     cache: dict[datetime, Any] = {}
+    convert = bulk.instants(conn)
 
     def instant(value: datetime) -> Any:
         stored = cache.get(value)
         if stored is None:
-            stored = cache[value] = bulk.instant(conn, value)
+            stored = cache[value] = convert(value)
         return stored
 
     return instant
@@ -158,20 +160,15 @@ def _instants(conn: Connection) -> Callable[[datetime], Any]:
 def write_scores(conn: Connection, updates: Sequence[ScoreUpdate], *, touch: bool = True) -> None:
     """Store new score parts; ``touch`` marks the leads updated at the same moment."""
     instant = _instants(conn)
-    bulk.executemany(
-        conn,
-        _TOUCH_SCORES if touch else _WRITE_SCORES,
-        [
-            {
-                "id": u.lead_id,
-                "fit": u.fit,
-                "behavior": u.behavior,
-                "score": u.score,
-                "at": instant(u.at),
-            }
-            for u in updates
-        ],
-    )
+    rows: list[tuple[Any, ...]] = []
+    for u in updates:
+        at = instant(u.at)
+        rows.append(
+            (u.fit, u.behavior, at, u.score, at, u.lead_id)
+            if touch
+            else (u.fit, u.behavior, at, u.score, u.lead_id)
+        )
+    bulk.executemany_rows(conn, _TOUCH_SCORES if touch else _WRITE_SCORES, rows)
 
 
 @dataclass(frozen=True)
@@ -185,23 +182,23 @@ class LedgerLine:
     event_id: int | None = None
 
 
+# Ledger rows as written: (lead_id, points, kind, rule, event_id, reason, at in storage form).
+LedgerRow = tuple[int, float, str, str, int | None, str, Any]
+_INSERT_LEDGER = (
+    "INSERT INTO score_ledger (lead_id, points, kind, rule, event_id, reason, at) "
+    "VALUES (:lead_id, :points, :kind, :rule, :event_id, :reason, :at)"
+)
+
+
 def write_ledger(conn: Connection, lines: Sequence[LedgerLine]) -> None:
     """Append ledger lines in one driver call."""
     instant = _instants(conn)
-    bulk.executemany(
-        conn,
-        "INSERT INTO score_ledger (lead_id, points, kind, rule, event_id, reason, at) "
-        "VALUES (:lead_id, :points, :kind, :rule, :event_id, :reason, :at)",
-        [
-            {
-                "lead_id": line.lead_id,
-                "points": line.points,
-                "kind": line.kind,
-                "rule": line.rule,
-                "event_id": line.event_id,
-                "reason": line.reason,
-                "at": instant(line.at),
-            }
-            for line in lines
-        ],
+    write_ledger_rows(
+        conn, [(x.lead_id, x.points, x.kind, x.rule, x.event_id, x.reason, instant(x.at)) for x in lines]
     )
+
+
+def write_ledger_rows(conn: Connection, rows: Sequence[LedgerRow]) -> None:
+    """Append ledger lines given as plain tuples, ``at`` already in storage form
+    (``bulk.instants``): the behaviour scorer writes one per event and builds them as it goes."""
+    bulk.executemany_rows(conn, _INSERT_LEDGER, rows)
