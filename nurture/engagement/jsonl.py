@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from nurture.engagement.heap import frozen_heap
 from nurture.engagement.record import RecordResult, UnknownLeads, record_events
+from nurture.engagement.surrogates import UNPAIRED_SURROGATE, has_unpaired_surrogate, may_hold_surrogates
 
 if TYPE_CHECKING:
     from nurture.definitions import Program
@@ -120,6 +121,9 @@ def _read(path: Path, report: EventImportReport) -> Iterator[tuple[int, Any]]:
                 except json.JSONDecodeError as exc:
                     report.reject(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
                     continue
+            if may_hold_surrogates(raw) and has_unpaired_surrogate(item):
+                report.reject(number, UNPAIRED_SURROGATE)
+                continue
             yield number, item
 
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from nurture.engagement import BatchAnswer, BatchKeyReused, record_batch
 from nurture.engagement.batches import body_digest, valid_batch_key
+from nurture.engagement.surrogates import UNPAIRED_SURROGATE, has_unpaired_surrogate, may_hold_surrogates
 from nurture.http.context import HttpContext
 from nurture.http.reading import BodyTooLarge, read_body
 
@@ -133,4 +134,8 @@ def _items(body: bytes) -> list[Any] | Response:
         return _error(400, 'expected {"events": [...]} or a JSON list of events')
     if len(items) > MAX_ITEMS:
         return _error(413, f"{len(items)} events in one batch; send at most {MAX_ITEMS} at a time")
+    if may_hold_surrogates(body):
+        for index, item in enumerate(items):
+            if has_unpaired_surrogate(item):
+                return _error(400, f"events[{index}]: {UNPAIRED_SURROGATE}")
     return items

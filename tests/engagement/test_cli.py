@@ -58,6 +58,12 @@ def test_events_import_stores_good_lines_and_reports_bad_ones_by_number(
     ) in result.output
     assert len(mailroom.events()) == 2
 
+    surrogate = '{"type": "page_view", "email": "lena@alpenblick.de", "properties": {"q": "\\udc00"}}'
+    path.write_text(surrogate + "\n", encoding="utf-8")
+    lone = cli("events", "import", str(path), env=env)
+    assert f"{path}: line 1: text with an unpaired UTF-16 surrogate" in lone.output, lone.output
+    assert len(mailroom.events()) == 2
+
     path.write_text(LINES[0] + "\n", encoding="utf-8")
     again = cli("events", "import", str(path), env=env)
     assert again.exit_code == 0, again.output

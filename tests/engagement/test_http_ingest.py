@@ -97,6 +97,11 @@ def test_bad_bodies_are_refused_with_a_reason(live: Live) -> None:
     assert too_large.status_code == 413
     bad_key = post("/api/events", json=[], headers={**BEARER, "idempotency-key": "k" * 201})
     assert bad_key.status_code == 400
+    surrogate = b'[{"type": "page_view", "email": "a@b.de"}, {"type": "page_view", "url": "x\\ud800"}]'
+    lone = post("/api/events", content=surrogate, headers=BEARER)
+    assert lone.status_code == 400 and lone.json()["error"].startswith("events[1]: text with an unpaired")
+    paired = b'[{"type": "page_view", "email": "a@b.de", "properties": {"x": "\\ud83d\\ude00"}}]'
+    assert post("/api/events", content=paired, headers=BEARER).status_code == 200
 
 
 def test_counters_show_events_by_type_and_origin(live: Live, mailroom: Mailroom) -> None:
