@@ -42,7 +42,7 @@ class DueEnrollment:
 def claim_due(conn: Connection, now: datetime, limit: int) -> list[DueEnrollment]:
     """The next due enrollments, locked for this transaction (others skip them)."""
     query = _CLAIM + (" FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else "")
-    rows = bulk.execute(conn, query, {"now": bulk.instant(conn, now), "limit": limit}).fetchall()
+    rows = bulk.fetch_positional(conn, query, (bulk.instant(conn, now), limit))
     return [DueEnrollment(r[0], r[1], r[2], r[3], r[4], _instant(r[5]), _instant(r[6])) for r in rows]
 
 
@@ -80,11 +80,10 @@ def load_leads(conn: Connection, lead_ids: Iterable[int]) -> dict[int, dict[str,
     ids = sorted(set(lead_ids))
     if not ids:
         return {}
-    placeholders, params = bulk.in_list(conn, "l", ids)
-    query = f"SELECT {', '.join(LEAD_COLUMNS)} FROM leads WHERE id IN {placeholders}"  # noqa: S608 - names only
+    query = f"SELECT {', '.join(LEAD_COLUMNS)} FROM leads WHERE id IN {bulk.markers(len(ids))}"  # noqa: S608
     read_instant, read_json = bulk.read_instant, bulk.read_json
     found: dict[int, dict[str, Any]] = {}
-    for values in bulk.execute(conn, query, params).fetchall():
+    for values in bulk.fetch_positional(conn, query, ids):
         lead = dict(zip(_VIEW_NAMES, values, strict=True))
         lead["unsubscribed"] = lead["unsubscribed"] is not None
         lead["created_at"] = read_instant(lead["created_at"])

@@ -140,4 +140,6 @@ def read_instant(value: Any) -> datetime | None:
 
 def read_json(value: Any) -> Any:
     """A stored JSON document as Python data (SQLite returns text, PostgreSQL the value)."""
-    return json.loads(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return {} if value == "{}" else json.loads(value)  # most leads carry no custom attributes
+    return value
