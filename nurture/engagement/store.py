@@ -24,6 +24,7 @@ from nurture.engagement.optouts import (
 )
 from nurture.engagement.scoring_hook import ScorableEvent, score_events
 from nurture.store import bulk
+from nurture.store.feeds import writing
 from nurture.store.schema import leads
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ def store_events(
     """
     if not new_events:
         return []
+    writing(conn, "events")  # the engine follows events by id: see nurture.store.feeds
     if len(new_events) == 1:
         ids: list[int | None] = [_insert_one(conn, new_events[0], now)]
     else:

@@ -14,6 +14,7 @@ from nurture.definitions import Campaign, ConditionError, EvaluationContext, Pro
 from nurture.engine.cursors import move_cursor, read_cursor
 from nurture.engine.enrollments import PastEnrollment, history, load_leads, nudge_leads, suppressed
 from nurture.store import bulk
+from nurture.store.feeds import final_up_to
 from nurture.store.schema import events, leads
 
 
@@ -153,15 +154,19 @@ def enter_from_events(
     result: EntryResult,
 ) -> int:
     """Offer events received since the last look to ``on: event`` campaigns of their type."""
+    final = final_up_to(conn, "events")  # before the cursor's lock: writers never wait on it
     position, _ = read_cursor(conn, "entry:events", lock=True)
     e = events.c
-    rows = conn.execute(
+    query = (
         select(e.id, e.lead_id, e.type, e.occurred_at, e.url, e.campaign_key, e.step_id, e.machine_reason,
                e.properties)
         .where(e.id > position)
         .order_by(e.id)
         .limit(limit)
-    ).all()  # fmt: skip
+    )  # fmt: skip
+    if final is not None:
+        query = query.where(e.id <= final)
+    rows = conn.execute(query).all()
     if not rows:
         return 0
     by_type: dict[str, list[Campaign]] = {}
