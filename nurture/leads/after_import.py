@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from nurture.definitions import Program
-from nurture.leads.importer import BatchHook
+from nurture.leads.report import BatchHook
 from nurture.settings import Settings
 
 

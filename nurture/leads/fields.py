@@ -23,6 +23,14 @@ COUNTRIES = frozenset(
 _COUNTRY_HINTS = {"UK": "GB", "EL": "GR"}
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 MAX_TEXT = 300
+# The free-text columns and their longest accepted value, in characters.
+TEXT_LIMITS = {
+    "first_name": 200,
+    "last_name": 200,
+    "company": MAX_TEXT,
+    "job_title": MAX_TEXT,
+    "industry": 200,
+}
 
 
 def _text(limit: int) -> Callable[[str], str]:
@@ -76,11 +84,7 @@ def _stage(value: str) -> str:
 
 # Column name -> parser from the file's text to the stored value. `email` is handled apart.
 STANDARD_FIELDS: dict[str, Callable[[str], Any]] = {
-    "first_name": _text(200),
-    "last_name": _text(200),
-    "company": _text(MAX_TEXT),
-    "job_title": _text(MAX_TEXT),
-    "industry": _text(200),
+    **{name: _text(limit) for name, limit in TEXT_LIMITS.items()},
     "company_size": _company_size,
     "country": _country,
     "timezone": _timezone,

@@ -20,7 +20,9 @@ class ImportFileError(NurtureError):
 
 
 class RawRecord(NamedTuple):
-    row: int  # as a spreadsheet counts: the CSV header is row 1; JSON Lines count lines
+    """One line of a JSON Lines file."""
+
+    row: int  # JSON Lines count lines
     values: dict[str, Any] | None  # None when the row could not be read at all
     problem: str | None = None
 
@@ -96,7 +98,13 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def read_csv(path: Path, counter: ByteCounter) -> Iterator[RawRecord]:
+# (row as a spreadsheet counts it, the header being row 1; the cells, exactly one per column, or
+# None when the row cannot be read; the problem then). A plain tuple: one is made per row.
+CsvRecord = tuple[int, list[str] | None, str | None]
+
+
+def read_csv(path: Path, counter: ByteCounter) -> tuple[list[str], Iterator[CsvRecord]]:
+    """The columns (from the header, read now: its problems raise here) and the rows."""
     with path.open("rb") as peek:
         sample = peek.read(4096).decode("utf-8-sig", errors="replace")
     if not sample.strip():
@@ -112,8 +120,15 @@ def read_csv(path: Path, counter: ByteCounter) -> Iterator[RawRecord]:
         header = next(reader)
     except csv.Error as exc:
         raise ImportFileError(f"{path}: row 1: {exc}") from None
+    except StopIteration:
+        raise ImportFileError(
+            f"{path}: the file is empty; expected a header row with an 'email' column"
+        ) from None
     columns = _header(path, header)
-    width = len(columns)
+    return columns, _csv_records(reader, len(columns))
+
+
+def _csv_records(reader: Iterator[list[str]], width: int) -> Iterator[CsvRecord]:
     row = 1
     while True:
         row += 1
@@ -122,14 +137,14 @@ def read_csv(path: Path, counter: ByteCounter) -> Iterator[RawRecord]:
         except StopIteration:
             return
         except csv.Error as exc:
-            yield RawRecord(row, None, f"cannot read the row: {exc}")
+            yield row, None, f"cannot read the row: {exc}"
             continue
         if not cells or (len(cells) == 1 and not cells[0].strip()):
             continue  # blank line
         if len(cells) != width:
-            yield RawRecord(row, None, f"has {len(cells)} fields but the header has {width}")
+            yield row, None, f"has {len(cells)} fields but the header has {width}"
             continue
-        yield RawRecord(row, dict(zip(columns, cells, strict=True)))
+        yield row, cells, None
 
 
 def _header(path: Path, header: list[str]) -> list[str]:

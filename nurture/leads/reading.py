@@ -1,0 +1,85 @@
+"""The reading side of an import: a file's rows, checked, in pieces for the writer.
+
+Bad rows are reported here by row number. So is a row repeating an address an earlier row of
+the same batch had: the batch's addresses are a dict, bounded by the batch size; writers find
+repeats across batches in the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from nurture.leads.csv_rows import row_checker
+from nurture.leads.report import ImportReport, duplicate
+from nurture.leads.sources import ByteCounter, read_csv, read_jsonl
+from nurture.leads.staged import EMAIL, ROW, Piece, StagedLead, staged
+from nurture.leads.validate import RowInvalid, validate_record
+
+
+def checked_rows(path: Path, kind: str, counter: ByteCounter, report: ImportReport) -> Iterator[StagedLead]:
+    """The file's storable rows, the others reported. File-level problems raise ImportFileError,
+    for CSV when called, for JSON Lines at the first row."""
+    return _csv_rows(path, counter, report) if kind == "csv" else _jsonl_rows(path, counter, report)
+
+
+def _csv_rows(path: Path, counter: ByteCounter, report: ImportReport) -> Iterator[StagedLead]:
+    columns, records = read_csv(path, counter)
+    check = row_checker(columns)
+
+    def rows() -> Iterator[StagedLead]:
+        count = 0  # a local, added to the report at the end: this loop runs per row
+        try:
+            for row, cells, problem in records:
+                count += 1
+                if cells is None:
+                    report.reject(row, problem or "cannot be read")
+                    continue
+                try:
+                    yield check(row, cells)
+                except RowInvalid as exc:
+                    report.reject(row, str(exc))
+        finally:
+            report.rows += count
+
+    return rows()
+
+
+def _jsonl_rows(path: Path, counter: ByteCounter, report: ImportReport) -> Iterator[StagedLead]:
+    for record in read_jsonl(path, counter):
+        report.rows += 1
+        if record.values is None:
+            report.reject(record.row, record.problem or "cannot be read")
+            continue
+        try:
+            yield staged(record.row, validate_record(record.values))
+        except RowInvalid as exc:
+            report.reject(record.row, str(exc))
+
+
+def pieces(
+    rows: Iterator[StagedLead], report: ImportReport, batch_size: int, piece_size: int
+) -> Iterator[Piece]:
+    """Rows in pieces of ``piece_size``, every ``batch_size`` kept rows closing a batch."""
+    first_rows: dict[str, int] = {}
+    values: list[Any] = []
+    in_piece = in_batch = 0
+    for lead in rows:
+        row = lead[ROW]
+        first = first_rows.setdefault(lead[EMAIL], row)
+        if first != row:
+            report.reject(row, duplicate(lead[EMAIL], first))
+            continue
+        values += lead
+        in_piece += 1
+        in_batch += 1
+        if in_batch >= batch_size:
+            yield Piece(tuple(values), in_piece, True)
+            values, in_piece, in_batch = [], 0, 0
+            first_rows.clear()
+        elif in_piece >= piece_size:
+            yield Piece(tuple(values), in_piece, False)
+            values, in_piece = [], 0
+    if in_batch:
+        yield Piece(tuple(values), in_piece, True)
