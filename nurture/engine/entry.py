@@ -98,8 +98,9 @@ def enter_new_leads(
     result: EntryResult,
 ) -> int:
     """Offer leads created since the last look to ``on: lead_created`` campaigns; returns how many."""
+    final = final_up_to(conn, "leads")  # before the cursor's lock: writers never wait on it
     position, _ = read_cursor(conn, "entry:lead_created", lock=True)
-    ids = _leads_after(conn, position, limit)
+    ids = _leads_after(conn, position, limit, up_to=final)
     if not ids:
         return 0
     campaigns = [c for c in program.campaigns.values() if c.entry.on == "lead_created"]
@@ -108,9 +109,11 @@ def enter_new_leads(
     return len(ids)
 
 
-def _leads_after(conn: Connection, position: int, limit: int) -> list[int]:
-    """The next ``limit`` lead ids after ``position``, in id order (keyset paging)."""
+def _leads_after(conn: Connection, position: int, limit: int, *, up_to: int | None = None) -> list[int]:
+    """The next ``limit`` lead ids after ``position`` (and not past ``up_to``), in id order."""
     query = select(leads.c.id).where(leads.c.id > position).order_by(leads.c.id).limit(limit)
+    if up_to is not None:
+        query = query.where(leads.c.id <= up_to)
     return [int(i) for (i,) in conn.execute(query)]
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
+from nurture.engine.cursors import move_cursor, read_cursor
 from nurture.leads.addresses import normalise_email, suppression_hash
 from nurture.store.schema import events, leads, messages, suppressions
 
@@ -16,6 +17,16 @@ class Erasure:
     email_hash: str
     lead_found: bool
     anonymous_events: int
+
+
+def _reopen_new_lead_feed(conn: Connection, now: datetime) -> None:
+    """SQLite gives a new row the highest id there is plus one, so erasing the newest lead frees
+    its id for the next one; the engine, which offers leads above the last id it offered, would
+    pass that lead over. Its feed is set back to the newest lead still there."""
+    newest = int(conn.scalar(select(func.max(leads.c.id))) or 0)
+    position, _ = read_cursor(conn, "entry:lead_created")
+    if position > newest:
+        move_cursor(conn, "entry:lead_created", newest, now)
 
 
 def forget_lead(conn: Connection, email: str, now: datetime, *, detail: str = "erasure request") -> Erasure:
@@ -31,6 +42,8 @@ def forget_lead(conn: Connection, email: str, now: datetime, *, detail: str = "e
     if lead_id is not None:
         conn.execute(delete(messages).where(messages.c.lead_id == lead_id))
         conn.execute(delete(leads).where(leads.c.id == lead_id))
+        if conn.dialect.name == "sqlite":
+            _reopen_new_lead_feed(conn, now)
     anonymous = conn.execute(delete(events).where(events.c.anonymous_email == normalised)).rowcount
     existing = conn.scalar(select(suppressions.c.reason).where(suppressions.c.email_hash == digest))
     if existing is None:

@@ -20,6 +20,7 @@ from nurture.leads.seen import SeenAddresses
 from nurture.leads.staged import EMAIL, FIELD_NAMES, ROW, Piece, StagedLead, lead_values
 from nurture.leads.validate import LeadValues
 from nurture.store import bulk
+from nurture.store.feeds import writing
 from nurture.store.schema import leads, suppressions
 
 BATCH_SIZE = 10_000  # rows per transaction: large enough to amortise commits and WAL checkpoints
@@ -183,6 +184,7 @@ def _insert_leads(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         # row max(rowid) + 1: the batch's ids are the consecutive run ending at the last one.
         last = int(bulk.execute(conn, "SELECT last_insert_rowid()").scalar_one())
         return list(range(last - len(rows) + 1, last + 1))
+    writing(conn, "leads")  # the engine follows leads by id: see nurture.store.feeds
     statement = insert(leads).returning(leads.c.id, sort_by_parameter_order=True)
     values = [
         {**{k: v for k, v in row.items() if k != "now"}, "created_at": row["now"], "updated_at": row["now"]}
