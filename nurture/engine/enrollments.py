@@ -131,22 +131,23 @@ def queue_sends(conn: Connection, sends: Sequence[QueuedSend], now: datetime, me
     """Put sends in the outbox. A send step already queued for an enrollment is not queued again:
     the unique (enrollment, step) constraint decides, whatever ran before."""
     at = bulk.instant(conn, now)
-    bulk.executemany(
+    bulk.executemany_rows(  # rows as tuples, bound by position: this runs for every send of a tick
         conn,
         "INSERT INTO messages (lead_id, enrollment_id, campaign_key, step_id, kind, to_address, message_id, "
         "status, attempts, next_attempt_at, created_at) VALUES (:lead_id, :enrollment_id, :campaign_key, "
-        ":step_id, 'marketing', :to_address, :message_id, 'queued', 0, :at, :at) "
+        ":step_id, 'marketing', :to_address, :message_id, 'queued', 0, :at, :created_at) "
         "ON CONFLICT (enrollment_id, step_id) DO NOTHING",
         [
-            {
-                "lead_id": s.lead_id,
-                "enrollment_id": s.enrollment_id,
-                "campaign_key": s.campaign_key,
-                "step_id": s.step_id,
-                "to_address": s.to_address,
-                "message_id": new_message_id(message_domain, now),
-                "at": at,
-            }
+            (
+                s.lead_id,
+                s.enrollment_id,
+                s.campaign_key,
+                s.step_id,
+                s.to_address,
+                new_message_id(message_domain, now),
+                at,
+                at,
+            )
             for s in sends
         ],
     )
@@ -169,28 +170,24 @@ def record_outcomes(
 
     at = instant(now)
     parked = [
-        {
-            "id": due.id,
-            "step_id": o.step_id,
-            "started": instant(o.started_at),
-            "due": instant(o.due_at),
-            "version": versions.get(due.campaign_key, due.campaign_version),
-        }
+        (
+            o.step_id,
+            instant(o.started_at),
+            instant(o.due_at),
+            versions.get(due.campaign_key, due.campaign_version),
+            due.id,
+        )
         for due, o in outcomes
         if isinstance(o, Park)
     ]
-    ended = [
-        {"id": due.id, "status": o.status, "reason": o.reason[:500], "at": at}
-        for due, o in outcomes
-        if isinstance(o, Finish)
-    ]
-    bulk.executemany(
+    ended = [(o.status, o.reason[:500], at, due.id) for due, o in outcomes if isinstance(o, Finish)]
+    bulk.executemany_rows(
         conn,
         "UPDATE enrollments SET step_id = :step_id, step_started_at = :started, due_at = :due, "
         "campaign_version = :version WHERE id = :id",
         parked,
     )
-    bulk.executemany(
+    bulk.executemany_rows(
         conn,
         "UPDATE enrollments SET status = :status, exit_reason = :reason, ended_at = :at, due_at = NULL "
         "WHERE id = :id",
