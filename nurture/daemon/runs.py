@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from nurture.clock import Clock
 from nurture.daemon.jobs import JOBS, JobResult, Runtime
 from nurture.daemon.logs import error_text, log_event
+from nurture.delivery.bounce_mailbox import BounceMailboxError
 
 _log = logging.getLogger("nurture.daemon")
 
@@ -72,6 +73,9 @@ class JobRunner:
         fields["retry_in_s"] = pause
         if is_connection_problem(exc):
             log_event(_log, logging.WARNING, "job.database_unavailable", **fields)
+        elif isinstance(exc, BounceMailboxError):
+            # The mailbox server is down or refuses the login: said once, without a traceback.
+            log_event(_log, logging.WARNING, "job.mailbox_unavailable", **fields)
         else:
             _log.error("job.failed", exc_info=exc, extra={"fields": fields})
 

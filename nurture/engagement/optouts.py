@@ -14,7 +14,7 @@ from nurture.engine.enrollments import end_enrollments_of_lead
 from nurture.leads.addresses import suppression_hash
 from nurture.store import bulk
 
-SUPPRESSION_REASONS = ("unsubscribe", "hard_bounce", "complaint", "manual")
+SUPPRESSION_REASONS = ("unsubscribe", "hard_bounce", "soft_bounces", "complaint", "manual")
 HARD_BOUNCE_TYPES = frozenset({"hard", "permanent", "hard_bounce"})
 
 # Why enrollments end, in the words reports and `leads show` print.

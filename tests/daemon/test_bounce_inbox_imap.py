@@ -198,12 +198,13 @@ def test_the_daemon_reads_the_imap_mailbox_and_never_logs_its_password(
         root, name="refused", env={"NURTURE_BOUNCE_MAILBOX": imap_server.url(user, "Falsch-987")}
     )
     try:
-        failures = wait_for(lambda: refused.events("job.failed"), 30, "the bounces job to fail")
+        failures = wait_for(lambda: refused.events("job.mailbox_unavailable"), 30, "the bounces job to fail")
         wait_for(lambda: sent_emails(store), 30, "the welcome email")
         refused.stop()
     finally:
         refused.ensure_gone()
     assert failures[0]["job"] == "bounces" and "login refused" in failures[0]["error"]
+    assert failures[0]["level"] == "warning" and not refused.events("job.failed")
     assert "Falsch-987" not in refused.log_path.read_text(encoding="utf-8")
 
     (email,) = sent_emails(store)
