@@ -19,7 +19,7 @@ from nurture.delivery.message_ids import new_message_id
 from nurture.engine.plan import Finish, Park
 from nurture.leads.addresses import suppression_hash
 from nurture.store import bulk
-from nurture.store.schema import enrollments, messages, suppressions
+from nurture.store.schema import enrollments
 
 LEAD_COLUMNS = (
     "id", "email", "email_domain", "first_name", "last_name", "company", "job_title", "industry",
@@ -98,24 +98,23 @@ def suppressed(conn: Connection, emails: Iterable[str]) -> dict[str, str]:
     by_hash = {suppression_hash(e): e for e in emails}
     if not by_hash:
         return {}
-    query = select(suppressions.c.email_hash, suppressions.c.reason).where(
-        suppressions.c.email_hash.in_(list(by_hash))
-    )
-    return {by_hash[h]: reason for h, reason in conn.execute(query)}
+    hashes = list(by_hash)
+    query = f"SELECT email_hash, reason FROM suppressions WHERE email_hash IN {bulk.markers(len(hashes))}"  # noqa: S608
+    return {by_hash[h]: reason for h, reason in bulk.fetch_positional(conn, query, hashes)}
 
 
 def recent_sends(conn: Connection, lead_ids: Sequence[int], since: datetime) -> list[tuple[int, datetime]]:
     """Marketing emails queued or sent to these leads since ``since`` (for the frequency cap)."""
     if not lead_ids:
         return []
-    m = messages.c
-    query = select(m.lead_id, m.created_at).where(
-        m.lead_id.in_(sorted(set(lead_ids))),
-        m.kind == "marketing",
-        m.created_at > since,
-        m.status.in_(("queued", "claimed", "sending", "sent", "unknown")),
+    ids = sorted(set(lead_ids))
+    query = (
+        "SELECT lead_id, created_at FROM messages WHERE kind = 'marketing' AND created_at > :since "  # noqa: S608
+        "AND status IN ('queued', 'claimed', 'sending', 'sent', 'unknown') "
+        f"AND lead_id IN {bulk.markers(len(ids))}"
     )
-    return [(int(lead_id), at) for lead_id, at in conn.execute(query)]
+    rows = bulk.fetch_positional(conn, query, [bulk.instant(conn, since), *ids])
+    return [(int(lead_id), _instant(at)) for lead_id, at in rows]
 
 
 @dataclass(frozen=True)
