@@ -80,7 +80,11 @@ def fill(db: Engine, leads: int, due: int, version: str) -> None:
         else f"SELECT generate_series(1, {leads}) AS i"
     )
     now = NOW.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else NOW.isoformat()
-    later = (NOW + timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else (NOW + timedelta(days=2)).isoformat()
+    later = (
+        (NOW + timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S.%f")
+        if sqlite
+        else (NOW + timedelta(days=2)).isoformat()
+    )
     cast = "" if sqlite else "::timestamptz"
     with db.begin() as conn:
         conn.execute(text(
@@ -164,8 +168,10 @@ def main() -> None:
                 fill(db, args.leads, 0, content_hash(program.campaign("bench")))
                 ms = idle_ticks(engine)
                 p50, p95 = statistics.median(ms), statistics.quantiles(ms, n=20)[18]
-                print(f"{kind:<11} {f'{args.leads:,} enrolled, nothing due: tick':<38} "
-                      f"{f'p50 {p50:.1f} ms, p95 {p95:.1f} ms':>22} {'<= 20 ms':>14} ({20 / p95:.1f}x)")
+                print(
+                    f"{kind:<11} {f'{args.leads:,} enrolled, nothing due: tick':<38} "
+                    f"{f'p50 {p50:.1f} ms, p95 {p95:.1f} ms':>22} {'<= 20 ms':>14} ({20 / p95:.1f}x)"
+                )
                 with db.begin() as conn:
                     conn.execute(text(
                         f"UPDATE enrollments SET step_id = 'welcome', due_at = step_started_at WHERE id <= {args.due}"
@@ -173,9 +179,11 @@ def main() -> None:
                 seconds, report = due_work(engine)
                 rate = report.enrollments_advanced / seconds
                 steps = (report.steps_run + report.enrollments_advanced) / seconds
-                print(f"{kind:<11} {f'{args.due:,} sends due: enrollments/s':<38} {f'{rate:,.0f}/s':>22} "
-                      f"{'>= 20,000/s':>14} ({rate / 20000:.2f}x)  [{sum(report.queued.values()):,} queued, "
-                      f"{steps:,.0f} steps/s counting parking]")
+                print(
+                    f"{kind:<11} {f'{args.due:,} sends due: enrollments/s':<38} {f'{rate:,.0f}/s':>22} "
+                    f"{'>= 20,000/s':>14} ({rate / 20000:.2f}x)  [{sum(report.queued.values()):,} queued, "
+                    f"{steps:,.0f} steps/s counting parking]"
+                )
             finally:
                 db.dispose()
                 if pg_name:

@@ -124,7 +124,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             workspace = create_workspace(Path(tmp) / "ws")
             settings_file = workspace.root / "nurture.toml"
-            lines = [line for line in settings_file.read_text().splitlines() if not line.startswith("transport")]
+            lines = [
+                line for line in settings_file.read_text().splitlines() if not line.startswith("transport")
+            ]
             lines += [f'transport = "smtp://127.0.0.1:{port}?tls=none&timeout=30"', "smtp_pool_size = 4"]
             settings_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
             workspace = Workspace(workspace.root)

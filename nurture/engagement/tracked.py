@@ -195,5 +195,3 @@ def _recent_clicks(
         if event_type == EMAIL_CLICK and stored_at is not None and stored_at >= since:
             recent.setdefault(int(message_id), []).append(_Click(url, stored_at, event_id=int(event_id)))
     return recent
-
-

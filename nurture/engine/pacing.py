@@ -63,7 +63,6 @@ class SendPacing:
         self.recent[lead["id"]].append(self.now)
         return None
 
-
     def _opens(self, campaign: Campaign, zone_: ZoneInfo) -> datetime | None:
         """None when the campaign's window is open now in this zone, else when it opens."""
         key = (campaign.key, zone_)

@@ -105,9 +105,9 @@ def test_check_reads_the_schedule_and_the_sales_email_overrides(make_workspace: 
     lines = output.splitlines()
     assert any(line.startswith("scheduler/jobs.yaml:3:") and "soon" in line for line in lines), output
     assert any(line.startswith("scheduler/jobs.yaml:4:") and "tikc" in line for line in lines), output
-    assert any(
-        line.startswith("templates/sales/notification.html:1:1: template error") for line in lines
-    ), output
+    assert any(line.startswith("templates/sales/notification.html:1:1: template error") for line in lines), (
+        output
+    )
     assert any(
         line.startswith("templates/sales/notifcation.txt: warning: no sales email uses")
         and "did you mean 'notification.txt'" in line
