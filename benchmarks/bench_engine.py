@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from nurture.definitions import content_hash, load_program
-from nurture.engine.cursors import move_cursor
+from nurture.engine.cursors import NEW_LEADS, move_cursor
 from nurture.engine.tick import CampaignEngine, TickReport
 from nurture.settings import Settings
 from nurture.store.engine import create_store_engine
@@ -99,7 +99,7 @@ def fill(db: Engine, leads: int, due: int, version: str) -> None:
             f"CASE WHEN id <= {due} THEN '{now}'{cast} ELSE '{later}'{cast} END, '{now}'{cast} FROM leads"
         ))  # fmt: skip
         last_lead = conn.execute(text("SELECT max(id) FROM leads")).scalar_one()
-        move_cursor(conn, "entry:lead_created", int(last_lead), NOW)  # steady state: nothing new
+        move_cursor(conn, NEW_LEADS, int(last_lead), NOW)  # steady state: nothing new
     if not sqlite:
         with db.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))

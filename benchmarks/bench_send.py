@@ -136,7 +136,9 @@ def main() -> None:
             db = create_store_engine(db_url)
             sample_outbox = build_outbox(db, load_program(workspace), workspace)
             claimed = sample_outbox.claim(NOW)[:1]
-            _, ready = sample_outbox._prepare(claimed, sample_outbox._recipients(claimed), NOW)
+            _, ready = asyncio.run(
+                sample_outbox._prepare_between_sends(claimed, sample_outbox._recipients(claimed), NOW)
+            )
             one = ready[0][1].message
             db.dispose()
             with create_store_engine(db_url).begin() as conn:

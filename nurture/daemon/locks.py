@@ -9,7 +9,6 @@ that run. SQLite has one process writing at a time anyway, so there the lock is 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,13 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-KEY_PREFIX = b"nurture:job:"
+from nurture.store.advisory import advisory_key
+
+KEY_PREFIX = "nurture:job:"
 
 
 def lock_key(name: str) -> int:
     """The 64-bit advisory-lock key for a job name (stable across processes and versions)."""
-    digest = hashlib.blake2b(KEY_PREFIX + name.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return advisory_key(KEY_PREFIX + name)
 
 
 @contextmanager

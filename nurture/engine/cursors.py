@@ -6,7 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
+from nurture.store.feeds import final_up_to
 from nurture.store.schema import cursors
+
+NEW_LEADS = "entry:lead_created"  # the feed of new leads for `on: lead_created` campaigns
 
 
 def read_cursor(conn: Connection, name: str, *, lock: bool = False) -> tuple[int, datetime | None]:
@@ -20,6 +23,15 @@ def read_cursor(conn: Connection, name: str, *, lock: bool = False) -> tuple[int
         query = query.with_for_update()
     row = conn.execute(query).first()
     return (int(row.position), row.updated_at) if row else (0, None)
+
+
+def open_feed(conn: Connection, name: str, table: str) -> tuple[int, int | None]:
+    """Where the engine stands in the feed ``name`` of new ``table`` rows (locked, as above), and
+    how far it may read: None for no bound, else only ids up to it are final (see
+    :func:`nurture.store.feeds.final_up_to`)."""
+    final = final_up_to(conn, table)  # before the cursor's lock: writers never wait on it
+    position, _ = read_cursor(conn, name, lock=True)
+    return position, final
 
 
 def move_cursor(conn: Connection, name: str, position: int, now: datetime) -> None:

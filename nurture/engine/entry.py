@@ -11,10 +11,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from nurture.definitions import Campaign, ConditionError, EvaluationContext, Program
-from nurture.engine.cursors import move_cursor, read_cursor
+from nurture.engine.cursors import NEW_LEADS, move_cursor, open_feed, read_cursor
 from nurture.engine.enrollments import PastEnrollment, history, load_leads, nudge_leads, suppressed
 from nurture.store import bulk
-from nurture.store.feeds import final_up_to
 from nurture.store.schema import events, leads
 
 
@@ -98,14 +97,13 @@ def enter_new_leads(
     result: EntryResult,
 ) -> int:
     """Offer leads created since the last look to ``on: lead_created`` campaigns; returns how many."""
-    final = final_up_to(conn, "leads")  # before the cursor's lock: writers never wait on it
-    position, _ = read_cursor(conn, "entry:lead_created", lock=True)
+    position, final = open_feed(conn, NEW_LEADS, "leads")
     ids = _leads_after(conn, position, limit, up_to=final)
     if not ids:
         return 0
     campaigns = [c for c in program.campaigns.values() if c.entry.on == "lead_created"]
     _offer_leads(conn, campaigns, versions, ids, now, result)
-    move_cursor(conn, "entry:lead_created", ids[-1], now)
+    move_cursor(conn, NEW_LEADS, ids[-1], now)
     return len(ids)
 
 
@@ -157,8 +155,7 @@ def enter_from_events(
     result: EntryResult,
 ) -> int:
     """Offer events received since the last look to ``on: event`` campaigns of their type."""
-    final = final_up_to(conn, "events")  # before the cursor's lock: writers never wait on it
-    position, _ = read_cursor(conn, "entry:events", lock=True)
+    position, final = open_feed(conn, "entry:events", "events")
     e = events.c
     query = (
         select(e.id, e.lead_id, e.type, e.occurred_at, e.url, e.campaign_key, e.step_id, e.machine_reason,

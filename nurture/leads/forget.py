@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, select
 
-from nurture.engine.cursors import move_cursor, read_cursor
+from nurture.engine.cursors import NEW_LEADS, move_cursor, read_cursor
 from nurture.leads.addresses import normalise_email, suppression_hash
 from nurture.store.schema import events, leads, messages, suppressions
 
@@ -24,9 +24,9 @@ def _reopen_new_lead_feed(conn: Connection, now: datetime) -> None:
     its id for the next one; the engine, which offers leads above the last id it offered, would
     pass that lead over. Its feed is set back to the newest lead still there."""
     newest = int(conn.scalar(select(func.max(leads.c.id))) or 0)
-    position, _ = read_cursor(conn, "entry:lead_created")
+    position, _ = read_cursor(conn, NEW_LEADS)
     if position > newest:
-        move_cursor(conn, "entry:lead_created", newest, now)
+        move_cursor(conn, NEW_LEADS, newest, now)
 
 
 def forget_lead(conn: Connection, email: str, now: datetime, *, detail: str = "erasure request") -> Erasure:

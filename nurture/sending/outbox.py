@@ -248,14 +248,6 @@ class Outbox:
         with contextlib.suppress(Exception):
             await self._in_database(self.record, verdicts, now)
 
-    def _prepare(self, claimed: list[_Claimed], recipients: _Recipients, now: datetime) -> _Prepared:
-        """Build the batch's messages."""
-        settled: list[_Verdict] = []
-        ready: list[tuple[_Verdict, Composed]] = []
-        for row in claimed:
-            self._build(row, recipients, now, settled, ready)
-        return settled, ready
-
     async def _prepare_between_sends(
         self, claimed: list[_Claimed], recipients: _Recipients, now: datetime
     ) -> _Prepared:
@@ -392,10 +384,6 @@ class Outbox:
                 .where(messages.c.id.in_(list(ids)), messages.c.status == status)
                 .values(status="queued", claimed_until=None, attempts=messages.c.attempts - 1)
             )
-
-    def mark_sending(self, ids: Sequence[int]) -> None:
-        """From here on a crash leaves these messages ``unknown``: they are being handed over."""
-        self.record([], datetime.min, ids)
 
     def _claim_with_recipients(self, now: datetime) -> tuple[list[_Claimed], _Recipients]:
         claimed = self.claim(now)

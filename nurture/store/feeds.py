@@ -12,20 +12,18 @@ wait for that moment only; a reader that cannot get the lock in time reads nothi
 
 from __future__ import annotations
 
-import hashlib
-
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from nurture.store import bulk
+from nurture.store.advisory import advisory_key
 
 FOLLOWED = ("events", "leads")
 WAIT_AT_MOST = "5s"  # a writer's transaction (a 20,000-event import batch) commits well within this
 
 
 def _key(table: str) -> int:
-    digest = hashlib.blake2b(f"nurture:feed:{table}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return advisory_key(f"nurture:feed:{table}")
 
 
 def writing(conn: Connection, table: str) -> None:

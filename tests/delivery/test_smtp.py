@@ -69,6 +69,21 @@ def test_messages_arrive_intact() -> None:
     run(scenario)
 
 
+def test_line_ends_and_leading_dots_are_made_safe_for_data() -> None:
+    async def scenario() -> None:
+        handler = RecordingHandler()
+        async with smtp_server(handler) as server:
+            transport = SmtpTransport(settings(server.port))
+            raw = b"Subject: x\n\n.first line\nsecond\r.third\r\n..fourth"
+            result = await transport.send(OutgoingMessage("bounces+m@example.com", ("a@example.de",), raw, 1))
+            await transport.close()
+        assert result.status is SendStatus.ACCEPTED, result
+        (received,) = handler.messages
+        assert received.data == b"Subject: x\r\n\r\n.first line\r\nsecond\r\n.third\r\n..fourth\r\n"
+
+    run(scenario)
+
+
 def test_connections_are_reused() -> None:
     async def scenario() -> None:
         handler = RecordingHandler()

@@ -245,7 +245,11 @@ class SmtpTransport:
         try:
             options = [b"SIZE=%d" % len(message.data)] if client.supports_extension("size") else []
             try:
-                await _command(client, b"MAIL", b"FROM:<%s>" % message.sender.encode("ascii"), *options)
+                # The envelope was checked (OutgoingMessage.envelope_problem: ASCII, no spaces or line
+                # breaks) before anything was written, so addresses go out as they are: the
+                # library's mail() and rcpt() would parse each one again, for every message.
+                mail = b"FROM:<%s>" % message.sender.encode("ascii")
+                _expect(await client.execute_command(b"MAIL", mail, *options), 250)
             except aiosmtplib.SMTPServerDisconnected as exc:
                 raise _StaleConnection(str(exc)) from None
             stage = "rcpt"
@@ -299,9 +303,7 @@ async def _data(client: aiosmtplib.SMTP, data: bytes) -> aiosmtplib.SMTPResponse
     dots are doubled here (byte replaces, a fraction of the cost), and a message with any other
     line ends still gets the full treatment.
     """
-    reply = await client.execute_command(b"DATA")
-    if reply.code != 354:
-        raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
+    _expect(await client.execute_command(b"DATA"), 354)
     protocol = client.protocol
     if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("connection lost")
@@ -311,9 +313,7 @@ async def _data(client: aiosmtplib.SMTP, data: bytes) -> aiosmtplib.SMTPResponse
     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
         client.close()  # as the library does: a reply given up on must not answer the next command
         raise
-    if response.code != 250:
-        raise aiosmtplib.SMTPResponseException(response.code, response.message)
-    return response
+    return _expect(response, 250)
 
 
 def _transparent(data: bytes) -> bytes:
@@ -333,16 +333,11 @@ def _transparent(data: bytes) -> bytes:
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 
 
-async def _command(client: aiosmtplib.SMTP, *words: bytes) -> None:
-    """Send a command that must be answered 250, raising the relay's reply otherwise.
-
-    The envelope was checked (:meth:`OutgoingMessage.envelope_problem`: ASCII, no spaces or line
-    breaks) before any command is written, so addresses go out as they are; the library's own
-    ``mail()`` would parse each address again with the ``email`` package, for every message.
-    """
-    reply = await client.execute_command(*words)
-    if reply.code != 250:
+def _expect(reply: aiosmtplib.SMTPResponse, code: int) -> aiosmtplib.SMTPResponse:
+    """The reply, if it has the code that lets the transaction go on; else it is raised."""
+    if reply.code != code:
         raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
+    return reply
 
 
 def _verdict(code: int, text: str, stage: str) -> SendResult:
