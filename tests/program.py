@@ -33,7 +33,7 @@ steps:
     send: {template: t/last-call, subject: "Noch Fragen?"}
 """
 
-SALES = """\
+SLA_AND_TEAM = """\
 kind: SLA
 name: marketing-sales
 mql: {when: "lead.score >= 100"}
@@ -50,6 +50,11 @@ routing: round_robin
 reps:
   - {id: anna, name: Anna Schmidt, email: anna.schmidt@example.com, territories: [DE], capacity: 30,
      working_hours: {timezone: Europe/Berlin, days: mon-fri, hours: "08:00-18:00"}}
+"""
+
+SALES = (
+    SLA_AND_TEAM
+    + """\
 ---
 kind: Campaign
 key: recycle
@@ -58,6 +63,7 @@ steps:
   - id: back
     send: {template: t/reminder, subject: "Wieder da"}
 """
+)
 
 TEMPLATE = """<html><body><p>Hallo {{ lead.first_name | default('') }},</p>
 <p><a href="https://taktwerk.example/{{ step.id if step is defined else 'x' }}">Mehr</a></p></body></html>

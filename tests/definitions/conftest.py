@@ -9,27 +9,11 @@ from pathlib import Path
 import pytest
 
 from nurture.workspace import Workspace
+from tests.program import SLA_AND_TEAM
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-SALES = """\
-kind: SLA
-name: marketing-sales
-mql: {when: "lead.score >= 100"}
-route_to: dach-sales
-accept_within: 4h
-on_breach: reassign
-max_reassignments: 2
-recycle: {campaign: recycle, score: halve}
----
-kind: SalesTeam
-key: dach-sales
-manager: {name: Petra Vogel, email: petra.vogel@example.com}
-routing: round_robin
-reps:
-  - {id: anna, name: Anna Schmidt, email: anna.schmidt@example.com, territories: [DE], capacity: 30,
-     working_hours: {timezone: Europe/Berlin, days: mon-fri, hours: "08:00-18:00"}}
-"""
+SALES = SLA_AND_TEAM  # the shared test SLA and sales team, without the program's campaigns
 
 RECYCLE = """\
 kind: Campaign
