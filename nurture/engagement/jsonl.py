@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
-from nurture.engagement.heap import frozen_heap
+from nurture.collector import frozen_heap
 from nurture.engagement.record import RecordResult, UnknownLeads, record_events
 from nurture.engagement.surrogates import UNPAIRED_SURROGATE, has_unpaired_surrogate, may_hold_surrogates
 

@@ -10,15 +10,14 @@ repeated addresses are found through the database, not a set held in Python.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
+from nurture.collector import collector_paused
 from nurture.leads import write_sqlite
 from nurture.leads.pipeline import LeadWriter, Pipeline
 from nurture.leads.reading import checked_rows, pieces
@@ -53,7 +52,7 @@ class LeadImporter:
         kind = detect_format(path, fmt)
         counter, size = open_counted(path)
         report = ImportReport(path=path, dry_run=self.dry_run)
-        with counter, _collector_paused():
+        with counter, collector_paused():
             rows = _peek(checked_rows(path, kind, counter, report))
             with self.engine.connect() as conn:
                 writer = self._writer(conn, report, f"import of {path.name}")
@@ -82,27 +81,6 @@ class LeadImporter:
             on_batch=self.on_batch,
             batch_size=self.batch_size,
         )
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while the import runs.
-
-    A large file is millions of short-lived tuples and lists, none in a cycle. The collector,
-    counting allocations, walks the young ones every few hundred rows and, each time enough have
-    survived, every object in the process: about a tenth of both threads' time. Freezing the
-    heap (as nurture.engagement.heap does for events) spares only the full passes; here the
-    young ones cost as much again, measured. The import makes no cycles per row, so nothing
-    piles up meanwhile.
-    """
-    if not gc.isenabled():  # the application manages the collector
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _peek(rows: Iterator[StagedLead]) -> Iterator[StagedLead]:
