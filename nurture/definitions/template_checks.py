@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, nodes
+from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError, nodes
 from jinja2.loaders import split_template_path
 from jinja2.meta import find_referenced_templates
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -90,21 +90,11 @@ class TemplateChecker:
 
     def _check_file(self, filename: str) -> list[Problem]:
         shown = self.display(filename)
-        path = self.templates_dir / filename
-        if path.stat().st_size > MAX_TEMPLATE_BYTES:
-            return [Problem("error", Location(shown), "template is larger than 1 MB")]
-        try:
-            source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return [Problem("error", Location(shown), "cannot read the template as UTF-8 text")]
+        compiled = compile_template(self.environment, self.templates_dir / filename, filename, shown)
+        if isinstance(compiled, Problem):
+            return [compiled]
+        source, tree = compiled
         self._sources[filename] = source
-        try:
-            tree = self.environment.parse(source, filename, str(path))
-            self.environment.compile(tree, filename, str(path))
-        except TemplateSyntaxError as exc:
-            return [Problem("error", Location(shown, exc.lineno or 1, 1), f"template error: {exc.message}")]
-        except TemplateError as exc:
-            return [Problem("error", Location(shown), f"template error: {exc.message}")]
         problems = [
             Problem("error", Location(shown, line, 1), message) for line, message in lead_field_misuse(tree)
         ]
@@ -145,6 +135,27 @@ class TemplateChecker:
         except TemplateError as exc:
             return [Problem("error", at, f"{what} is not a valid template: {exc.message}")]
         return [Problem("error", at, f"{what}: {message}") for _, message in lead_field_misuse(tree)]
+
+
+def compile_template(
+    environment: Environment, path: Path, name: str, shown: str
+) -> tuple[str, nodes.Template] | Problem:
+    """Read a template file and compile it in ``environment``: its source and syntax tree, or the
+    problem (named ``shown``, with the line when known) that stopped it."""
+    if path.stat().st_size > MAX_TEMPLATE_BYTES:
+        return Problem("error", Location(shown), "template is larger than 1 MB")
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return Problem("error", Location(shown), "cannot read the template as UTF-8 text")
+    try:
+        tree = environment.parse(source, name, str(path))
+        environment.compile(tree, name, str(path))
+    except TemplateSyntaxError as exc:
+        return Problem("error", Location(shown, exc.lineno or 1, 1), f"template error: {exc.message}")
+    except TemplateError as exc:
+        return Problem("error", Location(shown), f"template error: {exc.message}")
+    return source, tree
 
 
 def lead_field_misuse(tree: nodes.Node) -> Iterator[tuple[int, str]]:

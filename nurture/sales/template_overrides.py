@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2 import Environment, TemplateError, TemplateNotFound
 from jinja2.meta import find_referenced_templates
 
 from nurture.definitions.problems import Problem, did_you_mean
+from nurture.definitions.template_checks import compile_template
 from nurture.errors import Location
 from nurture.sales.context import DEFAULT_TEMPLATES
 from nurture.templating import template_environment
@@ -44,18 +45,10 @@ def sales_override_problems(templates_dir: Path, root: Path) -> list[Problem]:
 
 
 def _compile(environment: Environment, path: Path, shown: str) -> list[Problem]:
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return [Problem("error", Location(shown), "cannot read the template as UTF-8 text")]
-    name = f"sales/{path.name}"
-    try:
-        tree = environment.parse(source, name, str(path))
-        environment.compile(tree, name, str(path))
-    except TemplateSyntaxError as exc:
-        return [Problem("error", Location(shown, exc.lineno or 1, 1), f"template error: {exc.message}")]
-    except TemplateError as exc:
-        return [Problem("error", Location(shown), f"template error: {exc.message}")]
+    compiled = compile_template(environment, path, f"sales/{path.name}", shown)
+    if isinstance(compiled, Problem):
+        return [compiled]
+    _, tree = compiled
     problems = []
     for referenced in find_referenced_templates(tree):
         if referenced is None:
