@@ -49,17 +49,14 @@ def tick(app: App, now_text: str | None, no_send: bool) -> None:
 
 def _read_bounces(app: App, now: datetime) -> None:
     """The bounce mailbox, as the daemon's ``bounces`` job reads it (a cron setup has no daemon)."""
-    from nurture.daemon.bounce_inbox import read_bounce_inbox
-    from nurture.delivery.bounce_mailbox import BounceMailboxError, open_bounce_mailbox
-    from nurture.sending.factory import signer_for
+    from nurture.daemon.bounce_inbox import read_bounce_inbox, workspace_bounce_mailbox
+    from nurture.delivery.bounce_mailbox import BounceMailboxError
 
-    settings = app.workspace.settings
-    assert settings.bounce_mailbox
+    limit = app.workspace.settings.soft_bounce_limit
     try:
-        inbox = open_bounce_mailbox(settings.bounce_mailbox, app.workspace.root, signer_for(app.workspace))
-        tally = read_bounce_inbox(
-            app.store, inbox, app.program, now, soft_bounce_limit=settings.soft_bounce_limit
-        )
+        inbox = workspace_bounce_mailbox(app.workspace)
+        assert inbox is not None
+        tally = read_bounce_inbox(app.store, inbox, app.program, now, soft_bounce_limit=limit)
     except BounceMailboxError as exc:
         click.secho(f"  problem   bounce mailbox: {exc}", fg="yellow")
         return

@@ -28,11 +28,22 @@ from nurture.delivery.bounce_mailbox import BounceMailbox, InboxItem
 from nurture.delivery.bounces import BounceKind, BounceReport
 from nurture.engagement import NewEvent, store_events
 from nurture.store.schema import messages
+from nurture.workspace import Workspace
 
 MESSAGES_PER_RUN = 500  # a flood of bounces is read over several runs, never in one long one
 SOFT_BOUNCE_LIMIT = 3  # the soft_bounce_limit setting's default
 
 _log = logging.getLogger("nurture.daemon.bounces")
+
+
+def workspace_bounce_mailbox(workspace: Workspace) -> BounceMailbox | None:
+    """The mailbox the workspace's ``bounce_mailbox`` setting names, or None when it names none;
+    :class:`~nurture.delivery.bounce_mailbox.BounceMailboxError` when it cannot be understood."""
+    from nurture.delivery.bounce_mailbox import open_bounce_mailbox
+    from nurture.sending.factory import signer_for
+
+    url = workspace.settings.bounce_mailbox
+    return open_bounce_mailbox(url, workspace.root, signer_for(workspace)) if url else None
 
 
 def read_bounce_inbox(

@@ -141,13 +141,9 @@ class Daemon:
         runtime = Runtime(
             self.workspace, db, live, transport, DaemonMetrics(http_metrics.registry), http_metrics, health
         )
-        if settings.bounce_mailbox:
-            from nurture.delivery.bounce_mailbox import open_bounce_mailbox
-            from nurture.sending.factory import signer_for
+        from nurture.daemon.bounce_inbox import workspace_bounce_mailbox
 
-            runtime.bounce_inbox = open_bounce_mailbox(
-                settings.bounce_mailbox, self.workspace.root, signer_for(self.workspace)
-            )
+        runtime.bounce_inbox = workspace_bounce_mailbox(self.workspace)
         return runtime
 
     async def _serve(self, runtime: Runtime, schedule: Schedule, jobs: JobRunner) -> int:
