@@ -58,39 +58,32 @@ def _instant(value: Any) -> datetime:
     return instant
 
 
-def lead_for_conditions(row: Any) -> dict[str, Any]:
-    """A lead row as campaigns see it (``owner``, ``unsubscribed`` as documented)."""
-    lead = {name: row[name] for name in LEAD_COLUMNS}
-    lead["owner"] = lead.pop("owner_rep_id")
-    lead["unsubscribed"] = lead.pop("unsubscribed_at") is not None
-    lead["attributes"] = lead["attributes"] or {}
-    return lead
-
-
 # LEAD_COLUMNS under the names conditions use; "unsubscribed" is filled in from the timestamp.
 _VIEW_NAMES = tuple(
     {"owner_rep_id": "owner", "unsubscribed_at": "unsubscribed"}.get(name, name) for name in LEAD_COLUMNS
 )
 
 
-def load_leads(conn: Connection, lead_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """Leads by id, as conditions see them (what :func:`lead_for_conditions` makes of a row).
+def lead_for_conditions(values: Sequence[Any]) -> dict[str, Any]:
+    """A lead as campaigns see it (``owner``, ``unsubscribed`` as documented), from the values of
+    :data:`LEAD_COLUMNS` in order as the driver returns them. Built by hand: this runs for every
+    lead of every batch the engine and scoring read."""
+    lead = dict(zip(_VIEW_NAMES, values, strict=True))
+    lead["unsubscribed"] = lead["unsubscribed"] is not None
+    lead["created_at"] = bulk.read_instant(lead["created_at"])
+    lead["updated_at"] = bulk.read_instant(lead["updated_at"])
+    lead["attributes"] = bulk.read_json(lead["attributes"]) or {}
+    return lead
 
-    Read at driver level and built by hand: this runs for every batch of every tick."""
+
+def load_leads(conn: Connection, lead_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Leads by id, as conditions see them."""
     ids = sorted(set(lead_ids))
     if not ids:
         return {}
     query = f"SELECT {', '.join(LEAD_COLUMNS)} FROM leads WHERE id IN {bulk.markers(len(ids))}"  # noqa: S608
-    read_instant, read_json = bulk.read_instant, bulk.read_json
-    found: dict[int, dict[str, Any]] = {}
-    for values in bulk.fetch_positional(conn, query, ids):
-        lead = dict(zip(_VIEW_NAMES, values, strict=True))
-        lead["unsubscribed"] = lead["unsubscribed"] is not None
-        lead["created_at"] = read_instant(lead["created_at"])
-        lead["updated_at"] = read_instant(lead["updated_at"])
-        lead["attributes"] = read_json(lead["attributes"]) or {}
-        found[lead["id"]] = lead
-    return found
+    leads = (lead_for_conditions(values) for values in bulk.fetch_positional(conn, query, ids))
+    return {lead["id"]: lead for lead in leads}
 
 
 def suppressed(conn: Connection, emails: Iterable[str]) -> dict[str, str]:

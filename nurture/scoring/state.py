@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from nurture.definitions import Condition
-from nurture.engine.enrollments import LEAD_COLUMNS
+from nurture.engine.enrollments import LEAD_COLUMNS, lead_for_conditions
 from nurture.scoring.ledger import decayed
 from nurture.scoring.rules import lead_fields_read
 from nurture.store import bulk
@@ -32,7 +32,7 @@ def _select(columns: Sequence[str]) -> tuple[tuple[str, ...], str]:
 
 
 _LIGHT_NAMES, _LIGHT_SELECT = _select(_LIGHT_COLUMNS)
-_COMPLETE_NAMES, _COMPLETE_SELECT = _select(LEAD_COLUMNS)
+_COMPLETE_SELECT = _select(LEAD_COLUMNS)[1]
 _SCORE_FIELDS = ("score", "fit_score", "behavior_score")
 # Stages from which a lead can become an MQL: recycled leads qualify again when they warm up.
 MQL_ELIGIBLE = frozenset({"subscriber", "lead", "recycled"})
@@ -102,7 +102,6 @@ def _read(
     conn: Connection, lead_ids: Iterable[int], *, complete: bool, lock: bool
 ) -> Iterator[tuple[int, dict[str, Any], datetime | None]]:
     ids = sorted(set(lead_ids))
-    names = _COMPLETE_NAMES if complete else _LIGHT_NAMES
     select_sql = _COMPLETE_SELECT if complete else _LIGHT_SELECT
     lock_sql = " FOR UPDATE" if lock and conn.dialect.name == "postgresql" else ""
     read_instant = bulk.read_instant
@@ -110,13 +109,9 @@ def _read(
         chunk = ids[start : start + CHUNK]
         query = f"{select_sql} WHERE id IN {bulk.markers(len(chunk))} ORDER BY id{lock_sql}"
         for row in bulk.fetch_positional(conn, query, chunk):
-            view = dict(zip(names, row[1:], strict=False))
-            if complete:
-                # As conditions see a lead (nurture.engine.enrollments.lead_for_conditions).
-                view["attributes"] = bulk.read_json(view["attributes"]) or {}
-                view["unsubscribed"] = view.pop("unsubscribed_at") is not None
-                view["created_at"] = read_instant(view["created_at"])
-                view["updated_at"] = read_instant(view["updated_at"])
+            view = (
+                lead_for_conditions(row[:-1]) if complete else dict(zip(_LIGHT_NAMES, row[1:-1], strict=True))
+            )
             yield int(row[0]), view, read_instant(row[-1])
 
 
