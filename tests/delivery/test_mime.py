@@ -360,3 +360,34 @@ def test_dkim_settings(tmp_path: Path, dkim_key: DkimKey) -> None:
 def test_addresses_from_settings(text: str, email: str, name: str) -> None:
     address = Address.parse(text)
     assert (address.email, address.name) == (email, name)
+
+
+qp_text = st.lists(
+    st.sampled_from(["Grüße", "a", " ", "\t", "=", ".", "\n", "x" * 37, "ü" * 13, "€", "\x00"]), max_size=80
+).map("".join)
+
+
+@settings(max_examples=300)
+@given(text=qp_text, html=qp_text)
+def test_quoted_printable_lines_stay_within_76_and_read_back(text: str, html: str) -> None:
+    data = build_message(email(text="ä " + text, html="ö " + html)).data
+    message = parse(data)
+    assert body_of(message, "plain") == "ä " + text
+    assert body_of(message, "html") == "ö " + html
+    for part in message.iter_parts():
+        if part["Content-Transfer-Encoding"] == "quoted-printable":
+            lines = part.get_payload(decode=False).replace("\r\n", "\n").split("\n")
+            assert all(len(line) <= 76 for line in lines), lines
+            assert not any(line.endswith((" ", "\t")) for line in lines), lines
+
+
+def test_a_line_shared_by_many_emails_is_encoded_the_same_in_each() -> None:
+    footer = "Taktwerk GmbH · Hafenstraße 12 · 20457 Hamburg · " + "Deutschland " * 8
+    first, second = (
+        build_message(email(text=f"Hallo {name},\n{footer}\n", html=f"<p>{name}</p>\n{footer}")).data
+        for name in ("Jürgen", "Anna")
+    )
+    for data, name in ((first, "Jürgen"), (second, "Anna")):
+        assert body_of(parse(data), "plain") == f"Hallo {name},\n{footer}\n"
+    encoded_footer = first.split(b"Hallo J=C3=BCrgen,\r\n", 1)[1].split(b"\r\n\r\n--", 1)[0]
+    assert encoded_footer in second
