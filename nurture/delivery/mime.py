@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -223,17 +224,22 @@ def _quoted_printable_lines(text: str) -> bytes:
     Every encoded line is at most 76 characters; a line that ends in a space or tab ends in an
     encoded one, so no relay can strip it.
     """
-    known = _ENCODED_LINES
-    encoded = []
-    for line in text.split("\n"):
-        found = known.get(line)
-        if found is None:
-            found = binascii.b2a_qp(line.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
-            if len(known) >= _ENCODED_LINES_LIMIT:
-                known.clear()
-            known[line] = found
-        encoded.append(found)
-    return b"\r\n".join(encoded)
+    lines = text.split("\n")
+    encoded = list(map(_ENCODED_LINES.get, lines))  # the known lines, without a Python loop
+    with contextlib.suppress(ValueError):  # raised once no line is left to encode
+        at = encoded.index(None)
+        while True:
+            encoded[at] = _encode_line(lines[at])
+            at = encoded.index(None, at + 1)
+    return b"\r\n".join(encoded)  # type: ignore[arg-type]  # every None was replaced
+
+
+def _encode_line(line: str) -> bytes:
+    encoded = binascii.b2a_qp(line.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    if len(_ENCODED_LINES) >= _ENCODED_LINES_LIMIT:
+        _ENCODED_LINES.clear()
+    _ENCODED_LINES[line] = encoded
+    return encoded
 
 
 def _ending_in_crlf(transfer_encoding: bytes, body: bytes) -> tuple[bytes, bytes]:
