@@ -10,7 +10,7 @@ server, or carry ``data-notrack``. An invisible 1×1 image ``{base_url}/o/{token
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from html import escape, unescape
 from typing import Any
 
@@ -21,14 +21,18 @@ CLICK = "click"
 OPEN = "open"
 UNSUBSCRIBE = "unsubscribe"
 
-# An <a> start tag, tolerating ">" inside quoted attribute values.
-_LINK_TAG = re.compile(r"<a(?=[\s>/])(?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.IGNORECASE)
+# An <a> start tag, tolerating ">" inside quoted attribute values. Each character of the tag can be
+# read only one way, so the possessive quantifiers change no match; they let a long run of plain
+# characters be taken in one step instead of one alternation per character.
+_LINK_TAG = re.compile(r"<a(?=[\s>/])(?:[^>\"']++|\"[^\"]*+\"|'[^']*+')*+>", re.IGNORECASE)
 _ATTRIBUTE = re.compile(r"""[\s/]+([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 _HREF = re.compile(r"""[\s/]href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _NOTRACK = re.compile(r"[\s/]data-notrack(?![\w-])", re.IGNORECASE)
 _TEXT_URL = re.compile(r"https?://[^\s<>\"'\[\]{}|\\^`]+", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?*'\""
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_WEB_SCHEMES = ("https://", "http://")
+_PIXEL_SUFFIX = '.gif" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">'
 
 
 class LinkTracker:
@@ -39,6 +43,10 @@ class LinkTracker:
         self.base_url = base_url.rstrip("/")
         self._own_prefix = self.base_url + "/"
         self._html_base = escape(self.base_url, quote=True)
+        # The constant parts of every rewritten link and of the pixel, joined once.
+        self._click_prefix = f"{self.base_url}/c/"
+        self._html_href_prefix = f'href="{self._html_base}/c/'
+        self._pixel_prefix = f'<img src="{self._html_base}/o/'
 
     # -- URLs --------------------------------------------------------------------------------------
 
@@ -83,14 +91,16 @@ class LinkTracker:
         self, email: RenderedEmail, message_ref: Any, *, unsubscribe_url: str | None = None
     ) -> RenderedEmail:
         """``email`` with tracked links in both parts and the open pixel in the HTML."""
+        signer, own_prefix = self._signer, self._own_prefix
+        # A URL found in both parts is signed once.
         tokens: dict[str, str] = {}
 
         def tracked(url: str) -> str | None:
-            if not self._trackable(url, unsubscribe_url):
-                return None
             click = tokens.get(url)
             if click is None:
-                click = tokens[url] = self._signer.sign(CLICK, (message_ref, url))
+                if url == unsubscribe_url or url.startswith(own_prefix) or not _is_web(url):
+                    return None
+                click = tokens[url] = signer.sign(CLICK, (message_ref, url))
             return click
 
         html = self._rewrite_html(email.html, tracked) if email.html else email.html
@@ -99,49 +109,44 @@ class LinkTracker:
         text = self._rewrite_text(email.text, tracked)
         return RenderedEmail(email.subject, html, text)
 
-    def _trackable(self, url: str, unsubscribe_url: str | None) -> bool:
-        lowered = url[:8].lower()
-        if not (lowered.startswith("https://") or lowered.startswith("http://")):
-            return False
-        return url != unsubscribe_url and not url.startswith(self._own_prefix)
-
     def _rewrite_html(self, html: str, tracked: Callable[[str], str | None]) -> str:
-        def rewrite_tag(match: re.Match[str]) -> str:
-            tag = match.group(0)
-            if _NOTRACK.search(tag, 2):
-                return tag
+        # Only the href values change: copy the HTML between them instead of rebuilding each tag.
+        href_prefix = self._html_href_prefix
+        pieces: list[str] = []
+        copied = 0
+        for match in _LINK_TAG.finditer(html):
+            tag = match[0]
             found = _href(tag)
-            if found is None:
-                return tag
+            if found is None or _has_notrack(tag):
+                continue
             start, end, value = found
-            if "&" in value:
-                # "&amp;" is by far the most common entity in a URL; the general decoder is slower.
-                if value.count("&") == value.count("&amp;"):
-                    value = value.replace("&amp;", "&")
-                else:
-                    value = unescape(value)
-            click = tracked(value.strip())
-            if click is None:
-                return tag
-            return f'{tag[:start]}href="{self._html_base}/c/{click}"{tag[end:]}'
-
-        return _LINK_TAG.sub(rewrite_tag, html)
+            click = tracked(_href_url(value))
+            if click is not None:
+                offset = match.start()
+                pieces += (html[copied : offset + start], href_prefix, click, '"')
+                copied = offset + end
+        if not pieces:
+            return html
+        pieces.append(html[copied:])
+        return "".join(pieces)
 
     def _rewrite_text(self, text: str, tracked: Callable[[str], str | None]) -> str:
-        def rewrite_url(match: re.Match[str]) -> str:
+        click_prefix = self._click_prefix
+        pieces: list[str] = []
+        copied = 0
+        for match in _text_urls(text):
             url, tail = _split_trailing(match.group(0))
             click = tracked(url)
-            if click is None:
-                return match.group(0)
-            return f"{self.base_url}/c/{click}{tail}"
-
-        return _TEXT_URL.sub(rewrite_url, text)
+            if click is not None:
+                pieces += (text[copied : match.start()], click_prefix, click, tail)
+                copied = match.end()
+        if not pieces:
+            return text
+        pieces.append(text[copied:])
+        return "".join(pieces)
 
     def _add_pixel(self, html: str, message_ref: Any) -> str:
-        pixel = (
-            f'<img src="{self._html_base}/o/{self._signer.sign(OPEN, (message_ref,))}.gif" width="1" '
-            'height="1" alt="" style="display:block;width:1px;height:1px;border:0">'
-        )
+        pixel = self._pixel_prefix + self._signer.sign(OPEN, (message_ref,)) + _PIXEL_SUFFIX
         end = html.rfind("</body>")
         if end < 0:
             matches = list(_BODY_END.finditer(html))
@@ -151,16 +156,40 @@ class LinkTracker:
         return html[:end] + pixel + html[end:]
 
 
+def _is_web(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL, in any letter case."""
+    # Nearly every link is written in lowercase; only the rest pays for lowering.
+    return url.startswith(_WEB_SCHEMES) or url[:8].lower().startswith(_WEB_SCHEMES)
+
+
+def _has_notrack(tag: str) -> bool:
+    """Whether a start tag carries the ``data-notrack`` attribute."""
+    # The regular expression is slow on long tags; a tag without the letters cannot match it.
+    # Only the ASCII letters of "data-notrac" match them case-blind, and lower() keeps each one
+    # in place, so the substring test never skips a tag the expression would match.
+    return "data-notrac" in tag.lower() and _NOTRACK.search(tag, 2) is not None
+
+
+def _href_url(value: str) -> str:
+    """The URL an ``href`` attribute value stands for: entities decoded, outer spaces removed."""
+    if "&" not in value:
+        return value.strip()
+    # "&amp;" is by far the most common entity in a URL; the general decoder is slower.
+    if value.count("&") == value.count("&amp;"):
+        return value.replace("&amp;", "&").strip()
+    return unescape(value).strip()
+
+
 def _href(tag: str) -> tuple[int, int, str] | None:
     """Where the ``href`` attribute of a start tag is (start, end) and its raw value."""
     found = _HREF.search(tag, 2)
     if found is None:
         return None
-    before = tag[: found.start()]
-    if "'" not in before and before.count('"') % 2 == 0:
+    start = found.start()
+    if tag.find("'", 0, start) < 0 and tag.count('"', 0, start) % 2 == 0:
         # Only double-quoted values precede it, all closed: the match is a real attribute.
-        value = found.group(1) if found.group(1) is not None else found.group(2) or found.group(3) or ""
-        return found.start() + 1, found.end(), value
+        double, single, bare = found.groups()
+        return start + 1, found.end(), double if double is not None else single or bare or ""
     # Other quoting before it: walk the attributes one by one to be sure.
     for attribute in _ATTRIBUTE.finditer(tag, 2, len(tag) - 1):
         if attribute.group(1).lower() == "href":
@@ -169,8 +198,32 @@ def _href(tag: str) -> tuple[int, int, str] | None:
     return None
 
 
+def _text_urls(text: str) -> Iterator[re.Match[str]]:
+    """The matches of ``_TEXT_URL.finditer(text)``, found without running it over all of ``text``.
+
+    The expression cannot skip ahead on its case-blind ``http``, so searching with it tries every
+    position. Every match has "://" four or five characters after its start, and the string search
+    for that is fast; the expression then only runs at those two places. Matches never overlap, so
+    a place before the end of the previous match is not tried, just as ``finditer`` resumes there.
+    """
+    resume = 0
+    colon = text.find("://", 4)
+    while colon >= 0:
+        match = _TEXT_URL.match(text, colon - 5) if colon - 5 >= resume else None
+        if match is None and colon - 4 >= resume:
+            match = _TEXT_URL.match(text, colon - 4)
+        if match is None:
+            colon = text.find("://", colon + 1)
+        else:
+            yield match
+            resume = match.end()
+            colon = text.find("://", resume + 4)
+
+
 def _split_trailing(url: str) -> tuple[str, str]:
     """Split punctuation that ends the sentence, not the URL, off a URL found in text."""
+    if url[-1] not in _TRAILING_PUNCTUATION and url[-1] != ")":
+        return url, ""
     end = len(url)
     while end > 0:
         char = url[end - 1]
