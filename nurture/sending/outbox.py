@@ -359,7 +359,7 @@ class Outbox:
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            # Every column as claimed; attempts counts the one this claim starts.
+            # The query's columns are _Claimed's fields in order; attempts counts the one this claim starts.
             rows = [_Claimed._make((*r[:-1], r[-1] + 1)) for r in conn.execute(query)]
             if rows:
                 conn.execute(
