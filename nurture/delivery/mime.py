@@ -253,7 +253,14 @@ def _ending_in_crlf(transfer_encoding: bytes, body: bytes) -> tuple[bytes, bytes
             _QUOTED_PRINTABLE,
             _quoted_printable_lines(body.decode("ascii").replace("\r\n", "\n")),
         )
-    return transfer_encoding, body + b"=\r\n"  # a soft line break decodes to nothing
+    # A soft line break decodes to nothing. Its "=" must fit in the last line's 76 characters:
+    # a full last line is broken once more first, never inside an "=XX" escape.
+    start = body.rfind(b"\r\n") + 2 if b"\r\n" in body else 0
+    if len(body) - start >= 76:
+        cut = start + 75
+        cut -= 1 if body[cut - 1 : cut] == b"=" else 2 if body[cut - 2 : cut - 1] == b"=" else 0
+        body = body[:cut] + b"=\r\n" + body[cut:]
+    return transfer_encoding, body + b"=\r\n"
 
 
 def _short_lines(raw: bytes) -> bool:

@@ -391,3 +391,12 @@ def test_a_line_shared_by_many_emails_is_encoded_the_same_in_each() -> None:
         assert body_of(parse(data), "plain") == f"Hallo {name},\n{footer}\n"
     encoded_footer = first.split(b"Hallo J=C3=BCrgen,\r\n", 1)[1].split(b"\r\n\r\n--", 1)[0]
     assert encoded_footer in second
+
+
+@pytest.mark.parametrize("text", ["ä" + "x" * 70, "x" * 76, "x" * 73 + "ü", "x" * 74 + "=", "y" * 75 + " "])
+def test_a_text_only_body_with_a_full_last_line_keeps_every_line_within_76(text: str) -> None:
+    data = build_message(email(html="", text=text)).data
+    body = data.split(b"\r\n\r\n", 1)[1]
+    assert body.endswith(b"\r\n")
+    assert all(len(line) <= 76 for line in body.split(b"\r\n")), body
+    assert parse(data).get_content() == text
