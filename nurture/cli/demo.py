@@ -15,7 +15,8 @@ from nurture.delivery.transports import parse_transport
 from nurture.errors import WorkspaceError
 from nurture.leads.after_import import after_import_batch
 from nurture.leads.importer import LeadImporter
-from nurture.reports.figures import Report, build_report
+from nurture.reports.report import Report, ReportOptions
+from nurture.reports.workspace_report import workspace_report
 from nurture.sending.factory import signer_for
 from nurture.simulation import EngagementModel, SalesModel, Simulation
 from nurture.store.engine import create_store_engine
@@ -64,9 +65,8 @@ def demo(ctx: click.Context, directory: Path, lead_count: int, days: int, seed: 
             sales=SalesModel(),
         )  # fmt: skip
         result = simulation.run(start, start + timedelta(days=days), timedelta(hours=1))
-        order = {key: campaign.step_ids for key, campaign in program.campaigns.items()}
         with db.connect() as conn:
-            figures = build_report(conn, step_order=order)
+            figures = workspace_report(conn, program, root, ReportOptions(now=start + timedelta(days=days)))
     finally:
         db.dispose()
     _print(figures, result.problems, root)
@@ -83,16 +83,16 @@ def _print(report: Report, problems: list[str], root: Path) -> None:
                 f"{s.clicked:>5} clicked   machine {s.machine_opens}/{s.machine_clicks}"
             )
     click.secho("lifecycle", bold=True)
-    for stage in report.funnel:
-        click.echo(f"  reached {stage.stage:<14} {stage.leads:>5}")
-    for side, count in report.side_stages.items():
+    for stage in report.funnel.stages:
+        click.echo(f"  reached {stage.stage:<14} {stage.reached:>5}")
+    for side, count in (("recycled", report.flows.recycled), ("disqualified", report.flows.disqualified)):
         if count:
             click.echo(f"  {side:<22} {count:>5}")
     sla = report.sla
     if sla.handoffs:
         click.secho("routed to sales", bold=True)
-        for rep, count in sla.by_rep.items():
-            click.echo(f"  {rep:<22} {count:>5}")
+        for rep in sla.by_rep:
+            click.echo(f"  {rep.rep:<22} {rep.handoffs:>5}")
         click.echo(
             f"  SLA kept {sla.accepted_in_time}, accepted late {sla.accepted_late}, breached {sla.breaches}, "
             f"still pending {sla.by_status.get('pending', 0)}"

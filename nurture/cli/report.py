@@ -1,4 +1,5 @@
-"""``nurture report``: funnel, campaign and SLA figures; text, JSON, or an HTML page with charts."""
+"""``nurture report``: the cohort waterfall, velocity, stuck leads, campaigns, attribution, money and
+the SLA; text, JSON, CSV files or an HTML page with charts, all from one computation."""
 
 from __future__ import annotations
 
@@ -6,75 +7,68 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
-from nurture.reports.figures import Report, build_report
+from nurture.reports.attribution import MODELS
+from nurture.reports.csv_files import write_csv_files
 from nurture.reports.page import render_report_page
+from nurture.reports.report import EVERY, ReportOptions
+from nurture.reports.text import print_report
+from nurture.reports.workspace_report import workspace_report
 
 
 @click.command()
-@click.option("--since", "since_text", metavar="ISO-8601", help="Only what happened from then on.")
-@click.option("--until", "until_text", metavar="ISO-8601", help="Only what happened before then.")
+@click.option("--since", "since_text", metavar="ISO-8601", help="The cohort: leads created from then on.")
+@click.option("--until", "until_text", metavar="ISO-8601", help="The cohort: leads created before then.")
+@click.option(
+    "--by-entry", is_flag=True, help="The cohort is leads that first reached the funnel in the period."
+)
+@click.option(
+    "--every", type=click.Choice(EVERY), default="month", show_default=True, help="Stage balance periods."
+)
+@click.option(
+    "--attribution", type=click.Choice(MODELS), default="linear", show_default=True,
+    help="How conversions are credited to campaigns and emails.",
+)  # fmt: skip
+@click.option(
+    "--by", metavar="DIMENSION",
+    help="Break funnel and velocity down by country, industry, campaign, owner or a lead attribute.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 @click.option(
     "--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML page."
 )
+@click.option(
+    "--csv",
+    "csv_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the tables as CSV files.",
+)
 @pass_app
 def report(
-    app: App, since_text: str | None, until_text: str | None, as_json: bool, html_file: Path | None
-) -> None:
-    """Funnel (lead -> MQL -> SAL -> SQL -> opportunity -> customer), campaigns and the SLA."""
-    since = parse_instant(since_text) if since_text else None
-    until = parse_instant(until_text) if until_text else None
-    order = {key: campaign.step_ids for key, campaign in app.program.campaigns.items()}
-    with app.store.connect() as conn:
-        figures = build_report(conn, since, until, order)
-    if html_file:
-        html_file.write_text(render_report_page(figures, app.clock.now()), encoding="utf-8")
-        click.echo(f"wrote {html_file}")
-    if as_json:
-        click.echo(json.dumps(figures.as_json(), ensure_ascii=False, indent=2))
-    elif not html_file:
-        _print(figures)
-
-
-def _print(figures: Report) -> None:
-    console = Console()
-    funnel = Table(title="Funnel", title_justify="left")
-    for column in ("stage", "leads", "from previous"):
-        funnel.add_column(column, justify="right" if column != "stage" else "left")
-    for stage in figures.funnel:
-        share = f"{stage.from_previous * 100:.1f} %" if stage.from_previous is not None else ""
-        funnel.add_row(stage.stage, str(stage.leads), share)
-    console.print(funnel)
-    for campaign in figures.campaigns:
-        table = Table(
-            title=f"{campaign.campaign}: entered {campaign.entered}, active {campaign.active}, "
-            f"completed {campaign.completed}, exited {campaign.exited}",
-            title_justify="left",
-        )
-        for column in (
-            "step",
-            "sent",
-            "opened",
-            "clicked",
-            "machine opens/clicks",
-            "unsubscribed",
-            "bounced",
-        ):
-            table.add_column(column, justify="left" if column == "step" else "right")
-        for s in campaign.steps:
-            table.add_row(
-                s.step, str(s.sent), str(s.opened), str(s.clicked),
-                f"{s.machine_opens}/{s.machine_clicks}", str(s.unsubscribed), str(s.bounced),
-            )  # fmt: skip
-        console.print(table)
-    sla = figures.sla
-    console.print(
-        f"SLA: {sla.handoffs} handoffs, {sla.accepted_in_time} accepted in time, {sla.accepted_late} late, "
-        f"{sla.breaches} breaches; median hours to answer: {sla.median_hours_to_answer or '-'}",
-        highlight=False,
+    app: App, since_text: str | None, until_text: str | None, by_entry: bool, every: str, attribution: str,
+    by: str | None, as_json: bool, html_file: Path | None, csv_dir: Path | None,
+) -> None:  # fmt: skip
+    """Funnel (lead -> MQL -> SAL -> SQL -> opportunity -> customer), velocity, campaigns and the SLA."""
+    options = ReportOptions(
+        now=app.clock.now(),
+        since=parse_instant(since_text) if since_text else None,
+        until=parse_instant(until_text) if until_text else None,
+        by_entry=by_entry,
+        every=every,
+        attribution=attribution,
+        by=by,
     )
+    with app.store.connect() as conn:
+        data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
+    if html_file:
+        html_file.write_text(render_report_page(data), encoding="utf-8")
+        click.echo(f"wrote {html_file}", err=as_json)
+    if csv_dir:
+        for path in write_csv_files(data, csv_dir):
+            click.echo(f"wrote {path}", err=as_json)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    elif not html_file and not csv_dir:
+        print_report(data)

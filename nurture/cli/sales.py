@@ -78,13 +78,20 @@ def reject(app: App, email: str, reason: str, actor: str) -> None:
     show_default=True, help="The stage the lead moves to.",
 )  # fmt: skip
 @click.option("--reason", required=True, help="Why (e.g. 'budget confirmed', 'contract signed').")
+@click.option("--amount", type=float, help="The deal's value (opportunity, customer): revenue in the report.")
+@click.option("--currency", default="EUR", show_default=True, help="The amount's currency (ISO 4217).")
 @_actor
 @pass_app
-def convert(app: App, email: str, stage: str, reason: str, actor: str) -> None:
+def convert(
+    app: App, email: str, stage: str, reason: str, amount: float | None, currency: str, actor: str
+) -> None:
     """Move the lead on to sql, opportunity or customer."""
     from nurture.sales.actions import convert as convert_lead
 
-    _run(app, email, convert_lead, stage=stage, actor=actor, reason=reason)
+    _run(
+        app, email, convert_lead, stage=stage, actor=actor, reason=reason, amount=amount,
+        currency=currency.upper(),
+    )  # fmt: skip
 
 
 @sales.command()

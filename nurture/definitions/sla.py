@@ -36,6 +36,11 @@ class SLA(DefinitionModel):
         default=2, ge=0, le=50, description="After this many reassignments the lead is escalated."
     )
     recycle: Recycle | None = Field(default=None, description="Where a rejected lead goes.")
+    stale_after: dict[Literal["lead", "mql", "sal", "sql", "opportunity"], Duration] = Field(
+        default_factory=dict,
+        description="How long a lead may sit at a stage before the report lists it as stuck, per stage "
+        "(e.g. {mql: 1d, sal: 14d}); other stages: three times the usual time there.",
+    )
 
     @property
     def key(self) -> str:

@@ -27,6 +27,22 @@ def record_stage_change(
     )
 
 
+def record_deal(
+    conn: Connection, lead_id: int, stage: str, at: datetime, amount: float, currency: str
+) -> None:
+    """Put the deal's value on the lead's move to ``stage`` at ``at`` (just recorded)."""
+    c = stage_changes.c
+    latest = conn.scalar(
+        select(c.id)
+        .where(c.lead_id == lead_id, c.to_stage == stage, c.at == at)
+        .order_by(c.id.desc())
+        .limit(1)
+    )
+    if latest is None:
+        raise ValueError(f"lead {lead_id} has no move to {stage} at {at.isoformat()} to record a deal on")
+    conn.execute(stage_changes.update().where(c.id == latest).values(amount=amount, currency=currency))
+
+
 def change_lead(
     conn: Connection, lead_id: int, values: dict[str, Any], *, at: datetime, actor: str, reason: str
 ) -> dict[str, Any]:

@@ -1,30 +1,51 @@
-"""The report as one self-contained HTML page (inline CSS and SVG charts, no scripts)."""
+"""The report as one self-contained HTML page (inline CSS and SVG charts, no scripts, no downloads),
+drawn from ``Report.as_json()``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
-from nurture.reports.figures import Report
+from nurture.reports.charts import bars, lines
+from nurture.reports.text import number, percent
 from nurture.templating import template_environment
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f} %"
-
-
-def render_report_page(report: Report, generated: datetime) -> str:
+def render_report_page(data: dict[str, Any]) -> str:
     """The HTML page; every value from the database is escaped by the template environment."""
     environment = template_environment(_TEMPLATES)
-    since = report.since.date().isoformat() if report.since else "the beginning"
-    until = report.until.date().isoformat() if report.until else "now"
-    funnel_max = max((stage.leads for stage in report.funnel), default=0)
+    period = data["period"]
+    funnel_chart = bars(
+        [(s["stage"], s["reached"], f"{s['reached']} ({percent(s['rate'])})") for s in data["funnel"]],
+        label="Cohort waterfall",
+    )
+    trend: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for row in data["velocity"]["trend"]:
+        if row["median"] is not None and row["leg"] != "mql -> sal":
+            trend[row["leg"]].append((row["month"], row["median"]))
+    balance: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for row in data["balance"]["rows"]:
+        balance[row["stage"]].append((row["period"], row["balance"]))
+    credits = data["attribution"]["by_campaign"]
+    attribution_chart = bars(
+        [
+            (c["campaign"], c["mqls"], f"{number(c['mqls'])} MQLs, {number(c['customers'])} customers")
+            for c in credits
+        ],
+        label="Attribution per campaign",
+    )
     return environment.get_template("report.html").render(
-        report=report,
-        period=f"{since} to {until}",
-        generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
-        funnel_max=funnel_max,
-        percent=_percent,
+        data=data,
+        period=f"{period['since'] or 'the beginning'} to {period['until'] or 'now'}",
+        funnel_chart=funnel_chart,
+        velocity_chart=lines(trend, label="Median days per leg, by month", unit="days"),
+        balance_chart=lines(
+            balance, label=f"Leads at each stage, per {data['balance']['every']}", unit="leads"
+        ),
+        attribution_chart=attribution_chart,
+        percent=percent,
+        number=number,
     )

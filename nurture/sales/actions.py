@@ -7,6 +7,7 @@ that says why. The lead's row is locked first, as everywhere a lead and its hand
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, select
 from nurture.definitions import Program, content_hash
 from nurture.engine.entry import enroll
 from nurture.errors import NurtureError
+from nurture.leads.changes import record_deal
 from nurture.sales.handoffs import Handoff, close_handoff, current_handoff, get_handoff
 from nurture.sales.routing import OPEN_STATUSES
 from nurture.sales.stages import WATERFALL, move_stage, waterfall_rank
@@ -23,6 +25,7 @@ from nurture.scoring.state import LedgerLine, write_ledger
 from nurture.store.schema import leads
 
 CONVERSION_STAGES = ("sql", "opportunity", "customer")
+DEAL_STAGES = ("opportunity", "customer")
 
 
 class SalesActionError(NurtureError):
@@ -93,9 +96,22 @@ def reject(
 
 
 def convert(
-    conn: Connection, program: Program, lead_id: int, *, stage: str, actor: str, reason: str, now: datetime
+    conn: Connection,
+    program: Program,
+    lead_id: int,
+    *,
+    stage: str,
+    actor: str,
+    reason: str,
+    now: datetime,
+    amount: float | None = None,
+    currency: str = "EUR",
 ) -> None:
-    """Sales moves the lead on to ``sql``, ``opportunity`` or ``customer``; open handoffs close."""
+    """Sales moves the lead on to ``sql``, ``opportunity`` or ``customer``; open handoffs close.
+
+    ``amount`` (in ``currency``) is the deal's value, recorded with the move to opportunity or customer.
+    """
+    _check_deal(stage, amount, currency)
     if stage not in CONVERSION_STAGES:
         raise InvalidTransition(
             f"convert moves a lead to one of {', '.join(CONVERSION_STAGES)}, not {stage!r}"
@@ -111,6 +127,8 @@ def convert(
     if open_handoff is not None and open_handoff.rep_id is not None and lead["owner_rep_id"] is None:
         conn.execute(leads.update().where(leads.c.id == lead_id).values(owner_rep_id=open_handoff.rep_id))
     move_stage(conn, program, lead_id, current, stage, actor=actor, reason=reason, now=now)
+    if amount is not None:
+        record_deal(conn, lead_id, stage, now, amount, currency)
 
 
 def disqualify(
@@ -128,6 +146,17 @@ def disqualify(
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _check_deal(stage: str, amount: float | None, currency: str) -> None:
+    if amount is None:
+        return
+    if stage not in DEAL_STAGES:
+        raise SalesActionError(f"an amount is recorded with {' or '.join(DEAL_STAGES)}, not with {stage}")
+    if not math.isfinite(amount) or amount < 0:
+        raise SalesActionError(f"the amount must be a number of zero or more, not {amount}")
+    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        raise SalesActionError(f"the currency must be a three-letter code such as EUR, not {currency!r}")
 
 
 def _required(reason: str, action: str) -> str:

@@ -103,6 +103,9 @@ stage_changes = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("reason", String(500), nullable=False),
     Column("actor", String(200), nullable=False),
+    # The deal's value when sales moves a lead to opportunity or customer (revenue in the report).
+    Column("amount", Float),
+    Column("currency", String(3)),
     Index("ix_stage_changes_lead_at", "lead_id", "at"),
     Index("ix_stage_changes_to_at", "to_stage", "at"),  # the funnel report
 )

@@ -1,0 +1,64 @@
+"""Breakdowns: the waterfall and velocity of the cohort, group by group.
+
+Each group is the part of the cohort with one value of the chosen dimension: ``country``,
+``industry``, ``owner`` (the rep who owns the lead now), ``campaign`` (the first campaign the lead
+entered) or any custom attribute (``attributes.NAME`` or ``NAME``). Leads without a value form the
+``(none)`` group. Definitions are those of the whole cohort's waterfall and velocity.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from nurture.reports.clocks import RepHours
+from nurture.reports.cohort import Waterfall, waterfall
+from nurture.reports.journeys import Journey
+from nurture.reports.rows import Enrollment, Handoff
+from nurture.reports.velocity import Velocity, velocity
+
+NONE = "(none)"
+
+
+@dataclass(frozen=True)
+class Group:
+    value: str
+    funnel: Waterfall
+    velocity: Velocity
+
+
+def dimension(by: str, enrollments: Sequence[Enrollment]) -> Callable[[Journey], str]:
+    """The function that reads a lead's value of the dimension ``by``."""
+    if by in ("country", "industry", "owner"):
+        return lambda j: str(getattr(j.lead, by) or NONE)
+    if by == "campaign":
+        first: dict[int, Enrollment] = {}
+        for e in enrollments:
+            if e.lead_id not in first or e.entered_at < first[e.lead_id].entered_at:
+                first[e.lead_id] = e
+        return lambda j: first[j.lead.id].campaign if j.lead.id in first else NONE
+    name = by.removeprefix("attributes.")
+
+    def attribute(j: Journey) -> str:
+        value = j.lead.attributes.get(name)
+        return NONE if value is None or value == "" else str(value)
+
+    return attribute
+
+
+def breakdown(
+    leads: Sequence[Journey],
+    key: Callable[[Journey], str],
+    handoffs: Sequence[Handoff],
+    hours: RepHours,
+) -> list[Group]:
+    groups: Mapping[str, list[Journey]] = defaultdict(list)
+    for j in leads:
+        groups[key(j)].append(j)
+    wanted = {j.lead.id for j in leads}
+    own = [h for h in handoffs if h.lead_id in wanted]
+    return [
+        Group(value, waterfall(members), velocity(members, own, hours))
+        for value, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]

@@ -1,0 +1,78 @@
+"""A lead's way through the stages, read from its recorded stage changes, and the cohort it belongs to.
+
+A journey keeps each stage's *first* arrival: a lead that went lead -> mql -> recycled -> mql counts
+once as an MQL, at its first qualification, in whichever cohort it belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from nurture.reports.rows import FUNNEL, History, Lead, StageChange, funnel_rank
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    lead: Lead
+    first_at: dict[str, datetime]  # first arrival at each stage the lead was recorded at
+    top: int  # the highest funnel rank reached (-1: never reached ``lead``)
+    stage_since: datetime  # when the lead entered the stage it is at now
+    changes: tuple[StageChange, ...]
+
+    @property
+    def entered_at(self) -> datetime | None:
+        """When the lead first reached the funnel (``lead`` or any later stage)."""
+        arrivals = [at for stage, at in self.first_at.items() if stage in FUNNEL]
+        return min(arrivals) if arrivals else None
+
+    def reached(self, stage: str) -> bool:
+        """This stage or a later one: a lead that skipped a stage has passed it all the same."""
+        return self.top >= FUNNEL.index(stage)
+
+    def arrived(self, stage: str) -> datetime | None:
+        """When the lead reached this stage or a later one, whichever came first."""
+        times = [at for s, at in self.first_at.items() if funnel_rank(s) >= FUNNEL.index(stage)]
+        return min(times) if times else None
+
+    def recorded(self, stage: str) -> bool:
+        return stage in self.first_at
+
+
+def journey(lead: Lead, changes: Iterable[StageChange]) -> Journey:
+    """The journey of one lead; a lead without recorded changes sits at its stage since creation."""
+    ordered = tuple(changes)
+    first_at: dict[str, datetime] = {}
+    for change in ordered:
+        if change.from_stage and change.from_stage not in first_at and change is ordered[0]:
+            first_at[change.from_stage] = min(change.at, lead.created_at)
+        first_at.setdefault(change.to_stage, change.at)
+    if not ordered:
+        first_at[lead.stage] = lead.created_at
+    top = max((funnel_rank(stage) for stage in first_at), default=-1)
+    since = lead.created_at
+    for change in ordered:
+        if change.to_stage == lead.stage:
+            since = change.at
+    return Journey(lead, first_at, top, since, ordered)
+
+
+def journeys(history: History) -> list[Journey]:
+    return [journey(lead, history.changes.get(lead.id, ())) for lead in history.leads.values()]
+
+
+def in_cohort(
+    journey: Journey, since: datetime | None, until: datetime | None, *, by_entry: bool = False
+) -> bool:
+    """Whether the lead was created (``by_entry``: first reached the funnel) in ``[since, until)``."""
+    at = journey.entered_at if by_entry else journey.lead.created_at
+    if at is None:
+        return False
+    return (since is None or at >= since) and (until is None or at < until)
+
+
+def cohort(
+    all_journeys: Iterable[Journey], since: datetime | None, until: datetime | None, *, by_entry: bool = False
+) -> list[Journey]:
+    return [j for j in all_journeys if in_cohort(j, since, until, by_entry=by_entry)]

@@ -1,0 +1,96 @@
+"""The plain rows every figure is computed from: what the database holds, nothing derived.
+
+The figure modules take these rows (and ``now``) and never touch the database, so each figure can be
+tested against hand-made rows whose answer is known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+FUNNEL = ("lead", "mql", "sal", "sql", "opportunity", "customer")
+"""The stages of the waterfall a lead moves up through, in order (``subscriber`` comes before)."""
+
+SIDE_STAGES = ("recycled", "disqualified")
+
+
+def funnel_rank(stage: str | None) -> int:
+    """Position in the funnel, -1 for stages outside it (subscriber, recycled, disqualified)."""
+    return FUNNEL.index(stage) if stage in FUNNEL else -1
+
+
+@dataclass(frozen=True, slots=True)
+class StageChange:
+    lead_id: int
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+    reason: str
+    amount: float | None = None  # the deal's value, recorded with opportunity and customer
+    currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    id: int
+    email: str
+    created_at: datetime
+    stage: str
+    owner: str | None = None
+    country: str | None = None
+    industry: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    id: int
+    lead_id: int
+    rep_id: str | None  # None: the team's manager held it
+    status: str  # pending | accepted | rejected | reassigned | escalated | converted | disqualified
+    assigned_at: datetime
+    accept_due_at: datetime | None
+    responded_at: datetime | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    lead_id: int
+    campaign: str
+    status: str  # active | completed | exited | failed | holdout
+    entered_at: datetime
+    exit_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A marketing email sent to a lead (``kind`` "sent") or a person's engagement with it."""
+
+    lead_id: int
+    at: datetime
+    kind: str  # sent | email_open | email_click | ... (engagement types, people only)
+    campaign: str | None
+    step: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    campaign: str
+    month: str  # YYYY-MM
+    amount: float
+    currency: str
+
+
+@dataclass
+class History:
+    """Everything the report reads, as plain rows."""
+
+    leads: dict[int, Lead]
+    changes: dict[int, list[StageChange]]  # per lead, in time order
+    handoffs: list[Handoff]
+    enrollments: list[Enrollment]
+    touches: dict[int, list[Touch]]  # per lead, in time order
+    costs: list[Cost] = field(default_factory=list)
