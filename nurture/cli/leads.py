@@ -179,6 +179,47 @@ def _table(console: Console, title: str, columns: tuple[str, ...], rows: list[tu
     console.print(table)
 
 
+@leads.command("list")
+@click.option("--stage", help="Only leads at this lifecycle stage.")
+@click.option("--owner", metavar="REP", help="Only leads this rep owns.")
+@click.option("--campaign", metavar="KEY", help="Only leads that entered this campaign.")
+@click.option("--search", metavar="TEXT", help="Only leads whose e-mail, name or company contains TEXT.")
+@click.option("--stale", is_flag=True, help="Only leads stuck at their stage longer than its limit.")
+@click.option("--limit", default=100, show_default=True, help="At most this many leads.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, for scripts.")
+@pass_app
+def list_command(
+    app: App, stage: str | None, owner: str | None, campaign: str | None, search: str | None, stale: bool,
+    limit: int, as_json: bool,
+) -> None:  # fmt: skip
+    """Find leads; with --stale, those sales should look at first (longest in their stage first)."""
+    from dataclasses import asdict
+
+    from rich.markup import escape
+
+    from nurture.reports.lead_list import list_leads
+
+    program = _program_if_valid(app) if stale else None
+    with app.store.connect() as conn:
+        found = list_leads(
+            conn, program, app.clock.now(), stage=stage, owner=owner, campaign=campaign, search=search,
+            stale=stale, limit=limit,
+        )  # fmt: skip
+    if as_json:
+        click.echo(json.dumps([asdict(lead) for lead in found], ensure_ascii=False, indent=2))
+        return
+    console = Console()
+    if not found:
+        console.print("no lead matches")
+        return
+    columns = ("email", "name", "company", "stage", "owner", "score", "days", "limit")
+    _table(
+        console, f"{len(found)} leads", columns,
+        [(escape(x.email), escape(x.name or "-"), escape(x.company or "-"), x.stage, x.owner or "-", x.score,
+          x.days_in_stage, x.stale_limit_days if x.stale_limit_days is not None else "-") for x in found],
+    )  # fmt: skip
+
+
 @leads.command("forget")
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

@@ -100,10 +100,7 @@ def attribute(
                     if j.lead.id in revenue:
                         amount, currency = revenue[j.lead.id]
                         credit.revenue[currency] = credit.revenue.get(currency, 0.0) + weight * amount
-    for credit in credits.values():
-        for name in ("mqls", "sqls", "customers"):
-            setattr(credit, name, round(getattr(credit, name), 4))
-        credit.revenue = {c: round(v, 2) for c, v in sorted(credit.revenue.items())}
+    # Not rounded: rounded shares would no longer add up to the number of conversions.
     return sorted(credits.values(), key=lambda c: (-c.customers, -c.mqls, c.campaign, c.step))
 
 

@@ -32,6 +32,13 @@ def read_history(conn: Connection, now: datetime) -> History:
     )
 
 
+def read_stages(conn: Connection, now: datetime) -> History:
+    """Only leads and their stage changes (enough for journeys and stuck leads)."""
+    return History(
+        leads=_leads(conn, now), changes=_changes(conn, now), handoffs=[], enrollments=[], touches={}
+    )
+
+
 def _instant(value: object) -> datetime:
     instant = bulk.read_instant(value)
     assert instant is not None

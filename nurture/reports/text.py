@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -26,7 +27,8 @@ def _table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) ->
     for i, column in enumerate(columns):
         table.add_column(column, justify="left" if i == 0 else "right")
     for row in rows:
-        table.add_row(*(cell if isinstance(cell, str) else number(cell) for cell in row))
+        # Lead data and reasons are text, never rich markup.
+        table.add_row(*(escape(cell) if isinstance(cell, str) else number(cell) for cell in row))
     return table
 
 
@@ -60,7 +62,7 @@ def print_report(data: dict[str, Any], console: Console | None = None) -> None:
     if data["bottleneck"]:
         console.print(f"Bottleneck: most leads are lost after {data['bottleneck']}", highlight=False)
     f = data["flows"]
-    reasons = ", ".join(f"{r} {n}" for r, n in f["rejected_by_reason"].items()) or "–"
+    reasons = ", ".join(f"{escape(r)} {n}" for r, n in f["rejected_by_reason"].items()) or "–"
     console.print(
         f"MQLs {f['mqls']}: accepted {f['accepted']}, rejected {f['rejected']} ({reasons}), breached "
         f"{f['breached']}, waiting {f['waiting']}; recycled {f['recycled']}, "

@@ -1,0 +1,104 @@
+"""``nurture leads list``: find leads by stage, owner, campaign or text, and the stuck ones.
+
+``stale`` keeps the leads past their stage's limit, with the definition of the report's stuck leads
+(nurture/reports/stuck.py), so the list and the report never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, or_, select
+
+from nurture.definitions import Program
+from nurture.reports.cohort import waterfall
+from nurture.reports.journeys import journeys
+from nurture.reports.queries import read_stages
+from nurture.reports.report import program_facts
+from nurture.reports.stuck import stage_limits, stuck_leads
+from nurture.store import bulk
+from nurture.store.schema import enrollments, leads, stage_changes
+
+
+@dataclass(frozen=True)
+class ListedLead:
+    email: str
+    name: str
+    company: str | None
+    stage: str
+    owner: str | None
+    score: float
+    days_in_stage: float
+    stale_limit_days: float | None  # set when the lead is past its stage's limit
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_leads(
+    conn: Connection,
+    program: Program | None,
+    now: datetime,
+    *,
+    stage: str | None = None,
+    owner: str | None = None,
+    campaign: str | None = None,
+    search: str | None = None,
+    stale: bool = False,
+    limit: int = 100,
+) -> list[ListedLead]:
+    """Matching leads, longest in their stage first."""
+    c = leads.c
+    since = (
+        select(stage_changes.c.lead_id, func.max(stage_changes.c.at).label("at"))
+        .join(leads, leads.c.id == stage_changes.c.lead_id)
+        .where(stage_changes.c.to_stage == leads.c.lifecycle_stage, stage_changes.c.at <= now)
+        .group_by(stage_changes.c.lead_id)
+        .subquery()
+    )
+    query = select(
+        c.id, c.email, c.first_name, c.last_name, c.company, c.lifecycle_stage, c.owner_rep_id, c.score,
+        func.coalesce(since.c.at, c.created_at).label("stage_since"),
+    ).outerjoin(since, since.c.lead_id == c.id).where(c.created_at <= now)  # fmt: skip
+    if stage:
+        query = query.where(c.lifecycle_stage == stage)
+    if owner:
+        query = query.where(c.owner_rep_id == owner)
+    if campaign:
+        query = query.where(
+            c.id.in_(select(enrollments.c.lead_id).where(enrollments.c.campaign_key == campaign))
+        )
+    if search:
+        pattern = f"%{_escape_like(search.lower())}%"
+        query = query.where(
+            or_(*(func.lower(column).like(pattern, escape="\\") for column in
+                  (c.email, c.first_name, c.last_name, c.company)))
+        )  # fmt: skip
+    limits: dict[str, float] = {}
+    stale_emails: set[str] = set()
+    if stale:
+        history = read_stages(conn, now)
+        everyone = journeys(history)
+        limits = stage_limits(program_facts(program).stale_after, waterfall(everyone))
+        stale_emails = {s.email for s in stuck_leads(everyone, limits, now)}
+    found = []
+    for row in conn.execute(query):
+        if stale and row.email not in stale_emails:
+            continue
+        days = (now - bulk.read_instant(row.stage_since)).total_seconds() / 86_400  # type: ignore[operator]
+        found.append(
+            ListedLead(
+                row.email,
+                " ".join(x for x in (row.first_name, row.last_name) if x),
+                row.company,
+                row.lifecycle_stage,
+                row.owner_rep_id,
+                round(float(row.score), 1),
+                round(days, 1),
+                round(limits[row.lifecycle_stage], 1) if row.email in stale_emails else None,
+            )
+        )
+    found.sort(key=lambda lead: (-lead.days_in_stage, lead.email))
+    return found[:limit]
