@@ -1,9 +1,11 @@
 """Stuck leads: leads that have sat at a stage longer than the limit for it, for sales to act on.
 
 Clock: wall-clock days since the lead last entered the stage it is at now. Limit per stage: the SLA's
-``stale_after`` for that stage when given, else ``multiple`` times the median days leads of the whole
-history took to move on from that stage (no limit, and nobody stuck, when nobody has moved on yet).
-Customers are never stuck; recycled and disqualified leads are not in a stage sales works on.
+``stale_after`` for that stage when given, else, for the stages sales works (mql to opportunity),
+``multiple`` times the median days leads of the whole history took to move on from that stage (no
+limit, and nobody stuck, when nobody has moved on yet). ``lead`` has a limit only when ``stale_after``
+names it: nurture is meant to take long. Customers are never stuck; recycled and disqualified leads
+are not in a stage anyone works on.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def stage_limits(
     for rank, stage in enumerate(FUNNEL[:-1]):
         if stage in stale_after:
             limits[stage] = stale_after[stage].total_seconds() / 86_400
-        elif (typical := medians.get(FUNNEL[rank + 1])) is not None and typical > 0:
+        elif stage != "lead" and (typical := medians.get(FUNNEL[rank + 1])) is not None and typical > 0:
             limits[stage] = typical * multiple
     return limits
 
