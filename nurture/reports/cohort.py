@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nurture.reports.journeys import Journey
-from nurture.reports.rows import FUNNEL, Handoff, funnel_rank
+from nurture.reports.rows import FUNNEL, Handoff
 from nurture.reports.stats import median, percentile, rounded, share
 
 _DAY = 86_400.0
@@ -51,8 +51,7 @@ def stage_days(journey: Journey, stage: str) -> float | None:
     arrived = journey.first_at.get(stage)
     if arrived is None:
         return None
-    rank = FUNNEL.index(stage)
-    earlier = [at for s, at in journey.first_at.items() if -1 < funnel_rank(s) < rank and at <= arrived]
+    earlier = [at for s in FUNNEL[: FUNNEL.index(stage)] if (at := journey.first_at.get(s)) and at <= arrived]
     return (arrived - max(earlier)).total_seconds() / _DAY if earlier else None
 
 

@@ -20,21 +20,21 @@ class Journey:
     top: int  # the highest funnel rank reached (-1: never reached ``lead``)
     stage_since: datetime  # when the lead entered the stage it is at now
     changes: tuple[StageChange, ...]
+    # Per funnel rank, the first arrival at that stage or a later one (None: never got there).
+    arrivals: tuple[datetime | None, ...]
 
     @property
     def entered_at(self) -> datetime | None:
         """When the lead first reached the funnel (``lead`` or any later stage)."""
-        arrivals = [at for stage, at in self.first_at.items() if stage in FUNNEL]
-        return min(arrivals) if arrivals else None
+        return self.arrivals[0]
 
     def reached(self, stage: str) -> bool:
         """This stage or a later one: a lead that skipped a stage has passed it all the same."""
-        return self.top >= FUNNEL.index(stage)
+        return self.top >= _RANK[stage]
 
     def arrived(self, stage: str) -> datetime | None:
         """When the lead reached this stage or a later one, whichever came first."""
-        times = [at for s, at in self.first_at.items() if funnel_rank(s) >= FUNNEL.index(stage)]
-        return min(times) if times else None
+        return self.arrivals[_RANK[stage]]
 
     def recorded(self, stage: str) -> bool:
         return stage in self.first_at
@@ -55,7 +55,17 @@ def journey(lead: Lead, changes: Iterable[StageChange]) -> Journey:
     for change in ordered:
         if change.to_stage == lead.stage:
             since = change.at
-    return Journey(lead, first_at, top, since, ordered)
+    arrivals: list[datetime | None] = [None] * len(FUNNEL)
+    earliest: datetime | None = None
+    for rank in range(len(FUNNEL) - 1, -1, -1):  # from customer down: "this stage or a later one"
+        at = first_at.get(FUNNEL[rank])
+        if at is not None and (earliest is None or at < earliest):
+            earliest = at
+        arrivals[rank] = earliest
+    return Journey(lead, first_at, top, since, ordered, tuple(arrivals))
+
+
+_RANK = {stage: rank for rank, stage in enumerate(FUNNEL)}
 
 
 def journeys(history: History) -> list[Journey]:

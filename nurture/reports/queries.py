@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 
 from nurture.reports.campaigns import StepFigures
-from nurture.reports.rows import Enrollment, Handoff, History, Lead, StageChange, Touch
+from nurture.reports.rows import FUNNEL, Enrollment, Handoff, History, Lead, StageChange, Touch
 from nurture.store import bulk
 from nurture.store.schema import enrollments, events, handoffs, leads, messages, stage_changes
 
@@ -128,11 +128,13 @@ def _enrollments(conn: Connection, now: datetime) -> list[Enrollment]:
 
 
 def _touches(conn: Connection, now: datetime) -> dict[int, list[Touch]]:
-    """Marketing emails sent and people's engagement (machine opens and clicks left out)."""
+    """Marketing emails sent and people's engagement (machine opens and clicks left out), of the
+    leads that qualified: touches only count up to a conversion, and most leads never convert."""
     found: dict[int, list[Touch]] = defaultdict(list)
+    qualified = select(stage_changes.c.lead_id).where(stage_changes.c.to_stage.in_(FUNNEL[1:]))
     m = messages.c
     sent = select(m.lead_id, m.sent_at, m.campaign_key, m.step_id).where(
-        m.kind == "marketing", m.sent_at.is_not(None), m.sent_at <= now, m.lead_id.is_not(None)
+        m.kind == "marketing", m.sent_at.is_not(None), m.sent_at <= now, m.lead_id.in_(qualified)
     )
     for row in conn.execution_options(yield_per=_BATCH).execute(sent):
         found[row.lead_id].append(
@@ -140,7 +142,7 @@ def _touches(conn: Connection, now: datetime) -> dict[int, list[Touch]]:
         )
     ev = events.c
     engaged = select(ev.lead_id, ev.occurred_at, ev.type, ev.campaign_key, ev.step_id).where(
-        ev.lead_id.is_not(None), ev.machine_reason.is_(None), ev.occurred_at <= now
+        ev.lead_id.in_(qualified), ev.machine_reason.is_(None), ev.occurred_at <= now
     )
     for event in conn.execution_options(yield_per=_BATCH).execute(engaged):
         found[event.lead_id].append(
