@@ -55,6 +55,8 @@ def stage_balance(
     outflow: Counter[tuple[date, str]] = Counter()
     first: date | None = None
     for change in changes:
+        if change.at >= until:
+            continue
         start = period_start(change.at, every)
         first = start if first is None or start < first else first
         inflow[(start, change.to_stage)] += 1

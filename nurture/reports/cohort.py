@@ -70,11 +70,9 @@ def waterfall(leads: Sequence[Journey]) -> Waterfall:
                 rate=rounded(share(len(reached), previous), 4),
                 median_days=rounded(median(days)),
                 p90_days=rounded(percentile(days, 0.9)),
-                still_open=sum(1 for j in reached if j.lead.stage == stage),
+                still_open=sum(1 for j in reached if j.stage == stage),
                 skipped=sum(1 for j in reached if not j.recorded(stage)),
-                lost=sum(1 for j in reached if j.top < nxt and j.lead.stage != stage)
-                if nxt < len(FUNNEL)
-                else 0,
+                lost=sum(1 for j in reached if j.top < nxt and j.stage != stage) if nxt < len(FUNNEL) else 0,
             )
         )
         previous = len(reached)

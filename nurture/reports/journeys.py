@@ -16,6 +16,7 @@ from nurture.reports.rows import FUNNEL, History, Lead, StageChange, funnel_rank
 @dataclass(frozen=True, slots=True)
 class Journey:
     lead: Lead
+    stage: str  # the stage at the report's moment: the last recorded move's, else the lead's own
     first_at: dict[str, datetime]  # first arrival at each stage the lead was recorded at
     top: int  # the highest funnel rank reached (-1: never reached ``lead``)
     stage_since: datetime  # when the lead entered the stage it is at now
@@ -51,9 +52,11 @@ def journey(lead: Lead, changes: Iterable[StageChange]) -> Journey:
     if not ordered:
         first_at[lead.stage] = lead.created_at
     top = max((funnel_rank(stage) for stage in first_at), default=-1)
+    # The lead row holds today's stage; a report pinned to an earlier moment reads it from the moves.
+    stage = ordered[-1].to_stage if ordered else lead.stage
     since = lead.created_at
     for change in ordered:
-        if change.to_stage == lead.stage:
+        if change.to_stage == stage and change.from_stage != stage:
             since = change.at
     arrivals: list[datetime | None] = [None] * len(FUNNEL)
     earliest: datetime | None = None
@@ -62,7 +65,7 @@ def journey(lead: Lead, changes: Iterable[StageChange]) -> Journey:
         if at is not None and (earliest is None or at < earliest):
             earliest = at
         arrivals[rank] = earliest
-    return Journey(lead, first_at, top, since, ordered, tuple(arrivals))
+    return Journey(lead, stage, first_at, top, since, ordered, tuple(arrivals))
 
 
 _RANK = {stage: rank for rank, stage in enumerate(FUNNEL)}

@@ -62,9 +62,9 @@ def deals(leads: Sequence[Journey]) -> list[Deal]:
             if change.to_stage in ("opportunity", "customer") and change.amount is not None:
                 currency = change.currency or DEFAULT_CURRENCY
                 latest[change.to_stage] = Deal(j.lead.id, change.to_stage, change.amount, currency)
-        if "customer" in latest and j.lead.stage == "customer":
+        if "customer" in latest and j.stage == "customer":
             found.append(latest["customer"])
-        elif "opportunity" in latest and j.lead.stage == "opportunity":
+        elif "opportunity" in latest and j.stage == "opportunity":
             found.append(latest["opportunity"])
     return found
 

@@ -50,12 +50,12 @@ def stuck_leads(leads: Sequence[Journey], limits: Mapping[str, float], now: date
     """The leads past their stage's limit, longest first."""
     found = []
     for j in leads:
-        limit = limits.get(j.lead.stage)
+        limit = limits.get(j.stage)
         if limit is None:
             continue
         days = days_between(j.stage_since, now)
         if days > limit:
             found.append(
-                StuckLead(j.lead.email, j.lead.stage, j.lead.owner, rounded(days, 1) or 0.0, round(limit, 1))
+                StuckLead(j.lead.email, j.stage, j.lead.owner, rounded(days, 1) or 0.0, round(limit, 1))
             )
     return sorted(found, key=lambda s: (-s.days, s.email))

@@ -43,6 +43,9 @@ def test_a_lead_converted_straight_to_customer_passes_every_stage_once(desk: Des
     ]  # fmt: skip
     assert funnel["mql"]["median_days"] is None and funnel["customer"]["median_days"] == 3.0
     assert funnel["customer"]["still_open"] == 1 and funnel["lead"]["still_open"] == 3
+    # Read as of a moment before the deal, the history stands as it was then.
+    before = {s["stage"]: s for s in report(cli, MONDAY + timedelta(days=1))["funnel"]}
+    assert before["customer"]["reached"] == 0 and before["lead"]["still_open"] == 4
 
 
 def test_hours_to_answer_are_the_reps_working_hours_and_timeouts_are_no_answers(desk: Desk, cli: Any) -> None:
