@@ -14,11 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 
 from nurture.reports.campaigns import StepFigures
-from nurture.reports.rows import FUNNEL, Enrollment, Handoff, History, Lead, StageChange, Touch
+from nurture.reports.rows import Enrollment, Handoff, History, Lead, StageChange, Touch
 from nurture.store import bulk
-from nurture.store.schema import enrollments, events, handoffs, leads, messages, stage_changes
-
-_BATCH = 20_000
+from nurture.store.schema import events, messages
 
 
 def read_history(conn: Connection, now: datetime) -> History:
@@ -39,6 +37,12 @@ def read_stages(conn: Connection, now: datetime) -> History:
     )
 
 
+def _rows(conn: Connection, sql: str, now: datetime) -> Any:
+    """The driver's own rows of ``sql`` (``:now`` bound): a million leads are read here, and
+    SQLAlchemy's per-row result processing would cost more than the database's work."""
+    return bulk.execute(conn, sql, {"now": bulk.instant(conn, now)})
+
+
 def _instant(value: object) -> datetime:
     instant = bulk.read_instant(value)
     assert instant is not None
@@ -46,108 +50,83 @@ def _instant(value: object) -> datetime:
 
 
 def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
-    c = leads.c
-    query = select(
-        c.id, c.email, c.created_at, c.lifecycle_stage, c.owner_rep_id, c.country, c.industry, c.attributes
-    ).where(c.created_at <= now)
     found: dict[int, Lead] = {}
-    for row in conn.execution_options(yield_per=_BATCH).execute(query):
-        found[row.id] = Lead(
-            row.id,
-            row.email,
-            _instant(row.created_at),
-            row.lifecycle_stage,
-            row.owner_rep_id,
-            row.country,
-            row.industry,
-            row.attributes or {},
+    for id_, email, created, stage, owner, country, industry, attributes in _rows(
+        conn,
+        "SELECT id, email, created_at, lifecycle_stage, owner_rep_id, country, industry, attributes "
+        "FROM leads WHERE created_at <= :now",
+        now,
+    ):
+        found[id_] = Lead(
+            id_, email, _instant(created), stage, owner, country, industry, bulk.read_json(attributes) or {}
         )
     return found
 
 
 def _changes(conn: Connection, now: datetime) -> dict[int, list[StageChange]]:
-    c = stage_changes.c
-    query = (
-        select(c.lead_id, c.from_stage, c.to_stage, c.at, c.reason, c.amount, c.currency)
-        .where(c.at <= now)
-        .order_by(c.lead_id, c.at, c.id)
-    )
     found: dict[int, list[StageChange]] = defaultdict(list)
-    for row in conn.execution_options(yield_per=_BATCH).execute(query):
-        found[row.lead_id].append(
-            StageChange(
-                row.lead_id,
-                row.from_stage,
-                row.to_stage,
-                _instant(row.at),
-                row.reason,
-                row.amount,
-                row.currency,
-            )
-        )
+    for lead_id, old, new, at, reason, amount, currency in _rows(
+        conn,
+        "SELECT lead_id, from_stage, to_stage, at, reason, amount, currency FROM stage_changes "
+        "WHERE at <= :now ORDER BY lead_id, at, id",
+        now,
+    ):
+        found[lead_id].append(StageChange(lead_id, old, new, _instant(at), reason, amount, currency))
     return dict(found)
 
 
 def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
-    h = handoffs.c
-    query = (
-        select(h.id, h.lead_id, h.rep_id, h.status, h.assigned_at, h.accept_due_at, h.responded_at, h.reason)
-        .where(h.assigned_at <= now)
-        .order_by(h.id)
-    )
     found = []
-    for row in conn.execution_options(yield_per=_BATCH).execute(query):
-        responded = bulk.read_instant(row.responded_at)
-        status = row.status
+    for id_, lead_id, rep_id, status, assigned, due, responded_at, reason in _rows(
+        conn,
+        "SELECT id, lead_id, rep_id, status, assigned_at, accept_due_at, responded_at, reason "
+        "FROM handoffs WHERE assigned_at <= :now ORDER BY id",
+        now,
+    ):
+        responded = bulk.read_instant(responded_at)
         if responded is not None and responded > now:
             responded, status = None, "pending"  # answered after the report's moment
         found.append(
             Handoff(
-                row.id,
-                row.lead_id,
-                row.rep_id,
-                status,
-                _instant(row.assigned_at),
-                bulk.read_instant(row.accept_due_at),
-                responded,
-                row.reason,
+                id_, lead_id, rep_id, status, _instant(assigned), bulk.read_instant(due), responded, reason
             )
         )
     return found
 
 
 def _enrollments(conn: Connection, now: datetime) -> list[Enrollment]:
-    e = enrollments.c
-    query = select(e.lead_id, e.campaign_key, e.status, e.entered_at, e.exit_reason).where(
-        e.entered_at <= now
-    )
     return [
-        Enrollment(row.lead_id, row.campaign_key, row.status, _instant(row.entered_at), row.exit_reason)
-        for row in conn.execution_options(yield_per=_BATCH).execute(query)
+        Enrollment(lead_id, campaign, status, _instant(entered), exit_reason)
+        for lead_id, campaign, status, entered, exit_reason in _rows(
+            conn,
+            "SELECT lead_id, campaign_key, status, entered_at, exit_reason FROM enrollments "
+            "WHERE entered_at <= :now",
+            now,
+        )
     ]
+
+
+# The leads that qualified (reached mql or a later stage): only their touches are ever credited.
+_SENT = (
+    "SELECT lead_id, sent_at, campaign_key, step_id FROM messages WHERE kind = 'marketing' "
+    "AND sent_at IS NOT NULL AND sent_at <= :now AND lead_id IN (SELECT lead_id FROM stage_changes "
+    "WHERE to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer'))"
+)
+_ENGAGED = (
+    "SELECT lead_id, occurred_at, type, campaign_key, step_id FROM events WHERE machine_reason IS NULL "
+    "AND occurred_at <= :now AND lead_id IN (SELECT lead_id FROM stage_changes "
+    "WHERE to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer'))"
+)
 
 
 def _touches(conn: Connection, now: datetime) -> dict[int, list[Touch]]:
     """Marketing emails sent and people's engagement (machine opens and clicks left out), of the
     leads that qualified: touches only count up to a conversion, and most leads never convert."""
     found: dict[int, list[Touch]] = defaultdict(list)
-    qualified = select(stage_changes.c.lead_id).where(stage_changes.c.to_stage.in_(FUNNEL[1:]))
-    m = messages.c
-    sent = select(m.lead_id, m.sent_at, m.campaign_key, m.step_id).where(
-        m.kind == "marketing", m.sent_at.is_not(None), m.sent_at <= now, m.lead_id.in_(qualified)
-    )
-    for row in conn.execution_options(yield_per=_BATCH).execute(sent):
-        found[row.lead_id].append(
-            Touch(row.lead_id, _instant(row.sent_at), "sent", row.campaign_key, row.step_id)
-        )
-    ev = events.c
-    engaged = select(ev.lead_id, ev.occurred_at, ev.type, ev.campaign_key, ev.step_id).where(
-        ev.lead_id.in_(qualified), ev.machine_reason.is_(None), ev.occurred_at <= now
-    )
-    for event in conn.execution_options(yield_per=_BATCH).execute(engaged):
-        found[event.lead_id].append(
-            Touch(event.lead_id, _instant(event.occurred_at), event.type, event.campaign_key, event.step_id)
-        )
+    for lead_id, at, campaign, step in _rows(conn, _SENT, now):
+        found[lead_id].append(Touch(lead_id, _instant(at), "sent", campaign, step))
+    for lead_id, at, type_, campaign, step in _rows(conn, _ENGAGED, now):
+        found[lead_id].append(Touch(lead_id, _instant(at), type_, campaign, step))
     for touches in found.values():
         touches.sort(key=lambda t: t.at)
     return dict(found)
