@@ -77,6 +77,7 @@ def lead_profile(
         profile["score_breakdown"] = breakdown.as_dict()
     profile["stage_history"] = [
         {"from": r.from_stage, "to": r.to_stage, "at": _iso(r.at), "reason": r.reason, "actor": r.actor}
+        | ({"amount": r.amount, "currency": r.currency} if r.amount is not None else {})
         for r in conn.execute(
             select(stage_changes)
             .where(stage_changes.c.lead_id == lead_id)
