@@ -70,7 +70,9 @@ def lines(
                 f"<title>{escape(name)} {escape(p)}: {v:g}</title></circle>"
             )
         parts.append(
-            f'<text x="{width - right + 10}" y="{plot_top + 16 * n + 12}" fill="{colour}">'
+            f'<rect x="{width - right + 10}" y="{plot_top + 16 * n + 3}" width="10" height="10" '
+            f'fill="{colour}"/>'
+            f'<text x="{width - right + 24}" y="{plot_top + 16 * n + 12}">'
             f"{escape(name)}</text>"
         )
     parts.append("</svg>")
