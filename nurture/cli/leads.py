@@ -20,6 +20,7 @@ from nurture.leads.forget import forget_lead
 from nurture.leads.importer import LeadImporter
 from nurture.leads.profile import lead_profile
 from nurture.leads.report import ImportReport
+from nurture.store.schema import LIFECYCLE_STAGES
 
 PROGRESS_MIN_BYTES = 1 << 20  # smaller files finish before a bar would help
 
@@ -180,7 +181,7 @@ def _table(console: Console, title: str, columns: tuple[str, ...], rows: list[tu
 
 
 @leads.command("list")
-@click.option("--stage", help="Only leads at this lifecycle stage.")
+@click.option("--stage", type=click.Choice(LIFECYCLE_STAGES), help="Only leads at this lifecycle stage.")
 @click.option("--owner", metavar="REP", help="Only leads this rep owns.")
 @click.option("--campaign", metavar="KEY", help="Only leads that entered this campaign.")
 @click.option("--search", metavar="TEXT", help="Only leads whose e-mail, name or company contains TEXT.")
