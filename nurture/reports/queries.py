@@ -106,16 +106,20 @@ def _enrollments(conn: Connection, now: datetime) -> list[Enrollment]:
     ]
 
 
-# The leads that qualified (reached mql or a later stage): only their touches are ever credited.
+# Touches count only up to a conversion (mql or a later stage), so only those of leads that
+# qualified, up to their latest move to such a stage, are read: most leads never convert, and
+# engagement after the last conversion would never be credited.
 _SENT = (
-    "SELECT lead_id, sent_at, campaign_key, step_id FROM messages WHERE kind = 'marketing' "
-    "AND sent_at IS NOT NULL AND sent_at <= :now AND lead_id IN (SELECT lead_id FROM stage_changes "
-    "WHERE to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer'))"
+    "SELECT m.lead_id, m.sent_at, m.campaign_key, m.step_id FROM messages m JOIN "
+    "(SELECT lead_id, MAX(at) AS last_at FROM stage_changes "
+    "WHERE to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND at <= :now GROUP BY lead_id) c "
+    "ON c.lead_id = m.lead_id WHERE m.kind = 'marketing' AND m.sent_at IS NOT NULL AND m.sent_at <= c.last_at"
 )
 _ENGAGED = (
-    "SELECT lead_id, occurred_at, type, campaign_key, step_id FROM events WHERE machine_reason IS NULL "
-    "AND occurred_at <= :now AND lead_id IN (SELECT lead_id FROM stage_changes "
-    "WHERE to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer'))"
+    "SELECT e.lead_id, e.occurred_at, e.type, e.campaign_key, e.step_id FROM events e JOIN "
+    "(SELECT lead_id, MAX(at) AS last_at FROM stage_changes "
+    "WHERE to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND at <= :now GROUP BY lead_id) c "
+    "ON c.lead_id = e.lead_id WHERE e.machine_reason IS NULL AND e.occurred_at <= c.last_at"
 )
 
 

@@ -90,6 +90,8 @@ def test_json_has_the_documented_keys_and_figures(journeyed: datetime, cli: Any)
     trial = next(c for c in money["campaigns"] if c["campaign"] == "trial")
     assert (trial["cost"], trial["cost_per_customer"], trial["roi"]) == (3000.0, 3000.0, 3.0)
     assert data["sla"]["by_rep"] and data["velocity"]["legs"][0]["leg"] == "lead -> mql"
+    # Both MQLs had the trial welcome and the newsletter before qualifying.
+    assert (data["touches"]["mqls"], data["touches"]["median_emails"]) == (2, 2.0)
     shown = json.loads(run(cli, journeyed, "leads", "show", LENA, "--json").output)
     deal = shown["stage_history"][-1]
     assert (deal["to"], deal["amount"], deal["currency"]) == ("customer", 12000.0, "EUR")
