@@ -128,10 +128,9 @@ def main() -> None:
             [sys.executable, __file__, "--measure-only", url], capture_output=True, text=True, check=True
         ).stdout
         figures = json.loads(out)
-        verdict = "within" if figures["total_s"] < TARGET_S and figures["peak_mb"] < TARGET_MB else "outside"
         print(
             f"report: {figures['total_s']} s ({figures['read_s']} s reading), peak {figures['peak_mb']} MB "
-            f"({verdict} the target of {TARGET_S:.0f} s and {TARGET_MB} MB)"
+            f"(target at 1,000,000 leads: {TARGET_S:.0f} s and {TARGET_MB} MB)"
         )
 
 
