@@ -142,7 +142,7 @@ class Simulation:
                 result.entered.update(report.entered)
                 result.ended.update(report.ended)
                 result.deferred.update(report.deferred)
-                result.problems.extend(report.problems)
+                result.problems.extend(report.problem_lines())
                 delivery = await self.outbox.deliver_due(now)
                 result.problems.extend(delivery.problems)
                 self._collect_sends(now, result)

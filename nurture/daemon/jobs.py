@@ -98,8 +98,8 @@ async def advance(rt: Runtime, now: datetime) -> JobResult:
         "ended": sum(report.ended.values()),
         "deferred": sum(report.deferred.values()),
     }
-    if report.problems:
-        fields["problems"] = report.problems[:20]
+    if report.problem_lines():
+        fields["problems"] = report.problem_lines()[:20]
     return JobResult(fields, busy=any(fields.values()))
 
 
@@ -141,7 +141,7 @@ def _segments(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
         rt.metrics.entered.labels(campaign_key).inc(count)
     fields: dict[str, Any] = {"campaigns": len(chosen), "entered": sum(entry.entered.values())}
     if entry.failed:
-        fields["problems"] = entry.failed[:20]
+        fields["problems"] = entry.failed.lines()[:20]
     return JobResult(fields, busy=bool(fields["entered"] or entry.failed))
 
 
