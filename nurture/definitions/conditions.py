@@ -188,10 +188,17 @@ class Missing(Undefined):
     def __hash__(self) -> int:
         return hash(None)
 
-    def _never(self, other: object) -> bool:
+    def __lt__(self, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
         return False
 
-    __lt__ = __le__ = __gt__ = __ge__ = _never
+    def __le__(self, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+        return False
+
+    def __gt__(self, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+        return False
+
+    def __ge__(self, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+        return False
 
 
 _READ_AS_DATA = (dict, MappingProxyType)  # leads, their attributes and events
@@ -201,15 +208,15 @@ class ConditionSandbox(Sandbox):
     """The expression sandbox, reading a key a mapping of lead data lacks as :class:`Missing`."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) in _READ_AS_DATA and type(attribute) is str and attribute not in obj:
-            if not hasattr(type(obj), attribute):
-                return Missing(obj=obj, name=attribute)
+        missing = type(obj) in _READ_AS_DATA and type(attribute) is str and attribute not in obj
+        if missing and not hasattr(type(obj), attribute):
+            return Missing(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        if type(obj) in _READ_AS_DATA and type(argument) is str and argument not in obj:
-            if not argument.startswith("_"):
-                return Missing(obj=obj, name=argument)
+        missing = type(obj) in _READ_AS_DATA and type(argument) is str and argument not in obj
+        if missing and not argument.startswith("_"):
+            return Missing(obj=obj, name=argument)
         return super().getitem(obj, argument)
 
 
