@@ -196,7 +196,8 @@ def unknown_names(tree: nodes.Template, source: str, known: Iterable[str]) -> It
         found = re.search(rf"(?<![\w.]){re.escape(node.name)}\b", line)
         hint = did_you_mean(node.name, TEMPLATE_CONTEXT)
         if not hint:
-            hint = f" (a template can use {one_of(TEMPLATE_CONTEXT)}; custom columns are lead.attributes.NAME)"
+            names = one_of(TEMPLATE_CONTEXT)
+            hint = f" (a template can use {names}; custom columns are lead.attributes.NAME)"
         yield node.lineno, found.start() + 1 if found else 1, f"unknown name {node.name!r}{hint}"
 
 

@@ -58,7 +58,10 @@ def test_names_a_template_sets_itself_and_jinja_helpers_are_known(make_workspace
 
 def test_an_unknown_name_in_a_subject_is_reported(make_workspace: WorkspaceFactory) -> None:
     workspace = make_workspace(
-        {"campaigns/c.yaml": campaign("{{ webinar_title }}"), "templates/webinar.html": "{{ unsubscribe_url }}"}
+        {
+            "campaigns/c.yaml": campaign("{{ webinar_title }}"),
+            "templates/webinar.html": "{{ unsubscribe_url }}",
+        }
     )
     [error] = errors(workspace)
     assert error.startswith("campaigns/c.yaml:5:40: subject: unknown name 'webinar_title'")
