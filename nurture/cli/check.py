@@ -46,7 +46,7 @@ def check(app: App, quiet: bool) -> None:
 
     Prints every problem as file:line:col: message and exits 1 when there is an error.
     """
-    report = check_workspace(app.workspace)
+    report = check_workspace(app.workspace, recorded_event_types(app))
     problems = sorted(
         [*report.problems, *workspace_problems(app.workspace, report)], key=lambda p: p.sort_key
     )
@@ -63,6 +63,23 @@ def check(app: App, quiet: bool) -> None:
         return
     click.secho(f"failed: {_count(errors, 'error')}{tail}", fg="red", err=True)
     sys.exit(1)
+
+
+def recorded_event_types(app: App) -> list[str]:
+    """Event types the database has seen; none when there is no usable database yet."""
+    from sqlalchemy import make_url, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nurture.store.schema import events
+
+    url = make_url(app.workspace.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return []  # connecting would create an empty database file
+    try:
+        with app.engine.connect() as conn:
+            return list(conn.scalars(select(events.c.type).distinct()))
+    except SQLAlchemyError:
+        return []  # not created or not migrated yet: the check is about the files
 
 
 def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Problem]:

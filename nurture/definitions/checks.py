@@ -6,25 +6,28 @@ compile, the SLA names a real team and recycle campaign, and there is exactly on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from nurture.definitions.campaign import Campaign
 from nurture.definitions.conditions import Condition
+from nurture.definitions.event_types import event_type_problems
 from nurture.definitions.flow import loops_without_wait, unreachable_runs
 from nurture.definitions.problems import Problem, did_you_mean
 from nurture.definitions.program import Loaded, Program
 from nurture.definitions.sales_team import SalesTeam
-from nurture.definitions.scoring import KNOWN_EVENT_TYPES, ScoringModel
+from nurture.definitions.scoring import ScoringModel
 from nurture.definitions.sla import SLA
 from nurture.definitions.steps import BranchStep, GotoStep, SendStep, WaitStep
 from nurture.definitions.template_checks import TemplateChecker
 from nurture.errors import Location
 
 
-def cross_check(program: Program) -> list[Problem]:
-    """Every problem that needs more than one document (or the templates) to see."""
+def cross_check(program: Program, recorded_event_types: Iterable[str] = ()) -> list[Problem]:
+    """Every problem that needs more than one document (or the templates) to see; event types
+    recorded in the database count as known."""
     templates = TemplateChecker(program.templates_dir, program.root)
     problems = list(_program_shape(program))
+    problems.extend(event_type_problems(program, recorded_event_types))
     for item in program.loaded:
         definition = item.definition
         if isinstance(definition, Campaign):
@@ -214,16 +217,6 @@ def _team(item: Loaded, team: SalesTeam) -> Iterator[Problem]:
 
 
 def _scoring(item: Loaded, model: ScoringModel) -> Iterator[Problem]:
-    for index, rule in enumerate(model.behavior):
-        if rule.event not in KNOWN_EVENT_TYPES:
-            hint = did_you_mean(rule.event, KNOWN_EVENT_TYPES)
-            if hint:
-                yield Problem(
-                    "warning",
-                    item.locate("behavior", index, "event"),
-                    f"event type {rule.event!r} is not one nurture records{hint} "
-                    "(fine if it is a custom event)",
-                )
     for fit in model.fit:
         if fit.when.facts.uses_event:
             yield Problem(

@@ -14,7 +14,7 @@ def errors(workspace: object) -> list[str]:
 def campaign(subject: str = "hi") -> str:
     return (
         "kind: Campaign\nkey: c\nentry: {on: manual}\nsteps:\n"
-        f"  - send: {{template: webinar, subject: \"{subject}\"}}\n"
+        f'  - send: {{template: webinar, subject: "{subject}"}}\n'
     )
 
 
