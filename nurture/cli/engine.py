@@ -9,7 +9,9 @@ import click
 
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
+from nurture.engine.last_tick import last_tick, record_tick
 from nurture.engine.tick import CampaignEngine
+from nurture.errors import NurtureError
 from nurture.sales.sla import enforce_sla
 from nurture.sales.webhooks import deliver_webhooks
 from nurture.sending.factory import build_outbox
@@ -19,11 +21,20 @@ from nurture.sending.outbox import DeliveryReport
 @click.command()
 @click.option("--now", "now_text", metavar="ISO-8601", help="Act as if it were this moment (replays, tests).")
 @click.option("--no-send", is_flag=True, help="Queue emails but leave them in the outbox.")
+@click.option("--force", is_flag=True, help="Act even at a moment earlier than the latest tick.")
 @pass_app
-def tick(app: App, now_text: str | None, no_send: bool) -> None:
+def tick(app: App, now_text: str | None, no_send: bool, force: bool) -> None:
     """Run everything due now once (entries, steps, sends, webhooks, the bounce mailbox) and print
     a summary; for cron and tests."""
     now = parse_instant(now_text) if now_text else app.clock.now()
+    with app.store.begin() as conn:
+        latest = last_tick(conn)
+        if latest is not None and now < latest and not force:
+            raise NurtureError(
+                f"{now.isoformat()} is earlier than the latest tick ({latest.isoformat()}); acting "
+                "there would move the clock back for work already done. Pass --force to do it anyway"
+            )
+        record_tick(conn, now)
     engine = CampaignEngine(app.store, app.program, app.workspace.settings)
     engine.record_program(now)
     report = engine.tick(now)
