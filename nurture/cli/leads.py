@@ -186,7 +186,10 @@ def _table(console: Console, title: str, columns: tuple[str, ...], rows: list[tu
 @pass_app
 def forget(app: App, email: str, yes: bool, reason: str) -> None:
     """Erase everything about EMAIL (GDPR); keep a hash so it is never mailed again."""
-    if not yes and sys.stdin.isatty():
+    if not yes:
+        if not sys.stdin.isatty():
+            # A script piping into this command cannot have meant to answer a question it never saw.
+            raise NurtureError(f"erasing {email} cannot be undone: pass --yes when not at a terminal")
         click.confirm(f"Erase all data about {email}? This cannot be undone", abort=True)
     with app.store.begin() as conn:
         erasure = forget_lead(conn, email, app.clock.now(), detail=reason)
