@@ -27,6 +27,7 @@ from nurture.daemon.reload import LiveProgram, ProgramVersion
 from nurture.delivery.transports import Transport
 from nurture.engine.entry import EntryResult, enter_segment
 from nurture.engine.tick import TickReport
+from nurture.scoring.rules import take_scoring_failures
 from nurture.sending.factory import build_outbox
 from nurture.sending.outbox import Outbox
 from nurture.store.schema import messages, stage_changes
@@ -111,6 +112,9 @@ def _advance(rt: Runtime, version: ProgramVersion, now: datetime) -> TickReport:
         if held:
             engine.enter(now, report)
     engine.advance_due(now, report)
+    # Scoring rules that failed anywhere in this process since the last run (events, the API),
+    # each once with its count.
+    report.conditions.absorb(take_scoring_failures())
     return report
 
 
