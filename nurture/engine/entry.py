@@ -134,16 +134,14 @@ def _offer_leads(
 
 
 def event_view(row: Any) -> dict[str, Any]:
-    """An event as conditions see it: its fields and its properties side by side."""
+    """An event as conditions see it: its fields and its properties side by side. A URL, campaign
+    or step the event does not have is left out, so it reads as undefined (``'/pricing' in
+    event.url`` is false for a page view sent without a URL) rather than failing on ``None``."""
     view = dict(row.properties or {})
-    view.update(
-        type=row.type,
-        occurred_at=row.occurred_at,
-        url=row.url,
-        campaign=row.campaign_key,
-        step=row.step_id,
-        machine=row.machine_reason is not None,
-    )
+    view.update(type=row.type, occurred_at=row.occurred_at, machine=row.machine_reason is not None)
+    for name, value in (("url", row.url), ("campaign", row.campaign_key), ("step", row.step_id)):
+        if value is not None:
+            view[name] = value
     return view
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,10 +101,11 @@ def validate_record(values: dict[str, Any], skipped: SkippedFields | None = None
 def _one_field(
     key: str,
     raw: Any,
-    parse: Any,
+    parse: Callable[[str], Any] | None,
     fields: dict[str, Any],
     attributes: dict[str, Any],
 ) -> None:
+    """Put one column's value where it belongs (a standard field or an attribute), or raise."""
     if type(raw) is str:
         text: str | None = raw.strip()
     else:

@@ -36,3 +36,20 @@ def test_a_fit_rule_on_a_missing_attribute_simply_does_not_apply() -> None:
     assert holds(rule, {"email": "a@b.de", "attributes": {}}, NOW) is False
     assert holds(rule, {"email": "a@b.de", "attributes": {"plan": "enterprise"}}, NOW) is True
     assert take_scoring_failures().lines() == []
+
+
+def test_a_page_view_without_a_url_is_simply_not_a_pricing_visit() -> None:
+    from nurture.engine.entry import event_view
+    from nurture.scoring.events import StoredEvent
+
+    take_scoring_failures()
+    rule = compile_condition("'/pricing' in event.url")
+    lead = {"email": "a@b.de", "attributes": {}}
+
+    def page_view(url: str | None) -> dict[str, object]:
+        return event_view(StoredEvent(1, 1, "page_view", NOW, {}, url, None, None, None))
+
+    assert holds(rule, lead, NOW, page_view(None)) is False
+    assert holds(rule, lead, NOW, page_view("https://x.example/pricing")) is True
+    assert holds(compile_condition("event.url is none"), lead, NOW, page_view(None)) is True
+    assert take_scoring_failures().lines() == []
