@@ -15,7 +15,7 @@ import heapq
 import random
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -34,9 +34,10 @@ from nurture.sales.sla import enforce_sla
 from nurture.sending.compose import Composer
 from nurture.sending.outbox import Outbox
 from nurture.settings import Settings
+from nurture.simulation_events import PlannedEvent
 from nurture.store.engine import create_store_engine
 from nurture.store.migrate import upgrade
-from nurture.store.schema import handoffs, leads, messages
+from nurture.store.schema import handoffs, leads, messages, stage_changes
 from nurture.tokens import TokenSigner
 
 
@@ -74,9 +75,22 @@ class SimulatedSend:
     subject: str
 
 
+@dataclass(frozen=True)
+class SimulatedMoment:
+    """Something other than a send on the timeline: a planned event, a stage change, a handoff."""
+
+    at: datetime
+    email: str
+    what: str  # event | stage | handoff
+    detail: str
+
+
 @dataclass
 class SimulationResult:
     sends: list[SimulatedSend] = field(default_factory=list)
+    moments: list[SimulatedMoment] = field(default_factory=list)
+    stages: Counter[str] = field(default_factory=Counter)  # leads reaching each stage
+    handoffs: int = 0
     entered: Counter[str] = field(default_factory=Counter)
     ended: Counter[tuple[str, str]] = field(default_factory=Counter)
     deferred: Counter[str] = field(default_factory=Counter)
@@ -120,9 +134,17 @@ class Simulation:
         self.engagement = engagement
         self.sales = sales
         self.rng = random.Random(engagement.seed if engagement else 0)
-        self._pending: list[tuple[datetime, int, dict[str, Any]]] = []  # engagement yet to happen
+        # Engagement yet to happen: (when, order, event, planned by the marketer rather than modelled)
+        self._pending: list[tuple[datetime, int, dict[str, Any], bool]] = []
         self._order = 0
+        self._seen_stage_change = 0
+        self._seen_handoff = 0
         self._answers: dict[int, tuple[datetime, str]] = {}  # handoff -> when and how its rep answers
+
+    def plan_events(self, planned: Iterable[PlannedEvent]) -> None:
+        """Put events on the timeline (``nurture simulate --events``), each at its own moment."""
+        for item in planned:
+            self._schedule(item.at, item.event, planned=True)
 
     def run(self, start: datetime, until: datetime, step: timedelta) -> SimulationResult:
         return asyncio.run(self._run(start, until, step))
@@ -142,10 +164,11 @@ class Simulation:
                 result.entered.update(report.entered)
                 result.ended.update(report.ended)
                 result.deferred.update(report.deferred)
-                result.problems.extend(report.problems)
+                result.problems.extend(report.problem_lines())
                 delivery = await self.outbox.deliver_due(now)
                 result.problems.extend(delivery.problems)
                 self._collect_sends(now, result)
+                self._collect_moments(result)
                 result.ticks += 1
                 now += step
         finally:
@@ -167,6 +190,37 @@ class Simulation:
                 )
                 self._model_engagement(row, now)
 
+    def _collect_moments(self, result: SimulationResult) -> None:
+        """Stage changes (MQLs, SALs, recycling) and handoffs since the last look, on the timeline."""
+        c, h, lead = stage_changes.c, handoffs.c, leads.c
+        with self.db.connect() as conn:
+            changes = conn.execute(
+                select(c.id, c.at, c.from_stage, c.to_stage, c.reason, lead.email)
+                .join(leads, leads.c.id == c.lead_id)
+                .where(c.id > self._seen_stage_change)
+                .order_by(c.id)
+            ).all()
+            handed = conn.execute(
+                select(h.id, h.assigned_at, h.team_key, h.rep_id, h.previous_handoff_id, lead.email)
+                .join(leads, leads.c.id == h.lead_id)
+                .where(h.id > self._seen_handoff)
+                .order_by(h.id)
+            ).all()
+        for row in changes:
+            self._seen_stage_change = row.id
+            if row.from_stage is None:
+                continue  # a lead's first stage, set when it was imported: not news on the timeline
+            result.stages[row.to_stage] += 1
+            detail = f"{row.from_stage} → {row.to_stage} ({row.reason})"
+            result.moments.append(SimulatedMoment(row.at, row.email, "stage", detail))
+        for row in handed:
+            self._seen_handoff = row.id
+            result.handoffs += 1
+            whom = f"rep {row.rep_id}" if row.rep_id else "the manager"
+            how = "reassigned after an SLA breach to" if row.previous_handoff_id else "handed to"
+            detail = f"{how} {whom} ({row.team_key})"
+            result.moments.append(SimulatedMoment(row.assigned_at, row.email, "handoff", detail))
+
     def _model_engagement(self, row: Any, sent_at: datetime) -> None:
         model = self.engagement
         if model is None or self.rng.random() >= model.open_rate:
@@ -187,14 +241,17 @@ class Simulation:
             asked = clicked + timedelta(minutes=self.rng.randint(5, 120))
             self._schedule(asked, {**visit, "type": "demo_requested", "url": "https://taktwerk.example/demo"})
 
-    def _schedule(self, at: datetime, event: dict[str, Any]) -> None:
+    def _schedule(self, at: datetime, event: dict[str, Any], *, planned: bool = False) -> None:
         self._order += 1
-        heapq.heappush(self._pending, (at, self._order, {**event, "occurred_at": at.isoformat()}))
+        heapq.heappush(self._pending, (at, self._order, {**event, "occurred_at": at.isoformat()}, planned))
 
     def _engage_until(self, now: datetime, result: SimulationResult) -> None:
         due: list[dict[str, Any]] = []
         while self._pending and self._pending[0][0] <= now:
-            due.append(heapq.heappop(self._pending)[2])
+            at, _, event, planned = heapq.heappop(self._pending)
+            due.append(event)
+            if planned:
+                result.moments.append(SimulatedMoment(at, str(event["email"]), "event", str(event["type"])))
         if not due:
             return
         with self.db.begin() as conn:

@@ -55,6 +55,7 @@ COMMANDS = (
     "check:schema",
     "engine:tick",
     "preview:preview",
+    "send_test:send_test",
     "simulate:simulate",
     "report:report",
     "sales:sales",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,23 +41,29 @@ def summary(report: CheckReport) -> str:
 
 @click.command()
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only, no warnings or notes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as one JSON object.")
 @pass_app
-def check(app: App, quiet: bool) -> None:
+def check(app: App, quiet: bool, as_json: bool) -> None:
     """Validate the definitions (campaigns/*.yaml), their templates, the sales email templates
     a workspace overrides (templates/sales/) and the daemon's schedule (scheduler/jobs.yaml).
 
     Prints every problem as file:line:col: message and exits 1 when there is an error.
     """
-    report = check_workspace(app.workspace)
+    report = check_workspace(app.workspace, recorded_event_types(app))
     problems = sorted(
         [*report.problems, *workspace_problems(app.workspace, report)], key=lambda p: p.sort_key
     )
+    if quiet:
+        problems = [p for p in problems if p.severity == "error"]
+    errors = sum(1 for p in problems if p.severity == "error")
+    if as_json:
+        click.echo(json.dumps(check_json(report, problems), ensure_ascii=False, indent=2))
+        if errors:
+            sys.exit(1)
+        return
     for problem in problems:
-        if quiet and problem.severity != "error":
-            continue
         colour = {"error": "red", "warning": "yellow", "note": None}[problem.severity]
         click.secho(str(problem), fg=colour)
-    errors = sum(1 for p in problems if p.severity == "error")
     warnings = sum(1 for p in problems if p.severity == "warning")
     tail = f" ({_count(warnings, 'warning')})" if warnings else ""
     if not errors:
@@ -63,6 +71,48 @@ def check(app: App, quiet: bool) -> None:
         return
     click.secho(f"failed: {_count(errors, 'error')}{tail}", fg="red", err=True)
     sys.exit(1)
+
+
+def recorded_event_types(app: App) -> list[str]:
+    """Event types the database has seen; none when there is no usable database yet."""
+    from sqlalchemy import make_url, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nurture.store.schema import events
+
+    url = make_url(app.workspace.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return []  # connecting would create an empty database file
+    try:
+        with app.engine.connect() as conn:
+            return list(conn.scalars(select(events.c.type).distinct()))
+    except SQLAlchemyError:
+        return []  # not created or not migrated yet: the check is about the files
+
+
+def check_json(report: CheckReport, problems: list[Problem]) -> dict[str, Any]:
+    """``check --json``: every problem with its place (line and column 0 when the problem is about
+    a whole file or folder), the counts, and what the program holds."""
+    program = report.program
+    return {
+        "ok": not any(p.severity == "error" for p in problems),
+        "errors": sum(1 for p in problems if p.severity == "error"),
+        "warnings": sum(1 for p in problems if p.severity == "warning"),
+        "problems": [
+            {
+                "file": str(p.location.path),
+                "line": p.location.line,
+                "column": p.location.column,
+                "severity": p.severity,
+                "message": p.message,
+            }
+            for p in problems
+        ],
+        "definitions": {
+            kind: sorted(item.definition.key for item in program.of_kind(kind))
+            for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
+        },
+    }
 
 
 def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Problem]:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import click
 
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
-from nurture.engine.tick import CampaignEngine
-from nurture.sales.sla import enforce_sla
-from nurture.sales.webhooks import deliver_webhooks
+from nurture.engine.last_tick import last_tick, record_tick
+from nurture.engine.tick import CampaignEngine, TickReport
+from nurture.errors import NurtureError
+from nurture.sales.sla import SlaReport, enforce_sla
+from nurture.sales.webhooks import WebhookReport, deliver_webhooks
 from nurture.sending.factory import build_outbox
 from nurture.sending.outbox import DeliveryReport
 
@@ -19,35 +24,109 @@ from nurture.sending.outbox import DeliveryReport
 @click.command()
 @click.option("--now", "now_text", metavar="ISO-8601", help="Act as if it were this moment (replays, tests).")
 @click.option("--no-send", is_flag=True, help="Queue emails but leave them in the outbox.")
+@click.option("--force", is_flag=True, help="Act even at a moment earlier than the latest tick.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as one JSON object.")
 @pass_app
-def tick(app: App, now_text: str | None, no_send: bool) -> None:
+def tick(app: App, now_text: str | None, no_send: bool, force: bool, as_json: bool) -> None:
     """Run everything due now once (entries, steps, sends, webhooks, the bounce mailbox) and print
     a summary; for cron and tests."""
     now = parse_instant(now_text) if now_text else app.clock.now()
+    _keep_time_moving_forward(app, now, force)
     engine = CampaignEngine(app.store, app.program, app.workspace.settings)
     engine.record_program(now)
     report = engine.tick(now)
-    for line in report.lines():
-        click.echo(line)
     sla = enforce_sla(app.store, app.program, now, app.workspace.settings)
-    for line in sla.lines():
-        click.echo(line)
+    delivery = webhooks = None
     if not no_send:
         delivery = asyncio.run(_deliver(app, now))
-        lines = delivery.lines()
-        if lines:
-            click.echo("sending")
-            for line in lines:
-                click.echo(line)
         webhooks = deliver_webhooks(app.store, now)
-        if webhooks.delivered or webhooks.retrying or webhooks.failed:
-            for line in webhooks.lines():
-                click.echo(line)
-    if app.workspace.settings.bounce_mailbox:
-        _read_bounces(app, now)
+    bounces = _read_bounces(app, now) if app.workspace.settings.bounce_mailbox else None
+    if as_json:
+        facts = tick_json(report, sla, delivery, webhooks, bounces)
+        click.echo(json.dumps(facts, ensure_ascii=False, indent=2))
+        return
+    _print(report, sla, delivery, webhooks, bounces)
 
 
-def _read_bounces(app: App, now: datetime) -> None:
+def _keep_time_moving_forward(app: App, now: datetime, force: bool) -> None:
+    with app.store.begin() as conn:
+        latest = last_tick(conn)
+        if latest is not None and now < latest and not force:
+            raise NurtureError(
+                f"{now.isoformat()} is earlier than the latest tick ({latest.isoformat()}); acting "
+                "there would move the clock back for work already done. Pass --force to do it anyway"
+            )
+        record_tick(conn, now)
+
+
+def _print(
+    report: TickReport,
+    sla: SlaReport,
+    delivery: DeliveryReport | None,
+    webhooks: WebhookReport | None,
+    bounces: BounceReading | None,
+) -> None:
+    for line in [*report.lines(), *sla.lines()]:
+        click.echo(line)
+    if delivery is not None and delivery.lines():
+        click.echo("sending")
+        for line in delivery.lines():
+            click.echo(line)
+    if webhooks is not None and (webhooks.delivered or webhooks.retrying or webhooks.failed):
+        for line in webhooks.lines():
+            click.echo(line)
+    if bounces is not None:
+        if bounces.problem:
+            click.secho(f"  problem   bounce mailbox: {bounces.problem}", fg="yellow")
+        elif bounces.tally:
+            click.echo("bounce mailbox")
+            for kind, count in sorted(bounces.tally.items()):
+                click.echo(f"  {kind:<9} {count}")
+
+
+def tick_json(
+    report: TickReport,
+    sla: SlaReport,
+    delivery: DeliveryReport | None,
+    webhooks: WebhookReport | None,
+    bounces: BounceReading | None,
+) -> dict[str, Any]:
+    """``tick --json``: the same facts as the text summary, keyed for scripts (null: not done)."""
+    return {
+        "now": report.now.isoformat(),
+        "entered": dict(report.entered),
+        "queued": [{"campaign": c, "step": s, "count": n} for (c, s), n in sorted(report.queued.items())],
+        "deferred": dict(report.deferred),
+        "ended": [{"status": st, "reason": r, "count": n} for (st, r), n in sorted(report.ended.items())],
+        "steps_run": report.steps_run,
+        "enrollments_advanced": report.enrollments_advanced,
+        "condition_failures": report.conditions.as_json(),
+        "problems": report.problems,
+        "sla": {"reassigned": sla.reassigned, "escalated": sla.escalated, "problems": sla.problems},
+        "sending": None
+        if delivery is None
+        else {**dict(delivery.outcomes), "unknown": delivery.unknown, "problems": delivery.problems},
+        "webhooks": None
+        if webhooks is None
+        else {
+            "delivered": webhooks.delivered,
+            "retrying": webhooks.retrying,
+            "failed": webhooks.failed,
+            "errors": webhooks.errors,
+        },
+        "bounce_mailbox": None
+        if bounces is None
+        else {"read": dict(bounces.tally), "problem": bounces.problem},
+    }
+
+
+@dataclass
+class BounceReading:
+    tally: dict[str, int]
+    problem: str | None = None
+
+
+def _read_bounces(app: App, now: datetime) -> BounceReading:
     """The bounce mailbox, as the daemon's ``bounces`` job reads it (a cron setup has no daemon)."""
     from nurture.daemon.bounce_inbox import read_bounce_inbox, workspace_bounce_mailbox
     from nurture.delivery.bounce_mailbox import BounceMailboxError
@@ -58,12 +137,8 @@ def _read_bounces(app: App, now: datetime) -> None:
         assert inbox is not None
         tally = read_bounce_inbox(app.store, inbox, app.program, now, soft_bounce_limit=limit)
     except BounceMailboxError as exc:
-        click.secho(f"  problem   bounce mailbox: {exc}", fg="yellow")
-        return
-    if tally:
-        click.echo("bounce mailbox")
-        for kind, count in sorted(tally.items()):
-            click.echo(f"  {kind:<9} {count}")
+        return BounceReading({}, str(exc))
+    return BounceReading(dict(tally))
 
 
 async def _deliver(app: App, now: datetime) -> DeliveryReport:

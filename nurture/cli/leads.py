@@ -20,6 +20,7 @@ from nurture.leads.forget import forget_lead
 from nurture.leads.importer import LeadImporter
 from nurture.leads.profile import lead_profile
 from nurture.leads.report import ImportReport
+from nurture.leads.sources import ENCODINGS
 from nurture.store.schema import LIFECYCLE_STAGES
 
 PROGRESS_MIN_BYTES = 1 << 20  # smaller files finish before a bar would help
@@ -34,8 +35,25 @@ def leads() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from the file name.")
 @click.option("--dry-run", is_flag=True, help="Validate and count, write nothing.")
+@click.option(
+    "--on-error",
+    type=click.Choice(["skip-row", "skip-field"]),
+    default="skip-row",
+    show_default=True,
+    help="A bad value rejects its row, or only itself (the row is stored without it).",
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(sorted(ENCODINGS)),
+    default="utf-8",
+    show_default=True,
+    help="The file's character set; cp1252 for CSV saved by Excel on Windows.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @pass_app
-def import_leads(app: App, file: Path, fmt: str | None, dry_run: bool) -> None:
+def import_leads(
+    app: App, file: Path, fmt: str | None, dry_run: bool, on_error: str, encoding: str, as_json: bool
+) -> None:
     """Import leads from a CSV or JSON Lines FILE (upsert by e-mail)."""
     console = Console(stderr=True)
     show_bar = console.is_terminal and file.stat().st_size >= PROGRESS_MIN_BYTES
@@ -57,23 +75,47 @@ def import_leads(app: App, file: Path, fmt: str | None, dry_run: bool) -> None:
             dry_run=dry_run,
             on_batch=after_import_batch(program, app.workspace.settings),
             on_progress=lambda done, total: progress.update(task, completed=done),
+            skip_fields=on_error == "skip-field",
+            encoding=encoding,
         )
         report = importer.run(file, fmt)
-    _print_report(report)
+    if as_json:
+        click.echo(json.dumps(import_report_json(report), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
     if report.rejected:
         sys.exit(1)
+
+
+def import_report_json(report: ImportReport) -> dict[str, Any]:
+    """``leads import --json``: the counts, and each problem with its row (rejected rows first
+    kept up to the report's limit; ``problems_not_shown`` counts the rest)."""
+    return {
+        "file": str(report.path),
+        "dry_run": report.dry_run,
+        "rows": report.rows,
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "rejected": report.rejected,
+        "fields_skipped": report.fields_skipped,
+        "suppressed": report.suppressed,
+        "problems": [{"row": p.row, "message": p.message} for p in report.problems],
+        "problems_not_shown": max(report.rejected + report.fields_skipped - len(report.problems), 0),
+    }
 
 
 def _print_report(report: ImportReport) -> None:
     for problem in report.problems:
         click.echo(f"{report.path}: {problem}", err=True)
-    hidden = report.rejected - len(report.problems)
+    hidden = report.rejected + report.fields_skipped - len(report.problems)
     if hidden > 0:
-        click.echo(f"{report.path}: ... and {hidden} more rejected rows", err=True)
+        click.echo(f"{report.path}: ... and {hidden} more problems", err=True)
     verb = "would import" if report.dry_run else "imported"
+    skipped = f", {report.fields_skipped} bad fields left out" if report.fields_skipped else ""
     click.echo(
         f"{verb} {report.path.name}: {report.rows} rows, {report.created} created, "
-        f"{report.updated} updated, {report.unchanged} unchanged, {report.rejected} rejected"
+        f"{report.updated} updated, {report.unchanged} unchanged, {report.rejected} rejected{skipped}"
     )
     if report.suppressed:
         click.echo(f"note: {report.suppressed} addresses are suppressed and will not be mailed")
@@ -228,7 +270,10 @@ def list_command(
 @pass_app
 def forget(app: App, email: str, yes: bool, reason: str) -> None:
     """Erase everything about EMAIL (GDPR); keep a hash so it is never mailed again."""
-    if not yes and sys.stdin.isatty():
+    if not yes:
+        if not sys.stdin.isatty():
+            # A script piping into this command cannot have meant to answer a question it never saw.
+            raise NurtureError(f"erasing {email} cannot be undone: pass --yes when not at a terminal")
         click.confirm(f"Erase all data about {email}? This cannot be undone", abort=True)
     with app.store.begin() as conn:
         erasure = forget_lead(conn, email, app.clock.now(), detail=reason)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import email
 import email.policy
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from nurture.cli.context import App, pass_app
-from nurture.definitions import SendStep
+from nurture.definitions import Program, SendStep
 from nurture.definitions.problems import did_you_mean
 from nurture.engine.enrollments import load_leads
 from nurture.errors import NurtureError
 from nurture.leads.profile import find_lead_id
 from nurture.sending.compose import Composer
 from nurture.sending.factory import signer_for
+from nurture.sending.sample_lead import sample_lead
 
 PREVIEW_MESSAGE_REF = 0  # no outbox row: tracking links in a preview record nothing
 
@@ -23,7 +26,8 @@ PREVIEW_MESSAGE_REF = 0  # no outbox row: tracking links in a preview record not
 @click.command()
 @click.argument("campaign")
 @click.argument("step")
-@click.option("--lead", "lead_email", required=True, metavar="EMAIL", help="Whose email to render.")
+@click.option("--lead", "lead_email", metavar="EMAIL", help="Whose email to render.")
+@click.option("--sample", is_flag=True, help="Render for a made-up sample lead (no stored lead needed).")
 @click.option(
     "--part",
     type=click.Choice(["text", "html", "eml"]),
@@ -33,18 +37,16 @@ PREVIEW_MESSAGE_REF = 0  # no outbox row: tracking links in a preview record not
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
 @pass_app
-def preview(app: App, campaign: str, step: str, lead_email: str, part: str, output: Path | None) -> None:
+def preview(
+    app: App, campaign: str, step: str, lead_email: str | None, sample: bool, part: str, output: Path | None
+) -> None:
     """Render the email of a send STEP of CAMPAIGN for one lead (nothing is sent or recorded)."""
+    if bool(lead_email) == sample:
+        raise click.UsageError("name a lead with --lead EMAIL, or render for a sample lead with --sample")
     program = app.program
-    steps = program.campaign(campaign).step_ids
-    if step not in steps:
-        raise NurtureError(f"campaign {campaign!r} has no step {step!r}{did_you_mean(step, steps)}")
-    if not isinstance(program.campaign(campaign).step(step), SendStep):
-        raise NurtureError(f"step {step!r} of {campaign!r} sends no email; preview a send step")
-    with app.store.connect() as conn:
-        lead_id = find_lead_id(conn, lead_email)
-        lead = load_leads(conn, [lead_id])[lead_id]
+    send_step_of(program, campaign, step)
     now = app.clock.now()
+    lead = lead_to_render(app, lead_email, now)
     composer = Composer(program, app.workspace.settings, signer_for(app.workspace))
     composed = composer.marketing(PREVIEW_MESSAGE_REF, "<preview@nurture.invalid>", lead, campaign, step, now)
     data = composed.message.data
@@ -60,3 +62,23 @@ def preview(app: App, campaign: str, step: str, lead_email: str, part: str, outp
         click.echo(f"wrote {output}")
     else:
         click.echo(content)
+
+
+def send_step_of(program: Program, campaign: str, step: str) -> SendStep:
+    """The send step ``step`` of ``campaign``; a :class:`NurtureError` with a suggestion otherwise."""
+    steps = program.campaign(campaign).step_ids
+    if step not in steps:
+        raise NurtureError(f"campaign {campaign!r} has no step {step!r}{did_you_mean(step, steps)}")
+    found = program.campaign(campaign).step(step)
+    if not isinstance(found, SendStep):
+        raise NurtureError(f"step {step!r} of {campaign!r} sends no email; name a send step")
+    return found
+
+
+def lead_to_render(app: App, lead_email: str | None, now: datetime) -> dict[str, Any]:
+    """The stored lead ``lead_email``, or the sample lead when none is named."""
+    if lead_email is None:
+        return sample_lead(now)
+    with app.store.connect() as conn:
+        lead_id = find_lead_id(conn, lead_email)
+        return load_leads(conn, [lead_id])[lead_id]

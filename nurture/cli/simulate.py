@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ import click
 
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
+from nurture.demo_data import write_leads_csv
 from nurture.durations import parse_duration
 from nurture.errors import NurtureError
 from nurture.leads.after_import import after_import_batch
@@ -19,11 +21,14 @@ from nurture.sending.factory import signer_for
 from nurture.simulation import (
     EngagementModel,
     SalesModel,
+    SimulatedMoment,
+    SimulatedSend,
     Simulation,
     SimulationResult,
     copy_leads,
     scratch_database,
 )
+from nurture.simulation_events import read_planned_events
 from nurture.zones import zone
 
 
@@ -37,6 +42,18 @@ from nurture.zones import zone
     "--leads", "leads_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Simulate these leads (CSV or JSON Lines) instead of the workspace's.",
 )  # fmt: skip
+@click.option(
+    "--sample-leads",
+    type=click.IntRange(1, 100_000),
+    metavar="N",
+    help="Simulate N generated sample leads (no leads file or stored leads needed).",
+)
+@click.option(
+    "--events",
+    "events_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON Lines of events to happen during the simulation; occurred_at absolute or '+2d'.",
+)
 @click.option("--open-rate", type=click.FloatRange(0, 1), default=0.45, show_default=True)
 @click.option("--click-rate", type=click.FloatRange(0, 1), default=0.3, show_default=True, help="Of openers.")
 @click.option("--no-engagement", is_flag=True, help="Nobody opens or clicks anything.")
@@ -50,6 +67,8 @@ def simulate(
     step_text: str,
     start_text: str | None,
     leads_file: Path | None,
+    sample_leads: int | None,
+    events_file: Path | None,
     open_rate: float,
     click_rate: float,
     no_engagement: bool,
@@ -62,21 +81,28 @@ def simulate(
         step = parse_duration(step_text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--step") from None
+    if leads_file and sample_leads:
+        raise click.UsageError("--leads and --sample-leads exclude each other")
     start = parse_instant(start_text) if start_text else app.clock.now()
+    planned = read_planned_events(events_file, start) if events_file else []
     program, settings = app.program, app.workspace.settings
     model = None if no_engagement else EngagementModel(open_rate, click_rate, seed)
-    with scratch_database() as db:
+    with scratch_database() as db, tempfile.TemporaryDirectory(prefix="nurture-sample-") as folder:
+        if sample_leads:
+            leads_file = Path(folder) / "sample-leads.csv"
+            write_leads_csv(leads_file, sample_leads, seed)
         if leads_file:
             report = LeadImporter(db, start, on_batch=after_import_batch(program, settings)).run(leads_file)
             count = report.created
         else:
             count = copy_leads(app.store, db)
         if not count:
-            raise NurtureError("no leads to simulate: import some, or pass --leads FILE")
+            raise NurtureError("no leads to simulate: import some, or pass --leads FILE or --sample-leads N")
         simulation = Simulation(
             db, program, settings, signer_for(app.workspace), engagement=model,
             sales=None if no_engagement else SalesModel(),
         )  # fmt: skip
+        simulation.plan_events(planned)
         result = simulation.run(start, start + timedelta(days=days), step)
     if as_json:
         click.echo(json.dumps(_as_json(result), ensure_ascii=False, indent=2))
@@ -87,15 +113,18 @@ def simulate(
 def _print(result: SimulationResult, leads: int, days: int, timezone: str, limit: int) -> None:
     local = zone(timezone)
     click.echo(f"simulated {days} days for {leads} leads ({result.ticks} ticks); nothing was sent")
-    shown = result.sends[:limit]
+    timeline: list[SimulatedSend | SimulatedMoment] = sorted(
+        [*result.sends, *result.moments], key=lambda item: item.at
+    )
+    shown = timeline[:limit]
     width = max((len(s.email) for s in shown), default=0)
-    step_width = max((len(f"{s.campaign}/{s.step}") for s in shown), default=0)
-    for send in shown:
-        when = send.at.astimezone(local).strftime("%a %Y-%m-%d %H:%M")
-        where = f"{send.campaign}/{send.step}"
-        click.echo(f"  {when}  {send.email:<{width}}  {where:<{step_width}}  {send.subject}")
-    if len(result.sends) > limit > 0:
-        click.echo(f"  ... and {len(result.sends) - limit} more emails")
+    what_width = max((len(_what(s)) for s in shown), default=0)
+    for item in shown:
+        when = item.at.astimezone(local).strftime("%a %Y-%m-%d %H:%M")
+        detail = item.subject if isinstance(item, SimulatedSend) else item.detail
+        click.echo(f"  {when}  {item.email:<{width}}  {_what(item):<{what_width}}  {detail}")
+    if len(timeline) > limit > 0:
+        click.echo(f"  ... and {len(timeline) - limit} more")
     click.echo("emails per step:")
     for (campaign, step), count in sorted(Counter((s.campaign, s.step) for s in result.sends).items()):
         click.echo(f"  {campaign}/{step}: {count}")
@@ -103,6 +132,10 @@ def _print(result: SimulationResult, leads: int, days: int, timezone: str, limit
         click.echo(f"entered {campaign}: {count}")
     for (status, reason), count in sorted(result.ended.items()):
         click.echo(f"{status} ({reason}): {count}")
+    click.echo(
+        f"MQLs {result.stages['mql']}, handoffs {result.handoffs}, SLA breaches {result.breaches}"
+        + "".join(f", {stage} {n}" for stage, n in sorted(result.stages.items()) if stage != "mql")
+    )
     if result.sales_answers or result.breaches:
         answers = ", ".join(f"{k} {v}" for k, v in sorted(result.sales_answers.items()))
         click.echo(f"simulated sales: {answers or 'no answers'}; SLA breaches {result.breaches}")
@@ -112,6 +145,10 @@ def _print(result: SimulationResult, leads: int, days: int, timezone: str, limit
         )
     for problem in result.problems[:20]:
         click.echo(f"problem: {problem}")
+
+
+def _what(item: SimulatedSend | SimulatedMoment) -> str:
+    return f"{item.campaign}/{item.step}" if isinstance(item, SimulatedSend) else item.what
 
 
 def _as_json(result: SimulationResult) -> dict[str, object]:
@@ -126,7 +163,15 @@ def _as_json(result: SimulationResult) -> dict[str, object]:
             }
             for s in result.sends
         ],
+        "timeline": [
+            {"at": m.at.isoformat(), "email": m.email, "what": m.what, "detail": m.detail}
+            for m in sorted(result.moments, key=lambda m: m.at)
+        ],
         "entered": dict(result.entered),
+        "stages": dict(result.stages),
+        "mqls": result.stages["mql"],
+        "handoffs": result.handoffs,
+        "breaches": result.breaches,
         "ended": [{"status": st, "reason": r, "count": n} for (st, r), n in result.ended.items()],
         "engagement": dict(result.engagement),
         "problems": result.problems,

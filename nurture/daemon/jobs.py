@@ -27,6 +27,7 @@ from nurture.daemon.reload import LiveProgram, ProgramVersion
 from nurture.delivery.transports import Transport
 from nurture.engine.entry import EntryResult, enter_segment
 from nurture.engine.tick import TickReport
+from nurture.scoring.rules import take_scoring_failures
 from nurture.sending.factory import build_outbox
 from nurture.sending.outbox import Outbox
 from nurture.store.schema import messages, stage_changes
@@ -98,8 +99,8 @@ async def advance(rt: Runtime, now: datetime) -> JobResult:
         "ended": sum(report.ended.values()),
         "deferred": sum(report.deferred.values()),
     }
-    if report.problems:
-        fields["problems"] = report.problems[:20]
+    if report.problem_lines():
+        fields["problems"] = report.problem_lines()[:20]
     return JobResult(fields, busy=any(fields.values()))
 
 
@@ -111,6 +112,9 @@ def _advance(rt: Runtime, version: ProgramVersion, now: datetime) -> TickReport:
         if held:
             engine.enter(now, report)
     engine.advance_due(now, report)
+    # Scoring rules that failed anywhere in this process since the last run (events, the API),
+    # each once with its count.
+    report.conditions.absorb(take_scoring_failures())
     return report
 
 
@@ -141,7 +145,7 @@ def _segments(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
         rt.metrics.entered.labels(campaign_key).inc(count)
     fields: dict[str, Any] = {"campaigns": len(chosen), "entered": sum(entry.entered.values())}
     if entry.failed:
-        fields["problems"] = entry.failed[:20]
+        fields["problems"] = entry.failed.lines()[:20]
     return JobResult(fields, busy=bool(fields["entered"] or entry.failed))
 
 

@@ -6,25 +6,32 @@ compile, the SLA names a real team and recycle campaign, and there is exactly on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from nurture.definitions.campaign import Campaign
 from nurture.definitions.conditions import Condition
+from nurture.definitions.event_types import event_type_problems
 from nurture.definitions.flow import loops_without_wait, unreachable_runs
 from nurture.definitions.problems import Problem, did_you_mean
 from nurture.definitions.program import Loaded, Program
 from nurture.definitions.sales_team import SalesTeam
-from nurture.definitions.scoring import KNOWN_EVENT_TYPES, ScoringModel
+from nurture.definitions.scoring import ScoringModel
 from nurture.definitions.sla import SLA
-from nurture.definitions.steps import BranchStep, GotoStep, SendStep, WaitStep
+from nurture.definitions.source import Document
+from nurture.definitions.steps import BranchStep, GotoStep, SendStep, WaitStep, is_template_name
 from nurture.definitions.template_checks import TemplateChecker
 from nurture.errors import Location
 
 
-def cross_check(program: Program) -> list[Problem]:
-    """Every problem that needs more than one document (or the templates) to see."""
+def cross_check(program: Program, recorded_event_types: Iterable[str] = ()) -> list[Problem]:
+    """Every problem that needs more than one document (or the templates) to see; event types
+    recorded in the database count as known."""
     templates = TemplateChecker(program.templates_dir, program.root)
     problems = list(_program_shape(program))
+    problems.extend(event_type_problems(program, recorded_event_types))
+    for document in program.unreadable:
+        if document.data.get("kind") == "Campaign":
+            problems.extend(_unreadable_campaign(document, templates))
     for item in program.loaded:
         definition = item.definition
         if isinstance(definition, Campaign):
@@ -49,14 +56,14 @@ def _program_shape(program: Program) -> Iterator[Problem]:
             else:
                 first[key] = item
     slas = list(program.of_kind("SLA"))
-    if not slas:
+    if not slas and not program.unreadable_keys("SLA"):
         yield Problem("error", Location("campaigns"), "the program needs one SLA (kind: SLA); none was found")
     for extra in slas[1:]:
         yield Problem(
             "error", extra.locate("kind"), f"only one SLA is allowed; the first is at {slas[0].locate()}"
         )
     models = list(program.of_kind("ScoringModel"))
-    if not models:
+    if not models and not program.unreadable_keys("ScoringModel"):
         yield Problem("note", Location("campaigns"), "no ScoringModel: leads are scored by score steps only")
     for extra in models[1:]:
         yield Problem(
@@ -87,6 +94,22 @@ def _campaign(
                 "error",
                 item.locate("steps", index, "send", "layout"),
                 f"layout {step.send.layout!r} not found (templates/layouts/{step.send.layout}.html)",
+            )
+
+
+def _unreadable_campaign(document: Document, templates: TemplateChecker) -> Iterator[Problem]:
+    """The templates of a campaign that failed validation, so their errors come in the same run."""
+    steps = document.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        send = step.get("send") if isinstance(step, dict) else None
+        if not isinstance(send, dict):
+            continue
+        template, subject = send.get("template"), send.get("subject")
+        if isinstance(template, str) and is_template_name(template):
+            yield from templates.check_email(template, document.locate(("steps", index, "send", "template")))
+        if isinstance(subject, str):
+            yield from templates.check_text(
+                subject, document.locate(("steps", index, "send", "subject")), "subject"
             )
 
 
@@ -160,7 +183,7 @@ def _references(condition: Condition, refs: set[str], sends: set[str]) -> Iterat
 
 def _sla(item: Loaded, sla: SLA, program: Program) -> Iterator[Problem]:
     teams = program.sales_teams
-    if sla.route_to not in teams:
+    if sla.route_to not in teams and sla.route_to not in program.unreadable_keys("SalesTeam"):
         yield Problem(
             "error",
             item.locate("route_to"),
@@ -173,7 +196,9 @@ def _sla(item: Loaded, sla: SLA, program: Program) -> Iterator[Problem]:
     if sla.recycle is not None:
         campaigns = program.campaigns
         key = sla.recycle.campaign
-        if key not in campaigns:
+        if key in program.unreadable_keys("Campaign"):
+            pass  # its own errors say what is wrong with it
+        elif key not in campaigns:
             yield Problem(
                 "error",
                 item.locate("recycle", "campaign"),
@@ -214,16 +239,6 @@ def _team(item: Loaded, team: SalesTeam) -> Iterator[Problem]:
 
 
 def _scoring(item: Loaded, model: ScoringModel) -> Iterator[Problem]:
-    for index, rule in enumerate(model.behavior):
-        if rule.event not in KNOWN_EVENT_TYPES:
-            hint = did_you_mean(rule.event, KNOWN_EVENT_TYPES)
-            if hint:
-                yield Problem(
-                    "warning",
-                    item.locate("behavior", index, "event"),
-                    f"event type {rule.event!r} is not one nurture records{hint} "
-                    "(fine if it is a custom event)",
-                )
     for fit in model.fit:
         if fit.when.facts.uses_event:
             yield Problem(

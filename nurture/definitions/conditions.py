@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.parser import Parser
 from jinja2.runtime import Undefined
 from jinja2.sandbox import (
@@ -34,7 +34,7 @@ from nurture.clock import as_utc, parse_instant
 from nurture.definitions.free_mail import FREE_MAIL_DOMAINS
 from nurture.definitions.problems import ConditionError, DefinitionError, did_you_mean
 from nurture.errors import Location, NurtureError
-from nurture.templating import expression_environment
+from nurture.templating import Sandbox
 
 LEAD_FIELDS: tuple[str, ...] = (
     "email",
@@ -168,10 +168,67 @@ def _matching(value: Any, pattern: str) -> bool:
     return _pattern(str(pattern)).search(str(value)) is not None
 
 
+class Missing(Undefined):
+    """A custom attribute or event property that is not there, as conditions read it.
+
+    Leads come from many imports and events from many sources, so ``lead.attributes.plan`` and
+    ``event.url`` are often simply absent. Such a value is falsy and empty, equal only to ``none``,
+    never ordered (``< 10`` and ``>= 10`` are both false) and contains nothing, so the condition
+    decides instead of failing for every lead without it. Arithmetic on it still fails.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return other is None or isinstance(other, Missing)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(None)
+
+    def __lt__(self, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+        return False
+
+    def __le__(self, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+        return False
+
+    def __gt__(self, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+        return False
+
+    def __ge__(self, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+        return False
+
+
+_READ_AS_DATA = (dict, MappingProxyType)  # leads, their attributes and events
+
+
+class ConditionSandbox(Sandbox):
+    """The expression sandbox, reading a key a mapping of lead data lacks as :class:`Missing`."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        missing = type(obj) in _READ_AS_DATA and type(attribute) is str and attribute not in obj
+        if missing and not hasattr(type(obj), attribute):
+            return Missing(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        missing = type(obj) in _READ_AS_DATA and type(argument) is str and argument not in obj
+        if missing and not argument.startswith("_"):
+            return Missing(obj=obj, name=argument)
+        return super().getitem(obj, argument)
+
+
+def _is_none(value: Any) -> bool:
+    return value is None or isinstance(value, Missing)
+
+
 @lru_cache(maxsize=1)
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = expression_environment()
+    env = ConditionSandbox(undefined=StrictUndefined, autoescape=False)
     env.tests["matching"] = _matching
+    env.tests["none"] = _is_none
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nurture.definitions.checks import cross_check
@@ -30,10 +31,11 @@ class CheckReport:
         return not self.errors
 
 
-def check_workspace(workspace: Workspace) -> CheckReport:
-    """Read, validate and cross-check a workspace's definitions and templates."""
+def check_workspace(workspace: Workspace, recorded_event_types: Iterable[str] = ()) -> CheckReport:
+    """Read, validate and cross-check a workspace's definitions and templates (event types the
+    database has recorded count as known ones)."""
     program, problems = read_program(workspace)
-    problems.extend(cross_check(program))
+    problems.extend(cross_check(program, recorded_event_types))
     unique = list(dict.fromkeys(problems))
     return CheckReport(program, tuple(sorted(unique, key=lambda p: p.sort_key)))
 

@@ -52,6 +52,17 @@ class Program:
     root: Path
     templates_dir: Path
     loaded: tuple[Loaded, ...]
+    # Documents that name a kind but failed validation: checks elsewhere must not call what they
+    # define missing (their own errors are reported where they are written).
+    unreadable: tuple[Document, ...] = ()
+
+    def unreadable_keys(self, kind: str) -> set[str]:
+        """Keys (or names) of definitions of ``kind`` that are written but could not be read."""
+        found: set[str] = set()
+        for document in self.unreadable:
+            if document.data.get("kind") == kind:
+                found.add(str(document.data.get("key") or document.data.get("name") or ""))
+        return found
 
     def of_kind(self, kind: str) -> Iterator[Loaded]:
         return (item for item in self.loaded if item.definition.kind == kind)
@@ -131,6 +142,7 @@ def read_program(workspace: Workspace) -> tuple[Program, list[Problem]]:
     """Read and validate every definition file; the program holds what was valid."""
     problems: list[Problem] = []
     loaded: list[Loaded] = []
+    unreadable: list[Document] = []
     root = workspace.root
     if not workspace.campaigns_dir.is_dir():
         problems.append(Problem("error", Location("campaigns"), "the workspace has no campaigns/ folder"))
@@ -146,4 +158,6 @@ def read_program(workspace: Workspace) -> tuple[Program, list[Problem]]:
             problems.extend(found)
             if definition is not None:
                 loaded.append(Loaded(definition, document))
-    return Program(root, workspace.templates_dir, tuple(loaded)), problems
+            elif found and isinstance(document.data, dict):
+                unreadable.append(document)
+    return Program(root, workspace.templates_dir, tuple(loaded), tuple(unreadable)), problems

@@ -37,6 +37,11 @@ def _template_name(value: str) -> str:
     return value
 
 
+def is_template_name(value: str) -> bool:
+    """Whether ``value`` is written as a template name (no extension, no way out of templates/)."""
+    return not value.endswith((".html", ".txt")) and bool(_TEMPLATE_NAME.match(value)) and ".." not in value
+
+
 TemplateName = Annotated[
     str,
     AfterValidator(_template_name),

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError, nodes
 from jinja2.loaders import split_template_path
-from jinja2.meta import find_referenced_templates
+from jinja2.meta import find_referenced_templates, find_undeclared_variables
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from nurture.definitions.conditions import LEAD_FIELDS
-from nurture.definitions.problems import Problem, did_you_mean
+from nurture.definitions.problems import Problem, did_you_mean, one_of
 from nurture.errors import Location
 from nurture.templating import template_environment
 
@@ -98,6 +99,11 @@ class TemplateChecker:
         problems = [
             Problem("error", Location(shown, line, 1), message) for line, message in lead_field_misuse(tree)
         ]
+        known = (*TEMPLATE_CONTEXT, *self.environment.globals)
+        problems.extend(
+            Problem("error", Location(shown, line, column), message)
+            for line, column, message in unknown_names(tree, source, known)
+        )
         for referenced in find_referenced_templates(tree):
             if referenced is None:
                 continue  # chosen at render time, e.g. {% extends layout %}
@@ -134,7 +140,12 @@ class TemplateChecker:
             return [Problem("error", at, f"{what} is not a valid template: {exc.message}")]
         except TemplateError as exc:
             return [Problem("error", at, f"{what} is not a valid template: {exc.message}")]
-        return [Problem("error", at, f"{what}: {message}") for _, message in lead_field_misuse(tree)]
+        problems = [Problem("error", at, f"{what}: {message}") for _, message in lead_field_misuse(tree)]
+        known = (*TEMPLATE_CONTEXT, *self.environment.globals)
+        problems.extend(
+            Problem("error", at, f"{what}: {message}") for _, _, message in unknown_names(tree, text, known)
+        )
+        return problems
 
 
 def compile_template(
@@ -167,6 +178,27 @@ def lead_field_misuse(tree: nodes.Node) -> Iterator[tuple[int, str]]:
                 f"unknown lead field {node.attr!r}{did_you_mean(node.attr, LEAD_FIELDS)} "
                 f"(custom columns are lead.attributes.{node.attr})",
             )
+
+
+def unknown_names(tree: nodes.Template, source: str, known: Iterable[str]) -> Iterator[tuple[int, int, str]]:
+    """(line, column, message) where a template first reads a name it is not rendered with."""
+    known = tuple(known)
+    undeclared = find_undeclared_variables(tree) - set(known)
+    if not undeclared:
+        return
+    lines = source.splitlines()
+    seen: set[str] = set()
+    for node in tree.find_all(nodes.Name):
+        if node.name not in undeclared or node.name in seen or node.ctx != "load":
+            continue
+        seen.add(node.name)
+        line = lines[node.lineno - 1] if 0 < node.lineno <= len(lines) else ""
+        found = re.search(rf"(?<![\w.]){re.escape(node.name)}\b", line)
+        hint = did_you_mean(node.name, TEMPLATE_CONTEXT)
+        if not hint:
+            names = one_of(TEMPLATE_CONTEXT)
+            hint = f" (a template can use {names}; custom columns are lead.attributes.NAME)"
+        yield node.lineno, found.start() + 1 if found else 1, f"unknown name {node.name!r}{hint}"
 
 
 def _line_of(source: str, needle: str) -> int:

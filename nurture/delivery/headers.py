@@ -29,7 +29,10 @@ _HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,75}")
 _Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
 # atext of RFC 5322 §3.2.3 plus space: a display name made of these needs no quoting.
 _PLAIN_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
-_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+# Dot-atom local parts; non-ASCII letters too (RFC 6531, sent with SMTPUTF8), never C1 controls
+# or white space.
+_ATEXT = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]|[^\x00-\x9f\s])"
+_LOCAL_PART = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
 _DOMAIN = re.compile(r"(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}")
 _NAME_AND_ADDRESS = re.compile(r"\s*(?P<name>.*?)\s*<(?P<address>[^<>]*)>\s*", re.DOTALL)
 
@@ -86,8 +89,8 @@ def normalize_email(address: str) -> str:
     local, at, domain = candidate.rpartition("@")
     if not at or not local or not domain:
         raise InvalidAddress(f"not an e-mail address: {address!r}")
-    if not _LOCAL_PART.fullmatch(local) or len(local) > 64:
-        # Non-ASCII or quoted local parts would need SMTPUTF8 or quoting that relays mangle.
+    if not _LOCAL_PART.fullmatch(local) or len(local.encode("utf-8")) > 64:
+        # Quoted local parts would need quoting that relays mangle.
         raise InvalidAddress(f"unsupported local part in e-mail address: {address!r}")
     if not domain.isascii():
         try:
@@ -185,7 +188,8 @@ def fold(name: str, atoms: list[str]) -> bytes:
             line = line + " " + atom
         fresh = False
     lines.append(line)
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+    # ASCII but for a non-ASCII local part of an address, which RFC 6532 writes as UTF-8.
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 def encoded_words(text: str, *, first: int = _ENCODED_WORD_MAX) -> list[str]:

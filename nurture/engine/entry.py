@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from nurture.definitions import Campaign, ConditionError, EvaluationContext, Program
+from nurture.definitions.condition_failures import ConditionFailures
 from nurture.engine.cursors import NEW_LEADS, move_cursor, open_feed, read_cursor
 from nurture.engine.enrollments import PastEnrollment, history, load_leads, nudge_leads, suppressed
 from nurture.store import bulk
@@ -55,11 +56,11 @@ def enroll(
 @dataclass
 class EntryResult:
     entered: Counter[str]
-    failed: list[str]
+    failed: ConditionFailures
 
     def __init__(self) -> None:
         self.entered = Counter()
-        self.failed = []
+        self.failed = ConditionFailures()
 
 
 def _mailable(conn: Connection, lead_rows: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -84,7 +85,7 @@ def _matching(
             if where is None or where.evaluate(EvaluationContext(lead=lead, now=now, event=event)):
                 chosen.append(lead_id)
         except ConditionError as exc:
-            result.failed.append(f"{lead['email']}: {campaign.key}: entry condition failed: {exc}")
+            result.failed.add(exc, lead["email"])
     return chosen
 
 
@@ -133,16 +134,14 @@ def _offer_leads(
 
 
 def event_view(row: Any) -> dict[str, Any]:
-    """An event as conditions see it: its fields and its properties side by side."""
+    """An event as conditions see it: its fields and its properties side by side. A URL, campaign
+    or step the event does not have is left out, so it reads as undefined (``'/pricing' in
+    event.url`` is false for a page view sent without a URL) rather than failing on ``None``."""
     view = dict(row.properties or {})
-    view.update(
-        type=row.type,
-        occurred_at=row.occurred_at,
-        url=row.url,
-        campaign=row.campaign_key,
-        step=row.step_id,
-        machine=row.machine_reason is not None,
-    )
+    view.update(type=row.type, occurred_at=row.occurred_at, machine=row.machine_reason is not None)
+    for name, value in (("url", row.url), ("campaign", row.campaign_key), ("step", row.step_id)):
+        if value is not None:
+            view[name] = value
     return view
 
 

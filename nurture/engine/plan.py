@@ -64,6 +64,7 @@ class Park:
 class Finish:
     status: Literal["completed", "exited", "failed"]
     reason: str
+    condition_error: ConditionError | None = None  # counted per condition in the tick's report
 
 
 Outcome = Park | Finish
@@ -125,7 +126,7 @@ def advance(
             "failed", f"over {MAX_STEPS_PER_ADVANCE} steps without a wait at step {current!r}: a goto loop?"
         )
     except ConditionError as exc:
-        plan.outcome = Finish("failed", f"condition failed for this lead: {exc}")
+        plan.outcome = Finish("failed", f"condition failed for this lead: {exc}", exc)
     return plan
 
 

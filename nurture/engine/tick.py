@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.engine import Engine
 
 from nurture.definitions import Campaign, Program, content_hash, place_after_edit, record_versions
+from nurture.definitions.condition_failures import ConditionFailures
 from nurture.durations import parse_duration
 from nurture.engine import enrollments as store
 from nurture.engine.engagement import BatchEngagement
@@ -21,6 +22,7 @@ from nurture.engine.plan import AddPoints, Finish, Park, Send, SetFields, advanc
 from nurture.leads.changes import change_lead
 from nurture.scoring.leads import on_leads_changed
 from nurture.scoring.ledger import add_points
+from nurture.scoring.rules import take_scoring_failures
 from nurture.settings import Settings
 from nurture.store.schema import definition_versions, enrollments
 
@@ -39,11 +41,16 @@ class TickReport:
     steps_run: int = 0
     enrollments_advanced: int = 0
     problems: list[str] = field(default_factory=list)
+    conditions: ConditionFailures = field(default_factory=ConditionFailures)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def absorb(self, entry: EntryResult) -> None:
         self.entered.update(entry.entered)
-        self.problems.extend(entry.failed)
+        self.conditions.absorb(entry.failed)
+
+    def problem_lines(self) -> list[str]:
+        """Problems, a condition that failed counted once with how many leads it failed for."""
+        return [*self.conditions.lines(), *self.problems]
 
     def lines(self) -> list[str]:
         """The summary ``nurture tick`` prints."""
@@ -58,9 +65,10 @@ class TickReport:
             out.append(f"  {status:<9} {reason}: {count}")
         for name, value in self.extra.items():
             out.append(f"  {name}: {value}")
-        out.extend(f"  problem   {p}" for p in self.problems[:50])
-        if len(self.problems) > 50:
-            out.append(f"  ... and {len(self.problems) - 50} more problems")
+        problems = self.problem_lines()
+        out.extend(f"  problem   {p}" for p in problems[:50])
+        if len(problems) > 50:
+            out.append(f"  ... and {len(problems) - 50} more problems")
         if len(out) == 1:
             out.append("  nothing was due")
         return out
@@ -116,6 +124,7 @@ class CampaignEngine:
         self.enter(now, report)
         self.enter_segments(now, report)
         self.advance_due(now, report)
+        report.conditions.absorb(take_scoring_failures())
         return report
 
     # -- entry -------------------------------------------------------------------------------
@@ -194,7 +203,7 @@ class CampaignEngine:
                     outcome = plan.outcome
             assert outcome is not None
             outcomes.append((due, outcome))
-            self._count(report, due.campaign_key, outcome)
+            self._count(report, due.campaign_key, outcome, lead["email"])
         store.queue_sends(conn, sends, now, self.message_domain)
         store.record_outcomes(conn, outcomes, now, self.versions)
         if touched:
@@ -273,10 +282,13 @@ class CampaignEngine:
                 )
 
     @staticmethod
-    def _count(report: TickReport, campaign_key: str, outcome: Park | Finish) -> None:
+    def _count(report: TickReport, campaign_key: str, outcome: Park | Finish, email: str) -> None:
         if isinstance(outcome, Park):
             if outcome.reason != "waiting":
                 report.deferred[outcome.reason] += 1
+        elif outcome.condition_error is not None:
+            report.ended[(outcome.status, f"{campaign_key}: a condition failed")] += 1
+            report.conditions.add(outcome.condition_error, email)
         else:
             report.ended[(outcome.status, f"{campaign_key}: {outcome.reason}")] += 1
 

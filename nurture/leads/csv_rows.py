@@ -18,9 +18,10 @@ from typing import Any
 from nurture.leads.addresses import ADDRESS
 from nurture.leads.fields import STANDARD_FIELDS, TEXT_LIMITS
 from nurture.leads.staged import FIELD_NAMES, StagedLead, staged
-from nurture.leads.validate import MAX_ATTRIBUTE_BYTES, validate_record
+from nurture.leads.validate import MAX_ATTRIBUTE_BYTES, LeadValues, SkippedFields, validate_record
 
 RowChecker = Callable[[int, list[str]], StagedLead]
+FieldSkipped = Callable[[int, str, str], None]  # (row, column, reason): --on-error skip-field
 
 # Columns with few distinct values; a parsed value is remembered for the next row that has it.
 REMEMBERED = ("company_size", "country", "timezone", "locale", "lifecycle_stage")
@@ -36,10 +37,11 @@ assert FIELD_NAMES == (
 )  # fmt: skip
 
 
-def row_checker(columns: Sequence[str]) -> RowChecker:
+def row_checker(columns: Sequence[str], skipped: FieldSkipped | None = None) -> RowChecker:
     """A checker for rows of a file with this header: ``(row number, cells) -> StagedLead``.
 
-    Raises RowInvalid, as the reference does, for a row that cannot be stored.
+    Raises RowInvalid, as the reference does, for a row that cannot be stored; with ``skipped``,
+    the reference leaves a bad value other than the e-mail out and tells ``skipped`` instead.
     """
     width = len(columns)
     email_at = columns.index("email")
@@ -47,7 +49,7 @@ def row_checker(columns: Sequence[str]) -> RowChecker:
     pick = itemgetter(*(columns.index(name) if name in columns else width for name in FIELD_NAMES))
     custom = [(i, name) for i, name in enumerate(columns) if name != "email" and name not in STANDARD_FIELDS]
     if any(not name or name.startswith("_") for _, name in custom):
-        return _reference(columns)  # an unusable attribute name: every value in it is an error
+        return _reference(columns, skipped)  # an unusable attribute name: every value in it is an error
     keys = [(i, encode_basestring(name) + ":") for i, name in custom]
     limits = [(k, TEXT_LIMITS[name]) for k, name in enumerate(FIELD_NAMES) if name in TEXT_LIMITS]
     remembered = _Remembered()
@@ -55,7 +57,7 @@ def row_checker(columns: Sequence[str]) -> RowChecker:
     learn = remembered.learn
     match = ADDRESS.fullmatch
     strip = str.strip
-    slow = _reference(columns)
+    slow = _reference(columns, skipped)
 
     # One frame per row, locals bound above: this runs a million times for a million-row file.
     def check(row: int, cells: list[str]) -> StagedLead:
@@ -94,11 +96,22 @@ def row_checker(columns: Sequence[str]) -> RowChecker:
     return check
 
 
-def _reference(columns: Sequence[str]) -> RowChecker:
+def _reference(columns: Sequence[str], skipped: FieldSkipped | None = None) -> RowChecker:
     def check(row: int, cells: list[str]) -> StagedLead:
-        return staged(row, validate_record(dict(zip(columns, cells, strict=True))))
+        return staged(row, checked_record(row, dict(zip(columns, cells, strict=True)), skipped))
 
     return check
+
+
+def checked_record(row: int, values: dict[str, Any], skipped: FieldSkipped | None) -> LeadValues:
+    """:func:`validate_record`, telling ``skipped`` of each value it left out (when given)."""
+    if skipped is None:
+        return validate_record(values)
+    left_out: SkippedFields = []
+    checked = validate_record(values, left_out)
+    for column, reason in left_out:
+        skipped(row, column, reason)
+    return checked
 
 
 def _too_long(

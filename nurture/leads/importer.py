@@ -39,6 +39,8 @@ class LeadImporter:
         on_batch: BatchHook | None = None,
         on_progress: ProgressHook | None = None,
         batch_size: int | None = None,  # rows per transaction; None: what suits the writer
+        skip_fields: bool = False,  # --on-error skip-field: store rows without their bad values
+        encoding: str = "utf-8",  # or cp1252, latin-1 (see sources.ENCODINGS)
     ) -> None:
         self.engine = engine
         self.now = now
@@ -46,6 +48,8 @@ class LeadImporter:
         self.on_batch = on_batch
         self.on_progress = on_progress
         self.batch_size = batch_size
+        self.skip_fields = skip_fields
+        self.encoding = encoding
 
     def run(self, path: Path, fmt: str | None = None) -> ImportReport:
         """Import ``path``; file-level problems raise ImportFileError before anything is written."""
@@ -53,7 +57,11 @@ class LeadImporter:
         counter, size = open_counted(path)
         report = ImportReport(path=path, dry_run=self.dry_run)
         with counter, collector_paused():
-            rows = _peek(checked_rows(path, kind, counter, report))
+            rows = _peek(
+                checked_rows(
+                    path, kind, counter, report, skip_fields=self.skip_fields, encoding=self.encoding
+                )
+            )
             with self.engine.connect() as conn:
                 writer = self._writer(conn, report, f"import of {path.name}")
                 writer.open()

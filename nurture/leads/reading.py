@@ -11,22 +11,36 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nurture.leads.csv_rows import row_checker
+from nurture.leads.csv_rows import FieldSkipped, checked_record, row_checker
 from nurture.leads.report import ImportReport, duplicate
 from nurture.leads.sources import ByteCounter, read_csv, read_jsonl
 from nurture.leads.staged import EMAIL, ROW, Piece, StagedLead, staged
-from nurture.leads.validate import RowInvalid, validate_record
+from nurture.leads.validate import RowInvalid
 
 
-def checked_rows(path: Path, kind: str, counter: ByteCounter, report: ImportReport) -> Iterator[StagedLead]:
+def checked_rows(
+    path: Path,
+    kind: str,
+    counter: ByteCounter,
+    report: ImportReport,
+    *,
+    skip_fields: bool = False,
+    encoding: str = "utf-8",
+) -> Iterator[StagedLead]:
     """The file's storable rows, the others reported. File-level problems raise ImportFileError,
-    for CSV when called, for JSON Lines at the first row."""
-    return _csv_rows(path, counter, report) if kind == "csv" else _jsonl_rows(path, counter, report)
+    for CSV when called, for JSON Lines at the first row. With ``skip_fields`` a row with a bad
+    value other than the e-mail is stored without that value, which is reported."""
+    skipped = report.skip_field if skip_fields else None
+    if kind == "csv":
+        return _csv_rows(path, counter, report, skipped, encoding)
+    return _jsonl_rows(path, counter, report, skipped, encoding)
 
 
-def _csv_rows(path: Path, counter: ByteCounter, report: ImportReport) -> Iterator[StagedLead]:
-    columns, records = read_csv(path, counter)
-    check = row_checker(columns)
+def _csv_rows(
+    path: Path, counter: ByteCounter, report: ImportReport, skipped: FieldSkipped | None, encoding: str
+) -> Iterator[StagedLead]:
+    columns, records = read_csv(path, counter, encoding)
+    check = row_checker(columns, skipped)
 
     def rows() -> Iterator[StagedLead]:
         count = 0  # a local, added to the report at the end: this loop runs per row
@@ -46,14 +60,16 @@ def _csv_rows(path: Path, counter: ByteCounter, report: ImportReport) -> Iterato
     return rows()
 
 
-def _jsonl_rows(path: Path, counter: ByteCounter, report: ImportReport) -> Iterator[StagedLead]:
-    for record in read_jsonl(path, counter):
+def _jsonl_rows(
+    path: Path, counter: ByteCounter, report: ImportReport, skipped: FieldSkipped | None, encoding: str
+) -> Iterator[StagedLead]:
+    for record in read_jsonl(path, counter, encoding):
         report.rows += 1
         if record.values is None:
             report.reject(record.row, record.problem or "cannot be read")
             continue
         try:
-            yield staged(record.row, validate_record(record.values))
+            yield staged(record.row, checked_record(record.row, record.values, skipped))
         except RowInvalid as exc:
             report.reject(record.row, str(exc))
 

@@ -38,6 +38,7 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     suppressed: int = 0
+    fields_skipped: int = 0  # --on-error skip-field: bad values left out of rows that were stored
     problems: list[RowProblem] = field(default_factory=list)
     # Rows are rejected by the reading thread (bad values) and the writing one (duplicates).
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -45,10 +46,19 @@ class ImportReport:
     def reject(self, row: int, message: str) -> None:
         with self._lock:
             self.rejected += 1
-            # Kept by row number, not by arrival: the two threads report in no fixed order.
-            if len(self.problems) < KEPT_PROBLEMS or row < self.problems[-1].row:
-                bisect.insort(self.problems, RowProblem(row, message), key=lambda p: p.row)
-                del self.problems[KEPT_PROBLEMS:]
+            self._keep(row, message)
+
+    def skip_field(self, row: int, column: str, reason: str) -> None:
+        """A bad value left out of a row that is stored without it (``--on-error skip-field``)."""
+        with self._lock:
+            self.fields_skipped += 1
+            self._keep(row, f"{column}: {reason}; stored without this field")
+
+    def _keep(self, row: int, message: str) -> None:
+        # Kept by row number, not by arrival: the two threads report in no fixed order.
+        if len(self.problems) < KEPT_PROBLEMS or row < self.problems[-1].row:
+            bisect.insort(self.problems, RowProblem(row, message), key=lambda p: p.row)
+            del self.problems[KEPT_PROBLEMS:]
 
 
 def duplicate(email: str, first_row: int) -> str:

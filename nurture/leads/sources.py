@@ -69,12 +69,16 @@ def open_counted(path: Path) -> tuple[ByteCounter, int]:
     return ByteCounter(handle), size
 
 
-def _text_stream(counter: ByteCounter) -> io.TextIOWrapper:
+# What --encoding accepts: UTF-8 (with or without BOM), and what German Excel saves as "CSV".
+ENCODINGS = {"utf-8": "utf-8-sig", "cp1252": "cp1252", "latin-1": "latin-1"}
+
+
+def _text_stream(counter: ByteCounter, encoding: str = "utf-8") -> io.TextIOWrapper:
     # Undecodable bytes are kept as surrogates so the row holding them can be named and
     # skipped, instead of the whole import stopping at the first bad byte.
     return io.TextIOWrapper(
         io.BufferedReader(counter, buffer_size=1 << 16),
-        encoding="utf-8-sig",
+        encoding=ENCODINGS[encoding],
         errors="surrogateescape",
         newline="",
     )
@@ -103,13 +107,15 @@ def _encodable(text: str) -> bool:
 CsvRecord = tuple[int, list[str] | None, str | None]
 
 
-def read_csv(path: Path, counter: ByteCounter) -> tuple[list[str], Iterator[CsvRecord]]:
+def read_csv(
+    path: Path, counter: ByteCounter, encoding: str = "utf-8"
+) -> tuple[list[str], Iterator[CsvRecord]]:
     """The columns (from the header, read now: its problems raise here) and the rows."""
     with path.open("rb") as peek:
-        sample = peek.read(4096).decode("utf-8-sig", errors="replace")
+        sample = peek.read(4096).decode(ENCODINGS[encoding], errors="replace")
     if not sample.strip():
         raise ImportFileError(f"{path}: the file is empty; expected a header row with an 'email' column")
-    stream = _text_stream(counter)
+    stream = _text_stream(counter, encoding)
     dialect: type[csv.Dialect] | csv.Dialect = csv.excel
     # One column only, or plain commas, leaves the sniffer unsure: the default dialect reads those.
     with contextlib.suppress(csv.Error):
@@ -155,7 +161,10 @@ def _header(path: Path, header: list[str]) -> list[str]:
     for cell in header:
         name = cell.strip()
         if not _encodable(name):
-            raise ImportFileError(f"{path}: row 1: the header is not valid UTF-8; save the file as UTF-8")
+            raise ImportFileError(
+                f"{path}: row 1: the header is not valid UTF-8; save the file as UTF-8 or pass "
+                "--encoding cp1252 (Excel on Windows) or latin-1"
+            )
         lowered = name.lower().replace(" ", "_").replace("-", "_")
         columns.append(lowered if lowered in known else name)
     if "email" not in columns:
@@ -171,8 +180,8 @@ def _header(path: Path, header: list[str]) -> list[str]:
     return columns
 
 
-def read_jsonl(path: Path, counter: ByteCounter) -> Iterator[RawRecord]:
-    stream = _text_stream(counter)
+def read_jsonl(path: Path, counter: ByteCounter, encoding: str = "utf-8") -> Iterator[RawRecord]:
+    stream = _text_stream(counter, encoding)
     any_line = False
     for number, line in enumerate(stream, start=1):
         if not line.strip():

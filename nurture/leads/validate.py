@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ class RowInvalid(ValueError):
     def __init__(self, column: str | None, message: str) -> None:
         super().__init__(f"{column}: {message}" if column else message)
         self.column = column
+        self.reason = message
 
 
 def _all_utf8(values: dict[str, Any]) -> bool:
@@ -55,14 +58,24 @@ def _as_text(value: Any) -> str | None:
     raise TypeError
 
 
-def validate_record(values: dict[str, Any]) -> LeadValues:
+# (column, reason) of the fields left out of a row stored with --on-error skip-field
+SkippedFields = list[tuple[str, str]]
+
+
+def validate_record(values: dict[str, Any], skipped: SkippedFields | None = None) -> LeadValues:
     """Check every column; raise RowInvalid naming the first bad one.
+
+    With a ``skipped`` list, a bad column other than the e-mail is left out and added to it
+    instead (``--on-error skip-field``): the row is stored with what is good in it.
 
     This runs once per row of files with millions of rows, so the common case (a CSV cell,
     always text) takes the shortest path.
     """
     if not _all_utf8(values):
-        raise RowInvalid(not_utf8_column(values), "is not valid UTF-8; save the file as UTF-8")
+        column = not_utf8_column(values)
+        if skipped is None or column in (None, "email", "(header)"):
+            raise RowInvalid(column, "is not valid UTF-8; save the file as UTF-8 or pass --encoding")
+        return _skipping_bad_text(values, skipped)
     raw_email = values.get("email")
     if not isinstance(raw_email, str) or not raw_email.strip():
         raise RowInvalid("email", "is missing")
@@ -76,27 +89,56 @@ def validate_record(values: dict[str, Any]) -> LeadValues:
     for key, raw in values.items():
         if key == "email":
             continue
-        if type(raw) is str:
-            text: str | None = raw.strip()
-        else:
-            if key == "attributes" and isinstance(raw, dict):
-                attributes.update(_attributes(raw))
-                continue
-            try:
-                text = _as_text(raw)
-            except TypeError:
-                raise RowInvalid(key, "must be text or a number") from None
-        if not text:
-            continue
-        parse = parser_for(key)
-        if parse is None:
-            attributes.update(_attributes({key: raw if type(raw) is not str else text}))
-            continue
         try:
-            fields[key] = parse(text)
-        except ValueError as exc:
-            raise RowInvalid(key, str(exc)) from None
+            _one_field(key, raw, parser_for(key), fields, attributes)
+        except RowInvalid as exc:
+            if skipped is None:
+                raise
+            skipped.append((exc.column or key, exc.reason))
     return LeadValues(email, fields, attributes)
+
+
+def _one_field(
+    key: str,
+    raw: Any,
+    parse: Callable[[str], Any] | None,
+    fields: dict[str, Any],
+    attributes: dict[str, Any],
+) -> None:
+    """Put one column's value where it belongs (a standard field or an attribute), or raise."""
+    if type(raw) is str:
+        text: str | None = raw.strip()
+    else:
+        if key == "attributes" and isinstance(raw, dict):
+            attributes.update(_attributes(raw))
+            return
+        if parse is None and isinstance(raw, list):
+            attributes.update(_attributes({key: raw}))  # JSON Lines: a list of tags, interests, ...
+            return
+        try:
+            text = _as_text(raw)
+        except TypeError:
+            raise RowInvalid(key, "must be text or a number") from None
+    if not text:
+        return
+    if parse is None:
+        attributes.update(_attributes({key: raw if type(raw) is not str else text}))
+        return
+    try:
+        fields[key] = parse(text)
+    except ValueError as exc:
+        raise RowInvalid(key, str(exc)) from None
+
+
+def _skipping_bad_text(values: dict[str, Any], skipped: SkippedFields) -> LeadValues:
+    """The row without its columns that are not valid text, each of them named in ``skipped``."""
+    kept: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, str) and not _all_utf8({key: value}):
+            skipped.append((key, "is not valid UTF-8"))
+        else:
+            kept[key] = value
+    return validate_record(kept, skipped)
 
 
 def _attributes(raw: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +155,19 @@ def _attributes(raw: dict[str, Any]) -> dict[str, Any]:
                 raise RowInvalid(name, f"is longer than {MAX_ATTRIBUTE_BYTES} bytes")
         elif value is None:
             continue
+        elif isinstance(value, list):
+            value = _list_value(name, value)
         elif not isinstance(value, (int, float, bool)):
-            raise RowInvalid(name, "must be text, a number or true/false")
+            raise RowInvalid(name, "must be text, a number, true/false or a list of those")
         kept[name] = value
     return kept
+
+
+def _list_value(name: str, value: list[Any]) -> list[Any]:
+    """A list attribute (tags, interests): flat, of text, numbers or true/false, within the size limit."""
+    items = [item.strip() if isinstance(item, str) else item for item in value]
+    if any(not isinstance(item, (str, int, float, bool)) for item in items):
+        raise RowInvalid(name, "a list may only hold text, numbers or true/false")
+    if len(json.dumps(items, ensure_ascii=False).encode("utf-8")) > MAX_ATTRIBUTE_BYTES:
+        raise RowInvalid(name, f"is longer than {MAX_ATTRIBUTE_BYTES} bytes")
+    return items

@@ -31,6 +31,7 @@ from nurture.definitions import (
     FitRule,
     ScoringModel,
 )
+from nurture.definitions.condition_failures import ConditionFailures
 from nurture.definitions.quick import Quick, quick
 from nurture.templating import expression_environment
 
@@ -83,13 +84,28 @@ def holds(
     return _sandboxed(condition, lead, now, event)
 
 
+# Scoring runs inside imports, ticks and the HTTP server alike; a rule that cannot be decided is
+# counted here (logged the first time) and the count handed to whoever reports, once per rule.
+_failures = ConditionFailures()
+
+
+def take_scoring_failures() -> ConditionFailures:
+    """The scoring conditions that failed since the last call, counted per rule."""
+    global _failures
+    taken, _failures = _failures, ConditionFailures()
+    return taken
+
+
 def _sandboxed(
     condition: Condition, lead: Mapping[str, Any], now: datetime, event: Mapping[str, Any] | None = None
 ) -> bool:
     try:
         return condition.evaluate(EvaluationContext(lead=lead, now=now, event=event))
     except ConditionError as exc:
-        log.warning("scoring condition skipped: %s", exc)
+        failures = _failures
+        if not failures.counts[f"{exc.location}: condition {exc.source!r}"]:
+            log.warning("scoring condition skipped (later failures of this rule are counted): %s", exc)
+        failures.add(exc, str(lead.get("email") or "a lead"))
         return False
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -70,6 +70,31 @@ class Composer:
         now: datetime,
     ) -> Composed:
         """A campaign's send step for one lead: rendered, tracked, with one-click unsubscribe."""
+        email, sender = self._marketing_email(message_id, header_id, lead, campaign_key, step_id, now)
+        return self._envelope(email, message_id, sender, lead["email"])
+
+    def test_send(
+        self, lead: dict[str, Any], campaign_key: str, step_id: str, to: str, now: datetime
+    ) -> Composed:
+        """A send step rendered for ``lead`` but addressed to ``to``, its subject marked ``[TEST]``.
+
+        Its links and pixel carry no outbox row (message 0), so nothing opened or clicked in it is
+        recorded against any lead.
+        """
+        header_id = f"<test.{int(now.timestamp())}@{self.sender.domain}>"
+        email, sender = self._marketing_email(0, header_id, lead, campaign_key, step_id, now)
+        email = replace(email, to=Address.parse(to), subject=f"[TEST] {email.subject}")
+        return self._envelope(email, 0, sender, Address.parse(to).email)
+
+    def _marketing_email(
+        self,
+        message_id: int,
+        header_id: str,
+        lead: dict[str, Any],
+        campaign_key: str,
+        step_id: str,
+        now: datetime,
+    ) -> tuple[Email, Address]:
         campaign = self.program.campaign(campaign_key)
         step = campaign.step(step_id)
         if not isinstance(step, SendStep):
@@ -101,7 +126,7 @@ class Composer:
             bounce_token=bounce_token(self.signer, message_id),
             extra_headers={"X-Nurture-Campaign": f"{campaign_key}/{step_id}"},
         )
-        return self._envelope(email, message_id, sender, lead["email"])
+        return email, sender
 
     def prebuilt(
         self,

@@ -124,3 +124,22 @@ def test_good_overrides_and_schedule_pass_check(make_workspace: WorkspaceFactory
     )
     code, output = run("--workspace", str(workspace.root), "check")
     assert code == 0, output
+
+
+def test_check_json_lists_every_problem_with_its_place(tmp_path: Path) -> None:
+    from tests.program import SLA_AND_TEAM
+
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "sales.yaml").write_text(
+        SLA_AND_TEAM.replace("accept_within", "accept_witin"), encoding="utf-8"
+    )
+    result = CliRunner().invoke(main, ["--workspace", str(tmp_path), "check", "--json"])
+    assert result.exit_code == 1
+    facts = json.loads(result.output)
+    assert facts["ok"] is False and facts["errors"] == 1
+    [problem] = [p for p in facts["problems"] if p["severity"] == "error"]
+    assert problem == {
+        "file": "campaigns/sales.yaml", "line": 5, "column": 1, "severity": "error",
+        "message": "unknown key 'accept_witin'; did you mean 'accept_within'?",
+    }  # fmt: skip
+    assert facts["definitions"]["SalesTeam"] == ["dach-sales"]

@@ -16,7 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nurture.delivery.headers import Address, HeaderError, InvalidAddress, clean_header_text, header_field
+from nurture.delivery.headers import (
+    Address,
+    HeaderError,
+    InvalidAddress,
+    address_field,
+    clean_header_text,
+    header_field,
+)
 from nurture.delivery.mime import (
     BOUNCE_TOKEN_HEADER,
     Email,
@@ -182,13 +189,20 @@ def test_lead_data_cannot_add_a_header(hostile: str) -> None:
         "eve@exa mple.com",
         "<eve@example.com>",
         "eve",
-        "jürgen@example.de",
+        "j\x85rgen@example.de",  # a C1 control character is not a letter
+        "jü rgen@example.de",
         "eve@example.com>, victim@example.com",
     ],
 )
 def test_unsafe_addresses_are_refused(address: str) -> None:
     with pytest.raises(InvalidAddress):
         Address(address)
+
+
+def test_a_non_ascii_local_part_is_written_as_utf8_for_smtputf8() -> None:
+    assert Address("Jürgen@Müller.de").email == "Jürgen@xn--mller-kva.de"
+    field = address_field("To", Address("jürgen@example.de", "Jürgen Müller"))
+    assert field == "To: =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jürgen@example.de>\r\n".encode()
 
 
 def test_international_domains_are_written_in_punycode() -> None:

@@ -96,3 +96,17 @@ def test_commands_refuse_a_database_that_is_not_set_up(tmp_path: Path) -> None:
     assert "run `nurture db upgrade`" in result.output
     assert CliRunner().invoke(main, ["--workspace", str(root), "db", "upgrade"]).exit_code == 0
     assert (root / "nurture.db").exists()
+
+
+def test_forget_without_a_terminal_needs_yes(cli, workspace: Path, store_url: str) -> None:  # type: ignore[no-untyped-def]
+    (workspace / "leads.csv").write_text(
+        CSV.splitlines()[0] + "\n" + CSV.splitlines()[1] + "\n", encoding="utf-8"
+    )
+    cli("leads", "import", str(workspace / "leads.csv"))
+    result = cli("leads", "forget", "petra.vogel@example.com", input="")
+    assert result.exit_code == 1
+    assert "--yes" in result.output
+    engine = create_store_engine(store_url)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(leads)) == 1
+    engine.dispose()

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from nurture.errors import NurtureError
 
-_UNSAFE_ENVELOPE = re.compile(r"[\s<>\x00-\x1f\x7f]")
+_UNSAFE_ENVELOPE = re.compile(r"[\s<>\x00-\x1f\x7f-\x9f]")
 
 
 class TransportError(NurtureError):
@@ -39,15 +39,25 @@ class OutgoingMessage:
     message_ref: Any = None
 
     def envelope_problem(self) -> str | None:
-        """Why the envelope cannot be sent safely (line breaks, spaces, non-ASCII), or None."""
+        """Why the envelope cannot be sent safely (line breaks, spaces, controls), or None.
+
+        Non-ASCII local parts (RFC 6531) are allowed; see :attr:`needs_smtputf8`.
+        """
         if not self.recipients:
             return "no recipients"
         for address in (self.sender, *self.recipients):
-            if _UNSAFE_ENVELOPE.search(address) or not address.isascii():
+            if _UNSAFE_ENVELOPE.search(address):
                 return f"unsafe envelope address {address!r}"
         if any(not recipient for recipient in self.recipients):
             return "empty recipient address"
         return None
+
+
+    @property
+    def needs_smtputf8(self) -> bool:
+        """Whether an envelope address has a non-ASCII local part: only a relay offering the
+        SMTPUTF8 extension (RFC 6531) may be given it."""
+        return not (self.sender.isascii() and all(r.isascii() for r in self.recipients))
 
 
 @dataclass(frozen=True, slots=True)

@@ -244,11 +244,15 @@ class SmtpTransport:
         stage = "mail"
         try:
             options = [b"SIZE=%d" % len(message.data)] if client.supports_extension("size") else []
+            if message.needs_smtputf8:
+                if not client.supports_extension("smtputf8"):
+                    return SendResult.rejected(553, SMTPUTF8_MISSING, "mail")
+                options.append(b"SMTPUTF8")
             try:
-                # The envelope was checked (OutgoingMessage.envelope_problem: ASCII, no spaces or line
-                # breaks) before anything was written, so addresses go out as they are: the
+                # The envelope was checked (OutgoingMessage.envelope_problem: no spaces, controls or
+                # line breaks) before anything was written, so addresses go out as they are: the
                 # library's mail() and rcpt() would parse each one again, for every message.
-                mail = b"FROM:<%s>" % message.sender.encode("ascii")
+                mail = b"FROM:<%s>" % message.sender.encode("utf-8")
                 _expect(await client.execute_command(b"MAIL", mail, *options), 250)
             except aiosmtplib.SMTPServerDisconnected as exc:
                 raise _StaleConnection(str(exc)) from None
@@ -281,7 +285,7 @@ class SmtpTransport:
     ) -> dict[str, tuple[int, str]]:
         refused: dict[str, tuple[int, str]] = {}
         for recipient in recipients:
-            reply = await client.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode("ascii"))
+            reply = await client.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode("utf-8"))
             if reply.code not in (250, 251):
                 refused[recipient] = (reply.code, reply.message)
         if refused and len(refused) == len(recipients):
@@ -289,6 +293,11 @@ class SmtpTransport:
             code, text = min(refused.values(), key=lambda reply: reply[0])
             raise _Refused(_verdict(code, text, "rcpt"))
         return refused
+
+
+SMTPUTF8_MISSING = (
+    "the relay does not offer SMTPUTF8, which an address with non-ASCII characters before the @ needs"
+)
 
 
 class _StaleConnection(Exception):
