@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.engine import Engine
 
 from nurture.daemon.health import DaemonHealth
@@ -289,15 +289,21 @@ async def reload_program(rt: Runtime, now: datetime, *, force: bool) -> JobResul
 
 async def stats(rt: Runtime, now: datetime) -> JobResult:
     """Read the cluster's figures that ``/metrics`` shows as gauges."""
-    mqls, due = await asyncio.to_thread(_stats, rt.db, now)
+    mqls, due = await asyncio.to_thread(cluster_figures, rt.db, now)
     rt.metrics.mqls.set(mqls)
     rt.metrics.outbox_due.set(due)
     return JobResult({"mqls": mqls, "outbox_due": due})
 
 
-def _stats(db: Engine, now: datetime) -> tuple[int, int]:
+def cluster_figures(db: Engine, now: datetime) -> tuple[int, int]:
+    """Leads ever moved to MQL (a lead recycled and qualified again counts once) and messages due."""
     with db.connect() as conn:
-        mqls = conn.scalar(select(func.count()).where(stage_changes.c.to_stage == "mql")) or 0
+        mqls = (
+            conn.scalar(
+                select(func.count(distinct(stage_changes.c.lead_id))).where(stage_changes.c.to_stage == "mql")
+            )
+            or 0
+        )
         due = (
             conn.scalar(
                 select(func.count()).where(messages.c.status == "queued", messages.c.next_attempt_at <= now)
