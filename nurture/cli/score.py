@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -22,7 +23,10 @@ class ScoringError(NurtureError):
     """A scoring command cannot run as asked."""
 
 
-def _outcome_options(command: click.Command) -> click.Command:
+F = TypeVar("F", bound=Any)
+
+
+def _outcome_options(command: F) -> F:
     for option in reversed(
         [
             click.option(

@@ -176,9 +176,10 @@ def _bands(
             a, b = calibration
             predicted = float(np.mean(1.0 / (1.0 + np.exp(-(a + b * scores[members])))))
         answers: Counter[str] = Counter()
-        for i in np.flatnonzero(members):
-            if samples[i].answer is not None:
-                answers[samples[i].answer] += 1
+        for i in np.flatnonzero(members).tolist():
+            answer = samples[i].answer
+            if answer is not None:
+                answers[answer] += 1
         accepted = answers.pop("accepted", 0)
         found.append(
             Band(

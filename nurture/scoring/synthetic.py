@@ -234,7 +234,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
 def _faded(points: float, at: datetime, moment: datetime, half_life: timedelta | None) -> float:
     if half_life is None or moment <= at:
         return points
-    return points * 0.5 ** ((moment - at) / half_life)
+    return float(points * 0.5 ** ((moment - at) / half_life))
 
 
 def _qualified_at(

@@ -25,7 +25,7 @@ def load_history(conn: Connection, history: SyntheticHistory) -> list[int]:
     ids: list[int] = []
     for start in range(0, len(history.leads), CHUNK):
         chunk = history.leads[start : start + CHUNK]
-        rows = []
+        rows: list[dict[str, Any]] = []
         for lead in chunk:
             fit = sum(e.points for e in lead.ledger if e.kind == "fit")
             behaviour = sum(
