@@ -114,7 +114,11 @@ def _print_profile(p: dict[str, Any]) -> None:
         ("country", p["country"]),
         ("stage", p["lifecycle_stage"]),
         ("owner", p["owner"] or "-"),
-        ("score", f"{p['score']} (fit {p['fit_score']}, behaviour {p['behavior_score']})"),
+        (
+            "score",
+            f"{p['score']} (fit {p['fit_score']}, behaviour {p['behavior_score']})"
+            + (f", model {p['score_model_version']}" if p.get("score_model_version") else ""),
+        ),
         (
             "mailable",
             "no: unsubscribed"

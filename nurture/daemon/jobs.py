@@ -188,6 +188,44 @@ def _decay(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
     return JobResult({"batches": batches}, busy=batches > 0)
 
 
+async def rescore(rt: Runtime, now: datetime) -> JobResult:
+    """After a reload brings a changed scoring model, rescore every lead under it, in batches."""
+    return await asyncio.to_thread(_rescore, rt, rt.live.current, now)
+
+
+RESCORE_BATCHES = 10  # per run: a pass over many leads spreads over runs, its place kept in a cursor
+
+
+def _rescore(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
+    from nurture.engine.cursors import move_cursor, read_cursor
+    from nurture.scoring.rescore import rescore as rescore_leads
+    from nurture.scoring.version import model_version
+
+    model = version.program.scoring_model
+    if model is None:
+        return JobResult({"model": None})
+    # One cursor per model version: where its pass stands, or DONE once every lead was reached.
+    name = f"rescore:{model_version(model)}"
+    with cluster_lock(rt.db, "rescore") as held:
+        if not held:
+            return JobResult(skipped=LOCKED)
+        with rt.db.connect() as conn:
+            after, _ = read_cursor(conn, name)
+        if after == RESCORE_DONE:
+            return JobResult({"model": name, "status": "done"})
+        settings = rt.workspace.settings
+        report = rescore_leads(
+            rt.db, version.program, now, settings=settings, after=after, max_batches=RESCORE_BATCHES
+        )
+        with rt.db.begin() as conn:
+            move_cursor(conn, name, RESCORE_DONE if report.complete else report.last_id, now)
+    fields = {"model": name, "leads": report.leads, "changed": report.changed, "new_mqls": report.new_mqls}
+    return JobResult(fields, busy=report.changed > 0 or not report.complete)
+
+
+RESCORE_DONE = 2**62
+
+
 async def sla(rt: Runtime, now: datetime) -> JobResult:
     """Reassign or escalate every handoff whose acceptance deadline has passed."""
     return await asyncio.to_thread(_sla, rt, rt.live.current, now)
@@ -319,6 +357,7 @@ JOBS: dict[str, Job] = {
     "send": send,
     "segments": segments,
     "decay": decay,
+    "rescore": rescore,
     "sla": sla,
     "bounces": bounces,
     "webhooks": webhooks,

@@ -94,6 +94,7 @@ BUILT_IN: dict[str, ScheduledJob] = {
             misfire_grace_time=timedelta(minutes=30),
             once_per_cluster=True,
         ),
+        _every("rescore", "1m", "1m", "rescore every lead after the scoring model changed", once=True),
         _every("sla", "1m", "1m", "reassign or escalate handoffs not accepted in time", once=True),
         _every("bounces", "1m", "1m", "read the bounce mailbox (when bounce_mailbox is set)", once=True),
         _every("webhooks", "30s", "30s", "deliver queued sales webhooks", once=True),

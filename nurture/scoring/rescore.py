@@ -76,6 +76,8 @@ class RescoreReport:
     new_mqls: int = 0
     deferred: int = 0
     dry_run: bool = False
+    last_id: int = 0
+    complete: bool = False
     largest: list[tuple[float, int, Move]] = field(default_factory=list)  # heap of (|move|, id, move)
 
     def note(self, move: Move, keep: int = 10) -> None:
@@ -122,16 +124,20 @@ def rescore(
     settings: Settings | None = None,
     progress: Callable[[int], None] | None = None,
     qualifier: Qualifier = hand_to_sales,
+    after: int = 0,
+    max_batches: int | None = None,
 ) -> RescoreReport:
-    """Apply the program's scoring model to every lead; ``progress`` hears the leads done so far."""
+    """Apply the program's scoring model to every lead with an id above ``after``; ``progress``
+    hears the leads done so far. With ``max_batches`` it stops early: ``last_id`` says where
+    to go on and ``complete`` whether every lead was reached."""
     model = program.scoring_model
     if model is None:
         return RescoreReport("none", dry_run=dry_run)
     report = RescoreReport(model_version(model), dry_run=dry_run)
     default_zone = zone((settings or program_settings(program)).timezone)
     budget = max_mqls
-    after = 0
-    while True:
+    batches = 0
+    while max_batches is None or batches < max_batches:
         with db.begin() as conn:
             ids = [
                 int(i)
@@ -140,8 +146,10 @@ def rescore(
                 )
             ]
             if not ids:
+                report.complete = True
                 break
-            after = ids[-1]
+            after = report.last_id = ids[-1]
+            batches += 1
             budget -= _rescore_batch(conn, program, model, ids, now, report, budget, default_zone, qualifier)
             if dry_run:
                 conn.rollback()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
+from nurture.leads.profile import lead_profile
 from nurture.sales.actions import reject
 from nurture.scoring import score_breakdown
 from nurture.scoring.rescore import rescore
@@ -120,3 +122,35 @@ def test_a_recycle_halving_survives_a_rescore(desk: Desk) -> None:
     rescore(desk.store, desk.program, MONDAY + timedelta(hours=1), settings=desk.settings)
     assert desk.stage("ada@alpenblick.de") == "recycled"
     assert [line.kind for line in desk.ledger("ada@alpenblick.de")].count("recycle") == 1
+
+
+def test_leads_show_names_the_model_version_the_rescore_wrote(desk: Desk) -> None:
+    desk.record("ada@alpenblick.de", "email_click", MONDAY)
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 7}")
+    rescore(desk.store, desk.program, MONDAY, settings=desk.settings)
+    with desk.store.connect() as conn:
+        profile = lead_profile(conn, "ada@alpenblick.de", desk.program, MONDAY)
+    version = profile["score_model_version"]
+    assert len(version) == 12
+    assert profile["score_events"][-1]["reason"] == f"rescored under model {version}"
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 9}")
+    assert model_version(desk.program.scoring_model) != version  # type: ignore[arg-type]
+
+
+def test_the_daemon_rescores_once_per_model_version_in_batches(desk: Desk) -> None:
+    from types import SimpleNamespace
+
+    from nurture.daemon import jobs
+
+    desk.record("ada@alpenblick.de", "email_click", MONDAY)
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 7}")
+    runtime: Any = SimpleNamespace(db=desk.store, workspace=desk.workspace)
+    version: Any = SimpleNamespace(program=desk.program)
+    first = jobs._rescore(runtime, version, MONDAY)
+    assert (first.fields["leads"], first.fields["changed"]) == (2, 1)
+    assert desk.lead("ada@alpenblick.de").score == 7
+    assert jobs._rescore(runtime, version, MONDAY).fields["status"] == "done"
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 4}")
+    version = SimpleNamespace(program=desk.program)  # a reload brought another model
+    assert jobs._rescore(runtime, version, MONDAY).fields["changed"] == 1
+    assert desk.lead("ada@alpenblick.de").score == 4
