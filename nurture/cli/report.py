@@ -13,6 +13,12 @@ from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
 from nurture.reports.figures import Report, build_report
 from nurture.reports.page import render_report_page
+from nurture.reports.score_health import (
+    score_health,
+    score_health_json,
+    score_health_lines,
+    with_score_health,
+)
 
 
 @click.command()
@@ -32,13 +38,17 @@ def report(
     order = {key: campaign.step_ids for key, campaign in app.program.campaigns.items()}
     with app.store.connect() as conn:
         figures = build_report(conn, since, until, order)
+        health = score_health(conn, app.program, app.clock.now())
     if html_file:
-        html_file.write_text(render_report_page(figures, app.clock.now()), encoding="utf-8")
+        page = with_score_health(render_report_page(figures, app.clock.now()), health)
+        html_file.write_text(page, encoding="utf-8")
         click.echo(f"wrote {html_file}")
     if as_json:
-        click.echo(json.dumps(figures.as_json(), ensure_ascii=False, indent=2))
+        document = {**figures.as_json(), "score_health": score_health_json(app.program, health)}
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
     elif not html_file:
         _print(figures)
+        click.echo("\n".join(score_health_lines(health)))
 
 
 def _print(figures: Report) -> None:

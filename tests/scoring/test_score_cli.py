@@ -82,3 +82,22 @@ def test_suggest_writes_a_model_the_marketer_can_adopt(
     ]
     check = cli("check")
     assert check.exit_code == 0, check.output
+
+
+def test_the_report_has_a_score_health_section_in_json_text_and_html(
+    cli: Cli, history_workspace: str, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NURTURE_NOW", history_workspace)
+    result = cli("report", "--json")
+    assert result.exit_code == 0, result.output
+    health = json.loads(result.output)["score_health"]
+    backtest = json.loads(cli("score", "evaluate", "--json").output)
+    assert health["auc"] == backtest["auc"] and health["bands"] == backtest["bands"]
+    assert health["mql_threshold"] == 40 and health["suggested_threshold"] == 40
+    text = cli("report")
+    assert "Score health (sql within 90d" in text.output and "MQL threshold in force 40" in text.output
+    page = workspace / "report.html"
+    assert cli("report", "--html", str(page)).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "<section id='score-health'>" in html and html.index("score-health") < html.index("</body>")
+    assert "Lift by score band" in html and "Calibration" in html
