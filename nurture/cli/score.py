@@ -228,3 +228,40 @@ def rescore_command(app: App, dry_run: bool, max_mqls: int, as_json: bool) -> No
     )
     for move in document["largest_moves"]:
         click.echo(f"  {move['email']}: {move['before']} -> {move['after']}")
+
+
+@score.command("train")
+@_outcome_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@pass_app
+def train_command(app: App, outcome: str, horizon: str, at: str, as_json: bool) -> None:
+    """Fit the predictive score (extra nurture[predict]) and refresh every lead's probability."""
+    from nurture.predict.refresh import refresh_probabilities
+    from nurture.predict.stored import save_model
+    from nurture.predict.train import collect_examples, train
+    from nurture.scoring.snapshots import read_histories
+
+    question = _question(outcome, horizon, at)
+    rules = _model_rules(app)
+    now = app.clock.now()
+    with app.store.connect() as conn:
+        examples = collect_examples(read_histories(conn), question, rules, now)
+    model = train(examples, rules, question, now)
+    with app.store.begin() as conn:
+        version = save_model(conn, model)
+    refreshed = refresh_probabilities(app.store, app.program, now)
+    document = {
+        "version": version, "outcome": model.outcome, "trained_at": model.trained_at.isoformat(),
+        "window": [model.window_from.isoformat(), model.window_to.isoformat()], "leads": model.leads,
+        "positives": model.positives, "held_out_auc": model.held_out_auc, "leads_refreshed": refreshed,
+        "weights": dict(zip(model.features, (round(c, 4) for c in model.coef), strict=True)),
+    }  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return
+    held = "-" if model.held_out_auc is None else f"{model.held_out_auc:.3f}"
+    window = f"{model.window_from:%Y-%m-%d} to {model.window_to:%Y-%m-%d}"
+    click.echo(f"predictive model {version}: {question.describe}; trained on {model.leads} handed-over leads "
+               f"({model.positives} converted), snapshots {window}")  # fmt: skip
+    click.echo(f"held-out AUC (latest quarter of the leads, not seen in fitting): {held}")
+    click.echo(f"lead.conversion_probability refreshed for {refreshed} leads")

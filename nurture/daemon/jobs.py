@@ -226,6 +226,21 @@ def _rescore(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
 RESCORE_DONE = 2**62
 
 
+async def predict(rt: Runtime, now: datetime) -> JobResult:
+    """Refresh every lead's conversion probability from the latest predictive model."""
+    return await asyncio.to_thread(_predict, rt, rt.live.current, now)
+
+
+def _predict(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
+    from nurture.predict.refresh import refresh_probabilities
+
+    with cluster_lock(rt.db, "predict") as held:
+        if not held:
+            return JobResult(skipped=LOCKED)
+        refreshed = refresh_probabilities(rt.db, version.program, now)
+    return JobResult({"leads": refreshed}, busy=refreshed > 0)
+
+
 async def sla(rt: Runtime, now: datetime) -> JobResult:
     """Reassign or escalate every handoff whose acceptance deadline has passed."""
     return await asyncio.to_thread(_sla, rt, rt.live.current, now)
@@ -358,6 +373,7 @@ JOBS: dict[str, Job] = {
     "segments": segments,
     "decay": decay,
     "rescore": rescore,
+    "predict": predict,
     "sla": sla,
     "bounces": bounces,
     "webhooks": webhooks,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from nurture.definitions.campaign import Campaign
 from nurture.definitions.conditions import Condition
 from nurture.definitions.flow import loops_without_wait, unreachable_runs
+from nurture.definitions.predictive_check import predictive_problems
 from nurture.definitions.problems import Problem, did_you_mean
 from nurture.definitions.program import Loaded, Program
 from nurture.definitions.sales_team import SalesTeam
@@ -25,6 +26,7 @@ def cross_check(program: Program) -> list[Problem]:
     """Every problem that needs more than one document (or the templates) to see."""
     templates = TemplateChecker(program.templates_dir, program.root)
     problems = list(_program_shape(program))
+    problems.extend(predictive_problems(program))
     for item in program.loaded:
         definition = item.definition
         if isinstance(definition, Campaign):

@@ -179,32 +179,37 @@ def read_samples(conn: Connection, question: Question, rules: ModelRules, now: d
     return found
 
 
-def read_histories(conn: Connection, chunk: int = CHUNK) -> Iterator[LeadHistory]:
-    """Each lead's ledger and stage moves, leads in id order, paged by id."""
-    read_instant = bulk.read_instant
-    after = 0
-    while True:
-        rows = conn.execute(
-            select(leads.c.id, leads.c.created_at).where(leads.c.id > after).order_by(leads.c.id).limit(chunk)
-        ).all()
-        if not rows:
-            return
-        first, last = int(rows[0][0]), int(rows[-1][0])
-        after = last
-        s, c = score_ledger.c, stage_changes.c
-        ledger: dict[int, list[tuple[str, str, float, datetime]]] = {}
-        for lead_id, kind, rule, points, at in conn.execute(
-            select(s.lead_id, s.kind, s.rule, s.points, s.at).where(s.lead_id.between(first, last))
-        ):
-            ledger.setdefault(int(lead_id), []).append((kind, rule, float(points), at))
-        moves: dict[int, list[tuple[str, datetime, str]]] = {}
-        for lead_id, to_stage, at, reason in conn.execute(
-            select(c.lead_id, c.to_stage, c.at, c.reason).where(c.lead_id.between(first, last))
-        ):
-            moves.setdefault(int(lead_id), []).append((to_stage, at, reason))
-        for lead_id, created_at in rows:
-            created = read_instant(created_at)
-            assert created is not None
-            yield LeadHistory(
-                int(lead_id), created, ledger.get(int(lead_id), ()), moves.get(int(lead_id), ())
-            )
+def read_histories(conn: Connection, chunk: int = CHUNK, *, after: int = 0) -> Iterator[LeadHistory]:
+    """Each lead's ledger and stage moves (leads with ids above ``after``, in id order, paged)."""
+    while page := read_history_page(conn, after, chunk):
+        yield from page
+        after = page[-1].lead_id
+
+
+def read_history_page(conn: Connection, after: int, chunk: int = CHUNK) -> list[LeadHistory]:
+    """Up to ``chunk`` leads with ids above ``after``, with their ledgers and stage moves."""
+    rows = conn.execute(
+        select(leads.c.id, leads.c.created_at).where(leads.c.id > after).order_by(leads.c.id).limit(chunk)
+    ).all()
+    if not rows:
+        return []
+    first, last = int(rows[0][0]), int(rows[-1][0])
+    s, c = score_ledger.c, stage_changes.c
+    ledger: dict[int, list[tuple[str, str, float, datetime]]] = {}
+    for lead_id, kind, rule, points, at in conn.execute(
+        select(s.lead_id, s.kind, s.rule, s.points, s.at).where(s.lead_id.between(first, last))
+    ):
+        ledger.setdefault(int(lead_id), []).append((kind, rule, float(points), at))
+    moves: dict[int, list[tuple[str, datetime, str]]] = {}
+    for lead_id, to_stage, at, reason in conn.execute(
+        select(c.lead_id, c.to_stage, c.at, c.reason).where(c.lead_id.between(first, last))
+    ):
+        moves.setdefault(int(lead_id), []).append((to_stage, at, reason))
+    page = []
+    for lead_id, created_at in rows:
+        created = bulk.read_instant(created_at)
+        assert created is not None
+        page.append(
+            LeadHistory(int(lead_id), created, ledger.get(int(lead_id), ()), moves.get(int(lead_id), ()))
+        )
+    return page
