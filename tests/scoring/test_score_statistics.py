@@ -210,3 +210,32 @@ def test_a_column_that_never_varies_gets_no_weight() -> None:
     x = np.column_stack([np.ones(50), np.arange(50) % 2])
     fit = fit_logistic(x, np.arange(50) % 3 == 0)
     assert math.isnan(fit.coef[0]) and not math.isnan(fit.coef[1])
+
+
+def test_at_mql_takes_handed_over_leads_at_the_moment_they_qualified(history: SyntheticHistory) -> None:
+    question = Question(outcome="sql", at="mql")
+    found = samples_of(history, question)
+    assert found and all(sample.handed_over for sample, _ in found)
+    for sample, lead in found[:200]:
+        mql = next(move.at for move in lead.stages if move.to_stage == "mql")
+        assert sample.at == mql and sample.score >= history.threshold
+    never = sum(1 for lead in history.leads if not lead.stages)
+    assert (
+        sample_of(
+            history_of(0, next(lead for lead in history.leads if not lead.stages)),
+            question,
+            RULES,
+            history.now,
+        )
+        == "never an MQL"
+    )
+    assert never > len(found)
+
+
+def test_the_generated_funnel_reaches_every_stage_only_through_sales(history: SyntheticHistory) -> None:
+    stages = {lead.stage for lead in history.leads}
+    assert {"lead", "recycled", "sal", "sql", "opportunity", "customer"} <= stages
+    for lead in history.leads:
+        if lead.stages:
+            assert lead.stages[0].to_stage == "mql"
+            assert [m.at for m in lead.stages] == sorted(m.at for m in lead.stages)
