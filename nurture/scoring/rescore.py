@@ -50,7 +50,8 @@ from nurture.scoring.state import (
 )
 from nurture.scoring.version import model_version
 from nurture.settings import Settings
-from nurture.store.schema import events, leads, score_ledger
+from nurture.store import bulk
+from nurture.store.schema import leads
 from nurture.zones import zone
 
 BATCH = 1_000
@@ -256,17 +257,23 @@ def _held(
     conn: Connection, ids: list[int], now: datetime, half_life: timedelta | None
 ) -> dict[int, tuple[dict[str, float], dict[str, float]]]:
     """Per lead: what each fit rule's lines sum to, and each behaviour rule's lines faded to now."""
-    s = score_ledger.c
     held: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
-    query = select(s.lead_id, s.kind, s.rule, s.points, s.at).where(
-        s.lead_id.between(ids[0], ids[-1]), s.kind.in_(RULE_KINDS)
+    read_instant = bulk.read_instant
+    # Read at the driver's level: a rescore reads every ledger line of every lead.
+    rows = bulk.fetch_positional(
+        conn,
+        "SELECT lead_id, kind, rule, points, at FROM score_ledger WHERE lead_id BETWEEN :lo AND :hi "
+        "AND kind IN ('fit', 'behavior', 'rescore')",
+        [ids[0], ids[-1]],
     )
-    for lead_id, kind, rule, points, at in conn.execute(query):
+    for lead_id, kind, rule, points, at in rows:
         fit, behaviour = held.setdefault(int(lead_id), ({}, {}))
         if kind == "fit":
             fit[rule] = fit.get(rule, 0.0) + float(points)
         else:
-            behaviour[rule] = behaviour.get(rule, 0.0) + decayed(float(points), at, now, half_life)
+            behaviour[rule] = behaviour.get(rule, 0.0) + decayed(
+                float(points), read_instant(at), now, half_life
+            )
     return held
 
 
@@ -279,30 +286,30 @@ def _replay(
     if not by_type or not scored:
         return earned
     ids = sorted(scored)
-    e = events.c
-    query = (
-        select(
-            e.id,
-            e.lead_id,
-            e.type,
-            e.occurred_at,
-            e.properties,
-            e.url,
-            e.machine_reason,
-            e.campaign_key,
-            e.step_id,
-        )
-        .where(e.lead_id.between(ids[0], ids[-1]), e.type.in_(sorted(by_type)))
-        .order_by(e.lead_id, e.occurred_at, e.id)
+    types = sorted(by_type)
+    # Properties are parsed only for types whose rules look at the event.
+    parse = {kind for kind, rules in by_type.items() if any(rule.where is not None for rule in rules)}
+    read_instant, read_json = bulk.read_instant, bulk.read_json
+    rows = bulk.fetch_positional(
+        conn,
+        "SELECT id, lead_id, type, occurred_at, properties, url, machine_reason, campaign_key, step_id "  # noqa: S608 - markers only
+        f"FROM events WHERE lead_id BETWEEN :lo AND :hi AND type IN {bulk.markers(len(types))} "
+        "ORDER BY lead_id, occurred_at, id",
+        [ids[0], ids[-1], *types],
     )
     caps = DailyCaps(default_zone)  # counted afresh: the replay is the whole history
-    for row in conn.execute(query):
-        lead = scored.get(int(row.lead_id))
+    for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
+        lead = scored.get(int(lead_id))
         if lead is None:
             continue
-        event = StoredEvent(*row)
-        at = min(event.occurred_at, now)
-        for rule in rules_met(by_type[event.type], event, lead, now):
+        occurred_at = read_instant(occurred)
+        assert occurred_at is not None
+        event = StoredEvent(
+            event_id, int(lead_id), kind, occurred_at, (read_json(properties) or {}) if kind in parse else {},
+            url, machine, campaign, step,
+        )  # fmt: skip
+        at = min(occurred_at, now)
+        for rule in rules_met(by_type[kind], event, lead, now):
             if rule.max_per_day is not None and not caps.take(
                 lead.id, rule.label, caps.day(lead, at), rule.max_per_day
             ):

@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, select
 
@@ -33,12 +33,13 @@ from nurture.durations import parse_duration
 from nurture.scoring.ledger import decayed
 from nurture.scoring.rules import behavior_labels, fit_label
 from nurture.store import bulk
-from nurture.store.schema import leads, score_ledger, stage_changes
+from nurture.store.schema import leads
 
 # The waterfall's order: reaching a stage means reaching it or any later one.
 FUNNEL = ("subscriber", "lead", "mql", "sal", "sql", "opportunity", "customer")
 OUTCOMES = ("sal", "sql", "opportunity", "customer")
 CHUNK = 2_000  # leads read per round: memory stays bounded however many leads there are
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # never read: every stored moment is set
 _AFTER_CREATED = re.compile(r"^created\s*\+\s*(\S+)$")
 
 
@@ -194,17 +195,22 @@ def read_history_page(conn: Connection, after: int, chunk: int = CHUNK) -> list[
     if not rows:
         return []
     first, last = int(rows[0][0]), int(rows[-1][0])
-    s, c = score_ledger.c, stage_changes.c
+    read_instant = bulk.read_instant
+    # Read at the driver's level: a backtest reads every ledger line of every lead.
     ledger: dict[int, list[tuple[str, str, float, datetime]]] = {}
-    for lead_id, kind, rule, points, at in conn.execute(
-        select(s.lead_id, s.kind, s.rule, s.points, s.at).where(s.lead_id.between(first, last))
+    for lead_id, kind, rule, points, at in bulk.fetch_positional(
+        conn,
+        "SELECT lead_id, kind, rule, points, at FROM score_ledger WHERE lead_id BETWEEN :lo AND :hi",
+        [first, last],
     ):
-        ledger.setdefault(int(lead_id), []).append((kind, rule, float(points), at))
+        ledger.setdefault(int(lead_id), []).append((kind, rule, float(points), read_instant(at) or _EPOCH))
     moves: dict[int, list[tuple[str, datetime, str]]] = {}
-    for lead_id, to_stage, at, reason in conn.execute(
-        select(c.lead_id, c.to_stage, c.at, c.reason).where(c.lead_id.between(first, last))
+    for lead_id, to_stage, at, reason in bulk.fetch_positional(
+        conn,
+        "SELECT lead_id, to_stage, at, reason FROM stage_changes WHERE lead_id BETWEEN :lo AND :hi",
+        [first, last],
     ):
-        moves.setdefault(int(lead_id), []).append((to_stage, at, reason))
+        moves.setdefault(int(lead_id), []).append((to_stage, read_instant(at) or _EPOCH, reason))
     page = []
     for lead_id, created_at in rows:
         created = bulk.read_instant(created_at)
