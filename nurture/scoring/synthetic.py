@@ -131,7 +131,7 @@ class SyntheticHistory:
     leads: tuple[SyntheticLead, ...]
     start: datetime
     now: datetime  # the end of the history: the moment the data is "read"
-    threshold: int
+    threshold: float
 
 
 def generate_history(
@@ -140,12 +140,28 @@ def generate_history(
     *,
     months: int = 12,
     start: datetime = datetime(2025, 1, 6, 9, 0, tzinfo=UTC),
-    threshold: int = SYNTHETIC_THRESHOLD,
+    threshold: float = SYNTHETIC_THRESHOLD,
+    model: ScoringModel | None = None,
+    activity: float = 1.0,
+    intercept: float = INTERCEPT,
 ) -> SyntheticHistory:
-    """``leads`` leads created evenly over ``months`` months; the history ends a month later."""
+    """``leads`` leads created evenly over ``months`` months; the history ends a month later.
+
+    ``model`` scores the history with another model's rules (the demo's): its rules for
+    email_open, email_click, page_view and webinar_attended, and its fit rules reading the job
+    title, the company size and free-mail domains, play the parts of :data:`SYNTHETIC_MODEL_YAML`'s
+    rules (their labels and points go into the ledger; the true weights stay the same). Other rules
+    of that model score nothing here. ``activity`` multiplies how many events leads cause and
+    ``intercept`` sets the base log-odds, so that a model with a higher threshold still sees leads
+    cross it and convert at a plausible rate.
+    """
     rng = random.Random(seed)
     span = timedelta(days=30 * months)
-    made = tuple(_lead(rng, n, start + span * rng.random(), threshold) for n in range(leads))
+    parts = _Parts.of(model or synthetic_model())
+    made = tuple(
+        _lead(rng, n, start + span * rng.random(), threshold, parts, activity, intercept)
+        for n in range(leads)
+    )
     return SyntheticHistory(
         tuple(sorted(made, key=lambda lead: lead.created_at)),
         start,
@@ -154,35 +170,69 @@ def generate_history(
     )
 
 
-def _lead(rng: random.Random, n: int, created: datetime, threshold: int) -> SyntheticLead:
-    model = synthetic_model()
-    labels = behavior_labels(model.behavior)
-    half_life = model.decay.half_life if model.decay else None
+@dataclass(frozen=True)
+class _Parts:
+    """The rules playing each part of the true model: (label, reason, points) or None."""
+
+    behaviour: tuple[tuple[str, str, int] | None, ...]
+    fit: tuple[tuple[str, str, int] | None, ...]
+    half_life: timedelta | None
+
+    @classmethod
+    def of(cls, model: ScoringModel) -> _Parts:
+        labels = behavior_labels(model.behavior)
+
+        def behaviour(event: str, url_rule: bool = False) -> tuple[str, str, int] | None:
+            for rule, label in zip(model.behavior, labels, strict=True):
+                if rule.event == event and (rule.where is not None) == url_rule:
+                    return label, behavior_reason(rule), rule.points
+            return None
+
+        def fit(word: str) -> tuple[str, str, int] | None:
+            rule = next((r for r in model.fit if word in r.when.source), None)
+            return None if rule is None else (fit_label(rule), fit_reason(rule), rule.points)
+
+        return cls(
+            (behaviour("email_open"), behaviour("email_click"), behaviour("page_view", True),
+             behaviour("webinar_attended")),
+            (fit("job_title"), fit("company_size"), fit("free_mail_domains")),
+            model.decay.half_life if model.decay else None,
+        )  # fmt: skip
+
+
+def _lead(
+    rng: random.Random,
+    n: int,
+    created: datetime,
+    threshold: float,
+    parts: _Parts,
+    activity: float,
+    intercept: float,
+) -> SyntheticLead:
+    half_life = parts.half_life
     keen = rng.random() < 0.3
     size = rng.choice((10, 30, 120, 400, 800, 3000)) if rng.random() < 0.9 else 0
     free_mail = rng.random() < 0.2
     title = rng.choice(_TITLES_KEEN if keen else _TITLES_OTHER)
     fits = (keen, 50 <= size <= 1000, free_mail)
-    events = _events(rng, created)
+    events = _events(rng, created, activity)
     ledger: list[LedgerEntry] = [
-        LedgerEntry("fit", fit_label(rule), fit_reason(rule), rule.points, created, None)
-        for rule, holds in zip(model.fit, fits, strict=True)
-        if holds
+        LedgerEntry("fit", part[0], part[1], part[2], created, None)
+        for part, holds in zip(parts.fit, fits, strict=True)
+        if holds and part is not None
     ]
     fit = sum(entry.points for entry in ledger)
     snapshot = created + SNAPSHOT_AFTER
-    counts = [0.0] * len(model.behavior)
+    counts = [0.0] * len(parts.behaviour)
     for index, event in enumerate(events):
-        if event.rule is None:
+        part = parts.behaviour[event.rule] if event.rule is not None else None
+        if event.rule is None or part is None:
             continue
-        rule = model.behavior[event.rule]
-        ledger.append(
-            LedgerEntry("behavior", labels[event.rule], behavior_reason(rule), rule.points, event.at, index)
-        )
+        ledger.append(LedgerEntry("behavior", part[0], part[1], part[2], event.at, index))
         if event.at <= snapshot:
             counts[event.rule] += _faded(1.0, event.at, snapshot, half_life)
     features = (*counts, *(1.0 if holds else 0.0 for holds in fits))
-    log_odds = INTERCEPT + sum(w * x for w, x in zip(TRUE_WEIGHTS, features, strict=True))
+    log_odds = intercept + sum(w * x for w, x in zip(TRUE_WEIGHTS, features, strict=True))
     mql_at = _qualified_at(fit, ledger, threshold, half_life)
     stages = _sales(rng, mql_at, log_odds, ledger, half_life) if mql_at is not None else []
     domain = "gmail.com" if free_mail else f"firma{n}.example"
@@ -192,12 +242,12 @@ def _lead(rng: random.Random, n: int, created: datetime, threshold: int) -> Synt
     )  # fmt: skip
 
 
-def _events(rng: random.Random, created: datetime) -> list[SyntheticEvent]:
+def _events(rng: random.Random, created: datetime, activity: float) -> list[SyntheticEvent]:
     """Events over the lead's active weeks, with the behaviour rule each scores under (opens are
     capped at three a day, as the model says; views of other pages score nothing)."""
     found: list[SyntheticEvent] = []
     for rule, rate in enumerate(_EVENT_RATES):
-        for _ in range(_poisson(rng, rate)):
+        for _ in range(_poisson(rng, rate * activity)):
             at = created + ACTIVE_FOR * rng.random()
             if rule == 0:
                 found.append(SyntheticEvent("email_open", at, None, 0))
@@ -238,7 +288,7 @@ def _faded(points: float, at: datetime, moment: datetime, half_life: timedelta |
 
 
 def _qualified_at(
-    fit: float, ledger: list[LedgerEntry], threshold: int, half_life: timedelta | None
+    fit: float, ledger: list[LedgerEntry], threshold: float, half_life: timedelta | None
 ) -> datetime | None:
     """The first moment the running score reaches the threshold (scores rise only at events)."""
     lines = sorted((e for e in ledger if e.kind == "behavior"), key=lambda e: e.at)
