@@ -62,6 +62,7 @@ COMMANDS = (
     "serve:serve",
     "run:run",
     "demo:demo",
+    "score:score",
 )
 
 

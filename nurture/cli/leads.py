@@ -147,6 +147,14 @@ def _program_if_valid(app: App) -> Program | None:
         return None
 
 
+def _conversion(predicted: dict[str, Any] | None) -> str | None:
+    """The predictive score in words, with what moves it most."""
+    if not predicted or "probability" not in predicted:
+        return None
+    factors = "".join(f", {f['feature']} {f['effect']} it" for f in predicted["top_factors"])
+    return f"{predicted['probability']:.0%} (model {predicted['model_version']}{factors})"
+
+
 def _print_profile(p: dict[str, Any]) -> None:
     console = Console()
     name = " ".join(x for x in (p["first_name"], p["last_name"]) if x) or p["email"]
@@ -157,7 +165,12 @@ def _print_profile(p: dict[str, Any]) -> None:
         ("country", p["country"]),
         ("stage", p["lifecycle_stage"]),
         ("owner", p["owner"] or "-"),
-        ("score", f"{p['score']} (fit {p['fit_score']}, behaviour {p['behavior_score']})"),
+        (
+            "score",
+            f"{p['score']} (fit {p['fit_score']}, behaviour {p['behavior_score']})"
+            + (f", model {p['score_model_version']}" if p.get("score_model_version") else ""),
+        ),
+        ("conversion", _conversion(p.get("conversion_probability"))),
         (
             "mailable",
             "no: unsubscribed"

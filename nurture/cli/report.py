@@ -14,6 +14,12 @@ from nurture.reports.attribution import MODELS
 from nurture.reports.csv_files import write_csv_files
 from nurture.reports.page import render_report_page
 from nurture.reports.report import EVERY, ReportOptions
+from nurture.reports.score_health import (
+    score_health,
+    score_health_json,
+    score_health_lines,
+    with_score_health,
+)
 from nurture.reports.text import print_report
 from nurture.reports.workspace_report import workspace_report
 
@@ -62,8 +68,10 @@ def report(
     )
     with app.store.connect() as conn:
         data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
+        health = score_health(conn, app.program, options.now)
+    data["score_health"] = score_health_json(app.program, health)
     if html_file:
-        html_file.write_text(render_report_page(data), encoding="utf-8")
+        html_file.write_text(with_score_health(render_report_page(data), health), encoding="utf-8")
         click.echo(f"wrote {html_file}", err=as_json)
     if csv_dir:
         for path in write_csv_files(data, csv_dir):
@@ -72,3 +80,4 @@ def report(
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     elif not html_file and not csv_dir:
         print_report(data)
+        click.echo("\n".join(score_health_lines(health)))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.engine import Engine
 
 from nurture.daemon.health import DaemonHealth
@@ -192,6 +192,59 @@ def _decay(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
     return JobResult({"batches": batches}, busy=batches > 0)
 
 
+async def rescore(rt: Runtime, now: datetime) -> JobResult:
+    """After a reload brings a changed scoring model, rescore every lead under it, in batches."""
+    return await asyncio.to_thread(_rescore, rt, rt.live.current, now)
+
+
+RESCORE_BATCHES = 10  # per run: a pass over many leads spreads over runs, its place kept in a cursor
+
+
+def _rescore(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
+    from nurture.engine.cursors import move_cursor, read_cursor
+    from nurture.scoring.rescore import rescore as rescore_leads
+    from nurture.scoring.version import model_version
+
+    model = version.program.scoring_model
+    if model is None:
+        return JobResult({"model": None})
+    # One cursor per model version: where its pass stands, or DONE once every lead was reached.
+    name = f"rescore:{model_version(model)}"
+    with cluster_lock(rt.db, "rescore") as held:
+        if not held:
+            return JobResult(skipped=LOCKED)
+        with rt.db.connect() as conn:
+            after, _ = read_cursor(conn, name)
+        if after == RESCORE_DONE:
+            return JobResult({"model": name, "status": "done"})
+        settings = rt.workspace.settings
+        report = rescore_leads(
+            rt.db, version.program, now, settings=settings, after=after, max_batches=RESCORE_BATCHES
+        )
+        with rt.db.begin() as conn:
+            move_cursor(conn, name, RESCORE_DONE if report.complete else report.last_id, now)
+    fields = {"model": name, "leads": report.leads, "changed": report.changed, "new_mqls": report.new_mqls}
+    return JobResult(fields, busy=report.changed > 0 or not report.complete)
+
+
+RESCORE_DONE = 2**62
+
+
+async def predict(rt: Runtime, now: datetime) -> JobResult:
+    """Refresh every lead's conversion probability from the latest predictive model."""
+    return await asyncio.to_thread(_predict, rt, rt.live.current, now)
+
+
+def _predict(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
+    from nurture.predict.refresh import refresh_probabilities
+
+    with cluster_lock(rt.db, "predict") as held:
+        if not held:
+            return JobResult(skipped=LOCKED)
+        refreshed = refresh_probabilities(rt.db, version.program, now)
+    return JobResult({"leads": refreshed}, busy=refreshed > 0)
+
+
 async def sla(rt: Runtime, now: datetime) -> JobResult:
     """Reassign or escalate every handoff whose acceptance deadline has passed."""
     return await asyncio.to_thread(_sla, rt, rt.live.current, now)
@@ -293,15 +346,21 @@ async def reload_program(rt: Runtime, now: datetime, *, force: bool) -> JobResul
 
 async def stats(rt: Runtime, now: datetime) -> JobResult:
     """Read the cluster's figures that ``/metrics`` shows as gauges."""
-    mqls, due = await asyncio.to_thread(_stats, rt.db, now)
+    mqls, due = await asyncio.to_thread(cluster_figures, rt.db, now)
     rt.metrics.mqls.set(mqls)
     rt.metrics.outbox_due.set(due)
     return JobResult({"mqls": mqls, "outbox_due": due})
 
 
-def _stats(db: Engine, now: datetime) -> tuple[int, int]:
+def cluster_figures(db: Engine, now: datetime) -> tuple[int, int]:
+    """Leads ever moved to MQL (a lead recycled and qualified again counts once) and messages due."""
     with db.connect() as conn:
-        mqls = conn.scalar(select(func.count()).where(stage_changes.c.to_stage == "mql")) or 0
+        mqls = (
+            conn.scalar(
+                select(func.count(distinct(stage_changes.c.lead_id))).where(stage_changes.c.to_stage == "mql")
+            )
+            or 0
+        )
         due = (
             conn.scalar(
                 select(func.count()).where(messages.c.status == "queued", messages.c.next_attempt_at <= now)
@@ -317,6 +376,8 @@ JOBS: dict[str, Job] = {
     "send": send,
     "segments": segments,
     "decay": decay,
+    "rescore": rescore,
+    "predict": predict,
     "sla": sla,
     "bounces": bounces,
     "webhooks": webhooks,

@@ -84,7 +84,9 @@ class DaemonMetrics:
             registry=r,
         )
         self.mqls = Gauge(
-            "nurture_mqls", "Leads ever moved to MQL, read from the database (cluster figure).", registry=r
+            "nurture_mqls",
+            "Leads ever moved to MQL, each counted once however often it qualified (cluster figure).",
+            registry=r,
         )
         self.outbox_due = Gauge(
             "nurture_outbox_due",

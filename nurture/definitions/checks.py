@@ -12,6 +12,7 @@ from nurture.definitions.campaign import Campaign
 from nurture.definitions.conditions import Condition
 from nurture.definitions.event_types import event_type_problems
 from nurture.definitions.flow import loops_without_wait, unreachable_runs
+from nurture.definitions.predictive_check import predictive_problems
 from nurture.definitions.problems import Problem, did_you_mean
 from nurture.definitions.program import Loaded, Program
 from nurture.definitions.sales_team import SalesTeam
@@ -29,6 +30,7 @@ def cross_check(program: Program, recorded_event_types: Iterable[str] = ()) -> l
     templates = TemplateChecker(program.templates_dir, program.root)
     problems = list(_program_shape(program))
     problems.extend(event_type_problems(program, recorded_event_types))
+    problems.extend(predictive_problems(program))
     for document in program.unreadable:
         if document.data.get("kind") == "Campaign":
             problems.extend(_unreadable_campaign(document, templates))

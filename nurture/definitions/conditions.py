@@ -57,6 +57,7 @@ LEAD_FIELDS: tuple[str, ...] = (
     "created_at",
     "updated_at",
     "unsubscribed",
+    "conversion_probability",  # the predictive score (extra nurture[predict]); None until trained
 )
 _FIELD_SET = frozenset(LEAD_FIELDS)
 HELPERS: tuple[str, ...] = ("opened", "clicked", "days_since", "hours_since", "free_mail_domains")

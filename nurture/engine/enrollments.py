@@ -25,6 +25,7 @@ LEAD_COLUMNS = (
     "id", "email", "email_domain", "first_name", "last_name", "company", "job_title", "industry",
     "company_size", "country", "timezone", "locale", "lifecycle_stage", "attributes", "owner_rep_id",
     "score", "fit_score", "behavior_score", "unsubscribed_at", "created_at", "updated_at",
+    "conversion_probability",
 )  # fmt: skip
 
 

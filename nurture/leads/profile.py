@@ -11,7 +11,9 @@ from nurture.definitions import Program
 from nurture.errors import LeadNotFound
 from nurture.leads.addresses import InvalidAddress, normalise_email, suppression_hash
 from nurture.leads.fields import STANDARD_FIELDS
+from nurture.predict.refresh import explain
 from nurture.scoring.breakdown import score_breakdown
+from nurture.scoring.version import model_version
 from nurture.store.schema import (
     enrollments,
     events,
@@ -75,6 +77,13 @@ def lead_profile(
         profile["fit_score"] = round(breakdown.fit, 2)
         profile["behavior_score"] = round(breakdown.behavior, 2)
         profile["score_breakdown"] = breakdown.as_dict()
+    model = program.scoring_model if program is not None else None
+    # The content hash of the model in force: a rescore's ledger lines name the same version.
+    profile["score_model_version"] = model_version(model) if model is not None else None
+    # The predictive score with the factors behind it (None until `nurture score train`).
+    profile["conversion_probability"] = (
+        explain(conn, program, lead_id, now) if program is not None and now is not None else None
+    )
     profile["stage_history"] = [
         {"from": r.from_stage, "to": r.to_stage, "at": _iso(r.at), "reason": r.reason, "actor": r.actor}
         | ({"amount": r.amount, "currency": r.currency} if r.amount is not None else {})

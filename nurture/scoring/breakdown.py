@@ -83,6 +83,8 @@ def score_breakdown(conn: Connection, lead_id: int, program: Program | None, now
     query = select(s.kind, s.rule, s.reason, s.points, s.at).where(s.lead_id == lead_id).order_by(s.at, s.id)
     sums: dict[tuple[str, str], list[Any]] = {}
     for kind, rule, reason, points, at in conn.execute(query):
+        # A rescore's correction of a behaviour rule belongs to that rule's line.
+        kind = "behavior" if kind == "rescore" else kind
         now_points = points if kind == FIT else decayed(points, at, now, half_life)
         entry = sums.setdefault((kind, rule), [0.0, 0.0, 0, reason, at])
         entry[0] += now_points

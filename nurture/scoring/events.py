@@ -127,7 +127,7 @@ def _earn(
             as_of = lead.as_of(now)
         rules = by_type[event.type]
         if event.machine_reason is not None or not plain[event.type]:
-            rules = _rules_met(rules, event, lead, now)
+            rules = rules_met(rules, event, lead, now)
         at = min(event.occurred_at, now)  # a clock ahead of ours must not earn fresher points
         stored_at = None
         for rule in rules:
@@ -174,7 +174,7 @@ def _load_caps(
     return days
 
 
-def _rules_met(
+def rules_met(
     rules: Sequence[ScoringRule], event: StoredEvent, lead: ScoredLead, now: datetime
 ) -> list[ScoringRule]:
     """The rules of the event's type that this event meets (before the daily caps)."""

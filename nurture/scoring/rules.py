@@ -46,11 +46,31 @@ _memo: dict[str, dict[tuple[Any, ...], bool]] = {}
 
 
 def behavior_label(rule: BehaviorRule) -> str:
-    """The ledger's name for a behaviour rule."""
+    """The ledger's name for a behaviour rule alone (see :func:`behavior_labels` for a model's)."""
     label = f"behavior: {rule.event}"
     if rule.where is not None:
         label += f" where {rule.where.source}"
     return label[:LABEL_LENGTH]
+
+
+def behavior_labels(rules: Sequence[BehaviorRule]) -> tuple[str, ...]:
+    """Each behaviour rule's ledger name, in the model's order, no two alike.
+
+    A rule keeps its plain label (:func:`behavior_label`) while no other rule shares it, so
+    ledgers written before stay valid. Rules that share one (same event, same ``where``) would
+    share a daily cap and a line in the "why" table; each is told apart by its ``reason`` when
+    that is its own, else by its position in the model (``#2`` is the second behaviour rule).
+    """
+    plain = [behavior_label(rule) for rule in rules]
+    shared = {label for label in plain if plain.count(label) > 1}
+    labels: list[str] = []
+    for position, (rule, label) in enumerate(zip(rules, plain, strict=True), start=1):
+        if label in shared:
+            twins = [r.reason for r, other in zip(rules, plain, strict=True) if other == label]
+            suffix = f" ({rule.reason})" if rule.reason and twins.count(rule.reason) == 1 else f" #{position}"
+            label = label[: LABEL_LENGTH - len(suffix)] + suffix
+        labels.append(label)
+    return tuple(labels)
 
 
 def behavior_reason(rule: BehaviorRule) -> str:
@@ -239,10 +259,12 @@ class ScoringRule:
     quick_where: Quick | None = None
 
     @classmethod
-    def of(cls, rule: BehaviorRule) -> ScoringRule:
+    def of(cls, rule: BehaviorRule, label: str | None = None) -> ScoringRule:
+        """``label``: the rule's name in its model (:func:`behavior_labels`), else its plain one."""
         return cls(
-            rule.points, rule.where, rule.max_per_day, counts_machine_events(rule), behavior_label(rule),
-            behavior_reason(rule), quick(rule.where) if rule.where is not None else None,
+            rule.points, rule.where, rule.max_per_day, counts_machine_events(rule),
+            label or behavior_label(rule), behavior_reason(rule),
+            quick(rule.where) if rule.where is not None else None,
         )  # fmt: skip
 
     def where_holds(self, lead: Mapping[str, Any], now: datetime, event: Mapping[str, Any]) -> bool:
@@ -266,8 +288,8 @@ def scoring_rules(model: ScoringModel) -> dict[str, list[ScoringRule]]:
     if known is not None and known[0] is model:
         return known[1]
     grouped: dict[str, list[ScoringRule]] = {}
-    for rule in model.behavior:
-        grouped.setdefault(rule.event, []).append(ScoringRule.of(rule))
+    for rule, label in zip(model.behavior, behavior_labels(model.behavior), strict=True):
+        grouped.setdefault(rule.event, []).append(ScoringRule.of(rule, label))
     if len(_scoring_rules) > 16:
         _scoring_rules.clear()
     _scoring_rules[id(model)] = (model, grouped)

@@ -84,6 +84,8 @@ leads = Table(
     Column("behavior_score", Float, nullable=False, server_default="0"),
     Column("behavior_scored_at", UTCDateTime),
     Column("score", Float, nullable=False, server_default="0"),
+    # The predictive score (0..1) of the stored predictive model, when one was trained.
+    Column("conversion_probability", Float),
     Column("unsubscribed_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -253,6 +255,23 @@ definition_versions = Table(
     Column("source", String(500), nullable=False),
     Column("loaded_at", UTCDateTime, nullable=False),
     UniqueConstraint("kind", "key", "content_hash"),
+)
+
+# Predictive models trained by `nurture score train`: the fitted parameters as plain numbers (no
+# pickles), what they were trained on and how well they ranked leads they had not seen.
+predictive_models = Table(
+    "predictive_models",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("version", String(40), nullable=False, unique=True),
+    Column("trained_at", UTCDateTime, nullable=False),
+    Column("window_from", UTCDateTime, nullable=False),
+    Column("window_to", UTCDateTime, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("leads", Integer, nullable=False),
+    Column("positives", Integer, nullable=False),
+    Column("held_out_auc", Float),
+    Column("parameters", Json, nullable=False),
 )
 
 # Positions of feeds the engine follows by keyset (e.g. the last lead id offered to lead_created

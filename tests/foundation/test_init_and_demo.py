@@ -44,3 +44,20 @@ def test_demo_runs_end_to_end_and_says_where_the_emails_are(tmp_path: Path) -> N
     (tmp_path / "mine" / "keep.txt").write_text("x")
     refused = run("demo", str(tmp_path / "mine"))
     assert refused.exit_code == 1 and "not made by `nurture demo`" in refused.output
+
+
+def test_the_demo_funnel_reaches_customers_and_its_score_can_be_checked(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    result = run("demo", str(root), "--leads", "20", "--days", "2", env=MONDAY_MORNING)
+    assert result.exit_code == 0, result.output
+    assert "loaded 2500 generated leads of the past year" in result.output
+    reached = dict(
+        (line.split()[1], int(line.split()[2]))
+        for line in result.output.splitlines()
+        if line.strip().startswith("reached ")
+    )
+    assert reached["sql"] > 0 and reached["opportunity"] > 0 and reached["customer"] > 0
+    assert "score health" in result.output and "AUC 0." in result.output
+    assert "MQL threshold in force 100" in result.output
+    quiet = run("demo", str(root), "--leads", "20", "--days", "1", "--no-history", env=MONDAY_MORNING)
+    assert quiet.exit_code == 0 and "score health" not in quiet.output

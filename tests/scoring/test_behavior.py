@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.sales.desk import LEADS, MONDAY, Desk
+from nurture.scoring import score_breakdown
+from tests.sales.desk import LEADS, MONDAY, SCORING, Desk, write_workspace
 
 LENA = "lena@alpenblick.de"  # fit 25: decision maker, mid-sized company
 
@@ -108,3 +109,42 @@ def test_an_event_from_a_clock_ahead_of_ours_counts_as_now(desk: Desk) -> None:
     desk.record(LENA, "email_click", MONDAY + timedelta(hours=2), now=MONDAY)
     assert desk.ledger(LENA)[-1].at == MONDAY
     assert desk.lead(LENA).behavior_score == 5
+
+
+TWIN_RULES = SCORING.replace(
+    "  - {event: unsubscribe, points: -20}\n",
+    "  - {event: unsubscribe, points: -20}\n"
+    "  - {event: newsletter_subscribe, points: 5, max_per_day: 1}\n"
+    "  - {event: newsletter_subscribe, points: 2, max_per_day: 2}\n",
+)
+
+
+def test_two_rules_for_one_event_keep_their_own_daily_cap_and_ledger_name(desk: Desk) -> None:
+    write_workspace(desk.root, scoring=TWIN_RULES)
+    desk.reload()
+    for minute in range(3):
+        desk.record(LENA, "newsletter_subscribe", MONDAY + timedelta(minutes=minute))
+    assert behaviour_lines(desk) == [
+        (5, "behavior: newsletter_subscribe #8"),
+        (2, "behavior: newsletter_subscribe #9"),
+        (2, "behavior: newsletter_subscribe #9"),
+    ]
+    with desk.store.connect() as conn:
+        why = score_breakdown(conn, desk.lead_id(LENA), desk.program, MONDAY + timedelta(hours=1))
+    assert sorted((line.rule, line.count) for line in why.behavior_lines) == [
+        ("behavior: newsletter_subscribe #8", 1),
+        ("behavior: newsletter_subscribe #9", 2),
+    ]
+
+
+def test_twin_rules_with_reasons_of_their_own_are_named_by_them(desk: Desk) -> None:
+    scoring = TWIN_RULES.replace("max_per_day: 1}", "max_per_day: 1, reason: Signed up}").replace(
+        "max_per_day: 2}", "max_per_day: 2, reason: Signed up again}"
+    )
+    write_workspace(desk.root, scoring=scoring)
+    desk.reload()
+    desk.record(LENA, "newsletter_subscribe", MONDAY)
+    assert behaviour_lines(desk) == [
+        (5, "behavior: newsletter_subscribe (Signed up)"),
+        (2, "behavior: newsletter_subscribe (Signed up again)"),
+    ]

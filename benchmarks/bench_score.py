@@ -1,0 +1,152 @@
+"""Checking and tuning the score at scale: backtest, suggested points and rescore on SQLite.
+
+A generated history (:mod:`nurture.scoring.synthetic`: leads with events over months, a realistic
+ledger of about ten lines a lead, sales outcomes for MQLs) is loaded into a fresh SQLite database.
+Then, each in a fresh process so its peak memory is its own:
+
+- ``score evaluate`` and ``score suggest`` read every lead's snapshot from the ledger and compute
+  their figures: seconds and peak memory (target: under 60 s and 1 GB for 1,000,000 leads);
+- ``score rescore`` after an edit of the model that changes most leads: leads/s (target: at least
+  20,000/s).
+
+    .venv/bin/python benchmarks/bench_score.py [--leads 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nurture.store.engine import create_store_engine
+from nurture.store.migrate import upgrade
+
+SLA = """\
+---
+kind: SLA
+name: marketing-sales
+mql: {when: "lead.score >= 40"}
+route_to: dach
+accept_within: 4h
+---
+kind: SalesTeam
+key: dach
+manager: {name: Petra Vogel, email: petra.vogel@example.com}
+reps:
+  - {id: anna, name: Anna, email: anna@sales.example, territories: [DE, AT, CH], capacity: 100000,
+     working_hours: {timezone: Europe/Berlin, days: mon-fri, hours: "08:00-18:00"}}
+"""
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def prepare(root: Path, count: int) -> None:
+    from nurture.scoring.synthetic import SYNTHETIC_MODEL_YAML, generate_history
+    from nurture.scoring.synthetic_store import load_history
+
+    (root / "campaigns").mkdir(parents=True)
+    (root / "templates").mkdir()
+    (root / "nurture.toml").write_text(
+        f'database_url = "sqlite:///{root / "nurture.db"}"\nsecret_key = "bench-secret-0123456789"\n',
+        encoding="utf-8",
+    )
+    (root / "campaigns" / "program.yaml").write_text(SYNTHETIC_MODEL_YAML + SLA, encoding="utf-8")
+    db = create_store_engine(f"sqlite:///{root / 'nurture.db'}")
+    upgrade(db)
+    started = time.perf_counter()
+    done = 0
+    for part in range(0, count, 50_000):
+        history = generate_history(seed=part, leads=min(50_000, count - part))
+        with db.begin() as conn:
+            load_history(conn, history)
+        done += len(history.leads)
+        print(f"  generated and loaded {done} leads ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    db.dispose()
+    (root / "now").write_text(history.now.isoformat(), encoding="utf-8")
+
+
+def measure(root: Path, what: str) -> dict[str, float]:
+    from datetime import datetime
+
+    from nurture.definitions import load_program
+    from nurture.scoring.backtest import evaluate
+    from nurture.scoring.rescore import rescore
+    from nurture.scoring.snapshots import ModelRules, Question, read_samples
+    from nurture.scoring.suggest import suggest_points
+    from nurture.scoring.version import mql_threshold
+    from nurture.workspace import Workspace
+
+    workspace = Workspace(root)
+    now = datetime.fromisoformat((root / "now").read_text(encoding="utf-8"))
+    db = create_store_engine(workspace.database_url)
+    if what == "rescore":
+        path = root / "campaigns" / "program.yaml"
+        path.write_text(
+            path.read_text(encoding="utf-8").replace("points: 5}", "points: 7}"), encoding="utf-8"
+        )
+    program = load_program(workspace)
+    assert program.scoring_model is not None
+    rules = ModelRules.of(program.scoring_model)
+    started = time.perf_counter()
+    if what == "evaluate":
+        with db.connect() as conn:
+            found = read_samples(conn, Question(), rules, now)
+        read = time.perf_counter() - started
+        backtest = evaluate(found.samples, threshold=mql_threshold(program), left_out=found.left_out)
+        suggestion = suggest_points(found.samples, rules)
+        seconds = time.perf_counter() - started
+        return {"seconds": seconds, "reading_s": read, "peak_mb": _peak_mb(), "leads": backtest.leads,
+                "auc": backtest.auc.value if backtest.auc else -1.0, "rules": len(suggestion.rules)}  # fmt: skip
+    report = rescore(db, program, now, settings=workspace.settings, max_mqls=0)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "leads_per_s": report.leads / seconds,
+        "changed": report.changed,
+        "peak_mb": _peak_mb(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--measure", choices=("evaluate", "rescore"), help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.root, args.measure)))
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "ws"
+        print(f"preparing {args.leads} leads ...", file=sys.stderr)
+        prepare(root, args.leads)
+        for what in ("evaluate", "rescore"):
+            done = subprocess.run(
+                [sys.executable, __file__, "--measure", what, "--root", str(root)],
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode:
+                sys.exit(f"{what} failed:\n{done.stderr}")
+            out = done.stdout
+            figures = json.loads(out.strip().splitlines()[-1])
+            if what == "evaluate":
+                print(f"evaluate + suggest, {args.leads} leads: {figures['seconds']:.1f} s "
+                      f"(reading the ledger {figures['reading_s']:.1f} s), peak {figures['peak_mb']:.0f} MB; "
+                      f"AUC {figures['auc']:.3f}  [target: < 60 s and < 1024 MB at 1,000,000]")  # fmt: skip
+            else:
+                print(f"rescore, {args.leads} leads: {figures['leads_per_s']:,.0f} leads/s "
+                      f"({figures['changed']} changed), peak {figures['peak_mb']:.0f} MB  [target: >= 20,000/s]")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""Rescore: every lead scored by the model as it is now, not as it was when its events came in.
+
+For each lead, per rule of the current model, the points it *should* hold now (fit rules
+evaluated on the lead; behaviour rules replayed over its recorded events with today's ``where``,
+caps and decay) are compared with what its ledger holds for that rule, faded to now. A rule whose
+points differ gets one ledger line with the difference (``fit`` for fit rules, ``rescore`` for
+behaviour rules, naming the model version); rules the model no longer has are brought to zero.
+Lines that are not a rule's (a recycle's halving, campaign or manual points) are facts and stay,
+so a lead sales rejected does not bounce back by a rescore alone. A second run finds nothing to
+change: it is idempotent.
+
+Leads go in batches by id, each batch in its own transaction, so memory stays bounded and a
+stopped run leaves whole batches done. A lead the rescore would make an MQL counts against
+``max_mqls``; once that is used up such leads are left as they are (deferred) and a later run
+takes them, so reps are not flooded.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.engine import Engine
+
+from nurture.definitions import Program, ScoringModel
+from nurture.scoring.caps import DailyCaps
+from nurture.scoring.events import StoredEvent, rules_met
+from nurture.scoring.ledger import decayed
+from nurture.scoring.rules import (
+    LeadConditions,
+    ScoringRule,
+    fit_label,
+    fit_points,
+    fit_reason,
+    scoring_rules,
+)
+from nurture.scoring.state import (
+    MQL_ELIGIBLE,
+    LedgerLine,
+    ScoredLead,
+    ScoreUpdate,
+    load_scored_leads,
+    write_ledger,
+    write_scores,
+)
+from nurture.scoring.version import model_version
+from nurture.settings import Settings
+from nurture.store import bulk
+from nurture.store.schema import leads
+from nurture.zones import zone
+
+BATCH = 1_000
+MAX_MQLS = 200  # per run, by default
+EPSILON = 1e-6  # points: below this a rule is unchanged (float sums of faded lines)
+RULE_KINDS = ("fit", "behavior", "rescore")
+
+
+@dataclass(frozen=True)
+class Move:
+    lead_id: int
+    email: str
+    before: float
+    after: float
+
+
+@dataclass
+class RescoreReport:
+    model_version: str
+    leads: int = 0
+    changed: int = 0
+    lines: int = 0
+    new_mqls: int = 0
+    deferred: int = 0
+    dry_run: bool = False
+    last_id: int = 0
+    complete: bool = False
+    largest: list[tuple[float, int, Move]] = field(default_factory=list)  # heap of (|move|, id, move)
+
+    def note(self, move: Move, keep: int = 10) -> None:
+        item = (abs(move.after - move.before), move.lead_id, move)
+        if len(self.largest) < keep:
+            heapq.heappush(self.largest, item)
+        else:
+            heapq.heappushpop(self.largest, item)
+
+    def as_dict(self) -> dict[str, Any]:
+        moves = sorted(self.largest, reverse=True)
+        return {
+            "model_version": self.model_version, "dry_run": self.dry_run, "leads": self.leads,
+            "changed": self.changed, "ledger_lines": self.lines,
+            ("would_become_mqls" if self.dry_run else "new_mqls"): self.new_mqls, "deferred": self.deferred,
+            "largest_moves": [
+                {"email": m.email, "before": round(m.before, 2), "after": round(m.after, 2)}
+                for _, _, m in moves
+            ],
+        }  # fmt: skip
+
+
+Qualifier = Callable[[Connection, Program, Sequence[tuple[ScoredLead, float]], datetime], list[int]]
+
+
+def hand_to_sales(
+    conn: Connection, program: Program, candidates: Sequence[tuple[ScoredLead, float]], now: datetime
+) -> list[int]:
+    """What follows a score that rose: the MQL rule, routing, notification (one place to change)."""
+    from nurture.sales.context import sales_context
+    from nurture.sales.mql import qualify
+
+    return qualify(conn, sales_context(program), candidates, now)
+
+
+def rescore(
+    db: Engine,
+    program: Program,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    batch: int = BATCH,
+    max_mqls: int = MAX_MQLS,
+    settings: Settings | None = None,
+    progress: Callable[[int], None] | None = None,
+    qualifier: Qualifier = hand_to_sales,
+    after: int = 0,
+    max_batches: int | None = None,
+) -> RescoreReport:
+    """Apply the program's scoring model to every lead with an id above ``after``; ``progress``
+    hears the leads done so far. With ``max_batches`` it stops early: ``last_id`` says where
+    to go on and ``complete`` whether every lead was reached."""
+    model = program.scoring_model
+    if model is None:
+        return RescoreReport("none", dry_run=dry_run)
+    report = RescoreReport(model_version(model), dry_run=dry_run)
+    default_zone = zone((settings or program_settings(program)).timezone)
+    budget = max_mqls
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with db.begin() as conn:
+            ids = [
+                int(i)
+                for i in conn.scalars(
+                    select(leads.c.id).where(leads.c.id > after).order_by(leads.c.id).limit(batch)
+                )
+            ]
+            if not ids:
+                report.complete = True
+                break
+            after = report.last_id = ids[-1]
+            batches += 1
+            budget -= _rescore_batch(conn, program, model, ids, now, report, budget, default_zone, qualifier)
+            if dry_run:
+                conn.rollback()
+        report.leads += len(ids)
+        if progress is not None:
+            progress(report.leads)
+    return report
+
+
+def program_settings(program: Program) -> Settings:
+    from nurture.settings import load_settings
+
+    return load_settings(program.root)
+
+
+def _rescore_batch(
+    conn: Connection,
+    program: Program,
+    model: ScoringModel,
+    ids: list[int],
+    now: datetime,
+    report: RescoreReport,
+    budget: int,
+    default_zone: Any,
+    qualifier: Qualifier,
+) -> int:
+    """Rescore one batch of leads; returns how many it made (or would make) MQLs."""
+    half_life = model.decay.half_life if model.decay else None
+    version = report.model_version
+    scored = load_scored_leads(conn, ids, lock=not report.dry_run, complete=True)
+    held = _held(conn, ids, now, half_life)
+    earned = _replay(conn, scored, model, now, default_zone)
+    conditions = LeadConditions(now)
+    fit_reasons = {fit_label(rule): fit_reason(rule) for rule in model.fit}
+    mql_rule = _mql_rule(program)
+    lines: list[LedgerLine] = []
+    updates: list[ScoreUpdate] = []
+    candidates: list[tuple[ScoredLead, float]] = []
+    for lead in scored.values():
+        as_of = lead.as_of(now)
+        before_behaviour = lead.behavior_at(as_of, half_life)
+        before = lead.fit + before_behaviour
+        fit_target = fit_points(model.fit, lead.lead, conditions)
+        behaviour_target = {
+            label: sum(decayed(points, at, as_of, half_life) for points, at in earned_lines)
+            for label, earned_lines in earned.get(lead.id, {}).items()
+        }
+        mine: list[LedgerLine] = []
+        fit_held, behaviour_held = held.get(lead.id, ({}, {}))
+        for label in sorted(fit_held.keys() | fit_target.keys()):
+            change = fit_target.get(label, 0.0) - fit_held.get(label, 0.0)
+            if abs(change) > EPSILON:
+                reason = fit_reasons.get(label, label.removeprefix("fit: ") + " (no longer in the model)")
+                mine.append(
+                    LedgerLine(
+                        lead.id, change, "fit", label, f"{reason} (rescored, model {version})"[:500], as_of
+                    )
+                )
+        behaviour_change = 0.0
+        for label in sorted(behaviour_held.keys() | behaviour_target.keys()):
+            change = behaviour_target.get(label, 0.0) - behaviour_held.get(label, 0.0)
+            if abs(change) > EPSILON:
+                behaviour_change += change
+                mine.append(
+                    LedgerLine(lead.id, change, "rescore", label, f"rescored under model {version}", as_of)
+                )
+        if not mine:
+            continue
+        fit = sum(fit_target.values())
+        behaviour = before_behaviour + behaviour_change
+        after = fit + behaviour
+        if lead.stage in MQL_ELIGIBLE and after > before and mql_rule is not None:
+            view = dict(lead.lead, score=after, fit_score=fit, behavior_score=behaviour)
+            if conditions.holds(mql_rule, view):
+                if budget - len(candidates) <= 0:
+                    report.deferred += 1
+                    continue  # left as it is: a later run finds the same change and takes it then
+                candidates.append((lead, after))
+        lines += mine
+        updates.append(ScoreUpdate(lead.id, fit, behaviour, after, as_of))
+        lead.lead.update(fit_score=fit, behavior_score=behaviour, score=after)
+        report.changed += 1
+        report.lines += len(mine)
+        report.note(Move(lead.id, str(lead.lead.get("email", lead.id)), before, after))
+    if not report.dry_run:
+        write_ledger(conn, lines)
+        write_scores(conn, updates)
+        if candidates:
+            report.new_mqls += len(qualifier(conn, program, candidates, now))
+            return len(candidates)
+        return 0
+    report.new_mqls += len(candidates)
+    return len(candidates)
+
+
+def _mql_rule(program: Program) -> Any:
+    try:
+        return program.sla.mql.when
+    except KeyError:
+        return None
+
+
+def _held(
+    conn: Connection, ids: list[int], now: datetime, half_life: timedelta | None
+) -> dict[int, tuple[dict[str, float], dict[str, float]]]:
+    """Per lead: what each fit rule's lines sum to, and each behaviour rule's lines faded to now."""
+    held: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
+    read_instant = bulk.read_instant
+    # Read at the driver's level: a rescore reads every ledger line of every lead.
+    rows = bulk.fetch_positional(
+        conn,
+        "SELECT lead_id, kind, rule, points, at FROM score_ledger WHERE lead_id BETWEEN :lo AND :hi "
+        "AND kind IN ('fit', 'behavior', 'rescore')",
+        [ids[0], ids[-1]],
+    )
+    for lead_id, kind, rule, points, at in rows:
+        fit, behaviour = held.setdefault(int(lead_id), ({}, {}))
+        if kind == "fit":
+            fit[rule] = fit.get(rule, 0.0) + float(points)
+        else:
+            behaviour[rule] = behaviour.get(rule, 0.0) + decayed(
+                float(points), read_instant(at), now, half_life
+            )
+    return held
+
+
+def _replay(
+    conn: Connection, scored: dict[int, ScoredLead], model: ScoringModel, now: datetime, default_zone: Any
+) -> dict[int, dict[str, list[tuple[int, datetime]]]]:
+    """The behaviour lines the current model gives each lead's recorded events, by rule label."""
+    by_type: dict[str, list[ScoringRule]] = scoring_rules(model)
+    earned: dict[int, dict[str, list[tuple[int, datetime]]]] = defaultdict(dict)
+    if not by_type or not scored:
+        return earned
+    ids = sorted(scored)
+    types = sorted(by_type)
+    # Properties are parsed only for types whose rules look at the event.
+    parse = {kind for kind, rules in by_type.items() if any(rule.where is not None for rule in rules)}
+    read_instant, read_json = bulk.read_instant, bulk.read_json
+    rows = bulk.fetch_positional(
+        conn,
+        "SELECT id, lead_id, type, occurred_at, properties, url, machine_reason, campaign_key, step_id "  # noqa: S608 - markers only
+        f"FROM events WHERE lead_id BETWEEN :lo AND :hi AND type IN {bulk.markers(len(types))} "
+        "ORDER BY lead_id, occurred_at, id",
+        [ids[0], ids[-1], *types],
+    )
+    caps = DailyCaps(default_zone)  # counted afresh: the replay is the whole history
+    for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
+        lead = scored.get(int(lead_id))
+        if lead is None:
+            continue
+        occurred_at = read_instant(occurred)
+        assert occurred_at is not None
+        event = StoredEvent(
+            event_id, int(lead_id), kind, occurred_at, (read_json(properties) or {}) if kind in parse else {},
+            url, machine, campaign, step,
+        )  # fmt: skip
+        at = min(occurred_at, now)
+        for rule in rules_met(by_type[kind], event, lead, now):
+            if rule.max_per_day is not None and not caps.take(
+                lead.id, rule.label, caps.day(lead, at), rule.max_per_day
+            ):
+                continue
+            earned[lead.id].setdefault(rule.label, []).append((rule.points, at))
+    return earned

@@ -1,0 +1,156 @@
+"""Rescore: every lead scored by the model as it is now; facts that are not rules survive."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from nurture.leads.profile import lead_profile
+from nurture.sales.actions import reject
+from nurture.scoring import score_breakdown
+from nurture.scoring.rescore import rescore
+from nurture.scoring.version import model_version
+from tests.sales.desk import MONDAY, SCORING, Desk, write_workspace
+
+TWINS = (
+    "email,first_name,last_name,company,job_title,company_size,country,timezone\n"
+    "ada@alpenblick.de,Ada,Wolf,Alpenblick GmbH,Engineer,20,DE,Europe/Berlin\n"
+    "bea@alpenblick.de,Bea,Wolf,Alpenblick GmbH,Engineer,20,DE,Europe/Berlin\n"
+)
+LATER = MONDAY + timedelta(days=2)
+
+
+@pytest.fixture
+def desk(desk: Desk) -> Desk:
+    desk.import_leads(TWINS)
+    return desk
+
+
+def edit_model(desk: Desk, old: str, new: str) -> None:
+    write_workspace(desk.root, scoring=SCORING.replace(old, new))
+    desk.reload()
+
+
+def scores(desk: Desk) -> tuple[float, float]:
+    return desk.lead("ada@alpenblick.de").score, desk.lead("bea@alpenblick.de").score
+
+
+def test_after_an_edit_two_identical_leads_score_alike_once_rescored(desk: Desk) -> None:
+    desk.record("ada@alpenblick.de", "email_click", MONDAY)
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 8}")
+    desk.record("bea@alpenblick.de", "email_click", MONDAY)
+    assert scores(desk) == (5, 8)  # the edit left Ada scored by the old rule
+    report = rescore(desk.store, desk.program, MONDAY, settings=desk.settings)
+    assert (report.leads, report.changed, report.lines) == (2, 1, 1)
+    assert scores(desk) == (8, 8)
+    line = desk.ledger("ada@alpenblick.de")[-1]
+    version = model_version(desk.program.scoring_model)  # type: ignore[arg-type]
+    assert (line.points, line.kind, line.rule) == (3, "rescore", "behavior: email_click")
+    assert version in line.reason
+    with desk.store.connect() as conn:
+        why = score_breakdown(conn, desk.lead_id("ada@alpenblick.de"), desk.program, MONDAY)
+    assert [(line.rule, line.points, line.count) for line in why.behavior_lines] == [
+        ("behavior: email_click", 8, 2)
+    ]
+
+
+def test_a_second_rescore_changes_nothing_even_days_later(desk: Desk) -> None:
+    for minute in range(5):
+        desk.record("ada@alpenblick.de", "email_open", MONDAY + timedelta(minutes=minute))
+    edit_model(
+        desk,
+        "{event: email_open, points: 1, max_per_day: 3}",
+        "{event: email_open, points: 2, max_per_day: 4}",
+    )
+    first = rescore(desk.store, desk.program, LATER, settings=desk.settings)
+    assert first.changed == 1
+    # Four of the five opens now count, 2 points each, faded over two days of a 30-day half-life.
+    faded = [2 * 0.5 ** ((LATER - MONDAY - timedelta(minutes=m)) / timedelta(days=30)) for m in range(4)]
+    assert desk.lead("ada@alpenblick.de").behavior_score == pytest.approx(sum(faded))
+    assert rescore(desk.store, desk.program, LATER, settings=desk.settings).changed == 0
+    assert rescore(desk.store, desk.program, LATER + timedelta(days=9), settings=desk.settings).changed == 0
+
+
+def test_fit_rules_are_recomputed_and_removed_rules_brought_to_zero(desk: Desk) -> None:
+    desk.record("ada@alpenblick.de", "email_click", MONDAY)
+    assert desk.lead("ada@alpenblick.de").fit_score == 0  # 20 employees: not mid-sized
+    scoring = SCORING.replace("50 <= (lead.company_size", "10 <= (lead.company_size").replace(
+        "  - {event: email_click, points: 5}\n", ""
+    )
+    write_workspace(desk.root, scoring=scoring)
+    desk.reload()
+    rescore(desk.store, desk.program, MONDAY, settings=desk.settings)
+    ada = desk.lead("ada@alpenblick.de")
+    assert (ada.fit_score, ada.behavior_score, ada.score) == (10, 0, 10)
+    kinds = [(line.kind, line.points) for line in desk.ledger("ada@alpenblick.de")]
+    assert kinds[-2:] == [("fit", 10), ("rescore", -5)]
+
+
+def test_a_dry_run_changes_nothing_and_says_what_would(desk: Desk) -> None:
+    desk.record("ada@alpenblick.de", "email_click", MONDAY)
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 50}")
+    lines_before = len(desk.ledger("ada@alpenblick.de"))
+    report = rescore(desk.store, desk.program, MONDAY, dry_run=True, settings=desk.settings)
+    assert report.changed == 1
+    assert report.as_dict()["largest_moves"] == [{"email": "ada@alpenblick.de", "before": 5, "after": 50}]
+    assert len(desk.ledger("ada@alpenblick.de")) == lines_before
+    assert desk.lead("ada@alpenblick.de").score == 5
+
+
+def test_new_mqls_are_capped_per_run_and_the_rest_follow_later(desk: Desk) -> None:
+    for email in ("ada@alpenblick.de", "bea@alpenblick.de"):
+        desk.record(email, "webinar_attended", MONDAY)
+    edit_model(desk, "{event: webinar_attended, points: 20}", "{event: webinar_attended, points: 120}")
+    first = rescore(desk.store, desk.program, MONDAY, max_mqls=1, settings=desk.settings)
+    assert (first.new_mqls, first.deferred) == (1, 1)
+    assert sorted(desk.stage(e) for e in ("ada@alpenblick.de", "bea@alpenblick.de")) == ["lead", "mql"]
+    second = rescore(desk.store, desk.program, MONDAY, max_mqls=1, settings=desk.settings)
+    assert (second.new_mqls, second.deferred) == (1, 0)
+    assert [desk.stage(e) for e in ("ada@alpenblick.de", "bea@alpenblick.de")] == ["mql", "mql"]
+    assert desk.handoffs("bea@alpenblick.de")  # routed as usual
+
+
+def test_a_recycle_halving_survives_a_rescore(desk: Desk) -> None:
+    desk.make_mql("ada@alpenblick.de", MONDAY)
+    desk.act(reject, "ada@alpenblick.de", MONDAY + timedelta(hours=1), reason="no budget", actor="anna")
+    halved = desk.lead("ada@alpenblick.de").behavior_score
+    assert rescore(desk.store, desk.program, MONDAY + timedelta(hours=1), settings=desk.settings).changed == 0
+    assert desk.lead("ada@alpenblick.de").behavior_score == pytest.approx(halved)
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 6}")
+    rescore(desk.store, desk.program, MONDAY + timedelta(hours=1), settings=desk.settings)
+    assert desk.stage("ada@alpenblick.de") == "recycled"
+    assert [line.kind for line in desk.ledger("ada@alpenblick.de")].count("recycle") == 1
+
+
+def test_leads_show_names_the_model_version_the_rescore_wrote(desk: Desk) -> None:
+    desk.record("ada@alpenblick.de", "email_click", MONDAY)
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 7}")
+    rescore(desk.store, desk.program, MONDAY, settings=desk.settings)
+    with desk.store.connect() as conn:
+        profile = lead_profile(conn, "ada@alpenblick.de", desk.program, MONDAY)
+    version = profile["score_model_version"]
+    assert len(version) == 12
+    assert profile["score_events"][-1]["reason"] == f"rescored under model {version}"
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 9}")
+    assert model_version(desk.program.scoring_model) != version  # type: ignore[arg-type]
+
+
+def test_the_daemon_rescores_once_per_model_version_in_batches(desk: Desk) -> None:
+    from types import SimpleNamespace
+
+    from nurture.daemon import jobs
+
+    desk.record("ada@alpenblick.de", "email_click", MONDAY)
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 7}")
+    runtime: Any = SimpleNamespace(db=desk.store, workspace=desk.workspace)
+    version: Any = SimpleNamespace(program=desk.program)
+    first = jobs._rescore(runtime, version, MONDAY)
+    assert (first.fields["leads"], first.fields["changed"]) == (2, 1)
+    assert desk.lead("ada@alpenblick.de").score == 7
+    assert jobs._rescore(runtime, version, MONDAY).fields["status"] == "done"
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 4}")
+    version = SimpleNamespace(program=desk.program)  # a reload brought another model
+    assert jobs._rescore(runtime, version, MONDAY).fields["changed"] == 1
+    assert desk.lead("ada@alpenblick.de").score == 4
