@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from nurture.definitions import Program
+    from nurture.lifecycle import Lifecycle
 
 
 @dataclass
@@ -52,6 +53,16 @@ class App:
         from nurture.definitions import load_program
 
         return load_program(self.workspace)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        """What follows a change to a lead under the program; its settings, key and templates are
+        read here, once per command."""
+        from nurture.lifecycle import (
+            Lifecycle,  # why: scoring and sales load only for commands that change leads
+        )
+
+        return Lifecycle.of(self.program, self.workspace.settings)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -13,8 +13,8 @@ from nurture.cli.init import create_workspace
 from nurture.definitions import load_program
 from nurture.delivery.transports import parse_transport
 from nurture.errors import WorkspaceError
-from nurture.leads.after_import import after_import_batch
 from nurture.leads.importer import LeadImporter
+from nurture.lifecycle import Lifecycle
 from nurture.reports.figures import Report, build_report
 from nurture.sending.factory import signer_for
 from nurture.simulation import EngagementModel, SalesModel, Simulation
@@ -52,13 +52,13 @@ def demo(ctx: click.Context, directory: Path, lead_count: int, days: int, seed: 
             from nurture.demo_data import write_leads_csv
 
             write_leads_csv(root / "leads.csv", lead_count, seed)
-        hook = after_import_batch(program, workspace.settings)
-        report = LeadImporter(db, start, on_batch=hook).run(root / "leads.csv")
+        lifecycle = Lifecycle.of(program, workspace.settings)
+        report = LeadImporter(db, start, on_batch=lifecycle.leads_imported).run(root / "leads.csv")
         click.echo(f"imported {report.created} generated leads from {root / 'leads.csv'}")
         click.echo(f"running {days} simulated days from {start:%Y-%m-%d %H:%M} UTC ...")
         transport = parse_transport(workspace.settings.transport, root, workspace.settings)
         simulation = Simulation(
-            db, program, workspace.settings, signer_for(workspace),
+            db, lifecycle, workspace.settings, signer_for(workspace),
             transport=transport,
             engagement=DEMO_READERS.with_seed(seed),
             sales=SalesModel(),

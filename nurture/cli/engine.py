@@ -24,12 +24,12 @@ def tick(app: App, now_text: str | None, no_send: bool) -> None:
     """Run everything due now once (entries, steps, sends, webhooks, the bounce mailbox) and print
     a summary; for cron and tests."""
     now = parse_instant(now_text) if now_text else app.clock.now()
-    engine = CampaignEngine(app.store, app.program, app.workspace.settings)
+    engine = CampaignEngine(app.store, app.program, app.workspace.settings, then=app.lifecycle)
     engine.record_program(now)
     report = engine.tick(now)
     for line in report.lines():
         click.echo(line)
-    sla = enforce_sla(app.store, app.program, now, app.workspace.settings)
+    sla = enforce_sla(app.store, app.lifecycle.sales, now)
     for line in sla.lines():
         click.echo(line)
     if not no_send:
@@ -56,7 +56,7 @@ def _read_bounces(app: App, now: datetime) -> None:
     try:
         inbox = workspace_bounce_mailbox(app.workspace)
         assert inbox is not None
-        tally = read_bounce_inbox(app.store, inbox, app.program, now, soft_bounce_limit=limit)
+        tally = read_bounce_inbox(app.store, inbox, app.lifecycle, now, soft_bounce_limit=limit)
     except BounceMailboxError as exc:
         click.secho(f"  problem   bounce mailbox: {exc}", fg="yellow")
         return

@@ -31,7 +31,7 @@ def import_events(app: App, file: Path, unknown_leads: str | None) -> None:
     policy = unknown_leads or app.workspace.settings.unknown_event_leads
     report = import_events_file(
         app.store,
-        app.program,
+        app.lifecycle,
         file,
         app.clock.now(),
         unknown_leads="refuse" if policy == "refuse" else "keep",

@@ -15,7 +15,6 @@ from rich.table import Table
 from nurture.cli.context import App, pass_app
 from nurture.definitions import Program
 from nurture.errors import NurtureError
-from nurture.leads.after_import import after_import_batch
 from nurture.leads.forget import forget_lead
 from nurture.leads.importer import LeadImporter
 from nurture.leads.profile import lead_profile
@@ -54,7 +53,7 @@ def import_leads(app: App, file: Path, fmt: str | None, dry_run: bool) -> None:
             app.store,
             app.clock.now(),
             dry_run=dry_run,
-            on_batch=after_import_batch(program, app.workspace.settings),
+            on_batch=app.lifecycle.leads_imported if program is not None else None,
             on_progress=lambda done, total: progress.update(task, completed=done),
         )
         report = importer.run(file, fmt)

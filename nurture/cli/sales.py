@@ -30,10 +30,10 @@ def _run(app: App, email: str, action: Callable[..., None], **options: Any) -> N
     from nurture.store.schema import leads
 
     now = app.clock.now()
-    program = app.program
+    lifecycle = app.lifecycle
     with app.store.begin() as conn:
         lead_id = find_lead_id(conn, email)
-        action(conn, program, lead_id, now=now, **options)
+        action(conn, lifecycle, lead_id, now=now, **options)
         stage, owner = conn.execute(
             leads.select()
             .with_only_columns(leads.c.lifecycle_stage, leads.c.owner_rep_id)

@@ -13,7 +13,6 @@ from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
 from nurture.durations import parse_duration
 from nurture.errors import NurtureError
-from nurture.leads.after_import import after_import_batch
 from nurture.leads.importer import LeadImporter
 from nurture.sending.factory import signer_for
 from nurture.simulation import (
@@ -63,18 +62,18 @@ def simulate(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--step") from None
     start = parse_instant(start_text) if start_text else app.clock.now()
-    program, settings = app.program, app.workspace.settings
+    lifecycle, settings = app.lifecycle, app.workspace.settings
     model = None if no_engagement else EngagementModel(open_rate, click_rate, seed)
     with scratch_database() as db:
         if leads_file:
-            report = LeadImporter(db, start, on_batch=after_import_batch(program, settings)).run(leads_file)
+            report = LeadImporter(db, start, on_batch=lifecycle.leads_imported).run(leads_file)
             count = report.created
         else:
             count = copy_leads(app.store, db)
         if not count:
             raise NurtureError("no leads to simulate: import some, or pass --leads FILE")
         simulation = Simulation(
-            db, program, settings, signer_for(app.workspace), engagement=model,
+            db, lifecycle, settings, signer_for(app.workspace), engagement=model,
             sales=None if no_engagement else SalesModel(),
         )  # fmt: skip
         result = simulation.run(start, start + timedelta(days=days), step)

@@ -27,6 +27,7 @@ from nurture.daemon.reload import LiveProgram, ProgramVersion
 from nurture.delivery.transports import Transport
 from nurture.engine.entry import EntryResult, enter_segment
 from nurture.engine.tick import TickReport
+from nurture.sales import deliver_webhooks, enforce_sla
 from nurture.sending.factory import build_outbox
 from nurture.sending.outbox import Outbox
 from nurture.store.schema import messages, stage_changes
@@ -173,15 +174,13 @@ async def decay(rt: Runtime, now: datetime) -> JobResult:
 
 
 def _decay(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
-    from nurture.scoring.decay import decay_scores
-
     with cluster_lock(rt.db, "decay") as held:
         if not held:
             return JobResult(skipped=LOCKED)
         batches, after = 0, 0
         while not rt.stopping.is_set():
             with rt.db.begin() as conn:
-                after = decay_scores(conn, version.program, now, after_id=after)
+                after = version.lifecycle.decay_scores(conn, now, after_id=after)
             if after == 0:
                 break
             batches += 1
@@ -194,12 +193,10 @@ async def sla(rt: Runtime, now: datetime) -> JobResult:
 
 
 def _sla(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
-    from nurture.sales import enforce_sla
-
     with cluster_lock(rt.db, "sla") as held:
         if not held:
             return JobResult(skipped=LOCKED)
-        report = enforce_sla(rt.db, version.program, now, rt.workspace.settings)
+        report = enforce_sla(rt.db, version.lifecycle.sales, now)
     rt.metrics.sla_breaches.labels("reassigned").inc(report.reassigned)
     rt.metrics.sla_breaches.labels("escalated").inc(report.escalated)
     fields: dict[str, Any] = {"reassigned": report.reassigned, "escalated": report.escalated}
@@ -214,8 +211,6 @@ async def webhooks(rt: Runtime, now: datetime) -> JobResult:
 
 
 def _webhooks(rt: Runtime, now: datetime) -> JobResult:
-    from nurture.sales import deliver_webhooks
-
     totals: Counter[str] = Counter()
     errors: list[str] = []
     with cluster_lock(rt.db, "webhooks") as held:
@@ -253,7 +248,7 @@ def _bounces(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
             return JobResult(skipped=LOCKED)
         limit = rt.workspace.settings.soft_bounce_limit
         tally = read_bounce_inbox(
-            rt.db, rt.bounce_inbox, version.program, now, soft_bounce_limit=limit, stopping=rt.stopping
+            rt.db, rt.bounce_inbox, version.lifecycle, now, soft_bounce_limit=limit, stopping=rt.stopping
         )
     for kind, count in tally.items():
         rt.metrics.bounces.labels(kind).inc(count)

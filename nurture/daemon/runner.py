@@ -184,11 +184,11 @@ class Daemon:
             self.workspace,
             engine=runtime.db,
             clock=self.options.clock(),
-            program=runtime.live.current.program,
+            lifecycle=runtime.live.current.lifecycle,
             checks=runtime.health.checks(),
         )
         context.metrics = runtime.http_metrics
-        runtime.live.on_change.append(lambda version: setattr(context, "program", version.program))
+        runtime.live.on_change.append(lambda version: setattr(context, "lifecycle", version.lifecycle))
         server = build_server(
             create_app(context),
             self.options.host or settings.http_host,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from nurture.definitions import Campaign, ConditionError, EvaluationContext, Program
+from nurture.definitions.event_view import event_view
 from nurture.engine.cursors import NEW_LEADS, move_cursor, open_feed, read_cursor
 from nurture.engine.enrollments import PastEnrollment, history, load_leads, nudge_leads, suppressed
 from nurture.store import bulk
@@ -130,20 +131,6 @@ def _offer_leads(
     for campaign in campaigns:
         chosen = _matching(campaign, [(i, lead, None) for i, lead in lead_rows.items()], now, result)
         result.entered[campaign.key] += len(enroll(conn, campaign, versions[campaign.key], chosen, now))
-
-
-def event_view(row: Any) -> dict[str, Any]:
-    """An event as conditions see it: its fields and its properties side by side."""
-    view = dict(row.properties or {})
-    view.update(
-        type=row.type,
-        occurred_at=row.occurred_at,
-        url=row.url,
-        campaign=row.campaign_key,
-        step=row.step_id,
-        machine=row.machine_reason is not None,
-    )
-    return view
 
 
 def enter_from_events(
