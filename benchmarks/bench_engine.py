@@ -22,10 +22,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from nurture.definitions import content_hash, load_program
-from nurture.engine.cursors import NEW_LEADS, move_cursor
 from nurture.engine.tick import CampaignEngine, TickReport
 from nurture.lifecycle import Lifecycle, SalesSetup
 from nurture.settings import Settings
+from nurture.store.cursors import NEW_LEADS, move_cursor
 from nurture.store.engine import create_store_engine
 from nurture.store.migrate import upgrade
 from nurture.workspace import Workspace

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from nurture.cli.context import App, pass_app
-from nurture.daemon.schedule import ScheduleError, load_schedule
 from nurture.definitions.load import CheckReport, check_workspace
 from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
@@ -67,6 +66,9 @@ def check(app: App, quiet: bool) -> None:
 
 def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Problem]:
     """What else a workspace holds that the daemon reads: sales email overrides, the schedule."""
+    # why: importing nurture.daemon loads the daemon (scheduler, HTTP server), not wanted at CLI start
+    from nurture.daemon.schedule import ScheduleError, load_schedule
+
     problems = sales_override_problems(report.program.templates_dir, workspace.root)
     try:
         load_schedule(workspace)

@@ -49,6 +49,7 @@ def demo(ctx: click.Context, directory: Path, lead_count: int, days: int, seed: 
     db = create_store_engine(workspace.database_url)
     try:
         if lead_count != 300 or seed != 7:
+            # why: the lead generator loads only for a demo of another size
             from nurture.demo_data import write_leads_csv
 
             write_leads_csv(root / "leads.csv", lead_count, seed)

@@ -49,6 +49,7 @@ def tick(app: App, now_text: str | None, no_send: bool) -> None:
 
 def _read_bounces(app: App, now: datetime) -> None:
     """The bounce mailbox, as the daemon's ``bounces`` job reads it (a cron setup has no daemon)."""
+    # why: the bounce mailbox (IMAP, parsing) loads only when one is set
     from nurture.daemon.bounce_inbox import read_bounce_inbox, workspace_bounce_mailbox
     from nurture.delivery.bounce_mailbox import BounceMailboxError
 

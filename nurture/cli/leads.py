@@ -17,8 +17,8 @@ from nurture.definitions import Program
 from nurture.errors import NurtureError
 from nurture.leads.forget import forget_lead
 from nurture.leads.importer import LeadImporter
-from nurture.leads.profile import lead_profile
 from nurture.leads.report import ImportReport
+from nurture.reports.lead_profile import lead_profile
 
 PROGRESS_MIN_BYTES = 1 << 20  # smaller files finish before a bar would help
 

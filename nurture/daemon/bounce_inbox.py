@@ -23,10 +23,11 @@ from sqlalchemy.engine import Engine
 
 from nurture.daemon.logs import log_event
 from nurture.daemon.soft_bounces import suppress_after_soft_bounces
-from nurture.delivery.bounce_mailbox import BounceMailbox, InboxItem
+from nurture.delivery.bounce_mailbox import BounceMailbox, InboxItem, open_bounce_mailbox
 from nurture.delivery.bounces import BounceKind, BounceReport
 from nurture.engagement import NewEvent, store_events
 from nurture.facts import WhatFollows
+from nurture.sending.factory import signer_for
 from nurture.store.schema import messages
 from nurture.workspace import Workspace
 
@@ -39,9 +40,6 @@ _log = logging.getLogger("nurture.daemon.bounces")
 def workspace_bounce_mailbox(workspace: Workspace) -> BounceMailbox | None:
     """The mailbox the workspace's ``bounce_mailbox`` setting names, or None when it names none;
     :class:`~nurture.delivery.bounce_mailbox.BounceMailboxError` when it cannot be understood."""
-    from nurture.delivery.bounce_mailbox import open_bounce_mailbox
-    from nurture.sending.factory import signer_for
-
     url = workspace.settings.bounce_mailbox
     return open_bounce_mailbox(url, workspace.root, signer_for(workspace)) if url else None
 

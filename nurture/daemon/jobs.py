@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from nurture.daemon.bounce_inbox import read_bounce_inbox
 from nurture.daemon.health import DaemonHealth
 from nurture.daemon.locks import cluster_lock
 from nurture.daemon.metrics import DaemonMetrics
@@ -240,8 +241,6 @@ async def bounces(rt: Runtime, now: datetime) -> JobResult:
 
 
 def _bounces(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
-    from nurture.daemon.bounce_inbox import read_bounce_inbox
-
     assert rt.bounce_inbox is not None
     with cluster_lock(rt.db, "bounces") as held:
         if not held:

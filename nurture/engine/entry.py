@@ -12,9 +12,9 @@ from sqlalchemy import Connection, select
 
 from nurture.definitions import Campaign, ConditionError, EvaluationContext, Program
 from nurture.definitions.event_view import event_view
-from nurture.engine.cursors import NEW_LEADS, move_cursor, open_feed, read_cursor
 from nurture.engine.enrollments import PastEnrollment, history, load_leads, nudge_leads, suppressed
 from nurture.store import bulk
+from nurture.store.cursors import NEW_LEADS, move_cursor, open_feed, read_cursor
 from nurture.store.schema import events, leads
 
 

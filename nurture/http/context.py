@@ -9,19 +9,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from nurture.clock import Clock, SystemClock
+from nurture.definitions import Program, load_program
 from nurture.delivery.tracking import LinkTracker
 from nurture.engagement import UnknownLeads
 from nurture.http.metrics import Metrics
 from nurture.http.writer import SightingWriter
 from nurture.lifecycle import Lifecycle, SalesSetup
+from nurture.store.engine import create_store_engine
+from nurture.store.readiness import ensure_current
 from nurture.tokens import TokenSigner
+from nurture.workspace import Workspace
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
     from sqlalchemy.engine import Engine
-
-    from nurture.definitions import Program
-    from nurture.workspace import Workspace
 
 HealthCheck = Callable[[], "str | None"]
 """A readiness check for ``/healthz``: None when healthy, else what is wrong (it may also raise)."""
@@ -88,17 +89,10 @@ class HttpContext:
         settings = workspace.settings
         owns = engine is None
         if engine is None:
-            from nurture.store.engine import create_store_engine
-            from nurture.store.readiness import ensure_current
-
             engine = create_store_engine(workspace.database_url)
             ensure_current(engine)
-        if lifecycle is None and program is None:
-            from nurture.definitions import load_program  # why: a daemon passes the program it loaded
-
-            program = load_program(workspace)
         if lifecycle is None:
-            assert program is not None
+            program = program if program is not None else load_program(workspace)
             lifecycle = Lifecycle(program, SalesSetup.of(settings, workspace.root))
         ingest = settings.ingest_api_key.get_secret_value() if settings.ingest_api_key else ""
         return cls(

@@ -1,1 +1,1 @@
-"""Reports: the funnel, each campaign's figures and how well sales keeps the SLA."""
+"""Reports: the funnel, each campaign's figures, how well sales keeps the SLA, and one lead's profile."""

@@ -29,6 +29,7 @@ from nurture.settings import Settings, secret_key
 from nurture.store.schema import leads, webhook_deliveries
 
 if TYPE_CHECKING:
+    # why: httpx loads only when webhooks are sent, not for every command that routes a lead
     import httpx
 
 MAX_ATTEMPTS = 8
@@ -132,6 +133,7 @@ def deliver_webhooks(
     engine: Engine, now: datetime, *, client: httpx.Client | None = None, limit: int = 100
 ) -> WebhookReport:
     """POST the webhooks due at ``now``; each outcome is recorded, failures rescheduled."""
+    # why: httpx loads only when webhooks are sent, not for every command that routes a lead
     import httpx
 
     report = WebhookReport()
@@ -179,6 +181,7 @@ def _claim(engine: Engine, now: datetime, limit: int) -> list[_Claimed]:
 
 def _post(http: httpx.Client, item: _Claimed) -> str | None:
     """None when the receiver took it (2xx); otherwise what went wrong."""
+    # why: httpx loads only when webhooks are sent, not for every command that routes a lead
     import httpx
 
     headers = {
