@@ -97,7 +97,8 @@ def record_events(
     unknown_leads: UnknownLeads = "keep",
 ) -> RecordResult:
     """Check and store engagement events (JSON objects as sent by the API or a file), in ``conn``'s
-    transaction; retried events count once, events of known leads are scored."""
+    transaction; retried events count once, and what follows (``then``) is told of events of known
+    leads."""
     result = RecordResult(received=len(items))
     errors = result.errors
     # Parallel lists rather than (index, item) pairs: a batch is thousands of items.
