@@ -14,9 +14,9 @@ Every entry point states a plain fact and this chain runs what follows from it:
    convert, disqualify) enters the chain here, through :meth:`Lifecycle.stage_changed`.
 
 A lead's changes are committed together with the event, import, step or answer that caused them,
-or not at all. The chain reads nothing from disk: the settings, signer and templates come in a
-:class:`SalesSetup` built once by the process (CLI command, daemon, HTTP app), and ``now`` comes
-with every fact.
+or not at all. The chain reads no settings or keys from disk: the settings, signer and webhook key
+come in a :class:`SalesSetup` built once by the process (CLI command, daemon, HTTP app); the
+templates are those of the program version the chain was made for; ``now`` comes with every fact.
 """
 
 from __future__ import annotations

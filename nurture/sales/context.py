@@ -2,8 +2,9 @@
 
 The process that owns them (a CLI command, the daemon, the HTTP app) builds one
 :class:`SalesSetup` when it starts and hands it down; nothing in a scoring or routing pass reads
-settings, keys or templates from disk. A :class:`SalesContext` joins that setup to one program
-version and costs nothing to make, so a daemon that reloads its program makes a new one.
+settings or keys from disk. A :class:`SalesContext` joins that setup to one program version, with
+the workspace's templates as that version has them: a daemon that reloads its program (after an
+edit under ``templates/`` too) makes a new one.
 """
 
 from __future__ import annotations
@@ -32,19 +33,16 @@ class SalesSetup:
     settings: Settings
     signer: TokenSigner
     webhook_key: bytes
-    templates: ImmutableSandboxedEnvironment
     default_templates: ImmutableSandboxedEnvironment
 
     @classmethod
     def of(cls, settings: Settings, root: Path) -> SalesSetup:
-        """Read the workspace's secret key and open its templates: once, when a process starts."""
+        """Read the workspace's secret key: once, when a process starts."""
         key = secret_key(settings, root)
         return cls(
             settings=settings,
             signer=TokenSigner(key),
             webhook_key=webhook_key_of(key),
-            # The workspace's ``templates/`` first, so ``templates/sales/*`` overrides the defaults.
-            templates=template_environment(root / "templates", DEFAULT_TEMPLATES),
             # nurture's own templates only: the fallback when a workspace's override fails.
             default_templates=template_environment(DEFAULT_TEMPLATES),
         )
@@ -80,9 +78,10 @@ class SalesContext:
     def signer(self) -> TokenSigner:
         return self.setup.signer
 
-    @property
+    @cached_property
     def templates(self) -> ImmutableSandboxedEnvironment:
-        return self.setup.templates
+        """The workspace's ``templates/`` first, so ``templates/sales/*`` overrides the defaults."""
+        return template_environment(self.program.templates_dir, DEFAULT_TEMPLATES)
 
     @property
     def default_templates(self) -> ImmutableSandboxedEnvironment:

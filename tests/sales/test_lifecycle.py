@@ -54,8 +54,20 @@ def test_a_new_mql_is_routed_its_rep_told_and_its_nurture_campaigns_end_in_one_p
     assert status == "exited"
 
 
-def test_a_daemon_makes_a_new_chain_for_a_reloaded_program_with_the_same_setup(desk: Desk) -> None:
+def test_a_chain_made_for_a_reloaded_program_keeps_the_key_and_reads_edited_templates(desk: Desk) -> None:
     setup = SalesSetup.of(desk.settings, desk.root)
-    first, second = Lifecycle(desk.program, setup), Lifecycle(desk.program, setup)
-    assert first.sales.signer is second.sales.signer
-    assert first.sales.templates is second.sales.templates
+    override = desk.root / "templates" / "sales" / "notification.subject.txt"
+    override.parent.mkdir(parents=True, exist_ok=True)
+    override.write_text("Neuer Lead: {{ lead.name }}", encoding="utf-8")
+    first = Lifecycle(desk.program, setup)
+    assert subject(first) == "Neuer Lead: Lena"
+    override.write_text("Bitte anrufen: {{ lead.name }}", encoding="utf-8")
+    second = Lifecycle(desk.program, setup)  # what a daemon's reload makes
+    assert second.sales.signer is first.sales.signer
+    assert subject(second) == "Bitte anrufen: Lena"
+    assert subject(first) == "Neuer Lead: Lena"  # a running pass keeps the version it began with
+
+
+def subject(lifecycle: Lifecycle) -> str:
+    template = lifecycle.sales.templates.get_template("sales/notification.subject.txt")
+    return template.render(lead={"name": "Lena"})
