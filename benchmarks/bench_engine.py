@@ -22,9 +22,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from nurture.definitions import content_hash, load_program
-from nurture.engine.cursors import NEW_LEADS, move_cursor
 from nurture.engine.tick import CampaignEngine, TickReport
+from nurture.lifecycle import Lifecycle, SalesSetup
 from nurture.settings import Settings
+from nurture.store.cursors import NEW_LEADS, move_cursor
 from nurture.store.engine import create_store_engine
 from nurture.store.migrate import upgrade
 from nurture.workspace import Workspace
@@ -164,7 +165,7 @@ def main() -> None:
                 ws = workspace(folder / "ws")
                 program = load_program(ws)
                 settings = Settings(timezone="Europe/Berlin", frequency_cap=3)
-                engine = CampaignEngine(db, program, settings)
+                engine = CampaignEngine(db, program, settings, then=Lifecycle(program, SalesSetup.of(settings, ws.root)))
                 fill(db, args.leads, 0, content_hash(program.campaign("bench")))
                 ms = idle_ticks(engine)
                 p50, p95 = statistics.median(ms), statistics.quantiles(ms, n=20)[18]

@@ -77,6 +77,7 @@ def run(events_count: int, leads_count: int, *, scored: bool) -> dict[str, float
     from nurture.demo_data import generate_leads, write_leads_csv
     from nurture.engagement.jsonl import import_events_file
     from nurture.leads.importer import LeadImporter
+    from nurture.lifecycle import Lifecycle
     from nurture.store.engine import create_store_engine
     from nurture.store.migrate import upgrade
     from nurture.store.schema import events, handoffs, score_ledger
@@ -92,10 +93,10 @@ def run(events_count: int, leads_count: int, *, scored: bool) -> dict[str, float
         LeadImporter(engine, NOW - timedelta(days=31)).run(root / "leads.csv")
         emails = [lead["email"] for lead in generate_leads(leads_count)]
         write_events(root / "events.jsonl", emails, events_count)
-        program = load_program(workspace) if scored else None
+        lifecycle = Lifecycle.of(load_program(workspace), workspace.settings) if scored else None
 
         started = time.perf_counter()
-        report = import_events_file(engine, program, root / "events.jsonl", NOW)
+        report = import_events_file(engine, lifecycle, root / "events.jsonl", NOW)
         elapsed = time.perf_counter() - started
 
         with engine.connect() as conn:
@@ -118,12 +119,10 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=10_000)
     args = parser.parse_args()
 
-    from nurture.engagement.scoring_hook import scoring_available
-
     runs = {"scored": run(args.events, args.leads, scored=True)}
     runs["recorded only"] = run(args.events, args.leads, scored=False)
     print(
-        f"scoring in this build: {'yes' if scoring_available() else 'no'}; target {TARGET_EVENTS_PER_S:,} events/s"
+        f"target {TARGET_EVENTS_PER_S:,} events/s"
     )
     print(
         f"{'run':<14} {'events':>8} {'stored':>8} {'rejected':>8} {'scored':>8} {'routed':>7} {'seconds':>8} {'events/s':>9}"

@@ -24,7 +24,7 @@ from nurture.definitions import content_hash, load_program
 from nurture.engagement.record import record_events
 from nurture.engine.entry import enroll
 from nurture.leads.importer import LeadImporter
-from nurture.scoring import on_leads_changed
+from nurture.lifecycle import Lifecycle
 from nurture.store.engine import create_store_engine
 from nurture.store.migrate import upgrade
 from nurture.store.schema import leads, messages
@@ -110,6 +110,7 @@ def main() -> None:
         engine = create_store_engine(ws.database_url)
         upgrade(engine)
         program = load_program(ws)
+        lifecycle = Lifecycle.of(program, ws.settings)
         countries, titles = ("DE", "AT", "CH"), ("Engineer", "Head of IT")
         csv = Path(tmp) / "leads.csv"
         csv.write_text(
@@ -122,7 +123,7 @@ def main() -> None:
         )
 
         def score_fit(conn, created, changed, at):  # type: ignore[no-untyped-def]
-            on_leads_changed(conn, program, [*created, *changed], at)
+            lifecycle.leads_changed(conn, [*created, *changed], at)
 
         LeadImporter(engine, NOW - timedelta(days=1), on_batch=score_fit).run(csv)
         emails = [f"p{i}@firma{i}.example" for i in range(args.leads)]
@@ -136,7 +137,7 @@ def main() -> None:
                 for e in emails
                 for kind in ("demo_requested", "page_view")
             ]
-            record_events(conn, program, warm, NOW)
+            record_events(conn, lifecycle, warm, NOW)
 
         samples: list[float] = []
         for index, email in enumerate(emails):
@@ -144,7 +145,7 @@ def main() -> None:
             event = {"type": "demo_requested", "email": email, "occurred_at": at.isoformat()}
             started = time.perf_counter()
             with engine.begin() as conn:
-                record_events(conn, program, [event], at)
+                record_events(conn, lifecycle, [event], at)
             samples.append(time.perf_counter() - started)
 
         with engine.connect() as conn:

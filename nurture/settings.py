@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from nurture.errors import SettingsError
+from nurture.zones import zone
 
 SETTINGS_FILE = "nurture.toml"
 SECRET_FILE = ".nurture/secret_key"  # noqa: S105 - a path, not a secret
@@ -61,8 +62,6 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from nurture.zones import zone
-
         zone(value)
         return value
 

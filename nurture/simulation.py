@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from nurture.definitions import Program
 from nurture.delivery.transports import MemoryTransport, Transport
 from nurture.engagement.record import record_events
 from nurture.engine.tick import CampaignEngine
+from nurture.lifecycle import Lifecycle
 from nurture.sales.actions import SalesActionError, accept, reject
 from nurture.sales.sla import enforce_sla
 from nurture.sending.compose import Composer
@@ -117,7 +117,7 @@ class Simulation:
     def __init__(
         self,
         db: Engine,
-        program: Program,
+        lifecycle: Lifecycle,
         settings: Settings,
         signer: TokenSigner,
         *,
@@ -125,10 +125,12 @@ class Simulation:
         engagement: EngagementModel | None = None,
         sales: SalesModel | None = None,
     ) -> None:
+        program = lifecycle.program
         self.db = db
         self.program = program
+        self.lifecycle = lifecycle
         self.settings = settings
-        self.engine = CampaignEngine(db, program, settings)
+        self.engine = CampaignEngine(db, program, settings, then=lifecycle)
         self.transport = transport or MemoryTransport()
         self.outbox = Outbox(db, Composer(program, settings, signer), self.transport)
         self.engagement = engagement
@@ -158,7 +160,7 @@ class Simulation:
                 self._engage_until(now, result)
                 report = self.engine.tick(now)
                 self._answer_handoffs(now, result)
-                sla = enforce_sla(self.db, self.program, now, self.settings)
+                sla = enforce_sla(self.db, self.lifecycle.sales, now)
                 result.breaches += sla.reassigned + sla.escalated
                 result.problems.extend(sla.problems)
                 result.entered.update(report.entered)
@@ -255,7 +257,7 @@ class Simulation:
         if not due:
             return
         with self.db.begin() as conn:
-            recorded = record_events(conn, self.program, due, now)
+            recorded = record_events(conn, self.lifecycle, due, now)
         result.engagement.update(e["type"] for e in due)
         result.problems.extend(f"simulated event {e.index}: {e.field}: {e.message}" for e in recorded.errors)
 
@@ -276,12 +278,12 @@ class Simulation:
             try:
                 with self.db.begin() as conn:
                     if action == "accept":
-                        accept(conn, self.program, lead_id, actor=actor, now=now, handoff_id=handoff_id)
+                        accept(conn, self.lifecycle, lead_id, actor=actor, now=now, handoff_id=handoff_id)
                     else:
                         reason = "kein Budget in diesem Jahr"
                         reject(
                             conn,
-                            self.program,
+                            self.lifecycle,
                             lead_id,
                             reason=reason,
                             actor=actor,

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from nurture.definitions import load_program
 from nurture.engine.tick import CampaignEngine, TickReport
 from nurture.leads.importer import LeadImporter
+from nurture.lifecycle import Lifecycle
 from nurture.store.schema import enrollments, messages
 from nurture.workspace import Workspace
 from tests.program import write_program
@@ -26,7 +27,9 @@ class Harness:
 
     def engine(self) -> CampaignEngine:
         workspace = Workspace(self.root)
-        return CampaignEngine(self.store, load_program(workspace), workspace.settings)
+        program = load_program(workspace)
+        lifecycle = Lifecycle.of(program, workspace.settings)
+        return CampaignEngine(self.store, program, workspace.settings, then=lifecycle)
 
     def import_leads(self, csv_text: str, now: datetime) -> None:
         path = self.root / "leads.csv"

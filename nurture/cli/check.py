@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import make_url, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from nurture.cli.context import App, pass_app
-from nurture.daemon.schedule import ScheduleError, load_schedule
 from nurture.definitions.load import CheckReport, check_workspace
 from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
 from nurture.sales.template_overrides import sales_override_problems
+from nurture.store.schema import events
 from nurture.workspace import Workspace
 
 
@@ -75,11 +77,6 @@ def check(app: App, quiet: bool, as_json: bool) -> None:
 
 def recorded_event_types(app: App) -> list[str]:
     """Event types the database has seen; none when there is no usable database yet."""
-    from sqlalchemy import make_url, select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from nurture.store.schema import events
-
     url = make_url(app.workspace.database_url)
     if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
         return []  # connecting would create an empty database file
@@ -117,6 +114,9 @@ def check_json(report: CheckReport, problems: list[Problem]) -> dict[str, Any]:
 
 def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Problem]:
     """What else a workspace holds that the daemon reads: sales email overrides, the schedule."""
+    # why: importing nurture.daemon loads the daemon (scheduler, HTTP server), not wanted at CLI start
+    from nurture.daemon.schedule import ScheduleError, load_schedule
+
     problems = sales_override_problems(report.program.templates_dir, workspace.root)
     try:
         load_schedule(workspace)

@@ -14,7 +14,9 @@ from nurture.workspace import Workspace, find_workspace
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    # why: YAML and the condition language load only for commands that read the program
     from nurture.definitions import Program
+    from nurture.lifecycle import Lifecycle
 
 
 @dataclass
@@ -33,6 +35,7 @@ class App:
     def engine(self) -> Engine:
         """The database engine, without any check of its schema (``db upgrade`` uses this)."""
         if self._engine is None:
+            # why: the database driver loads only for commands that open the database
             from nurture.store.engine import create_store_engine
 
             self._engine = create_store_engine(self.workspace.database_url)
@@ -41,6 +44,7 @@ class App:
     @cached_property
     def store(self) -> Engine:
         """The database engine, once its schema is known to be the one this version expects."""
+        # why: Alembic loads only for commands that check the schema
         from nurture.store.readiness import ensure_current
 
         ensure_current(self.engine)
@@ -49,9 +53,19 @@ class App:
     @cached_property
     def program(self) -> Program:
         """The workspace's definitions, fully checked (InvalidProgram lists every error)."""
+        # why: YAML and the condition language load only for commands that read the program
         from nurture.definitions import load_program
 
         return load_program(self.workspace)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        """What follows a change to a lead under the program; its settings, key and templates are
+        read here, once per command."""
+        # why: scoring and sales load only for commands that change leads
+        from nurture.lifecycle import Lifecycle
+
+        return Lifecycle.of(self.program, self.workspace.settings)
 
     def close(self) -> None:
         if self._engine is not None:

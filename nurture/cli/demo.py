@@ -14,10 +14,9 @@ from nurture.cli.context import App
 from nurture.cli.init import create_workspace
 from nurture.definitions import Program, load_program
 from nurture.delivery.transports import parse_transport
-from nurture.engine.cursors import NEW_LEADS, move_cursor
 from nurture.errors import WorkspaceError
-from nurture.leads.after_import import after_import_batch
 from nurture.leads.importer import LeadImporter
+from nurture.lifecycle import Lifecycle
 from nurture.reports.report import Report, ReportOptions
 from nurture.reports.score_health import score_health, score_health_lines
 from nurture.reports.workspace_report import workspace_report
@@ -26,6 +25,7 @@ from nurture.scoring.synthetic_store import load_history
 from nurture.scoring.version import mql_threshold
 from nurture.sending.factory import signer_for
 from nurture.simulation import EngagementModel, SalesModel, Simulation
+from nurture.store.cursors import NEW_LEADS, move_cursor
 from nurture.store.engine import create_store_engine
 from nurture.store.schema import events
 
@@ -64,16 +64,17 @@ def demo(ctx: click.Context, directory: Path, lead_count: int, days: int, seed: 
     db = create_store_engine(workspace.database_url)
     try:
         if lead_count != 300 or seed != 7:
+            # why: the lead generator loads only for a demo of another size
             from nurture.demo_data import write_leads_csv
 
             write_leads_csv(root / "leads.csv", lead_count, seed)
-        hook = after_import_batch(program, workspace.settings)
-        report = LeadImporter(db, start, on_batch=hook).run(root / "leads.csv")
+        lifecycle = Lifecycle.of(program, workspace.settings)
+        report = LeadImporter(db, start, on_batch=lifecycle.leads_imported).run(root / "leads.csv")
         click.echo(f"imported {report.created} generated leads from {root / 'leads.csv'}")
         click.echo(f"running {days} simulated days from {start:%Y-%m-%d %H:%M} UTC ...")
         transport = parse_transport(workspace.settings.transport, root, workspace.settings)
         simulation = Simulation(
-            db, program, workspace.settings, signer_for(workspace),
+            db, lifecycle, workspace.settings, signer_for(workspace),
             transport=transport,
             engagement=DEMO_READERS.with_seed(seed),
             sales=SalesModel(),

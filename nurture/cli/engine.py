@@ -32,10 +32,10 @@ def tick(app: App, now_text: str | None, no_send: bool, force: bool, as_json: bo
     a summary; for cron and tests."""
     now = parse_instant(now_text) if now_text else app.clock.now()
     _keep_time_moving_forward(app, now, force)
-    engine = CampaignEngine(app.store, app.program, app.workspace.settings)
+    engine = CampaignEngine(app.store, app.program, app.workspace.settings, then=app.lifecycle)
     engine.record_program(now)
     report = engine.tick(now)
-    sla = enforce_sla(app.store, app.program, now, app.workspace.settings)
+    sla = enforce_sla(app.store, app.lifecycle.sales, now)
     delivery = webhooks = None
     if not no_send:
         delivery = asyncio.run(_deliver(app, now))
@@ -128,6 +128,7 @@ class BounceReading:
 
 def _read_bounces(app: App, now: datetime) -> BounceReading:
     """The bounce mailbox, as the daemon's ``bounces`` job reads it (a cron setup has no daemon)."""
+    # why: the bounce mailbox (IMAP, parsing) loads only when one is set
     from nurture.daemon.bounce_inbox import read_bounce_inbox, workspace_bounce_mailbox
     from nurture.delivery.bounce_mailbox import BounceMailboxError
 
@@ -135,7 +136,7 @@ def _read_bounces(app: App, now: datetime) -> BounceReading:
     try:
         inbox = workspace_bounce_mailbox(app.workspace)
         assert inbox is not None
-        tally = read_bounce_inbox(app.store, inbox, app.program, now, soft_bounce_limit=limit)
+        tally = read_bounce_inbox(app.store, inbox, app.lifecycle, now, soft_bounce_limit=limit)
     except BounceMailboxError as exc:
         return BounceReading({}, str(exc))
     return BounceReading(dict(tally))

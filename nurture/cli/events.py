@@ -26,12 +26,13 @@ def events() -> None:
 @pass_app
 def import_events(app: App, file: Path, unknown_leads: str | None) -> None:
     """Import events from a JSON Lines FILE: {"type": ..., "email": ..., "occurred_at": ..., ...}."""
+    # why: the events importer loads only for this command, not at every CLI start
     from nurture.engagement.jsonl import import_events_file
 
     policy = unknown_leads or app.workspace.settings.unknown_event_leads
     report = import_events_file(
         app.store,
-        app.program,
+        app.lifecycle,
         file,
         app.clock.now(),
         unknown_leads="refuse" if policy == "refuse" else "keep",

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
 from nurture.cli.context import App, pass_app
 from nurture.definitions import Program
 from nurture.errors import NurtureError
-from nurture.leads.after_import import after_import_batch
 from nurture.leads.forget import forget_lead
 from nurture.leads.importer import LeadImporter
-from nurture.leads.profile import lead_profile
 from nurture.leads.report import ImportReport
 from nurture.leads.sources import ENCODINGS
+from nurture.reports.lead_list import list_leads
+from nurture.reports.lead_profile import lead_profile
 from nurture.store.schema import LIFECYCLE_STAGES
 
 PROGRESS_MIN_BYTES = 1 << 20  # smaller files finish before a bar would help
@@ -73,7 +75,7 @@ def import_leads(
             app.store,
             app.clock.now(),
             dry_run=dry_run,
-            on_batch=after_import_batch(program, app.workspace.settings),
+            on_batch=app.lifecycle.leads_imported if program is not None else None,
             on_progress=lambda done, total: progress.update(task, completed=done),
             skip_fields=on_error == "skip-field",
             encoding=encoding,
@@ -249,12 +251,6 @@ def list_command(
     limit: int, as_json: bool,
 ) -> None:  # fmt: skip
     """Find leads; with --stale, those sales should look at first (longest in their stage first)."""
-    from dataclasses import asdict
-
-    from rich.markup import escape
-
-    from nurture.reports.lead_list import list_leads
-
     program = _program_if_valid(app) if stale else None
     with app.store.connect() as conn:
         found = list_leads(

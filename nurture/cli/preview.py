@@ -15,7 +15,7 @@ from nurture.definitions import Program, SendStep
 from nurture.definitions.problems import did_you_mean
 from nurture.engine.enrollments import load_leads
 from nurture.errors import NurtureError
-from nurture.leads.profile import find_lead_id
+from nurture.reports.lead_profile import find_lead_id
 from nurture.sending.compose import Composer
 from nurture.sending.factory import signer_for
 from nurture.sending.sample_lead import sample_lead

@@ -35,6 +35,7 @@ def run(
 ) -> None:
     """Run the service: recurring jobs (campaign steps, sending, segments, score decay, SLA timers,
     bounces, webhooks, reloads) and the HTTP server, until SIGTERM. SIGHUP reloads definitions."""
+    # why: the daemon (scheduler, HTTP server) loads only for `nurture run`
     from nurture.daemon import DaemonOptions, configure_logging, load_schedule, run_daemon, settings_secrets
 
     workspace = app.workspace

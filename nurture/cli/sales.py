@@ -26,14 +26,15 @@ _actor = click.option(
 
 def _run(app: App, email: str, action: Callable[..., None], **options: Any) -> None:
     """Do one action in one transaction and say what the lead's stage is now."""
-    from nurture.leads.profile import find_lead_id
+    # why: sales code loads only when a sales command runs, not at every CLI start
+    from nurture.reports.lead_profile import find_lead_id
     from nurture.store.schema import leads
 
     now = app.clock.now()
-    program = app.program
+    lifecycle = app.lifecycle
     with app.store.begin() as conn:
         lead_id = find_lead_id(conn, email)
-        action(conn, program, lead_id, now=now, **options)
+        action(conn, lifecycle, lead_id, now=now, **options)
         stage, owner = conn.execute(
             leads.select()
             .with_only_columns(leads.c.lifecycle_stage, leads.c.owner_rep_id)
@@ -54,6 +55,7 @@ def sales() -> None:
 @pass_app
 def accept(app: App, email: str, reason: str | None, actor: str) -> None:
     """Accept the lead's pending handoff: the lead becomes a sales-accepted lead (sal)."""
+    # why: sales code loads only when a sales command runs, not at every CLI start
     from nurture.sales.actions import accept as accept_lead
 
     _run(app, email, accept_lead, actor=actor, reason=reason)
@@ -66,6 +68,7 @@ def accept(app: App, email: str, reason: str | None, actor: str) -> None:
 @pass_app
 def reject(app: App, email: str, reason: str, actor: str) -> None:
     """Hand the lead back to marketing: recycled, into the SLA's recycle campaign."""
+    # why: sales code loads only when a sales command runs, not at every CLI start
     from nurture.sales.actions import reject as reject_lead
 
     _run(app, email, reject_lead, actor=actor, reason=reason)
@@ -86,6 +89,7 @@ def convert(
     app: App, email: str, stage: str, reason: str, amount: float | None, currency: str, actor: str
 ) -> None:
     """Move the lead on to sql, opportunity or customer."""
+    # why: sales code loads only when a sales command runs, not at every CLI start
     from nurture.sales.actions import convert as convert_lead
 
     _run(
@@ -101,6 +105,7 @@ def convert(
 @pass_app
 def disqualify(app: App, email: str, reason: str, actor: str) -> None:
     """Rule the lead out (competitor, student, no budget)."""
+    # why: sales code loads only when a sales command runs, not at every CLI start
     from nurture.sales.actions import disqualify as disqualify_lead
 
     _run(app, email, disqualify_lead, actor=actor, reason=reason)
@@ -110,6 +115,7 @@ def disqualify(app: App, email: str, reason: str, actor: str) -> None:
 @pass_app
 def webhook_key(app: App) -> None:
     """Print the key that signs webhooks (X-Nurture-Signature), for the receiving side."""
+    # why: sales code loads only when a sales command runs, not at every CLI start
     from nurture.sales.webhooks import webhook_key as key
 
     click.echo(key(app.workspace.settings, app.workspace.root).hex())

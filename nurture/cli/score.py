@@ -213,7 +213,8 @@ def rescore_command(app: App, dry_run: bool, max_mqls: int, as_json: bool) -> No
 
     result = rescore(
         app.store, program, app.clock.now(), dry_run=dry_run, max_mqls=max_mqls,
-        settings=app.workspace.settings, progress=progress if sys.stderr.isatty() else None,
+        then=app.lifecycle.scores_rose, default_zone=app.lifecycle.sales.default_zone,
+        progress=progress if sys.stderr.isatty() else None,
     )  # fmt: skip
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
@@ -236,6 +237,7 @@ def rescore_command(app: App, dry_run: bool, max_mqls: int, as_json: bool) -> No
 @pass_app
 def train_command(app: App, outcome: str, horizon: str, at: str, as_json: bool) -> None:
     """Fit the predictive score (extra nurture[predict]) and refresh every lead's probability."""
+    # why: the predictive score's modules load only for `score train`, keeping the CLI's start quick
     from nurture.predict.refresh import refresh_probabilities
     from nurture.predict.stored import save_model
     from nurture.predict.train import collect_examples, train

@@ -23,6 +23,7 @@ def serve(
     app: App, host: str | None, port: int | None, access_log: bool, forwarded_allow_ips: str | None
 ) -> None:
     """Serve tracking links, unsubscribe, the event API and sales actions until SIGTERM."""
+    # why: the HTTP server loads only for `nurture serve`
     from nurture.http import HttpContext, build_server, create_app, serve_until_stopped
 
     settings = app.workspace.settings

@@ -15,7 +15,6 @@ from nurture.clock import parse_instant
 from nurture.demo_data import write_leads_csv
 from nurture.durations import parse_duration
 from nurture.errors import NurtureError
-from nurture.leads.after_import import after_import_batch
 from nurture.leads.importer import LeadImporter
 from nurture.sending.factory import signer_for
 from nurture.simulation import (
@@ -85,21 +84,21 @@ def simulate(
         raise click.UsageError("--leads and --sample-leads exclude each other")
     start = parse_instant(start_text) if start_text else app.clock.now()
     planned = read_planned_events(events_file, start) if events_file else []
-    program, settings = app.program, app.workspace.settings
+    lifecycle, settings = app.lifecycle, app.workspace.settings
     model = None if no_engagement else EngagementModel(open_rate, click_rate, seed)
     with scratch_database() as db, tempfile.TemporaryDirectory(prefix="nurture-sample-") as folder:
         if sample_leads:
             leads_file = Path(folder) / "sample-leads.csv"
             write_leads_csv(leads_file, sample_leads, seed)
         if leads_file:
-            report = LeadImporter(db, start, on_batch=after_import_batch(program, settings)).run(leads_file)
+            report = LeadImporter(db, start, on_batch=lifecycle.leads_imported).run(leads_file)
             count = report.created
         else:
             count = copy_leads(app.store, db)
         if not count:
             raise NurtureError("no leads to simulate: import some, or pass --leads FILE or --sample-leads N")
         simulation = Simulation(
-            db, program, settings, signer_for(app.workspace), engagement=model,
+            db, lifecycle, settings, signer_for(app.workspace), engagement=model,
             sales=None if no_engagement else SalesModel(),
         )  # fmt: skip
         simulation.plan_events(planned)

@@ -23,10 +23,11 @@ from sqlalchemy.engine import Engine
 
 from nurture.daemon.logs import log_event
 from nurture.daemon.soft_bounces import suppress_after_soft_bounces
-from nurture.definitions import Program
-from nurture.delivery.bounce_mailbox import BounceMailbox, InboxItem
+from nurture.delivery.bounce_mailbox import BounceMailbox, InboxItem, open_bounce_mailbox
 from nurture.delivery.bounces import BounceKind, BounceReport
 from nurture.engagement import NewEvent, store_events
+from nurture.facts import WhatFollows
+from nurture.sending.factory import signer_for
 from nurture.store.schema import messages
 from nurture.workspace import Workspace
 
@@ -39,9 +40,6 @@ _log = logging.getLogger("nurture.daemon.bounces")
 def workspace_bounce_mailbox(workspace: Workspace) -> BounceMailbox | None:
     """The mailbox the workspace's ``bounce_mailbox`` setting names, or None when it names none;
     :class:`~nurture.delivery.bounce_mailbox.BounceMailboxError` when it cannot be understood."""
-    from nurture.delivery.bounce_mailbox import open_bounce_mailbox
-    from nurture.sending.factory import signer_for
-
     url = workspace.settings.bounce_mailbox
     return open_bounce_mailbox(url, workspace.root, signer_for(workspace)) if url else None
 
@@ -49,7 +47,7 @@ def workspace_bounce_mailbox(workspace: Workspace) -> BounceMailbox | None:
 def read_bounce_inbox(
     db: Engine,
     inbox: BounceMailbox,
-    program: Program | None,
+    then: WhatFollows | None,
     now: datetime,
     *,
     soft_bounce_limit: int = SOFT_BOUNCE_LIMIT,
@@ -65,14 +63,14 @@ def read_bounce_inbox(
     tally: Counter[str] = Counter()
     with inbox.open() as mailbox:
         for item in islice(mailbox.new_messages(), MESSAGES_PER_RUN):
-            tally[_handle(db, item, program, now, soft_bounce_limit)] += 1
+            tally[_handle(db, item, then, now, soft_bounce_limit)] += 1
             mailbox.done(item)
             if stopping is not None and stopping.is_set():
                 break
     return tally
 
 
-def _handle(db: Engine, item: InboxItem, program: Program | None, now: datetime, soft_limit: int) -> str:
+def _handle(db: Engine, item: InboxItem, then: WhatFollows | None, now: datetime, soft_limit: int) -> str:
     report = item.report
     if report.forged:
         log_event(
@@ -104,7 +102,7 @@ def _handle(db: Engine, item: InboxItem, program: Program | None, now: datetime,
             idempotency_key=item.key[:200],
             properties=properties,
         )
-        (stored,) = store_events(conn, program, [event], now)
+        (stored,) = store_events(conn, then, [event], now)
         # Counted only when this report is new: a report read twice must not count twice.
         soft_limit_reached = (
             stored is not None

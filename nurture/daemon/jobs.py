@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import distinct, func, select
 from sqlalchemy.engine import Engine
 
+from nurture.daemon.bounce_inbox import read_bounce_inbox
 from nurture.daemon.health import DaemonHealth
 from nurture.daemon.locks import cluster_lock
 from nurture.daemon.metrics import DaemonMetrics
@@ -27,9 +28,14 @@ from nurture.daemon.reload import LiveProgram, ProgramVersion
 from nurture.delivery.transports import Transport
 from nurture.engine.entry import EntryResult, enter_segment
 from nurture.engine.tick import TickReport
+from nurture.predict.refresh import refresh_probabilities
+from nurture.sales import deliver_webhooks, enforce_sla
+from nurture.scoring.rescore import rescore as rescore_leads
 from nurture.scoring.rules import take_scoring_failures
+from nurture.scoring.version import model_version
 from nurture.sending.factory import build_outbox
 from nurture.sending.outbox import Outbox
+from nurture.store.cursors import move_cursor, read_cursor
 from nurture.store.schema import messages, stage_changes
 from nurture.workspace import Workspace
 
@@ -177,15 +183,13 @@ async def decay(rt: Runtime, now: datetime) -> JobResult:
 
 
 def _decay(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
-    from nurture.scoring.decay import decay_scores
-
     with cluster_lock(rt.db, "decay") as held:
         if not held:
             return JobResult(skipped=LOCKED)
         batches, after = 0, 0
         while not rt.stopping.is_set():
             with rt.db.begin() as conn:
-                after = decay_scores(conn, version.program, now, after_id=after)
+                after = version.lifecycle.decay_scores(conn, now, after_id=after)
             if after == 0:
                 break
             batches += 1
@@ -201,10 +205,6 @@ RESCORE_BATCHES = 10  # per run: a pass over many leads spreads over runs, its p
 
 
 def _rescore(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
-    from nurture.engine.cursors import move_cursor, read_cursor
-    from nurture.scoring.rescore import rescore as rescore_leads
-    from nurture.scoring.version import model_version
-
     model = version.program.scoring_model
     if model is None:
         return JobResult({"model": None})
@@ -217,10 +217,11 @@ def _rescore(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
             after, _ = read_cursor(conn, name)
         if after == RESCORE_DONE:
             return JobResult({"model": name, "status": "done"})
-        settings = rt.workspace.settings
+        chain = version.lifecycle
         report = rescore_leads(
-            rt.db, version.program, now, settings=settings, after=after, max_batches=RESCORE_BATCHES
-        )
+            rt.db, version.program, now, then=chain.scores_rose, default_zone=chain.sales.default_zone,
+            after=after, max_batches=RESCORE_BATCHES,
+        )  # fmt: skip
         with rt.db.begin() as conn:
             move_cursor(conn, name, RESCORE_DONE if report.complete else report.last_id, now)
     fields = {"model": name, "leads": report.leads, "changed": report.changed, "new_mqls": report.new_mqls}
@@ -236,8 +237,6 @@ async def predict(rt: Runtime, now: datetime) -> JobResult:
 
 
 def _predict(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
-    from nurture.predict.refresh import refresh_probabilities
-
     with cluster_lock(rt.db, "predict") as held:
         if not held:
             return JobResult(skipped=LOCKED)
@@ -251,12 +250,10 @@ async def sla(rt: Runtime, now: datetime) -> JobResult:
 
 
 def _sla(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
-    from nurture.sales import enforce_sla
-
     with cluster_lock(rt.db, "sla") as held:
         if not held:
             return JobResult(skipped=LOCKED)
-        report = enforce_sla(rt.db, version.program, now, rt.workspace.settings)
+        report = enforce_sla(rt.db, version.lifecycle.sales, now)
     rt.metrics.sla_breaches.labels("reassigned").inc(report.reassigned)
     rt.metrics.sla_breaches.labels("escalated").inc(report.escalated)
     fields: dict[str, Any] = {"reassigned": report.reassigned, "escalated": report.escalated}
@@ -271,8 +268,6 @@ async def webhooks(rt: Runtime, now: datetime) -> JobResult:
 
 
 def _webhooks(rt: Runtime, now: datetime) -> JobResult:
-    from nurture.sales import deliver_webhooks
-
     totals: Counter[str] = Counter()
     errors: list[str] = []
     with cluster_lock(rt.db, "webhooks") as held:
@@ -302,15 +297,13 @@ async def bounces(rt: Runtime, now: datetime) -> JobResult:
 
 
 def _bounces(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
-    from nurture.daemon.bounce_inbox import read_bounce_inbox
-
     assert rt.bounce_inbox is not None
     with cluster_lock(rt.db, "bounces") as held:
         if not held:
             return JobResult(skipped=LOCKED)
         limit = rt.workspace.settings.soft_bounce_limit
         tally = read_bounce_inbox(
-            rt.db, rt.bounce_inbox, version.program, now, soft_bounce_limit=limit, stopping=rt.stopping
+            rt.db, rt.bounce_inbox, version.lifecycle, now, soft_bounce_limit=limit, stopping=rt.stopping
         )
     for kind, count in tally.items():
         rt.metrics.bounces.labels(kind).inc(count)

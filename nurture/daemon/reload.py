@@ -27,6 +27,7 @@ from nurture.daemon.locks import cluster_lock
 from nurture.definitions import InvalidProgram, Program, load_program
 from nurture.engine.tick import CampaignEngine
 from nurture.errors import NurtureError
+from nurture.lifecycle import Lifecycle, SalesSetup
 from nurture.workspace import Workspace
 
 Fingerprint = tuple[tuple[str, int, int], ...]
@@ -36,20 +37,22 @@ _log = logging.getLogger("nurture.daemon.reload")
 
 @dataclass(frozen=True)
 class ProgramVersion:
-    """One loaded program and the campaign engine that runs it."""
+    """One loaded program, what follows a change to a lead under it, and the campaign engine."""
 
     program: Program
+    lifecycle: Lifecycle
     engine: CampaignEngine
     fingerprint: Fingerprint
     label: str  # a short digest of every campaign's version, for logs
 
     @classmethod
     def of(
-        cls, program: Program, db: Engine, workspace: Workspace, fingerprint: Fingerprint
+        cls, program: Program, db: Engine, workspace: Workspace, setup: SalesSetup, fingerprint: Fingerprint
     ) -> ProgramVersion:
-        engine = CampaignEngine(db, program, workspace.settings)
+        lifecycle = Lifecycle(program, setup)
+        engine = CampaignEngine(db, program, workspace.settings, then=lifecycle)
         digest = hashlib.sha256(repr(sorted(engine.versions.items())).encode("utf-8")).hexdigest()
-        return cls(program, engine, fingerprint, digest[:12])
+        return cls(program, lifecycle, engine, fingerprint, digest[:12])
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class LiveProgram:
 
     workspace: Workspace
     db: Engine
+    setup: SalesSetup  # settings, signer and templates: read once, kept across reloads
     current: ProgramVersion
     on_change: list[Callable[[ProgramVersion], None]] = field(default_factory=list)
     recorded: bool = False  # the current version is recorded in the database
@@ -96,7 +100,9 @@ class LiveProgram:
     def load(cls, workspace: Workspace, db: Engine) -> LiveProgram:
         """The workspace's program as it is now (InvalidProgram when it cannot run)."""
         seen = fingerprint(workspace)
-        return cls(workspace, db, ProgramVersion.of(load_program(workspace), db, workspace, seen))
+        setup = SalesSetup.of(workspace.settings, workspace.root)
+        version = ProgramVersion.of(load_program(workspace), db, workspace, setup, seen)
+        return cls(workspace, db, setup, version)
 
     @property
     def stale(self) -> bool:
@@ -129,7 +135,7 @@ class LiveProgram:
             self.refused = seen
             return ReloadOutcome("refused", (str(exc),))
         old = self.current
-        new = ProgramVersion.of(program, self.db, self.workspace, seen)
+        new = ProgramVersion.of(program, self.db, self.workspace, self.setup, seen)
         keys = set(old.engine.versions) | set(new.engine.versions)
         changed = tuple(sorted(k for k in keys if old.engine.versions.get(k) != new.engine.versions.get(k)))
         self.current = new

@@ -26,23 +26,29 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
 from nurture.clock import Clock, clock_from_env
 from nurture.daemon import systemd
+from nurture.daemon.bounce_inbox import workspace_bounce_mailbox
 from nurture.daemon.health import DaemonHealth
 from nurture.daemon.jobs import Runtime, reload_program
 from nurture.daemon.logs import adopt_library_loggers, log_event
 from nurture.daemon.metrics import DaemonMetrics
+from nurture.daemon.reload import LiveProgram
 from nurture.daemon.runs import JobRunner
 from nurture.daemon.schedule import Schedule, ScheduledJob, load_schedule
 from nurture.definitions import InvalidProgram
+from nurture.delivery.transports import parse_transport
 from nurture.errors import NurtureError
+from nurture.http import HttpContext, Metrics, TrackingServer, build_server, create_app
+from nurture.store.engine import create_store_engine
+from nurture.store.readiness import ensure_current
 from nurture.workspace import Workspace
 
 if TYPE_CHECKING:
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from sqlalchemy.engine import Engine
-
-    from nurture.http import TrackingServer
 
 STOP_SECONDS = 8.0  # from SIGTERM to exit; systemd's TimeoutStopSec=15 kills only after that
 SERVER_STOP_SECONDS = 1.5  # of those, what the HTTP server gets to finish its requests
@@ -115,8 +121,6 @@ class Daemon:
                 await asyncio.wait_for(runtime.transport.close(), timeout=2)
 
     def _open_database(self) -> Engine:
-        from nurture.store.engine import create_store_engine
-        from nurture.store.readiness import ensure_current
 
         url = self.workspace.database_url
         options = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE} if url.startswith("postgres") else {}
@@ -129,9 +133,6 @@ class Daemon:
         return db
 
     def _build_runtime(self, db: Engine) -> Runtime:
-        from nurture.daemon.reload import LiveProgram
-        from nurture.delivery.transports import parse_transport
-        from nurture.http import Metrics
 
         settings = self.workspace.settings
         live = LiveProgram.load(self.workspace, db)
@@ -141,7 +142,6 @@ class Daemon:
         runtime = Runtime(
             self.workspace, db, live, transport, DaemonMetrics(http_metrics.registry), http_metrics, health
         )
-        from nurture.daemon.bounce_inbox import workspace_bounce_mailbox
 
         runtime.bounce_inbox = workspace_bounce_mailbox(self.workspace)
         return runtime
@@ -177,18 +177,17 @@ class Daemon:
     # -- building -------------------------------------------------------------------------------
 
     def _build_server(self, runtime: Runtime) -> TrackingServer:
-        from nurture.http import HttpContext, build_server, create_app
 
         settings = self.workspace.settings
         context = HttpContext.from_workspace(
             self.workspace,
             engine=runtime.db,
             clock=self.options.clock(),
-            program=runtime.live.current.program,
+            lifecycle=runtime.live.current.lifecycle,
             checks=runtime.health.checks(),
         )
         context.metrics = runtime.http_metrics
-        runtime.live.on_change.append(lambda version: setattr(context, "program", version.program))
+        runtime.live.on_change.append(lambda version: setattr(context, "lifecycle", version.lifecycle))
         server = build_server(
             create_app(context),
             self.options.host or settings.http_host,
@@ -199,8 +198,6 @@ class Daemon:
         return server
 
     def _build_scheduler(self, schedule: Schedule, jobs: JobRunner) -> AsyncIOScheduler:
-        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         scheduler = AsyncIOScheduler(timezone=UTC)
         for job in schedule.jobs.values():

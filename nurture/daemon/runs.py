@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MISSED
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -81,8 +82,6 @@ class JobRunner:
 
     def on_scheduler_event(self, event: Any) -> None:
         """APScheduler's word that a run was missed (too late) or skipped (the last still runs)."""
-        from apscheduler.events import EVENT_JOB_MISSED
-
         missed = event.code == EVENT_JOB_MISSED
         self.runtime.metrics.job_runs.labels(event.job_id, "missed" if missed else "overlapping").inc()
         if missed:

@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError, core_schema
 from nurture.clock import as_utc, parse_instant
 from nurture.definitions.free_mail import FREE_MAIL_DOMAINS
 from nurture.definitions.problems import ConditionError, DefinitionError, did_you_mean
+from nurture.definitions.quick import quick_source
 from nurture.errors import Location, NurtureError
 from nurture.templating import Sandbox
 
@@ -380,8 +381,6 @@ class Condition:
 
     @cached_property
     def _quick(self) -> Callable[[Any, Any], Any] | None:
-        from nurture.definitions.quick import quick_source
-
         return quick_source(self.source)
 
     def evaluate(self, context: EvaluationContext) -> bool:

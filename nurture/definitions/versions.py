@@ -33,6 +33,7 @@ from nurture.definitions.flow import next_surviving_step
 from nurture.definitions.program import Program
 from nurture.definitions.steps import WaitStep
 from nurture.definitions.validation import AnyDefinition
+from nurture.store.schema import definition_versions as table
 
 
 def canonical_body(definition: AnyDefinition) -> dict[str, Any]:
@@ -64,8 +65,6 @@ def record_versions(conn: Connection, program: Program, now: datetime) -> list[R
 
     Safe to run from several replicas at once: a version another one recorded first is skipped.
     """
-    from nurture.store.schema import definition_versions as table
-
     recorded: list[RecordedVersion] = []
     for item in program.loaded:
         definition = item.definition

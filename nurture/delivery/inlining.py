@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import css_inline
-from jinja2 import BaseLoader, Environment, Template
+from jinja2 import BaseLoader, Environment, Template, TemplateNotFound
 
 _JINJA = r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}"
 _SCAN = re.compile(
@@ -299,8 +299,6 @@ class _Sources(BaseLoader):
         self._sources = sources
 
     def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Any]:
-        from jinja2 import TemplateNotFound
-
         if template not in self._sources:
             raise TemplateNotFound(template)
         return self._sources[template], template, lambda: True

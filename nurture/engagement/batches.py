@@ -22,7 +22,7 @@ from nurture.store import bulk
 from nurture.store.schema import ingest_batches
 
 if TYPE_CHECKING:
-    from nurture.definitions import Program
+    from nurture.facts import WhatFollows
 
 MAX_KEY_LENGTH = 200
 
@@ -51,7 +51,7 @@ def valid_batch_key(key: str) -> bool:
 
 def record_batch(
     conn: Connection,
-    program: Program | None,
+    then: WhatFollows | None,
     items: Sequence[Any],
     now: datetime,
     *,
@@ -75,7 +75,7 @@ def record_batch(
         ).rowcount
         if not claimed:
             return _replay(conn, key, body_sha256)
-    result = record_events(conn, program, items, now, unknown_leads=unknown_leads)
+    result = record_events(conn, then, items, now, unknown_leads=unknown_leads)
     body = result.as_json()
     if key is not None:
         conn.execute(

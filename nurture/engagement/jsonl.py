@@ -21,7 +21,7 @@ from nurture.engagement.record import RecordResult, UnknownLeads, record_events
 from nurture.engagement.surrogates import UNPAIRED_SURROGATE, has_unpaired_surrogate, may_hold_surrogates
 
 if TYPE_CHECKING:
-    from nurture.definitions import Program
+    from nurture.facts import WhatFollows
 
 # Events per transaction. Writes land all over the events and ledger indexes; a larger batch
 # writes each touched index page (and each lead's score) once for more events: at 20,000 rather
@@ -68,7 +68,7 @@ class EventImportReport:
 
 def import_events_file(
     engine: Engine,
-    program: Program | None,
+    then: WhatFollows | None,
     path: Path,
     now: datetime,
     *,
@@ -84,10 +84,10 @@ def import_events_file(
             items.append(item)
             line_numbers.append(number)
             if len(items) >= batch_size:
-                _store(engine, program, items, line_numbers, now, unknown_leads, report)
+                _store(engine, then, items, line_numbers, now, unknown_leads, report)
                 items, line_numbers = [], []
         if items:
-            _store(engine, program, items, line_numbers, now, unknown_leads, report)
+            _store(engine, then, items, line_numbers, now, unknown_leads, report)
     report.problems.sort(key=lambda p: p.line)
     return report
 
@@ -129,7 +129,7 @@ def _read(path: Path, report: EventImportReport) -> Iterator[tuple[int, Any]]:
 
 def _store(
     engine: Engine,
-    program: Program | None,
+    then: WhatFollows | None,
     items: list[Any],
     line_numbers: list[int],
     now: datetime,
@@ -137,7 +137,7 @@ def _store(
     report: EventImportReport,
 ) -> None:
     with engine.begin() as conn:
-        result: RecordResult = record_events(conn, program, items, now, unknown_leads=unknown_leads)
+        result: RecordResult = record_events(conn, then, items, now, unknown_leads=unknown_leads)
     report.stored += result.stored
     report.duplicates += result.duplicates
     report.anonymous += result.anonymous

@@ -25,7 +25,7 @@ from nurture.store import bulk
 from nurture.store.schema import events, leads, messages
 
 if TYPE_CHECKING:
-    from nurture.definitions import Program
+    from nurture.facts import WhatFollows
 
 UnknownLeads = Literal["keep", "refuse"]
 _CHUNK = 1000
@@ -90,14 +90,15 @@ class MessageFacts:
 
 def record_events(
     conn: Connection,
-    program: Program | None,
+    then: WhatFollows | None,
     items: Sequence[Any],
     now: datetime,
     *,
     unknown_leads: UnknownLeads = "keep",
 ) -> RecordResult:
     """Check and store engagement events (JSON objects as sent by the API or a file), in ``conn``'s
-    transaction; retried events count once, events of known leads are scored."""
+    transaction; retried events count once, and what follows (``then``) is told of events of known
+    leads."""
     result = RecordResult(received=len(items))
     errors = result.errors
     # Parallel lists rather than (index, item) pairs: a batch is thousands of items.
@@ -120,7 +121,7 @@ def record_events(
             errors.append(ItemError(index, exc.field, exc.message))
     # Done with: the garbage collector need not walk them while the batch is stored and scored.
     del checked, found_messages, lead_ids
-    ids = store_events(conn, program, ready, now)
+    ids = store_events(conn, then, ready, now)
     by_type = result.by_type
     for event, event_id in zip(ready, ids, strict=True):
         if event_id is None:
@@ -222,7 +223,7 @@ def find_messages(conn: Connection, refs: Iterable[int | str]) -> dict[int | str
 
 
 def join_anonymous_events(
-    conn: Connection, program: Program | None, lead_ids: Sequence[int], now: datetime
+    conn: Connection, then: WhatFollows | None, lead_ids: Sequence[int], now: datetime
 ) -> int:
     """Give events kept under an address to the leads just created with it; how many were joined.
 
@@ -265,7 +266,7 @@ def join_anonymous_events(
                 stop_nurturing(conn, int(r.owner), reason, now)
         score_events(
             conn,
-            program,
+            then,
             [
                 ScorableEvent(
                     id=int(r.id),

@@ -28,7 +28,7 @@ from nurture.store.feeds import writing
 from nurture.store.schema import leads
 
 if TYPE_CHECKING:
-    from nurture.definitions import Program
+    from nurture.facts import WhatFollows
 
 _COLUMNS = (
     "lead_id, anonymous_email, type, occurred_at, received_at, message_id, campaign_key, step_id, "
@@ -66,7 +66,7 @@ class NewEvent:
 
 def store_events(
     conn: Connection,
-    program: Program | None,
+    then: WhatFollows | None,
     new_events: Sequence[NewEvent],
     now: datetime,
     *,
@@ -87,10 +87,10 @@ def store_events(
         ids = _insert_many(conn, new_events, now)
     if apply_opt_outs:
         _apply_opt_outs(conn, new_events, ids, now)
-    if program is not None:  # without a program there is no scoring model to ask
+    if then is not None:  # without a program nothing follows: no scoring model to ask
         score_events(
             conn,
-            program,
+            then,
             [
                 ScorableEvent(
                     i,

@@ -25,7 +25,7 @@ from nurture.leads.addresses import normalise_email, suppression_hash
 from nurture.store.schema import leads, messages
 
 if TYPE_CHECKING:
-    from nurture.definitions import Program
+    from nurture.facts import WhatFollows
 
 # The event each kind of suppression leaves in the lead's history.
 _EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -52,14 +52,14 @@ def unsubscribe(
     now: datetime,
     source: str,
     *,
-    program: Program | None = None,
+    then: WhatFollows | None = None,
     message_id: int | None = None,
 ) -> OptOut:
     """Unsubscribe a lead, given by id or e-mail; ``source`` says how (``one_click``, ``page``, ...).
 
     An address that is not a lead yet is suppressed all the same, with an event kept under it.
     """
-    return _opt_out(conn, lead, "unsubscribe", now, source, program=program, message_id=message_id)
+    return _opt_out(conn, lead, "unsubscribe", now, source, then=then, message_id=message_id)
 
 
 def suppress(
@@ -69,14 +69,14 @@ def suppress(
     now: datetime,
     detail: str | None = None,
     *,
-    program: Program | None = None,
+    then: WhatFollows | None = None,
     message_id: int | None = None,
 ) -> OptOut:
     """Never mail ``email`` again for ``reason`` (``hard_bounce``, ``complaint``, ``unsubscribe``,
     ``manual``); ``detail`` is kept with the suppression (e.g. the bounce's diagnostic line)."""
     if reason not in SUPPRESSION_REASONS:
         raise ValueError(f"not a suppression reason: {reason!r} (one of {', '.join(SUPPRESSION_REASONS)})")
-    return _opt_out(conn, email, reason, now, detail, program=program, message_id=message_id)
+    return _opt_out(conn, email, reason, now, detail, then=then, message_id=message_id)
 
 
 def _opt_out(
@@ -86,7 +86,7 @@ def _opt_out(
     now: datetime,
     detail: str | None,
     *,
-    program: Program | None,
+    then: WhatFollows | None,
     message_id: int | None,
 ) -> OptOut:
     found = _find_lead(conn, lead)
@@ -102,7 +102,7 @@ def _opt_out(
     if not new and not changed:
         return OptOut(lead_id, suppression_hash(email), already=True)
     ended = stop_nurturing(conn, lead_id, reason, now) if lead_id is not None else 0
-    event_id = _record(conn, program, reason, lead_id, email, detail, message_id, now)
+    event_id = _record(conn, then, reason, lead_id, email, detail, message_id, now)
     return OptOut(lead_id, suppression_hash(email), False, ended, event_id)
 
 
@@ -120,7 +120,7 @@ def _find_lead(conn: Connection, lead: int | str) -> tuple[int, str] | None:
 
 def _record(
     conn: Connection,
-    program: Program | None,
+    then: WhatFollows | None,
     reason: str,
     lead_id: int | None,
     email: str,
@@ -147,5 +147,5 @@ def _record(
         ).first()
         if row is not None and (lead_id is None or row.lead_id == lead_id):
             event.message_id, event.campaign_key, event.step_id = int(row.id), row.campaign_key, row.step_id
-    (event_id,) = store_events(conn, program, [event], now, apply_opt_outs=False)
+    (event_id,) = store_events(conn, then, [event], now, apply_opt_outs=False)
     return event_id

@@ -22,7 +22,7 @@ from nurture.engagement.store import NewEvent, store_events
 from nurture.store import bulk
 
 if TYPE_CHECKING:
-    from nurture.definitions import Program
+    from nurture.facts import WhatFollows
 
 MAX_AGENT_LENGTH = 500  # kept to explain a machine flag; longer ones are cut
 BURST_FLAG = "scanner:burst"
@@ -69,7 +69,7 @@ class _Click:
 
 
 def record_sightings(
-    conn: Connection, program: Program | None, sightings: Sequence[Sighting]
+    conn: Connection, then: WhatFollows | None, sightings: Sequence[Sighting]
 ) -> list[Tracked | None]:
     """Record opens and clicks in one transaction; for each, what was stored (None: not a
     marketing email nurture knows of)."""
@@ -95,7 +95,7 @@ def record_sightings(
         clause, params = bulk.in_list(conn, "id", sorted(flag_stored))
         flag = f"UPDATE events SET machine_reason = '{BURST_FLAG}' WHERE id IN {clause}"  # noqa: S608 - constants only
         bulk.execute(conn, flag + " AND machine_reason IS NULL", params)
-    ids = store_events(conn, program, [event for _, event in pending], latest, apply_opt_outs=False)
+    ids = store_events(conn, then, [event for _, event in pending], latest, apply_opt_outs=False)
     results: list[Tracked | None] = [None] * len(sightings)
     for (index, event), event_id in zip(pending, ids, strict=True):
         if event_id is not None and event.lead_id is not None:
@@ -105,7 +105,7 @@ def record_sightings(
 
 def record_open(
     conn: Connection,
-    program: Program | None,
+    then: WhatFollows | None,
     message_id: int,
     *,
     user_agent: str,
@@ -113,12 +113,12 @@ def record_open(
     now: datetime,
 ) -> Tracked | None:
     """Record that the open pixel of a message was loaded (None: not a marketing email we know)."""
-    return record_sightings(conn, program, [Sighting("open", message_id, now, user_agent, ip)])[0]
+    return record_sightings(conn, then, [Sighting("open", message_id, now, user_agent, ip)])[0]
 
 
 def record_click(
     conn: Connection,
-    program: Program | None,
+    then: WhatFollows | None,
     message_id: int,
     url: str,
     *,
@@ -126,7 +126,7 @@ def record_click(
     now: datetime,
 ) -> Tracked | None:
     """Record a click on ``url`` in a message (None: not a marketing email we know)."""
-    return record_sightings(conn, program, [Sighting("click", message_id, now, user_agent, url=url)])[0]
+    return record_sightings(conn, then, [Sighting("click", message_id, now, user_agent, url=url)])[0]
 
 
 def _click(sighting: Sighting, message: _Message, recent: list[_Click], flag_stored: set[int]) -> NewEvent:

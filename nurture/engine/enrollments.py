@@ -18,15 +18,9 @@ from sqlalchemy import Connection, and_, func, select
 from nurture.delivery.message_ids import new_message_id
 from nurture.engine.plan import Finish, Park
 from nurture.leads.addresses import suppression_hash
+from nurture.leads.condition_view import LEAD_COLUMNS, lead_for_conditions
 from nurture.store import bulk
 from nurture.store.schema import enrollments
-
-LEAD_COLUMNS = (
-    "id", "email", "email_domain", "first_name", "last_name", "company", "job_title", "industry",
-    "company_size", "country", "timezone", "locale", "lifecycle_stage", "attributes", "owner_rep_id",
-    "score", "fit_score", "behavior_score", "unsubscribed_at", "created_at", "updated_at",
-    "conversion_probability",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,24 +51,6 @@ def _instant(value: Any) -> datetime:
     instant = bulk.read_instant(value)
     assert instant is not None  # the claim only selects rows where it is set
     return instant
-
-
-# LEAD_COLUMNS under the names conditions use; "unsubscribed" is filled in from the timestamp.
-_VIEW_NAMES = tuple(
-    {"owner_rep_id": "owner", "unsubscribed_at": "unsubscribed"}.get(name, name) for name in LEAD_COLUMNS
-)
-
-
-def lead_for_conditions(values: Sequence[Any]) -> dict[str, Any]:
-    """A lead as campaigns see it (``owner``, ``unsubscribed`` as documented), from the values of
-    :data:`LEAD_COLUMNS` in order as the driver returns them. Built by hand: this runs for every
-    lead of every batch the engine and scoring read."""
-    lead = dict(zip(_VIEW_NAMES, values, strict=True))
-    lead["unsubscribed"] = lead["unsubscribed"] is not None
-    lead["created_at"] = bulk.read_instant(lead["created_at"])
-    lead["updated_at"] = bulk.read_instant(lead["updated_at"])
-    lead["attributes"] = bulk.read_json(lead["attributes"]) or {}
-    return lead
 
 
 def load_leads(conn: Connection, lead_ids: Iterable[int]) -> dict[int, dict[str, Any]]:

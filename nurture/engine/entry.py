@@ -12,9 +12,10 @@ from sqlalchemy import Connection, select
 
 from nurture.definitions import Campaign, ConditionError, EvaluationContext, Program
 from nurture.definitions.condition_failures import ConditionFailures
-from nurture.engine.cursors import NEW_LEADS, move_cursor, open_feed, read_cursor
+from nurture.definitions.event_view import event_view
 from nurture.engine.enrollments import PastEnrollment, history, load_leads, nudge_leads, suppressed
 from nurture.store import bulk
+from nurture.store.cursors import NEW_LEADS, move_cursor, open_feed, read_cursor
 from nurture.store.schema import events, leads
 
 
@@ -131,18 +132,6 @@ def _offer_leads(
     for campaign in campaigns:
         chosen = _matching(campaign, [(i, lead, None) for i, lead in lead_rows.items()], now, result)
         result.entered[campaign.key] += len(enroll(conn, campaign, versions[campaign.key], chosen, now))
-
-
-def event_view(row: Any) -> dict[str, Any]:
-    """An event as conditions see it: its fields and its properties side by side. A URL, campaign
-    or step the event does not have is left out, so it reads as undefined (``'/pricing' in
-    event.url`` is false for a page view sent without a URL) rather than failing on ``None``."""
-    view = dict(row.properties or {})
-    view.update(type=row.type, occurred_at=row.occurred_at, machine=row.machine_reason is not None)
-    for name, value in (("url", row.url), ("campaign", row.campaign_key), ("step", row.step_id)):
-        if value is not None:
-            view[name] = value
-    return view
 
 
 def enter_from_events(

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from nurture.engine.cursors import move_cursor, read_cursor
+from nurture.store.cursors import move_cursor, read_cursor
 
 LAST_TICK = "tick:last"
 

@@ -19,8 +19,8 @@ from nurture.engine.engagement import BatchEngagement
 from nurture.engine.entry import EntryResult, enter_from_events, enter_new_leads, enter_segment
 from nurture.engine.pacing import SendPacing, recent_by_lead
 from nurture.engine.plan import AddPoints, Finish, Park, Send, SetFields, advance
+from nurture.facts import WhatFollows
 from nurture.leads.changes import change_lead
-from nurture.scoring.leads import on_leads_changed
 from nurture.scoring.ledger import add_points
 from nurture.scoring.rules import take_scoring_failures
 from nurture.settings import Settings
@@ -83,12 +83,14 @@ class CampaignEngine:
         program: Program,
         settings: Settings,
         *,
+        then: WhatFollows,
         batch_size: int = BATCH_SIZE,
         stopping: threading.Event | None = None,
     ):
         self.db = db
         self.program = program
         self.settings = settings
+        self.then = then  # what follows a ``set`` or ``score`` step: fit points, the MQL rule, routing
         self.batch_size = batch_size
         self.campaigns = program.campaigns
         self.versions = {key: content_hash(c) for key, c in self.campaigns.items()}
@@ -208,7 +210,7 @@ class CampaignEngine:
         store.record_outcomes(conn, outcomes, now, self.versions)
         if touched:
             # After the outcomes: an MQL decided here may end the very enrollments just parked.
-            on_leads_changed(conn, self.program, sorted(touched), now, settings=self.settings)
+            self.then.leads_changed(conn, sorted(touched), now)
         report.enrollments_advanced += len(claimed)
 
     def _precheck(

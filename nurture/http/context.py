@@ -9,19 +9,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from nurture.clock import Clock, SystemClock
+from nurture.definitions import Program, load_program
 from nurture.delivery.tracking import LinkTracker
 from nurture.engagement import UnknownLeads
 from nurture.http.metrics import Metrics
 from nurture.http.writer import SightingWriter
-from nurture.settings import secret_key
+from nurture.lifecycle import Lifecycle, SalesSetup
+from nurture.store.engine import create_store_engine
+from nurture.store.readiness import ensure_current
 from nurture.tokens import TokenSigner
+from nurture.workspace import Workspace
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
     from sqlalchemy.engine import Engine
-
-    from nurture.definitions import Program
-    from nurture.workspace import Workspace
 
 HealthCheck = Callable[[], "str | None"]
 """A readiness check for ``/healthz``: None when healthy, else what is wrong (it may also raise)."""
@@ -29,13 +30,14 @@ HealthCheck = Callable[[], "str | None"]
 
 @dataclass
 class HttpContext:
-    """The database, the token signer, the clock and the program the routes work with."""
+    """The database, the token signer, the clock and the program (with what follows a change to a
+    lead under it) the routes work with."""
 
     engine: Engine
     signer: TokenSigner
     base_url: str
     clock: Clock = field(default_factory=SystemClock)
-    program: Program | None = None
+    lifecycle: Lifecycle | None = None  # a daemon swaps it when it reloads the program
     ingest_key: bytes | None = field(default=None, repr=False)
     unknown_leads: UnknownLeads = "keep"
     checks: Mapping[str, HealthCheck] = field(default_factory=dict)
@@ -46,7 +48,11 @@ class HttpContext:
         self.tracker = LinkTracker(self.signer, self.base_url)
         self._one_writer = self.engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock()
-        self.sightings = SightingWriter(self.transaction, lambda: self.program)
+        self.sightings = SightingWriter(self.transaction, lambda: self.lifecycle)
+
+    @property
+    def program(self) -> Program | None:
+        return self.lifecycle.program if self.lifecycle is not None else None
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -71,32 +77,30 @@ class HttpContext:
         engine: Engine | None = None,
         clock: Clock | None = None,
         program: Program | None = None,
+        lifecycle: Lifecycle | None = None,
         checks: Mapping[str, HealthCheck] | None = None,
     ) -> HttpContext:
         """The context for a workspace: its settings, its secret key, its database and program.
 
         Without ``engine``, one is created for the workspace's database (checked to be migrated)
-        and disposed with the app. Without ``program``, the workspace's definitions are loaded.
+        and disposed with the app. Without ``lifecycle`` (what follows a change to a lead, which
+        holds the program), one is made for ``program``, else for the workspace's definitions.
         """
         settings = workspace.settings
         owns = engine is None
         if engine is None:
-            from nurture.store.engine import create_store_engine
-            from nurture.store.readiness import ensure_current
-
             engine = create_store_engine(workspace.database_url)
             ensure_current(engine)
-        if program is None:
-            from nurture.definitions import load_program
-
-            program = load_program(workspace)
+        if lifecycle is None:
+            program = program if program is not None else load_program(workspace)
+            lifecycle = Lifecycle(program, SalesSetup.of(settings, workspace.root))
         ingest = settings.ingest_api_key.get_secret_value() if settings.ingest_api_key else ""
         return cls(
             engine=engine,
-            signer=TokenSigner(secret_key(settings, workspace.root)),
+            signer=lifecycle.sales.signer,
             base_url=settings.base_url,
             clock=clock or SystemClock(),
-            program=program,
+            lifecycle=lifecycle,
             ingest_key=ingest.encode("utf-8") if ingest else None,
             unknown_leads=settings.unknown_event_leads,
             checks=dict(checks or {}),

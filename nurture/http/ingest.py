@@ -101,7 +101,7 @@ class IngestRoutes:
         with self.ctx.transaction() as conn:
             return record_batch(
                 conn,
-                self.ctx.program,
+                self.ctx.lifecycle,
                 items,
                 now,
                 key=batch_key,

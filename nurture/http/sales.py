@@ -8,11 +8,9 @@ handoff is the actor. A handoff that is no longer pending is answered 409 and le
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +22,7 @@ from nurture.http.context import HttpContext
 from nurture.http.pages import TEXTS, language, page
 from nurture.http.reading import BodyTooLarge, read_form
 from nurture.http.tracking import message_number
+from nurture.sales import actions
 from nurture.store.schema import handoffs, leads
 from nurture.tokens import InvalidToken
 
@@ -144,16 +143,14 @@ class SalesRoutes:
         )
 
     def _act(self, handoff: Handoff, action: str, reason: str, now: datetime) -> None:
-        if self.ctx.program is None:
+        if self.ctx.lifecycle is None:
             raise RuntimeError("sales actions need the workspace's program (definitions)")
-        # Looked up when a rep first acts, so the server runs (and says so) without sales actions.
-        actions: Any = importlib.import_module("nurture.sales.actions")
         with self.ctx.transaction() as conn:
             try:
                 if action == "accept":
                     actions.accept(
                         conn,
-                        self.ctx.program,
+                        self.ctx.lifecycle,
                         handoff.lead_id,
                         actor=handoff.actor,
                         now=now,
@@ -162,7 +159,7 @@ class SalesRoutes:
                 else:
                     actions.reject(
                         conn,
-                        self.ctx.program,
+                        self.ctx.lifecycle,
                         handoff.lead_id,
                         reason=reason,
                         actor=handoff.actor,

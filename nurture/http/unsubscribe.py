@@ -96,7 +96,7 @@ class UnsubscribeRoutes:
 
     def _unsubscribe(self, lead_id: int, message_id: int | None, channel: str, now: datetime) -> OptOut:
         with self.ctx.transaction() as conn:
-            return unsubscribe(conn, lead_id, now, channel, program=self.ctx.program, message_id=message_id)
+            return unsubscribe(conn, lead_id, now, channel, then=self.ctx.lifecycle, message_id=message_id)
 
     def _lead(self, lead_id: int) -> tuple[str, bool] | None:
         with self.ctx.engine.connect() as conn:

@@ -24,7 +24,7 @@ from nurture.engagement.tracked import Sighting, Tracked, record_sightings
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from nurture.definitions import Program
+    from nurture.facts import WhatFollows
 
 log = logging.getLogger("nurture.http")
 
@@ -47,9 +47,9 @@ class _Waiting(NamedTuple):
 class SightingWriter:
     """Records sightings for request handlers; :meth:`record` returns once it is committed."""
 
-    def __init__(self, transaction: Transaction, program: Callable[[], Program | None]) -> None:
+    def __init__(self, transaction: Transaction, lifecycle: Callable[[], WhatFollows | None]) -> None:
         self._transaction = transaction
-        self._program = program
+        self._lifecycle = lifecycle
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -106,7 +106,7 @@ class SightingWriter:
         sightings = [waiting.sighting for waiting in batch]
         try:
             with self._transaction() as conn:
-                return list(record_sightings(conn, self._program(), sightings))
+                return list(record_sightings(conn, self._lifecycle(), sightings))
         except Exception:
             if len(batch) > 1:
                 return [outcome for waiting in batch for outcome in self._write([waiting])]

@@ -1,1 +1,1 @@
-"""Leads: the people nurture writes to, their fields, import, profile and erasure."""
+"""Leads: the people nurture writes to, their fields, import and erasure."""

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, select
 
-from nurture.engine.cursors import NEW_LEADS, move_cursor, read_cursor
 from nurture.leads.addresses import normalise_email, suppression_hash
+from nurture.store.cursors import NEW_LEADS, move_cursor, read_cursor
 from nurture.store.schema import events, leads, messages, suppressions
 
 

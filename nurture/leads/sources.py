@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from nurture.errors import NurtureError
+from nurture.leads.fields import STANDARD_FIELDS
 
 MAX_FIELD_BYTES = 1 << 20  # one cell; protects memory against a runaway quote
 
@@ -154,8 +155,6 @@ def _csv_records(reader: Iterator[list[str]], width: int) -> Iterator[CsvRecord]
 
 
 def _header(path: Path, header: list[str]) -> list[str]:
-    from nurture.leads.fields import STANDARD_FIELDS
-
     known = {"email", *STANDARD_FIELDS}
     columns: list[str] = []
     for cell in header:

@@ -69,6 +69,7 @@ def collect_examples(histories: Any, question: Question, rules: ModelRules, now:
 def train(examples: Examples, rules: ModelRules, question: Question, now: datetime) -> PredictiveModel:
     """Fit and evaluate the model; :class:`TooLittleData` below the data floor."""
     try:
+        # why: scikit-learn is the optional extra nurture[predict]; the core works without it
         from sklearn.linear_model import LogisticRegression
     except ImportError:
         raise PredictUnavailable(

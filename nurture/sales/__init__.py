@@ -2,7 +2,8 @@
 
 :func:`enforce_sla` runs the acceptance deadlines; :func:`accept`, :func:`reject`, :func:`convert`
 and :func:`disqualify` are the sales actions (CLI, signed links, API); :func:`deliver_webhooks`
-sends queued webhooks. MQLs are made and routed by scoring (:mod:`nurture.scoring`) as scores change.
+sends queued webhooks. MQLs are made and routed as scores change, by what follows a change to a
+lead (:mod:`nurture.lifecycle`).
 """
 
 from nurture.sales.actions import (

@@ -2,7 +2,9 @@
 
 Each action runs in the caller's transaction and either happens completely (stage move with actor
 and reason, handoff answered, score and campaigns as the SLA says) or not at all, with an error
-that says why. The lead's row is locked first, as everywhere a lead and its handoffs change.
+that says why. The stage move is told to what follows (:class:`nurture.facts.WhatFollows`),
+which ends the campaigns the new stage exits. The lead's row is locked first, as everywhere a lead
+and its handoffs change.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import Connection, select
 from nurture.definitions import Program, content_hash
 from nurture.engine.entry import enroll
 from nurture.errors import NurtureError
+from nurture.facts import WhatFollows
 from nurture.leads.changes import record_deal
 from nurture.sales.handoffs import Handoff, close_handoff, current_handoff, get_handoff
 from nurture.sales.routing import OPEN_STATUSES
@@ -42,7 +45,7 @@ class InvalidTransition(SalesActionError):
 
 def accept(
     conn: Connection,
-    program: Program,
+    lifecycle: WhatFollows,
     lead_id: int,
     *,
     actor: str,
@@ -58,14 +61,14 @@ def accept(
         conn.execute(leads.update().where(leads.c.id == lead_id).values(owner_rep_id=handoff.rep_id))
     if lead["lifecycle_stage"] == "mql":
         move_stage(
-            conn, program, lead_id, "mql", "sal", actor=actor, now=now,
+            conn, lifecycle, lead_id, "mql", "sal", actor=actor, now=now,
             reason=reason or f"accepted by {actor}",
         )  # fmt: skip
 
 
 def reject(
     conn: Connection,
-    program: Program,
+    lifecycle: WhatFollows,
     lead_id: int,
     *,
     reason: str,
@@ -84,9 +87,10 @@ def reject(
     close_handoff(conn, handoff.id, "rejected", now=now, actor=actor, reason=reason)
     conn.execute(leads.update().where(leads.c.id == lead_id).values(owner_rep_id=None))
     move_stage(
-        conn, program, lead_id, lead["lifecycle_stage"], "recycled", actor=actor, now=now,
+        conn, lifecycle, lead_id, lead["lifecycle_stage"], "recycled", actor=actor, now=now,
         reason=f"rejected by sales: {reason}",
     )  # fmt: skip
+    program = lifecycle.program
     recycle = program.sla.recycle
     if recycle is None:
         return
@@ -97,7 +101,7 @@ def reject(
 
 def convert(
     conn: Connection,
-    program: Program,
+    lifecycle: WhatFollows,
     lead_id: int,
     *,
     stage: str,
@@ -126,13 +130,13 @@ def convert(
     open_handoff = _close_open_handoffs(conn, lead_id, "converted", actor, reason, now)
     if open_handoff is not None and open_handoff.rep_id is not None and lead["owner_rep_id"] is None:
         conn.execute(leads.update().where(leads.c.id == lead_id).values(owner_rep_id=open_handoff.rep_id))
-    move_stage(conn, program, lead_id, current, stage, actor=actor, reason=reason, now=now)
+    move_stage(conn, lifecycle, lead_id, current, stage, actor=actor, reason=reason, now=now)
     if amount is not None:
         record_deal(conn, lead_id, stage, now, amount, currency)
 
 
 def disqualify(
-    conn: Connection, program: Program, lead_id: int, *, reason: str, actor: str, now: datetime
+    conn: Connection, lifecycle: WhatFollows, lead_id: int, *, reason: str, actor: str, now: datetime
 ) -> None:
     """Sales rules the lead out (competitor, student, no budget); open handoffs close."""
     reason = _required(reason, "disqualify")
@@ -141,7 +145,7 @@ def disqualify(
         raise InvalidTransition(f"{lead['email']} is already disqualified")
     _close_open_handoffs(conn, lead_id, "disqualified", actor, reason, now)
     move_stage(
-        conn, program, lead_id, lead["lifecycle_stage"], "disqualified", actor=actor, reason=reason, now=now
+        conn, lifecycle, lead_id, lead["lifecycle_stage"], "disqualified", actor=actor, reason=reason, now=now
     )
 
 

@@ -1,12 +1,15 @@
 """What handing leads to sales needs beyond the program: settings, the link signer, the templates.
 
-Scoring and routing run inside the importers' and the engine's transactions, which pass only the
-program; the rest is read from the program's workspace once and kept for that program.
+The process that owns them (a CLI command, the daemon, the HTTP app) builds one
+:class:`SalesSetup` when it starts and hands it down; nothing in a scoring or routing pass reads
+settings or keys from disk. A :class:`SalesContext` joins that setup to one program version, with
+the workspace's templates as that version has them: a daemon that reloads its program (after an
+edit under ``templates/`` too) makes a new one.
 """
 
 from __future__ import annotations
 
-import threading
+import hmac
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,35 +18,34 @@ from zoneinfo import ZoneInfo
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from nurture.definitions import SLA, Program, SalesTeam
-from nurture.settings import Settings, load_settings, secret_key
+from nurture.settings import Settings, secret_key
 from nurture.templating import template_environment
 from nurture.tokens import TokenSigner
 from nurture.zones import zone
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "default_templates"
-_KEPT = 16  # programs remembered; a process normally has one
 
 
 @dataclass(frozen=True)
-class SalesContext:
-    """A program with the settings, signer and templates its sales handoffs use."""
+class SalesSetup:
+    """A workspace's settings with the signer, keys and templates its sales handoffs use."""
 
-    program: Program
     settings: Settings
+    signer: TokenSigner
+    webhook_key: bytes
+    default_templates: ImmutableSandboxedEnvironment
 
-    @cached_property
-    def signer(self) -> TokenSigner:
-        return TokenSigner(secret_key(self.settings, self.program.root))
-
-    @cached_property
-    def templates(self) -> ImmutableSandboxedEnvironment:
-        """The workspace's ``templates/`` first, so ``templates/sales/*`` overrides the defaults."""
-        return template_environment(self.program.templates_dir, DEFAULT_TEMPLATES)
-
-    @cached_property
-    def default_templates(self) -> ImmutableSandboxedEnvironment:
-        """nurture's own templates only: the fallback when a workspace's override fails."""
-        return template_environment(DEFAULT_TEMPLATES)
+    @classmethod
+    def of(cls, settings: Settings, root: Path) -> SalesSetup:
+        """Read the workspace's secret key: once, when a process starts."""
+        key = secret_key(settings, root)
+        return cls(
+            settings=settings,
+            signer=TokenSigner(key),
+            webhook_key=webhook_key_of(key),
+            # nurture's own templates only: the fallback when a workspace's override fails.
+            default_templates=template_environment(DEFAULT_TEMPLATES),
+        )
 
     @cached_property
     def message_domain(self) -> str:
@@ -51,13 +53,51 @@ class SalesContext:
         domain = self.settings.from_address.rpartition("@")[2].strip(" >")
         return domain or "nurture.invalid"
 
+    @cached_property
+    def default_zone(self) -> ZoneInfo:
+        return zone(self.settings.timezone)
+
+
+def webhook_key_of(secret: bytes) -> bytes:
+    """The key webhook signatures are made with, derived from the workspace secret."""
+    return hmac.digest(secret, b"nurture webhooks v1", "sha256")
+
+
+@dataclass(frozen=True)
+class SalesContext:
+    """A program with the settings, signer and templates its sales handoffs use."""
+
+    program: Program
+    setup: SalesSetup
+
+    @property
+    def settings(self) -> Settings:
+        return self.setup.settings
+
+    @property
+    def signer(self) -> TokenSigner:
+        return self.setup.signer
+
+    @cached_property
+    def templates(self) -> ImmutableSandboxedEnvironment:
+        """The workspace's ``templates/`` first, so ``templates/sales/*`` overrides the defaults."""
+        return template_environment(self.program.templates_dir, DEFAULT_TEMPLATES)
+
+    @property
+    def default_templates(self) -> ImmutableSandboxedEnvironment:
+        return self.setup.default_templates
+
+    @property
+    def message_domain(self) -> str:
+        return self.setup.message_domain
+
     @property
     def base_url(self) -> str:
         return self.settings.base_url.rstrip("/")
 
-    @cached_property
+    @property
     def default_zone(self) -> ZoneInfo:
-        return zone(self.settings.timezone)
+        return self.setup.default_zone
 
     @cached_property
     def sla(self) -> SLA | None:
@@ -70,19 +110,3 @@ class SalesContext:
     def team(self) -> SalesTeam | None:
         """The team the SLA routes to."""
         return self.program.team(self.sla.route_to) if self.sla is not None else None
-
-
-_contexts: list[SalesContext] = []
-_lock = threading.Lock()
-
-
-def sales_context(program: Program, settings: Settings | None = None) -> SalesContext:
-    """The context of ``program``; settings are read from its workspace unless given."""
-    with _lock:
-        for context in _contexts:
-            if context.program is program and (settings is None or context.settings is settings):
-                return context
-        context = SalesContext(program, settings if settings is not None else load_settings(program.root))
-        _contexts.insert(0, context)
-        del _contexts[_KEPT:]
-        return context

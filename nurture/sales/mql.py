@@ -1,8 +1,8 @@
 """MQL at once: the moment a lead meets the SLA's MQL rule it becomes an MQL and goes to sales.
 
-Called by scoring inside the transaction that changed the score or the fields, so the stage move,
-the end of nurture campaigns that exit on it, the handoff to a rep and the rep's notification are
-committed together with the event or import that caused them, or not at all.
+Run by :mod:`nurture.lifecycle` inside the transaction that changed the score or the fields, so the
+stage move, the handoff to a rep, the rep's notification and the end of nurture campaigns that exit
+on it are committed together with the event or import that caused them, or not at all.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from sqlalchemy import Connection
 from nurture.sales.context import SalesContext
 from nurture.sales.handoffs import Offer, hand_over
 from nurture.sales.routing import account_owner, load_standing, lock_team, save_standing
-from nurture.sales.stages import end_exited_enrollments
 from nurture.scoring.rules import LeadConditions
 from nurture.scoring.state import ScoredLead, complete_views, light_view_suffices
 from nurture.store import bulk
@@ -26,10 +25,10 @@ MQL_ACTOR = "sla"
 
 def qualify(
     conn: Connection, context: SalesContext, candidates: Sequence[tuple[ScoredLead, float]], now: datetime
-) -> list[int]:
-    """Make MQLs of the candidates (lead, score now) the MQL rule holds for, and route them.
+) -> list[NewMql]:
+    """Make MQLs of the candidates (lead, score now) the MQL rule holds for: stage and its record.
 
-    Returns the ids of the new MQLs. The stored score is refreshed to its value at ``now``.
+    Returns the new MQLs, for :func:`route`. The stored score is refreshed to its value at ``now``.
     """
     sla = context.sla
     if sla is None or not candidates:
@@ -65,15 +64,7 @@ def qualify(
             for lead, score in qualified
         ],
     )
-    route(
-        conn,
-        context,
-        [NewMql(lead.id, lead.lead["country"], lead.lead["email_domain"]) for lead, _ in qualified],
-        now,
-    )
-    ids = [lead.id for lead, _ in qualified]
-    end_exited_enrollments(conn, context.program, ids, now)
-    return ids
+    return [NewMql(lead.id, lead.lead["country"], lead.lead["email_domain"]) for lead, _ in qualified]
 
 
 @dataclass(frozen=True)

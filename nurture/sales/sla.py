@@ -15,13 +15,12 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
-from nurture.definitions import Program, SalesTeam
+from nurture.definitions import SalesTeam
 from nurture.durations import format_duration
-from nurture.sales.context import SalesContext, sales_context
+from nurture.sales.context import SalesContext
 from nurture.sales.handoffs import HANDOFF_COLUMNS, Handoff, Offer, close_handoff, hand_over, reps_in_chain
 from nurture.sales.notifications import local_time
 from nurture.sales.routing import TeamStanding, load_standing, lock_team, save_standing
-from nurture.settings import Settings
 from nurture.store.schema import handoffs, leads
 from nurture.zones import zone
 
@@ -52,16 +51,13 @@ class SlaReport:
         return out
 
 
-def enforce_sla(
-    conn_or_engine: Connection | Engine, program: Program, now: datetime, settings: Settings
-) -> SlaReport:
+def enforce_sla(conn_or_engine: Connection | Engine, context: SalesContext, now: datetime) -> SlaReport:
     """Handle every handoff whose acceptance deadline passed by ``now``.
 
     Given an engine, each batch commits on its own; given a connection, everything happens in the
     caller's transaction.
     """
     report = SlaReport(now)
-    context = sales_context(program, settings)
     if context.sla is None:
         return report
     while True:

@@ -1,26 +1,15 @@
-"""Moving leads through the waterfall, and ending the campaigns a new stage makes them leave.
-
-A campaign's ``exit_when`` is checked before each of its steps anyway; checking it the moment a
-lead's stage changes means a lead that just became an MQL (or a customer) gets no further nurture
-email even when its next step is due within the same minute.
-"""
+"""Moving leads through the waterfall; the campaigns a new stage makes them leave end at once
+(:func:`nurture.engine.exits.end_exited_enrollments`, run by what follows a stage change)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from nurture.definitions import ConditionError, EvaluationContext, Program
-from nurture.engine.engagement import BatchEngagement
-from nurture.engine.enrollments import DueEnrollment, load_leads, record_outcomes
-from nurture.engine.plan import Finish
+from nurture.facts import WhatFollows
 from nurture.leads.changes import record_stage_change
-from nurture.store.schema import enrollments, leads
-
-log = logging.getLogger(__name__)
+from nurture.store.schema import leads
 
 WATERFALL = ("subscriber", "lead", "mql", "sal", "sql", "opportunity", "customer")
 
@@ -32,7 +21,7 @@ def waterfall_rank(stage: str) -> int:
 
 def move_stage(
     conn: Connection,
-    program: Program,
+    lifecycle: WhatFollows,
     lead_id: int,
     old: str,
     new: str,
@@ -41,49 +30,7 @@ def move_stage(
     reason: str,
     now: datetime,
 ) -> None:
-    """Set the stage, record the move with actor and reason, and end campaigns it exits."""
+    """Set the stage, record the move with actor and reason, and tell what follows (campaigns end)."""
     conn.execute(leads.update().where(leads.c.id == lead_id).values(lifecycle_stage=new, updated_at=now))
     record_stage_change(conn, lead_id, old, new, at=now, actor=actor[:200], reason=reason[:500])
-    end_exited_enrollments(conn, program, [lead_id], now)
-
-
-def end_exited_enrollments(conn: Connection, program: Program, lead_ids: Sequence[int], now: datetime) -> int:
-    """End the active enrollments of these leads whose campaign's ``exit_when`` holds now.
-
-    Enrollments a campaign worker holds at this moment are skipped, not waited for: that worker
-    checks ``exit_when`` before its next step, and waiting could deadlock with it.
-    """
-    e = enrollments.c
-    query = (
-        select(e.id, e.lead_id, e.campaign_key, e.campaign_version, e.step_id, e.step_started_at, e.due_at)
-        .where(e.lead_id.in_(sorted(set(lead_ids))), e.status == "active")
-        .order_by(e.id)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    active = [DueEnrollment(*row) for row in conn.execute(query)]
-    campaigns = program.campaigns
-    active = [a for a in active if a.campaign_key in campaigns and campaigns[a.campaign_key].exit_when]
-    if not active:
-        return 0
-    lead_rows = load_leads(conn, (a.lead_id for a in active))
-    engagement = BatchEngagement(conn, [a.id for a in active])
-    ended: list[tuple[DueEnrollment, Finish]] = []
-    for enrollment in active:
-        campaign = campaigns[enrollment.campaign_key]
-        context = EvaluationContext(
-            lead=lead_rows[enrollment.lead_id],
-            now=now,
-            engagement=engagement.for_enrollment(enrollment.id, campaign),
-        )
-        for condition in campaign.exit_when:
-            try:
-                if condition.evaluate(context):
-                    ended.append((enrollment, Finish("exited", f"exit_when: {condition.source}")))
-                    break
-            except ConditionError as exc:
-                # The campaign engine reports it for this enrollment on its next step.
-                log.warning("exit_when not decided at stage change: %s", exc)
-                break
-    record_outcomes(conn, ended, now, {})
-    return len(ended)
+    lifecycle.stage_changed(conn, [lead_id], now)

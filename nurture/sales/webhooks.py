@@ -23,12 +23,13 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
 from nurture.definitions import Rep
-from nurture.sales.context import SalesContext
+from nurture.sales.context import SalesContext, webhook_key_of
 from nurture.sales.links import accept_url, reject_url
 from nurture.settings import Settings, secret_key
 from nurture.store.schema import leads, webhook_deliveries
 
 if TYPE_CHECKING:
+    # why: httpx loads only when webhooks are sent, not for every command that routes a lead
     import httpx
 
 MAX_ATTEMPTS = 8
@@ -41,7 +42,7 @@ TIMEOUT_S = 5.0
 
 def webhook_key(settings: Settings, root: Path) -> bytes:
     """The key webhook signatures are made with (give receivers its hex form)."""
-    return hmac.digest(secret_key(settings, root), b"nurture webhooks v1", "sha256")
+    return webhook_key_of(secret_key(settings, root))
 
 
 def signature(key: bytes, timestamp: int, body: str) -> str:
@@ -95,7 +96,7 @@ def queue_handoff_webhook(
         "occurred_at": now.isoformat(),
     }
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    key = webhook_key(context.settings, context.program.root)
+    key = context.setup.webhook_key
     conn.execute(
         webhook_deliveries.insert().values(
             handoff_id=handoff_id, url=url, event=payload["event"], body=body,
@@ -132,6 +133,7 @@ def deliver_webhooks(
     engine: Engine, now: datetime, *, client: httpx.Client | None = None, limit: int = 100
 ) -> WebhookReport:
     """POST the webhooks due at ``now``; each outcome is recorded, failures rescheduled."""
+    # why: httpx loads only when webhooks are sent, not for every command that routes a lead
     import httpx
 
     report = WebhookReport()
@@ -179,6 +181,7 @@ def _claim(engine: Engine, now: datetime, limit: int) -> list[_Claimed]:
 
 def _post(http: httpx.Client, item: _Claimed) -> str | None:
     """None when the receiver took it (2xx); otherwise what went wrong."""
+    # why: httpx loads only when webhooks are sent, not for every command that routes a lead
     import httpx
 
     headers = {

@@ -1,8 +1,9 @@
 """Lead scoring: fit points for who the lead is, behaviour points that fade, and the ledger.
 
-Recorders of events call :func:`on_events_recorded`; whoever changes lead fields calls
-:func:`on_leads_changed`. Both score in the caller's transaction and hand leads that meet the
-SLA's MQL rule straight to sales. :func:`score_breakdown` explains a score rule by rule.
+:func:`on_events_recorded` scores recorded events, :func:`on_leads_changed` rescores fit after
+fields changed, :func:`decay_scores` fades stored scores. Each runs in the caller's transaction and
+returns the leads whose score rose; the MQL rule and routing that follow are :mod:`nurture.lifecycle`'s.
+:func:`score_breakdown` explains a score rule by rule.
 """
 
 from nurture.scoring.breakdown import ScoreBreakdown, ScoreLine, score_breakdown

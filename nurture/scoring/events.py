@@ -4,9 +4,9 @@ Called by whoever records events (the events importer, the ingest API, the track
 its own transaction, once per batch, and set-based throughout: events of types no rule mentions
 are dropped first; the affected leads are read in one query, every rule is matched in Python with
 its condition's quick path looked up once, the daily caps read only the (lead, day) pairs the
-batch touches, and the ledger lines and new scores are written with one driver call each. Leads
-whose score rose are then checked against the SLA's MQL rule and, when it holds, routed to sales
-before the transaction ends.
+batch touches, and the ledger lines and new scores are written with one driver call each. The
+leads whose score rose are returned: what follows (the MQL rule, routing) is
+:mod:`nurture.lifecycle`'s to run, in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from nurture.definitions import Program
-from nurture.engine.entry import event_view
+from nurture.definitions.event_view import event_view
+from nurture.facts import RecordedEvent
 from nurture.scoring.caps import DailyCaps
 from nurture.scoring.ledger import decayed
 from nurture.scoring.rules import ScoringRule, scoring_rules
@@ -33,22 +35,9 @@ from nurture.scoring.state import (
     write_ledger_rows,
     write_scores,
 )
-from nurture.settings import Settings
 from nurture.store import bulk
 
-
-class StoredEvent(NamedTuple):
-    """An engagement event as recorded, with its database id (a tuple: batches hold thousands)."""
-
-    id: int
-    lead_id: int
-    type: str
-    occurred_at: datetime
-    properties: Mapping[str, Any]
-    url: str | None
-    machine_reason: str | None
-    campaign_key: str | None
-    step_id: str | None
+StoredEvent = RecordedEvent  # an engagement event as recorded, with its database id
 
 
 def on_events_recorded(
@@ -57,30 +46,28 @@ def on_events_recorded(
     events: Sequence[StoredEvent],
     now: datetime,
     *,
-    settings: Settings | None = None,
-) -> None:
-    """Score freshly recorded events, then qualify and route leads whose score rose.
+    default_zone: ZoneInfo,
+) -> list[tuple[ScoredLead, float]]:
+    """Score freshly recorded events; returns the leads whose score rose (with the score now) that
+    the MQL rule may now hold for.
 
-    Everything happens in the caller's transaction. ``settings`` default to the program's
-    workspace settings (they give the default time zone, the sender domain and link signing).
+    Everything happens in the caller's transaction. ``default_zone`` is the day of leads without a
+    time zone of their own (for daily caps).
     """
     model = program.scoring_model if program is not None else None
     by_type = scoring_rules(model) if model is not None else {}
     scored = [e for e in events if e.type in by_type and e.lead_id is not None]
     if program is None or model is None or not scored:
-        return
-    from nurture.sales.context import sales_context
-
-    context = sales_context(program, settings)
+        return []
     half_life = model.decay.half_life if model.decay else None
     complete = any(r.where is not None and not light_view_suffices(r.where) for r in model.behavior)
     leads = load_scored_leads(conn, {e.lead_id for e in scored}, lock=True, complete=complete)
     scored = sorted((e for e in scored if e.lead_id in leads), key=_EVENT_ORDER)
-    caps = DailyCaps(context.default_zone)
+    caps = DailyCaps(default_zone)
     days = _load_caps(conn, caps, leads, scored, by_type, now)
     rows, gained = _earn(conn, leads, scored, days, by_type, caps, now, half_life)
     if not rows:
-        return
+        return []
     write_ledger_rows(conn, rows)
     updates = []
     rose: list[tuple[ScoredLead, float]] = []
@@ -93,10 +80,7 @@ def on_events_recorded(
         if points > 0 and lead.stage in MQL_ELIGIBLE:
             rose.append((lead, lead.fit + behaviour))
     write_scores(conn, updates)
-    if rose:
-        from nurture.sales.mql import qualify
-
-        qualify(conn, context, rose, now)
+    return rose
 
 
 _EVENT_ORDER = attrgetter("lead_id", "occurred_at", "id")

@@ -25,7 +25,6 @@ from nurture.scoring.state import (
     write_ledger,
     write_scores,
 )
-from nurture.settings import Settings
 from nurture.store.schema import score_ledger
 
 
@@ -34,21 +33,20 @@ def on_leads_changed(
     program: Program | None,
     lead_ids: Sequence[int],
     now: datetime,
-    *,
-    settings: Settings | None = None,
-) -> None:
-    """Recompute fit points of these leads, then qualify and route those the MQL rule now holds for.
+) -> list[tuple[ScoredLead, float]]:
+    """Recompute fit points of these leads; returns those not yet handed to sales (with their score
+    now) that the MQL rule may now hold for.
 
     Runs in the caller's transaction (the lead importer's batch, a campaign's ``set`` step).
     """
     if program is None or not lead_ids:
-        return
+        return []
     model = program.scoring_model
     rules = model.fit if model is not None else ()
     half_life = model.decay.half_life if model is not None and model.decay else None
     leads = load_scored_leads(conn, lead_ids, lock=True, complete=True)
     if not leads:
-        return
+        return []
     held = _fit_in_ledger(conn, list(leads))
     conditions = LeadConditions(now)
     reasons = {fit_label(rule): fit_reason(rule) for rule in rules}
@@ -76,11 +74,7 @@ def on_leads_changed(
             candidates.append((lead, fit + behaviour))
     write_ledger(conn, lines)
     write_scores(conn, updates)
-    if candidates:
-        from nurture.sales.context import sales_context
-        from nurture.sales.mql import qualify
-
-        qualify(conn, sales_context(program, settings), candidates, now)
+    return candidates
 
 
 def _fit_in_ledger(conn: Connection, lead_ids: list[int]) -> dict[int, dict[str, float]]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
@@ -49,10 +50,8 @@ from nurture.scoring.state import (
     write_scores,
 )
 from nurture.scoring.version import model_version
-from nurture.settings import Settings
 from nurture.store import bulk
 from nurture.store.schema import leads
-from nurture.zones import zone
 
 BATCH = 1_000
 MAX_MQLS = 200  # per run, by default
@@ -101,17 +100,9 @@ class RescoreReport:
         }  # fmt: skip
 
 
-Qualifier = Callable[[Connection, Program, Sequence[tuple[ScoredLead, float]], datetime], list[int]]
-
-
-def hand_to_sales(
-    conn: Connection, program: Program, candidates: Sequence[tuple[ScoredLead, float]], now: datetime
-) -> list[int]:
-    """What follows a score that rose: the MQL rule, routing, notification (one place to change)."""
-    from nurture.sales.context import sales_context
-    from nurture.sales.mql import qualify
-
-    return qualify(conn, sales_context(program), candidates, now)
+# What follows a score that rose (the MQL rule, routing, notification): the lifecycle chain's
+# ``scores_rose``, handed in by the caller; returns how many leads became MQLs.
+Qualifier = Callable[[Connection, Sequence[tuple[ScoredLead, float]], datetime], int]
 
 
 def rescore(
@@ -122,9 +113,9 @@ def rescore(
     dry_run: bool = False,
     batch: int = BATCH,
     max_mqls: int = MAX_MQLS,
-    settings: Settings | None = None,
+    then: Qualifier,
+    default_zone: ZoneInfo,
     progress: Callable[[int], None] | None = None,
-    qualifier: Qualifier = hand_to_sales,
     after: int = 0,
     max_batches: int | None = None,
 ) -> RescoreReport:
@@ -135,7 +126,6 @@ def rescore(
     if model is None:
         return RescoreReport("none", dry_run=dry_run)
     report = RescoreReport(model_version(model), dry_run=dry_run)
-    default_zone = zone((settings or program_settings(program)).timezone)
     budget = max_mqls
     batches = 0
     while max_batches is None or batches < max_batches:
@@ -151,19 +141,13 @@ def rescore(
                 break
             after = report.last_id = ids[-1]
             batches += 1
-            budget -= _rescore_batch(conn, program, model, ids, now, report, budget, default_zone, qualifier)
+            budget -= _rescore_batch(conn, program, model, ids, now, report, budget, default_zone, then)
             if dry_run:
                 conn.rollback()
         report.leads += len(ids)
         if progress is not None:
             progress(report.leads)
     return report
-
-
-def program_settings(program: Program) -> Settings:
-    from nurture.settings import load_settings
-
-    return load_settings(program.root)
 
 
 def _rescore_batch(
@@ -239,7 +223,7 @@ def _rescore_batch(
         write_ledger(conn, lines)
         write_scores(conn, updates)
         if candidates:
-            report.new_mqls += len(qualifier(conn, program, candidates, now))
+            report.new_mqls += qualifier(conn, candidates, now)
             return len(candidates)
         return 0
     report.new_mqls += len(candidates)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from nurture.definitions import Condition
-from nurture.engine.enrollments import LEAD_COLUMNS, lead_for_conditions
+from nurture.leads.condition_view import LEAD_COLUMNS, lead_for_conditions
 from nurture.scoring.ledger import decayed
 from nurture.scoring.rules import lead_fields_read
 from nurture.store import bulk

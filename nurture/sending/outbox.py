@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from nurture.delivery import next_retry_delay
 from nurture.delivery.transports import OutgoingMessage, SendResult, Transport
+from nurture.engagement.suppress import suppress
 from nurture.engine.enrollments import load_leads, suppressed
 from nurture.errors import NurtureError
 from nurture.sending.compose import Composed, Composer
@@ -429,6 +430,4 @@ class Outbox:
 
 def suppress_hard_bounce(conn: Connection, address: str, detail: str, now: datetime) -> None:
     """A relay refused the address for good: never mail it again, and end its enrollments."""
-    from nurture.engagement.suppress import suppress
-
     suppress(conn, address, "hard_bounce", now, detail[:500])

@@ -111,6 +111,7 @@ def _utc(value: datetime) -> datetime:
 def json_value(conn: Connection, value: Any) -> Any:
     """A JSON document in the form the engine stores (JSON text on SQLite, JSONB on PostgreSQL)."""
     if conn.dialect.name == "postgresql":
+        # why: psycopg loads only for PostgreSQL databases
         from psycopg.types.json import Jsonb
 
         return Jsonb(value)

@@ -12,6 +12,7 @@ from nurture.definitions import load_program
 from nurture.delivery.bounce_mailbox import open_bounce_mailbox
 from nurture.delivery.mime import bounce_token
 from nurture.leads.addresses import suppression_hash
+from nurture.lifecycle import Lifecycle
 from nurture.sending.factory import signer_for
 from nurture.store.schema import events, leads, messages, suppressions
 from nurture.tokens import TokenSigner
@@ -51,7 +52,7 @@ def test_bounces_and_complaints_suppress_only_with_a_valid_token(harness: Harnes
     drop(folder, "4.M1P1Q4.host", "postfix-user-unknown.eml", forged)
     drop(folder, "5.M1P1Q5.host", "out-of-office-de.eml", "")
 
-    program = load_program(workspace)
+    program = Lifecycle.of(load_program(workspace), workspace.settings)
     tally = read_bounce_inbox(store, inbox, program, PINNED)
     assert tally == Counter({"hard": 1, "soft": 1, "complaint": 1, "forged": 1, "auto_reply": 1})
     assert not list((folder / "new").iterdir())  # every message filed under cur/

@@ -18,6 +18,7 @@ from nurture.delivery.bounce_mailbox import BounceMailbox, BounceMailboxError, o
 from nurture.delivery.mime import bounce_token
 from nurture.engagement import NewEvent, store_events
 from nurture.leads.addresses import suppression_hash
+from nurture.lifecycle import Lifecycle
 from nurture.sending.factory import signer_for
 from nurture.store.schema import enrollments, events, leads, messages, suppressions
 from nurture.tokens import TokenSigner
@@ -73,7 +74,8 @@ def sent(harness: Harness, *emails: str, days: tuple[int, ...] = (0,)) -> dict[s
 
 
 def read(harness: Harness, mailbox: Mailbox, now: datetime = PINNED, **options: int) -> Counter[str]:
-    program = load_program(Workspace(harness.root))
+    workspace = Workspace(harness.root)
+    program = Lifecycle.of(load_program(workspace), workspace.settings)
     return read_bounce_inbox(harness.store, mailbox.inbox(), program, now, **options)
 
 
@@ -172,7 +174,8 @@ def test_an_open_between_soft_bounces_starts_the_count_again(harness: Harness, m
 def test_an_unreachable_mailbox_loses_nothing(harness: Harness, mailbox: Mailbox) -> None:
     ids = sent(harness, "hart@firma.de")
     mailbox.deliver("postfix-user-unknown.eml", ids["hart@firma.de"][0])
-    program = load_program(Workspace(harness.root))
+    workspace = Workspace(harness.root)
+    program = Lifecycle.of(load_program(workspace), workspace.settings)
     with pytest.raises(BounceMailboxError, match="login refused") as error:
         read_bounce_inbox(harness.store, mailbox.inbox(password="Falsch-987"), program, PINNED)
     assert "Falsch-987" not in str(error.value)

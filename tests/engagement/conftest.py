@@ -149,7 +149,7 @@ def make_context(store: Engine, signer: TokenSigner, clock: FixedClock, program:
         signer=signer,
         base_url="https://track.example",
         clock=clock,
-        program=program,
+        lifecycle=program,
         ingest_key=INGEST_KEY,
     )
 

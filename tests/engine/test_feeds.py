@@ -15,6 +15,7 @@ from nurture.definitions import load_program
 from nurture.engagement import NewEvent, store_events
 from nurture.engine.tick import TickReport
 from nurture.leads.forget import forget_lead
+from nurture.lifecycle import Lifecycle
 from nurture.store.feeds import writing
 from nurture.store.schema import enrollments, leads
 from nurture.workspace import Workspace
@@ -41,7 +42,8 @@ def test_an_event_committed_late_is_not_passed_over(harness: Harness) -> None:
         NOW,
     )
     harness.tick(NOW)
-    program = load_program(Workspace(harness.root))
+    workspace = Workspace(harness.root)
+    program = Lifecycle.of(load_program(workspace), workspace.settings)
     with harness.store.connect() as conn:
         ids = dict(conn.execute(select(leads.c.email, leads.c.id)).all())
 

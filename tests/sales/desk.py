@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 
 from nurture.definitions import Program, load_program
 from nurture.leads.importer import LeadImporter
+from nurture.lifecycle import Lifecycle
 from nurture.sales.sla import SlaReport, enforce_sla
-from nurture.scoring import StoredEvent, on_events_recorded, on_leads_changed
+from nurture.scoring import StoredEvent
 from nurture.settings import Settings
 from nurture.store.schema import events, handoffs, leads, messages, score_ledger, stage_changes
 from nurture.workspace import Workspace
@@ -158,6 +159,10 @@ class Desk:
     def program(self) -> Program:
         return load_program(self.workspace)
 
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle.of(self.program, self.settings)
+
     @property
     def settings(self) -> Settings:
         return self.workspace.settings
@@ -165,6 +170,7 @@ class Desk:
     def reload(self) -> None:
         """Read the definitions again (after a test rewrote them)."""
         self.__dict__.pop("program", None)
+        self.__dict__.pop("lifecycle", None)
         self.__dict__.pop("workspace", None)
 
     # -- acting ----------------------------------------------------------------------------------
@@ -172,10 +178,10 @@ class Desk:
     def import_leads(self, csv_text: str, now: datetime = MONDAY) -> None:
         path = self.root / "leads.csv"
         path.write_text(csv_text, encoding="utf-8")
-        program = self.program
+        lifecycle = self.lifecycle
 
         def hook(conn: Any, created: Any, changed: Any, at: datetime) -> None:
-            on_leads_changed(conn, program, [*created, *changed], at)
+            lifecycle.leads_changed(conn, [*created, *changed], at)
 
         report = LeadImporter(self.store, now, on_batch=hook).run(path)
         assert report.rejected == 0, report.problems
@@ -206,15 +212,15 @@ class Desk:
                 )
             ).inserted_primary_key[0]
             stored = StoredEvent(event_id, lead_id, type_, at, properties, url, machine, None, None)
-            on_events_recorded(conn, self.program, [stored], now or at)
+            self.lifecycle.events_recorded(conn, [stored], now or at)
         return int(event_id)
 
     def act(self, action: Callable[..., None], email: str, now: datetime, **options: Any) -> None:
         with self.store.begin() as conn:
-            action(conn, self.program, self.lead_id(email, conn), now=now, **options)
+            action(conn, self.lifecycle, self.lead_id(email, conn), now=now, **options)
 
     def enforce(self, now: datetime) -> SlaReport:
-        return enforce_sla(self.store, self.program, now, self.settings)
+        return enforce_sla(self.store, self.lifecycle.sales, now)
 
     # -- looking ---------------------------------------------------------------------------------
 

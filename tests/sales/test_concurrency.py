@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from nurture.scoring import StoredEvent, on_events_recorded
+from nurture.scoring import StoredEvent
 from nurture.store.schema import events, handoffs
 from tests.sales.desk import MONDAY, Desk, team, write_workspace
 
@@ -19,7 +19,7 @@ def test_two_simultaneous_mqls_share_one_free_slot_fairly(desk: Desk) -> None:
     desk.import_leads("email,country\n" + "".join(f"{e},DE\n" for e in emails))
     for email in emails:
         desk.record(email, "demo_requested", MONDAY)  # 60 each: one more demo request makes an MQL
-    program, now = desk.program, MONDAY + timedelta(minutes=1)
+    lifecycle, now = desk.lifecycle, MONDAY + timedelta(minutes=1)
     inside_postgres = desk.store.dialect.name == "postgresql"
     barrier = threading.Barrier(2, timeout=30)
     errors: list[BaseException] = []
@@ -42,7 +42,7 @@ def test_two_simultaneous_mqls_share_one_free_slot_fairly(desk: Desk) -> None:
                 if inside_postgres:
                     barrier.wait()  # both transactions are open and about to route
                 stored = StoredEvent(event_id, lead_id, "demo_requested", now, {}, None, None, None, None)
-                on_events_recorded(conn, program, [stored], now)
+                lifecycle.events_recorded(conn, [stored], now)
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 

@@ -128,7 +128,7 @@ def test_given_a_connection_the_timers_run_in_the_callers_transaction(desk: Desk
 
     with desk.store.connect() as conn:
         transaction = conn.begin()
-        assert enforce_sla(conn, desk.program, DUE, desk.settings).reassigned == 1
+        assert enforce_sla(conn, desk.lifecycle.sales, DUE).reassigned == 1
         transaction.rollback()
     assert [h.status for h in desk.handoffs(LEAD)] == ["pending"]
     assert desk.enforce(DUE).reassigned == 1

@@ -20,7 +20,7 @@ LENA = "lena@alpenblick.de"
 
 
 def tick(desk: Desk, now: object) -> None:
-    engine = CampaignEngine(desk.store, desk.program, desk.settings)
+    engine = CampaignEngine(desk.store, desk.program, desk.settings, then=desk.lifecycle)
     engine.record_program(now)  # type: ignore[arg-type]
     engine.tick(now)  # type: ignore[arg-type]
 
@@ -42,7 +42,7 @@ def click_link(desk: Desk, text: str, rep: str, now: object) -> None:
     handoff_id = handoff_from_token(TokenSigner(secret_key(desk.settings, desk.root)), ACCEPT, token)
     with desk.store.begin() as conn:
         lead_id = handoff_lead(conn, handoff_id)
-        accept(conn, desk.program, lead_id, actor=rep, now=now, handoff_id=handoff_id)  # type: ignore[arg-type]
+        accept(conn, desk.lifecycle, lead_id, actor=rep, now=now, handoff_id=handoff_id)  # type: ignore[arg-type]
 
 
 def test_from_import_to_an_accepted_lead(desk: Desk) -> None:
@@ -59,7 +59,7 @@ def test_from_import_to_an_accepted_lead(desk: Desk) -> None:
     with desk.store.begin() as conn:
         result = record_events(
             conn,
-            desk.program,
+            desk.lifecycle,
             [
                 {
                     "type": "email_open",

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, select
 
-from nurture.scoring import StoredEvent, on_events_recorded
+from nurture.scoring import StoredEvent
 from nurture.store.schema import events, handoffs, leads, score_ledger
 from tests.sales.desk import MONDAY, Desk
 
@@ -143,11 +143,11 @@ def test_a_batch_scores_like_its_events_one_at_a_time_in_time_order(
     for event in in_time_order:
         with desk.store.begin() as conn:
             stored = store_event(conn, single_leads[event.lead], event)
-            on_events_recorded(conn, desk.program, [stored], NOW)
+            desk.lifecycle.events_recorded(conn, [stored], NOW)
         single_ids.append(stored.id)
     with desk.store.begin() as conn:
         stored_batch = [store_event(conn, batch_leads[e.lead], e) for e in in_time_order]
-        on_events_recorded(conn, desk.program, stored_batch, NOW)
+        desk.lifecycle.events_recorded(conn, stored_batch, NOW)
     batch_ids = [e.id for e in stored_batch]
 
     single_lines, single_scores, single_routed = outcome(desk, single_leads, single_ids)
@@ -174,7 +174,7 @@ def test_one_batch_caps_opens_per_day_of_the_leads_own_zone(desk: Desk) -> None:
             store_event(conn, lead_id, Event(0, "email_open", minutes_after_start(at), False, ""))
             for at in times
         ]
-        on_events_recorded(conn, desk.program, stored, NOW)
+        desk.lifecycle.events_recorded(conn, stored, NOW)
     with desk.store.connect() as conn:
         scored = conn.scalars(
             select(score_ledger.c.event_id)
@@ -195,11 +195,11 @@ def test_the_cap_counts_stored_lines_from_the_first_to_the_last_instant_of_the_l
     outside = [first - timedelta(microseconds=1), last + timedelta(microseconds=1)]
     for at in [*outside, first, last]:  # stored by earlier batches
         with desk.store.begin() as conn:
-            on_events_recorded(conn, desk.program, [store_event_at(conn, lead_id, at)], late)
+            desk.lifecycle.events_recorded(conn, [store_event_at(conn, lead_id, at)], late)
     with desk.store.begin() as conn:
         noon, afternoon = datetime(2026, 3, 8, 17, tzinfo=UTC), datetime(2026, 3, 8, 18, tzinfo=UTC)
         batch = [store_event_at(conn, lead_id, noon), store_event_at(conn, lead_id, afternoon)]
-        on_events_recorded(conn, desk.program, batch, late)
+        desk.lifecycle.events_recorded(conn, batch, late)
     with desk.store.connect() as conn:
         scored = set(conn.scalars(select(score_ledger.c.event_id).where(score_ledger.c.lead_id == lead_id)))
     assert batch[0].id in scored  # the third open of the day

@@ -18,12 +18,12 @@ def test_the_decay_job_fades_stored_scores_in_passes(desk: Desk) -> None:
     desk.record("max@bergwerk.at", "webinar_attended", MONDAY)
     later = MONDAY + timedelta(days=30)
     with desk.store.begin() as conn:
-        last = decay_scores(conn, desk.program, later, limit=1)
+        last = desk.lifecycle.decay_scores(conn, later, limit=1)
         assert last == desk.lead_id(LENA, conn)  # one lead per call here; go on from its id
-        assert decay_scores(conn, desk.program, later, limit=1, after_id=last) == desk.lead_id(
+        assert desk.lifecycle.decay_scores(conn, later, limit=1, after_id=last) == desk.lead_id(
             "max@bergwerk.at", conn
         )
-        assert decay_scores(conn, desk.program, later, after_id=desk.lead_id("max@bergwerk.at", conn)) == 0
+        assert desk.lifecycle.decay_scores(conn, later, after_id=desk.lead_id("max@bergwerk.at", conn)) == 0
     lead = desk.lead(LENA)
     assert (lead.behavior_score, lead.score, lead.behavior_scored_at) == (
         pytest.approx(10),
@@ -38,7 +38,7 @@ def test_recently_scored_leads_are_left_alone(desk: Desk) -> None:
     desk.import_leads(LEADS)
     desk.record(LENA, "webinar_attended", MONDAY)
     with desk.store.begin() as conn:
-        assert decay_scores(conn, desk.program, MONDAY + timedelta(hours=12)) == 0
+        assert desk.lifecycle.decay_scores(conn, MONDAY + timedelta(hours=12)) == 0
 
 
 def test_without_a_program_or_scoring_model_nothing_is_scored(desk: Desk) -> None:
@@ -46,6 +46,6 @@ def test_without_a_program_or_scoring_model_nothing_is_scored(desk: Desk) -> Non
     before = desk.ledger(LENA)
     with desk.store.begin() as conn:
         on_leads_changed(conn, None, [desk.lead_id(LENA, conn)], MONDAY)
-        on_events_recorded(conn, None, [], MONDAY)
+        on_events_recorded(conn, None, [], MONDAY, default_zone=desk.lifecycle.sales.default_zone)
         assert decay_scores(conn, None, MONDAY) == 0
     assert desk.ledger(LENA) == before

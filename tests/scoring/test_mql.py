@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from nurture.engine.tick import CampaignEngine
 from nurture.sales.actions import reject
-from nurture.scoring import StoredEvent, on_events_recorded
+from nurture.scoring import StoredEvent
 from nurture.store.schema import enrollments, events, handoffs, leads, messages
 from tests.sales.desk import LEADS, MONDAY, Desk
 
@@ -19,7 +19,8 @@ LENA = "lena@alpenblick.de"
 @pytest.fixture
 def desk(desk: Desk) -> Desk:
     desk.import_leads(LEADS)
-    CampaignEngine(desk.store, desk.program, desk.settings).tick(MONDAY)  # trial and newsletter
+    # trial and newsletter
+    CampaignEngine(desk.store, desk.program, desk.settings, then=desk.lifecycle).tick(MONDAY)
     return desk
 
 
@@ -112,7 +113,7 @@ def test_the_mql_is_part_of_the_callers_transaction(desk: Desk) -> None:
             )
         ).inserted_primary_key[0]
         stored = StoredEvent(event_id, lead_id, "webinar_attended", MONDAY, {}, None, None, None, None)
-        on_events_recorded(conn, desk.program, [stored], MONDAY)
+        desk.lifecycle.events_recorded(conn, [stored], MONDAY)
         assert conn.scalar(select(leads.c.lifecycle_stage).where(leads.c.id == lead_id)) == "mql"
         transaction.rollback()
     assert desk.stage(LENA) == "lead"
@@ -135,6 +136,6 @@ def test_a_batch_of_events_qualifies_several_leads_at_once(desk: Desk) -> None:
                     )
                 ).inserted_primary_key[0]
                 stored.append(StoredEvent(event_id, lead_id, type_, MONDAY, {}, None, None, None, None))
-        on_events_recorded(conn, desk.program, stored, MONDAY)
+        desk.lifecycle.events_recorded(conn, stored, MONDAY)
     assert (desk.stage(LENA), desk.stage("max@bergwerk.at")) == ("mql", "mql")
     assert {desk.lead(LENA).owner_rep_id, desk.lead("max@bergwerk.at").owner_rep_id} == {"anna", "ben"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nurture.leads.profile import lead_profile
+from nurture.reports.lead_profile import lead_profile
 from nurture.sales.actions import reject
 from nurture.scoring import score_breakdown
 from nurture.scoring.rescore import rescore
@@ -33,6 +33,11 @@ def edit_model(desk: Desk, old: str, new: str) -> None:
     desk.reload()
 
 
+def chain(desk: Desk) -> dict[str, Any]:
+    """What follows a rescore's rising scores: the desk's lifecycle chain and its zone."""
+    return {"then": desk.lifecycle.scores_rose, "default_zone": desk.lifecycle.sales.default_zone}
+
+
 def scores(desk: Desk) -> tuple[float, float]:
     return desk.lead("ada@alpenblick.de").score, desk.lead("bea@alpenblick.de").score
 
@@ -42,7 +47,7 @@ def test_after_an_edit_two_identical_leads_score_alike_once_rescored(desk: Desk)
     edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 8}")
     desk.record("bea@alpenblick.de", "email_click", MONDAY)
     assert scores(desk) == (5, 8)  # the edit left Ada scored by the old rule
-    report = rescore(desk.store, desk.program, MONDAY, settings=desk.settings)
+    report = rescore(desk.store, desk.program, MONDAY, **chain(desk))
     assert (report.leads, report.changed, report.lines) == (2, 1, 1)
     assert scores(desk) == (8, 8)
     line = desk.ledger("ada@alpenblick.de")[-1]
@@ -64,13 +69,13 @@ def test_a_second_rescore_changes_nothing_even_days_later(desk: Desk) -> None:
         "{event: email_open, points: 1, max_per_day: 3}",
         "{event: email_open, points: 2, max_per_day: 4}",
     )
-    first = rescore(desk.store, desk.program, LATER, settings=desk.settings)
+    first = rescore(desk.store, desk.program, LATER, **chain(desk))
     assert first.changed == 1
     # Four of the five opens now count, 2 points each, faded over two days of a 30-day half-life.
     faded = [2 * 0.5 ** ((LATER - MONDAY - timedelta(minutes=m)) / timedelta(days=30)) for m in range(4)]
     assert desk.lead("ada@alpenblick.de").behavior_score == pytest.approx(sum(faded))
-    assert rescore(desk.store, desk.program, LATER, settings=desk.settings).changed == 0
-    assert rescore(desk.store, desk.program, LATER + timedelta(days=9), settings=desk.settings).changed == 0
+    assert rescore(desk.store, desk.program, LATER, **chain(desk)).changed == 0
+    assert rescore(desk.store, desk.program, LATER + timedelta(days=9), **chain(desk)).changed == 0
 
 
 def test_fit_rules_are_recomputed_and_removed_rules_brought_to_zero(desk: Desk) -> None:
@@ -81,7 +86,7 @@ def test_fit_rules_are_recomputed_and_removed_rules_brought_to_zero(desk: Desk) 
     )
     write_workspace(desk.root, scoring=scoring)
     desk.reload()
-    rescore(desk.store, desk.program, MONDAY, settings=desk.settings)
+    rescore(desk.store, desk.program, MONDAY, **chain(desk))
     ada = desk.lead("ada@alpenblick.de")
     assert (ada.fit_score, ada.behavior_score, ada.score) == (10, 0, 10)
     kinds = [(line.kind, line.points) for line in desk.ledger("ada@alpenblick.de")]
@@ -92,7 +97,7 @@ def test_a_dry_run_changes_nothing_and_says_what_would(desk: Desk) -> None:
     desk.record("ada@alpenblick.de", "email_click", MONDAY)
     edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 50}")
     lines_before = len(desk.ledger("ada@alpenblick.de"))
-    report = rescore(desk.store, desk.program, MONDAY, dry_run=True, settings=desk.settings)
+    report = rescore(desk.store, desk.program, MONDAY, dry_run=True, **chain(desk))
     assert report.changed == 1
     assert report.as_dict()["largest_moves"] == [{"email": "ada@alpenblick.de", "before": 5, "after": 50}]
     assert len(desk.ledger("ada@alpenblick.de")) == lines_before
@@ -103,10 +108,10 @@ def test_new_mqls_are_capped_per_run_and_the_rest_follow_later(desk: Desk) -> No
     for email in ("ada@alpenblick.de", "bea@alpenblick.de"):
         desk.record(email, "webinar_attended", MONDAY)
     edit_model(desk, "{event: webinar_attended, points: 20}", "{event: webinar_attended, points: 120}")
-    first = rescore(desk.store, desk.program, MONDAY, max_mqls=1, settings=desk.settings)
+    first = rescore(desk.store, desk.program, MONDAY, max_mqls=1, **chain(desk))
     assert (first.new_mqls, first.deferred) == (1, 1)
     assert sorted(desk.stage(e) for e in ("ada@alpenblick.de", "bea@alpenblick.de")) == ["lead", "mql"]
-    second = rescore(desk.store, desk.program, MONDAY, max_mqls=1, settings=desk.settings)
+    second = rescore(desk.store, desk.program, MONDAY, max_mqls=1, **chain(desk))
     assert (second.new_mqls, second.deferred) == (1, 0)
     assert [desk.stage(e) for e in ("ada@alpenblick.de", "bea@alpenblick.de")] == ["mql", "mql"]
     assert desk.handoffs("bea@alpenblick.de")  # routed as usual
@@ -116,10 +121,10 @@ def test_a_recycle_halving_survives_a_rescore(desk: Desk) -> None:
     desk.make_mql("ada@alpenblick.de", MONDAY)
     desk.act(reject, "ada@alpenblick.de", MONDAY + timedelta(hours=1), reason="no budget", actor="anna")
     halved = desk.lead("ada@alpenblick.de").behavior_score
-    assert rescore(desk.store, desk.program, MONDAY + timedelta(hours=1), settings=desk.settings).changed == 0
+    assert rescore(desk.store, desk.program, MONDAY + timedelta(hours=1), **chain(desk)).changed == 0
     assert desk.lead("ada@alpenblick.de").behavior_score == pytest.approx(halved)
     edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 6}")
-    rescore(desk.store, desk.program, MONDAY + timedelta(hours=1), settings=desk.settings)
+    rescore(desk.store, desk.program, MONDAY + timedelta(hours=1), **chain(desk))
     assert desk.stage("ada@alpenblick.de") == "recycled"
     assert [line.kind for line in desk.ledger("ada@alpenblick.de")].count("recycle") == 1
 
@@ -127,7 +132,7 @@ def test_a_recycle_halving_survives_a_rescore(desk: Desk) -> None:
 def test_leads_show_names_the_model_version_the_rescore_wrote(desk: Desk) -> None:
     desk.record("ada@alpenblick.de", "email_click", MONDAY)
     edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 7}")
-    rescore(desk.store, desk.program, MONDAY, settings=desk.settings)
+    rescore(desk.store, desk.program, MONDAY, **chain(desk))
     with desk.store.connect() as conn:
         profile = lead_profile(conn, "ada@alpenblick.de", desk.program, MONDAY)
     version = profile["score_model_version"]

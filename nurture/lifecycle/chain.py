@@ -1,0 +1,108 @@
+"""What follows a change to a lead, in one order, inside the caller's transaction.
+
+Every entry point states a plain fact and this chain runs what follows from it:
+
+1. **points**: recorded events earn behaviour points; changed fields are rescored for fit
+   (:mod:`nurture.scoring`). Decay fades stored scores; a negative score fading can rise.
+2. **MQL rule**: leads whose score rose (and are not with sales yet) are checked against the SLA's
+   MQL rule; those it holds for become MQLs, with the stage change recorded (:func:`qualify`).
+3. **route**: each new MQL is handed to a rep of the SLA's team, or the team's manager (:func:`route`).
+4. **notify the rep** and **queue the webhook**: the handoff queues the recipient's email and the
+   team's and rep's webhooks (:func:`nurture.sales.handoffs.hand_over`).
+5. **nurture campaigns end**: every active enrollment whose campaign's ``exit_when`` holds for the
+   lead's new stage ends (:func:`end_exited_enrollments`). A sales answer (accept, reject,
+   convert, disqualify) enters the chain here, through :meth:`Lifecycle.stage_changed`.
+
+A lead's changes are committed together with the event, import, step or answer that caused them,
+or not at all. The chain reads no settings or keys from disk: the settings, signer and webhook key
+come in a :class:`SalesSetup` built once by the process (CLI command, daemon, HTTP app); the
+templates are those of the program version the chain was made for; ``now`` comes with every fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from nurture.definitions import Program
+from nurture.engagement.record import join_anonymous_events
+from nurture.engine.exits import end_exited_enrollments
+from nurture.facts import RecordedEvent
+from nurture.sales.context import SalesContext, SalesSetup
+from nurture.sales.mql import qualify, route
+from nurture.scoring.decay import decay_scores
+from nurture.scoring.events import on_events_recorded
+from nurture.scoring.leads import on_leads_changed
+from nurture.scoring.state import ScoredLead
+from nurture.settings import Settings
+
+
+class Lifecycle:
+    """What follows a change to a lead, for one program (a :class:`nurture.facts.WhatFollows`).
+
+    Cheap to make once its :class:`SalesSetup` exists: a daemon that reloads its program makes a
+    new one for the new program with the same setup.
+    """
+
+    def __init__(self, program: Program, setup: SalesSetup) -> None:
+        self._program = program
+        self.sales = SalesContext(program, setup)
+
+    @classmethod
+    def of(cls, program: Program, settings: Settings) -> Lifecycle:
+        """The chain for a program, its setup read from the workspace now (once, at a process start)."""
+        return cls(program, SalesSetup.of(settings, program.root))
+
+    @property
+    def program(self) -> Program:
+        return self._program
+
+    # -- the facts ----------------------------------------------------------------------------------
+
+    def events_recorded(self, conn: Connection, events: Sequence[RecordedEvent], now: datetime) -> None:
+        """Engagement events of known leads were stored: behaviour points, then the chain."""
+        rose = on_events_recorded(conn, self._program, events, now, default_zone=self.sales.default_zone)
+        self.scores_rose(conn, rose, now)
+
+    def leads_changed(self, conn: Connection, lead_ids: Sequence[int], now: datetime) -> None:
+        """Fields of these leads changed or points were added: fit points, then the chain."""
+        self.scores_rose(conn, on_leads_changed(conn, self._program, lead_ids, now), now)
+
+    def leads_imported(
+        self, conn: Connection, created: Sequence[int], changed: Sequence[int], now: datetime
+    ) -> None:
+        """A lead-import batch was written (a :data:`nurture.leads.report.BatchHook`): events kept
+        under the new addresses join their leads and are scored, then every lead's fit."""
+        if created:
+            join_anonymous_events(conn, self, created, now)
+        touched = sorted({*created, *changed})
+        if touched:
+            self.leads_changed(conn, touched, now)
+
+    def decay_scores(self, conn: Connection, now: datetime, *, limit: int = 5_000, after_id: int = 0) -> int:
+        """Fade up to ``limit`` stored scores (ids above ``after_id``), then the chain for those that
+        rose; the last id handled, or 0 when the pass is complete."""
+        rose: list[tuple[ScoredLead, float]] = []
+        last = decay_scores(conn, self._program, now, limit=limit, after_id=after_id, rose=rose)
+        self.scores_rose(conn, rose, now)
+        return last
+
+    def scores_rose(
+        self, conn: Connection, candidates: Sequence[tuple[ScoredLead, float]], now: datetime
+    ) -> int:
+        """These leads' scores rose (lead, score now): the MQL rule, routing, and campaigns end.
+        Returns how many became MQLs."""
+        if not candidates:
+            return 0
+        new_mqls = qualify(conn, self.sales, candidates, now)
+        if not new_mqls:
+            return 0
+        route(conn, self.sales, new_mqls, now)
+        self.stage_changed(conn, [mql.lead_id for mql in new_mqls], now)
+        return len(new_mqls)
+
+    def stage_changed(self, conn: Connection, lead_ids: Sequence[int], now: datetime) -> None:
+        """These leads moved stage: the nurture campaigns whose ``exit_when`` now holds end."""
+        end_exited_enrollments(conn, self._program, lead_ids, now)
