@@ -49,6 +49,13 @@ steps:
   - id: access
     send: {template: t/welcome, subject: "Ihr Zugang zum Webinar"}
 ---
+kind: Campaign
+key: hot-leads
+entry: {on: segment, where: "lead.score >= 50"}
+steps:
+  - id: demo
+    send: {template: t/welcome, subject: "Ihre Demo"}
+---
 kind: ScoringModel
 name: default
 behavior:
@@ -70,6 +77,9 @@ def test_planned_events_drive_event_entries_mqls_handoffs_and_breaches(harness: 
     assert [(s["email"], s["step"]) for s in webinar] == [("anna@alpenblick.de", "access")]
     assert webinar[0]["at"] >= "2026-03-03T07:00:00+00:00"
     assert outcome["entered"]["webinar"] == 1
+    assert outcome["entered"]["hot-leads"] == 1  # the segment, once the demo request scored
+    [demo] = [s for s in outcome["sends"] if s["campaign"] == "hot-leads"]
+    assert demo["at"] >= "2026-03-04T10:00:00+00:00"
     assert outcome["mqls"] == 1 and outcome["handoffs"] >= 2 and outcome["breaches"] >= 1
     kinds = [(m["what"], m["detail"]) for m in outcome["timeline"]]
     assert ("event", "webinar_registered") in kinds

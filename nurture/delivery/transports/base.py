@@ -52,7 +52,6 @@ class OutgoingMessage:
             return "empty recipient address"
         return None
 
-
     @property
     def needs_smtputf8(self) -> bool:
         """Whether an envelope address has a non-ASCII local part: only a relay offering the
