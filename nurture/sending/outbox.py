@@ -21,6 +21,7 @@ from nurture.delivery import next_retry_delay
 from nurture.delivery.transports import OutgoingMessage, SendResult, Transport
 from nurture.engine.enrollments import load_leads, suppressed
 from nurture.errors import NurtureError
+from nurture.guards import SendGuard, claim_exclusions, tally_handed_over
 from nurture.sending.compose import Composed, Composer
 from nurture.store import bulk
 from nurture.store.schema import messages
@@ -78,6 +79,8 @@ _Prepared = tuple[list[_Verdict], list[tuple[_Verdict, Composed]]]
 
 
 class Outbox:
+    guard: SendGuard | None = None  # circuit breakers, judged at each claim (pauses are obeyed anyway)
+
     def __init__(
         self,
         db: Engine,
@@ -351,9 +354,10 @@ class Outbox:
         m = messages.c
         with self.db.begin() as conn:
             columns = (m.id, m.message_id, m.kind, m.lead_id, m.campaign_key, m.step_id, m.to_address)
+            paused = claim_exclusions(conn, now, self.guard)  # paused mail stays queued
             query = (
                 select(*columns, m.subject, m.html, m.text, m.attempts)
-                .where(m.status == "queued", m.next_attempt_at <= now)
+                .where(m.status == "queued", m.next_attempt_at <= now, *paused)
                 .order_by(m.next_attempt_at, m.id)
                 .limit(self.batch_size)
             )
@@ -422,6 +426,7 @@ class Outbox:
                 "next_attempt_at = :next WHERE id = :id",
                 retries,
             )
+            tally_handed_over(conn, ((v.row.campaign_key, v.status) for v in verdicts), now)
             for verdict in verdicts:
                 if verdict.status == "bounced":
                     self.on_hard_bounce(conn, verdict.row.to_address, verdict.error or "hard bounce", now)
