@@ -61,6 +61,12 @@ COMMANDS = (
     "serve:serve",
     "run:run",
     "demo:demo",
+    "pausing:pause",
+    "pausing:resume",
+    "campaigns:campaigns",
+    "plan:plan",
+    # "suppressions:suppressions",
+    "audit:audit",
 )
 
 

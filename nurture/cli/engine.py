@@ -9,7 +9,9 @@ import click
 
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
+from nurture.definitions import Program
 from nurture.engine.tick import CampaignEngine
+from nurture.guards.held import guard_program
 from nurture.sales.sla import enforce_sla
 from nurture.sales.webhooks import deliver_webhooks
 from nurture.sending.factory import build_outbox
@@ -24,16 +26,19 @@ def tick(app: App, now_text: str | None, no_send: bool) -> None:
     """Run everything due now once (entries, steps, sends, webhooks, the bounce mailbox) and print
     a summary; for cron and tests."""
     now = parse_instant(now_text) if now_text else app.clock.now()
-    engine = CampaignEngine(app.store, app.program, app.workspace.settings)
+    guarded = guard_program(app.store, app.program, app.workspace.settings, now)
+    engine = CampaignEngine(app.store, guarded.program, app.workspace.settings)
     engine.record_program(now)
     report = engine.tick(now)
     for line in report.lines():
         click.echo(line)
+    for line in guarded.lines():
+        click.secho(f"  {line}", fg="yellow")
     sla = enforce_sla(app.store, app.program, now, app.workspace.settings)
     for line in sla.lines():
         click.echo(line)
     if not no_send:
-        delivery = asyncio.run(_deliver(app, now))
+        delivery = asyncio.run(_deliver(app, guarded.program, now))
         lines = delivery.lines()
         if lines:
             click.echo("sending")
@@ -66,8 +71,8 @@ def _read_bounces(app: App, now: datetime) -> None:
             click.echo(f"  {kind:<9} {count}")
 
 
-async def _deliver(app: App, now: datetime) -> DeliveryReport:
-    outbox = build_outbox(app.store, app.program, app.workspace)
+async def _deliver(app: App, program: Program, now: datetime) -> DeliveryReport:
+    outbox = build_outbox(app.store, program, app.workspace)
     try:
         return await outbox.deliver_due(now)
     finally:

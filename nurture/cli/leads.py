@@ -15,6 +15,7 @@ from rich.table import Table
 from nurture.cli.context import App, pass_app
 from nurture.definitions import Program
 from nurture.errors import NurtureError
+from nurture.guards.audit import current_actor, record_audit
 from nurture.leads.after_import import after_import_batch
 from nurture.leads.forget import forget_lead
 from nurture.leads.importer import LeadImporter
@@ -183,13 +184,19 @@ def _table(console: Console, title: str, columns: tuple[str, ...], rows: list[tu
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--reason", default="erasure request", show_default=True)
+@click.option("--actor", metavar="NAME", help="Who asks for the erasure (default: your user name).")
 @pass_app
-def forget(app: App, email: str, yes: bool, reason: str) -> None:
+def forget(app: App, email: str, yes: bool, reason: str, actor: str | None) -> None:
     """Erase everything about EMAIL (GDPR); keep a hash so it is never mailed again."""
     if not yes and sys.stdin.isatty():
         click.confirm(f"Erase all data about {email}? This cannot be undone", abort=True)
+    now = app.clock.now()
     with app.store.begin() as conn:
-        erasure = forget_lead(conn, email, app.clock.now(), detail=reason)
+        erasure = forget_lead(conn, email, now, detail=reason)
+        # The audit names the person only by the hash that outlives the erasure.
+        record_audit(
+            conn, current_actor(actor), "erase", f"email-hash:{erasure.email_hash}", {"reason": reason}, now
+        )
     if erasure.lead_found:
         click.echo(f"erased {email}; its suppression hash is kept so it is never mailed again")
     else:

@@ -282,6 +282,8 @@ async def reload_program(rt: Runtime, now: datetime, *, force: bool) -> JobResul
         fields["campaigns_changed"] = list(outcome.changed)
     if outcome.problems:
         fields["problems"] = list(outcome.problems)
+    if outcome.held:
+        fields["held"] = list(outcome.held)
     if outcome.recorded:
         fields["recorded"] = True
     return JobResult(fields, busy=outcome.status != "unchanged" or outcome.recorded)

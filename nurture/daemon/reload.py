@@ -23,10 +23,15 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from nurture.clock import clock_from_env
 from nurture.daemon.locks import cluster_lock
+from nurture.daemon.logs import log_event
 from nurture.definitions import InvalidProgram, Program, load_program
 from nurture.engine.tick import CampaignEngine
 from nurture.errors import NurtureError
+from nurture.guards.audit import daemon_actor
+from nurture.guards.held import approved_since, guard_program
+from nurture.guards.plan import CampaignPlan
 from nurture.workspace import Workspace
 
 Fingerprint = tuple[tuple[str, int, int], ...]
@@ -60,6 +65,7 @@ class ReloadOutcome:
     problems: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()  # campaign keys added, edited or removed
     recorded: bool = False
+    held: tuple[str, ...] = ()  # changes waiting for `nurture plan --apply`, one line each
 
 
 def fingerprint(workspace: Workspace) -> Fingerprint:
@@ -90,13 +96,20 @@ class LiveProgram:
     on_change: list[Callable[[ProgramVersion], None]] = field(default_factory=list)
     recorded: bool = False  # the current version is recorded in the database
     refused: Fingerprint | None = None  # files whose program was refused (reported once)
+    held: tuple[CampaignPlan, ...] = ()  # changes over the plan limits, not confirmed yet
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def load(cls, workspace: Workspace, db: Engine) -> LiveProgram:
-        """The workspace's program as it is now (InvalidProgram when it cannot run)."""
+    def load(cls, workspace: Workspace, db: Engine, now: datetime | None = None) -> LiveProgram:
+        """The workspace's program as it is now (InvalidProgram when it cannot run), with changes
+        over the plan limits held at their running version."""
         seen = fingerprint(workspace)
-        return cls(workspace, db, ProgramVersion.of(load_program(workspace), db, workspace, seen))
+        at = now or clock_from_env().now()
+        guarded = guard_program(db, load_program(workspace), workspace.settings, at)
+        live = cls(workspace, db, ProgramVersion.of(guarded.program, db, workspace, seen), held=guarded.held)
+        for line in guarded.lines():
+            log_event(_log, logging.WARNING, "definitions.held", detail=line)
+        return live
 
     @property
     def stale(self) -> bool:
@@ -109,16 +122,18 @@ class LiveProgram:
             outcome = ReloadOutcome("unchanged")
             seen = fingerprint(self.workspace)
             changed = seen != self.current.fingerprint
-            if force or (changed and seen != self.refused):
-                outcome = self._reload(seen)
+            if force or (changed and seen != self.refused) or approved_since(self.db, self.held):
+                outcome = self._reload(seen, now)
             elif not changed:
                 self.refused = None  # the files were put back as they were
             if not self.recorded:
                 self.recorded = self._record(self.current, now)
-                outcome = ReloadOutcome(outcome.status, outcome.problems, outcome.changed, self.recorded)
+                outcome = ReloadOutcome(
+                    outcome.status, outcome.problems, outcome.changed, self.recorded, outcome.held
+                )
             return outcome
 
-    def _reload(self, seen: Fingerprint) -> ReloadOutcome:
+    def _reload(self, seen: Fingerprint, now: datetime) -> ReloadOutcome:
         try:
             program = load_program(self.workspace)
         except InvalidProgram as exc:
@@ -128,21 +143,25 @@ class LiveProgram:
         except NurtureError as exc:
             self.refused = seen
             return ReloadOutcome("refused", (str(exc),))
+        guarded = guard_program(self.db, program, self.workspace.settings, now)
         old = self.current
-        new = ProgramVersion.of(program, self.db, self.workspace, seen)
+        new = ProgramVersion.of(guarded.program, self.db, self.workspace, seen)
         keys = set(old.engine.versions) | set(new.engine.versions)
         changed = tuple(sorted(k for k in keys if old.engine.versions.get(k) != new.engine.versions.get(k)))
         self.current = new
         self.refused = None
         self.recorded = False
+        self.held = guarded.held
         for listener in self.on_change:
             listener(new)
-        return ReloadOutcome("applied", changed=changed)
+        for line in guarded.lines():
+            log_event(_log, logging.WARNING, "definitions.held", detail=line)
+        return ReloadOutcome("applied", changed=changed, held=tuple(guarded.lines()))
 
     def _record(self, version: ProgramVersion, now: datetime) -> bool:
         """Record the version in the database, once per cluster; False to try again next run."""
         with cluster_lock(self.db, "record-program") as held:
             if not held:
                 return False
-            version.engine.record_program(now)
+            version.engine.record_program(now, daemon_actor())
             return True

@@ -134,7 +134,7 @@ class Daemon:
         from nurture.http import Metrics
 
         settings = self.workspace.settings
-        live = LiveProgram.load(self.workspace, db)
+        live = LiveProgram.load(self.workspace, db, self.options.clock().now())
         transport = parse_transport(settings.transport, self.workspace.root, settings)
         http_metrics = Metrics()
         health = DaemonHealth(transport, self._scheduler_running)

@@ -18,6 +18,8 @@ from nurture.engine.engagement import BatchEngagement
 from nurture.engine.entry import EntryResult, enter_from_events, enter_new_leads, enter_segment
 from nurture.engine.pacing import SendPacing, recent_by_lead
 from nurture.engine.plan import AddPoints, Finish, Park, Send, SetFields, advance
+from nurture.guards.audit import current_actor
+from nurture.guards.deploys import record_deployments
 from nurture.leads.changes import change_lead
 from nurture.scoring.leads import on_leads_changed
 from nurture.scoring.ledger import add_points
@@ -92,15 +94,17 @@ class CampaignEngine:
         scoring = program.scoring_model
         self.half_life = scoring.decay.half_life if scoring is not None and scoring.decay else None
 
-    def record_program(self, now: datetime) -> None:
+    def record_program(self, now: datetime, actor: str | None = None) -> None:
         """Keep every definition's version, and bring leads inside edited campaigns up to date.
 
         Enrollments made under another version of their campaign (or of a campaign that is gone)
-        become due now: the next advance places them in the new version by step id.
+        become due now: the next advance places them in the new version by step id. Each campaign
+        version that goes live is audited as a deploy by ``actor`` (default: the OS user).
         """
         e = enrollments.c
         with self.db.begin() as conn:
             record_versions(conn, self.program, now)
+            record_deployments(conn, self.versions, current_actor(actor), now)
             stale = or_(
                 e.campaign_key.not_in(list(self.versions)),
                 *[and_(e.campaign_key == key, e.campaign_version != v) for key, v in self.versions.items()],
