@@ -43,10 +43,8 @@ def _us_leads(count: int) -> str:
 
 def _enrolled(h: Harness, campaign: str) -> int:
     with h.store.connect() as conn:
-        return int(
-            conn.scalar(select(func.count()).select_from(enrollments).where(enrollments.c.campaign_key == campaign))
-            or 0
-        )
+        query = select(func.count()).where(enrollments.c.campaign_key == campaign)
+        return int(conn.scalar(query) or 0)
 
 
 def _plan(cli: Any, *args: str) -> dict[str, Any]:
@@ -110,7 +108,8 @@ def test_a_small_edit_goes_live_at_once(harness: Harness, cli: Any) -> None:
     h.import_leads(_us_leads(20), MONDAY)
     env = {"NURTURE_NOW": MONDAY.isoformat()}
     assert cli("tick", "--no-send", env=env).exit_code == 0
-    (h.root / "campaigns" / "trial.yaml").write_text(TRIAL.replace("Fallstudie", "Case study"), encoding="utf-8")
+    edited = TRIAL.replace("Fallstudie", "Case study")
+    (h.root / "campaigns" / "trial.yaml").write_text(edited, encoding="utf-8")
     (change,) = _plan(cli)["campaigns"]
     assert change["campaign"] == "trial" and change["change"] == "edited"
     assert change["enrols"] == 0 and not change["held"]
