@@ -42,6 +42,7 @@ def campaigns(app: App, as_json: bool) -> None:
             f"[bold red]all marketing mail is paused[/] since {workspace_pause.paused_at.isoformat()} "
             f"by {workspace_pause.paused_by}: {workspace_pause.detail or workspace_pause.reason}",
             highlight=False,
+            soft_wrap=True,
         )
     table = Table(show_edge=False)
     for column in ("campaign", "version", "state", "waiting (by step)", "queued", "sent today"):

@@ -188,6 +188,7 @@ class Daemon:
             checks=runtime.health.checks(),
         )
         context.metrics = runtime.http_metrics
+        context.details["held"] = lambda: [p.as_dict() for p in runtime.live.held]
         runtime.live.on_change.append(lambda version: setattr(context, "program", version.program))
         server = build_server(
             create_app(context),

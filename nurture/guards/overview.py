@@ -77,7 +77,7 @@ def campaign_states(
     sent = sent_since(conn, start_of_today(now, timezone))
     states = []
     for key in sorted(set(files) | set(deployed) | set(waiting) | set(queued)):
-        pause = pauses.get(key)
+        pause = pauses.get(key) or pauses.get(ALL_MARKETING)
         state = "held" if held and key in held else ("paused" if pause else "active")
         states.append(
             CampaignState(
