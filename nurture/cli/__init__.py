@@ -65,7 +65,8 @@ COMMANDS = (
     "pausing:resume",
     "campaigns:campaigns",
     "plan:plan",
-    # "suppressions:suppressions",
+    "suppressions:suppressions",
+    "consent:consent",
     "audit:audit",
 )
 

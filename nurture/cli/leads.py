@@ -154,6 +154,15 @@ def _print_profile(p: dict[str, Any]) -> None:
     )
     _table(
         console,
+        "Consent",
+        ("topic", "state", "since", "source", "text", "ip"),
+        [
+            (c["topic"], c["status"], c["at"], c["source"], c["text_version"] or "-", c["ip"] or "-")
+            for c in p.get("consent", [])
+        ],
+    )
+    _table(
+        console,
         "Enrollments",
         ("campaign", "status", "step", "entered"),
         [(e["campaign"], e["status"], e["step"] or "-", e["entered_at"]) for e in p["enrollments"]],
@@ -163,10 +172,22 @@ def _print_profile(p: dict[str, Any]) -> None:
         "Messages",
         ("campaign", "step", "status", "sent"),
         [
-            (m["campaign"] or m["kind"], m["step"] or "-", m["status"], m["sent_at"] or "-")
+            (
+                m["campaign"] or m["kind"],
+                m["step"] or "-",
+                _status(m),
+                m["sent_at"] or "-",
+            )
             for m in p["messages"]
         ],
     )
+
+
+def _status(message: dict[str, Any]) -> str:
+    """``suppressed: no consent``: a suppressed email says why."""
+    if message["status"] == "suppressed" and message.get("error"):
+        return f"suppressed: {message['error']}"
+    return str(message["status"])
 
 
 def _table(console: Console, title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

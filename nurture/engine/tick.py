@@ -19,6 +19,7 @@ from nurture.engine.entry import EntryResult, enter_from_events, enter_new_leads
 from nurture.engine.pacing import SendPacing, recent_by_lead
 from nurture.engine.plan import AddPoints, Finish, Park, Send, SetFields, advance
 from nurture.guards.audit import current_actor
+from nurture.guards.consent import record_refused_sends, screen_sends
 from nurture.guards.deploys import record_deployments
 from nurture.leads.changes import change_lead
 from nurture.scoring.leads import on_leads_changed
@@ -37,6 +38,7 @@ class TickReport:
     entered: Counter[str] = field(default_factory=Counter)
     queued: Counter[tuple[str, str]] = field(default_factory=Counter)
     deferred: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)  # sends not queued: no consent, topic
     ended: Counter[tuple[str, str]] = field(default_factory=Counter)  # (status, reason)
     steps_run: int = 0
     enrollments_advanced: int = 0
@@ -56,6 +58,8 @@ class TickReport:
             out.append(f"  queued    {key}/{step}: {count}")
         for reason, count in sorted(self.deferred.items()):
             out.append(f"  deferred  ({reason}): {count}")
+        for reason, count in sorted(self.refused.items()):
+            out.append(f"  suppressed: {reason}: {count}")
         for (status, reason), count in sorted(self.ended.items()):
             out.append(f"  {status:<9} {reason}: {count}")
         for name, value in self.extra.items():
@@ -86,6 +90,7 @@ class CampaignEngine:
         self.batch_size = batch_size
         self.campaigns = program.campaigns
         self.versions = {key: content_hash(c) for key, c in self.campaigns.items()}
+        self.topics = {key: c.topic for key, c in self.campaigns.items()}
         self.cap_window = parse_duration(settings.frequency_window)
         self.message_domain = _domain_of(settings.from_address)
         self._old_versions: dict[str, Campaign | None] = {}
@@ -199,6 +204,11 @@ class CampaignEngine:
             assert outcome is not None
             outcomes.append((due, outcome))
             self._count(report, due.campaign_key, outcome)
+        sends, refused = screen_sends(conn, sends, self.topics, self.settings)
+        if refused:
+            record_refused_sends(conn, refused, now, self.message_domain)
+            for _, why in refused:
+                report.refused[why] += 1
         store.queue_sends(conn, sends, now, self.message_domain)
         store.record_outcomes(conn, outcomes, now, self.versions)
         if touched:
