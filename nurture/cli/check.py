@@ -12,6 +12,7 @@ from nurture.daemon.schedule import ScheduleError, load_schedule
 from nurture.definitions.load import CheckReport, check_workspace
 from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
+from nurture.guards.authentication import DnsPythonResolver, Resolver, check_deliverability
 from nurture.sales.template_overrides import sales_override_problems
 from nurture.workspace import Workspace
 
@@ -39,14 +40,21 @@ def summary(report: CheckReport) -> str:
 
 @click.command()
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only, no warnings or notes.")
+@click.option(
+    "--deliverability",
+    is_flag=True,
+    help="Also look up DKIM, SPF and DMARC in DNS and check that the sending domains align.",
+)
 @pass_app
-def check(app: App, quiet: bool) -> None:
+def check(app: App, quiet: bool, deliverability: bool) -> None:
     """Validate the definitions (campaigns/*.yaml), their templates, the sales email templates
     a workspace overrides (templates/sales/) and the daemon's schedule (scheduler/jobs.yaml).
 
     Prints every problem as file:line:col: message and exits 1 when there is an error.
     """
     report = check_workspace(app.workspace)
+    if deliverability and not _deliverability(app, report, quiet):
+        sys.exit(1)
     problems = sorted(
         [*report.problems, *workspace_problems(app.workspace, report)], key=lambda p: p.sort_key
     )
@@ -63,6 +71,21 @@ def check(app: App, quiet: bool) -> None:
         return
     click.secho(f"failed: {_count(errors, 'error')}{tail}", fg="red", err=True)
     sys.exit(1)
+
+
+def _deliverability(app: App, report: CheckReport, quiet: bool) -> bool:
+    """Print the sender-authentication findings; False when one is an error."""
+    findings = check_deliverability(app.workspace.settings, report.program, resolver(), app.workspace.root)
+    for finding in findings:
+        if finding.severity == "ok" and quiet:
+            continue
+        click.secho(str(finding), fg={"error": "red", "warning": "yellow", "ok": None}[finding.severity])
+    return not any(f.severity == "error" for f in findings)
+
+
+def resolver() -> Resolver:
+    """The DNS resolver the deliverability checks ask (the system's)."""
+    return DnsPythonResolver()
 
 
 def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Problem]:
