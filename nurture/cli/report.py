@@ -11,6 +11,7 @@ from rich.table import Table
 
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
+from nurture.guards.audit import AuditEntry, audit_entries
 from nurture.reports.figures import Report, build_report
 from nurture.reports.page import render_report_page
 
@@ -32,13 +33,28 @@ def report(
     order = {key: campaign.step_ids for key, campaign in app.program.campaigns.items()}
     with app.store.connect() as conn:
         figures = build_report(conn, since, until, order)
+        audit = [e for e in audit_entries(conn, since=since) if until is None or e.at < until]
     if html_file:
         html_file.write_text(render_report_page(figures, app.clock.now()), encoding="utf-8")
         click.echo(f"wrote {html_file}")
     if as_json:
-        click.echo(json.dumps(figures.as_json(), ensure_ascii=False, indent=2))
+        body = {**figures.as_json(), "audit": [e.as_dict() for e in audit]}
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
     elif not html_file:
         _print(figures)
+        _print_audit(audit)
+
+
+def _print_audit(audit: list[AuditEntry]) -> None:
+    """Who deployed, paused, resumed, erased or approved what in the period."""
+    if not audit:
+        return
+    table = Table(title="Audit", title_justify="left")
+    for column in ("at", "actor", "action", "subject"):
+        table.add_column(column)
+    for entry in audit:
+        table.add_row(entry.at.isoformat(), entry.actor, entry.action, entry.subject)
+    Console().print(table)
 
 
 def _print(figures: Report) -> None:
