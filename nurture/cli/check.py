@@ -53,8 +53,6 @@ def check(app: App, quiet: bool, deliverability: bool) -> None:
     Prints every problem as file:line:col: message and exits 1 when there is an error.
     """
     report = check_workspace(app.workspace)
-    if deliverability and not _deliverability(app, report, quiet):
-        sys.exit(1)
     problems = sorted(
         [*report.problems, *workspace_problems(app.workspace, report)], key=lambda p: p.sort_key
     )
@@ -66,6 +64,10 @@ def check(app: App, quiet: bool, deliverability: bool) -> None:
     errors = sum(1 for p in problems if p.severity == "error")
     warnings = sum(1 for p in problems if p.severity == "warning")
     tail = f" ({_count(warnings, 'warning')})" if warnings else ""
+    authenticates = _deliverability(app, report, quiet) if deliverability else True
+    if not errors and not authenticates:
+        click.secho("failed: the mail would not authenticate (see deliverability)", fg="red", err=True)
+        sys.exit(1)
     if not errors:
         click.secho(f"ok: {summary(report)}{tail}", fg="green")
         return
