@@ -51,6 +51,11 @@ def _key(campaign_key: str | None) -> str:
     return campaign_key or ALL_MARKETING
 
 
+def audit_subject(key: str) -> str:
+    """``campaign:KEY``, or ``all-marketing`` for the workspace's pause."""
+    return "all-marketing" if key == ALL_MARKETING else f"campaign:{key}"
+
+
 def open_pauses(conn: Connection) -> list[Pause]:
     """The pauses in force, oldest first."""
     p = sending_pauses.c
@@ -96,7 +101,7 @@ def pause_sending(
     except IntegrityError:
         return False
     record_audit(
-        conn, actor, "pause" if reason == "manual" else "breaker", key,
+        conn, actor, "pause" if reason == "manual" else "breaker", audit_subject(key),
         {"reason": reason, "detail": detail, **({"figures": figures} if figures else {})}, now,
     )  # fmt: skip
     return True
@@ -113,7 +118,7 @@ def resume_sending(conn: Connection, campaign_key: str | None, *, actor: str, no
     )
     if not result.rowcount:
         return False
-    record_audit(conn, actor, "resume", key, {}, now)
+    record_audit(conn, actor, "resume", audit_subject(key), {}, now)
     return True
 
 

@@ -115,7 +115,7 @@ def test_a_relay_bouncing_five_percent_mid_send_trips_the_breaker_on_both_sender
     assert queued >= LEADS - relay.handed_over - 1 > 0  # paused mail waits in the queue
     assert alert.to_address == "ops@taktwerk.example" and alert.status == "sent"
     assert "nurture resume" in alert.text
-    assert ("breaker", pause.campaign_key) in audit
+    assert ("breaker", "campaign:trial") in audit
 
 
 def test_a_resumed_campaign_sends_again_and_is_judged_afresh(harness: Harness) -> None:
