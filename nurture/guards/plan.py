@@ -121,10 +121,13 @@ def plan_program(conn: Connection, program: Program, settings: Settings, now: da
     approved = approvals(conn)
     plans: list[CampaignPlan] = []
     current = program.campaigns
+    already_running = _with_enrollments(conn) - set(deployed)
     for key in sorted(set(current) | set(running)):
         new = current.get(key)
         version = content_hash(new) if new is not None else None
-        if version == deployed.get(key):
+        if version == deployed.get(key) or key in already_running:
+            # A campaign with leads but no deploy on record ran before deploys were audited: it is
+            # taken as deployed as it is, rather than planned (and a database scanned) as new.
             continue
         if new is None:
             plans.append(CampaignPlan(key, "removed", deployed.get(key), None))
@@ -132,6 +135,11 @@ def plan_program(conn: Connection, program: Program, settings: Settings, now: da
         old = running.get(key)
         plans.append(_plan_campaign(conn, key, old, new, deployed.get(key), version, settings, now, approved))
     return plans
+
+
+def _with_enrollments(conn: Connection) -> set[str]:
+    e = enrollments.c
+    return {key for (key,) in conn.execute(select(e.campaign_key).distinct())}
 
 
 def _plan_campaign(

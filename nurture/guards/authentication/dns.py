@@ -35,7 +35,10 @@ class DnsPythonResolver:
     """The system's resolvers, through dnspython."""
 
     def __init__(self, lifetime: float = LOOKUP_SECONDS) -> None:
-        self._resolver = dns.resolver.Resolver()
+        try:
+            self._resolver = dns.resolver.Resolver()
+        except dns.resolver.NoResolverConfiguration:
+            raise DnsError("no DNS resolver is configured on this machine (/etc/resolv.conf)") from None
         self._resolver.lifetime = lifetime
 
     def _answer(self, name: str, kind: str) -> list[str]:
