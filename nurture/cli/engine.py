@@ -11,7 +11,8 @@ from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
 from nurture.definitions import Program
 from nurture.engine.tick import CampaignEngine
-from nurture.guards.held import guard_program
+from nurture.guards.audit import current_actor
+from nurture.guards.held import guard_program, record_holds
 from nurture.sales.sla import enforce_sla
 from nurture.sales.webhooks import deliver_webhooks
 from nurture.sending.factory import build_outbox
@@ -27,6 +28,7 @@ def tick(app: App, now_text: str | None, no_send: bool) -> None:
     a summary; for cron and tests."""
     now = parse_instant(now_text) if now_text else app.clock.now()
     guarded = guard_program(app.store, app.program, app.workspace.settings, now)
+    record_holds(app.store, guarded.held, current_actor(), now)
     engine = CampaignEngine(app.store, guarded.program, app.workspace.settings)
     engine.record_program(now)
     report = engine.tick(now)

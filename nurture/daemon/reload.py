@@ -30,7 +30,7 @@ from nurture.definitions import InvalidProgram, Program, load_program
 from nurture.engine.tick import CampaignEngine
 from nurture.errors import NurtureError
 from nurture.guards.audit import daemon_actor
-from nurture.guards.held import approved_since, guard_program
+from nurture.guards.held import approved_since, guard_program, record_holds
 from nurture.guards.plan import CampaignPlan
 from nurture.workspace import Workspace
 
@@ -107,6 +107,7 @@ class LiveProgram:
         at = now or clock_from_env().now()
         guarded = guard_program(db, load_program(workspace), workspace.settings, at)
         live = cls(workspace, db, ProgramVersion.of(guarded.program, db, workspace, seen), held=guarded.held)
+        record_holds(db, guarded.held, daemon_actor(), at)
         for line in guarded.lines():
             log_event(_log, logging.WARNING, "definitions.held", detail=line)
         return live
@@ -156,6 +157,7 @@ class LiveProgram:
             listener(new)
         for line in guarded.lines():
             log_event(_log, logging.WARNING, "definitions.held", detail=line)
+        record_holds(self.db, guarded.held, daemon_actor(), now)
         return ReloadOutcome("applied", changed=changed, held=tuple(guarded.lines()))
 
     def _record(self, version: ProgramVersion, now: datetime) -> bool:

@@ -21,7 +21,7 @@ from nurture.store.schema import audit_log
 
 # The actions recorded today; others may be added by the features that perform them.
 ACTIONS = (
-    "deploy", "approve", "pause", "resume", "breaker", "erase", "suppress", "unsuppress",
+    "deploy", "hold", "approve", "pause", "resume", "breaker", "erase", "suppress", "unsuppress",
     "consent", "rescore", "resend", "reassign",
 )  # fmt: skip
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
 from nurture.definitions import Program
-from nurture.guards.deploys import deployed_versions
+from nurture.guards.audit import record_audit
+from nurture.guards.deploys import SUBJECT_PREFIX, deployed_versions
 from nurture.guards.plan import CampaignPlan, approvals, plan_program, program_to_run, running_campaigns
 from nurture.settings import Settings
+from nurture.store.schema import audit_log
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,28 @@ def guard_program(db: Engine, program: Program, settings: Settings, now: datetim
         running = running_campaigns(conn, deployed_versions(conn)) if held else {}
         conn.rollback()
     return GuardedProgram(program_to_run(program, held, running), held)
+
+
+def record_holds(db: Engine, held: tuple[CampaignPlan, ...], actor: str, now: datetime) -> None:
+    """Audit each held version once (``nurture campaigns`` shows it as held from this record)."""
+    if not held:
+        return
+    with db.begin() as conn:
+        known = held_versions(conn, every=True)
+        for plan in held:
+            if plan.version is not None and plan.version not in known.get(plan.key, set()):
+                record_audit(conn, actor, "hold", f"{SUBJECT_PREFIX}{plan.key}", plan.as_dict(), now)
+
+
+def held_versions(conn: Connection, *, every: bool = False) -> dict[str, set[str]]:
+    """The versions ever held, by campaign (with ``every``), or only the latest one of each."""
+    a = audit_log.c
+    found: dict[str, set[str]] = {}
+    for subject, detail in conn.execute(select(a.subject, a.detail).where(a.action == "hold").order_by(a.id)):
+        key = subject.removeprefix(SUBJECT_PREFIX)
+        version = str((detail or {}).get("version", ""))
+        found[key] = (found.get(key, set()) | {version}) if every else {version}
+    return found
 
 
 def approved_since(db: Engine, held: tuple[CampaignPlan, ...]) -> bool:

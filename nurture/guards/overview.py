@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -12,7 +11,9 @@ from sqlalchemy import Connection, func, select
 from nurture.definitions import Program, content_hash
 from nurture.guards.breakers import sent_since
 from nurture.guards.deploys import deployed_versions
+from nurture.guards.held import held_versions
 from nurture.guards.pauses import ALL_MARKETING, Pause, open_pauses
+from nurture.guards.plan import approvals
 from nurture.store.schema import enrollments, messages
 from nurture.zones import zone
 
@@ -52,11 +53,16 @@ def campaign_states(
     program: Program | None,
     now: datetime,
     timezone: str,
-    held: Mapping[str, str] | None = None,
 ) -> tuple[list[CampaignState], Pause | None]:
-    """Every campaign in the files or still holding leads or mail; and the workspace's own pause."""
+    """Every campaign in the files or still holding leads or mail; and the workspace's own pause.
+
+    A campaign is ``held`` when the version in the files was held (over the plan limits) and is
+    neither deployed nor confirmed yet.
+    """
     pauses = {p.campaign_key: p for p in open_pauses(conn)}
     deployed = deployed_versions(conn)
+    holds = held_versions(conn)
+    confirmed = approvals(conn)
     files = {k: content_hash(c) for k, c in (program.campaigns.items() if program else ())}
     e, m = enrollments.c, messages.c
     waiting: dict[str, dict[str, int]] = {}
@@ -78,7 +84,14 @@ def campaign_states(
     states = []
     for key in sorted(set(files) | set(deployed) | set(waiting) | set(queued)):
         pause = pauses.get(key) or pauses.get(ALL_MARKETING)
-        state = "held" if held and key in held else ("paused" if pause else "active")
+        version = files.get(key)
+        held = (
+            version is not None
+            and version != deployed.get(key)
+            and version in holds.get(key, set())
+            and (key, version) not in confirmed
+        )
+        state = "held" if held else ("paused" if pause else "active")
         states.append(
             CampaignState(
                 key,

@@ -74,6 +74,8 @@ def test_an_edit_enrolling_10000_leads_is_held_until_plan_apply(harness: Harness
     assert ticked.exit_code == 0, ticked.output
     assert "held us-launch: enrols 10000 leads (limit 1000)" in ticked.output
     assert _enrolled(h, "us-launch") == 0
+    shown = json.loads(cli("campaigns", "--json", env=env).output)["campaigns"]
+    assert {c["campaign"]: c["state"] for c in shown}["us-launch"] == "held"
 
     applied = cli("plan", "--apply", "--actor", "petra", env=env)
     assert applied.exit_code == 0 and "approved us-launch" in applied.output
@@ -83,6 +85,7 @@ def test_an_edit_enrolling_10000_leads_is_held_until_plan_apply(harness: Harness
     with h.store.connect() as conn:
         actions = [(e.actor, e.action, e.subject) for e in audit_entries(conn)]
     assert ("petra", "approve", "campaign:us-launch") in actions
+    assert sum(1 for _, a, s in actions if a == "hold" and s == "campaign:us-launch") == 1
     assert any(a == "deploy" and s == "campaign:us-launch" for _, a, s in actions)
 
 
