@@ -121,7 +121,7 @@ def plan_program(conn: Connection, program: Program, settings: Settings, now: da
     approved = approvals(conn)
     plans: list[CampaignPlan] = []
     current = program.campaigns
-    already_running = _with_enrollments(conn) - set(deployed)
+    already_running = {k for k in current if k not in deployed and _has_enrollments(conn, k)}
     for key in sorted(set(current) | set(running)):
         new = current.get(key)
         version = content_hash(new) if new is not None else None
@@ -137,9 +137,9 @@ def plan_program(conn: Connection, program: Program, settings: Settings, now: da
     return plans
 
 
-def _with_enrollments(conn: Connection) -> set[str]:
+def _has_enrollments(conn: Connection, key: str) -> bool:
     e = enrollments.c
-    return {key for (key,) in conn.execute(select(e.campaign_key).distinct())}
+    return conn.scalar(select(e.id).where(e.campaign_key == key).limit(1)) is not None
 
 
 def _plan_campaign(
