@@ -46,6 +46,30 @@ class Settings(BaseSettings):
     dkim_private_key_file: str | None = None
     smtp_rate_per_second: float = Field(default=0, ge=0, description="0 = unlimited")
     smtp_pool_size: int = Field(default=4, ge=1, le=64)
+    # Guards against a bad send (docs/guards.md).
+    breaker_hard_bounce_rate: float = Field(
+        default=0.02, ge=0, le=1, description="hard bounces per email handed over that pause; 0 = off"
+    )
+    breaker_complaint_rate: float = Field(
+        default=0.001, ge=0, le=1, description="complaints per email handed over that pause; 0 = off"
+    )
+    breaker_min_sends: int = Field(
+        default=200, ge=1, description="emails handed over in the window before a breaker may trip"
+    )
+    breaker_window: str = Field(default="1h", description="the sliding window the rates are taken over")
+    alert_address: str | None = Field(default=None, description="who is emailed when a breaker trips")
+    plan_enrol_limit: int = Field(
+        default=1000, ge=0, description="an edit enrolling more leads than this is held; 0 = off"
+    )
+    plan_send_limit: int = Field(
+        default=5000, ge=0, description="an edit adding more emails in 24 h than this is held; 0 = off"
+    )
+    require_consent: bool | list[str] = Field(
+        default=False, description="true: every topic needs confirmed consent; or a list of topics"
+    )
+    relay_signs_dkim: bool = Field(
+        default=False, description="the relay adds a DKIM signature (covering List-Unsubscribe) itself"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -58,6 +82,20 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file's values arrive as init arguments; the environment must win over them.
         return (env_settings, init_settings)
+
+    @field_validator("breaker_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        from nurture.durations import parse_duration
+
+        parse_duration(value)
+        return value
+
+    def consent_required(self, topic: str) -> bool:
+        """Whether marketing mail on ``topic`` needs confirmed consent."""
+        if isinstance(self.require_consent, bool):
+            return self.require_consent
+        return topic in self.require_consent
 
     @field_validator("timezone")
     @classmethod

@@ -1,7 +1,7 @@
 """predictive score: trained models and each lead's conversion probability
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import nurture.store.types
 from sqlalchemy.dialects import postgresql
 
 revision = '0005'
-down_revision = '0001'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -63,6 +63,13 @@ COMMANDS = (
     "run:run",
     "demo:demo",
     "score:score",
+    "pausing:pause",
+    "pausing:resume",
+    "campaigns:campaigns",
+    "plan:plan",
+    "suppressions:suppressions",
+    "consent:consent",
+    "audit:audit",
 )
 
 

@@ -15,6 +15,7 @@ from nurture.cli.context import App, pass_app
 from nurture.definitions.load import CheckReport, check_workspace
 from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
+from nurture.guards.authentication import DnsPythonResolver, Resolver, check_deliverability
 from nurture.sales.template_overrides import sales_override_problems
 from nurture.store.schema import events
 from nurture.workspace import Workspace
@@ -44,8 +45,13 @@ def summary(report: CheckReport) -> str:
 @click.command()
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only, no warnings or notes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as one JSON object.")
+@click.option(
+    "--deliverability",
+    is_flag=True,
+    help="Also look up DKIM, SPF and DMARC in DNS and check that the sending domains align.",
+)
 @pass_app
-def check(app: App, quiet: bool, as_json: bool) -> None:
+def check(app: App, quiet: bool, as_json: bool, deliverability: bool) -> None:
     """Validate the definitions (campaigns/*.yaml), their templates, the sales email templates
     a workspace overrides (templates/sales/) and the daemon's schedule (scheduler/jobs.yaml).
 
@@ -68,6 +74,10 @@ def check(app: App, quiet: bool, as_json: bool) -> None:
         click.secho(str(problem), fg=colour)
     warnings = sum(1 for p in problems if p.severity == "warning")
     tail = f" ({_count(warnings, 'warning')})" if warnings else ""
+    authenticates = _deliverability(app, report, quiet) if deliverability else True
+    if not errors and not authenticates:
+        click.secho("failed: the mail would not authenticate (see deliverability)", fg="red", err=True)
+        sys.exit(1)
     if not errors:
         click.secho(f"ok: {summary(report)}{tail}", fg="green")
         return
@@ -110,6 +120,19 @@ def check_json(report: CheckReport, problems: list[Problem]) -> dict[str, Any]:
             for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
         },
     }
+def _deliverability(app: App, report: CheckReport, quiet: bool) -> bool:
+    """Print the sender-authentication findings; False when one is an error."""
+    findings = check_deliverability(app.workspace.settings, report.program, resolver(), app.workspace.root)
+    for finding in findings:
+        if finding.severity == "ok" and quiet:
+            continue
+        click.secho(str(finding), fg={"error": "red", "warning": "yellow", "ok": None}[finding.severity])
+    return not any(f.severity == "error" for f in findings)
+
+
+def resolver() -> Resolver:
+    """The DNS resolver the deliverability checks ask (the system's)."""
+    return DnsPythonResolver()
 
 
 def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Problem]:

@@ -12,9 +12,13 @@ import click
 
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
+from nurture.definitions import Program
 from nurture.engine.last_tick import last_tick, record_tick
 from nurture.engine.tick import CampaignEngine, TickReport
 from nurture.errors import NurtureError
+from nurture.guards.audit import current_actor
+from nurture.guards.held import guard_program, record_holds
+from nurture.lifecycle import Lifecycle
 from nurture.sales.sla import SlaReport, enforce_sla
 from nurture.sales.webhooks import WebhookReport, deliver_webhooks
 from nurture.sending.factory import build_outbox
@@ -32,20 +36,27 @@ def tick(app: App, now_text: str | None, no_send: bool, force: bool, as_json: bo
     a summary; for cron and tests."""
     now = parse_instant(now_text) if now_text else app.clock.now()
     _keep_time_moving_forward(app, now, force)
-    engine = CampaignEngine(app.store, app.program, app.workspace.settings, then=app.lifecycle)
+    guarded = guard_program(app.store, app.program, app.workspace.settings, now)
+    record_holds(app.store, guarded.held, current_actor(), now)
+    # A held change runs the confirmed version of its campaign, and so does what follows from it.
+    chain = app.lifecycle if not guarded.held else Lifecycle(guarded.program, app.lifecycle.sales.setup)
+    engine = CampaignEngine(app.store, guarded.program, app.workspace.settings, then=chain)
     engine.record_program(now)
     report = engine.tick(now)
-    sla = enforce_sla(app.store, app.lifecycle.sales, now)
+    sla = enforce_sla(app.store, chain.sales, now)
     delivery = webhooks = None
     if not no_send:
-        delivery = asyncio.run(_deliver(app, now))
+        delivery = asyncio.run(_deliver(app, guarded.program, now))
         webhooks = deliver_webhooks(app.store, now)
     bounces = _read_bounces(app, now) if app.workspace.settings.bounce_mailbox else None
     if as_json:
         facts = tick_json(report, sla, delivery, webhooks, bounces)
+        facts["held"] = guarded.lines()
         click.echo(json.dumps(facts, ensure_ascii=False, indent=2))
         return
     _print(report, sla, delivery, webhooks, bounces)
+    for line in guarded.lines():
+        click.secho(f"  {line}", fg="yellow")
 
 
 def _keep_time_moving_forward(app: App, now: datetime, force: bool) -> None:
@@ -142,8 +153,8 @@ def _read_bounces(app: App, now: datetime) -> BounceReading:
     return BounceReading(dict(tally))
 
 
-async def _deliver(app: App, now: datetime) -> DeliveryReport:
-    outbox = build_outbox(app.store, app.program, app.workspace)
+async def _deliver(app: App, program: Program, now: datetime) -> DeliveryReport:
+    outbox = build_outbox(app.store, program, app.workspace)
     try:
         return await outbox.deliver_due(now)
     finally:

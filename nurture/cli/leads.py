@@ -17,6 +17,7 @@ from rich.table import Table
 from nurture.cli.context import App, pass_app
 from nurture.definitions import Program
 from nurture.errors import NurtureError
+from nurture.guards.audit import current_actor, record_audit
 from nurture.leads.forget import forget_lead
 from nurture.leads.importer import LeadImporter
 from nurture.leads.report import ImportReport
@@ -211,6 +212,15 @@ def _print_profile(p: dict[str, Any]) -> None:
     )
     _table(
         console,
+        "Consent",
+        ("topic", "state", "since", "source", "text", "ip"),
+        [
+            (c["topic"], c["status"], c["at"], c["source"], c["text_version"] or "-", c["ip"] or "-")
+            for c in p.get("consent", [])
+        ],
+    )
+    _table(
+        console,
         "Enrollments",
         ("campaign", "status", "step", "entered"),
         [(e["campaign"], e["status"], e["step"] or "-", e["entered_at"]) for e in p["enrollments"]],
@@ -220,10 +230,22 @@ def _print_profile(p: dict[str, Any]) -> None:
         "Messages",
         ("campaign", "step", "status", "sent"),
         [
-            (m["campaign"] or m["kind"], m["step"] or "-", m["status"], m["sent_at"] or "-")
+            (
+                m["campaign"] or m["kind"],
+                m["step"] or "-",
+                _status(m),
+                m["sent_at"] or "-",
+            )
             for m in p["messages"]
         ],
     )
+
+
+def _status(message: dict[str, Any]) -> str:
+    """``suppressed: no consent``: a suppressed email says why."""
+    if message["status"] == "suppressed" and message.get("error"):
+        return f"suppressed: {message['error']}"
+    return str(message["status"])
 
 
 def _table(console: Console, title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
@@ -276,16 +298,22 @@ def list_command(
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--reason", default="erasure request", show_default=True)
+@click.option("--actor", metavar="NAME", help="Who asks for the erasure (default: your user name).")
 @pass_app
-def forget(app: App, email: str, yes: bool, reason: str) -> None:
+def forget(app: App, email: str, yes: bool, reason: str, actor: str | None) -> None:
     """Erase everything about EMAIL (GDPR); keep a hash so it is never mailed again."""
     if not yes:
         if not sys.stdin.isatty():
             # A script piping into this command cannot have meant to answer a question it never saw.
             raise NurtureError(f"erasing {email} cannot be undone: pass --yes when not at a terminal")
         click.confirm(f"Erase all data about {email}? This cannot be undone", abort=True)
+    now = app.clock.now()
     with app.store.begin() as conn:
-        erasure = forget_lead(conn, email, app.clock.now(), detail=reason)
+        erasure = forget_lead(conn, email, now, detail=reason)
+        # The audit names the person only by the hash that outlives the erasure.
+        record_audit(
+            conn, current_actor(actor), "erase", f"email-hash:{erasure.email_hash}", {"reason": reason}, now
+        )
     if erasure.lead_found:
         click.echo(f"erased {email}; its suppression hash is kept so it is never mailed again")
     else:

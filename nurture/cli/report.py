@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
+from nurture.guards.audit import AuditEntry, audit_entries
 from nurture.reports.attribution import MODELS
 from nurture.reports.csv_files import write_csv_files
 from nurture.reports.page import render_report_page
@@ -69,7 +72,10 @@ def report(
     with app.store.connect() as conn:
         data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
         health = score_health(conn, app.program, options.now)
+        until = options.until
+        audit = [e for e in audit_entries(conn, since=options.since) if until is None or e.at < until]
     data["score_health"] = score_health_json(app.program, health)
+    data["audit"] = [e.as_dict() for e in audit]
     if html_file:
         html_file.write_text(with_score_health(render_report_page(data), health), encoding="utf-8")
         click.echo(f"wrote {html_file}", err=as_json)
@@ -81,3 +87,16 @@ def report(
     elif not html_file and not csv_dir:
         print_report(data)
         click.echo("\n".join(score_health_lines(health)))
+        _print_audit(audit)
+
+
+def _print_audit(audit: list[AuditEntry]) -> None:
+    """Who deployed, paused, resumed, erased or approved what in the period."""
+    if not audit:
+        return
+    table = Table(title="Audit", title_justify="left")
+    for column in ("at", "actor", "action", "subject"):
+        table.add_column(column)
+    for entry in audit:
+        table.add_row(entry.at.isoformat(), entry.actor, entry.action, entry.subject)
+    Console().print(table)

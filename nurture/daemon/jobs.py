@@ -28,6 +28,7 @@ from nurture.daemon.reload import LiveProgram, ProgramVersion
 from nurture.delivery.transports import Transport
 from nurture.engine.entry import EntryResult, enter_segment
 from nurture.engine.tick import TickReport
+from nurture.guards.pauses import Pause, open_pauses
 from nurture.predict.refresh import refresh_probabilities
 from nurture.sales import deliver_webhooks, enforce_sla
 from nurture.scoring.rescore import rescore as rescore_leads
@@ -78,6 +79,9 @@ class Runtime:
         if self._outbox is None or self._outbox[0] is not version:
             outbox = build_outbox(self.db, version.program, self.workspace, self.transport)
             outbox.stopping = self.stopping
+            if outbox.guard is not None:
+                trips = self.metrics.breaker_trips
+                outbox.guard.on_trip.append(lambda key, trip: trips.labels(key, trip.reason).inc())
             self._outbox = (version, outbox)
         return self._outbox[1]
 
@@ -325,6 +329,7 @@ async def reload_program(rt: Runtime, now: datetime, *, force: bool) -> JobResul
     """Look at the files (``force``: reload whatever they say) and report what happened."""
     outcome = await asyncio.to_thread(rt.live.refresh, now, force=force)
     rt.metrics.definitions_stale.set(1 if rt.live.stale else 0)
+    rt.metrics.definitions_held.set(len(rt.live.held))
     fields: dict[str, Any] = {"status": outcome.status, "program": rt.live.current.label}
     if outcome.status != "unchanged":
         rt.metrics.reloads.labels(outcome.status).inc()
@@ -332,6 +337,8 @@ async def reload_program(rt: Runtime, now: datetime, *, force: bool) -> JobResul
         fields["campaigns_changed"] = list(outcome.changed)
     if outcome.problems:
         fields["problems"] = list(outcome.problems)
+    if outcome.held:
+        fields["held"] = list(outcome.held)
     if outcome.recorded:
         fields["recorded"] = True
     return JobResult(fields, busy=outcome.status != "unchanged" or outcome.recorded)
@@ -340,9 +347,20 @@ async def reload_program(rt: Runtime, now: datetime, *, force: bool) -> JobResul
 async def stats(rt: Runtime, now: datetime) -> JobResult:
     """Read the cluster's figures that ``/metrics`` shows as gauges."""
     mqls, due = await asyncio.to_thread(cluster_figures, rt.db, now)
+    pauses = await asyncio.to_thread(_pauses, rt.db)
     rt.metrics.mqls.set(mqls)
     rt.metrics.outbox_due.set(due)
-    return JobResult({"mqls": mqls, "outbox_due": due})
+    rt.metrics.sending_paused.clear()
+    for pause in pauses:
+        rt.metrics.sending_paused.labels(pause.campaign_key, pause.reason).set(1)
+    return JobResult({"mqls": mqls, "outbox_due": due, "paused": len(pauses)})
+
+
+def _pauses(db: Engine) -> list[Pause]:
+    with db.connect() as conn:
+        pauses = open_pauses(conn)
+        conn.rollback()
+    return pauses
 
 
 def cluster_figures(db: Engine, now: datetime) -> tuple[int, int]:

@@ -88,6 +88,24 @@ class DaemonMetrics:
             "Leads ever moved to MQL, each counted once however often it qualified (cluster figure).",
             registry=r,
         )
+        self.sending_paused = Gauge(
+            "nurture_sending_paused",
+            "1 for each campaign whose sending is paused (campaign=\"*\": all marketing mail), by why: "
+            "manual, hard_bounce_rate or complaint_rate; read from the database (cluster figure).",
+            ["campaign", "reason"],
+            registry=r,
+        )
+        self.breaker_trips = Counter(
+            "nurture_breaker_trips",
+            "Circuit breakers this replica tripped (a pause recorded with its figures).",
+            ["campaign", "reason"],
+            registry=r,
+        )
+        self.definitions_held = Gauge(
+            "nurture_definitions_held",
+            "Campaign changes held back until `nurture plan --apply` (over the plan limits).",
+            registry=r,
+        )
         self.outbox_due = Gauge(
             "nurture_outbox_due",
             "Messages queued and due now, read from the database (cluster figure).",

@@ -23,10 +23,15 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from nurture.clock import clock_from_env
 from nurture.daemon.locks import cluster_lock
+from nurture.daemon.logs import log_event
 from nurture.definitions import InvalidProgram, Program, load_program
 from nurture.engine.tick import CampaignEngine
 from nurture.errors import NurtureError
+from nurture.guards.audit import daemon_actor
+from nurture.guards.held import approved_since, guard_program, record_holds
+from nurture.guards.plan import CampaignPlan
 from nurture.lifecycle import Lifecycle, SalesSetup
 from nurture.workspace import Workspace
 
@@ -63,6 +68,7 @@ class ReloadOutcome:
     problems: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()  # campaign keys added, edited or removed
     recorded: bool = False
+    held: tuple[str, ...] = ()  # changes waiting for `nurture plan --apply`, one line each
 
 
 def fingerprint(workspace: Workspace) -> Fingerprint:
@@ -94,15 +100,23 @@ class LiveProgram:
     on_change: list[Callable[[ProgramVersion], None]] = field(default_factory=list)
     recorded: bool = False  # the current version is recorded in the database
     refused: Fingerprint | None = None  # files whose program was refused (reported once)
+    held: tuple[CampaignPlan, ...] = ()  # changes over the plan limits, not confirmed yet
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def load(cls, workspace: Workspace, db: Engine) -> LiveProgram:
-        """The workspace's program as it is now (InvalidProgram when it cannot run)."""
+    def load(cls, workspace: Workspace, db: Engine, now: datetime | None = None) -> LiveProgram:
+        """The workspace's program as it is now (InvalidProgram when it cannot run), with changes
+        over the plan limits held at their running version."""
         seen = fingerprint(workspace)
+        at = now or clock_from_env().now()
         setup = SalesSetup.of(workspace.settings, workspace.root)
-        version = ProgramVersion.of(load_program(workspace), db, workspace, setup, seen)
-        return cls(workspace, db, setup, version)
+        guarded = guard_program(db, load_program(workspace), workspace.settings, at)
+        version = ProgramVersion.of(guarded.program, db, workspace, setup, seen)
+        live = cls(workspace, db, setup, version, held=guarded.held)
+        record_holds(db, guarded.held, daemon_actor(), at)
+        for line in guarded.lines():
+            log_event(_log, logging.WARNING, "definitions.held", detail=line)
+        return live
 
     @property
     def stale(self) -> bool:
@@ -115,16 +129,18 @@ class LiveProgram:
             outcome = ReloadOutcome("unchanged")
             seen = fingerprint(self.workspace)
             changed = seen != self.current.fingerprint
-            if force or (changed and seen != self.refused):
-                outcome = self._reload(seen)
+            if force or (changed and seen != self.refused) or approved_since(self.db, self.held):
+                outcome = self._reload(seen, now)
             elif not changed:
                 self.refused = None  # the files were put back as they were
             if not self.recorded:
                 self.recorded = self._record(self.current, now)
-                outcome = ReloadOutcome(outcome.status, outcome.problems, outcome.changed, self.recorded)
+                outcome = ReloadOutcome(
+                    outcome.status, outcome.problems, outcome.changed, self.recorded, outcome.held
+                )
             return outcome
 
-    def _reload(self, seen: Fingerprint) -> ReloadOutcome:
+    def _reload(self, seen: Fingerprint, now: datetime) -> ReloadOutcome:
         try:
             program = load_program(self.workspace)
         except InvalidProgram as exc:
@@ -134,21 +150,26 @@ class LiveProgram:
         except NurtureError as exc:
             self.refused = seen
             return ReloadOutcome("refused", (str(exc),))
+        guarded = guard_program(self.db, program, self.workspace.settings, now)
         old = self.current
-        new = ProgramVersion.of(program, self.db, self.workspace, self.setup, seen)
+        new = ProgramVersion.of(guarded.program, self.db, self.workspace, self.setup, seen)
         keys = set(old.engine.versions) | set(new.engine.versions)
         changed = tuple(sorted(k for k in keys if old.engine.versions.get(k) != new.engine.versions.get(k)))
         self.current = new
         self.refused = None
         self.recorded = False
+        self.held = guarded.held
         for listener in self.on_change:
             listener(new)
-        return ReloadOutcome("applied", changed=changed)
+        for line in guarded.lines():
+            log_event(_log, logging.WARNING, "definitions.held", detail=line)
+        record_holds(self.db, guarded.held, daemon_actor(), now)
+        return ReloadOutcome("applied", changed=changed, held=tuple(guarded.lines()))
 
     def _record(self, version: ProgramVersion, now: datetime) -> bool:
         """Record the version in the database, once per cluster; False to try again next run."""
         with cluster_lock(self.db, "record-program") as held:
             if not held:
                 return False
-            version.engine.record_program(now)
+            version.engine.record_program(now, daemon_actor())
             return True

@@ -34,7 +34,7 @@ from nurture.daemon import systemd
 from nurture.daemon.bounce_inbox import workspace_bounce_mailbox
 from nurture.daemon.health import DaemonHealth
 from nurture.daemon.jobs import Runtime, reload_program
-from nurture.daemon.logs import adopt_library_loggers, log_event
+from nurture.daemon.logs import adopt_library_loggers, error_text, log_event
 from nurture.daemon.metrics import DaemonMetrics
 from nurture.daemon.reload import LiveProgram
 from nurture.daemon.runs import JobRunner
@@ -135,7 +135,7 @@ class Daemon:
     def _build_runtime(self, db: Engine) -> Runtime:
 
         settings = self.workspace.settings
-        live = LiveProgram.load(self.workspace, db)
+        live = LiveProgram.load(self.workspace, db, self.options.clock().now())
         transport = parse_transport(settings.transport, self.workspace.root, settings)
         http_metrics = Metrics()
         health = DaemonHealth(transport, self._scheduler_running)
@@ -165,6 +165,7 @@ class Daemon:
             jobs={job.name: job.describe() for job in schedule.jobs.values() if job.name in self._scheduled},
             jobs_from=schedule.source or "built-in defaults",
         )  # fmt: skip
+        self._warn_about_authentication(runtime)
         systemd.notify("READY=1", f"STATUS=running {len(self._scheduled)} jobs")
         stop_wait = asyncio.create_task(self._stop_requested.wait())
         await asyncio.wait({stop_wait, server_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -173,6 +174,42 @@ class Daemon:
         if exit_code:
             self._stop_reason = "the HTTP server stopped unexpectedly"
         return await self._stop(runtime, jobs, server, server_task, exit_code)
+
+    def _warn_about_authentication(self, runtime: Runtime) -> None:
+        """Warnings, never a refusal: test relays must stay usable. DNS is asked only for a relay
+        on the network, in the background, so a slow resolver never delays the start."""
+        from urllib.parse import urlsplit
+
+        from nurture.guards.authentication import start_warnings
+
+        settings = self.workspace.settings
+        for warning in start_warnings(settings):
+            log_event(_log, logging.WARNING, "deliverability.warning", detail=warning)
+        host = urlsplit(settings.transport).hostname or ""
+        if settings.transport.startswith("smtp") and host not in ("", "localhost", "127.0.0.1", "::1"):
+            task = asyncio.create_task(asyncio.to_thread(self._dns_findings, runtime))
+            self._signal_tasks.add(task)
+            task.add_done_callback(self._signal_tasks.discard)
+
+    def _dns_findings(self, runtime: Runtime) -> None:
+        from nurture.guards.authentication import DnsPythonResolver, check_deliverability
+
+        settings = self.workspace.settings
+        try:
+            findings = check_deliverability(
+                settings, runtime.live.current.program, DnsPythonResolver(lifetime=3), self.workspace.root
+            )
+        except Exception as exc:  # a check must never take the daemon down
+            log_event(_log, logging.WARNING, "deliverability.unchecked", error=error_text(exc))
+            return
+        for finding in findings:
+            if finding.severity != "ok" and finding.check != "RFC 8058":  # that one is logged above
+                log_event(
+                    _log,
+                    logging.WARNING,
+                    "deliverability.warning",
+                    detail=f"{finding.check}: {finding.message}",
+                )
 
     # -- building -------------------------------------------------------------------------------
 
@@ -187,6 +224,7 @@ class Daemon:
             checks=runtime.health.checks(),
         )
         context.metrics = runtime.http_metrics
+        context.details["held"] = lambda: [p.as_dict() for p in runtime.live.held]
         runtime.live.on_change.append(lambda version: setattr(context, "lifecycle", version.lifecycle))
         server = build_server(
             create_app(context),

@@ -14,6 +14,9 @@ from nurture.definitions.steps import SendStep, Step, WaitStep, with_generated_i
 from nurture.durations import format_duration, parse_duration
 
 ENTRY_TRIGGERS: tuple[str, ...] = ("lead_created", "event", "segment", "manual")
+# The subscription topic of a campaign that names none: consent and topic suppressions are kept
+# per topic, and most programs need only this one.
+DEFAULT_TOPIC = "marketing"
 
 
 class Entry(DefinitionModel):
@@ -78,6 +81,10 @@ class Campaign(DefinitionModel):
         default=(), description="Checked before every step; a lead leaves as soon as one holds."
     )
     send_window: SendWindow | None = Field(default=None, description="When emails may go out.")
+    topic: Key = Field(
+        default=DEFAULT_TOPIC,
+        description="The subscription topic its emails belong to (consent and topic suppressions).",
+    )
     steps: tuple[Step, ...] = Field(min_length=1, max_length=500, description="The steps, in order.")
 
     @model_validator(mode="before")

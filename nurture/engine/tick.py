@@ -20,6 +20,9 @@ from nurture.engine.entry import EntryResult, enter_from_events, enter_new_leads
 from nurture.engine.pacing import SendPacing, recent_by_lead
 from nurture.engine.plan import AddPoints, Finish, Park, Send, SetFields, advance
 from nurture.facts import WhatFollows
+from nurture.guards.audit import current_actor
+from nurture.guards.consent import record_refused_sends, screen_sends
+from nurture.guards.deploys import record_deployments
 from nurture.leads.changes import change_lead
 from nurture.scoring.ledger import add_points
 from nurture.scoring.rules import take_scoring_failures
@@ -37,6 +40,7 @@ class TickReport:
     entered: Counter[str] = field(default_factory=Counter)
     queued: Counter[tuple[str, str]] = field(default_factory=Counter)
     deferred: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)  # sends not queued: no consent, topic
     ended: Counter[tuple[str, str]] = field(default_factory=Counter)  # (status, reason)
     steps_run: int = 0
     enrollments_advanced: int = 0
@@ -61,6 +65,8 @@ class TickReport:
             out.append(f"  queued    {key}/{step}: {count}")
         for reason, count in sorted(self.deferred.items()):
             out.append(f"  deferred  ({reason}): {count}")
+        for reason, count in sorted(self.refused.items()):
+            out.append(f"  suppressed: {reason}: {count}")
         for (status, reason), count in sorted(self.ended.items()):
             out.append(f"  {status:<9} {reason}: {count}")
         for name, value in self.extra.items():
@@ -94,6 +100,7 @@ class CampaignEngine:
         self.batch_size = batch_size
         self.campaigns = program.campaigns
         self.versions = {key: content_hash(c) for key, c in self.campaigns.items()}
+        self.topics = {key: c.topic for key, c in self.campaigns.items()}
         self.cap_window = parse_duration(settings.frequency_window)
         self.message_domain = _domain_of(settings.from_address)
         self._old_versions: dict[str, Campaign | None] = {}
@@ -102,15 +109,17 @@ class CampaignEngine:
         scoring = program.scoring_model
         self.half_life = scoring.decay.half_life if scoring is not None and scoring.decay else None
 
-    def record_program(self, now: datetime) -> None:
+    def record_program(self, now: datetime, actor: str | None = None) -> None:
         """Keep every definition's version, and bring leads inside edited campaigns up to date.
 
         Enrollments made under another version of their campaign (or of a campaign that is gone)
-        become due now: the next advance places them in the new version by step id.
+        become due now: the next advance places them in the new version by step id. Each campaign
+        version that goes live is audited as a deploy by ``actor`` (default: the OS user).
         """
         e = enrollments.c
         with self.db.begin() as conn:
             record_versions(conn, self.program, now)
+            record_deployments(conn, self.versions, current_actor(actor), now)
             stale = or_(
                 e.campaign_key.not_in(list(self.versions)),
                 *[and_(e.campaign_key == key, e.campaign_version != v) for key, v in self.versions.items()],
@@ -206,6 +215,11 @@ class CampaignEngine:
             assert outcome is not None
             outcomes.append((due, outcome))
             self._count(report, due.campaign_key, outcome, lead["email"])
+        sends, refused = screen_sends(conn, sends, self.topics, self.settings)
+        if refused:
+            record_refused_sends(conn, refused, now, self.message_domain)
+            for _, why in refused:
+                report.refused[why] += 1
         store.queue_sends(conn, sends, now, self.message_domain)
         store.record_outcomes(conn, outcomes, now, self.versions)
         if touched:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nurture.clock import Clock, SystemClock
 from nurture.definitions import Program, load_program
@@ -41,6 +41,8 @@ class HttpContext:
     ingest_key: bytes | None = field(default=None, repr=False)
     unknown_leads: UnknownLeads = "keep"
     checks: Mapping[str, HealthCheck] = field(default_factory=dict)
+    # More of the state shown by ``/healthz`` (never judged: a paused campaign is not a sick replica).
+    details: dict[str, Callable[[], Any]] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     owns_engine: bool = False  # dispose the engine when the app shuts down
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from nurture.guards.pauses import open_pauses
 from nurture.http.context import HealthCheck, HttpContext
 from nurture.http.metrics import CONTENT_TYPE
 
@@ -28,7 +29,8 @@ class HealthRoutes:
         """200 with every check passing, else 503; each check's outcome and time in the body."""
         checks = await run_in_threadpool(self._run_checks)
         healthy = all(check["ok"] for check in checks.values())
-        body = {"status": "ok" if healthy else "failing", "checks": checks}
+        body: dict[str, Any] = {"status": "ok" if healthy else "failing", "checks": checks}
+        body.update(await run_in_threadpool(self._details))
         return JSONResponse(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
 
     async def metrics(self, request: Request) -> Response:
@@ -38,6 +40,21 @@ class HealthRoutes:
     def _run_checks(self) -> dict[str, dict[str, Any]]:
         checks: dict[str, HealthCheck] = {"database": self._database, **self.ctx.checks}
         return {name: _run(check) for name, check in checks.items()}
+
+    def _details(self) -> dict[str, Any]:
+        """What sends and what is held back (pauses, breakers, held definition changes)."""
+        shown: dict[str, Any] = {}
+        for name, read in {"sending": self._sending, **self.ctx.details}.items():
+            try:
+                shown[name] = read()
+            except Exception as exc:  # the checks above report a database that is down
+                shown[name] = {"error": type(exc).__name__}
+        return shown
+
+    def _sending(self) -> dict[str, Any]:
+        with self.ctx.engine.connect() as conn:
+            pauses = open_pauses(conn)
+        return {"paused": [p.as_dict() for p in pauses]}
 
     def _database(self) -> str | None:
         with self.ctx.engine.connect() as conn:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select
 from nurture.definitions import Program
 from nurture.errors import LeadNotFound
 from nurture.leads.addresses import InvalidAddress, normalise_email, suppression_hash
+from nurture.leads.consent import lead_consents
 from nurture.leads.fields import STANDARD_FIELDS
 from nurture.predict.refresh import explain
 from nurture.scoring.breakdown import score_breakdown
@@ -126,6 +127,7 @@ def lead_profile(
             "status": r.status,
             "created_at": _iso(r.created_at),
             "sent_at": _iso(r.sent_at),
+            "error": r.last_error,
         }
         for r in conn.execute(
             select(messages)
@@ -149,6 +151,7 @@ def lead_profile(
             .limit(RECENT_EVENTS)
         )
     ]
+    profile["consent"] = [c.as_dict() for c in lead_consents(conn, lead_id)]
     profile["handoffs"] = [
         {
             "team": r.team_key,

@@ -6,6 +6,7 @@ from sqlalchemy.engine import Engine
 
 from nurture.definitions import Program
 from nurture.delivery.transports import Transport, parse_transport
+from nurture.guards import SendGuard
 from nurture.sending.compose import Composer
 from nurture.sending.outbox import Outbox
 from nurture.settings import secret_key
@@ -24,4 +25,6 @@ def build_outbox(
     settings = workspace.settings
     composer = Composer(program, settings, signer_for(workspace))
     chosen = transport or parse_transport(settings.transport, workspace.root, settings)
-    return Outbox(db, composer, chosen, concurrency=max(settings.smtp_pool_size * 2, 4))
+    outbox = Outbox(db, composer, chosen, concurrency=max(settings.smtp_pool_size * 2, 4))
+    outbox.guard = SendGuard.from_settings(settings)
+    return outbox

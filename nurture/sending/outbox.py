@@ -22,6 +22,7 @@ from nurture.delivery.transports import OutgoingMessage, SendResult, Transport
 from nurture.engagement.suppress import suppress
 from nurture.engine.enrollments import load_leads, suppressed
 from nurture.errors import NurtureError
+from nurture.guards import SendGuard, claim_exclusions, tally_handed_over
 from nurture.sending.compose import Composed, Composer
 from nurture.store import bulk
 from nurture.store.schema import messages
@@ -79,6 +80,8 @@ _Prepared = tuple[list[_Verdict], list[tuple[_Verdict, Composed]]]
 
 
 class Outbox:
+    guard: SendGuard | None = None  # circuit breakers, judged at each claim (pauses are obeyed anyway)
+
     def __init__(
         self,
         db: Engine,
@@ -352,9 +355,10 @@ class Outbox:
         m = messages.c
         with self.db.begin() as conn:
             columns = (m.id, m.message_id, m.kind, m.lead_id, m.campaign_key, m.step_id, m.to_address)
+            paused = claim_exclusions(conn, now, self.guard)  # paused mail stays queued
             query = (
                 select(*columns, m.subject, m.html, m.text, m.attempts)
-                .where(m.status == "queued", m.next_attempt_at <= now)
+                .where(m.status == "queued", m.next_attempt_at <= now, *paused)
                 .order_by(m.next_attempt_at, m.id)
                 .limit(self.batch_size)
             )
@@ -423,6 +427,7 @@ class Outbox:
                 "next_attempt_at = :next WHERE id = :id",
                 retries,
             )
+            tally_handed_over(conn, ((v.row.campaign_key, v.status) for v in verdicts), now)
             for verdict in verdicts:
                 if verdict.status == "bounced":
                     self.on_hard_bounce(conn, verdict.row.to_address, verdict.error or "hard bounce", now)

@@ -331,3 +331,90 @@ webhook_deliveries = Table(
     Column("delivered_at", UTCDateTime),
     Index("ix_webhook_deliveries_due", "next_attempt_at", "id", **_active("status", "queued")),
 )
+
+# -- guards against a bad send ----------------------------------------------------------------------
+
+# Sending paused by an operator or by a circuit breaker. ``campaign_key`` '*' pauses all marketing
+# mail of the workspace. A pause is over when ``resumed_at`` is set; the row stays, with the figures
+# that tripped it, and a breaker counts only what was sent after the last resume.
+sending_pauses = Table(
+    "sending_pauses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("campaign_key", String(100), nullable=False),
+    Column("reason", String(32), nullable=False),  # manual | hard_bounce_rate | complaint_rate
+    Column("detail", String(500)),
+    Column("figures", Json),
+    Column("paused_by", String(200), nullable=False),
+    Column("paused_at", UTCDateTime, nullable=False),
+    Column("resumed_by", String(200)),
+    Column("resumed_at", UTCDateTime),
+    Index("uq_sending_pauses_one_open", "campaign_key", unique=True, **_where("resumed_at IS NULL")),
+    Index("ix_sending_pauses_campaign_resumed", "campaign_key", "resumed_at"),
+)
+
+# What the outbox handed over, per campaign and minute: the denominators of the breakers, and the
+# hard bounces the relay gave at once (those arriving later by mail are events).
+send_tallies = Table(
+    "send_tallies",
+    metadata,
+    Column("campaign_key", String(100), primary_key=True),
+    Column("minute", UTCDateTime, primary_key=True),
+    Column("sent", Integer, nullable=False, server_default="0"),
+    Column("hard_bounces", Integer, nullable=False, server_default="0"),
+    Index("ix_send_tallies_minute", "minute"),
+)
+
+# Who did what to the program and its people: deploys, pauses, erasures, imports, approvals.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject", String(400), nullable=False),
+    Column("detail", Json, nullable=False, default=dict),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_action_subject", "action", "subject"),
+)
+
+# Consent per lead and subscription topic, every change kept (the latest row is the state):
+# pending (asked, e.g. a double opt-in email sent), confirmed, withdrawn; with the proof.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lead_id", Id, ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | confirmed | withdrawn
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(200), nullable=False),  # form key, import file, cli, api
+    Column("text_version", String(100)),  # which wording of the consent text the person saw
+    Column("ip", String(45)),
+    Index("ix_consents_lead_topic", "lead_id", "topic", "at"),
+)
+
+# Addresses not to be mailed on one topic only (lists brought from a previous tool); the
+# workspace-wide ones are ``suppressions``.
+topic_suppressions = Table(
+    "topic_suppressions",
+    metadata,
+    Column("email_hash", String(64), primary_key=True),
+    Column("topic", String(100), primary_key=True),
+    Column("reason", String(32), nullable=False),
+    Column("detail", String(500)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Campaign versions confirmed by `nurture plan --apply` although they enrol or send more than the
+# plan limits: the daemon runs a held version only once it is here.
+plan_approvals = Table(
+    "plan_approvals",
+    metadata,
+    Column("campaign_key", String(100), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("approved_by", String(200), nullable=False),
+    Column("approved_at", UTCDateTime, nullable=False),
+    Column("figures", Json),
+)
