@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from nurture.durations import parse_duration
 from nurture.errors import SettingsError
 from nurture.zones import zone
 
@@ -86,8 +87,6 @@ class Settings(BaseSettings):
     @field_validator("breaker_window")
     @classmethod
     def _window(cls, value: str) -> str:
-        from nurture.durations import parse_duration
-
         parse_duration(value)
         return value
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -42,6 +43,7 @@ from nurture.daemon.schedule import Schedule, ScheduledJob, load_schedule
 from nurture.definitions import InvalidProgram
 from nurture.delivery.transports import parse_transport
 from nurture.errors import NurtureError
+from nurture.guards.authentication import DnsPythonResolver, check_deliverability, start_warnings
 from nurture.http import HttpContext, Metrics, TrackingServer, build_server, create_app
 from nurture.store.engine import create_store_engine
 from nurture.store.readiness import ensure_current
@@ -178,10 +180,6 @@ class Daemon:
     def _warn_about_authentication(self, runtime: Runtime) -> None:
         """Warnings, never a refusal: test relays must stay usable. DNS is asked only for a relay
         on the network, in the background, so a slow resolver never delays the start."""
-        from urllib.parse import urlsplit
-
-        from nurture.guards.authentication import start_warnings
-
         settings = self.workspace.settings
         for warning in start_warnings(settings):
             log_event(_log, logging.WARNING, "deliverability.warning", detail=warning)
@@ -192,8 +190,6 @@ class Daemon:
             task.add_done_callback(self._signal_tasks.discard)
 
     def _dns_findings(self, runtime: Runtime) -> None:
-        from nurture.guards.authentication import DnsPythonResolver, check_deliverability
-
         settings = self.workspace.settings
         try:
             findings = check_deliverability(
