@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from nurture.errors import NurtureError
+from nurture.json_depth import TOO_DEEP, may_nest_too_deeply, nests_too_deeply
 
 MAX_FIELD_BYTES = 1 << 20  # one cell; protects memory against a runaway quote
 
@@ -185,6 +186,12 @@ def read_jsonl(path: Path, counter: ByteCounter) -> Iterator[RawRecord]:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             yield RawRecord(number, None, f"is not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            yield RawRecord(number, None, f"is {TOO_DEEP}")
+            continue
+        if may_nest_too_deeply(line) and nests_too_deeply(value):
+            yield RawRecord(number, None, f"is {TOO_DEEP}")
             continue
         if not isinstance(value, dict):
             yield RawRecord(number, None, "is not a JSON object")

@@ -127,3 +127,18 @@ def test_healthz_reports_the_database_and_given_checks(live: Live) -> None:
     assert failing.status_code == 503
     scheduler = failing.json()["checks"]["scheduler"]
     assert (scheduler["ok"], scheduler["error"]) == (False, "no tick for 10 minutes")
+
+
+def test_deeply_nested_json_is_refused_with_400_not_a_crash(live: Live, mailroom: Mailroom) -> None:
+    post = live.client.post
+    tower = b"[" * 200_000 + b"]" * 200_000
+    whole = post("/api/events", content=tower, headers=BEARER)
+    assert whole.status_code == 400
+    assert whole.json()["error"] == "the body is JSON nested deeper than 32 levels of objects and lists"
+    deep = {"type": "page_view", "email": "a@b.de", "p": json.loads("[" * 40 + "]" * 40)}
+    one = post("/api/events", json=[{"type": "page_view", "email": "a@b.de"}, deep], headers=BEARER)
+    assert one.status_code == 400 and one.json()["error"].startswith("events[1]: JSON nested deeper than 32")
+    assert mailroom.event_count() == 0
+    fine = {"type": "page_view", "email": "a@b.de", "p": json.loads("[" * 30 + "]" * 30)}
+    assert post("/api/events", json=[fine] * 40, headers=BEARER).status_code == 200
+    assert live.client.get("/healthz").status_code == 200

@@ -185,3 +185,18 @@ def test_duplicates_are_found_across_batches(store: Engine, tmp_path: Path) -> N
     report = LeadImporter(store, NOW, batch_size=10).run(write(tmp_path, "many.csv", HEADER + rows))
     assert report.created == 25
     assert [(p.row, "row 5" in p.message) for p in report.problems] == [(27, True)]
+
+
+def test_a_deeply_nested_json_line_is_a_bad_row_not_a_crash(store: Engine, tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"email": "lea@nordlicht.de"}),
+        '{"email": "max@nordlicht.de", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"email": "ole@nordlicht.de", "x": ' + "{\"a\":" * 40 + "1" + "}" * 40 + "}",
+        json.dumps({"email": "ida@nordlicht.de", "attributes": {"plan": "pro"}}),
+    ]
+    report = LeadImporter(store, NOW).run(write(tmp_path, "leads.jsonl", "\n".join(lines) + "\n"))
+    assert report.created == 2
+    assert [(p.row, p.message) for p in report.problems] == [
+        (2, "is JSON nested deeper than 32 levels of objects and lists"),
+        (3, "is JSON nested deeper than 32 levels of objects and lists"),
+    ]
