@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     dkim_private_key_file: str | None = None
     smtp_rate_per_second: float = Field(default=0, ge=0, description="0 = unlimited")
     smtp_pool_size: int = Field(default=4, ge=1, le=64)
+    render_max_chars: int = Field(
+        default=1_000_000, ge=10_000, description="characters per rendered part of an email; larger fails it"
+    )
+    render_time_limit: float = Field(
+        default=1.0, gt=0, le=60, description="seconds one email may take to render; slower fails it"
+    )
 
     @classmethod
     def settings_customise_sources(
