@@ -12,7 +12,9 @@ from nurture.daemon.schedule import ScheduleError, load_schedule
 from nurture.definitions.load import CheckReport, check_workspace
 from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
+from nurture.errors import Location
 from nurture.sales.template_overrides import sales_override_problems
+from nurture.settings import SETTINGS_FILE, base_url_not_https
 from nurture.workspace import Workspace
 
 
@@ -68,6 +70,9 @@ def check(app: App, quiet: bool) -> None:
 def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Problem]:
     """What else a workspace holds that the daemon reads: sales email overrides, the schedule."""
     problems = sales_override_problems(report.program.templates_dir, workspace.root)
+    insecure = base_url_not_https(workspace.settings.base_url, loopback_too=False)
+    if insecure is not None:
+        problems.append(Problem("warning", Location(SETTINGS_FILE), insecure))
     try:
         load_schedule(workspace)
     except ScheduleError as exc:

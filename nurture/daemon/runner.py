@@ -36,6 +36,7 @@ from nurture.daemon.runs import JobRunner
 from nurture.daemon.schedule import Schedule, ScheduledJob, load_schedule
 from nurture.definitions import InvalidProgram
 from nurture.errors import NurtureError
+from nurture.settings import base_url_not_https
 from nurture.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -165,6 +166,9 @@ class Daemon:
             jobs={job.name: job.describe() for job in schedule.jobs.values() if job.name in self._scheduled},
             jobs_from=schedule.source or "built-in defaults",
         )  # fmt: skip
+        insecure = base_url_not_https(settings.base_url)
+        if insecure is not None:
+            log_event(_log, logging.WARNING, "daemon.base_url_not_https", problem=insecure)
         systemd.notify("READY=1", f"STATUS=running {len(self._scheduled)} jobs")
         stop_wait = asyncio.create_task(self._stop_requested.wait())
         await asyncio.wait({stop_wait, server_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -194,6 +198,7 @@ class Daemon:
             self.options.host or settings.http_host,
             self.options.port or settings.http_port,
             handle_signals=False,
+            admin_bind=settings.metrics_bind,
         )
         adopt_library_loggers()  # uvicorn installed its own handlers: send its lines through ours
         return server

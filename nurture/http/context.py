@@ -37,6 +37,7 @@ class HttpContext:
     clock: Clock = field(default_factory=SystemClock)
     program: Program | None = None
     ingest_key: bytes | None = field(default=None, repr=False)
+    metrics_token: bytes | None = field(default=None, repr=False)  # /metrics on the public listener
     unknown_leads: UnknownLeads = "keep"
     checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
@@ -91,6 +92,7 @@ class HttpContext:
 
             program = load_program(workspace)
         ingest = settings.ingest_api_key.get_secret_value() if settings.ingest_api_key else ""
+        metrics = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
         return cls(
             engine=engine,
             signer=TokenSigner(secret_key(settings, workspace.root)),
@@ -98,6 +100,7 @@ class HttpContext:
             clock=clock or SystemClock(),
             program=program,
             ingest_key=ingest.encode("utf-8") if ingest else None,
+            metrics_token=metrics.encode("utf-8") if metrics else None,
             unknown_leads=settings.unknown_event_leads,
             checks=dict(checks or {}),
             owns_engine=owns,

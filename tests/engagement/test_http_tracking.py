@@ -125,7 +125,7 @@ def test_a_forged_open_token_records_nothing_but_still_gets_the_gif(
         response = live.client.get(f"/o/{forged}.gif")
         assert response.status_code == 200 and response.content.startswith(b"GIF89a")
     assert mailroom.event_count() == 0
-    assert 'nurture_refused_tokens_total{route="open"} 3.0' in live.client.get("/metrics").text
+    assert 'nurture_refused_tokens_total{route="open"} 3.0' in live.metrics()
 
 
 def test_links_made_before_a_restart_keep_working(live: Live, mailroom: Mailroom) -> None:
@@ -169,7 +169,7 @@ class TestMachineFlags:
         live.client.get(live.tracker.open_pixel_url(message_id), headers={"user-agent": "Mozilla/5.0"})
         (event,) = mailroom.events()
         assert event.machine_reason == "privacy_proxy:apple"
-        metrics = live.client.get("/metrics").text
+        metrics = live.metrics()
         assert 'nurture_email_opens_total{origin="machine"} 1.0' in metrics
 
     def test_every_link_clicked_within_a_second_is_a_sweep(
@@ -208,7 +208,7 @@ def test_when_the_database_fails_the_reader_still_gets_the_gif_and_the_target(
         live.context.engine.dispose()
         live.context.engine = working
     assert mailroom.event_count() == 0
-    assert 'nurture_recording_errors_total{route="click"} 1.0' in live.client.get("/metrics").text
+    assert 'nurture_recording_errors_total{route="click"} 1.0' in live.metrics()
 
 
 def test_concurrent_opens_and_clicks_are_each_recorded_once(live: Live, mailroom: Mailroom) -> None:
