@@ -117,7 +117,10 @@ def read_csv(path: Path, counter: ByteCounter) -> tuple[list[str], Iterator[CsvR
     # spreadsheets write it (the sniffer, seeing no doubled quote in a header, would say not).
     with contextlib.suppress(csv.Error):
         sniffed = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t")
-        dialect = type("Sniffed", (csv.excel,), {"delimiter": sniffed.delimiter})
+        dialect = type(
+            "Sniffed", (csv.excel,),
+            {"delimiter": sniffed.delimiter, "skipinitialspace": sniffed.skipinitialspace},
+        )  # fmt: skip
     csv.field_size_limit(MAX_FIELD_BYTES)
     reader = csv.reader(stream, dialect)
     try:
@@ -188,6 +191,7 @@ class RowEnds:
         self._stream = stream
         self._delimiter = dialect.delimiter
         self._quote = dialect.quotechar or '"'
+        self._skip_spaces = bool(dialect.skipinitialspace)
         # With an escape character or without doubled quotes a cell's end cannot be told here.
         self._readable = bool(
             dialect.quotechar and dialect.doublequote and not dialect.escapechar
@@ -205,13 +209,15 @@ class RowEnds:
             return False
         state = _START
         for line in self._again(start + self._skipped, end + self._skipped):
-            state = _after_line(line, _START if state == _ENDED else state, self._delimiter, self._quote)
+            state = _after_line(
+                line, _START if state == _ENDED else state, self._delimiter, self._quote, self._skip_spaces
+            )
         while state == _QUOTED:
             following = next(self._stream, None)
             if following is None:
                 return False
             self._skipped += 1
-            state = _after_line(following, state, self._delimiter, self._quote)
+            state = _after_line(following, state, self._delimiter, self._quote, self._skip_spaces)
         return True
 
     def _again(self, first: int, last: int) -> Iterator[str]:
@@ -233,8 +239,10 @@ class RowEnds:
 _START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED, _ENDED = range(5)
 
 
-def _after_line(line: str, state: int, delimiter: str, quote: str) -> int:
-    """The quoting state at the end of ``line`` (``_ENDED`` when the row ends with it)."""
+def _after_line(line: str, state: int, delimiter: str, quote: str, skip_spaces: bool = False) -> int:
+    """The quoting state at the end of ``line`` (``_ENDED`` when the row ends with it), following
+    the csv module's reader for a dialect with doubled quotes (``skip_spaces``: spaces after a
+    delimiter are skipped, so a quote after them still opens a quoted cell)."""
     i, size = 0, len(line)
     while i < size:
         if state == _QUOTED:
@@ -246,7 +254,9 @@ def _after_line(line: str, state: int, delimiter: str, quote: str) -> int:
         char = line[i]
         if char in "\r\n":
             return _ENDED
-        if state in (_QUOTE_IN_QUOTED, _START):
+        if state == _START and char == " " and skip_spaces:
+            pass
+        elif state in (_QUOTE_IN_QUOTED, _START):
             state = _QUOTED if char == quote else _START if char == delimiter else _UNQUOTED
         elif char == delimiter:  # unquoted: a quote inside is just a character
             state = _START
