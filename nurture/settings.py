@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import secrets
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -71,6 +73,18 @@ class Settings(BaseSettings):
     relay_signs_dkim: bool = Field(
         default=False, description="the relay adds a DKIM signature (covering List-Unsubscribe) itself"
     )
+    metrics_bind: str = Field(
+        default="127.0.0.1:9464", description="HOST:PORT of the admin listener serving /metrics; '' = none"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="also serve /metrics on the public listener to this bearer token"
+    )
+    render_max_chars: int = Field(
+        default=1_000_000, ge=10_000, description="characters per rendered part of an email; larger fails it"
+    )
+    render_time_limit: float = Field(
+        default=1.0, gt=0, le=60, description="seconds one email may take to render; slower fails it"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -95,6 +109,13 @@ class Settings(BaseSettings):
         if isinstance(self.require_consent, bool):
             return self.require_consent
         return topic in self.require_consent
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if value.strip():
+            admin_address(value)
+        return value.strip()
 
     @field_validator("timezone")
     @classmethod
@@ -142,3 +163,41 @@ def secret_key(settings: Settings, root: Path) -> bytes:
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
     return path.read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+def admin_address(bind: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9464`` for IPv6) as (host, port); ValueError names what is wrong."""
+    host, colon, port = bind.strip().rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{bind!r} is not HOST:PORT (e.g. 127.0.0.1:9464)")
+    return host, int(port)
+
+
+def base_url_not_https(base_url: str, *, loopback_too: bool = True) -> str | None:
+    """Why a ``base_url`` that is not https is a problem, or None when it is https.
+
+    Gmail and Yahoo honour one-click unsubscribe (RFC 8058) only with an https URL in
+    List-Unsubscribe, and readers' browsers warn on plain http links. ``loopback_too=False`` passes
+    a loopback address (localhost, 127.0.0.0/8, ::1): such a workspace is being tried out on one
+    machine, no recipient can reach its links whatever the scheme, so there is nothing https
+    would fix there; the daemon still says it when it starts.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme.lower() == "https":
+        return None
+    if not loopback_too and _is_loopback(parts.hostname or ""):
+        return None
+    return (
+        f"base_url {base_url!r} is not https: the List-Unsubscribe one-click URL (RFC 8058) must be "
+        "https for mailbox providers to offer it, and links would go out unencrypted"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -15,8 +15,10 @@ from nurture.cli.context import App, pass_app
 from nurture.definitions.load import CheckReport, check_workspace
 from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
+from nurture.errors import Location
 from nurture.guards.authentication import DnsPythonResolver, Resolver, check_deliverability
 from nurture.sales.template_overrides import sales_override_problems
+from nurture.settings import SETTINGS_FILE, base_url_not_https
 from nurture.store.schema import events
 from nurture.workspace import Workspace
 
@@ -120,6 +122,8 @@ def check_json(report: CheckReport, problems: list[Problem]) -> dict[str, Any]:
             for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
         },
     }
+
+
 def _deliverability(app: App, report: CheckReport, quiet: bool) -> bool:
     """Print the sender-authentication findings; False when one is an error."""
     findings = check_deliverability(app.workspace.settings, report.program, resolver(), app.workspace.root)
@@ -141,6 +145,9 @@ def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Proble
     from nurture.daemon.schedule import ScheduleError, load_schedule
 
     problems = sales_override_problems(report.program.templates_dir, workspace.root)
+    insecure = base_url_not_https(workspace.settings.base_url, loopback_too=False)
+    if insecure is not None:
+        problems.append(Problem("warning", Location(SETTINGS_FILE), insecure))
     try:
         load_schedule(workspace)
     except ScheduleError as exc:

@@ -7,6 +7,7 @@ import asyncio
 import click
 
 from nurture.cli.context import App, pass_app
+from nurture.settings import base_url_not_https
 
 
 @click.command()
@@ -37,11 +38,17 @@ def serve(
         access_log=access_log,
         handle_signals=False,
         forwarded_allow_ips=forwarded_allow_ips,
+        admin_bind=settings.metrics_bind,
     )
     click.echo(
         f"serving {settings.base_url} on {host or settings.http_host}:{port or settings.http_port}; "
         "SIGTERM or Ctrl+C stops it"
     )
+    if settings.metrics_bind:
+        click.echo(f"metrics: http://{settings.metrics_bind}/metrics (the admin listener)")
+    insecure = base_url_not_https(settings.base_url)
+    if insecure is not None:
+        click.echo(f"warning: {insecure}", err=True)
     if context.ingest_key is None:
         click.echo("note: the event API (/api/events) is off until ingest_api_key is set")
     asyncio.run(serve_until_stopped(server))

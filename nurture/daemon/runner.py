@@ -45,6 +45,7 @@ from nurture.delivery.transports import parse_transport
 from nurture.errors import NurtureError
 from nurture.guards.authentication import DnsPythonResolver, check_deliverability, start_warnings
 from nurture.http import HttpContext, Metrics, TrackingServer, build_server, create_app
+from nurture.settings import base_url_not_https
 from nurture.store.engine import create_store_engine
 from nurture.store.readiness import ensure_current
 from nurture.workspace import Workspace
@@ -168,6 +169,9 @@ class Daemon:
             jobs_from=schedule.source or "built-in defaults",
         )  # fmt: skip
         self._warn_about_authentication(runtime)
+        insecure = base_url_not_https(settings.base_url)
+        if insecure is not None:
+            log_event(_log, logging.WARNING, "daemon.base_url_not_https", problem=insecure)
         systemd.notify("READY=1", f"STATUS=running {len(self._scheduled)} jobs")
         stop_wait = asyncio.create_task(self._stop_requested.wait())
         await asyncio.wait({stop_wait, server_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -227,6 +231,7 @@ class Daemon:
             self.options.host or settings.http_host,
             self.options.port or settings.http_port,
             handle_signals=False,
+            admin_bind=settings.metrics_bind,
         )
         adopt_library_loggers()  # uvicorn installed its own handlers: send its lines through ours
         return server

@@ -104,6 +104,9 @@ class TemplateChecker:
             Problem("error", Location(shown, line, column), message)
             for line, column, message in unknown_names(tree, source, known)
         )
+        problems += [
+            Problem("warning", Location(shown, line, 1), message) for line, message in lead_data_in_urls(tree)
+        ]
         for referenced in find_referenced_templates(tree):
             if referenced is None:
                 continue  # chosen at render time, e.g. {% extends layout %}
@@ -199,6 +202,61 @@ def unknown_names(tree: nodes.Template, source: str, known: Iterable[str]) -> It
             names = one_of(TEMPLATE_CONTEXT)
             hint = f" (a template can use {names}; custom columns are lead.attributes.NAME)"
         yield node.lineno, found.start() + 1 if found else 1, f"unknown name {node.name!r}{hint}"
+
+
+# The end of a link written before an expression: an href/src value opened and not yet closed,
+# or a web address in running text with no space since it began.
+# (A web address, or one with a query begun: "mailto:{{ lead.email }}" is left alone.)
+_OPEN_ATTRIBUTE = re.compile(
+    r"""(?:href|src|action)\s*=\s*(["'])(?=\s*https?://|[^"']*[?&=])(?:(?!\1).)*$""",
+    re.IGNORECASE | re.DOTALL,
+)
+_OPEN_TEXT_URL = re.compile(r"https?://[^\s\"'<>]*$", re.IGNORECASE)
+# Filters after which lead data is safe inside a URL.
+_URL_SAFE_FILTERS = frozenset({"urlencode", "int", "float", "length", "count"})
+
+
+def lead_data_in_urls(tree: nodes.Node) -> Iterator[tuple[int, str]]:
+    """(line, message) for every ``{{ ... lead ... }}`` written into a link without ``|urlencode``.
+
+    A browser percent-encodes a space, and so does the click redirect, but "&", "#", "?" or "+"
+    in a company name silently change what the link says (``?c=Müller & Söhne`` sends ``c=Müller``).
+    """
+    for output in tree.find_all(nodes.Output):
+        before = ""
+        for child in output.nodes:
+            if isinstance(child, nodes.TemplateData):
+                before += child.data
+                continue
+            in_link = _OPEN_ATTRIBUTE.search(before[-2000:]) or _OPEN_TEXT_URL.search(before[-2000:])
+            if in_link and _reads_lead(child) and not _url_safe(child):
+                shown = _expression_text(child)
+                yield (
+                    child.lineno,
+                    f"lead data in a link without urlencode: write {{{{ {shown}|urlencode }}}} so that "
+                    "spaces, '&', '#' or '+' in it keep the link as meant",
+                )
+            before += "\x00"  # the expression's text: not a quote, not a space
+
+
+def _reads_lead(node: nodes.Node) -> bool:
+    return any(name.name == "lead" for name in node.find_all(nodes.Name)) or (
+        isinstance(node, nodes.Name) and node.name == "lead"
+    )
+
+
+def _url_safe(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Filter) and (node.name in _URL_SAFE_FILTERS)
+
+
+def _expression_text(node: nodes.Node) -> str:
+    parts: list[str] = []
+    while isinstance(node, nodes.Getattr):
+        parts.append(node.attr)
+        node = node.node
+    if isinstance(node, nodes.Name):
+        return ".".join([node.name, *reversed(parts)])
+    return "..."
 
 
 def _line_of(source: str, needle: str) -> int:

@@ -15,6 +15,7 @@ from html import escape, unescape
 from typing import Any
 
 from nurture.delivery.render import RenderedEmail
+from nurture.delivery.urls import browser_url
 from nurture.tokens import InvalidToken, TokenSigner
 
 CLICK = "click"
@@ -100,7 +101,8 @@ class LinkTracker:
             if click is None:
                 if url == unsubscribe_url or url.startswith(own_prefix) or not _is_web(url):
                     return None
-                click = tokens[url] = signer.sign(CLICK, (message_ref, url))
+                # Signed as a browser would request it: lead data with a space still links.
+                click = tokens[url] = signer.sign(CLICK, (message_ref, browser_url(url)))
             return click
 
         html = self._rewrite_html(email.html, tracked) if email.html else email.html

@@ -14,6 +14,7 @@ every other key becomes a property the scoring model and conditions read as ``ev
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -155,6 +156,8 @@ def _message_ref(value: Any) -> int | str | None:
         return None
     if isinstance(value, bool):
         raise ItemInvalid("message_id", "must be a Message-ID or a message number, not a boolean")
+    if isinstance(value, float):
+        raise ItemInvalid("message_id", _not_a_whole_number(value))
     if isinstance(value, int):
         if value <= 0:
             raise ItemInvalid("message_id", "a message number is positive")
@@ -200,8 +203,10 @@ def _idempotency_key(item: Mapping[str, Any]) -> str | None:
     given = [(name, item.get(name)) for name in ("id", "idempotency_key") if item.get(name) is not None]
     keys: list[str] = []
     for name, value in given:
+        if isinstance(value, float):
+            raise ItemInvalid(name, _not_a_whole_number(value))
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ItemInvalid(name, f"must be a string or a number, not {_json_kind(value)}")
+            raise ItemInvalid(name, f"must be a string or a whole number, not {_json_kind(value)}")
         key = str(value).strip()
         if not key:
             raise ItemInvalid(name, "is empty")
@@ -243,6 +248,16 @@ def _properties(item: Mapping[str, Any]) -> dict[str, Any]:
                 str(key)[:MAX_PROPERTY_NAME], f"a property name has 1 to {MAX_PROPERTY_NAME} characters"
             )
     return properties
+
+
+def _not_a_whole_number(value: float) -> str:
+    # JSON numbers with a fraction or an exponent arrive as floats: 1e400 as infinity, 1e20 as
+    # 100000000000000000000.0, neither the digits that were sent. A key must be kept exactly.
+    if not math.isfinite(value):
+        return "is a number too large to keep exactly; send it as a string"
+    if value.is_integer():
+        return f"is written with a fraction or an exponent ({value!r}); send a whole number or a string"
+    return f"must be a string or a whole number, not {value!r}"
 
 
 def _json_kind(value: Any) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from nurture.collector import frozen_heap
 from nurture.engagement.record import RecordResult, UnknownLeads, record_events
 from nurture.engagement.surrogates import UNPAIRED_SURROGATE, has_unpaired_surrogate, may_hold_surrogates
+from nurture.json_depth import TOO_DEEP, may_nest_too_deeply, nests_too_deeply
 
 if TYPE_CHECKING:
     from nurture.facts import WhatFollows
@@ -113,7 +114,7 @@ def _read(path: Path, report: EventImportReport) -> Iterator[tuple[int, Any]]:
             # line goes through decode(), which skips whitespace and words the error.
             try:
                 item, end = scan(text, 0)
-            except (StopIteration, json.JSONDecodeError):
+            except (StopIteration, json.JSONDecodeError, RecursionError):
                 end = -1
             if end != len(text):
                 try:
@@ -121,6 +122,12 @@ def _read(path: Path, report: EventImportReport) -> Iterator[tuple[int, Any]]:
                 except json.JSONDecodeError as exc:
                     report.reject(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
                     continue
+                except RecursionError:
+                    report.reject(number, TOO_DEEP)
+                    continue
+            if may_nest_too_deeply(raw) and nests_too_deeply(item):
+                report.reject(number, TOO_DEEP)
+                continue
             if may_hold_surrogates(raw) and has_unpaired_surrogate(item):
                 report.reject(number, UNPAIRED_SURROGATE)
                 continue

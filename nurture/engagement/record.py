@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, select
 
+from nurture.engagement.conflicts import RetriedEvent, conflict_message, differences
 from nurture.engagement.items import EMAIL_CLICK, EMAIL_OPEN, EventItem, ItemInvalid, parse_item
 from nurture.engagement.optouts import mark_unsubscribed, stop_nurturing, suppression_for
 from nurture.engagement.scoring_hook import ScorableEvent, score_events
@@ -114,18 +115,30 @@ def record_events(
     found_messages = find_messages(conn, {c.message_ref for c in checked if c.message_ref is not None})
     lead_ids = find_lead_ids(conn, {c.email for c in checked if c.message_ref is None and c.email})
     ready: list[NewEvent] = []
+    keyed: dict[int, tuple[int, EventItem]] = {}  # position in ready: (index, item), for retries
     for index, item in zip(indexes, checked, strict=True):
         try:
             ready.append(_resolve(item, found_messages, lead_ids, unknown_leads))
         except ItemInvalid as exc:
             errors.append(ItemError(index, exc.field, exc.message))
+        else:
+            if item.idempotency_key is not None:
+                keyed[len(ready) - 1] = (index, item)
     # Done with: the garbage collector need not walk them while the batch is stored and scored.
     del checked, found_messages, lead_ids
     ids = store_events(conn, then, ready, now)
+    retried = [position for position, event_id in enumerate(ids) if event_id is None and position in keyed]
+    conflicted: set[int] = set()  # neither stored nor a retry: the item is answered with an error
+    for position, error in zip(
+        retried, _conflicts(conn, items, [(*keyed[p], ready[p]) for p in retried]), strict=True
+    ):
+        if error is not None:
+            errors.append(error)
+            conflicted.add(position)
     by_type = result.by_type
-    for event, event_id in zip(ready, ids, strict=True):
+    for position, (event, event_id) in enumerate(zip(ready, ids, strict=True)):
         if event_id is None:
-            result.duplicates += 1
+            result.duplicates += position not in conflicted
             continue
         result.stored += 1
         result.event_ids.append(event_id)
@@ -134,6 +147,37 @@ def record_events(
         by_type[(event.type, "human" if event.machine_reason is None else "machine")] += 1
     errors.sort(key=lambda e: e.index)
     return result
+
+
+def _conflicts(
+    conn: Connection,
+    items: Sequence[Any],
+    retried: Sequence[tuple[int, EventItem, NewEvent]],
+) -> list[ItemError | None]:
+    """For each item whose id was stored before: an error when it is not the same event."""
+    if not retried:
+        return []
+    arrived = [
+        RetriedEvent(
+            key=item.idempotency_key or "",
+            type=item.type,
+            email=item.email if item.message_ref is None else None,
+            message_id=event.message_id if item.message_ref is not None else None,
+            url=item.url,
+            properties=item.properties,
+            occurred_at=item.occurred_at if items[index].get("occurred_at") else None,
+        )
+        for index, item, event in retried
+    ]
+    found = differences(conn, arrived)
+    answers: list[ItemError | None] = []
+    for (index, item, _), fields in zip(retried, found, strict=True):
+        if not fields:
+            answers.append(None)
+            continue
+        key_field = "id" if items[index].get("id") is not None else "idempotency_key"
+        answers.append(ItemError(index, key_field, conflict_message(item.idempotency_key or "", fields)))
+    return answers
 
 
 def _resolve(

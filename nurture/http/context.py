@@ -39,6 +39,7 @@ class HttpContext:
     clock: Clock = field(default_factory=SystemClock)
     lifecycle: Lifecycle | None = None  # a daemon swaps it when it reloads the program
     ingest_key: bytes | None = field(default=None, repr=False)
+    metrics_token: bytes | None = field(default=None, repr=False)  # /metrics on the public listener
     unknown_leads: UnknownLeads = "keep"
     checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     # More of the state shown by ``/healthz`` (never judged: a paused campaign is not a sick replica).
@@ -97,6 +98,7 @@ class HttpContext:
             program = program if program is not None else load_program(workspace)
             lifecycle = Lifecycle(program, SalesSetup.of(settings, workspace.root))
         ingest = settings.ingest_api_key.get_secret_value() if settings.ingest_api_key else ""
+        metrics = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
         return cls(
             engine=engine,
             signer=lifecycle.sales.signer,
@@ -104,6 +106,7 @@ class HttpContext:
             clock=clock or SystemClock(),
             lifecycle=lifecycle,
             ingest_key=ingest.encode("utf-8") if ingest else None,
+            metrics_token=metrics.encode("utf-8") if metrics else None,
             unknown_leads=settings.unknown_event_leads,
             checks=dict(checks or {}),
             owns_engine=owns,

@@ -1,7 +1,13 @@
-"""``/healthz`` for load balancers and systemd watchdogs, ``/metrics`` for Prometheus."""
+"""``/healthz`` for load balancers and systemd watchdogs, ``/metrics`` for Prometheus.
+
+The metrics tell anyone who can read them how much mail goes out and how it is answered, so they
+are not public: they are served on the admin listener (``metrics_bind``, loopback by default),
+and on the public listener only to a bearer of ``metrics_token`` when that is set.
+"""
 
 from __future__ import annotations
 
+import hmac
 import time
 from typing import Any
 
@@ -13,6 +19,9 @@ from starlette.routing import Route
 from nurture.guards.pauses import open_pauses
 from nurture.http.context import HealthCheck, HttpContext
 from nurture.http.metrics import CONTENT_TYPE
+
+ADMIN_SCOPE_KEY = "nurture.admin"
+"""Set in the ASGI scope of requests that came in on the admin listener (see server.py)."""
 
 
 class HealthRoutes:
@@ -34,8 +43,25 @@ class HealthRoutes:
         return JSONResponse(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
 
     async def metrics(self, request: Request) -> Response:
-        """The server's counters in Prometheus' text format."""
-        return Response(self.ctx.metrics.exposition(), media_type=CONTENT_TYPE)
+        """The server's counters in Prometheus' text format: on the admin listener, or on the
+        public one to the ``metrics_token`` bearer; elsewhere it is not there at all (404)."""
+        if not request.scope.get(ADMIN_SCOPE_KEY):
+            token = self.ctx.metrics_token
+            if token is None:
+                return JSONResponse(
+                    {"error": "not found: /metrics is served on the admin listener (metrics_bind)"},
+                    status_code=404,
+                )
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), token):
+                return JSONResponse(
+                    {"error": "authenticate with 'Authorization: Bearer <metrics_token>'"},
+                    status_code=401,
+                    headers={"www-authenticate": 'Bearer realm="nurture-metrics"'},
+                )
+        return Response(
+            self.ctx.metrics.exposition(), media_type=CONTENT_TYPE, headers={"cache-control": "no-store"}
+        )
 
     def _run_checks(self) -> dict[str, dict[str, Any]]:
         checks: dict[str, HealthCheck] = {"database": self._database, **self.ctx.checks}

@@ -5,7 +5,8 @@ or as an HMAC-SHA256 of the raw body, ``X-Nurture-Signature: sha256=<hex>`` (for
 webhooks rather than hold a bearer secret). The body is ``{"events": [...]}`` or a bare list of
 the items :mod:`nurture.engagement.items` describes. Every item is answered: stored, a retry, or
 rejected with its index, field and reason. An ``Idempotency-Key`` header makes a retried batch
-count once and get the first answer again.
+count once and get the first answer again. A body over 5 MiB, over 10,000 events or nested deeper
+than :data:`~nurture.json_depth.MAX_DEPTH` levels is refused whole, with the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from nurture.engagement.batches import body_digest, valid_batch_key
 from nurture.engagement.surrogates import UNPAIRED_SURROGATE, has_unpaired_surrogate, may_hold_surrogates
 from nurture.http.context import HttpContext
 from nurture.http.reading import BodyTooLarge, read_body
+from nurture.json_depth import TOO_DEEP, may_nest_too_deeply, nests_too_deeply
 
 log = logging.getLogger("nurture.http")
 
@@ -122,6 +124,8 @@ def _unauthorised() -> JSONResponse:
 def _items(body: bytes) -> list[Any] | Response:
     try:
         document = json.loads(body)
+    except RecursionError:
+        return _error(400, f"the body is {TOO_DEEP}")
     except UnicodeDecodeError:
         return _error(400, "the body is not UTF-8 text")
     except json.JSONDecodeError as exc:
@@ -134,8 +138,17 @@ def _items(body: bytes) -> list[Any] | Response:
         return _error(400, 'expected {"events": [...]} or a JSON list of events')
     if len(items) > MAX_ITEMS:
         return _error(413, f"{len(items)} events in one batch; send at most {MAX_ITEMS} at a time")
+    return _unstorable(body, items) or items
+
+
+def _unstorable(body: bytes, items: list[Any]) -> Response | None:
+    """A 400 naming the first event nested too deeply or holding text no database can store."""
+    if may_nest_too_deeply(body):
+        for index, item in enumerate(items):
+            if nests_too_deeply(item):
+                return _error(400, f"events[{index}]: {TOO_DEEP}")
     if may_hold_surrogates(body):
         for index, item in enumerate(items):
             if has_unpaired_surrogate(item):
                 return _error(400, f"events[{index}]: {UNPAIRED_SURROGATE}")
-    return items
+    return None

@@ -9,11 +9,13 @@ and a genuine one redirects to exactly the URL signed into it (no open redirect)
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nurture.delivery.urls import browser_url
 from nurture.engagement.tracked import Sighting, Tracked
 from nurture.http.context import HttpContext
 from nurture.http.metrics import origin
@@ -45,15 +47,17 @@ def message_number(ref: Any) -> int | None:
 
 
 def redirect_location(url: str) -> str | None:
-    """The signed URL as a Location header: unchanged, except that characters a header cannot
-    carry are percent-encoded; None when it is not an http(s) URL or holds control characters."""
-    if not url[:8].lower().startswith(("https://", "http://")):
+    """The signed URL as a Location header, encoded as a browser encodes a link it follows
+    (spaces, quotes, non-ASCII: see :func:`browser_url`); None when it is not an http(s) URL
+    with a host. Links signed before they were encoded so are redirected in the same form."""
+    location = browser_url(url)
+    if not location[:8].lower().startswith(("https://", "http://")):
         return None
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+    if any(ord(ch) < 0x21 or ord(ch) >= 0x7F for ch in location):
+        return None  # not an http(s) URL the encoder understood
+    if not urlsplit(location).hostname:
         return None
-    if url.isascii():
-        return url
-    return "".join(ch if ch.isascii() else "".join(f"%{b:02X}" for b in ch.encode("utf-8")) for ch in url)
+    return location
 
 
 class TrackingRoutes:

@@ -8,9 +8,10 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, Protocol
 
 from nurture.errors import NurtureError
+from nurture.json_depth import TOO_DEEP, may_nest_too_deeply, nests_too_deeply
 from nurture.leads.fields import STANDARD_FIELDS
 
 MAX_FIELD_BYTES = 1 << 20  # one cell; protects memory against a runaway quote
@@ -119,39 +120,155 @@ def read_csv(
     stream = _text_stream(counter, encoding)
     dialect: type[csv.Dialect] | csv.Dialect = csv.excel
     # One column only, or plain commas, leaves the sniffer unsure: the default dialect reads those.
+    # Only the delimiter is taken from the header line: a quote in a cell is written doubled, as
+    # spreadsheets write it (the sniffer, seeing no doubled quote in a header, would say not).
     with contextlib.suppress(csv.Error):
-        dialect = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t")
+        sniffed = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t")
+        dialect = type(
+            "Sniffed", (csv.excel,),
+            {"delimiter": sniffed.delimiter, "skipinitialspace": sniffed.skipinitialspace},
+        )  # fmt: skip
     csv.field_size_limit(MAX_FIELD_BYTES)
     reader = csv.reader(stream, dialect)
     try:
         header = next(reader)
     except csv.Error as exc:
-        raise ImportFileError(f"{path}: row 1: {exc}") from None
+        raise ImportFileError(f"{path}: row 1: {_unreadable(exc)}") from None
     except StopIteration:
         raise ImportFileError(
             f"{path}: the file is empty; expected a header row with an 'email' column"
         ) from None
     columns = _header(path, header)
-    return columns, _csv_records(reader, len(columns))
+    return columns, _csv_records(reader, RowEnds(path, stream, dialect), len(columns))
 
 
-def _csv_records(reader: Iterator[list[str]], width: int) -> Iterator[CsvRecord]:
+def _unreadable(exc: csv.Error) -> str:
+    if "field limit" in str(exc):
+        return f"a cell is larger than {MAX_FIELD_BYTES >> 20} MiB (is a quote left open?)"
+    return f"cannot read the row: {exc}"
+
+
+def _csv_records(reader: _CsvReader, ends: RowEnds, width: int) -> Iterator[CsvRecord]:
     row = 1
-    while True:
-        row += 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield row, None, f"cannot read the row: {exc}"
+    try:
+        while True:
+            row += 1
+            start = reader.line_num  # the line the row begins after; one read per row, no more
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # The reader resumes at the next line, which may lie inside the row's quoted cell:
+                # skip to where the row really ends, or text inside one cell would become rows.
+                if not ends.skip_rest_of_row(start, reader.line_num):
+                    yield row, None, f"{_unreadable(exc)}; the rest of the file cannot be told " \
+                        "apart from that cell, so it was not read"  # fmt: skip
+                    return
+                yield row, None, _unreadable(exc)
+                continue
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # blank line
+            if len(cells) != width:
+                yield row, None, f"has {len(cells)} fields but the header has {width}"
+                continue
+            yield row, cells, None
+    finally:
+        ends.close()
+
+
+class _CsvReader(Protocol):
+    line_num: int
+
+    def __next__(self) -> list[str]: ...
+
+
+class RowEnds:
+    """Finds where a CSV row the reader gave up on really ends, and skips past it.
+
+    Python's reader, refusing a row (a cell over the size limit, as when a quote is left open),
+    starts again at the next physical line, which may lie inside the row's quoted cell. The lines
+    the failed row took are read again through a second handle, which only moves forward, so
+    the happy path pays nothing for it; a small state machine of the dialect's quoting says
+    whether the row ends with them, else lines are skipped until its quoted cell closes.
+    """
+
+    def __init__(self, path: Path, stream: Iterator[str], dialect: type[csv.Dialect] | csv.Dialect) -> None:
+        self._path = path
+        self._stream = stream
+        self._delimiter = dialect.delimiter
+        self._quote = dialect.quotechar or '"'
+        self._skip_spaces = bool(dialect.skipinitialspace)
+        # With an escape character or without doubled quotes a cell's end cannot be told here.
+        self._readable = bool(
+            dialect.quotechar and dialect.doublequote and not dialect.escapechar
+            and dialect.quoting != csv.QUOTE_NONE
+        )  # fmt: skip
+        self._shadow: Iterator[str] | None = None
+        self._shadow_at = 0  # physical lines the second handle has passed
+        self._skipped = 0  # physical lines taken from the reader's stream behind its back
+
+    def skip_rest_of_row(self, start: int, end: int) -> bool:
+        """After the reader failed on the row that began after its line ``start`` and had read
+        up to its line ``end``: consume the rest of that row. False when its end cannot be found
+        (the quoted cell never closes, or the dialect hides it): nothing more is to be read."""
+        if not self._readable:
+            return False
+        state = _START
+        for line in self._again(start + self._skipped, end + self._skipped):
+            state = _after_line(
+                line, _START if state == _ENDED else state, self._delimiter, self._quote, self._skip_spaces
+            )
+        while state == _QUOTED:
+            following = next(self._stream, None)
+            if following is None:
+                return False
+            self._skipped += 1
+            state = _after_line(following, state, self._delimiter, self._quote, self._skip_spaces)
+        return True
+
+    def _again(self, first: int, last: int) -> Iterator[str]:
+        """Physical lines ``first + 1`` to ``last`` of the file, read through the second handle."""
+        if self._shadow is None:
+            self._shadow = _text_stream(ByteCounter(self._path.open("rb")))
+        for line in self._shadow:
+            self._shadow_at += 1
+            if self._shadow_at > first:
+                yield line
+            if self._shadow_at >= last:
+                return
+
+    def close(self) -> None:
+        if isinstance(self._shadow, io.TextIOWrapper):
+            self._shadow.close()
+
+
+_START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED, _ENDED = range(5)
+
+
+def _after_line(line: str, state: int, delimiter: str, quote: str, skip_spaces: bool = False) -> int:
+    """The quoting state at the end of ``line`` (``_ENDED`` when the row ends with it), following
+    the csv module's reader for a dialect with doubled quotes (``skip_spaces``: spaces after a
+    delimiter are skipped, so a quote after them still opens a quoted cell)."""
+    i, size = 0, len(line)
+    while i < size:
+        if state == _QUOTED:
+            found = line.find(quote, i)
+            if found < 0:
+                return _QUOTED  # the line break belongs to the cell
+            state, i = _QUOTE_IN_QUOTED, found + 1
             continue
-        if not cells or (len(cells) == 1 and not cells[0].strip()):
-            continue  # blank line
-        if len(cells) != width:
-            yield row, None, f"has {len(cells)} fields but the header has {width}"
-            continue
-        yield row, cells, None
+        char = line[i]
+        if char in "\r\n":
+            return _ENDED
+        if state == _START and char == " " and skip_spaces:
+            pass
+        elif state in (_QUOTE_IN_QUOTED, _START):
+            state = _QUOTED if char == quote else _START if char == delimiter else _UNQUOTED
+        elif char == delimiter:  # unquoted: a quote inside is just a character
+            state = _START
+        i += 1
+    return _ENDED if state != _QUOTED else _QUOTED
 
 
 def _header(path: Path, header: list[str]) -> list[str]:
@@ -193,6 +310,12 @@ def read_jsonl(path: Path, counter: ByteCounter, encoding: str = "utf-8") -> Ite
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             yield RawRecord(number, None, f"is not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            yield RawRecord(number, None, f"is {TOO_DEEP}")
+            continue
+        if may_nest_too_deeply(line) and nests_too_deeply(value):
+            yield RawRecord(number, None, f"is {TOO_DEEP}")
             continue
         if not isinstance(value, dict):
             yield RawRecord(number, None, "is not a JSON object")

@@ -21,6 +21,7 @@ from nurture.delivery import (
     verp_address,
 )
 from nurture.delivery.transports import OutgoingMessage
+from nurture.render_limits import RenderLimits
 from nurture.settings import Settings
 from nurture.templating import template_environment
 from nurture.tokens import TokenSigner
@@ -54,7 +55,8 @@ class Composer:
             if DEFAULT_TEMPLATES.is_dir()
             else [program.templates_dir]
         )
-        self.renderer = EmailRenderer(template_environment(*search))
+        limits = RenderLimits(max_chars=settings.render_max_chars, seconds=settings.render_time_limit)
+        self.renderer = EmailRenderer(template_environment(*search, limits=limits))
         self.tracker = LinkTracker(signer, settings.base_url)
         self.sender = Address.parse(settings.from_address)
         self.reply_to = Address.parse(settings.reply_to) if settings.reply_to else None

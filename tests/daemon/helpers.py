@@ -86,12 +86,14 @@ class DaemonProcess:
     ) -> None:
         self.root = root
         self.port = port or free_port()
+        self.admin_port = free_port()  # the admin listener: /metrics
         self.log_path = root / f"{name}-{self.port}.log"
         environment = {
             **os.environ,
             "NURTURE_WORKSPACE": str(root),
             "NURTURE_NOW": now.isoformat(),
             "NURTURE_HTTP_PORT": str(self.port),
+            "NURTURE_METRICS_BIND": f"127.0.0.1:{self.admin_port}",
         }
         environment.pop("NOTIFY_SOCKET", None)
         environment.update(env or {})
@@ -128,7 +130,7 @@ class DaemonProcess:
             return exc.code, json.loads(exc.read())
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=2) as response:
             return str(response.read().decode("utf-8"))
 
     def wait_healthy(self, timeout: float = 30) -> dict[str, Any]:

@@ -243,3 +243,33 @@ def test_fit_rules_cannot_read_the_event(make_workspace: WorkspaceFactory) -> No
     assert messages(report.problems) == [
         "campaigns/scoring.yaml:3:12: fit rules are about the lead; `event` is not available there"
     ]
+
+
+def test_lead_data_written_into_a_link_without_urlencode_is_warned_about(
+    make_workspace: WorkspaceFactory,
+) -> None:
+    workspace = make_workspace(
+        {
+            "campaigns/c.yaml": campaign("  - send: {template: links, subject: hi}\n"),
+            "templates/links.html": (
+                "<p>{{ unsubscribe_url }} {{ lead.company }}</p>\n"
+                '<a href="https://shop.example/p?c={{ lead.company }}">shop</a>\n'
+                '<a href="https://shop.example/p?c={{ lead.company|urlencode }}&n={{ lead.company_size }}">ok'
+                "</a>\n"
+                "<a href='{{ unsubscribe_url }}?x={{ lead.attributes.plan }}'>x</a>\n"
+                '<a href="mailto:{{ lead.email }}">mail</a>\n'
+                '<img src="https://x.example/{{ campaign.key }}">\n'
+                "Visit https://shop.example/{{ lead.first_name }} today\n"
+            ),
+        }
+    )
+    assert messages(check_workspace(workspace).problems, "warning") == [
+        "templates/links.html:2:1: warning: lead data in a link without urlencode: write "
+        "{{ lead.company|urlencode }} so that spaces, '&', '#' or '+' in it keep the link as meant",
+        "templates/links.html:3:1: warning: lead data in a link without urlencode: write "
+        "{{ lead.company_size|urlencode }} so that spaces, '&', '#' or '+' in it keep the link as meant",
+        "templates/links.html:4:1: warning: lead data in a link without urlencode: write "
+        "{{ lead.attributes.plan|urlencode }} so that spaces, '&', '#' or '+' in it keep the link as meant",
+        "templates/links.html:7:1: warning: lead data in a link without urlencode: write "
+        "{{ lead.first_name|urlencode }} so that spaces, '&', '#' or '+' in it keep the link as meant",
+    ]

@@ -143,3 +143,17 @@ def test_check_json_lists_every_problem_with_its_place(tmp_path: Path) -> None:
         "message": "unknown key 'accept_witin'; did you mean 'accept_within'?",
     }  # fmt: skip
     assert facts["definitions"]["SalesTeam"] == ["dach-sales"]
+
+
+def test_check_warns_when_base_url_is_not_https(make_workspace: WorkspaceFactory) -> None:
+    plain = make_workspace({"nurture.toml": 'base_url = "http://mail.example.com"\n'})
+    code, output = run("--workspace", str(plain.root), "check")
+    assert code == 0, output
+    assert (
+        "nurture.toml: warning: base_url 'http://mail.example.com' is not https: the List-Unsubscribe "
+        "one-click URL (RFC 8058) must be https"
+    ) in output
+    for fine in ("https://mail.example.com", "http://127.0.0.1:8025", "http://localhost:8025", "http://[::1]:80"):
+        workspace = make_workspace({"nurture.toml": f'base_url = "{fine}"\n'})
+        code, output = run("--workspace", str(workspace.root), "check")
+        assert code == 0 and "not https" not in output, (fine, output)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from nurture.delivery.render import RenderedEmail
 from nurture.delivery.tracking import LinkTracker
+from nurture.delivery.urls import browser_url
 from nurture.tokens import InvalidToken, TokenSigner
 
 from .conftest import SECRET
@@ -187,7 +188,8 @@ class ReferenceTracker:
                 return None
             click = tokens.get(url)
             if click is None:
-                click = tokens[url] = self._signer.sign("click", (message_ref, url))
+                # Signed as a browser would request it (see nurture.delivery.urls).
+                click = tokens[url] = self._signer.sign("click", (message_ref, browser_url(url)))
             return click
 
         html = self._rewrite_html(email.html, tracked) if email.html else email.html
@@ -293,6 +295,7 @@ _URLS = [
     "hhttps://example.com/doubled",
     "https://",
     "  https://example.com/spaced  ",
+    "https://example.com/p?c=ACME GmbH&d=Müller",
     "mailto:info@example.com",
     "tel:+4989123",
     "#top",
@@ -406,3 +409,32 @@ def test_track_matches_the_reference_rewriting(html: str, text: str, base: str) 
     email = RenderedEmail("Betreff", html, text)
     expected = ReferenceTracker(signer, base).track(email, 4711, unsubscribe_url=UNSUBSCRIBE)
     assert LinkTracker(signer, base).track(email, 4711, unsubscribe_url=UNSUBSCRIBE) == expected
+
+
+def test_lead_data_with_spaces_is_signed_as_a_browser_would_request_it(
+    tracker: LinkTracker, signer: TokenSigner
+) -> None:
+    html = '<a href="https://shop.example/p?c=ACME GmbH&amp;city=Köln#Top Angebote">x</a>'
+    tracked = tracker.track(RenderedEmail("s", html, ""), 4711)
+    token = re.search(r"/c/([^\"]+)", tracked.html)
+    assert token is not None
+    assert tracker.read_click(token[1]) == (
+        4711, "https://shop.example/p?c=ACME%20GmbH&city=K%C3%B6ln#Top%20Angebote"
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "requested"),
+    [
+        ("https://x.example/p?c=ACME GmbH", "https://x.example/p?c=ACME%20GmbH"),
+        ("  https://x.example/a b\n ", "https://x.example/a%20b"),
+        ("https://x.example/p?q=\"<'x'>\"", "https://x.example/p?q=%22%3C%27x%27%3E%22"),
+        ("https://x.example/`{p}`?q={a}", "https://x.example/%60%7Bp%7D%60?q={a}"),
+        ("https://Müller.example/Straße", "https://xn--mller-kva.example/Stra%C3%9Fe"),
+        ("https://x.example/%20kept?q=%C3%B6", "https://x.example/%20kept?q=%C3%B6"),
+        ("https://x.example/p?", "https://x.example/p?"),
+        ("mailto:a b@x.example", "mailto:a b@x.example"),
+    ],
+)
+def test_browser_url_encodes_as_whatwg_says(written: str, requested: str) -> None:
+    assert browser_url(written) == requested

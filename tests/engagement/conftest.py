@@ -28,6 +28,7 @@ from nurture.tokens import TokenSigner
 
 SECRET = b"engagement-tests-secret-0123456789"
 INGEST_KEY = b"ingest-key-for-tests-0123456789"
+METRICS_TOKEN = b"metrics-token-for-tests-0123456789"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -121,6 +122,12 @@ class Live:
     client: httpx.Client
     tracker: LinkTracker
 
+    def metrics(self) -> str:
+        """``/metrics`` as Prometheus reads it on the public listener: with the bearer token."""
+        response = self.client.get("/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN.decode()}"})
+        assert response.status_code == 200, response.text
+        return response.text
+
 
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
@@ -151,6 +158,7 @@ def make_context(store: Engine, signer: TokenSigner, clock: FixedClock, program:
         clock=clock,
         lifecycle=program,
         ingest_key=INGEST_KEY,
+        metrics_token=METRICS_TOKEN,
     )
 
 

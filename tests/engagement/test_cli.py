@@ -111,3 +111,34 @@ def test_serve_answers_and_stops_gracefully_on_sigterm(program_workspace: Path, 
     assert process.returncode == 0, output
     assert "stopped" in output
     assert "secret" not in output.lower()
+
+
+def test_events_import_reports_conflicting_ids_and_deep_lines_and_exits_1(
+    cli: Any, program_workspace: Path, mailroom: Mailroom
+) -> None:
+    mailroom.lead("lena@alpenblick.de")
+    first = {"type": "download", "email": "lena@alpenblick.de", "id": "dl-7", "asset_type": "whitepaper"}
+    path = program_workspace / "events.jsonl"
+    path.write_text(json.dumps(first) + "\n", encoding="utf-8")
+    env = {"NURTURE_NOW": "2026-03-02T09:00:00Z"}
+    assert cli("events", "import", str(path), env=env).exit_code == 0
+    lines = [
+        json.dumps(first),  # the same event again: fine
+        json.dumps({**first, "asset_type": "case-study"}),  # another event under its id
+        '{"type": "page_view", "email": "lena@alpenblick.de", "id": 1e400}',
+        '{"type": "page_view", "email": "lena@alpenblick.de", "p": ' + "[" * 50_000 + "]" * 50_000 + "}",
+        '{"type": "page_view", "email": "lena@alpenblick.de", "p": ' + "[" * 40 + "]" * 40 + "}",
+        json.dumps({"type": "page_view", "email": "lena@alpenblick.de", "p": {"a": {"b": [1, 2]}}}),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = cli("events", "import", str(path), env=env)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"{path}: line 2: id: 'dl-7' was recorded before for a different event (properties differ)"
+        in result.output
+    )
+    assert f"{path}: line 3: id: is a number too large to keep exactly; send it as a string" in result.output
+    assert f"{path}: line 4: JSON nested deeper than 32 levels of objects and lists" in result.output
+    assert f"{path}: line 5: JSON nested deeper than 32 levels" in result.output
+    assert "6 events, 1 stored (0 for addresses not yet leads, 0 machine-made), 1 already recorded, " \
+        "4 rejected" in result.output

@@ -111,7 +111,7 @@ def test_counters_show_events_by_type_and_origin(live: Live, mailroom: Mailroom)
         {"type": "demo.requested", "email": "lena@alpenblick.de"},
     ]
     live.client.post("/api/events", json=items, headers=BEARER)
-    metrics = live.client.get("/metrics").text
+    metrics = live.metrics()
     assert 'nurture_events_recorded_total{origin="human",type="page_view"} 1.0' in metrics
     assert 'nurture_events_recorded_total{origin="human",type="custom"} 1.0' in metrics
     assert 'nurture_http_requests_total{method="POST",route="/api/events",status="200"} 1.0' in metrics
@@ -127,3 +127,63 @@ def test_healthz_reports_the_database_and_given_checks(live: Live) -> None:
     assert failing.status_code == 503
     scheduler = failing.json()["checks"]["scheduler"]
     assert (scheduler["ok"], scheduler["error"]) == (False, "no tick for 10 minutes")
+
+
+def test_deeply_nested_json_is_refused_with_400_not_a_crash(live: Live, mailroom: Mailroom) -> None:
+    post = live.client.post
+    tower = b"[" * 200_000 + b"]" * 200_000
+    whole = post("/api/events", content=tower, headers=BEARER)
+    assert whole.status_code == 400
+    assert whole.json()["error"] == "the body is JSON nested deeper than 32 levels of objects and lists"
+    deep = {"type": "page_view", "email": "a@b.de", "p": json.loads("[" * 40 + "]" * 40)}
+    one = post("/api/events", json=[{"type": "page_view", "email": "a@b.de"}, deep], headers=BEARER)
+    assert one.status_code == 400 and one.json()["error"].startswith("events[1]: JSON nested deeper than 32")
+    assert mailroom.event_count() == 0
+    fine = {"type": "page_view", "email": "a@b.de", "p": json.loads("[" * 30 + "]" * 30)}
+    assert post("/api/events", json=[fine] * 40, headers=BEARER).status_code == 200
+    assert live.client.get("/healthz").status_code == 200
+
+
+def test_metrics_are_not_public_without_their_token(live: Live, store: object) -> None:
+    assert live.client.get("/metrics").status_code == 401
+    wrong = live.client.get("/metrics", headers={"authorization": "Bearer guess"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Bearer")
+    assert "nurture_" in live.metrics()
+    live.context.metrics_token = None  # the default: the admin listener only
+    hidden = live.client.get("/metrics")
+    assert hidden.status_code == 404 and "metrics_bind" in hidden.json()["error"]
+
+
+def test_the_admin_listener_serves_metrics_and_the_public_one_does_not(live: Live) -> None:
+    import socket
+    import threading
+    import time
+
+    import httpx
+
+    from nurture.http import build_server, create_app
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    live.context.metrics_token = None
+    server = build_server(
+        create_app(live.context), "127.0.0.1", ports[0], log_level="warning",
+        admin_bind=f"127.0.0.1:{ports[1]}",
+    )  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        admin = httpx.get(f"http://127.0.0.1:{ports[1]}/metrics", timeout=5)
+        assert admin.status_code == 200 and "nurture_" in admin.text
+        assert httpx.get(f"http://127.0.0.1:{ports[0]}/metrics", timeout=5).status_code == 404
+        assert httpx.get(f"http://127.0.0.1:{ports[0]}/healthz", timeout=5).status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

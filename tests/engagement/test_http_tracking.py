@@ -51,7 +51,37 @@ def test_a_click_redirects_to_exactly_the_signed_url_and_is_recorded(live: Live,
 def test_a_non_ascii_target_is_percent_encoded_not_changed_otherwise(live: Live, mailroom: Mailroom) -> None:
     message_id = mailroom.message(mailroom.lead("lena@alpenblick.de"))
     response = live.client.get(live.tracker.click_url(message_id, "https://bäckerei.example/grüße?a=ü"))
-    assert response.headers["location"] == "https://b%C3%A4ckerei.example/gr%C3%BC%C3%9Fe?a=%C3%BC"
+    # As a browser requests it: the domain in punycode, path and query percent-encoded (WHATWG).
+    assert response.headers["location"] == "https://xn--bckerei-5wa.example/gr%C3%BC%C3%9Fe?a=%C3%BC"
+
+
+@pytest.mark.parametrize(
+    ("signed", "location"),
+    [
+        # Lead data written into a link: "?c={{ lead.company }}" for ACME GmbH, in emails sent
+        # before links were encoded when rewritten, and now.
+        ("https://shop.example/p?c=ACME GmbH", "https://shop.example/p?c=ACME%20GmbH"),
+        ("https://shop.example/p?c=ACME%20GmbH", "https://shop.example/p?c=ACME%20GmbH"),
+        (" https://shop.example/a b\t#x y", "https://shop.example/a%20b#x%20y"),
+    ],
+)
+def test_a_target_with_spaces_is_encoded_as_a_browser_would(
+    live: Live, mailroom: Mailroom, signed: str, location: str
+) -> None:
+    message_id = mailroom.message(mailroom.lead("lena@alpenblick.de"))
+    response = live.client.get(live.tracker.click_url(message_id, signed))
+    assert response.status_code == 302 and response.headers["location"] == location
+
+
+@pytest.mark.parametrize(
+    "signed", ["javascript:alert(1)", "https:///no-host", "data:text/html,x", "//evil.example/", "https://\x00x"]
+)
+def test_a_signed_target_that_is_not_a_web_address_is_still_refused(
+    live: Live, mailroom: Mailroom, signed: str
+) -> None:
+    message_id = mailroom.message(mailroom.lead("lena@alpenblick.de"))
+    response = live.client.get(live.tracker.click_url(message_id, signed))
+    assert response.status_code == 404 and "location" not in response.headers
 
 
 def forgeries(signer: TokenSigner, good: str, message_id: int) -> list[str]:
@@ -95,7 +125,7 @@ def test_a_forged_open_token_records_nothing_but_still_gets_the_gif(
         response = live.client.get(f"/o/{forged}.gif")
         assert response.status_code == 200 and response.content.startswith(b"GIF89a")
     assert mailroom.event_count() == 0
-    assert 'nurture_refused_tokens_total{route="open"} 3.0' in live.client.get("/metrics").text
+    assert 'nurture_refused_tokens_total{route="open"} 3.0' in live.metrics()
 
 
 def test_links_made_before_a_restart_keep_working(live: Live, mailroom: Mailroom) -> None:
@@ -139,7 +169,7 @@ class TestMachineFlags:
         live.client.get(live.tracker.open_pixel_url(message_id), headers={"user-agent": "Mozilla/5.0"})
         (event,) = mailroom.events()
         assert event.machine_reason == "privacy_proxy:apple"
-        metrics = live.client.get("/metrics").text
+        metrics = live.metrics()
         assert 'nurture_email_opens_total{origin="machine"} 1.0' in metrics
 
     def test_every_link_clicked_within_a_second_is_a_sweep(
@@ -178,7 +208,7 @@ def test_when_the_database_fails_the_reader_still_gets_the_gif_and_the_target(
         live.context.engine.dispose()
         live.context.engine = working
     assert mailroom.event_count() == 0
-    assert 'nurture_recording_errors_total{route="click"} 1.0' in live.client.get("/metrics").text
+    assert 'nurture_recording_errors_total{route="click"} 1.0' in live.metrics()
 
 
 def test_concurrent_opens_and_clicks_are_each_recorded_once(live: Live, mailroom: Mailroom) -> None:

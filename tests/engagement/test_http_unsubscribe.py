@@ -44,7 +44,7 @@ def test_the_one_click_post_unsubscribes_without_cookies_or_redirect(live: Live,
     # Mail systems retry; the second POST is answered the same and records nothing.
     assert live.client.post(url, content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK).status_code == 200
     assert mailroom.event_count() == 1
-    metrics = live.client.get("/metrics").text
+    metrics = live.metrics()
     assert 'nurture_unsubscribes_total{channel="one_click"} 1.0' in metrics
 
 

@@ -125,3 +125,50 @@ def test_values_past_the_remembered_ones_are_still_parsed() -> None:
     at = FIRST_FIELD + FIELD_NAMES.index("company_size")
     for size in range(MAX_REMEMBERED + 100):
         assert check(size, [f"p{size}@firma.de", f"{size:_}"])[at] == size
+
+
+cell_text = st.text(alphabet='ab ,;"\n\t\'ü', max_size=12)  # no lone CR: the writer leaves it unquoted
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    before=st.lists(st.lists(cell_text, min_size=3, max_size=3), max_size=4),
+    after=st.lists(st.lists(cell_text, min_size=3, max_size=3), max_size=4),
+    inside=st.lists(st.lists(cell_text, min_size=3, max_size=3), min_size=1, max_size=4),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    quoted_at=st.integers(0, 2),
+)
+def test_a_row_with_an_oversized_cell_is_skipped_whole_whatever_it_holds(
+    tmp_path_factory: pytest.TempPathFactory,
+    before: list[list[str]],
+    after: list[list[str]],
+    inside: list[list[str]],
+    delimiter: str,
+    quoted_at: int,
+) -> None:
+    import csv
+    import io
+
+    from nurture.leads import sources
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(["email", "first_name", "notes"])
+    writer.writerows(before)
+    # The oversized cell holds whole rows of the file's own dialect: none of them may come out.
+    body = io.StringIO()
+    csv.writer(body, delimiter=delimiter, lineterminator="\n").writerows(inside)
+    bad = ["x@y.de", "Bad", "big"]
+    bad[quoted_at] = "z" * 200 + "\n" + body.getvalue() + "z" * 200
+    writer.writerow(bad)
+    writer.writerows(after)
+    path = tmp_path_factory.mktemp("csv") / "leads.csv"
+    path.write_bytes(buffer.getvalue().encode("utf-8"))
+    counter, _ = sources.open_counted(path)
+    with counter, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sources, "MAX_FIELD_BYTES", 300)  # a small limit: the same code, small files
+        _, records = sources.read_csv(path, counter)
+        got = [(row, cells) for row, cells, _ in records]
+    assert [cells for _, cells in got if cells is not None] == before + after
+    assert [row for row, cells in got if cells is None] == [len(before) + 2]
+    assert [row for row, _ in got] == list(range(2, len(before) + len(after) + 3))

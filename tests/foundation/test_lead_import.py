@@ -185,3 +185,59 @@ def test_duplicates_are_found_across_batches(store: Engine, tmp_path: Path) -> N
     report = LeadImporter(store, NOW, batch_size=10).run(write(tmp_path, "many.csv", HEADER + rows))
     assert report.created == 25
     assert [(p.row, "row 5" in p.message) for p in report.problems] == [(27, True)]
+
+
+def test_a_deeply_nested_json_line_is_a_bad_row_not_a_crash(store: Engine, tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"email": "lea@nordlicht.de"}),
+        '{"email": "max@nordlicht.de", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"email": "ole@nordlicht.de", "x": ' + "{\"a\":" * 40 + "1" + "}" * 40 + "}",
+        json.dumps({"email": "ida@nordlicht.de", "attributes": {"plan": "pro"}}),
+    ]
+    report = LeadImporter(store, NOW).run(write(tmp_path, "leads.jsonl", "\n".join(lines) + "\n"))
+    assert report.created == 2
+    assert [(p.row, p.message) for p in report.problems] == [
+        (2, "is JSON nested deeper than 32 levels of objects and lists"),
+        (3, "is JSON nested deeper than 32 levels of objects and lists"),
+    ]
+
+
+def _emails(store: Engine) -> list[str]:
+    with store.connect() as conn:
+        return sorted(conn.scalars(select(leads.c.email)))
+
+
+def test_an_oversized_quoted_cell_is_one_bad_row_and_its_lines_never_become_leads(
+    store: Engine, tmp_path: Path
+) -> None:
+    filler = "x" * 700_000
+    # The cell spans lines that look like rows, holds doubled quotes, and is over the 1 MiB limit
+    # only after several of them; a quote inside the unquoted cell before it is just a character.
+    cell = f'"{filler}\nevil1@attacker.example,Evil\n""quoted"" evil2@attacker.example,Evil\n{filler}\nend"'
+    text = (
+        "email,first_name,notes\n"
+        "anna@firma.de,Anna,Firma\n"
+        f'ben@firma.de,Ben 5"11,{cell}\n'
+        "carla@firma.de,Carla,Firma\n"
+        'dora@firma.de,Dora,"Multi\nline, ""fine"""\n'
+    )
+    report = LeadImporter(store, NOW).run(write(tmp_path, "leads.csv", text))
+    assert _emails(store) == ["anna@firma.de", "carla@firma.de", "dora@firma.de"]
+    assert [(p.row, p.message) for p in report.problems] == [
+        (3, "a cell is larger than 1 MiB (is a quote left open?)"),
+    ]
+    assert report.rows == 4 and report.created == 3
+    assert lead(store, "dora@firma.de").attributes == {"notes": 'Multi\nline, "fine"'}
+
+
+def test_a_quote_that_never_closes_stops_the_file_at_its_row(store: Engine, tmp_path: Path) -> None:
+    text = (
+        "email,first_name\n"
+        "anna@firma.de,Anna\n"
+        'ben@firma.de,"Ben\n' + ("evil@attacker.example,Evil\n" * 50_000) + "carla@firma.de,Carla\n"
+    )
+    report = LeadImporter(store, NOW).run(write(tmp_path, "leads.csv", text))
+    assert _emails(store) == ["anna@firma.de"]
+    (problem,) = report.problems
+    assert problem.row == 3
+    assert problem.message.startswith("a cell is larger than 1 MiB (is a quote left open?); the rest of")
