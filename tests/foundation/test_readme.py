@@ -40,7 +40,7 @@ def test_every_http_endpoint_is_listed_with_its_authentication() -> None:
         signer=TokenSigner(b"readme-test-secret-0123456789"),
         base_url="https://track.example",
         clock=FixedClock(datetime(2026, 3, 2, tzinfo=UTC)),
-        program=None,
+        lifecycle=None,
         ingest_key=None,
     )
     app = create_app(context)
