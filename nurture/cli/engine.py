@@ -33,7 +33,7 @@ def tick(app: App, now_text: str | None, no_send: bool) -> None:
     for line in sla.lines():
         click.echo(line)
     if not no_send:
-        delivery = asyncio.run(_deliver(app, now))
+        delivery = asyncio.run(_deliver(app, now, pinned=now_text is not None))
         lines = delivery.lines()
         if lines:
             click.echo("sending")
@@ -66,8 +66,10 @@ def _read_bounces(app: App, now: datetime) -> None:
             click.echo(f"  {kind:<9} {count}")
 
 
-async def _deliver(app: App, now: datetime) -> DeliveryReport:
-    outbox = build_outbox(app.store, app.program, app.workspace)
+async def _deliver(app: App, now: datetime, pinned: bool) -> DeliveryReport:
+    # Leases are read from the same clock as ``now``: a pinned tick's leases are pinned too.
+    clock = (lambda: now) if pinned else app.clock.now
+    outbox = build_outbox(app.store, app.program, app.workspace, clock=clock)
     try:
         return await outbox.deliver_due(now)
     finally:

@@ -28,3 +28,6 @@ class MemoryTransport:
     async def close(self) -> None:
         """Nothing to release; remembers that it was closed."""
         self.closed = True
+
+    def interrupt(self) -> None:
+        """Nothing ever waits here."""
