@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     dkim_private_key_file: str | None = None
     smtp_rate_per_second: float = Field(default=0, ge=0, description="0 = unlimited")
     smtp_pool_size: int = Field(default=4, ge=1, le=64)
+    outbox_lease: float = Field(
+        default=60, ge=1, description="seconds a sender's claim lasts unless extended (a dead sender's wait)"
+    )
     smtp_data_timeout: float = Field(
         default=600, gt=0, description="seconds to wait for the relay's answer to the final dot of DATA"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -39,4 +39,13 @@ def build_outbox(
         concurrency = chosen.settings.pool_size
     else:
         concurrency = max(settings.smtp_pool_size * 2, 4)
-    return Outbox(db, composer, chosen, concurrency=concurrency, clock=clock)
+    lease = settings.outbox_lease
+    return Outbox(
+        db,
+        composer,
+        chosen,
+        concurrency=concurrency,
+        clock=clock,
+        lease=timedelta(seconds=lease),
+        heartbeat=lease / 4,
+    )
