@@ -38,6 +38,7 @@ class Relay:
 
     def __init__(self) -> None:
         self.faults: dict[str, str] = {}
+        self.default: str | None = None  # the fault of every recipient not in ``faults``
         self.once: set[str] = set()  # recipients whose fault happens on the first attempt only
         self.accepted: list[str] = []
         self.attempts: dict[str, int] = {}
@@ -46,7 +47,7 @@ class Relay:
         self.lock = threading.Lock()
 
     def fault(self, recipient: str) -> str | None:
-        fault = self.faults.get(recipient)
+        fault = self.faults.get(recipient, self.default)
         if fault is not None and recipient in self.once and self.attempts.get(recipient, 0) > 1:
             return None
         return fault
