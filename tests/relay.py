@@ -41,6 +41,7 @@ class Relay:
         self.default: str | None = None  # the fault of every recipient not in ``faults``
         self.once: set[str] = set()  # recipients whose fault happens on the first attempt only
         self.accepted: list[str] = []
+        self.contents: list[bytes] = []  # of every message kept, in order
         self.attempts: dict[str, int] = {}
         self.release = threading.Event()
         self.stalled = 0  # messages waiting for ``release`` right now
@@ -82,6 +83,7 @@ class Relay:
                 self.stalled -= 1
         with self.lock:
             self.accepted.append(mid)
+            self.contents.append(envelope.original_content or envelope.content)
         if fault == "drop-after-dot":
             server.transport.abort()  # kept, but the client never hears it
         return "250 2.0.0 queued"

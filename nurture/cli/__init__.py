@@ -61,6 +61,7 @@ COMMANDS = (
     "serve:serve",
     "run:run",
     "demo:demo",
+    "outbox:outbox",
 )
 
 

@@ -43,7 +43,9 @@ def stalling_relay() -> Iterator[tuple[Relay, str]]:
         controller.stop()
 
 
-def start_sending(tmp_path: Path, sqlite_store: tuple[str, Engine], relay: tuple[Relay, str]) -> DaemonProcess:
+def start_sending(
+    tmp_path: Path, sqlite_store: tuple[str, Engine], relay: tuple[Relay, str]
+) -> DaemonProcess:
     url, store = sqlite_store
     handler, transport = relay
     root = make_workspace(tmp_path / "ws", url, transport=transport)
