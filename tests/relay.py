@@ -4,8 +4,9 @@
 recipient for now), ``451`` (refuse the message for now, after DATA), ``550`` (refuse the
 recipient for good), ``drop-before-dot`` (close the connection at RCPT: the message never goes),
 ``drop-after-dot`` (read the whole message, keep it, close without answering), ``stall`` (answer
-the final dot only when ``release`` is set). ``accepted`` lists the Message-IDs of every message
-the relay kept (``drop-after-dot`` included: a relay may deliver what it never confirmed).
+the final dot only when ``release`` is set, or after ``stall_for`` seconds). ``accepted`` lists
+the Message-IDs of every message the relay kept (``drop-after-dot`` included: a relay may deliver
+what it never confirmed).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Relay:
         self.contents: list[bytes] = []  # of every message kept, in order
         self.attempts: dict[str, int] = {}
         self.release = threading.Event()
+        self.stall_for: float | None = None  # a stall ends by itself after this long
         self.stalled = 0  # messages waiting for ``release`` right now
         self.lock = threading.Lock()
 
@@ -76,8 +78,11 @@ class Relay:
         mid = message_id(envelope.content)
         if fault == "stall":
             self.stalled += 1
+            ends = None if self.stall_for is None else asyncio.get_running_loop().time() + self.stall_for
             try:
                 while not self.release.is_set():
+                    if ends is not None and asyncio.get_running_loop().time() >= ends:
+                        break
                     await asyncio.sleep(0.01)
             finally:
                 self.stalled -= 1

@@ -89,7 +89,7 @@ def with_retry(work: Callable[[], _T], *, retry_for: float = RETRY_FOR, what: st
                 raise
             _log.warning("%s: database unreachable, trying again in %.1fs: %s", what, pause, exc)
             time.sleep(pause)
-            pause = min(pause * 2, 5.0)
+            pause = min(pause * 2, 1.0)  # back within a second of the database, well inside a lease
 
 
 @dataclass

@@ -243,6 +243,9 @@ class Outbox:
         previous: list[Verdict] = []
         try:
             while batch.ready and not self.stopping.is_set():
+                await self.transport.pace()  # a message waiting for the rate limit is not on the wire
+                if not batch.ready or self.stopping.is_set():
+                    break
                 verdict, composed = batch.ready.popleft()
                 message = composed.message
                 mark = Mark(verdict.row.id, batch.token, message.sender, message.data)

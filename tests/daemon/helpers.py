@@ -79,7 +79,7 @@ class DaemonProcess:
         self,
         root: Path,
         *,
-        now: datetime = PINNED,
+        now: datetime | None = PINNED,
         port: int | None = None,
         name: str = "daemon",
         env: dict[str, str] | None = None,
@@ -87,12 +87,11 @@ class DaemonProcess:
         self.root = root
         self.port = port or free_port()
         self.log_path = root / f"{name}-{self.port}.log"
-        environment = {
-            **os.environ,
-            "NURTURE_WORKSPACE": str(root),
-            "NURTURE_NOW": now.isoformat(),
-            "NURTURE_HTTP_PORT": str(self.port),
-        }
+        environment = {**os.environ, "NURTURE_WORKSPACE": str(root), "NURTURE_HTTP_PORT": str(self.port)}
+        if now is not None:  # None: the system clock, as in production
+            environment["NURTURE_NOW"] = now.isoformat()
+        else:
+            environment.pop("NURTURE_NOW", None)
         environment.pop("NOTIFY_SOCKET", None)
         environment.update(env or {})
         self._log = self.log_path.open("wb")

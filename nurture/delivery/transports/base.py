@@ -111,6 +111,11 @@ class Transport(Protocol):
         """Release connections and files; the transport is not used afterwards."""
         ...
 
+    async def pace(self) -> None:
+        """Wait for the rate limit's next turn, so that the next ``send`` goes at once (the sender
+        marks a message ``sending`` only when it can go)."""
+        ...
+
     def interrupt(self) -> None:
         """Stop waiting for the relay: every send under way returns at once, ``unknown`` if the
         relay had the whole message, ``retry`` if not (a stop whose time is up)."""

@@ -29,5 +29,8 @@ class MemoryTransport:
         """Nothing to release; remembers that it was closed."""
         self.closed = True
 
+    async def pace(self) -> None:
+        """No rate limit."""
+
     def interrupt(self) -> None:
         """Nothing ever waits here."""

@@ -125,6 +125,7 @@ class SmtpTransport:
         self._clock = clock
         self._tls = settings.tls_context()
         self._bucket = TokenBucket(settings.rate_per_second) if settings.rate_per_second > 0 else None
+        self._paced = 0  # turns of the rate limit taken by pace() and not yet used by a send
         self._connections: list[_Connection] = []
         self._idle: asyncio.LifoQueue[_Connection] | None = None
         self._closed = False
@@ -146,7 +147,9 @@ class SmtpTransport:
         problem = message.envelope_problem()
         if problem is not None:
             return SendResult.rejected(553, problem, "mail")
-        if self._bucket is not None:
+        if self._paced:
+            self._paced -= 1
+        elif self._bucket is not None:
             await self._bucket.acquire()
         idle = await self._pool()
         connection = await idle.get()
@@ -172,6 +175,12 @@ class SmtpTransport:
                 self._interrupting.discard(task)
             connection.last_used = self._clock()
             idle.put_nowait(connection)
+
+    async def pace(self) -> None:
+        """Take the rate limit's next turn now; the next :meth:`send` uses it instead of waiting."""
+        if self._bucket is not None:
+            await self._bucket.acquire()
+            self._paced += 1
 
     def interrupt(self) -> None:
         """End every send under way now (a stop whose time is up): each returns ``unknown`` if the
