@@ -7,7 +7,8 @@ unknown), and ``unknown`` holds only what may really be at the relay: per kill a
 per SMTP connection, plus the emails whose answer was lost after the final dot.
 
 CI runs it small (400 emails, 2 replicas); ``NURTURE_RELIABILITY_EMAILS=16000
-NURTURE_RELIABILITY_REPLICAS=3 NURTURE_RELIABILITY_RATE=60`` runs it at full size by hand. The closing line prints the figures for the release note.
+NURTURE_RELIABILITY_REPLICAS=3 NURTURE_RELIABILITY_RATE=60`` runs it at full size by hand. The
+closing line prints the figures for the release note.
 """
 
 from __future__ import annotations
