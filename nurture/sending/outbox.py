@@ -150,8 +150,9 @@ class Outbox:
         """Send every message due at ``now`` (batch after batch) and record each verdict.
 
         The next batch is claimed and built while the current one is on the wire, so the relay
-        connections are kept busy. The database work runs on one thread of its own, in order:
-        the sender's writes never wait for each other's locks.
+        connections are kept busy. Marks and verdicts are written on one thread of the sender's
+        own, in order; claims run on another, so a connection never waits for a claim to mark
+        its next message.
         """
         report = DeliveryReport()
         database = ThreadPoolExecutor(1, "nurture-outbox-db")
@@ -203,7 +204,8 @@ class Outbox:
         if self.stopping.is_set():
             return None
         token = uuid.uuid4().hex
-        claimed, recipients = await self._in_database(self._claim_with_recipients, now, token)
+        # On a thread of its own: the writes' thread stays free for the marks between messages.
+        claimed, recipients = await asyncio.to_thread(self._claim_with_recipients, now, token)
         if not claimed:
             return None
         self.ledger.held[token] = [row.id for row in claimed]
