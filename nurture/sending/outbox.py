@@ -258,7 +258,8 @@ class Outbox:
                                  verdict.row.id)  # fmt: skip
                     continue
                 if self.stopping.is_set():  # stopped while it was being marked: not handed over
-                    await self._in_database(self.ledger.release, [verdict.row.id], batch.token, "sending")
+                    give_back = functools.partial(self.ledger.release, status="sending")
+                    await self._in_database(give_back, [verdict.row.id], batch.token)
                     break
                 await self._send(verdict, message)
                 sent.append(verdict)
