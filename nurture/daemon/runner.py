@@ -4,10 +4,12 @@ Start: the jobs file, the database (its schema checked), the program, the transp
 server; a mistake in any of them stops the start with one clear log line and exit code 1. Then the
 scheduler runs the jobs until a signal:
 
-* SIGTERM / SIGINT: stop scheduling, stop claiming mail, let jobs in progress finish (the send
-  window in hand records its verdicts), stop the HTTP server, exit 0 — all within
-  :data:`STOP_SECONDS`. A job still busy then is abandoned: its transaction rolls back and
-  the messages it was handing over are found as ``unknown`` by the next sender.
+* SIGTERM / SIGINT: stop scheduling; the sender hands nothing more to the relay and gives every
+  claim not on the wire back to the queue at once; the relay gets :data:`ON_THE_WIRE_SECONDS` to
+  answer for the emails on the wire, then the transport is interrupted and their verdicts are
+  recorded; the HTTP server stops; exit 0 — all within :data:`STOP_SECONDS`. A job still busy
+  then is abandoned: its transaction rolls back, and what it held is recovered by the next
+  sender once its lease runs out.
 * SIGHUP: reload definitions and templates now (see :mod:`nurture.daemon.reload`).
 
 A job that fails (the database restarting, a bug) is logged and backs off (5 s doubling up to a
