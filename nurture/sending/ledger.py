@@ -284,11 +284,6 @@ class GroupWriter:
             self._writing = asyncio.create_task(self._write_all())
         return result
 
-    async def drain(self) -> None:
-        """Wait until every queued write is committed (or has failed)."""
-        while self._writing is not None and not self._writing.done():
-            await asyncio.shield(self._writing)
-
     async def _write_all(self) -> None:
         while self._result is not None:
             verdicts, marks, result = self._verdicts, self._marks, self._result

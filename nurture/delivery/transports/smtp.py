@@ -97,6 +97,7 @@ class _Connection:
         self.connections_opened = 0
         # Where the transaction under way is; "dot" once the relay may have the whole message.
         self.stage = "connect"
+        self.failure: SendResult | None = None  # of the last attempt to connect, made by pace()
 
     @property
     def connected(self) -> bool:
@@ -177,10 +178,26 @@ class SmtpTransport:
             idle.put_nowait(connection)
 
     async def pace(self) -> None:
-        """Take the rate limit's next turn now; the next :meth:`send` uses it instead of waiting."""
+        """Get ready for the next :meth:`send`: take the rate limit's turn now (the send uses it
+        instead of waiting) and open the connection it will most likely use (the pool hands out
+        the last one returned), so what follows the sender's mark is the transaction itself."""
         if self._bucket is not None:
             await self._bucket.acquire()
             self._paced += 1
+        if self._closed:
+            return
+        idle = await self._pool()
+        connection = await idle.get()
+        try:
+            stale = self._clock() - connection.last_used > _IDLE_CHECK_SECONDS
+            if connection.connected and stale and await self._still_alive(connection):
+                connection.last_used = self._clock()
+            if not connection.connected:
+                # A failure is kept for the send that follows at once, so it is not tried twice.
+                connection.failure = await self._connect(connection)
+                connection.last_used = self._clock()
+        finally:
+            idle.put_nowait(connection)
 
     def interrupt(self) -> None:
         """End every send under way now (a stop whose time is up): each returns ``unknown`` if the
@@ -226,6 +243,9 @@ class SmtpTransport:
         return self._idle
 
     async def _send_on(self, connection: _Connection, message: OutgoingMessage) -> SendResult:
+        failure, connection.failure = connection.failure, None
+        if failure is not None and not connection.connected and self._clock() - connection.last_used < 1.0:
+            return failure  # pace() just tried to connect for this send
         reused = connection.connected
         if reused and self._clock() - connection.last_used > _IDLE_CHECK_SECONDS:
             reused = await self._still_alive(connection)
