@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     render_time_limit: float = Field(
         default=1.0, gt=0, le=60, description="seconds one email may take to render; slower fails it"
     )
+    outbox_lease: float = Field(
+        default=60, ge=1, description="seconds a sender's claim lasts unless extended (a dead sender's wait)"
+    )
+    smtp_data_timeout: float = Field(
+        default=600, gt=0, description="seconds to wait for the relay's answer to the final dot of DATA"
+    )
 
     @classmethod
     def settings_customise_sources(

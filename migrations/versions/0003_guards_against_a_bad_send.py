@@ -1,7 +1,7 @@
 """guards against a bad send: pauses, send tallies, audit log, consents, topic suppressions, plan approvals
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-04 20:42:05.241215
 """
 
@@ -14,7 +14,7 @@ import nurture.store.types
 from sqlalchemy.dialects import postgresql
 
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

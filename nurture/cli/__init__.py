@@ -70,6 +70,7 @@ COMMANDS = (
     "suppressions:suppressions",
     "consent:consent",
     "audit:audit",
+    "outbox:outbox",
 )
 
 

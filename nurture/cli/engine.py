@@ -46,7 +46,7 @@ def tick(app: App, now_text: str | None, no_send: bool, force: bool, as_json: bo
     sla = enforce_sla(app.store, chain.sales, now)
     delivery = webhooks = None
     if not no_send:
-        delivery = asyncio.run(_deliver(app, guarded.program, now))
+        delivery = asyncio.run(_deliver(app, guarded.program, now, pinned=now_text is not None))
         webhooks = deliver_webhooks(app.store, now)
     bounces = _read_bounces(app, now) if app.workspace.settings.bounce_mailbox else None
     if as_json:
@@ -153,8 +153,10 @@ def _read_bounces(app: App, now: datetime) -> BounceReading:
     return BounceReading(dict(tally))
 
 
-async def _deliver(app: App, program: Program, now: datetime) -> DeliveryReport:
-    outbox = build_outbox(app.store, program, app.workspace)
+async def _deliver(app: App, program: Program, now: datetime, pinned: bool) -> DeliveryReport:
+    # Leases are read from the same clock as ``now``: a pinned tick's leases are pinned too.
+    clock = (lambda: now) if pinned else app.clock.now
+    outbox = build_outbox(app.store, program, app.workspace, clock=clock)
     try:
         return await outbox.deliver_due(now)
     finally:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import distinct, func, select
 from sqlalchemy.engine import Engine
 
+from nurture.clock import SystemClock
 from nurture.daemon.bounce_inbox import read_bounce_inbox
 from nurture.daemon.health import DaemonHealth
 from nurture.daemon.locks import cluster_lock
@@ -72,12 +73,13 @@ class Runtime:
     health: DaemonHealth
     stopping: threading.Event = field(default_factory=threading.Event)
     bounce_inbox: BounceMailbox | None = None  # when bounce_mailbox is set
+    clock: Callable[[], datetime] = field(default=SystemClock().now)  # the outbox's leases
     _outbox: tuple[ProgramVersion, Outbox] | None = None
 
     def outbox(self, version: ProgramVersion) -> Outbox:
         """The sender for a program version (templates and program are read when it is built)."""
         if self._outbox is None or self._outbox[0] is not version:
-            outbox = build_outbox(self.db, version.program, self.workspace, self.transport)
+            outbox = build_outbox(self.db, version.program, self.workspace, self.transport, clock=self.clock)
             outbox.stopping = self.stopping
             if outbox.guard is not None:
                 trips = self.metrics.breaker_trips
@@ -171,8 +173,12 @@ async def send(rt: Runtime, now: datetime) -> JobResult:
     rt.health.sends_finished(report.outcomes["sent"], report.outcomes["retry"])
     fields: dict[str, Any] = dict(sorted(report.outcomes.items()))
     if report.unknown:
-        fields["unknown"] = report.unknown
-        fields["note"] = "unknown: in flight when an earlier sender stopped; not sent again"
+        fields["unknown_recovered"] = report.unknown
+    if report.unknown or report.outcomes["unknown"]:
+        fields["note"] = (
+            "unknown: the relay may have these (on the wire when a sender stopped, or its answer to the "
+            "whole message was lost); not sent again: nurture outbox unknown"
+        )
     if report.problems:
         fields["problems"] = report.problems[:20]
     return JobResult(fields, busy=bool(fields))

@@ -4,10 +4,12 @@ Start: the jobs file, the database (its schema checked), the program, the transp
 server; a mistake in any of them stops the start with one clear log line and exit code 1. Then the
 scheduler runs the jobs until a signal:
 
-* SIGTERM / SIGINT: stop scheduling, stop claiming mail, let jobs in progress finish (the send
-  window in hand records its verdicts), stop the HTTP server, exit 0 — all within
-  :data:`STOP_SECONDS`. A job still busy then is abandoned: its transaction rolls back and
-  the messages it was handing over are found as ``unknown`` by the next sender.
+* SIGTERM / SIGINT: stop scheduling; the sender hands nothing more to the relay and gives every
+  claim not on the wire back to the queue at once; the relay gets :data:`ON_THE_WIRE_SECONDS` to
+  answer for the emails on the wire, then the transport is interrupted and their verdicts are
+  recorded; the HTTP server stops; exit 0 — all within :data:`STOP_SECONDS`. A job still busy
+  then is abandoned: its transaction rolls back, and what it held is recovered by the next
+  sender once its lease runs out.
 * SIGHUP: reload definitions and templates now (see :mod:`nurture.daemon.reload`).
 
 A job that fails (the database restarting, a bug) is logged and backs off (5 s doubling up to a
@@ -53,8 +55,15 @@ from nurture.workspace import Workspace
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-STOP_SECONDS = 8.0  # from SIGTERM to exit; systemd's TimeoutStopSec=15 kills only after that
-SERVER_STOP_SECONDS = 1.5  # of those, what the HTTP server gets to finish its requests
+# The stop budget. From SIGTERM to exit: STOP_SECONDS, well inside the unit's TimeoutStopSec=15
+# (scheduler/nurture.service), after which systemd kills. Of those, the relay gets
+# ON_THE_WIRE_SECONDS to answer for the emails already on the wire; then the transport is
+# interrupted (an email whose whole message was sent is `unknown`, one cut off before its final
+# dot goes back to the queue) and the verdicts are recorded; the HTTP server gets the last
+# SERVER_STOP_SECONDS.
+STOP_SECONDS = 8.0
+ON_THE_WIRE_SECONDS = 5.0
+SERVER_STOP_SECONDS = 1.5
 POOL_SIZE = 8  # per replica on PostgreSQL: jobs, their cluster locks and HTTP requests at once
 
 _log = logging.getLogger("nurture.daemon")
@@ -147,6 +156,7 @@ class Daemon:
         )
 
         runtime.bounce_inbox = workspace_bounce_mailbox(self.workspace)
+        runtime.clock = lambda: self.options.clock().now()
         return runtime
 
     async def _serve(self, runtime: Runtime, schedule: Schedule, jobs: JobRunner) -> int:
@@ -307,12 +317,18 @@ class Daemon:
         log_event(_log, logging.INFO, "daemon.stopping", reason=self._stop_reason, jobs_running=len(busy))
         systemd.notify("STOPPING=1")
         runtime.health.stopping = True
-        runtime.stopping.set()  # the send job claims nothing more; loops end after their batch
+        # The send job hands nothing more over and gives back at once every claim not on the wire.
+        runtime.stopping.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
         server.should_exit = True
         pending: set[asyncio.Task[Any]] = set(jobs.running) | set(self._signal_tasks)
         if pending:
+            on_the_wire = min(ON_THE_WIRE_SECONDS, deadline - SERVER_STOP_SECONDS - loop.time())
+            _, pending = await asyncio.wait(pending, timeout=max(on_the_wire, 0.1))
+        if pending:
+            # The relay's time is up: every send under way returns its verdict now, to be recorded.
+            runtime.transport.interrupt()
             _, pending = await asyncio.wait(
                 pending, timeout=max(deadline - SERVER_STOP_SECONDS - loop.time(), 0.1)
             )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import threading
 import time
-from collections import Counter
+import uuid
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,31 +19,48 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import Connection, select, update
 from sqlalchemy.engine import Engine
 
-from nurture.delivery import next_retry_delay
-from nurture.delivery.transports import OutgoingMessage, SendResult, Transport
+from nurture.clock import SystemClock
+from nurture.delivery.transports import OutgoingMessage, SendStatus, Transport
 from nurture.engagement.suppress import suppress
 from nurture.engine.enrollments import load_leads, suppressed
 from nurture.errors import NurtureError
-from nurture.guards import SendGuard, claim_exclusions, tally_handed_over
+from nurture.guards import SendGuard, claim_exclusions
 from nurture.sending.compose import Composed, Composer
-from nurture.store import bulk
+from nurture.sending.ledger import MAX_ATTEMPTS, GroupWriter, Ledger, Mark, Verdict
 from nurture.store.schema import messages
 
-LEASE = timedelta(minutes=10)  # far longer than a batch takes; only a dead sender lets it lapse
-MAX_ATTEMPTS = 8  # with backoff capped at 6 h this spans more than a day of relay trouble
+__all__ = ["HEARTBEAT", "LEASE", "MAX_ATTEMPTS", "DeliveryReport", "Outbox", "suppress_hard_bounce"]
+
+# A claim lasts a minute from the clock at the claim and is extended every 15 s while its sender
+# works on it, so a live sender never loses its rows, and a dead one's are back within a minute.
+LEASE = timedelta(seconds=60)
+HEARTBEAT = 15.0  # seconds
+_TEND = 0.05  # seconds between looks at the stop flag
 _BUILD_SLICE = 0.0005  # seconds of building between turns of the event loop
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
 class DeliveryReport:
-    outcomes: Counter[str] = field(default_factory=Counter)  # sent, retry, failed, bounced, suppressed
-    unknown: int = 0  # in flight when an earlier sender stopped: not sent again
+    # sent, retry, failed, bounced, suppressed, and unknown (the relay's answer to the final dot lost)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    unknown: int = 0  # on the wire when an earlier sender stopped: not sent again
     problems: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"  {name:<9} {count}" for name, count in sorted(self.outcomes.items())]
+        shown = sorted((name, count) for name, count in self.outcomes.items() if name != "unknown")
+        out = [f"  {name:<9} {count}" for name, count in shown]
+        if self.outcomes["unknown"]:
+            out.append(
+                f"  unknown   {self.outcomes['unknown']} (the relay's answer to the whole message was lost; "
+                "not sent again: nurture outbox unknown)"
+            )
         if self.unknown:
-            out.append(f"  unknown   {self.unknown} (in flight when the sender stopped; not sent again)")
+            out.append(
+                f"  unknown   {self.unknown} (on the wire when an earlier sender stopped; not sent again: "
+                "nurture outbox unknown)"
+            )
         out.extend(f"  problem   {p}" for p in self.problems[:20])
         return out
 
@@ -62,21 +81,36 @@ class _Claimed(NamedTuple):
     attempts: int
 
 
-@dataclass
-class _Verdict:
-    row: _Claimed
-    status: str  # sent | retry | failed | bounced | suppressed
-    subject: str | None = None
-    error: str | None = None
-    result: SendResult | None = None
-
-
 # The leads of a batch's marketing messages by id, and the batch's suppressed addresses.
 _Recipients = tuple[dict[int, dict[str, Any]], dict[str, str]]
 _T = TypeVar("_T")
 
 # A built batch: verdicts already settled (suppressed, unbuildable), and messages ready to send.
-_Prepared = tuple[list[_Verdict], list[tuple[_Verdict, Composed]]]
+_Prepared = tuple[list[Verdict], list[tuple[Verdict, Composed]]]
+
+
+@dataclass
+class _Batch:
+    """One claim: its token, verdicts settled while building, and the messages still to hand over."""
+
+    token: str
+    settled: list[Verdict]
+    ready: deque[tuple[Verdict, Composed]]
+
+    def take_unsent(self) -> list[int]:
+        """Everything not handed over yet, taken out of the batch (to give back)."""
+        ids = [v.row.id for v in self.settled] + [v.row.id for v, _ in self.ready]
+        self.settled, self.ready = [], deque()
+        return ids
+
+
+@dataclass
+class _Run:
+    """One ``deliver_due``: its grouped writes and the batches in hand."""
+
+    writer: GroupWriter
+    batches: list[_Batch] = field(default_factory=list)
+    given_back: bool = False
 
 
 class Outbox:
@@ -92,19 +126,25 @@ class Outbox:
         concurrency: int = 8,
         on_hard_bounce: Callable[[Connection, str, str, datetime], None] | None = None,
         stopping: threading.Event | None = None,
-        handover: int | None = None,
+        clock: Callable[[], datetime] | None = None,
+        lease: timedelta = LEASE,
+        heartbeat: float = HEARTBEAT,
     ) -> None:
         self.db = db
         self.composer = composer
         self.transport = transport
         self.batch_size = batch_size
+        # Messages on the wire at once; each is marked `sending` just before it goes, so a crash
+        # leaves at most this many `unknown`. With SMTP it is the pool size: one per connection.
         self.concurrency = concurrency
-        # Messages marked `sending` together; two windows are in hand at most, so a crash leaves
-        # at most twice this many `unknown`.
-        self.handover = handover or concurrency
-        self.on_hard_bounce = on_hard_bounce or suppress_hard_bounce
-        # Set by a daemon that is shutting down: no new batch is claimed; the batch in hand is
-        # finished, so every message handed to the relay gets its verdict recorded.
+        # Lease times come from this clock at each claim and heartbeat (the run's ``now`` only
+        # says what is due), so a long run never claims rows whose lease has already run out.
+        self.clock: Callable[[], datetime] = clock or SystemClock().now
+        self.heartbeat = heartbeat
+        self.ledger = Ledger(db, lambda: self.clock(), lease, on_hard_bounce or suppress_hard_bounce)
+        # Set by a daemon that is shutting down: nothing more is handed over, every claim not yet
+        # handed over goes back to the queue at once, and the verdicts of what is on the wire are
+        # recorded as they come (the daemon interrupts the transport when its time is up).
         self.stopping = stopping or threading.Event()
         self._database: ThreadPoolExecutor | None = None  # the sender's own thread while delivering
 
@@ -114,34 +154,38 @@ class Outbox:
         """Send every message due at ``now`` (batch after batch) and record each verdict.
 
         The next batch is claimed and built while the current one is on the wire, so the relay
-        connections are kept busy. The database work runs on one thread of its own, in order:
-        the sender's writes never wait for each other's locks.
+        connections are kept busy. Marks and verdicts are written on one thread of the sender's
+        own, in order; claims run on another, so a connection never waits for a claim to mark
+        its next message.
         """
         report = DeliveryReport()
         database = ThreadPoolExecutor(1, "nurture-outbox-db")
         self._database = database
+        run = _Run(GroupWriter(self.ledger, self._in_database, now))
+        tending = asyncio.create_task(self._tend(run))
+        upcoming: asyncio.Task[_Batch | None] | None = None
         try:
-            report.unknown = await self._in_database(self.recover, now)
-            upcoming: asyncio.Task[_Prepared | None] | None = asyncio.create_task(self._next_batch(now))
+            report.unknown = await self._in_database(self.ledger.recover)
+            upcoming = asyncio.create_task(self._next_batch(now, run))
             for _ in range(max_batches):
-                assert upcoming is not None
-                prepared = await upcoming
+                batch = await upcoming
                 upcoming = None
-                if prepared is None:
+                if batch is None:
                     break
                 if not self.stopping.is_set():
-                    upcoming = asyncio.create_task(self._next_batch(now))
+                    upcoming = asyncio.create_task(self._next_batch(now, run))
                 try:
-                    for verdicts in await self._send_batch(prepared, now):
-                        self._tally(report, verdicts)
-                except BaseException:
-                    await self._release(upcoming)
-                    raise
+                    self._tally(report, await self._send_batch(batch, run))
+                finally:
+                    self._done_with(batch, run)
                 if upcoming is None:
                     break
-            else:
-                await self._release(upcoming)
         finally:
+            if upcoming is not None:
+                await self._give_back_upcoming(upcoming, run)
+            tending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tending
             self._database = None
             database.shutdown(wait=True)
         return report
@@ -153,110 +197,121 @@ class Outbox:
         return await loop.run_in_executor(self._database, functools.partial(work, *args))
 
     @staticmethod
-    def _tally(report: DeliveryReport, verdicts: list[_Verdict]) -> None:
+    def _tally(report: DeliveryReport, verdicts: list[Verdict]) -> None:
         for verdict in verdicts:
             report.outcomes[verdict.status] += 1
-            if verdict.status in ("failed", "bounced") and verdict.error:
+            if verdict.status in ("failed", "bounced", "unknown") and verdict.error:
                 row = verdict.row
                 report.problems.append(f"message {row.id} to {row.to_address}: {verdict.error}")
 
-    async def _next_batch(self, now: datetime) -> _Prepared | None:
+    async def _next_batch(self, now: datetime, run: _Run) -> _Batch | None:
         if self.stopping.is_set():
             return None
-        claimed, recipients = await self._in_database(self._claim_with_recipients, now)
+        token = uuid.uuid4().hex
+        # On a thread of its own: the writes' thread stays free for the marks between messages.
+        claimed, recipients = await asyncio.to_thread(self._claim_with_recipients, now, token)
         if not claimed:
             return None
-        return await self._prepare_between_sends(claimed, recipients, now)
+        self.ledger.held[token] = [row.id for row in claimed]
+        settled, ready = await self._prepare_between_sends(claimed, recipients, now, token)
+        batch = _Batch(token, settled, deque(ready))
+        run.batches.append(batch)
+        if self.stopping.is_set() or run.given_back:
+            await self._give_back(batch)
+            self._done_with(batch, run)
+            return None
+        return batch
 
-    async def _release(self, upcoming: asyncio.Task[_Prepared | None] | None) -> None:
-        """A batch claimed ahead but not sent (a stop, an error) goes straight back to the queue."""
-        if upcoming is None:
-            return
-        prepared = await upcoming
-        if prepared is not None:
-            ids = [v.row.id for v in prepared[0]] + [v.row.id for v, _ in prepared[1]]
-            await self._in_database(self.release, ids)
+    async def _send_batch(self, batch: _Batch, run: _Run) -> list[Verdict]:
+        """Hand the batch's messages over, ``concurrency`` at a time, each marked ``sending`` just
+        before it goes; record every verdict as soon as it is known.
 
-    async def _send_batch(self, prepared: _Prepared, now: datetime) -> list[list[_Verdict]]:
-        """Send a built batch a handover window at a time, recording every verdict.
-
-        Windows overlap: while one is on the wire the next is already marked ``sending``. Each
-        write to the database does two things in one transaction: it records the verdicts of the
-        window before the one on the wire and marks the window after it. So at most two windows
-        are ever ``sending``, and the database is visited once per window.
+        Marks and verdicts asked for while the database is busy are written together in the next
+        transaction, so a connection waits for one group commit between two messages, not for a
+        round trip of its own; a verdict is written with the mark of the message after it.
         """
-        settled, ready = prepared
-        windows = [ready[start : start + self.handover] for start in range(0, len(ready), self.handover)]
-        slots = asyncio.Semaphore(self.concurrency)
-        on_the_wire: list[asyncio.Task[list[_Verdict]]] = []
-        written = writing = 0  # windows whose verdicts are in the database, and being written
-        marking: asyncio.Future[None] | None = self._write(settled, windows[0] if windows else [], now)
-        try:
-            for index, window in enumerate(windows):
-                assert marking is not None
-                await marking
-                marking, written = None, writing
-                on_the_wire.append(asyncio.create_task(self._send_window(window, slots)))
-                if index + 1 < len(windows):
-                    done = await on_the_wire[index - 1] if index >= 1 else []
-                    marking, writing = self._write(done, windows[index + 1], now), index
-            if marking is not None:
-                await marking  # no windows: the settled verdicts alone
-            rest = [verdict for task in on_the_wire[written:] for verdict in await task]
-            written = len(on_the_wire)
-            await self._in_database(self.record, rest, now)
-        except BaseException:
-            await self._wind_down(windows, on_the_wire, written, marking, now)
-            raise
-        return [settled] + [[v for v, _ in window] for window in windows]
+        settled, batch.settled = batch.settled, []
+        settled_written = run.writer.submit(settled) if settled else None
+        workers = [self._worker(batch, run) for _ in range(min(self.concurrency, len(batch.ready)))]
+        finished = await asyncio.gather(*workers, return_exceptions=True)
+        failure = next((r for r in finished if isinstance(r, BaseException)), None)
+        if failure is not None:
+            with contextlib.suppress(Exception):
+                await self._give_back(batch)  # left unsent after the failure: back to the queue
+            raise failure
+        if settled_written is not None:
+            await settled_written
+        return settled + [verdict for result in finished if isinstance(result, list) for verdict in result]
 
-    async def _send_window(
-        self, window: list[tuple[_Verdict, Composed]], slots: asyncio.Semaphore
-    ) -> list[_Verdict]:
-        async def send(verdict: _Verdict, message: OutgoingMessage) -> None:
-            try:
+    async def _worker(self, batch: _Batch, run: _Run) -> list[Verdict]:
+        """One connection's share of a batch: mark, send, and the verdict goes with the next mark."""
+        sent: list[Verdict] = []
+        previous: list[Verdict] = []
+        try:
+            while batch.ready and not self.stopping.is_set():
+                await self.transport.pace()  # a message waiting for the rate limit is not on the wire
+                if not batch.ready or self.stopping.is_set():
+                    break
+                verdict, composed = batch.ready.popleft()
+                message = composed.message
+                mark = Mark(verdict.row.id, batch.token, message.sender, message.data)
+                marked = await run.writer.submit(previous, [mark])
+                previous = []
+                if verdict.row.id not in marked:
+                    _log.warning("message %s: its claim was taken over; left to the sender now holding it",
+                                 verdict.row.id)  # fmt: skip
+                    continue
+                if self.stopping.is_set():  # stopped while it was being marked: not handed over
+                    give_back = functools.partial(self.ledger.release, status="sending")
+                    await self._in_database(give_back, [verdict.row.id], batch.token)
+                    break
                 await self._send(verdict, message)
-            finally:
-                slots.release()
-
-        sends: list[asyncio.Task[None]] = []
-        try:
-            for verdict, composed in window:
-                await slots.acquire()
-                sends.append(asyncio.create_task(send(verdict, composed.message)))
+                sent.append(verdict)
+                previous = [verdict]
         finally:
-            await asyncio.gather(*sends)  # whatever was handed over gets its verdict
-        return [v for v, _ in window]
+            if previous:
+                await run.writer.submit(previous)
+        return sent
 
-    def _write(
-        self, verdicts: list[_Verdict], to_mark: list[tuple[_Verdict, Composed]], now: datetime
-    ) -> asyncio.Future[None]:
-        ids = [v.row.id for v, _ in to_mark]
-        return asyncio.ensure_future(self._in_database(self.record, verdicts, now, ids))
+    async def _tend(self, run: _Run) -> None:
+        """While the run lasts: extend the leases of what it holds, and on a stop give back at once
+        every claimed message not handed over (the ones on the wire get their verdicts)."""
+        loop = asyncio.get_running_loop()
+        beat = loop.time() + self.heartbeat
+        while True:
+            if self.stopping.is_set() and not run.given_back:
+                run.given_back = True
+                for batch in list(run.batches):
+                    with contextlib.suppress(Exception):
+                        await self._give_back(batch)
+            if loop.time() >= beat:
+                beat = loop.time() + self.heartbeat
+                try:
+                    await self._in_database(self.ledger.heartbeat)
+                except Exception as exc:  # the next beat tries again; the lease has room for it
+                    _log.warning("could not extend the outbox leases: %s", exc)
+            await asyncio.sleep(_TEND)
 
-    async def _wind_down(
-        self,
-        windows: list[list[tuple[_Verdict, Composed]]],
-        on_the_wire: list[asyncio.Task[list[_Verdict]]],
-        written: int,
-        marking: asyncio.Future[None] | None,
-        now: datetime,
-    ) -> None:
-        """After an error or a cancellation: what was handed over gets its verdict recorded if the
-        database lets us, and a window marked but never handed over goes back to the queue."""
+    async def _give_back(self, batch: _Batch) -> None:
+        ids = batch.take_unsent()
+        if ids:
+            await self._in_database(self.ledger.release, ids, batch.token)
+
+    async def _give_back_upcoming(self, upcoming: asyncio.Task[_Batch | None], run: _Run) -> None:
+        """A batch claimed ahead but not sent (a stop, an error, the last batch) goes straight back."""
         with contextlib.suppress(Exception):
-            if marking is not None:
-                await marking
-                if len(on_the_wire) < len(windows):
-                    ids = [v.row.id for v, _ in windows[len(on_the_wire)]]
-                    await self._in_database(functools.partial(self.release, status="sending"), ids)
-        finished = await asyncio.gather(*on_the_wire[written:], return_exceptions=True)
-        verdicts = [v for result in finished if isinstance(result, list) for v in result]
-        with contextlib.suppress(Exception):
-            await self._in_database(self.record, verdicts, now)
+            batch = await upcoming
+            if batch is not None:
+                await self._give_back(batch)
+                self._done_with(batch, run)
+
+    def _done_with(self, batch: _Batch, run: _Run) -> None:
+        self.ledger.held.pop(batch.token, None)
+        with contextlib.suppress(ValueError):
+            run.batches.remove(batch)
 
     async def _prepare_between_sends(
-        self, claimed: list[_Claimed], recipients: _Recipients, now: datetime
+        self, claimed: list[_Claimed], recipients: _Recipients, now: datetime, token: str = ""
     ) -> _Prepared:
         """Build the batch's messages on the event loop, a slice of at most half a millisecond at
         a time, between the replies of the relay. A worker thread would compete with the loop for
@@ -264,12 +319,12 @@ class Outbox:
         connections idle; handing the loop back after every slice keeps the connections and
         anything else on the loop (the HTTP server in ``nurture run``) responsive, without paying
         a turn of the loop for every message."""
-        settled: list[_Verdict] = []
-        ready: list[tuple[_Verdict, Composed]] = []
+        settled: list[Verdict] = []
+        ready: list[tuple[Verdict, Composed]] = []
         clock = time.perf_counter
         handing_back = clock() + _BUILD_SLICE
         for row in claimed:
-            self._build(row, recipients, now, settled, ready)
+            self._build(row, token, recipients, now, settled, ready)
             if clock() >= handing_back:
                 await asyncio.sleep(0)
                 handing_back = clock() + _BUILD_SLICE
@@ -278,14 +333,15 @@ class Outbox:
     def _build(
         self,
         row: _Claimed,
+        token: str,
         recipients: _Recipients,
         now: datetime,
-        settled: list[_Verdict],
-        ready: list[tuple[_Verdict, Composed]],
+        settled: list[Verdict],
+        ready: list[tuple[Verdict, Composed]],
     ) -> None:
         """Build one message into ``ready``, or settle its verdict (suppressed, unbuildable)."""
         lead_rows, blocked = recipients
-        verdict = _Verdict(row, "failed")
+        verdict = Verdict(row, token)
         address = row.to_address.lower()
         if address in blocked:
             verdict.status, verdict.error = "suppressed", f"address suppressed ({blocked[address]})"
@@ -303,15 +359,18 @@ class Outbox:
                     return
         settled.append(verdict)
 
-    async def _send(self, verdict: _Verdict, message: OutgoingMessage) -> None:
+    async def _send(self, verdict: Verdict, message: OutgoingMessage) -> None:
         result = await self.transport.send(message)
-        verdict.result = result
         if result.accepted:
             verdict.status = "sent"
         elif result.hard_bounce:
             verdict.status, verdict.error = "bounced", f"{result.code} {result.reason}".strip()
-        elif result.status == "retry":
+        elif result.status is SendStatus.RETRY:
             verdict.status, verdict.error = "retry", f"{result.code or ''} {result.reason}".strip()
+        elif result.status is SendStatus.UNKNOWN:
+            # The relay has the whole message and may deliver it: kept, reported, never resent.
+            verdict.status, verdict.error = "unknown", result.reason
+            verdict.sender, verdict.data = message.sender, message.data
         else:
             verdict.status, verdict.error = "failed", f"{result.code} {result.reason} ({result.stage})"
 
@@ -330,28 +389,14 @@ class Outbox:
 
     # -- the database -----------------------------------------------------------------------------
 
-    def recover(self, now: datetime) -> int:
-        """Tidy up after a sender that stopped: claimed-only messages go back to the queue; those it
+    def recover(self) -> int:
+        """Tidy up after a sender that stopped: its claimed messages go back to the queue, those it
         was sending are marked unknown and never resent. Returns how many are unknown."""
-        with self.db.begin() as conn:
-            conn.execute(
-                update(messages)
-                .where(messages.c.status == "claimed", messages.c.claimed_until < now)
-                .values(status="queued", claimed_until=None)
-            )
-            result = conn.execute(
-                update(messages)
-                .where(messages.c.status == "sending", messages.c.claimed_until < now)
-                .values(
-                    status="unknown",
-                    claimed_until=None,
-                    last_error="in flight when the sender stopped; the relay may have it: not resent",
-                )
-            )
-            return int(result.rowcount or 0)
+        return self.ledger.recover()
 
-    def claim(self, now: datetime) -> list[_Claimed]:
-        """Take the next due messages for this sender, with a lease."""
+    def claim(self, now: datetime, token: str = "") -> list[_Claimed]:
+        """Take the next messages due at ``now`` for this sender, with a lease from the clock and
+        the claim ``token`` every later write of them checks."""
         m = messages.c
         with self.db.begin() as conn:
             columns = (m.id, m.message_id, m.kind, m.lead_id, m.campaign_key, m.step_id, m.to_address)
@@ -370,22 +415,21 @@ class Outbox:
                 conn.execute(
                     update(messages)
                     .where(m.id.in_([r.id for r in rows]))
-                    .values(status="claimed", claimed_until=now + LEASE, attempts=m.attempts + 1)
+                    .values(
+                        status="claimed",
+                        claimed_until=self.clock() + self.ledger.lease,
+                        claim_token=token or None,
+                        attempts=m.attempts + 1,
+                    )
                 )
         return rows
 
-    def release(self, ids: Sequence[int], *, status: str = "claimed") -> None:
-        """Messages that were never handed over (claimed, or marked ``sending`` just before an
-        error) go back to the queue."""
-        with self.db.begin() as conn:
-            conn.execute(
-                update(messages)
-                .where(messages.c.id.in_(list(ids)), messages.c.status == status)
-                .values(status="queued", claimed_until=None, attempts=messages.c.attempts - 1)
-            )
+    def release(self, ids: Sequence[int], token: str, *, status: str = "claimed") -> None:
+        """Messages of claim ``token`` never handed over go back to the queue."""
+        self.ledger.release(ids, token, status=status)
 
-    def _claim_with_recipients(self, now: datetime) -> tuple[list[_Claimed], _Recipients]:
-        claimed = self.claim(now)
+    def _claim_with_recipients(self, now: datetime, token: str) -> tuple[list[_Claimed], _Recipients]:
+        claimed = self.claim(now, token)
         return claimed, (self._recipients(claimed) if claimed else ({}, {}))
 
     def _recipients(self, claimed: Sequence[_Claimed]) -> _Recipients:
@@ -393,44 +437,6 @@ class Outbox:
             lead_rows = load_leads(conn, (r.lead_id for r in claimed if r.kind == "marketing" and r.lead_id))
             blocked = suppressed(conn, {r.to_address.lower() for r in claimed})
         return lead_rows, blocked
-
-    def record(self, verdicts: Sequence[_Verdict], now: datetime, mark_sending: Sequence[int] = ()) -> None:
-        """Write verdicts in one transaction, and mark the next messages ``sending`` in it."""
-        if not verdicts and not mark_sending:
-            return
-        with self.db.begin() as conn:
-            bulk.executemany_rows(
-                conn, "UPDATE messages SET status = 'sending' WHERE id = :id", [(i,) for i in mark_sending]
-            )
-            at = bulk.instant(conn, now)
-            done: list[tuple[Any, ...]] = []
-            retries: list[tuple[Any, ...]] = []
-            for verdict in verdicts:
-                row, status, error = verdict.row, verdict.status, verdict.error
-                if status == "retry":
-                    if row.attempts < MAX_ATTEMPTS:
-                        next_attempt = bulk.instant(conn, now + next_retry_delay(row.attempts))
-                        retries.append((error, next_attempt, row.id))
-                        continue
-                    status, error = "failed", f"gave up after {MAX_ATTEMPTS} attempts: {error}"
-                done.append((status, verdict.subject, error, at if status == "sent" else None, row.id))
-            bulk.executemany_rows(
-                conn,
-                "UPDATE messages SET status = :status, subject = COALESCE(:subject, subject), "
-                "last_error = :error, claimed_until = NULL, "
-                "sent_at = COALESCE(:sent_at, sent_at) WHERE id = :id",
-                done,
-            )
-            bulk.executemany_rows(
-                conn,
-                "UPDATE messages SET status = 'queued', last_error = :error, claimed_until = NULL, "
-                "next_attempt_at = :next WHERE id = :id",
-                retries,
-            )
-            tally_handed_over(conn, ((v.row.campaign_key, v.status) for v in verdicts), now)
-            for verdict in verdicts:
-                if verdict.status == "bounced":
-                    self.on_hard_bounce(conn, verdict.row.to_address, verdict.error or "hard bounce", now)
 
 
 def suppress_hard_bounce(conn: Connection, address: str, detail: str, now: datetime) -> None:

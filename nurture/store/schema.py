@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -157,11 +158,20 @@ messages = Table(
     Column("text", Text),
     Column("message_id", String(255), nullable=False, unique=True),  # the Message-ID header
     # queued -> claimed -> sending -> sent, or back to queued (retry), failed, bounced, suppressed;
-    # unknown: it was being handed to the relay when a sender died (never resent).
+    # unknown: the relay may or may not have it (the sender died while it was on the wire, or the
+    # connection ended after the final dot): never resent by itself; ``dropped`` once an operator
+    # decided not to resend it.
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", UTCDateTime),
     Column("claimed_until", UTCDateTime),
+    # Written by each claim and checked by every later write of it: only the sender holding the
+    # row's current claim records a verdict or gives it back.
+    Column("claim_token", String(32)),
+    # The envelope sender and the exact bytes handed to the relay, kept while the relay's verdict
+    # is not known (``sending``, ``unknown``) so that a resend repeats them byte for byte.
+    Column("attempted_sender", String(998)),
+    Column("attempted_data", LargeBinary),
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
@@ -170,6 +180,8 @@ messages = Table(
     Index("ix_messages_due", "next_attempt_at", "id", **_active("status", "queued")),
     # Recovery after a crash looks only at messages a sender had in hand.
     Index("ix_messages_in_hand", "claimed_until", **_where("status IN ('claimed', 'sending')")),
+    # What `nurture outbox unknown` lists: a handful among millions.
+    Index("ix_messages_unknown", "id", **_where("status = 'unknown'")),
     Index("ix_messages_lead_created", "lead_id", "created_at"),
     Index("ix_messages_campaign_step", "campaign_key", "step_id"),
 )

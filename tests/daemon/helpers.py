@@ -79,7 +79,7 @@ class DaemonProcess:
         self,
         root: Path,
         *,
-        now: datetime = PINNED,
+        now: datetime | None = PINNED,
         port: int | None = None,
         name: str = "daemon",
         env: dict[str, str] | None = None,
@@ -91,10 +91,13 @@ class DaemonProcess:
         environment = {
             **os.environ,
             "NURTURE_WORKSPACE": str(root),
-            "NURTURE_NOW": now.isoformat(),
             "NURTURE_HTTP_PORT": str(self.port),
             "NURTURE_METRICS_BIND": f"127.0.0.1:{self.admin_port}",
         }
+        if now is not None:  # None: the system clock, as in production
+            environment["NURTURE_NOW"] = now.isoformat()
+        else:
+            environment.pop("NURTURE_NOW", None)
         environment.pop("NOTIFY_SOCKET", None)
         environment.update(env or {})
         self._log = self.log_path.open("wb")

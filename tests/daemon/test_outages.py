@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -132,3 +133,39 @@ def test_a_database_restart_is_survived_and_work_resumes(
     assert code == 0, daemon.tail()
     assert took < 10
     assert sent(store) == 60
+
+
+@pytest.mark.postgres
+def test_a_claimed_batch_goes_back_to_the_queue_once_the_database_is_back(
+    tmp_path: Path, postgres_store: tuple[str, Engine]
+) -> None:
+    from nurture.definitions import load_program
+    from nurture.delivery.transports import MemoryTransport
+    from nurture.sending.factory import build_outbox
+    from nurture.store.engine import create_store_engine
+    from tests.dbproxy import DatabaseProxy
+    from tests.harness import Harness
+
+    url, store = postgres_store
+    root = make_workspace(tmp_path / "ws", url)
+    import_leads(root, store, 10)
+    Harness(root, store).tick(PINNED)
+    proxy = DatabaseProxy(url)
+    through_proxy = create_store_engine(proxy.url)
+    try:
+        workspace = Workspace(root)
+        outbox = build_outbox(through_proxy, load_program(workspace), workspace, MemoryTransport())
+        claimed = outbox.claim(PINNED, "a-claim")
+        assert len(claimed) == 10
+        proxy.cut()  # the database restarts just as the sender gives its batch back
+        threading.Timer(1.5, proxy.restore).start()
+        started = time.monotonic()
+        outbox.release([row.id for row in claimed], "a-claim")  # before: failed, and rows waited the lease
+        assert time.monotonic() - started >= 1.0
+    finally:
+        through_proxy.dispose()
+        proxy.close()
+    with store.connect() as conn:
+        found = dict(conn.execute(select(messages.c.status, func.count()).group_by(messages.c.status)).all())
+        tokens = set(conn.scalars(select(messages.c.claim_token)))
+    assert found == {"queued": 10} and tokens == {None}

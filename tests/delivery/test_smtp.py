@@ -251,7 +251,7 @@ class Misbehaving:
 def test_each_server_reply_becomes_the_right_result() -> None:
     async def scenario() -> None:
         async with smtp_server(Misbehaving()) as server:
-            transport = SmtpTransport(settings(server.port, pool_size=1, timeout=0.5))
+            transport = SmtpTransport(settings(server.port, pool_size=1, timeout=0.5, data_timeout=0.5))
             outcomes = {}
             for local in ("unknown", "greylisted", "spam", "busy", "closing", "drop", "stall", "fine"):
                 outcomes[local] = await transport.send(message(0, f"{local}@example.de"))
@@ -271,10 +271,12 @@ def test_each_server_reply_becomes_the_right_result() -> None:
         assert outcomes["busy"].status is SendStatus.RETRY and outcomes["busy"].stage == "data"
         assert outcomes["closing"].status is SendStatus.RETRY and outcomes["closing"].code == 421
 
-        assert outcomes["drop"].status is SendStatus.RETRY and outcomes["drop"].stage == "data"
-        assert "connection lost" in outcomes["drop"].reason
+        # After the final dot the relay has the whole message: a lost answer is unknown, never a retry.
+        assert outcomes["drop"].status is SendStatus.UNKNOWN and outcomes["drop"].stage == "data"
+        assert "connection lost" in outcomes["drop"].reason and "final dot" in outcomes["drop"].reason
 
-        assert outcomes["stall"].status is SendStatus.RETRY and "timed out" in outcomes["stall"].reason
+        assert outcomes["stall"].status is SendStatus.UNKNOWN
+        assert "no answer within 0.5s" in outcomes["stall"].reason
         # After all that, the transport recovers: RSET after refusals, reconnect after failures.
         assert outcomes["fine"].accepted, outcomes["fine"]
 
@@ -357,3 +359,78 @@ def test_a_send_after_closing_is_a_retry() -> None:
             assert result.status is SendStatus.RETRY and "closed" in result.reason
 
     run(scenario)
+
+
+class Slow:
+    """Answers the final dot after ``delay`` seconds, or, told to, drops the connection at RCPT."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.received: list[bytes] = []
+        self.waiting = asyncio.Event()
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("drop@") and server.transport is not None:
+            server.transport.abort()  # before the message: the relay cannot have it
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        self.received.append(envelope.content)
+        self.waiting.set()
+        await asyncio.sleep(self.delay)
+        return "250 2.0.0 Ok"
+
+
+def test_the_answer_to_the_final_dot_is_awaited_longer_than_a_command() -> None:
+    async def scenario() -> None:
+        async with smtp_server(Slow(1.0)) as server:
+            transport = SmtpTransport(settings(server.port, timeout=0.3, data_timeout=5))
+            result = await transport.send(message(1))
+            await transport.close()
+        assert result.accepted, result  # a relay scanning the message for a second is not "unknown"
+
+    run(scenario)
+
+
+def test_a_connection_lost_before_the_final_dot_is_a_retry() -> None:
+    async def scenario() -> None:
+        async with smtp_server(Slow(0)) as server:
+            transport = SmtpTransport(settings(server.port, pool_size=1))
+            lost = await transport.send(message(1, "drop@example.de"))
+            fine = await transport.send(message(2))
+            await transport.close()
+        assert lost.status is SendStatus.RETRY and lost.stage == "rcpt", lost
+        assert fine.accepted
+
+    run(scenario)
+
+
+def test_interrupting_ends_the_wait_unknown_after_the_dot() -> None:
+    async def scenario() -> None:
+        relay = Slow(30)
+        async with smtp_server(relay) as server:
+            transport = SmtpTransport(settings(server.port, data_timeout=600))
+            sending = asyncio.create_task(transport.send(message(1)))
+            await asyncio.wait_for(relay.waiting.wait(), 5)
+            await asyncio.sleep(0.05)
+            transport.interrupt()
+            result = await asyncio.wait_for(sending, 2)
+            await transport.close()
+        assert result.status is SendStatus.UNKNOWN, result
+        assert "stopped while waiting" in result.reason
+        assert len(relay.received) == 1
+
+    run(scenario)
+
+
+def test_the_data_timeout_comes_from_the_url_and_the_settings(tmp_path: Any) -> None:
+    from nurture.delivery.transports import parse_smtp_url
+    from nurture.settings import Settings
+
+    assert parse_smtp_url("smtp://relay.example.com", tmp_path).data_timeout == 600  # RFC 5321 4.5.3.2.6
+    chosen = Settings(smtp_data_timeout=120)
+    assert parse_smtp_url("smtp://relay.example.com", tmp_path, chosen).data_timeout == 120
+    assert parse_smtp_url("smtp://relay.example.com?data_timeout=60", tmp_path, chosen).data_timeout == 60

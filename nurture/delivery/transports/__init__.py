@@ -38,7 +38,7 @@ __all__ = [
     "redact_url",
 ]
 
-_SMTP_OPTIONS = ("tls", "timeout", "ca_file", "verify", "helo", "pool_size", "rate")
+_SMTP_OPTIONS = ("tls", "timeout", "data_timeout", "ca_file", "verify", "helo", "pool_size", "rate")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -47,11 +47,12 @@ def parse_transport(url: str, workspace_root: Path, settings: Settings | None = 
     """The transport a ``transport`` setting names.
 
     * ``maildir:PATH[?fsync=true]`` (PATH relative to the workspace) — the default, nothing leaves;
-    * ``smtp://[user:pass@]host[:port][?tls=starttls|implicit|none&timeout=30&ca_file=PATH&verify=true
-      &helo=NAME&pool_size=4&rate=10]`` — ``smtps://`` means ``tls=implicit``;
+    * ``smtp://[user:pass@]host[:port][?tls=starttls|implicit|none&timeout=30&data_timeout=600
+      &ca_file=PATH&verify=true&helo=NAME&pool_size=4&rate=10]`` — ``smtps://`` means ``tls=implicit``;
     * ``memory:`` — keep messages in memory (simulations, tests).
 
-    Pool size and rate default to the ``smtp_pool_size`` and ``smtp_rate_per_second`` settings.
+    Pool size, rate and the wait for the answer to the final dot default to the ``smtp_pool_size``,
+    ``smtp_rate_per_second`` and ``smtp_data_timeout`` settings.
     """
     scheme, _, rest = url.partition(":")
     scheme = scheme.lower()
@@ -116,6 +117,8 @@ def parse_smtp_url(url: str, workspace_root: Path, settings: Settings | None = N
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
         timeout=_number(options.get("timeout", "30"), "timeout", shown, minimum=0.01),
+        data_timeout=_number(options.get("data_timeout", str(settings.smtp_data_timeout if settings else 600)),  # noqa: E501
+                             "data_timeout", shown, minimum=0.01),
         ca_file=ca_file,
         verify=_flag(options.get("verify", "true"), "verify", shown),
         helo=options.get("helo"),

@@ -26,6 +26,9 @@ class SendStatus(enum.StrEnum):
     """Nothing is known to be wrong with the message: try again later (4xx, timeout, lost connection)."""
     REJECTED = "rejected"
     """Refused for good (5xx): do not send this message again."""
+    UNKNOWN = "unknown"
+    """The whole message reached the relay but its answer did not come back (the connection ended
+    or timed out after the final dot): the relay may have kept it. Never sent again by itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,11 @@ class SendResult:
         """Refused for good with an SMTP reply ``code`` at ``stage``."""
         return cls(SendStatus.REJECTED, code, reason, stage)
 
+    @classmethod
+    def unknown(cls, reason: str) -> SendResult:
+        """Handed over whole, answer lost: the relay may or may not deliver it."""
+        return cls(SendStatus.UNKNOWN, None, reason, "data")
+
 
 class Transport(Protocol):
     """Where messages go. Implementations never raise for a message they could not send: they
@@ -110,4 +118,14 @@ class Transport(Protocol):
 
     async def close(self) -> None:
         """Release connections and files; the transport is not used afterwards."""
+        ...
+
+    async def pace(self) -> None:
+        """Wait for the rate limit's next turn, so that the next ``send`` goes at once (the sender
+        marks a message ``sending`` only when it can go)."""
+        ...
+
+    def interrupt(self) -> None:
+        """Stop waiting for the relay: every send under way returns at once, ``unknown`` if the
+        relay had the whole message, ``retry`` if not (a stop whose time is up)."""
         ...

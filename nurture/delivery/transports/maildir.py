@@ -65,6 +65,12 @@ class MaildirTransport:
         self._closed = True
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
 
+    async def pace(self) -> None:
+        """No rate limit."""
+
+    def interrupt(self) -> None:
+        """A file write is not interrupted: it finishes in milliseconds."""
+
     def _unique_name(self, size: int) -> str:
         now = time.time()
         seconds = int(now)

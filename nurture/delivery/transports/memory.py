@@ -28,3 +28,9 @@ class MemoryTransport:
     async def close(self) -> None:
         """Nothing to release; remembers that it was closed."""
         self.closed = True
+
+    async def pace(self) -> None:
+        """No rate limit."""
+
+    def interrupt(self) -> None:
+        """Nothing ever waits here."""

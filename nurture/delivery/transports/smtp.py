@@ -3,13 +3,17 @@
 Opening a connection (TCP, EHLO, STARTTLS, AUTH) costs several round trips; a marketing send of
 thousands of messages reuses ``pool_size`` connections instead, each carrying one transaction at a
 time. A connection the relay dropped while idle is reopened transparently before anything of the
-message was sent; a connection lost *during* a transaction is reported as ``retry``, because only
-the relay knows whether it kept the message.
+message was sent. A connection lost or timed out *before* the final dot of DATA is ``retry``: the
+relay cannot deliver half a message. One lost or timed out *after* the final dot is ``unknown``:
+the relay has the whole message and may well deliver it, so it must not be sent again. The wait
+for the answer to the final dot is ``data_timeout`` (10 minutes, as RFC 5321 section 4.5.3.2.6
+suggests; relays may scan the message before they answer), cut short only by the connection
+ending or by :meth:`SmtpTransport.interrupt` (a stop whose time is up).
 
 Every relay reply is mapped to a :class:`SendResult`: 2xx accepted, 4xx (and timeouts and lost
-connections) retry, 5xx rejected, with the stage it happened at. Problems of our own making
-(connection refused, TLS or AUTH failure) are ``retry`` at stage ``connect``: they are not the
-recipient's fault and must never hard-bounce a lead.
+connections before the final dot) retry, 5xx rejected, with the stage it happened at. Problems of
+our own making (connection refused, TLS or AUTH failure) are ``retry`` at stage ``connect``: they
+are not the recipient's fault and must never hard-bounce a lead.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ class SmtpSettings:
     tls: TlsMode = "starttls"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    timeout: float = 30.0
+    timeout: float = 30.0  # per command, and for connecting
+    data_timeout: float = 600.0  # for the relay's answer to the final dot (RFC 5321 4.5.3.2.6)
     ca_file: str | None = None
     verify: bool = True
     helo: str | None = None
@@ -90,6 +95,9 @@ class _Connection:
         )
         self.last_used = 0.0
         self.connections_opened = 0
+        # Where the transaction under way is; "dot" once the relay may have the whole message.
+        self.stage = "connect"
+        self.failure: SendResult | None = None  # of the last attempt to connect, made by pace()
 
     @property
     def connected(self) -> bool:
@@ -118,9 +126,12 @@ class SmtpTransport:
         self._clock = clock
         self._tls = settings.tls_context()
         self._bucket = TokenBucket(settings.rate_per_second) if settings.rate_per_second > 0 else None
+        self._paced = 0  # turns of the rate limit taken by pace() and not yet used by a send
         self._connections: list[_Connection] = []
         self._idle: asyncio.LifoQueue[_Connection] | None = None
         self._closed = False
+        self._under_way: dict[asyncio.Task[object], _Connection] = {}  # sends on a connection
+        self._interrupting: set[asyncio.Task[object]] = set()
 
     def __repr__(self) -> str:
         return f"SmtpTransport({self.settings.describe()}, pool_size={self.settings.pool_size})"
@@ -137,17 +148,64 @@ class SmtpTransport:
         problem = message.envelope_problem()
         if problem is not None:
             return SendResult.rejected(553, problem, "mail")
-        if self._bucket is not None:
+        if self._paced:
+            self._paced -= 1
+        elif self._bucket is not None:
             await self._bucket.acquire()
         idle = await self._pool()
         connection = await idle.get()
+        task = asyncio.current_task()
         try:
             if self._closed and not connection.connected:
                 return SendResult.retry("transport is closed", stage="connect")
+            connection.stage = "connect"
+            if task is not None:
+                self._under_way[task] = connection
             return await self._send_on(connection, message)
+        except asyncio.CancelledError:
+            if task is None or task not in self._interrupting:
+                raise
+            task.uncancel()
+            connection.drop()
+            if connection.stage == "dot":
+                return SendResult.unknown("stopped while waiting for the relay's answer to the final dot")
+            return SendResult.retry("stopped before the relay had the whole message", stage=connection.stage)
         finally:
+            if task is not None:
+                self._under_way.pop(task, None)
+                self._interrupting.discard(task)
             connection.last_used = self._clock()
             idle.put_nowait(connection)
+
+    async def pace(self) -> None:
+        """Get ready for the next :meth:`send`: take the rate limit's turn now (the send uses it
+        instead of waiting) and open the connection it will most likely use (the pool hands out
+        the last one returned), so what follows the sender's mark is the transaction itself."""
+        if self._bucket is not None:
+            await self._bucket.acquire()
+            self._paced += 1
+        if self._closed:
+            return
+        idle = await self._pool()
+        connection = await idle.get()
+        try:
+            stale = self._clock() - connection.last_used > _IDLE_CHECK_SECONDS
+            if connection.connected and stale and await self._still_alive(connection):
+                connection.last_used = self._clock()
+            if not connection.connected:
+                # A failure is kept for the send that follows at once, so it is not tried twice.
+                connection.failure = await self._connect(connection)
+                connection.last_used = self._clock()
+        finally:
+            idle.put_nowait(connection)
+
+    def interrupt(self) -> None:
+        """End every send under way now (a stop whose time is up): each returns ``unknown`` if the
+        relay had the whole message, else ``retry``; its connection is closed."""
+        for task in self._under_way:
+            if task not in self._interrupting:
+                self._interrupting.add(task)
+                task.cancel()
 
     async def close(self) -> None:
         """Let sends under way finish, then say QUIT on every open connection and forget them."""
@@ -185,6 +243,9 @@ class SmtpTransport:
         return self._idle
 
     async def _send_on(self, connection: _Connection, message: OutgoingMessage) -> SendResult:
+        failure, connection.failure = connection.failure, None
+        if failure is not None and not connection.connected and self._clock() - connection.last_used < 1.0:
+            return failure  # pace() just tried to connect for this send
         reused = connection.connected
         if reused and self._clock() - connection.last_used > _IDLE_CHECK_SECONDS:
             reused = await self._still_alive(connection)
@@ -241,7 +302,7 @@ class SmtpTransport:
 
     async def _transaction(self, connection: _Connection, message: OutgoingMessage) -> SendResult:
         client = connection.client
-        stage = "mail"
+        stage = connection.stage = "mail"
         try:
             options = [b"SIZE=%d" % len(message.data)] if client.supports_extension("size") else []
             if message.needs_smtputf8:
@@ -256,10 +317,15 @@ class SmtpTransport:
                 _expect(await client.execute_command(b"MAIL", mail, *options), 250)
             except aiosmtplib.SMTPServerDisconnected as exc:
                 raise _StaleConnection(str(exc)) from None
-            stage = "rcpt"
+            stage = connection.stage = "rcpt"
             refused = await self._recipients(client, message.recipients)
-            stage = "data"
-            response = await _data(client, message.data)
+            stage = connection.stage = "data"
+            response = await _data(connection, message.data, self.settings.data_timeout)
+        except _AnswerLost as lost:
+            connection.drop()
+            return SendResult.unknown(
+                f"{lost} after the final dot: the relay has the whole message and may deliver it"
+            )
         except _Refused as refusal:
             await _reset(client)
             return refusal.result
@@ -304,24 +370,33 @@ class _StaleConnection(Exception):
     pass
 
 
-async def _data(client: aiosmtplib.SMTP, data: bytes) -> aiosmtplib.SMTPResponse:
-    """DATA, the message, and the relay's verdict on it.
+class _AnswerLost(Exception):
+    """The connection ended, or the wait ran out, after the final dot was written."""
+
+
+async def _data(connection: _Connection, data: bytes, answer_timeout: float) -> aiosmtplib.SMTPResponse:
+    """DATA, the message, and the relay's verdict on it (waited for up to ``answer_timeout``).
 
     The library's ``data()`` runs two regular expressions over every message to fix line ends and
     double leading dots; the messages nurture builds already end every line in CRLF, so only the
     dots are doubled here (byte replaces, a fraction of the cost), and a message with any other
     line ends still gets the full treatment.
     """
+    client = connection.client
     _expect(await client.execute_command(b"DATA"), 354)
     protocol = client.protocol
     if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("connection lost")
     protocol.write(_transparent(data))
+    connection.stage = "dot"  # from here on the relay may have the whole message
     try:
-        response = await protocol.read_response(timeout=client.timeout)
-    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        response = await protocol.read_response(timeout=answer_timeout)
+    except aiosmtplib.SMTPServerDisconnected as exc:
         client.close()  # as the library does: a reply given up on must not answer the next command
-        raise
+        raise _AnswerLost(f"connection lost ({_reason(exc)})") from None
+    except aiosmtplib.SMTPTimeoutError:
+        client.close()
+        raise _AnswerLost(f"no answer within {answer_timeout:g}s") from None
     return _expect(response, 250)
 
 
