@@ -150,7 +150,7 @@ def test_the_daemon_rescores_once_per_model_version_in_batches(desk: Desk) -> No
     desk.record("ada@alpenblick.de", "email_click", MONDAY)
     edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 7}")
     runtime: Any = SimpleNamespace(db=desk.store, workspace=desk.workspace)
-    version: Any = SimpleNamespace(program=desk.program)
+    version: Any = SimpleNamespace(program=desk.program, lifecycle=desk.lifecycle)
     first = jobs._rescore(runtime, version, MONDAY)
     assert (first.fields["leads"], first.fields["changed"]) == (2, 1)
     assert desk.lead("ada@alpenblick.de").score == 7
