@@ -11,6 +11,7 @@ from rich.table import Table
 
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
+from nurture.predict.stored import latest_model
 from nurture.reports.figures import Report, build_report
 from nurture.reports.page import render_report_page
 from nurture.reports.score_health import (
@@ -39,12 +40,13 @@ def report(
     with app.store.connect() as conn:
         figures = build_report(conn, since, until, order)
         health = score_health(conn, app.program, app.clock.now())
+        predictive = latest_model(conn)
     if html_file:
         page = with_score_health(render_report_page(figures, app.clock.now()), health)
         html_file.write_text(page, encoding="utf-8")
         click.echo(f"wrote {html_file}")
     if as_json:
-        document = {**figures.as_json(), "score_health": score_health_json(app.program, health)}
+        document = {**figures.as_json(), "score_health": score_health_json(app.program, health, predictive)}
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
     elif not html_file:
         _print(figures)

@@ -89,5 +89,8 @@ def test_train_stores_a_versioned_model_and_every_lead_gets_a_probability(
     with store.connect() as conn:
         card = lead_card(conn, sales_context(program), 1, history.now, ZoneInfo("Europe/Berlin"))
     assert card["prediction"]["percent"].endswith("%") and card["prediction"]["factors"]
+    summary = json.loads(cli("report", "--json").output)["score_health"]["predictive"]
+    assert summary["version"] == trained["version"] and summary["held_out_auc"] == trained["held_out_auc"]
+    assert len(summary["top_factors"]) == 5
     again = json.loads(cli("score", "train", "--json").output)
     assert again["version"] == trained["version"]  # the same history gives the same model
