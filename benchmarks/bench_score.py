@@ -44,6 +44,14 @@ reps:
 
 
 def _peak_mb() -> float:
+    """This process's peak resident memory. VmHWM starts afresh with the program, while
+    ru_maxrss carries over the parent's peak across fork and exec."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
 from nurture.guards.audit import AuditEntry, audit_entries
+from nurture.predict.stored import latest_model
 from nurture.reports.attribution import MODELS
 from nurture.reports.csv_files import write_csv_files
 from nurture.reports.page import render_report_page
@@ -72,9 +73,10 @@ def report(
     with app.store.connect() as conn:
         data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
         health = score_health(conn, app.program, options.now)
+        predictive = latest_model(conn)
         until = options.until
         audit = [e for e in audit_entries(conn, since=options.since) if until is None or e.at < until]
-    data["score_health"] = score_health_json(app.program, health)
+    data["score_health"] = score_health_json(app.program, health, predictive)
     data["audit"] = [e.as_dict() for e in audit]
     if html_file:
         html_file.write_text(with_score_health(render_report_page(data), health), encoding="utf-8")

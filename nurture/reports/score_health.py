@@ -15,6 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import Connection
 
 from nurture.definitions import Program
+from nurture.predict.stored import PredictiveModel
 from nurture.scoring.backtest import Backtest, evaluate
 from nurture.scoring.snapshots import ModelRules, Question, read_samples
 from nurture.scoring.version import model_version, mql_threshold
@@ -31,11 +32,30 @@ def score_health(conn: Connection, program: Program, now: datetime) -> Backtest 
     return evaluate(found.samples, threshold=mql_threshold(program), left_out=found.left_out)
 
 
-def score_health_json(program: Program, health: Backtest | None) -> dict[str, Any] | None:
+def score_health_json(
+    program: Program, health: Backtest | None, predictive: PredictiveModel | None = None
+) -> dict[str, Any] | None:
     model = program.scoring_model
     if health is None or model is None:
         return None
-    return {"question": QUESTION.describe, "model_version": model_version(model), **health.as_dict()}
+    document = {"question": QUESTION.describe, "model_version": model_version(model), **health.as_dict()}
+    document["predictive"] = None if predictive is None else predictive_summary(predictive)
+    return document
+
+
+def predictive_summary(model: PredictiveModel) -> dict[str, Any]:
+    """The stored predictive model: its version, window, held-out AUC and strongest factors."""
+    weights = sorted(zip(model.features, model.coef, strict=True), key=lambda item: -abs(item[1]))
+    return {
+        "version": model.version, "outcome": model.outcome, "trained_at": model.trained_at.isoformat(),
+        "window": [model.window_from.isoformat(), model.window_to.isoformat()],
+        "held_out_auc": model.held_out_auc, "leads": model.leads, "positives": model.positives,
+        "top_factors": [
+            {"feature": name, "effect": "raises" if weight > 0 else "lowers",
+             "log_odds_per_standard_deviation": round(weight, 3)}
+            for name, weight in weights[:5]
+        ],
+    }  # fmt: skip
 
 
 def score_health_lines(health: Backtest | None) -> list[str]:

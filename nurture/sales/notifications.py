@@ -22,6 +22,7 @@ from sqlalchemy import Connection, select
 from nurture.delivery.message_ids import new_message_id
 from nurture.durations import format_duration
 from nurture.leads.fields import STANDARD_FIELDS
+from nurture.predict.refresh import explain
 from nurture.sales.context import SalesContext
 from nurture.sales.links import accept_url, reject_url
 from nurture.scoring.breakdown import score_breakdown
@@ -80,6 +81,8 @@ def lead_card(
                 _line(line.reason, line.points, line.count) for line in breakdown.behavior_lines
             ],
         },
+        # The predictive score with what moves it most; None until `nurture score train`.
+        "prediction": _prediction(conn, context, lead_id, now),
         "engagement": [
             {
                 "type": r.type,
@@ -89,6 +92,16 @@ def lead_card(
             for r in recent
         ],
     }
+
+
+def _prediction(
+    conn: Connection, context: SalesContext, lead_id: int, now: datetime
+) -> dict[str, Any] | None:
+    found = explain(conn, context.program, lead_id, now)
+    if found is None or "probability" not in found:
+        return None
+    factors = [f"{f['feature']} {f['effect']} it" for f in found["top_factors"]]  # type: ignore[attr-defined]
+    return {"percent": f"{float(found['probability']):.0%}", "factors": factors}  # type: ignore[arg-type]
 
 
 def _line(reason: str, points: float, count: int) -> dict[str, Any]:

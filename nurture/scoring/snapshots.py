@@ -100,7 +100,7 @@ class LeadHistory:
     moves: Sequence[tuple[str, datetime, str]]  # to stage, at, reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a backtest holds one per lead
 class Sample:
     """One lead at its snapshot."""
 

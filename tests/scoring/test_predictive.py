@@ -6,16 +6,20 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from nurture.definitions import predictive_check
+from nurture.definitions import load_program, predictive_check
 from nurture.predict.train import data_floor
+from nurture.sales.context import sales_context
+from nurture.sales.notifications import lead_card
 from nurture.scoring.synthetic import SYNTHETIC_MODEL_YAML, generate_history
 from nurture.scoring.synthetic_store import load_history
 from nurture.store.schema import leads
+from nurture.workspace import Workspace
 from tests.sales.desk import SLA, write_workspace
 
 Cli = Callable[..., Any]
@@ -81,5 +85,12 @@ def test_train_stores_a_versioned_model_and_every_lead_gets_a_probability(
     predicted = shown["conversion_probability"]
     assert predicted["model_version"] == trained["version"] and 0 <= predicted["probability"] <= 1
     assert 1 <= len(predicted["top_factors"]) <= 3
+    program = load_program(Workspace(workspace))
+    with store.connect() as conn:
+        card = lead_card(conn, sales_context(program), 1, history.now, ZoneInfo("Europe/Berlin"))
+    assert card["prediction"]["percent"].endswith("%") and card["prediction"]["factors"]
+    summary = json.loads(cli("report", "--json").output)["score_health"]["predictive"]
+    assert summary["version"] == trained["version"] and summary["held_out_auc"] == trained["held_out_auc"]
+    assert len(summary["top_factors"]) == 5
     again = json.loads(cli("score", "train", "--json").output)
     assert again["version"] == trained["version"]  # the same history gives the same model
