@@ -156,6 +156,7 @@ def test_the_daemon_rescores_once_per_model_version_in_batches(desk: Desk) -> No
     assert desk.lead("ada@alpenblick.de").score == 7
     assert jobs._rescore(runtime, version, MONDAY).fields["status"] == "done"
     edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 4}")
-    version = SimpleNamespace(program=desk.program, lifecycle=desk.lifecycle)  # a reload brought another model
+    # A reload brought another model.
+    version = SimpleNamespace(program=desk.program, lifecycle=desk.lifecycle)
     assert jobs._rescore(runtime, version, MONDAY).fields["changed"] == 1
     assert desk.lead("ada@alpenblick.de").score == 4
