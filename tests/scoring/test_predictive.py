@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from nurture.definitions import load_program, predictive_check
 from nurture.predict.train import data_floor
-from nurture.sales.context import sales_context
+from nurture.lifecycle import Lifecycle
 from nurture.sales.notifications import lead_card
 from nurture.scoring.synthetic import SYNTHETIC_MODEL_YAML, generate_history
 from nurture.scoring.synthetic_store import load_history
@@ -85,9 +85,10 @@ def test_train_stores_a_versioned_model_and_every_lead_gets_a_probability(
     predicted = shown["conversion_probability"]
     assert predicted["model_version"] == trained["version"] and 0 <= predicted["probability"] <= 1
     assert 1 <= len(predicted["top_factors"]) <= 3
-    program = load_program(Workspace(workspace))
+    place = Workspace(workspace)
+    chain = Lifecycle.of(load_program(place), place.settings)
     with store.connect() as conn:
-        card = lead_card(conn, sales_context(program), 1, history.now, ZoneInfo("Europe/Berlin"))
+        card = lead_card(conn, chain.sales, 1, history.now, ZoneInfo("Europe/Berlin"))
     assert card["prediction"]["percent"].endswith("%") and card["prediction"]["factors"]
     summary = json.loads(cli("report", "--json").output)["score_health"]["predictive"]
     assert summary["version"] == trained["version"] and summary["held_out_auc"] == trained["held_out_auc"]
