@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from nurture.definitions import load_program, predictive_check
-from nurture.predict.train import data_floor
 from nurture.lifecycle import Lifecycle
+from nurture.predict.train import data_floor
 from nurture.sales.notifications import lead_card
 from nurture.scoring.synthetic import SYNTHETIC_MODEL_YAML, generate_history
 from nurture.scoring.synthetic_store import load_history
