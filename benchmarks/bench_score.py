@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from nurture.lifecycle import Lifecycle
 from nurture.store.engine import create_store_engine
 from nurture.store.migrate import upgrade
 
@@ -112,7 +113,10 @@ def measure(root: Path, what: str) -> dict[str, float]:
         seconds = time.perf_counter() - started
         return {"seconds": seconds, "reading_s": read, "peak_mb": _peak_mb(), "leads": backtest.leads,
                 "auc": backtest.auc.value if backtest.auc else -1.0, "rules": len(suggestion.rules)}  # fmt: skip
-    report = rescore(db, program, now, settings=workspace.settings, max_mqls=0)
+    chain = Lifecycle.of(program, workspace.settings)
+    report = rescore(
+        db, program, now, then=chain.scores_rose, default_zone=chain.sales.default_zone, max_mqls=0
+    )
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,

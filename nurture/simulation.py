@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +132,11 @@ class Simulation:
         self.settings = settings
         self.engine = CampaignEngine(db, program, settings, then=lifecycle)
         self.transport = transport or MemoryTransport()
-        self.outbox = Outbox(db, Composer(program, settings, signer), self.transport)
+        # Leases follow the simulated clock, as they follow a pinned `tick --now`.
+        self._now = datetime.min.replace(tzinfo=UTC)  # the simulated moment, once a run starts
+        self.outbox = Outbox(
+            db, Composer(program, settings, signer), self.transport, clock=lambda: self._now
+        )
         self.engagement = engagement
         self.sales = sales
         self.rng = random.Random(engagement.seed if engagement else 0)
@@ -154,7 +158,7 @@ class Simulation:
     async def _run(self, start: datetime, until: datetime, step: timedelta) -> SimulationResult:
         result = SimulationResult()
         self.engine.record_program(start)
-        now = start
+        now = self._now = start
         try:
             while now <= until:
                 self._engage_until(now, result)
@@ -173,6 +177,7 @@ class Simulation:
                 self._collect_moments(result)
                 result.ticks += 1
                 now += step
+                self._now = now
         finally:
             await self.transport.close()
         return result

@@ -18,6 +18,7 @@ from typing import Any
 from nurture.clock import parse_instant
 from nurture.durations import parse_duration
 from nurture.errors import NurtureError
+from nurture.json_depth import TOO_DEEP, may_nest_too_deeply, nests_too_deeply
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ def _planned(line: str, start: datetime) -> PlannedEvent:
         item = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
+    if may_nest_too_deeply(line) and nests_too_deeply(item):
+        raise ValueError(TOO_DEEP)
     if not isinstance(item, dict):
         raise ValueError('an event is a JSON object such as {"type": "page_view", "email": "..."}')
     for required in ("type", "email"):

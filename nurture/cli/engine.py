@@ -48,7 +48,7 @@ def tick(app: App, now_text: str | None, no_send: bool, force: bool, as_json: bo
     if not no_send:
         delivery = asyncio.run(_deliver(app, guarded.program, now, pinned=now_text is not None))
         webhooks = deliver_webhooks(app.store, now)
-    bounces = _read_bounces(app, now) if app.workspace.settings.bounce_mailbox else None
+    bounces = _read_bounces(app, chain, now) if app.workspace.settings.bounce_mailbox else None
     if as_json:
         facts = tick_json(report, sla, delivery, webhooks, bounces)
         facts["held"] = guarded.lines()
@@ -108,6 +108,7 @@ def tick_json(
         "entered": dict(report.entered),
         "queued": [{"campaign": c, "step": s, "count": n} for (c, s), n in sorted(report.queued.items())],
         "deferred": dict(report.deferred),
+        "refused": dict(report.refused),
         "ended": [{"status": st, "reason": r, "count": n} for (st, r), n in sorted(report.ended.items())],
         "steps_run": report.steps_run,
         "enrollments_advanced": report.enrollments_advanced,
@@ -116,7 +117,12 @@ def tick_json(
         "sla": {"reassigned": sla.reassigned, "escalated": sla.escalated, "problems": sla.problems},
         "sending": None
         if delivery is None
-        else {**dict(delivery.outcomes), "unknown": delivery.unknown, "problems": delivery.problems},
+        else {
+            **dict(delivery.outcomes),
+            # Left `unknown` by a sender that stopped (an earlier crash), apart from this run's own.
+            "unknown_recovered": delivery.unknown,
+            "problems": delivery.problems,
+        },
         "webhooks": None
         if webhooks is None
         else {
@@ -137,7 +143,7 @@ class BounceReading:
     problem: str | None = None
 
 
-def _read_bounces(app: App, now: datetime) -> BounceReading:
+def _read_bounces(app: App, chain: Lifecycle, now: datetime) -> BounceReading:
     """The bounce mailbox, as the daemon's ``bounces`` job reads it (a cron setup has no daemon)."""
     # why: the bounce mailbox (IMAP, parsing) loads only when one is set
     from nurture.daemon.bounce_inbox import read_bounce_inbox, workspace_bounce_mailbox
@@ -147,7 +153,7 @@ def _read_bounces(app: App, now: datetime) -> BounceReading:
     try:
         inbox = workspace_bounce_mailbox(app.workspace)
         assert inbox is not None
-        tally = read_bounce_inbox(app.store, inbox, app.lifecycle, now, soft_bounce_limit=limit)
+        tally = read_bounce_inbox(app.store, inbox, chain, now, soft_bounce_limit=limit)
     except BounceMailboxError as exc:
         return BounceReading({}, str(exc))
     return BounceReading(dict(tally))

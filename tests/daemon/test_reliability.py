@@ -100,6 +100,9 @@ def test_replicas_kills_restarts_and_a_misbehaving_relay_send_every_email_exactl
     root = make_workspace(tmp_path / "ws", proxy.url, jobs=JOBS, transport=transport)
     with (root / "nurture.toml").open("a", encoding="utf-8") as toml:
         toml.write(f"outbox_lease = {LEASE}\n")
+        # The relay refuses some addresses for good on purpose; the circuit breaker, which would
+        # pause sending at that bounce rate, is tested apart (tests/guards/test_breakers.py).
+        toml.write("breaker_hard_bounce_rate = 0\n")
     import_leads(root, store, EMAILS)
     Harness(root, store).tick(PINNED)  # every welcome email queued, due since long ago
     assert by_status(store) == {"queued": EMAILS}

@@ -39,7 +39,7 @@ def test_a_fit_rule_on_a_missing_attribute_simply_does_not_apply() -> None:
 
 
 def test_a_page_view_without_a_url_is_simply_not_a_pricing_visit() -> None:
-    from nurture.engine.entry import event_view
+    from nurture.definitions.event_view import event_view
     from nurture.scoring.events import StoredEvent
 
     take_scoring_failures()
