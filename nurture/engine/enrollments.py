@@ -99,13 +99,32 @@ class QueuedSend:
 def queue_sends(conn: Connection, sends: Sequence[QueuedSend], now: datetime, message_domain: str) -> None:
     """Put sends in the outbox. A send step already queued for an enrollment is not queued again:
     the unique (enrollment, step) constraint decides, whatever ran before."""
+    _write_sends(conn, [(s, None) for s in sends], "queued", now, message_domain)
+
+
+def keep_unsent(
+    conn: Connection, unsent: Sequence[tuple[QueuedSend, str]], now: datetime, message_domain: str
+) -> None:
+    """Keep send steps that must not go out as ``suppressed`` messages with their reasons: each step
+    counts as done for its enrollment, and the reason is shown where the lead's emails are."""
+    _write_sends(conn, unsent, "suppressed", now, message_domain)
+
+
+def _write_sends(
+    conn: Connection,
+    sends: Sequence[tuple[QueuedSend, str | None]],
+    status: str,
+    now: datetime,
+    message_domain: str,
+) -> None:
     at = bulk.instant(conn, now)
+    due = at if status == "queued" else None
     bulk.executemany_rows(  # rows as tuples, bound by position: this runs for every send of a tick
         conn,
         "INSERT INTO messages (lead_id, enrollment_id, campaign_key, step_id, kind, to_address, message_id, "
-        "status, attempts, next_attempt_at, created_at) VALUES (:lead_id, :enrollment_id, :campaign_key, "
-        ":step_id, 'marketing', :to_address, :message_id, 'queued', 0, :at, :created_at) "
-        "ON CONFLICT (enrollment_id, step_id) DO NOTHING",
+        "status, attempts, last_error, next_attempt_at, created_at) VALUES (:lead_id, :enrollment_id, "
+        ":campaign_key, :step_id, 'marketing', :to_address, :message_id, :status, 0, :error, :due, "
+        ":created_at) ON CONFLICT (enrollment_id, step_id) DO NOTHING",
         [
             (
                 s.lead_id,
@@ -114,10 +133,12 @@ def queue_sends(conn: Connection, sends: Sequence[QueuedSend], now: datetime, me
                 s.step_id,
                 s.to_address,
                 new_message_id(message_domain, now),
-                at,
+                status,
+                why,
+                due,
                 at,
             )
-            for s in sends
+            for s, why in sends
         ],
     )
 

@@ -13,12 +13,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from nurture.delivery.message_ids import new_message_id
-from nurture.engine.enrollments import QueuedSend
+from nurture.engine.enrollments import QueuedSend, keep_unsent
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents
 from nurture.settings import Settings
-from nurture.store import bulk
 from nurture.store.schema import topic_suppressions
 
 NO_CONSENT = "no consent"
@@ -63,24 +61,4 @@ def record_refused_sends(
     conn: Connection, refused: Sequence[tuple[QueuedSend, str]], now: datetime, message_domain: str
 ) -> None:
     """Keep a refused send as a suppressed message: the step counts as done, the reason is shown."""
-    at = bulk.instant(conn, now)
-    bulk.executemany_rows(
-        conn,
-        "INSERT INTO messages (lead_id, enrollment_id, campaign_key, step_id, kind, to_address, message_id, "
-        "status, attempts, last_error, created_at) VALUES (:lead_id, :enrollment_id, :campaign_key, "
-        ":step_id, 'marketing', :to_address, :message_id, 'suppressed', 0, :error, :created_at) "
-        "ON CONFLICT (enrollment_id, step_id) DO NOTHING",
-        [
-            (
-                s.lead_id,
-                s.enrollment_id,
-                s.campaign_key,
-                s.step_id,
-                s.to_address,
-                new_message_id(message_domain, now),
-                why,
-                at,
-            )
-            for s, why in refused
-        ],
-    )
+    keep_unsent(conn, refused, now, message_domain)
