@@ -37,7 +37,15 @@ from nurture.settings import Settings
 from nurture.simulation_events import PlannedEvent
 from nurture.store.engine import create_store_engine
 from nurture.store.migrate import upgrade
-from nurture.store.schema import handoffs, leads, messages, stage_changes
+from nurture.store.schema import (
+    consents,
+    handoffs,
+    leads,
+    messages,
+    stage_changes,
+    suppressions,
+    topic_suppressions,
+)
 from nurture.tokens import TokenSigner
 
 
@@ -316,11 +324,21 @@ class Simulation:
 
 
 def copy_leads(source: Engine, target: Engine) -> int:
-    """Copy every lead (profile fields only) from the workspace database into a scratch one."""
-    columns = [c for c in leads.c if c.name != "id"]
+    """Copy every lead (profile fields) from the workspace database into a scratch one, with what
+    decides whether a lead may be mailed at all: its consents and the suppression lists. Without
+    them a simulation would mail the unsubscribed, or (with ``require_consent``) nobody."""
     with source.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(select(*columns).order_by(leads.c.id))]
+        rows = [dict(r._mapping) for r in conn.execute(select(leads).order_by(leads.c.id))]
+        extra = {
+            table: [dict(r._mapping) for r in conn.execute(select(table))]
+            for table in (consents, suppressions, topic_suppressions)
+        }
     if rows:
         with target.begin() as conn:
+            # Ids kept, as the consents refer to them (the scratch database is SQLite, which goes on
+            # numbering after the largest id).
             conn.execute(leads.insert(), rows)
+            for table, copied in extra.items():
+                if copied:
+                    conn.execute(table.insert(), copied)
     return len(rows)
