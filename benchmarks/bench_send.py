@@ -148,7 +148,7 @@ def composing_alone(workspace: Workspace, db_url: str, count: int) -> float:
     db = create_store_engine(db_url)
     outbox = build_outbox(db, load_program(workspace), workspace)
     claimed = outbox.claim(NOW)
-    leads, _ = outbox._recipients(claimed)
+    leads = outbox._recipients(claimed)[0]
     composer = outbox.composer
     rows = [claimed[i % len(claimed)] for i in range(count)]
     started = time.perf_counter()

@@ -16,7 +16,7 @@ from nurture.definitions.load import CheckReport, check_workspace
 from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
 from nurture.errors import Location
-from nurture.guards.authentication import DnsPythonResolver, Resolver, check_deliverability
+from nurture.guards.authentication import DnsPythonResolver, Finding, Resolver, check_deliverability
 from nurture.sales.template_overrides import sales_override_problems
 from nurture.settings import SETTINGS_FILE, base_url_not_https
 from nurture.store.schema import events
@@ -67,8 +67,15 @@ def check(app: App, quiet: bool, as_json: bool, deliverability: bool) -> None:
         problems = [p for p in problems if p.severity == "error"]
     errors = sum(1 for p in problems if p.severity == "error")
     if as_json:
-        click.echo(json.dumps(check_json(report, problems), ensure_ascii=False, indent=2))
-        if errors:
+        document = check_json(report, problems)
+        if deliverability:
+            findings = [f for f in _findings(app, report) if not (quiet and f.severity == "ok")]
+            document["deliverability"] = [
+                {"severity": f.severity, "check": f.check, "message": f.message} for f in findings
+            ]
+            document["ok"] = document["ok"] and not any(f.severity == "error" for f in findings)
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        if not document["ok"]:
             sys.exit(1)
         return
     for problem in problems:
@@ -126,12 +133,16 @@ def check_json(report: CheckReport, problems: list[Problem]) -> dict[str, Any]:
 
 def _deliverability(app: App, report: CheckReport, quiet: bool) -> bool:
     """Print the sender-authentication findings; False when one is an error."""
-    findings = check_deliverability(app.workspace.settings, report.program, resolver(), app.workspace.root)
+    findings = _findings(app, report)
     for finding in findings:
         if finding.severity == "ok" and quiet:
             continue
         click.secho(str(finding), fg={"error": "red", "warning": "yellow", "ok": None}[finding.severity])
     return not any(f.severity == "error" for f in findings)
+
+
+def _findings(app: App, report: CheckReport) -> list[Finding]:
+    return check_deliverability(app.workspace.settings, report.program, resolver(), app.workspace.root)
 
 
 def resolver() -> Resolver:

@@ -8,7 +8,8 @@ import click
 
 from nurture.cli.context import App, pass_app
 from nurture.delivery.transports import parse_transport
-from nurture.sending.unknown import drop_unknown, list_unknown, resend_unknown
+from nurture.guards import current_actor
+from nurture.sending.unknown import drop_unknown, list_unknown, record_resends, resend_unknown
 
 
 @click.group()
@@ -20,8 +21,9 @@ def outbox() -> None:
 @click.option("--resend", is_flag=True, help="Send them again: the very bytes attempted, same Message-ID.")
 @click.option("--drop", is_flag=True, help="Mark them resolved without sending (status dropped).")
 @click.option("--id", "ids", type=int, multiple=True, metavar="ID", help="Only this email (repeatable).")
+@click.option("--actor", metavar="NAME", help="Who does this, for the audit log (default: your user name).")
 @pass_app
-def unknown(app: App, resend: bool, drop: bool, ids: tuple[int, ...]) -> None:
+def unknown(app: App, resend: bool, drop: bool, ids: tuple[int, ...], actor: str | None) -> None:
     """List the emails whose fate is unknown, and resend or drop them.
 
     An email is ``unknown`` when the relay may or may not have it: it was on the wire when its
@@ -39,7 +41,9 @@ def unknown(app: App, resend: bool, drop: bool, ids: tuple[int, ...]) -> None:
         click.echo("no emails with an unknown fate")
         return
     if drop:
-        count = drop_unknown(app.store, [email.id for email in found])
+        count = drop_unknown(
+            app.store, [email.id for email in found], actor=current_actor(actor), now=app.clock.now()
+        )
         click.echo(f"dropped {count} (never to be sent again)")
         return
     if resend:
@@ -54,6 +58,7 @@ def unknown(app: App, resend: bool, drop: bool, ids: tuple[int, ...]) -> None:
                 await transport.close()
 
         outcomes = asyncio.run(send())
+        record_resends(app.store, outcomes, actor=current_actor(actor), now=app.clock.now())
         for email in found:
             outcome = outcomes.get(email.id, "not resent: the attempted bytes were not kept")
             click.echo(f"{email.id:>8}  {email.to_address:<40} {outcome}")

@@ -12,6 +12,7 @@ import click
 from nurture.cli.context import App, pass_app
 from nurture.durations import parse_duration
 from nurture.errors import NurtureError
+from nurture.guards import current_actor, record_audit
 from nurture.scoring.backtest import Backtest, evaluate
 from nurture.scoring.rescore import MAX_MQLS, rescore
 from nurture.scoring.snapshots import OUTCOMES, ModelRules, Question, read_samples
@@ -201,21 +202,30 @@ def _print_suggestion(question: Question, result: Suggestion) -> None:
 @click.option("--max-mqls", type=click.IntRange(0), default=MAX_MQLS, show_default=True,
               help="At most this many new MQLs in this run; the rest follow in later runs.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.option("--actor", metavar="NAME", help="Who does this, for the audit log (default: your user name).")
 @pass_app
-def rescore_command(app: App, dry_run: bool, max_mqls: int, as_json: bool) -> None:
+def rescore_command(app: App, dry_run: bool, max_mqls: int, as_json: bool, actor: str | None) -> None:
     """Apply the current scoring model to every lead (fit rules and recorded events)."""
     program = app.program
     if program.scoring_model is None:
         raise ScoringError("the program has no ScoringModel: there is nothing to rescore with")
+    now = app.clock.now()
 
     def progress(done: int) -> None:
         click.echo(f"\r{done} leads rescored", nl=False, err=True)
 
     result = rescore(
-        app.store, program, app.clock.now(), dry_run=dry_run, max_mqls=max_mqls,
+        app.store, program, now, dry_run=dry_run, max_mqls=max_mqls,
         then=app.lifecycle.scores_rose, default_zone=app.lifecycle.sales.default_zone,
         progress=progress if sys.stderr.isatty() else None,
     )  # fmt: skip
+    if not dry_run:
+        # The rescore commits batch by batch, so its audit line follows once every batch is in.
+        detail = {"leads": result.leads, "changed": result.changed, "new_mqls": result.new_mqls,
+                  "deferred": result.deferred}  # fmt: skip
+        subject = f"model:{model_version(program.scoring_model)}"
+        with app.store.begin() as conn:
+            record_audit(conn, current_actor(actor), "rescore", subject, detail, now)
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
         return

@@ -29,6 +29,7 @@ from nurture.daemon.reload import LiveProgram, ProgramVersion
 from nurture.delivery.transports import Transport
 from nurture.engine.entry import EntryResult, enter_segment
 from nurture.engine.tick import TickReport
+from nurture.guards.audit import daemon_actor, record_audit
 from nurture.guards.pauses import Pause, open_pauses
 from nurture.predict.refresh import refresh_probabilities
 from nurture.sales import deliver_webhooks, enforce_sla
@@ -234,6 +235,11 @@ def _rescore(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
         )  # fmt: skip
         with rt.db.begin() as conn:
             move_cursor(conn, name, RESCORE_DONE if report.complete else report.last_id, now)
+            if report.complete:  # once per model, when its pass over every lead is done
+                # A pass may span several runs: the figures are those of the run that finished it.
+                last_run = {"leads": report.leads, "changed": report.changed, "new_mqls": report.new_mqls}
+                detail = {"pass": "complete", "last_run": last_run}
+                record_audit(conn, daemon_actor(), "rescore", f"model:{model_version(model)}", detail, now)
     fields = {"model": name, "leads": report.leads, "changed": report.changed, "new_mqls": report.new_mqls}
     return JobResult(fields, busy=report.changed > 0 or not report.complete)
 

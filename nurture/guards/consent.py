@@ -1,14 +1,17 @@
-"""Consent and topic suppressions checked before an email is queued (the store of consent is
-:mod:`nurture.leads.consent`).
+"""Consent and topic suppressions checked when an email is queued and again when it is sent (the
+store of consent is :mod:`nurture.leads.consent`).
 
 With ``require_consent`` on for a campaign's topic, a send
 step reached by a lead without confirmed consent is recorded as a suppressed message
 (``no consent``) and nothing is queued; a topic suppression (an imported list) does the same.
+The sender asks the same question of each batch it claims (:class:`ConsentScreen`), so consent
+withdrawn, or a topic suppressed, while an email waits in the outbox stops it too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select
@@ -32,29 +35,59 @@ def topic_suppressed(conn: Connection, emails: Iterable[str]) -> dict[tuple[str,
     return {(by_hash[h], topic): reason for h, topic, reason in conn.execute(query)}
 
 
+def refusals(
+    conn: Connection, recipients: Sequence[tuple[int, str, str]], settings: Settings
+) -> list[str | None]:
+    """For each (lead id, address, topic): why it may not be sent marketing mail on that topic,
+    or None. Two queries whatever the number: the topic suppressions, and the consents of the
+    leads whose topic needs consent (none when no topic does)."""
+    if not recipients:
+        return []
+    blocked = topic_suppressed(conn, {address for _, address, _ in recipients})
+    needs_consent = [lead for lead, _, topic in recipients if settings.consent_required(topic)]
+    states = current_consents(conn, needs_consent) if needs_consent else {}
+    reasons: list[str | None] = []
+    for lead, address, topic in recipients:
+        if (address, topic) in blocked:
+            reasons.append(f"topic {topic} suppressed ({blocked[(address, topic)]})")
+        elif settings.consent_required(topic):
+            state = states.get((lead, topic))
+            reasons.append(NO_CONSENT if state is None or state.status != "confirmed" else None)
+        else:
+            reasons.append(None)
+    return reasons
+
+
 def screen_sends(
     conn: Connection, sends: Sequence[QueuedSend], topics: Mapping[str, str], settings: Settings
 ) -> tuple[list[QueuedSend], list[tuple[QueuedSend, str]]]:
     """Split sends into those that may be queued and those refused, with why."""
-    if not sends:
-        return [], []
-    blocked = topic_suppressed(conn, {s.to_address for s in sends})
-    needs_consent = [s for s in sends if settings.consent_required(topics.get(s.campaign_key, ""))]
-    states = current_consents(conn, (s.lead_id for s in needs_consent)) if needs_consent else {}
+    recipients = [(s.lead_id, s.to_address, topics.get(s.campaign_key, "")) for s in sends]
     allowed: list[QueuedSend] = []
     refused: list[tuple[QueuedSend, str]] = []
-    for send in sends:
-        topic = topics.get(send.campaign_key, "")
-        if (send.to_address, topic) in blocked:
-            refused.append((send, f"topic {topic} suppressed ({blocked[(send.to_address, topic)]})"))
-            continue
-        if settings.consent_required(topic):
-            state = states.get((send.lead_id, topic))
-            if state is None or state.status != "confirmed":
-                refused.append((send, NO_CONSENT))
-                continue
-        allowed.append(send)
+    for send, why in zip(sends, refusals(conn, recipients, settings), strict=True):
+        if why is None:
+            allowed.append(send)
+        else:
+            refused.append((send, why))
     return allowed, refused
+
+
+@dataclass(frozen=True)
+class ConsentScreen:
+    """The sender's look at consent and topic suppressions, once per claimed batch: what was
+    allowed when an email was queued may have been withdrawn while it waited."""
+
+    topics: Mapping[str, str]  # campaign key -> its subscription topic
+    settings: Settings
+
+    def refused(self, conn: Connection, marketing: Sequence[tuple[int, int, str, str]]) -> dict[int, str]:
+        """For (message id, lead id, address, campaign key) of a batch's marketing emails: the
+        messages that may not go out, and why."""
+        known = [row for row in marketing if row[3] in self.topics]
+        recipients = [(lead, address, self.topics[campaign]) for _, lead, address, campaign in known]
+        reasons = refusals(conn, recipients, self.settings)
+        return {row[0]: why for row, why in zip(known, reasons, strict=True) if why is not None}
 
 
 def record_refused_sends(

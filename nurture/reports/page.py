@@ -3,6 +3,7 @@ drawn from ``Report.as_json()``."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,17 @@ def render_report_page(data: dict[str, Any]) -> str:
             balance, label=f"Leads at each stage, per {data['balance']['every']}", unit="leads"
         ),
         attribution_chart=attribution_chart,
+        audit=[{**entry, "detail": _detail(entry.get("detail"))} for entry in data.get("audit", [])],
         percent=percent,
         number=number,
+    )
+
+
+def _detail(detail: Any) -> str:
+    """An audit line's figures as ``key: value`` pairs (nested ones as JSON), for a table cell."""
+    if not isinstance(detail, dict):
+        return "" if detail is None else str(detail)
+    return ", ".join(
+        f"{key}: {value if isinstance(value, str | int | float) else json.dumps(value, ensure_ascii=False)}"
+        for key, value in detail.items()
     )

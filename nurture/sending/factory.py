@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from nurture.definitions import Program
 from nurture.delivery.transports import SmtpTransport, Transport, parse_transport
 from nurture.guards import SendGuard
+from nurture.guards.consent import ConsentScreen
 from nurture.sending.compose import Composer
 from nurture.sending.outbox import Outbox
 from nurture.settings import secret_key
@@ -51,4 +52,5 @@ def build_outbox(
         heartbeat=lease / 4,
     )
     outbox.guard = SendGuard.from_settings(settings)
+    outbox.consent = ConsentScreen({key: c.topic for key, c in program.campaigns.items()}, settings)
     return outbox

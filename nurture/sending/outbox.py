@@ -25,6 +25,7 @@ from nurture.engagement.suppress import suppress
 from nurture.engine.enrollments import load_leads, suppressed
 from nurture.errors import NurtureError
 from nurture.guards import SendGuard, claim_exclusions
+from nurture.guards.consent import ConsentScreen
 from nurture.sending.compose import Composed, Composer
 from nurture.sending.ledger import MAX_ATTEMPTS, GroupWriter, Ledger, Mark, Verdict
 from nurture.store.schema import messages
@@ -81,8 +82,9 @@ class _Claimed(NamedTuple):
     attempts: int
 
 
-# The leads of a batch's marketing messages by id, and the batch's suppressed addresses.
-_Recipients = tuple[dict[int, dict[str, Any]], dict[str, str]]
+# The leads of a batch's marketing messages by id, the batch's suppressed addresses, and its
+# marketing messages refused for consent or a topic suppression (message id -> why).
+_Recipients = tuple[dict[int, dict[str, Any]], dict[str, str], dict[int, str]]
 _T = TypeVar("_T")
 
 # A built batch: verdicts already settled (suppressed, unbuildable), and messages ready to send.
@@ -115,6 +117,7 @@ class _Run:
 
 class Outbox:
     guard: SendGuard | None = None  # circuit breakers, judged at each claim (pauses are obeyed anyway)
+    consent: ConsentScreen | None = None  # consent and topic suppressions, looked at again per batch
 
     def __init__(
         self,
@@ -340,11 +343,13 @@ class Outbox:
         ready: list[tuple[Verdict, Composed]],
     ) -> None:
         """Build one message into ``ready``, or settle its verdict (suppressed, unbuildable)."""
-        lead_rows, blocked = recipients
+        lead_rows, blocked, refused = recipients
         verdict = Verdict(row, token)
         address = row.to_address.lower()
         if address in blocked:
             verdict.status, verdict.error = "suppressed", f"address suppressed ({blocked[address]})"
+        elif row.id in refused:
+            verdict.status, verdict.error = "suppressed", refused[row.id]
         else:
             try:
                 composed = self._compose(row, lead_rows, now)
@@ -430,13 +435,20 @@ class Outbox:
 
     def _claim_with_recipients(self, now: datetime, token: str) -> tuple[list[_Claimed], _Recipients]:
         claimed = self.claim(now, token)
-        return claimed, (self._recipients(claimed) if claimed else ({}, {}))
+        return claimed, (self._recipients(claimed) if claimed else ({}, {}, {}))
 
     def _recipients(self, claimed: Sequence[_Claimed]) -> _Recipients:
+        marketing = [r for r in claimed if r.kind == "marketing" and r.lead_id]
         with self.db.begin() as conn:
-            lead_rows = load_leads(conn, (r.lead_id for r in claimed if r.kind == "marketing" and r.lead_id))
+            lead_rows = load_leads(conn, (r.lead_id for r in marketing if r.lead_id))
             blocked = suppressed(conn, {r.to_address.lower() for r in claimed})
-        return lead_rows, blocked
+            refused: dict[int, str] = {}
+            if self.consent is not None and marketing:
+                screened = [
+                    (r.id, r.lead_id or 0, r.to_address.lower(), r.campaign_key or "") for r in marketing
+                ]
+                refused = self.consent.refused(conn, screened)
+        return lead_rows, blocked, refused
 
 
 def suppress_hard_bounce(conn: Connection, address: str, detail: str, now: datetime) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from nurture.delivery.transports import OutgoingMessage, SendStatus, Transport
+from nurture.guards.audit import record_audit
 from nurture.sending.ledger import Ledger, Verdict
 from nurture.sending.outbox import LEASE, suppress_hard_bounce
 from nurture.store.schema import messages
@@ -107,15 +108,26 @@ def _take(db: Engine, email_id: int, token: str, until: datetime) -> tuple[_Row,
     return _Row(found[0], found[1], found[2], found[3]), found[4] or "", bytes(found[5])
 
 
-def drop_unknown(db: Engine, ids: Sequence[int]) -> int:
-    """Mark ``unknown`` emails resolved without sending them (``dropped``); how many were."""
+def drop_unknown(db: Engine, ids: Sequence[int], *, actor: str, now: datetime) -> int:
+    """Mark ``unknown`` emails resolved without sending them (``dropped``); how many were. Each
+    one dropped gets its line in the audit log, in the same transaction."""
     if not ids:
         return 0
     m = messages.c
     with db.begin() as conn:
-        result = conn.execute(
+        dropped = conn.execute(
             update(messages)
             .where(m.id.in_(list(ids)), m.status == "unknown")
             .values(status="dropped", attempted_sender=None, attempted_data=None, last_error=DROPPED)
-        )
-    return int(result.rowcount or 0)
+            .returning(m.id, m.campaign_key)
+        ).all()
+        for email_id, campaign in sorted(dropped):
+            record_audit(conn, actor, "drop", f"message:{email_id}", {"campaign": campaign}, now)
+    return len(dropped)
+
+
+def record_resends(db: Engine, outcomes: dict[int, str], *, actor: str, now: datetime) -> None:
+    """One audit line per email resent by hand, with what became of it."""
+    with db.begin() as conn:
+        for email_id, outcome in sorted(outcomes.items()):
+            record_audit(conn, actor, "resend", f"message:{email_id}", {"outcome": outcome}, now)

@@ -89,3 +89,43 @@ def test_a_topic_suppression_keeps_that_topic_from_the_address(harness: Harness,
     outbox = _outbox(h)
     assert outbox["mia@seeblick.ch"] == ("suppressed", "topic marketing suppressed (manual)")
     assert outbox["jens@rheinwerk.de"] == ("queued", None)  # another topic's list
+
+
+def test_consent_withdrawn_while_the_email_waits_stops_it_at_sending(harness: Harness, cli: Any) -> None:
+    h = harness
+    _settings(h, "require_consent = true")
+    h.import_leads(LEADS, MONDAY)
+    for address in ("anna@alpenblick.de", "jens@rheinwerk.de", "mia@seeblick.ch"):
+        assert cli("consent", address, "confirmed", env=ENV).exit_code == 0
+    assert h.tick(MONDAY).refused == {}
+    assert {status for status, _ in _outbox(h).values()} == {"queued"}
+    # While the emails wait: Jens withdraws his consent, Mia's address arrives on an imported list.
+    assert cli("consent", "jens@rheinwerk.de", "withdrawn", env=ENV).exit_code == 0
+    listed = h.root / "old-tool.txt"
+    listed.write_text("mia@seeblick.ch\n", encoding="utf-8")
+    assert cli("suppressions", "import", str(listed), "--topic", "marketing", env=ENV).exit_code == 0
+
+    report = deliver(h, MONDAY)  # the workspace's Maildir transport
+    assert report.outcomes == {"sent": 1, "suppressed": 2}
+    delivered = [f.read_text(encoding="utf-8") for f in (h.root / "outbox" / "new").iterdir()]
+    assert len(delivered) == 1 and "anna@alpenblick.de" in delivered[0]
+    assert _outbox(h) == {
+        "anna@alpenblick.de": ("sent", None),
+        "jens@rheinwerk.de": ("suppressed", "no consent"),
+        "mia@seeblick.ch": ("suppressed", "topic marketing suppressed (manual)"),
+    }
+
+
+def test_a_topic_suppression_stops_waiting_mail_without_required_consent(harness: Harness, cli: Any) -> None:
+    h = harness
+    h.import_leads(LEADS, MONDAY)
+    h.tick(MONDAY)
+    other = h.root / "other.txt"
+    other.write_text("jens@rheinwerk.de\nmia@seeblick.ch\n", encoding="utf-8")
+    assert cli("suppressions", "import", str(other), "--topic", "newsletter", env=ENV).exit_code == 0
+    listed = h.root / "old-tool.txt"
+    listed.write_text("mia@seeblick.ch\n", encoding="utf-8")
+    assert cli("suppressions", "import", str(listed), "--topic", "marketing", env=ENV).exit_code == 0
+    assert deliver(h, MONDAY).outcomes == {"sent": 2, "suppressed": 1}
+    assert _outbox(h)["mia@seeblick.ch"] == ("suppressed", "topic marketing suppressed (manual)")
+    assert _outbox(h)["jens@rheinwerk.de"] == ("sent", None)  # another topic's list

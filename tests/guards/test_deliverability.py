@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,3 +248,37 @@ def test_check_deliverability_on_the_command_line(
     )
     monkeypatch.setattr(check_command, "resolver", lambda: _dns(key.public_record))
     assert cli("check", "--deliverability").exit_code == 0
+
+
+def test_check_json_carries_the_deliverability_findings_and_counts_their_errors(
+    cli: Any, workspace: Path, key_pairs: tuple[KeyPair, KeyPair], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, other = key_pairs
+    write_program(workspace)
+    with (workspace / "nurture.toml").open("a", encoding="utf-8") as settings:
+        settings.write(
+            'from_address = "Taktwerk <hallo@taktwerk.example>"\ntransport = "smtp://relay.example:587"\n'
+            f'base_url = "https://links.taktwerk.example"\ndkim_selector = "nl2026"\n'
+            f'dkim_private_key_file = "{key.private_file}"\n'
+        )
+    import nurture.cli.check as check_command
+
+    monkeypatch.setattr(check_command, "resolver", lambda: _dns(other.public_record))  # DNS is the seam
+    result = cli("check", "--json", "--deliverability")
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.output)
+    assert document["ok"] is False and document["errors"] == 0  # the definitions themselves are fine
+    assert all(set(f) == {"severity", "check", "message"} for f in document["deliverability"])
+    dkim = [f for f in document["deliverability"] if f["check"] == "DKIM"]
+    assert dkim[0]["severity"] == "error"
+    assert dkim[0]["message"].startswith("the key published at nl2026._domainkey.taktwerk.example does not")
+
+    monkeypatch.setattr(check_command, "resolver", lambda: _dns(key.public_record))
+    result = cli("check", "--json", "--deliverability")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["ok"] is True and document["deliverability"]
+    assert {f["severity"] for f in document["deliverability"]} == {"ok"}
+    quiet = json.loads(cli("check", "--json", "--deliverability", "--quiet").output)
+    assert quiet["ok"] is True and quiet["deliverability"] == []  # --quiet keeps errors only
+    assert "deliverability" not in json.loads(cli("check", "--json").output)  # not looked up unless asked

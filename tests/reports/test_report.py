@@ -117,11 +117,18 @@ def test_report_json_and_html_page(harness: Harness, cli, tmp_path: Path) -> Non
     assert (mql["stage"], mql["reached"], mql["rate"]) == ("mql", 1, pytest.approx(1 / 3, abs=1e-4))
     trial = next(c for c in data["campaigns"] if c["campaign"] == "trial")
     assert trial["steps"][0]["open_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    paused = cli("pause", "trial", "--actor", "<b>mara</b>", "--reason", "<i>list check</i>")
+    assert paused.exit_code == 0, paused.output
     page = tmp_path / "report.html"
     html_result = cli("report", "--html", str(page))
     assert html_result.exit_code == 0, html_result.output
     html = page.read_text(encoding="utf-8")
     assert "<svg" in html and "trial" in html and "<script" not in html
+    audit = html[html.index('<h2 id="audit">') :]
+    audit = audit[: audit.index("</table>")]
+    assert "<th>who</th>" in audit and "<td>pause</td>" in audit and "<td>campaign:trial</td>" in audit
+    assert "&lt;b&gt;mara&lt;/b&gt;" in audit and "<b>mara" not in html  # the actor, escaped
+    assert "&lt;i&gt;list check&lt;/i&gt;" in audit and "<i>list" not in html  # the reason, escaped
     text = cli("report")
     assert "Funnel" in text.output and "welcome" in text.output
 
@@ -129,6 +136,7 @@ def test_report_json_and_html_page(harness: Harness, cli, tmp_path: Path) -> Non
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 def test_the_report_page_renders_in_a_real_browser(harness: Harness, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     engaged_history(harness)
+    assert cli("pause", "--actor", "<b>mara</b>").exit_code == 0
     page = tmp_path / "report.html"
     cli("report", "--html", str(page))
     flags = [
@@ -144,6 +152,9 @@ def test_the_report_page_renders_in_a_real_browser(harness: Harness, cli, tmp_pa
         check=True,
     ).stdout
     assert "Sales and the SLA" in dom and "welcome" in dom
+    audit = dom[dom.index('id="audit"') :]
+    audit = audit[: audit.index("</table>")]
+    assert "<td>pause</td>" in audit and "<td>&lt;b&gt;mara&lt;/b&gt;</td>" in audit  # text, not markup
     shot = tmp_path / "report.png"
     subprocess.run(
         ["chromium", *flags, f"--screenshot={shot}", "--window-size=1000,1200", page.as_uri()],

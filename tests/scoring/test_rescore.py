@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from nurture.daemon import jobs
+from nurture.guards.audit import AuditEntry, audit_entries, daemon_actor
 from nurture.reports.lead_profile import lead_profile
 from nurture.sales.actions import reject
 from nurture.scoring import score_breakdown
@@ -160,3 +163,38 @@ def test_the_daemon_rescores_once_per_model_version_in_batches(desk: Desk) -> No
     version = SimpleNamespace(program=desk.program, lifecycle=desk.lifecycle)
     assert jobs._rescore(runtime, version, MONDAY).fields["changed"] == 1
     assert desk.lead("ada@alpenblick.de").score == 4
+
+
+def rescores_audited(desk: Desk) -> list[AuditEntry]:
+    with desk.store.connect() as conn:
+        return audit_entries(conn, action="rescore")
+
+
+def test_a_rescore_from_the_command_line_is_audited_and_a_dry_run_is_not(desk: Desk, cli: Any) -> None:
+    desk.record("ada@alpenblick.de", "email_click", MONDAY)
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 50}")
+    env = {"NURTURE_NOW": LATER.isoformat()}
+    dry = cli("score", "rescore", "--dry-run", "--actor", "mara", env=env)
+    assert dry.exit_code == 0, dry.output
+    assert rescores_audited(desk) == []
+    done = cli("score", "rescore", "--actor", "mara", env=env)
+    assert done.exit_code == 0, done.output
+    [entry] = rescores_audited(desk)
+    assert desk.program.scoring_model is not None
+    assert (entry.actor, entry.subject) == ("mara", f"model:{model_version(desk.program.scoring_model)}")
+    assert entry.at == LATER
+    assert entry.detail == {"leads": 2, "changed": 1, "new_mqls": 0, "deferred": 0}
+
+
+def test_the_daemons_rescore_is_audited_once_per_model_under_its_own_name(desk: Desk) -> None:
+    desk.record("ada@alpenblick.de", "email_click", MONDAY)
+    edit_model(desk, "{event: email_click, points: 5}", "{event: email_click, points: 7}")
+    runtime: Any = SimpleNamespace(db=desk.store, workspace=desk.workspace)
+    version: Any = SimpleNamespace(program=desk.program, lifecycle=desk.lifecycle)
+    jobs._rescore(runtime, version, MONDAY)
+    jobs._rescore(runtime, version, MONDAY)  # the pass is done: nothing more to record
+    [entry] = rescores_audited(desk)
+    assert desk.program.scoring_model is not None
+    assert (entry.actor, entry.action) == (daemon_actor(), "rescore")
+    assert entry.subject == f"model:{model_version(desk.program.scoring_model)}"
+    assert entry.detail == {"pass": "complete", "last_run": {"leads": 2, "changed": 1, "new_mqls": 0}}

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from nurture.clock import FixedClock
+from nurture.guards.audit import audit_entries
 from nurture.sending.factory import build_outbox
 from nurture.store.schema import messages
 from nurture.workspace import Workspace
@@ -73,7 +74,7 @@ def test_unknown_emails_are_listed_resent_byte_for_byte_or_dropped(  # type: ign
     relay.faults.clear()
     with h.store.connect() as conn:
         anna_id = conn.scalar(select(messages.c.id).where(messages.c.to_address == ANNA))
-    resent = cli("outbox", "unknown", "--resend", "--id", str(anna_id))
+    resent = cli("outbox", "unknown", "--resend", "--id", str(anna_id), "--actor", "mara")
     assert resent.exit_code == 0, resent.output
     assert "sent" in resent.output
     assert status_of(h, ANNA) == ("sent", None)
@@ -81,8 +82,16 @@ def test_unknown_emails_are_listed_resent_byte_for_byte_or_dropped(  # type: ign
     assert relay.accepted.count(anna_mid) == 2  # the same Message-ID, as receiving systems need
     assert relay.contents[-1] == first_bytes[anna_mid]  # the very bytes that were attempted
 
-    dropped = cli("outbox", "unknown", "--drop")
+    dropped = cli("outbox", "unknown", "--drop", "--actor", "jo")
     assert dropped.exit_code == 0 and "dropped 1" in dropped.output
     assert status_of(h, JENS) == ("dropped", None)
+    with h.store.connect() as conn:
+        jens_id = conn.scalar(select(messages.c.id).where(messages.c.to_address == JENS))
+        entries = audit_entries(conn)
+    audited = [(e.actor, e.action, e.subject, e.detail) for e in entries if e.action != "deploy"]
+    assert audited == [
+        ("mara", "resend", f"message:{anna_id}", {"outcome": "sent"}),
+        ("jo", "drop", f"message:{jens_id}", {"campaign": "trial"}),
+    ]
     assert "no emails with an unknown fate" in cli("outbox", "unknown").output
     assert cli("outbox", "unknown", "--resend", "--drop").exit_code != 0
