@@ -21,12 +21,15 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 
 _LOCAL = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# A label with hyphens in its third and fourth places is reserved for IDNA ("xn--"): the validator
+# judges those, so the fast path leaves them to it.
+_PLAIN_LABEL = rf"(?![a-z0-9-]{{2}}--){_LABEL}"
 _TLD = r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})"
 _DOMAIN = re.compile(rf"^(?:{_LABEL}\.)+{_TLD}$")
 _NOT_SPECIAL_USE = rf"(?!(?:{'|'.join(map(re.escape, SPECIAL_USE_DOMAIN_NAMES))})$)"
 # Groups: the local part, the domain. Also used on its own by the CSV fast path (csv_rows), with
 # the length limits.
-ADDRESS = re.compile(rf"^({_LOCAL})@((?:{_LABEL}\.)+{_NOT_SPECIAL_USE}{_TLD})$")
+ADDRESS = re.compile(rf"^({_LOCAL})@((?:{_PLAIN_LABEL}\.)+{_NOT_SPECIAL_USE}{_TLD})$")
 
 
 class InvalidAddress(ValueError):

@@ -6,7 +6,7 @@ import string
 
 import pytest
 from email_validator import EmailNotValidError, validate_email
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from nurture.leads.addresses import (
@@ -72,6 +72,7 @@ LABEL = st.text(alphabet=string.ascii_lowercase + string.digits + "-", min_size=
 
 
 @settings(max_examples=400, deadline=None)
+@example(local="0", labels=["00--0"], tld="de")  # hyphens in a label's third and fourth places
 @given(
     local=ASCII_LOCAL,
     labels=st.lists(LABEL, min_size=1, max_size=3),
