@@ -14,6 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from nurture.delivery.transports import OutgoingMessage, SendStatus, Transport
+from nurture.engine.enrollments import suppressed
+from nurture.guards import claim_exclusions
 from nurture.guards.audit import record_audit
 from nurture.sending.ledger import Ledger, Verdict
 from nurture.sending.outbox import LEASE, suppress_hard_bounce
@@ -67,13 +69,19 @@ async def resend_unknown(
     """Send the attempted bytes of each ``unknown`` email of ``ids`` again; what became of each:
     ``sent``, ``bounced``, ``failed``, ``unknown`` (still: its answer was lost again, or the relay
     asked to try later, or no bytes were kept). Each is claimed first (``sending``), so two
-    operators never resend one email twice, and a crash during the resend leaves it ``unknown``."""
+    operators never resend one email twice, and a crash during the resend leaves it ``unknown``.
+
+    The guards hold as for any send: an email to an address suppressed since (unsubscribed,
+    bounced, erased) or of a campaign paused now is not resent and stays ``unknown``."""
     ledger = Ledger(db, lambda: now, LEASE, suppress_hard_bounce)
     outcomes: dict[int, str] = {}
     for email_id in ids:
         token = uuid.uuid4().hex
-        taken = _take(db, email_id, token, now + LEASE)
+        taken = _take(db, email_id, token, now)
         if taken is None:
+            continue
+        if isinstance(taken, str):
+            outcomes[email_id] = taken
             continue
         row, sender, data = taken
         result = await transport.send(OutgoingMessage(sender, (row.to_address,), data, row.id))
@@ -94,17 +102,30 @@ async def resend_unknown(
     return outcomes
 
 
-def _take(db: Engine, email_id: int, token: str, until: datetime) -> tuple[_Row, str, bytes] | None:
+def _take(db: Engine, email_id: int, token: str, now: datetime) -> tuple[_Row, str, bytes] | str | None:
+    """The email claimed for a resend; or why the guards hold it back; or None (not unknown)."""
     m = messages.c
     with db.begin() as conn:
+        address = conn.scalar(select(m.to_address).where(m.id == email_id, m.status == "unknown"))
+        if address is None:
+            return None
+        blocked = suppressed(conn, {address.lower()})
+        if blocked:
+            return f"not resent: address suppressed ({blocked[address.lower()]})"
         found = conn.execute(
             update(messages)
-            .where(m.id == email_id, m.status == "unknown", m.attempted_data.is_not(None))
-            .values(status="sending", claim_token=token, claimed_until=until)
+            .where(
+                m.id == email_id,
+                m.status == "unknown",
+                m.attempted_data.is_not(None),
+                *claim_exclusions(conn, now, None),  # a paused campaign, or all marketing paused
+            )
+            .values(status="sending", claim_token=token, claimed_until=now + LEASE)
             .returning(m.id, m.attempts, m.to_address, m.campaign_key, m.attempted_sender, m.attempted_data)
         ).first()
     if found is None:
-        return None
+        # Unknown and kept (the caller resends only those), so a pause held it back.
+        return "not resent: sending is paused"
     return _Row(found[0], found[1], found[2], found[3]), found[4] or "", bytes(found[5])
 
 

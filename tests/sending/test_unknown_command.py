@@ -95,3 +95,41 @@ def test_unknown_emails_are_listed_resent_byte_for_byte_or_dropped(  # type: ign
     ]
     assert "no emails with an unknown fate" in cli("outbox", "unknown").output
     assert cli("outbox", "unknown", "--resend", "--drop").exit_code != 0
+
+
+def test_a_resend_obeys_pauses_and_suppressions(  # type: ignore[no-untyped-def]
+    harness: Harness, relay: Relay, cli
+) -> None:
+    h = harness
+    h.import_leads(
+        f"email,first_name,country,timezone\n{ANNA},Anna,DE,Europe/Berlin\n{JENS},Jens,DE,Europe/Berlin\n",
+        MONDAY,
+    )
+    h.tick(MONDAY)
+    relay.faults.update({ANNA: "drop-after-dot", JENS: "drop-after-dot"})
+    outbox = build_outbox(h.store, h.engine().program, Workspace(h.root), clock=FixedClock(MONDAY).now)
+
+    async def deliver():  # type: ignore[no-untyped-def]
+        try:
+            return await outbox.deliver_due(MONDAY)
+        finally:
+            await outbox.transport.close()
+
+    assert asyncio.run(deliver()).outcomes == {"unknown": 2}
+    relay.faults.clear()
+    handed_over = len(relay.accepted)
+    listed = h.root / "old-tool.txt"
+    listed.write_text(f"{JENS}\n", encoding="utf-8")
+    assert cli("suppressions", "import", str(listed)).exit_code == 0
+    assert cli("pause", "trial", "--actor", "mara").exit_code == 0
+    held = cli("outbox", "unknown", "--resend")
+    assert held.exit_code == 0, held.output
+    assert "not resent: sending is paused" in held.output
+    assert "not resent: address suppressed" in held.output
+    assert len(relay.accepted) == handed_over
+    assert status_of(h, ANNA)[0] == status_of(h, JENS)[0] == "unknown"
+
+    assert cli("resume", "trial", "--actor", "mara").exit_code == 0
+    resent = cli("outbox", "unknown", "--resend")
+    assert status_of(h, ANNA)[0] == "sent", resent.output
+    assert status_of(h, JENS)[0] == "unknown"  # suppressed: never mailed again, left to --drop
