@@ -180,6 +180,10 @@ class Outbox:
                 try:
                     self._tally(report, await self._send_batch(batch, run))
                 finally:
+                    # What a stop left unsent goes back now, whether or not the tending loop got
+                    # to it first (it looks every few milliseconds), never after the lease.
+                    with contextlib.suppress(Exception):
+                        await self._give_back(batch)
                     self._done_with(batch, run)
                 if upcoming is None:
                     break
