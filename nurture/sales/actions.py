@@ -192,7 +192,7 @@ def reassign(
         conn, sales, TeamStanding(team, {}), Offer(lead_id, "reassigned", shown, handoff), rep, now
     )
     detail = {"from": handoff.rep_id, "to": rep.id, "team": team.key, "reason": note, "handoff": new_id}
-    record_audit(conn, actor, "reassign", f"lead:{lead['email']}", detail, now)
+    record_audit(conn, actor, "reassign", f"lead:{lead_id}", detail, now)
     return new_id
 
 

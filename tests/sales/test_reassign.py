@@ -67,7 +67,12 @@ def test_reassigning_moves_the_handoff_with_a_deadline_in_the_new_reps_hours(des
     assert (notice.to_address, notice.handoff_id) == ("ben@sales.example", new.id)
     assert notice.kind == "sales_notification"
     [line] = audit_lines(desk)
-    assert (line.actor, line.action, line.subject, line.at) == ("petra", "reassign", f"lead:{LEAD}", LATE)
+    assert (line.actor, line.action, line.subject, line.at) == (
+        "petra",
+        "reassign",
+        f"lead:{desk.lead_id(LEAD)}",
+        LATE,
+    )
     assert line.detail == {
         "from": "anna", "to": "ben", "team": "dach-sales", "reason": "Ben knows the company",
         "handoff": new.id,
