@@ -133,3 +133,16 @@ def test_the_reassign_command(desk: Desk, cli: Any) -> None:
     result = cli("sales", "reassign", LEAD, env=env)
     assert result.exit_code == 2  # --to is required
     assert audit_lines(desk)[0].actor == "petra"
+
+
+def test_a_lead_escalated_to_the_manager_can_be_handed_to_a_rep(desk: Desk) -> None:
+    desk.enforce(MONDAY + timedelta(days=1))  # Anna let it lapse: Ben
+    desk.enforce(MONDAY + timedelta(days=3))  # Ben too, and nobody else is left: the manager
+    escalated = desk.handoffs(LEAD)[-1]
+    assert (escalated.rep_id, escalated.status, escalated.accept_due_at) == (None, "pending", None)
+    wednesday = MONDAY + timedelta(days=3)
+    move(desk, "anna", now=wednesday, reason="back from holiday")
+    new = desk.handoffs(LEAD)[-1]
+    assert (new.rep_id, new.status, new.previous_handoff_id) == ("anna", "pending", escalated.id)
+    assert new.accept_due_at == wednesday + timedelta(hours=4)  # 09:30 in Berlin, within her day
+    assert "moved it to you from the manager: back from holiday" in (desk.sales_messages(LEAD)[-1].text or "")
