@@ -182,7 +182,7 @@ def reassign(
     team, rep = _find_rep(lifecycle.program, to, handoff.team_key)
     if handoff.rep_id == rep.id:
         raise SalesActionError(f"{lead['email']} is with {rep.name} ({rep.id}) already")
-    holder = handoff.rep_id or "the manager"
+    holder = _holder(lifecycle.program, handoff)
     close_handoff(
         conn, handoff.id, "reassigned", now=now, actor=actor,
         reason=f"{note or 'moved by hand'}; reassigned to {rep.name} by {actor}",
@@ -228,6 +228,15 @@ def _find_rep(program: Program, rep_id: str, team_key: str) -> tuple[SalesTeam, 
                 return team, rep
     known = ", ".join(sorted({r.id for t in teams.values() for r in t.reps})) or "none"
     raise SalesActionError(f"there is no rep {rep_id!r} in any sales team (reps: {known})")
+
+
+def _holder(program: Program, handoff: Handoff) -> str:
+    """Who had the handoff, by name where the program still knows them."""
+    if handoff.rep_id is None:
+        return "the manager"
+    team = program.sales_teams.get(handoff.team_key)
+    names = {r.id: r.name for r in team.reps} if team is not None else {}
+    return names.get(handoff.rep_id, handoff.rep_id)
 
 
 def _lock_lead(conn: Connection, lead_id: int) -> Any:

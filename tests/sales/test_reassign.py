@@ -66,6 +66,7 @@ def test_reassigning_moves_the_handoff_with_a_deadline_in_the_new_reps_hours(des
     notice = desk.sales_messages(LEAD)[-1]
     assert (notice.to_address, notice.handoff_id) == ("ben@sales.example", new.id)
     assert notice.kind == "sales_notification"
+    assert "petra moved it to you from Anna Rep: Ben knows the company" in (notice.text or "")
     [line] = audit_lines(desk)
     assert (line.actor, line.action, line.subject, line.at) == (
         "petra",
