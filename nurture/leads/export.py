@@ -9,7 +9,7 @@ suppressions kept under the address's hash, are included too: they are about the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -33,34 +33,52 @@ from nurture.store.schema import (
 
 EXPORT_FORMAT = "nurture.lead-export/1"
 
-PROFILE = (
-    "email", "first_name", "last_name", "company", "job_title", "industry", "company_size", "country",
-    "timezone", "locale", "lifecycle_stage", "owner_rep_id", "unsubscribed_at", "created_at", "updated_at",
-)  # fmt: skip
+# Each part of the document: its keys, and the stored column each comes from. The names follow
+# ``leads show --json`` where both have the same thing (``from``/``to``, ``campaign``, ``step``).
+PROFILE = {
+    **{name: name for name in (
+        "email", "first_name", "last_name", "company", "job_title", "industry", "company_size", "country",
+        "timezone", "locale", "lifecycle_stage",
+    )},
+    "owner": "owner_rep_id", "unsubscribed_at": "unsubscribed_at", "created_at": "created_at",
+    "updated_at": "updated_at",
+}  # fmt: skip
 SCORE = {
     "score": "score", "fit": "fit_score", "behaviour": "behavior_score",
     "behaviour_scored_at": "behavior_scored_at", "conversion_probability": "conversion_probability",
 }  # fmt: skip
-STAGE_HISTORY = ("from_stage", "to_stage", "at", "reason", "actor", "amount", "currency")
-LEDGER = ("at", "points", "kind", "rule", "reason", "event_id")
-ENROLLMENTS = (
-    "campaign_key", "campaign_version", "status", "step_id", "entered_at", "ended_at", "exit_reason",
-)  # fmt: skip
+STAGE_HISTORY = {
+    "from": "from_stage", "to": "to_stage", "at": "at", "reason": "reason", "actor": "actor",
+    "amount": "amount", "currency": "currency",
+}  # fmt: skip
+LEDGER = {name: name for name in ("at", "points", "kind", "rule", "reason", "event_id")}
+ENROLLMENTS = {
+    "campaign": "campaign_key", "version": "campaign_version", "status": "status", "step": "step_id",
+    "entered_at": "entered_at", "ended_at": "ended_at", "exit_reason": "exit_reason",
+}  # fmt: skip
 # Not the body, the recipient address (a rep's, for a sales notification) or the relay's bytes.
-MESSAGES = ("kind", "campaign_key", "step_id", "subject", "status", "attempts", "created_at", "sent_at")
-EVENTS = (
-    "id", "type", "occurred_at", "received_at", "campaign_key", "step_id", "url", "machine_reason",
-    "properties",
-)  # fmt: skip
-HANDOFFS = (
-    "id", "previous_handoff_id", "team_key", "rep_id", "status", "assigned_at", "accept_due_at",
-    "responded_at", "reason", "actor", "reassignments",
-)  # fmt: skip
+MESSAGES = {
+    "kind": "kind", "campaign": "campaign_key", "step": "step_id", "subject": "subject", "status": "status",
+    "attempts": "attempts", "created_at": "created_at", "sent_at": "sent_at",
+}  # fmt: skip
+EVENTS = {
+    "id": "id", "type": "type", "occurred_at": "occurred_at", "received_at": "received_at",
+    "campaign": "campaign_key", "step": "step_id", "url": "url", "machine_reason": "machine_reason",
+    "properties": "properties",
+}  # fmt: skip
+HANDOFFS = {
+    "id": "id", "previous": "previous_handoff_id", "team": "team_key", "rep": "rep_id", "status": "status",
+    "assigned_at": "assigned_at", "accept_due_at": "accept_due_at", "responded_at": "responded_at",
+    "reason": "reason", "actor": "actor", "reassignments": "reassignments",
+}  # fmt: skip
 # Webhooks told a team's chat or CRM of the lead's handoffs: what and when, not where or the body.
-WEBHOOKS = ("handoff_id", "event", "status", "attempts", "created_at", "delivered_at")
-CONSENTS = ("topic", "status", "at", "source", "text_version", "ip")
-SUPPRESSIONS = ("reason", "detail", "created_at")
-TOPIC_SUPPRESSIONS = ("topic", "reason", "detail", "created_at")
+WEBHOOKS = {
+    "handoff": "handoff_id", "event": "event", "status": "status", "attempts": "attempts",
+    "created_at": "created_at", "delivered_at": "delivered_at",
+}  # fmt: skip
+CONSENTS = {name: name for name in ("topic", "status", "at", "source", "text_version", "ip")}
+SUPPRESSIONS = {name: name for name in ("reason", "detail", "created_at")}
+TOPIC_SUPPRESSIONS = {name: name for name in ("topic", "reason", "detail", "created_at")}
 
 
 def export_lead(conn: Connection, email: str, now: datetime) -> dict[str, Any]:
@@ -84,7 +102,7 @@ def export_lead(conn: Connection, email: str, now: datetime) -> dict[str, Any]:
         "email": address,
         "profile": _pick(lead._mapping, PROFILE) if lead is not None else None,
         "attributes": dict(lead.attributes or {}) if lead is not None else {},
-        "score": {k: _plain(lead._mapping[c]) for k, c in SCORE.items()} if lead is not None else None,
+        "score": _pick(lead._mapping, SCORE) if lead is not None else None,
         "stage_history": _rows(conn, stage_changes, STAGE_HISTORY, lead_id),
         "score_ledger": _rows(conn, score_ledger, LEDGER, lead_id),
         "enrollments": _rows(conn, enrollments, ENROLLMENTS, lead_id),
@@ -103,21 +121,23 @@ def export_lead(conn: Connection, email: str, now: datetime) -> dict[str, Any]:
     return document
 
 
-def _rows(conn: Connection, table: Table, names: Sequence[str], lead_id: int | None) -> list[dict[str, Any]]:
+def _rows(
+    conn: Connection, table: Table, names: Mapping[str, str], lead_id: int | None
+) -> list[dict[str, Any]]:
     if lead_id is None:
         return []
     return _select(conn, table, names, table.c.lead_id == lead_id)
 
 
-def _select(conn: Connection, table: Table, names: Sequence[str], where: Any) -> list[dict[str, Any]]:
-    columns: list[Column[Any]] = [table.c[name] for name in names]
+def _select(conn: Connection, table: Table, names: Mapping[str, str], where: Any) -> list[dict[str, Any]]:
+    columns: list[Column[Any]] = [table.c[column] for column in names.values()]
     order = [table.c.id] if "id" in table.c else [table.c.created_at]
     found = conn.execute(select(*columns).where(where).order_by(*order))
     return [_pick(row._mapping, names) for row in found]
 
 
-def _pick(row: Mapping[Any, Any], names: Sequence[str]) -> dict[str, Any]:
-    return {name: _plain(row[name]) for name in names}
+def _pick(row: Mapping[Any, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    return {key: _plain(row[column]) for key, column in names.items()}
 
 
 def _plain(value: Any) -> Any:

@@ -114,26 +114,26 @@ def test_the_export_holds_the_persons_data(desk: Desk) -> None:
     document = exported(desk, LENA)
     assert (document["format"], document["email"]) == (EXPORT_FORMAT, LENA)
     assert document["profile"]["first_name"] == "Lena"
-    assert document["profile"]["lifecycle_stage"] == "opportunity"
+    assert (document["profile"]["lifecycle_stage"], document["profile"]["owner"]) == ("opportunity", "anna")
     assert document["attributes"] == {"marker": "LENA-ONLY"}
     assert document["score"]["fit"] == desk.lead(LENA).fit_score
-    assert [s["to_stage"] for s in document["stage_history"]] == ["lead", "mql", "sal", "opportunity"]
+    assert [s["to"] for s in document["stage_history"]] == ["lead", "mql", "sal", "opportunity"]
     assert (document["stage_history"][-1]["amount"], document["stage_history"][-1]["currency"]) == (
         12000.0,
         "EUR",
     )
     assert sum(line["points"] for line in document["score_ledger"]) == pytest.approx(desk.lead(LENA).score)
-    assert [e["campaign_key"] for e in document["enrollments"]] == ["newsletter"]
+    assert [e["campaign"] for e in document["enrollments"]] == ["newsletter"]
     subjects = {m["subject"] for m in document["messages"]}
     assert "Newsletter LENA-ONLY" in subjects
     assert {m["kind"] for m in document["messages"]} == {"marketing", "sales_notification"}
-    assert all(set(m) == {"kind", "campaign_key", "step_id", "subject", "status", "attempts", "created_at",
+    assert all(set(m) == {"kind", "campaign", "step", "subject", "status", "attempts", "created_at",
                           "sent_at"} for m in document["messages"])  # fmt: skip
     types = [e["type"] for e in document["events"]]
     assert "form_submit" in types  # received for the address before it was a lead
     page_view = next(e for e in document["events"] if e["type"] == "page_view")
     assert page_view["properties"] == {"note": "LENA-ONLY"}
-    assert [(h["rep_id"], h["status"]) for h in document["handoffs"]] == [("anna", "converted")]
+    assert [(h["rep"], h["status"]) for h in document["handoffs"]] == [("anna", "converted")]
     assert {w["event"] for w in document["webhooks"]} == {"lead.routed"}
     assert document["consents"] == [
         {"topic": "newsletter", "status": "confirmed", "at": MONDAY.isoformat(), "source": "form-LENA-ONLY",
