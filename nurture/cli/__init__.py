@@ -71,6 +71,7 @@ COMMANDS = (
     "consent:consent",
     "audit:audit",
     "outbox:outbox",
+    "enroll:enroll",
 )
 
 

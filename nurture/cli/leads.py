@@ -18,6 +18,7 @@ from nurture.cli.context import App, pass_app
 from nurture.definitions import Program
 from nurture.errors import NurtureError
 from nurture.guards.audit import current_actor, record_audit
+from nurture.leads.export import export_lead
 from nurture.leads.forget import forget_lead
 from nurture.leads.importer import LeadImporter
 from nurture.leads.report import ImportReport
@@ -137,6 +138,25 @@ def show(app: App, email: str, as_json: bool) -> None:
         click.echo(json.dumps(profile, ensure_ascii=False, indent=2))
         return
     _print_profile(profile)
+
+
+@leads.command("export")
+@click.argument("email")
+@click.option(
+    "--output", "-o", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the document to FILE instead of printing it.",
+)  # fmt: skip
+@pass_app
+def export(app: App, email: str, output: Path | None) -> None:
+    """Everything stored about EMAIL as one JSON document (GDPR art. 15 and 20)."""
+    with app.store.connect() as conn:
+        document = export_lead(conn, email, app.clock.now())
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote everything stored about {document['email']} to {output}", err=True)
 
 
 def _program_if_valid(app: App) -> Program | None:

@@ -24,7 +24,7 @@ _actor = click.option(
 )  # fmt: skip
 
 
-def _run(app: App, email: str, action: Callable[..., None], **options: Any) -> None:
+def _run(app: App, email: str, action: Callable[..., object], **options: Any) -> None:
     """Do one action in one transaction and say what the lead's stage is now."""
     # why: sales code loads only when a sales command runs, not at every CLI start
     from nurture.reports.lead_profile import find_lead_id
@@ -45,7 +45,7 @@ def _run(app: App, email: str, action: Callable[..., None], **options: Any) -> N
 
 @click.group()
 def sales() -> None:
-    """Accept, reject, convert or disqualify a lead handed to sales."""
+    """Accept, reject, convert, disqualify or reassign a lead handed to sales."""
 
 
 @sales.command()
@@ -109,6 +109,20 @@ def disqualify(app: App, email: str, reason: str, actor: str) -> None:
     from nurture.sales.actions import disqualify as disqualify_lead
 
     _run(app, email, disqualify_lead, actor=actor, reason=reason)
+
+
+@sales.command()
+@click.argument("email")
+@click.option("--to", "to", required=True, metavar="REP", help="The id of the rep who takes the lead over.")
+@click.option("--reason", help="Why it moves (recorded with the handoff and in the audit log).")
+@_actor
+@pass_app
+def reassign(app: App, email: str, to: str, reason: str | None, actor: str) -> None:
+    """Move the lead's open handoff to another rep, with a new deadline in their working hours."""
+    # why: sales code loads only when a sales command runs, not at every CLI start
+    from nurture.sales.actions import reassign as reassign_lead
+
+    _run(app, email, reassign_lead, to=to, actor=actor, reason=reason, sales=app.lifecycle.sales)
 
 
 @sales.command("webhook-key")

@@ -1,9 +1,9 @@
 """Handing leads to sales: routing MQLs to reps, the SLA's timers, and what sales does with them.
 
-:func:`enforce_sla` runs the acceptance deadlines; :func:`accept`, :func:`reject`, :func:`convert`
-and :func:`disqualify` are the sales actions (CLI, signed links, API); :func:`deliver_webhooks`
-sends queued webhooks. MQLs are made and routed as scores change, by what follows a change to a
-lead (:mod:`nurture.lifecycle`).
+:func:`enforce_sla` runs the acceptance deadlines; :func:`accept`, :func:`reject`, :func:`convert`,
+:func:`disqualify` and :func:`reassign` are the sales actions (CLI, signed links, API);
+:func:`deliver_webhooks` sends queued webhooks. MQLs are made and routed as scores change, by what
+follows a change to a lead (:mod:`nurture.lifecycle`).
 """
 
 from nurture.sales.actions import (
@@ -13,6 +13,7 @@ from nurture.sales.actions import (
     accept,
     convert,
     disqualify,
+    reassign,
     reject,
 )
 from nurture.sales.handoffs import handoff_lead
@@ -36,6 +37,7 @@ __all__ = [
     "enforce_sla",
     "handoff_from_token",
     "handoff_lead",
+    "reassign",
     "reject",
     "reject_url",
     "webhook_key",

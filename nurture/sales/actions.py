@@ -1,4 +1,4 @@
-"""What sales does with a lead: accept, reject, convert, disqualify.
+"""What sales does with a lead: accept, reject, convert, disqualify, reassign.
 
 Each action runs in the caller's transaction and either happens completely (stage move with actor
 and reason, handoff answered, score and campaigns as the SLA says) or not at all, with an error
@@ -15,13 +15,15 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from nurture.definitions import Program, content_hash
+from nurture.definitions import Program, Rep, SalesTeam, content_hash
 from nurture.engine.entry import enroll
 from nurture.errors import NurtureError
 from nurture.facts import WhatFollows
+from nurture.guards.audit import record_audit
 from nurture.leads.changes import record_deal
-from nurture.sales.handoffs import Handoff, close_handoff, current_handoff, get_handoff
-from nurture.sales.routing import OPEN_STATUSES
+from nurture.sales.context import SalesContext
+from nurture.sales.handoffs import Handoff, Offer, close_handoff, current_handoff, get_handoff, hand_over
+from nurture.sales.routing import OPEN_STATUSES, TeamStanding
 from nurture.sales.stages import WATERFALL, move_stage, waterfall_rank
 from nurture.scoring.ledger import decayed
 from nurture.scoring.state import LedgerLine, write_ledger
@@ -149,6 +151,51 @@ def disqualify(
     )
 
 
+def reassign(
+    conn: Connection,
+    lifecycle: WhatFollows,
+    lead_id: int,
+    *,
+    to: str,
+    actor: str,
+    now: datetime,
+    sales: SalesContext,
+    reason: str | None = None,
+) -> int:
+    """Someone moves the lead's open handoff to rep ``to``; returns the new handoff's id.
+
+    The open handoff (pending, or accepted and being worked) closes as ``reassigned`` with the
+    actor and reason, so links sent for it are refused from now on; a new pending handoff opens
+    for the new rep, with a deadline counted in their working hours, and they are told as after
+    a breach. The rep may belong to another team of the program (their team takes the handoff).
+    The move is also written to the audit log. The stage does not change.
+    """
+    if sales.sla is None:
+        raise SalesActionError("the program has no SLA, so there are no handoffs to reassign")
+    note = " ".join((reason or "").split())[:500] or None
+    lead = _lock_lead(conn, lead_id)
+    handoff = current_handoff(conn, lead_id, OPEN_STATUSES, lock=True)
+    if handoff is None:
+        raise HandoffClosed(
+            f"{lead['email']} has no open handoff to reassign (stage: {lead['lifecycle_stage']})"
+        )
+    team, rep = _find_rep(lifecycle.program, to, handoff.team_key)
+    if handoff.rep_id == rep.id:
+        raise SalesActionError(f"{lead['email']} is with {rep.name} ({rep.id}) already")
+    holder = _holder(lifecycle.program, handoff)
+    close_handoff(
+        conn, handoff.id, "reassigned", now=now, actor=actor,
+        reason=f"{note or 'moved by hand'}; reassigned to {rep.name} by {actor}",
+    )  # fmt: skip
+    shown = f"{actor} moved it to you from {holder}" + (f": {note}" if note else "")
+    new_id = hand_over(
+        conn, sales, TeamStanding(team, {}), Offer(lead_id, "reassigned", shown, handoff), rep, now
+    )
+    detail = {"from": handoff.rep_id, "to": rep.id, "team": team.key, "reason": note, "handoff": new_id}
+    record_audit(conn, actor, "reassign", f"lead:{lead_id}", detail, now)
+    return new_id
+
+
 # -- helpers ---------------------------------------------------------------------------------------
 
 
@@ -168,6 +215,28 @@ def _required(reason: str, action: str) -> str:
     if not cleaned:
         raise SalesActionError(f"a reason is required to {action} a lead")
     return cleaned[:500]
+
+
+def _find_rep(program: Program, rep_id: str, team_key: str) -> tuple[SalesTeam, Rep]:
+    """The rep with this id: in the handoff's own team first, else in another team of the program."""
+    teams = program.sales_teams
+    ordered = [teams[team_key]] if team_key in teams else []
+    ordered += [t for key, t in teams.items() if key != team_key]
+    for team in ordered:
+        for rep in team.reps:
+            if rep.id == rep_id:
+                return team, rep
+    known = ", ".join(sorted({r.id for t in teams.values() for r in t.reps})) or "none"
+    raise SalesActionError(f"there is no rep {rep_id!r} in any sales team (reps: {known})")
+
+
+def _holder(program: Program, handoff: Handoff) -> str:
+    """Who had the handoff, by name where the program still knows them."""
+    if handoff.rep_id is None:
+        return "the manager"
+    team = program.sales_teams.get(handoff.team_key)
+    names = {r.id: r.name for r in team.reps} if team is not None else {}
+    return names.get(handoff.rep_id, handoff.rep_id)
 
 
 def _lock_lead(conn: Connection, lead_id: int) -> Any:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from nurture.clock import FixedClock
 from nurture.http import HttpContext, create_app
+from nurture.sales import reassign
 from nurture.workspace import Workspace
 from tests.engagement.conftest import INGEST_KEY, NOW, serving
 from tests.sales.desk import LEADS, Desk, write_workspace
@@ -115,3 +116,24 @@ def test_lead_data_on_the_sales_page_is_escaped(desk: Desk, client: httpx.Client
     page = client.get(links(desk, "eve@firma.de")["accept"]).text
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "Evil &amp; Co" in page
+
+
+def test_the_old_reps_links_are_refused_after_a_manual_reassignment(desk: Desk, client: httpx.Client) -> None:
+    qualify(client, "lena@alpenblick.de")
+    old = links(desk, "lena@alpenblick.de")
+    (first,) = desk.handoffs("lena@alpenblick.de")
+    other = "ben" if first.rep_id == "anna" else "anna"
+    desk.act(reassign, "lena@alpenblick.de", NOW, to=other, actor="petra", sales=desk.lifecycle.sales)
+
+    for path in old.values():
+        page = client.get(path)
+        assert page.status_code == 409 and "reassigned" in page.text
+    assert client.post(old["accept"]).status_code == 409
+    assert client.post(old["reject"], data={"reason": "not mine"}).status_code == 409
+    assert desk.stage("lena@alpenblick.de") == "mql"
+
+    notice = desk.sales_messages("lena@alpenblick.de")[-1]
+    assert notice.to_address == f"{other}@sales.example"
+    new_accept = next(p for p in LINK.findall(notice.html) if "/accept/" in p)
+    assert client.post(new_accept).status_code == 200
+    assert (desk.stage("lena@alpenblick.de"), desk.lead("lena@alpenblick.de").owner_rep_id) == ("sal", other)
