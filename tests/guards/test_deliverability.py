@@ -226,10 +226,8 @@ def test_organisational_domains(domain: str, organisational: str) -> None:
     assert organisational_domain(domain) == organisational
 
 
-def test_check_deliverability_on_the_command_line(
-    cli: Any, workspace: Path, key_pairs: tuple[KeyPair, KeyPair], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    key, other = key_pairs
+def signing_workspace(workspace: Path, key: KeyPair) -> None:
+    """The program, sending through a relay on the network and signing with ``key``."""
     write_program(workspace)
     with (workspace / "nurture.toml").open("a", encoding="utf-8") as settings:
         settings.write(
@@ -237,6 +235,13 @@ def test_check_deliverability_on_the_command_line(
             f'base_url = "https://links.taktwerk.example"\ndkim_selector = "nl2026"\n'
             f'dkim_private_key_file = "{key.private_file}"\n'
         )
+
+
+def test_check_deliverability_on_the_command_line(
+    cli: Any, workspace: Path, key_pairs: tuple[KeyPair, KeyPair], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, other = key_pairs
+    signing_workspace(workspace, key)
     import nurture.cli.check as check_command
 
     monkeypatch.setattr(check_command, "resolver", lambda: _dns(other.public_record))  # DNS is the seam
@@ -254,13 +259,7 @@ def test_check_json_carries_the_deliverability_findings_and_counts_their_errors(
     cli: Any, workspace: Path, key_pairs: tuple[KeyPair, KeyPair], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key, other = key_pairs
-    write_program(workspace)
-    with (workspace / "nurture.toml").open("a", encoding="utf-8") as settings:
-        settings.write(
-            'from_address = "Taktwerk <hallo@taktwerk.example>"\ntransport = "smtp://relay.example:587"\n'
-            f'base_url = "https://links.taktwerk.example"\ndkim_selector = "nl2026"\n'
-            f'dkim_private_key_file = "{key.private_file}"\n'
-        )
+    signing_workspace(workspace, key)
     import nurture.cli.check as check_command
 
     monkeypatch.setattr(check_command, "resolver", lambda: _dns(other.public_record))  # DNS is the seam
