@@ -6,8 +6,6 @@ a second tiny HTTP server started here, which must see the reader arrive with th
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from nurture.delivery.render import RenderedEmail
+from tests.browser import CHROMIUM, chromium
 from tests.engagement.conftest import BROWSER, Live, Mailroom
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
 )
@@ -52,19 +50,6 @@ def landing() -> Iterator[tuple[str, list[str]]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def chromium(url: str, profile: Path, *extra: str) -> str:
-    """Load ``url`` in headless Chromium and return the DOM it ended up with."""
-    assert CHROMIUM is not None
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-proxy-server", f"--user-data-dir={profile}", *extra, "--dump-dom", url,
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 def test_a_sent_email_in_chromium_records_the_open_and_the_click_lands(

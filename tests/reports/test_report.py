@@ -15,6 +15,7 @@ from sqlalchemy import select
 from nurture.reports.report import Report, ReportOptions
 from nurture.reports.workspace_report import workspace_report
 from nurture.store.schema import events, handoffs, leads, messages, stage_changes
+from tests.browser import chromium, chromium_command
 from tests.harness import Harness
 
 MONDAY = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
@@ -139,25 +140,12 @@ def test_the_report_page_renders_in_a_real_browser(harness: Harness, cli, tmp_pa
     assert cli("pause", "--actor", "<b>mara</b>").exit_code == 0
     page = tmp_path / "report.html"
     cli("report", "--html", str(page))
-    flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]  # fmt: skip
-    dom = subprocess.run(
-        ["chromium", *flags, "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    dom = chromium(page.as_uri(), tmp_path / "profile")
     assert "Sales and the SLA" in dom and "welcome" in dom
     audit = dom[dom.index('id="audit"') :]
     audit = audit[: audit.index("</table>")]
     assert "<td>pause</td>" in audit and "<td>&lt;b&gt;mara&lt;/b&gt;</td>" in audit  # text, not markup
     shot = tmp_path / "report.png"
-    subprocess.run(
-        ["chromium", *flags, f"--screenshot={shot}", "--window-size=1000,1200", page.as_uri()],
-        capture_output=True, timeout=60, check=True,
-    )  # fmt: skip
+    taking = chromium_command(tmp_path / "profile", f"--screenshot={shot}", "--window-size=1000,1200")
+    subprocess.run([*taking, page.as_uri()], capture_output=True, timeout=60, check=True)
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank one

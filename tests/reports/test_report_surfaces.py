@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from nurture.store.schema import events, leads, messages
+from tests.browser import chromium
 from tests.sales.desk import LEADS, MONDAY, SLA, Desk, team, write_workspace
 
 LENA, MAX, SARA, TOM = "lena@alpenblick.de", "max@bergwerk.at", "sara@gmail.com", "tom@example.us"
@@ -148,18 +148,7 @@ def test_the_page_renders_offline_in_a_real_browser(journeyed: datetime, cli: An
     html = page.read_text(encoding="utf-8")
     assert "<script" not in html and "http://" not in html and "https://" not in html  # nothing fetched
     assert html.count("<svg") >= 4  # waterfall, velocity trend, stage balance, attribution
-    flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]  # fmt: skip
-    dom = subprocess.run(
-        ["chromium", *flags, "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=True,
-    ).stdout
+    dom = chromium(page.as_uri(), tmp_path / "profile", timeout=90)
     for heading in ("Cohort waterfall", "Velocity", "Stage balance", "Attribution", "Sales and the SLA"):
         assert heading in dom
     assert MAX in dom and "polyline" in dom
