@@ -14,7 +14,20 @@ from nurture.errors import NurtureError
 
 
 class NurtureGroup(click.Group):
-    """Turns nurture's own errors into one clear line and exit code 1, never a traceback."""
+    """Turns nurture's own errors into one clear line and exit code 1, never a traceback, and loads
+    a command's module only when that command runs, so `nurture tick` never pays for the statistics
+    (numpy) that `nurture report` needs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_lazy_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = _lazy_commands().get(cmd_name)
+        if where is not None and cmd_name not in self.commands:
+            module_name, attribute = where
+            module = importlib.import_module(f"nurture.cli.{module_name}")
+            self.add_command(getattr(module, attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -45,7 +58,8 @@ def main(ctx: click.Context, workspace: str | None) -> None:
     ctx.call_on_close(app.close)
 
 
-# Each command lives in its own module, attached here by "module:attribute" so `main` stays small.
+# Each command lives in its own module, named here by "module:attribute" so `main` stays small; the
+# command's name is the attribute with dashes.
 COMMANDS = (
     "init:init",
     "db:db",
@@ -75,11 +89,9 @@ COMMANDS = (
 )
 
 
-def _register() -> None:
+def _lazy_commands() -> dict[str, tuple[str, str]]:
+    commands = {}
     for entry in COMMANDS:
         module_name, _, attribute = entry.partition(":")
-        module = importlib.import_module(f"nurture.cli.{module_name}")
-        main.add_command(getattr(module, attribute))
-
-
-_register()
+        commands[attribute.replace("_", "-")] = (module_name, attribute)
+    return commands
