@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from nurture.definitions import Program
-from nurture.scoring.rules import LeadConditions, fit_label, fit_points, fit_reason
+from nurture.scoring.rules import LeadConditions, fit_labels, fit_points, fit_reasons
 from nurture.scoring.state import (
     CHUNK,
     MQL_ELIGIBLE,
@@ -49,7 +49,8 @@ def on_leads_changed(
         return []
     held = _fit_in_ledger(conn, list(leads))
     conditions = LeadConditions(now)
-    reasons = {fit_label(rule): fit_reason(rule) for rule in rules}
+    reasons = fit_reasons(rules)
+    labels = fit_labels(rules)
     lines: list[LedgerLine] = []
     updates: list[ScoreUpdate] = []
     candidates: list[tuple[ScoredLead, float]] = []
@@ -57,7 +58,7 @@ def on_leads_changed(
         as_of = lead.as_of(now)
         behaviour = lead.behavior_at(as_of, half_life)
         lead.lead.update(behavior_score=behaviour, score=lead.fit + behaviour)
-        target = fit_points(rules, lead.lead, conditions)
+        target = fit_points(rules, lead.lead, conditions, labels)
         before = held.get(lead.id, {})
         for label in sorted(before.keys() | target.keys()):
             change = target.get(label, 0.0) - before.get(label, 0.0)

@@ -35,9 +35,9 @@ from nurture.scoring.ledger import decayed
 from nurture.scoring.rules import (
     LeadConditions,
     ScoringRule,
-    fit_label,
+    fit_labels,
     fit_points,
-    fit_reason,
+    fit_reasons,
     scoring_rules,
 )
 from nurture.scoring.state import (
@@ -168,7 +168,8 @@ def _rescore_batch(
     held = _held(conn, ids, now, half_life)
     earned = _replay(conn, scored, model, now, default_zone)
     conditions = LeadConditions(now)
-    fit_reasons = {fit_label(rule): fit_reason(rule) for rule in model.fit}
+    reasons_of_fit = fit_reasons(model.fit)
+    labels_of_fit = fit_labels(model.fit)
     mql_rule = _mql_rule(program)
     lines: list[LedgerLine] = []
     updates: list[ScoreUpdate] = []
@@ -177,7 +178,7 @@ def _rescore_batch(
         as_of = lead.as_of(now)
         before_behaviour = lead.behavior_at(as_of, half_life)
         before = lead.fit + before_behaviour
-        fit_target = fit_points(model.fit, lead.lead, conditions)
+        fit_target = fit_points(model.fit, lead.lead, conditions, labels_of_fit)
         behaviour_target = {
             label: sum(decayed(points, at, as_of, half_life) for points, at in earned_lines)
             for label, earned_lines in earned.get(lead.id, {}).items()
@@ -187,7 +188,7 @@ def _rescore_batch(
         for label in sorted(fit_held.keys() | fit_target.keys()):
             change = fit_target.get(label, 0.0) - fit_held.get(label, 0.0)
             if abs(change) > EPSILON:
-                reason = fit_reasons.get(label, label.removeprefix("fit: ") + " (no longer in the model)")
+                reason = reasons_of_fit.get(label, label.removeprefix("fit: ") + " (no longer in the model)")
                 mine.append(
                     LedgerLine(
                         lead.id, change, "fit", label, f"{reason} (rescored, model {version})"[:500], as_of

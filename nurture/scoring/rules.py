@@ -54,20 +54,23 @@ def behavior_label(rule: BehaviorRule) -> str:
 
 
 def behavior_labels(rules: Sequence[BehaviorRule]) -> tuple[str, ...]:
-    """Each behaviour rule's ledger name, in the model's order, no two alike.
+    """The ledger's names for a model's behaviour rules, one per rule, in order.
 
     A rule keeps its plain label (:func:`behavior_label`) while no other rule shares it, so
-    ledgers written before stay valid. Rules that share one (same event, same ``where``) would
-    share a daily cap and a line in the "why" table; each is told apart by its ``reason`` when
-    that is its own, else by its position in the model (``#2`` is the second behaviour rule).
+    ledgers written before twins existed still read the same. Twins (same event, same ``where``)
+    would otherwise share a daily cap and a line in the "why" table; each is told apart by its
+    ``reason`` when that is unique among them, else by its position in the model.
     """
-    plain = [behavior_label(rule) for rule in rules]
+    return _told_apart([behavior_label(rule) for rule in rules], [rule.reason for rule in rules])
+
+
+def _told_apart(plain: list[str], reasons: list[str | None]) -> tuple[str, ...]:
     shared = {label for label in plain if plain.count(label) > 1}
     labels: list[str] = []
-    for position, (rule, label) in enumerate(zip(rules, plain, strict=True), start=1):
+    for position, (reason, label) in enumerate(zip(reasons, plain, strict=True), start=1):
         if label in shared:
-            twins = [r.reason for r, other in zip(rules, plain, strict=True) if other == label]
-            suffix = f" ({rule.reason})" if rule.reason and twins.count(rule.reason) == 1 else f" #{position}"
+            twins = [r for r, other in zip(reasons, plain, strict=True) if other == label]
+            suffix = f" ({reason})" if reason and twins.count(reason) == 1 else f" #{position}"
             label = label[: LABEL_LENGTH - len(suffix)] + suffix
         labels.append(label)
     return tuple(labels)
@@ -78,12 +81,23 @@ def behavior_reason(rule: BehaviorRule) -> str:
 
 
 def fit_label(rule: FitRule) -> str:
-    """The ledger's name for a fit rule."""
+    """The ledger's name for a fit rule alone (see :func:`fit_labels` for a model's)."""
     return f"fit: {rule.when.source}"[:LABEL_LENGTH]
+
+
+def fit_labels(rules: Sequence[FitRule]) -> tuple[str, ...]:
+    """The ledger's names for a model's fit rules: twins with the same ``when`` are told apart as
+    behaviour twins are, so each has its own line in the ledger and the "why" table."""
+    return _told_apart([fit_label(rule) for rule in rules], [rule.reason for rule in rules])
 
 
 def fit_reason(rule: FitRule) -> str:
     return (rule.reason or rule.when.source)[:LABEL_LENGTH]
+
+
+def fit_reasons(rules: Sequence[FitRule]) -> dict[str, str]:
+    """Each fit rule's reason by its label in the model."""
+    return {label: fit_reason(rule) for rule, label in zip(rules, fit_labels(rules), strict=True)}
 
 
 def counts_machine_events(rule: BehaviorRule) -> bool:
@@ -234,13 +248,18 @@ class LeadConditions:
 
 
 def fit_points(
-    rules: Sequence[FitRule], lead: Mapping[str, Any], conditions: LeadConditions
+    rules: Sequence[FitRule],
+    lead: Mapping[str, Any],
+    conditions: LeadConditions,
+    labels: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    """The points each fit rule gives this lead now, by label (rules that do not hold are absent)."""
+    """The points each fit rule gives this lead now, by label (rules that do not hold are absent).
+
+    ``labels``: :func:`fit_labels` of ``rules``, worked out once by callers that score many leads.
+    """
     earned: dict[str, float] = {}
-    for rule in rules:
+    for rule, label in zip(rules, labels if labels is not None else fit_labels(rules), strict=True):
         if rule.points and conditions.holds(rule.when, lead):
-            label = fit_label(rule)
             earned[label] = earned.get(label, 0.0) + rule.points
     return earned
 

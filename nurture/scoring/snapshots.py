@@ -31,7 +31,7 @@ from sqlalchemy import Connection, select
 from nurture.definitions import ScoringModel
 from nurture.durations import parse_duration
 from nurture.scoring.ledger import decayed
-from nurture.scoring.rules import behavior_labels, fit_label
+from nurture.scoring.rules import behavior_labels, fit_labels
 from nurture.store import bulk
 from nurture.store.schema import leads
 
@@ -83,7 +83,7 @@ class ModelRules:
     @classmethod
     def of(cls, model: ScoringModel) -> ModelRules:
         return cls(
-            (*behavior_labels(model.behavior), *(fit_label(rule) for rule in model.fit)),
+            (*behavior_labels(model.behavior), *fit_labels(model.fit)),
             ("behavior",) * len(model.behavior) + ("fit",) * len(model.fit),
             (*(rule.points for rule in model.behavior), *(rule.points for rule in model.fit)),
             model.decay.half_life if model.decay else None,

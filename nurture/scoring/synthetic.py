@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from nurture.definitions import ScoringModel
-from nurture.scoring.rules import behavior_labels, behavior_reason, fit_label, fit_reason
+from nurture.scoring.rules import behavior_labels, behavior_reason, fit_labels, fit_reason
 
 SYNTHETIC_THRESHOLD = 40
 SYNTHETIC_MODEL_YAML = """\
@@ -68,7 +68,7 @@ def synthetic_model() -> ScoringModel:
 def rule_labels() -> tuple[str, ...]:
     """The ledger labels of the model's rules, in the order of :data:`TRUE_WEIGHTS`."""
     model = synthetic_model()
-    return (*behavior_labels(model.behavior), *(fit_label(rule) for rule in model.fit))
+    return (*behavior_labels(model.behavior), *fit_labels(model.fit))
 
 
 @dataclass(frozen=True)
@@ -188,9 +188,13 @@ class _Parts:
                     return label, behavior_reason(rule), rule.points
             return None
 
+        fit_names = fit_labels(model.fit)
+
         def fit(word: str) -> tuple[str, str, int] | None:
-            rule = next((r for r in model.fit if word in r.when.source), None)
-            return None if rule is None else (fit_label(rule), fit_reason(rule), rule.points)
+            for rule, label in zip(model.fit, fit_names, strict=True):
+                if word in rule.when.source:
+                    return label, fit_reason(rule), rule.points
+            return None
 
         return cls(
             (behaviour("email_open"), behaviour("email_click"), behaviour("page_view", True),

@@ -93,3 +93,23 @@ def test_conditions_over_lead_fields_alone_are_recognised_for_reuse() -> None:
         "lead['job' ~ '_title'] == 'x'",
     ):
         assert lead_fields_only(compile_condition(source)) is None, source
+
+
+def test_twin_fit_rules_each_have_a_line_of_their_own(desk: Desk) -> None:
+    twins = SCORING.replace(
+        "  - {when: \"50 <= (lead.company_size or 0) <= 1000\", points: 10, reason: Mid-sized company}\n",
+        "  - {when: \"50 <= (lead.company_size or 0) <= 1000\", points: 10, reason: Mid-sized company}\n"
+        "  - {when: \"50 <= (lead.company_size or 0) <= 1000\", points: 3, reason: Sweet spot}\n",
+    )
+    assert twins != SCORING
+    write_workspace(desk.root, scoring=twins)
+    desk.reload()
+    desk.import_leads(LEADS)
+    lines = [line for line in desk.ledger("lena@alpenblick.de") if line.kind == "fit"]
+    assert sorted((line.points, line.reason) for line in lines) == [
+        (3, "Sweet spot"),
+        (10, "Mid-sized company"),
+        (15, "Decision maker"),
+    ]
+    assert len({line.rule for line in lines}) == 3
+    assert desk.lead("lena@alpenblick.de").fit_score == 28
