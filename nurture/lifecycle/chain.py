@@ -3,7 +3,9 @@
 Every entry point states a plain fact and this chain runs what follows from it:
 
 1. **points**: recorded events earn behaviour points; changed fields are rescored for fit
-   (:mod:`nurture.scoring`). Decay fades stored scores; a negative score fading can rise.
+   (:mod:`nurture.scoring`). Decay fades stored scores; a negative score fading can rise. Where a
+   predictive model was trained, the changed leads' ``conversion_probability`` is brought up to
+   date here too, so the MQL rule never reads a stale one (:class:`LeadPredictions`).
 2. **MQL rule**: leads whose score rose (and are not with sales yet) are checked against the SLA's
    MQL rule; those it holds for become MQLs, with the stage change recorded (:func:`qualify`).
 3. **route**: each new MQL is handed to a rep of the SLA's team, or the team's manager (:func:`route`).
@@ -30,12 +32,13 @@ from nurture.definitions import Program
 from nurture.engagement.record import join_anonymous_events
 from nurture.engine.exits import end_exited_enrollments
 from nurture.facts import RecordedEvent
+from nurture.predict.refresh import LeadPredictions
 from nurture.sales.context import SalesContext, SalesSetup
 from nurture.sales.mql import qualify, route
 from nurture.scoring.decay import decay_scores
 from nurture.scoring.events import on_events_recorded
 from nurture.scoring.leads import on_leads_changed
-from nurture.scoring.state import ScoredLead
+from nurture.scoring.state import MQL_ELIGIBLE, ScoredLead, load_scored_leads
 from nurture.settings import Settings
 
 
@@ -49,6 +52,9 @@ class Lifecycle:
     def __init__(self, program: Program, setup: SalesSetup) -> None:
         self._program = program
         self.sales = SalesContext(program, setup)
+        self._predictions = LeadPredictions(program)
+        sla = self.sales.sla
+        self._mql_rule_reads_probability = sla is not None and "conversion_probability" in sla.mql.when.source
 
     @classmethod
     def of(cls, program: Program, settings: Settings) -> Lifecycle:
@@ -64,11 +70,12 @@ class Lifecycle:
     def events_recorded(self, conn: Connection, events: Sequence[RecordedEvent], now: datetime) -> None:
         """Engagement events of known leads were stored: behaviour points, then the chain."""
         rose = on_events_recorded(conn, self._program, events, now, default_zone=self.sales.default_zone)
-        self.scores_rose(conn, rose, now)
+        self.scores_rose(conn, self._with_predictions(conn, [e.lead_id for e in events], rose, now), now)
 
     def leads_changed(self, conn: Connection, lead_ids: Sequence[int], now: datetime) -> None:
         """Fields of these leads changed or points were added: fit points, then the chain."""
-        self.scores_rose(conn, on_leads_changed(conn, self._program, lead_ids, now), now)
+        rose = on_leads_changed(conn, self._program, lead_ids, now)
+        self.scores_rose(conn, self._with_predictions(conn, lead_ids, rose, now), now)
 
     def leads_imported(
         self, conn: Connection, created: Sequence[int], changed: Sequence[int], now: datetime
@@ -104,5 +111,41 @@ class Lifecycle:
         return len(new_mqls)
 
     def stage_changed(self, conn: Connection, lead_ids: Sequence[int], now: datetime) -> None:
-        """These leads moved stage: the nurture campaigns whose ``exit_when`` now holds end."""
+        """These leads moved stage: their prediction follows, and the nurture campaigns whose
+        ``exit_when`` now holds end."""
+        self._predictions.refresh(conn, lead_ids, now)
         end_exited_enrollments(conn, self._program, lead_ids, now)
+
+    def _with_predictions(
+        self,
+        conn: Connection,
+        lead_ids: Sequence[int],
+        rose: list[tuple[ScoredLead, float]],
+        now: datetime,
+    ) -> list[tuple[ScoredLead, float]]:
+        """Refresh the changed leads' probabilities; a lead whose probability rose is a candidate
+        for an MQL rule that reads it, even when its score did not rise."""
+        changed = self._predictions.refresh(conn, lead_ids, now)
+        if not changed:
+            return rose
+        for lead, _ in rose:
+            if lead.id in changed:
+                lead.lead["conversion_probability"] = changed[lead.id][1]
+        if not self._mql_rule_reads_probability:
+            return rose
+        already = {lead.id for lead, _ in rose}
+        risen = [
+            lead_id
+            for lead_id, (before, after) in changed.items()
+            if lead_id not in already and (before is None or after > before)
+        ]
+        if not risen:
+            return rose
+        model = self._program.scoring_model
+        half_life = model.decay.half_life if model is not None and model.decay else None
+        more = list(rose)
+        for lead in load_scored_leads(conn, risen, lock=True).values():
+            if lead.stage in MQL_ELIGIBLE:
+                lead.lead["conversion_probability"] = changed[lead.id][1]
+                more.append((lead, lead.fit + lead.behavior_at(lead.as_of(now), half_life)))
+        return more

@@ -33,7 +33,7 @@ from nurture.durations import parse_duration
 from nurture.scoring.ledger import decayed
 from nurture.scoring.rules import behavior_labels, fit_labels
 from nurture.store import bulk
-from nurture.store.schema import leads
+from nurture.store.schema import leads, score_ledger, stage_changes
 
 # The waterfall's order: reaching a stage means reaching it or any later one.
 FUNNEL = ("subscriber", "lead", "mql", "sal", "sql", "opportunity", "customer")
@@ -219,3 +219,37 @@ def read_history_page(conn: Connection, after: int, chunk: int = CHUNK) -> list[
             LeadHistory(int(lead_id), created, ledger.get(int(lead_id), ()), moves.get(int(lead_id), ()))
         )
     return page
+
+
+def read_lead_histories(conn: Connection, lead_ids: Sequence[int]) -> list[LeadHistory]:
+    """The histories of these leads (in id order): a few leads whose prediction is refreshed."""
+    ids = sorted(set(lead_ids))
+    histories: list[LeadHistory] = []
+    ledger_c, moves_c = score_ledger.c, stage_changes.c
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.execute(select(leads.c.id, leads.c.created_at).where(leads.c.id.in_(chunk))).all()
+        ledger: dict[int, list[tuple[str, str, float, datetime]]] = {}
+        for lead_id, kind, rule, points, at in conn.execute(
+            select(ledger_c.lead_id, ledger_c.kind, ledger_c.rule, ledger_c.points, ledger_c.at).where(
+                ledger_c.lead_id.in_(chunk)
+            )
+        ):
+            ledger.setdefault(int(lead_id), []).append(
+                (kind, rule, float(points), bulk.read_instant(at) or _EPOCH)
+            )
+        moves: dict[int, list[tuple[str, datetime, str]]] = {}
+        for lead_id, to_stage, at, reason in conn.execute(
+            select(moves_c.lead_id, moves_c.to_stage, moves_c.at, moves_c.reason).where(
+                moves_c.lead_id.in_(chunk)
+            )
+        ):
+            moves.setdefault(int(lead_id), []).append((to_stage, bulk.read_instant(at) or _EPOCH, reason))
+        for lead_id, created_at in sorted(rows):
+            created = bulk.read_instant(created_at)
+            assert created is not None
+            history = LeadHistory(
+                int(lead_id), created, ledger.get(int(lead_id), ()), moves.get(int(lead_id), ())
+            )
+            histories.append(history)
+    return histories

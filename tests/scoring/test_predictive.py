@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,8 +15,11 @@ from sqlalchemy.engine import Engine
 
 from nurture.definitions import load_program, predictive_check
 from nurture.lifecycle import Lifecycle
+from nurture.predict.features import feature_names
+from nurture.predict.stored import PredictiveModel, save_model
 from nurture.predict.train import data_floor
 from nurture.sales.notifications import lead_card
+from nurture.scoring.snapshots import ModelRules
 from nurture.scoring.synthetic import SYNTHETIC_MODEL_YAML, generate_history
 from nurture.scoring.synthetic_store import load_history
 from nurture.store.schema import leads
@@ -95,3 +99,47 @@ def test_train_stores_a_versioned_model_and_every_lead_gets_a_probability(
     assert len(summary["top_factors"]) == 5
     again = json.loads(cli("score", "train", "--json").output)
     assert again["version"] == trained["version"]  # the same history gives the same model
+
+
+def test_a_change_to_a_lead_refreshes_its_probability_before_the_mql_rule_reads_it(
+    cli: Cli, workspace: Path, store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A model with a known answer: only clicks count (a feature of 1 per scored click), one click
+    # takes the probability from
+    # sigmoid(-6) (0.25 %) to sigmoid(6) (99.75 %); the score alone (5 points) stays below 40.
+    write_workspace(workspace, scoring=SYNTHETIC_MODEL_YAML, sla=PROBABILITY_SLA)
+    place = Workspace(workspace)
+    program = load_program(place)
+    assert program.scoring_model is not None
+    names = feature_names(ModelRules.of(program.scoring_model))
+    click = names.index("behavior: email_click")
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    model = PredictiveModel(
+        names, (0.0,) * len(names), (1.0,) * len(names),
+        tuple(12.0 if i == click else 0.0 for i in range(len(names))), -6.0,
+        start, start, start, "sql", 1_000, 200, 0.8,
+    )  # fmt: skip
+    with store.begin() as conn:
+        save_model(conn, model)
+    monkeypatch.setenv("NURTURE_NOW", start.isoformat())
+    leads_file = workspace / "leads.csv"
+    leads_file.write_text("email,first_name\nolga@kesselhaus.de,Olga\n", encoding="utf-8")
+    assert cli("leads", "import", str(leads_file)).exit_code == 0
+    before = json.loads(cli("leads", "show", "olga@kesselhaus.de", "--json").output)
+    assert before["lifecycle_stage"] == "lead"
+    assert before["conversion_probability"]["probability"] == pytest.approx(0.0025, abs=1e-4)
+    events = workspace / "events.jsonl"
+    events.write_text(
+        json.dumps({"type": "email_click", "email": "olga@kesselhaus.de", "occurred_at": start.isoformat()})
+        + "\n",
+        encoding="utf-8",
+    )
+    assert cli("events", "import", str(events)).exit_code == 0
+    with store.connect() as conn:
+        stored, stage, score = conn.execute(
+            select(leads.c.conversion_probability, leads.c.lifecycle_stage, leads.c.score).where(
+                leads.c.email == "olga@kesselhaus.de"
+            )
+        ).one()
+    assert stored == pytest.approx(0.9975, abs=1e-4)  # written with the event, not an hour later
+    assert (stage, score) == ("mql", 5)  # the probability arm of the MQL rule held
