@@ -104,9 +104,9 @@ def test_train_stores_a_versioned_model_and_every_lead_gets_a_probability(
 def test_a_change_to_a_lead_refreshes_its_probability_before_the_mql_rule_reads_it(
     cli: Cli, workspace: Path, store: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A model with a known answer: only clicks count (a feature of 1 per scored click), one click
-    # takes the probability from
-    # sigmoid(-6) (0.25 %) to sigmoid(6) (99.75 %); the score alone (5 points) stays below 40.
+    # A model with a known answer: only clicks count (a feature of 1 per scored click); one click
+    # takes the probability from sigmoid(-6) (0.25 %) to sigmoid(6) (99.75 %), while the score
+    # alone (5 points) stays below the rule's 40.
     write_workspace(workspace, scoring=SYNTHETIC_MODEL_YAML, sla=PROBABILITY_SLA)
     place = Workspace(workspace)
     program = load_program(place)
