@@ -13,10 +13,10 @@ from rich.table import Table
 from nurture.cli.context import App, pass_app
 from nurture.clock import parse_instant
 from nurture.guards.audit import AuditEntry, audit_entries
-from nurture.predict.stored import latest_model
 from nurture.reports.attribution import MODELS
 from nurture.reports.csv_files import write_csv_files
 from nurture.reports.page import render_report_page
+from nurture.reports.predictive import predictive_lines, predictive_section
 from nurture.reports.report import EVERY, ReportOptions
 from nurture.reports.score_health import (
     score_health,
@@ -73,13 +73,15 @@ def report(
     with app.store.connect() as conn:
         data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
         health = score_health(conn, app.program, options.now)
-        predictive = latest_model(conn)
+        predictive = predictive_section(conn, app.program, options.now)
         until = options.until
         audit = [e for e in audit_entries(conn, since=options.since) if until is None or e.at < until]
     data["score_health"] = score_health_json(app.program, health, predictive)
     data["audit"] = [e.as_dict() for e in audit]
     if html_file:
-        html_file.write_text(with_score_health(render_report_page(data), health), encoding="utf-8")
+        html_file.write_text(
+            with_score_health(render_report_page(data), health, predictive), encoding="utf-8"
+        )
         click.echo(f"wrote {html_file}", err=as_json)
     if csv_dir:
         for path in write_csv_files(data, csv_dir):
@@ -88,7 +90,7 @@ def report(
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     elif not html_file and not csv_dir:
         print_report(data)
-        click.echo("\n".join(score_health_lines(health)))
+        click.echo("\n".join([*score_health_lines(health), *predictive_lines(predictive)]))
         _print_audit(audit)
 
 

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import Connection
 
 from nurture.definitions import Program
-from nurture.predict.stored import PredictiveModel
+from nurture.reports.predictive import predictive_html
 from nurture.scoring.backtest import Backtest, evaluate
 from nurture.scoring.snapshots import ModelRules, Question, read_samples
 from nurture.scoring.version import model_version, mql_threshold
@@ -33,29 +33,15 @@ def score_health(conn: Connection, program: Program, now: datetime) -> Backtest 
 
 
 def score_health_json(
-    program: Program, health: Backtest | None, predictive: PredictiveModel | None = None
+    program: Program, health: Backtest | None, predictive: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
+    """The section as JSON; ``predictive``: :func:`nurture.reports.predictive.predictive_section`."""
     model = program.scoring_model
     if health is None or model is None:
         return None
     document = {"question": QUESTION.describe, "model_version": model_version(model), **health.as_dict()}
-    document["predictive"] = None if predictive is None else predictive_summary(predictive)
+    document["predictive"] = predictive
     return document
-
-
-def predictive_summary(model: PredictiveModel) -> dict[str, Any]:
-    """The stored predictive model: its version, window, held-out AUC and strongest factors."""
-    weights = sorted(zip(model.features, model.coef, strict=True), key=lambda item: -abs(item[1]))
-    return {
-        "version": model.version, "outcome": model.outcome, "trained_at": model.trained_at.isoformat(),
-        "window": [model.window_from.isoformat(), model.window_to.isoformat()],
-        "held_out_auc": model.held_out_auc, "leads": model.leads, "positives": model.positives,
-        "top_factors": [
-            {"feature": name, "effect": "raises" if weight > 0 else "lowers",
-             "log_odds_per_standard_deviation": round(weight, 3)}
-            for name, weight in weights[:5]
-        ],
-    }  # fmt: skip
 
 
 def score_health_lines(health: Backtest | None) -> list[str]:
@@ -168,9 +154,9 @@ def _calibration_chart(health: Backtest) -> Markup:
     ).format(size, Markup("").join(dots))
 
 
-def with_score_health(page: str, health: Backtest | None) -> str:
-    """The report page with the section added at the end of its body."""
-    section = str(score_health_html(health))
+def with_score_health(page: str, health: Backtest | None, predictive: dict[str, Any] | None = None) -> str:
+    """The report page with the section (and the predictive score's) added at the end of its body."""
+    section = str(score_health_html(health)) + str(predictive_html(predictive))
     at = page.rfind("</body>")
     return page + section if at < 0 else page[:at] + section + page[at:]
 

@@ -97,6 +97,17 @@ def test_train_stores_a_versioned_model_and_every_lead_gets_a_probability(
     summary = json.loads(cli("report", "--json").output)["score_health"]["predictive"]
     assert summary["version"] == trained["version"] and summary["held_out_auc"] == trained["held_out_auc"]
     assert len(summary["top_factors"]) == 5
+    likeliest = summary["likeliest_leads"]
+    assert len(likeliest) == 10 and {lead["stage"] for lead in likeliest} <= {"subscriber", "lead"}
+    assert [lead["probability"] for lead in likeliest] == sorted(
+        (lead["probability"] for lead in likeliest), reverse=True
+    )
+    first = json.loads(cli("leads", "show", likeliest[0]["email"], "--json").output)["conversion_probability"]
+    assert likeliest[0]["top_factors"] == first["top_factors"]  # the same lead, the same reasons
+    page = workspace / "report.html"
+    assert cli("report", "--html", str(page)).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "Predictive score" in html and likeliest[0]["email"] in html
     again = json.loads(cli("score", "train", "--json").output)
     assert again["version"] == trained["version"]  # the same history gives the same model
 
