@@ -14,6 +14,7 @@ from nurture.cli.context import App
 from nurture.cli.init import create_workspace
 from nurture.definitions import Program, load_program
 from nurture.delivery.transports import parse_transport
+from nurture.demo_history import record_past_sales
 from nurture.errors import WorkspaceError
 from nurture.leads.importer import LeadImporter
 from nurture.lifecycle import Lifecycle
@@ -107,6 +108,7 @@ def load_past_year(db: Engine, program: Program, start: datetime, lead_count: in
     )  # fmt: skip
     with db.begin() as conn:
         ids = load_history(conn, past)
+        record_past_sales(conn, program, ids, past.leads)
         # The past year is history: campaigns that enrol new leads and events must not take it
         # for new arrivals when the demo workspace is run for real.
         move_cursor(conn, NEW_LEADS, max(ids), start)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -59,5 +60,13 @@ def test_the_demo_funnel_reaches_customers_and_its_score_can_be_checked(tmp_path
     assert reached["sql"] > 0 and reached["opportunity"] > 0 and reached["customer"] > 0
     assert "score health" in result.output and "AUC 0." in result.output
     assert "MQL threshold in force 100" in result.output
+    # The past year's sales side: reps answered, deals have amounts, owners are known.
+    report = json.loads(run("--workspace", str(root), "report", "--json", env=MONDAY_MORNING).output)
+    legs = {leg["leg"]: leg for leg in report["velocity"]["legs"]}
+    assert legs["mql -> sal"]["leads"] > 0
+    assert report["sla"]["handoffs"] == sum(rep["handoffs"] for rep in report["sla"]["by_rep"]) > 0
+    assert all(rep["sals"] > 0 for rep in report["sla"]["by_rep"])
+    revenue = report["money"]["revenue"]
+    assert revenue and all(amount > 0 for amount in revenue.values())
     quiet = run("demo", str(root), "--leads", "20", "--days", "1", "--no-history", env=MONDAY_MORNING)
     assert quiet.exit_code == 0 and "score health" not in quiet.output
