@@ -62,35 +62,52 @@ def enroll_by_hand(
             "only on: manual campaigns take leads by hand (--force to enrol anyway)"
         )
     ids_by_email = _lead_ids(conn, emails)
-    known = sorted(set(ids_by_email.values()))
-    rows = load_leads(conn, known)
-    blocked = suppressed(conn, (row["email"] for row in rows.values()))
-    past = history(conn, known, campaign.key)
-    results: dict[str, ManualResult] = {}
-    admitted: list[int] = []
+    admitted = admit(conn, campaign, sorted(set(ids_by_email.values())), now)
+    results: list[ManualResult] = []
     for email in emails:
         lead_id = ids_by_email.get(email)
         if lead_id is None:
-            results[email] = ManualResult(email, "unknown", "no lead with this e-mail address")
+            results.append(ManualResult(email, "unknown", "no lead with this e-mail address"))
+        else:
+            outcome, why = admitted[lead_id]
+            results.append(ManualResult(email, outcome, why, lead_id))
+    return results
+
+
+def admit(
+    conn: Connection, campaign: Campaign, lead_ids: Sequence[int], now: datetime
+) -> dict[int, tuple[Outcome, str]]:
+    """Enrol these leads into ``campaign`` by the engine's entry rules (suppressions, unsubscribes,
+    ``where``, ``exit_when``, ``re_entry``), whatever the campaign's own entry; the outcome and why
+    for each lead. Used by hand and by the SLA's recycle, which names its campaign itself."""
+    known = sorted(set(lead_ids))
+    rows = load_leads(conn, known)
+    blocked = suppressed(conn, (row["email"] for row in rows.values()))
+    past = history(conn, known, campaign.key)
+    outcomes: dict[int, tuple[Outcome, str]] = {}
+    admitted: list[int] = []
+    for lead_id in known:
+        lead = rows.get(lead_id)
+        if lead is None:
+            outcomes[lead_id] = ("unknown", "no such lead")
             continue
-        lead = rows[lead_id]
         if any(p.active for p in past.get(lead_id, ())):
-            results[email] = ManualResult(email, "inside", "in the campaign already", lead_id)
+            outcomes[lead_id] = ("inside", "in the campaign already")
             continue
         why = _kept_out(campaign, lead, blocked.get(lead["email"]), now)
         if why is None and not may_enter(past.get(lead_id, ()), campaign.re_entry, now):
             why = _re_entry_refusal(campaign)
         if why is not None:
-            results[email] = ManualResult(email, "refused", why, lead_id)
+            outcomes[lead_id] = ("refused", why)
         else:
             admitted.append(lead_id)
-            results[email] = ManualResult(email, "entered", "", lead_id)
+            outcomes[lead_id] = ("entered", "")
     entered = set(enroll(conn, campaign, content_hash(campaign), admitted, now))
-    for email, result in results.items():
+    for lead_id in admitted:
         # Another worker may have enrolled the lead in between: it is inside, not refused.
-        if result.outcome == "entered" and result.lead_id not in entered:
-            results[email] = ManualResult(email, "inside", "in the campaign already", result.lead_id)
-    return [results[email] for email in emails]
+        if lead_id not in entered:
+            outcomes[lead_id] = ("inside", "in the campaign already")
+    return outcomes
 
 
 def _lead_ids(conn: Connection, emails: Sequence[str]) -> dict[str, int]:

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from nurture.definitions import Program, Rep, SalesTeam, content_hash
-from nurture.engine.entry import enroll
+from nurture.definitions import Program, Rep, SalesTeam
+from nurture.engine.manual import admit
 from nurture.errors import NurtureError
 from nurture.facts import WhatFollows
 from nurture.guards.audit import record_audit
@@ -98,7 +98,9 @@ def reject(
         return
     _recycle_score(conn, program, lead, recycle.score, now)
     campaign = program.campaign(recycle.campaign)
-    enroll(conn, campaign, content_hash(campaign), [lead_id], now)
+    # The engine's entry rules hold here too: a suppressed or unsubscribed lead, or one the
+    # campaign's where/exit_when/re_entry keeps out, is not recycled into mail.
+    admit(conn, campaign, [lead_id], now)
 
 
 def convert(

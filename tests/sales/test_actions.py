@@ -18,7 +18,7 @@ from nurture.sales import (
     disqualify,
     reject,
 )
-from nurture.store.schema import enrollments
+from nurture.store.schema import enrollments, leads
 from tests.sales.desk import MONDAY, SLA, Desk, write_workspace
 
 LEAD = "lena@alpenblick.de"
@@ -201,3 +201,11 @@ def test_the_webhook_key_command_prints_a_hex_key(desk: Desk, cli: Any) -> None:
     result = cli("sales", "webhook-key")
     assert result.exit_code == 0
     assert len(bytes.fromhex(result.output.strip())) == 32
+
+
+def test_a_rejected_lead_that_unsubscribed_is_not_recycled_into_mail(desk: Desk) -> None:
+    with desk.store.begin() as conn:
+        conn.execute(leads.update().where(leads.c.email == LEAD).values(unsubscribed_at=MONDAY))
+    desk.act(reject, LEAD, SOON, reason="no budget", actor="anna")
+    assert desk.stage(LEAD) == "recycled"  # the answer is recorded as ever
+    assert recycle_enrollment(desk) is None  # but no campaign mails someone who opted out
