@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -105,13 +104,3 @@ def test_the_key_is_not_shown(signer: TokenSigner) -> None:
 def test_short_keys_are_refused() -> None:
     with pytest.raises(ValueError):
         TokenSigner(b"short")
-
-
-def test_signing_and_verifying_is_fast(signer: TokenSigner) -> None:
-    url = "https://www.example.com/hilfe/erste-schritte?utm_source=nurture&utm_campaign=trial"
-    started = time.perf_counter()
-    for index in range(20_000):
-        signer.verify("click", signer.sign("click", (index, url)))
-    elapsed = time.perf_counter() - started
-    # 40,000 operations; well over 100k/s on a quiet machine, with room for a busy one.
-    assert elapsed < 1.5, f"{40_000 / elapsed:,.0f} operations/s"
