@@ -181,7 +181,8 @@ def _conversion(predicted: dict[str, Any] | None) -> str | None:
 def _print_profile(p: dict[str, Any]) -> None:
     console = Console()
     name = " ".join(x for x in (p["first_name"], p["last_name"]) if x) or p["email"]
-    console.print(f"[bold]{name}[/bold] <{p['email']}>", highlight=False)
+    # Lead data is printed as text, never read as rich markup ("[link=...]" in a company name).
+    console.print(f"[bold]{escape(name)}[/bold] <{escape(p['email'])}>", highlight=False)
     facts = [
         ("company", p["company"]),
         ("job title", p["job_title"]),
@@ -202,10 +203,11 @@ def _print_profile(p: dict[str, Any]) -> None:
         ),
     ]
     for label, value in facts:
-        console.print(f"  {label:<10} {value if value is not None else '-'}", highlight=False)
+        console.print(f"  {label:<10} {escape(str(value)) if value is not None else '-'}", highlight=False)
     if p["attributes"]:
         console.print(
-            "  attributes " + ", ".join(f"{k}={v}" for k, v in p["attributes"].items()), highlight=False
+            "  attributes " + escape(", ".join(f"{k}={v}" for k, v in p["attributes"].items())),
+            highlight=False,
         )
     _table(
         console,
@@ -271,11 +273,11 @@ def _status(message: dict[str, Any]) -> str:
 def _table(console: Console, title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
-    table = Table(title=title, title_justify="left", show_edge=False)
+    table = Table(title=escape(title), title_justify="left", show_edge=False)
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(escape(str(v)) for v in row))
     console.print(table)
 
 

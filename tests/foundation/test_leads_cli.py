@@ -110,3 +110,17 @@ def test_forget_without_a_terminal_needs_yes(cli, workspace: Path, store_url: st
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(leads)) == 1
     engine.dispose()
+
+
+def test_show_prints_lead_data_as_text_not_as_markup(cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    (workspace / "leads.csv").write_text(
+        "email,first_name,company,quelle\n"
+        "eva@example.com,[bold]Eva[/bold],[link=https://evil.example]Acme[/link],[red]x[/red]\n",
+        encoding="utf-8",
+    )
+    assert cli("leads", "import", str(workspace / "leads.csv")).exit_code == 0
+    human = cli("leads", "show", "eva@example.com")
+    assert human.exit_code == 0, human.output
+    assert "[bold]Eva[/bold]" in human.output
+    assert "[link=https://evil.example]Acme[/link]" in human.output
+    assert "quelle=[red]x[/red]" in human.output
