@@ -97,9 +97,17 @@ def holdout_problems(item: Loaded, campaign: Campaign) -> Iterator[Problem]:
             "a holdout cannot be used on transactional or confirmation mail: every recipient asked for "
             "it and must get it",
         )
-    if campaign.holdout > 0.5:
+    if campaign.holdout.share > 0.5:
         yield Problem(
             "warning",
             item.locate("holdout"),
-            f"holdout {campaign.holdout:.0%}: more leads are held out than mailed; 5-20% is usual",
+            f"holdout {campaign.holdout.share:.0%}: more leads are held out than mailed; 5-20% is usual",
+        )
+    if campaign.holdout.metric == "mql":
+        yield Problem(
+            "warning",
+            item.locate("holdout", "metric"),
+            "MQL is not a fair outcome for a holdout: opens and clicks of this campaign's emails earn score "
+            "points, so mailed leads reach MQL sooner whether or not they are better leads; judge on sal or "
+            "later",
         )

@@ -30,6 +30,7 @@ STAGE_METRICS: tuple[str, ...] = ("mql", "sal", "sql", "opportunity", "customer"
 DEFAULT_MIN_EFFECT = 0.05
 """The smallest difference worth finding, when ``decide_on`` names none: 5 percentage points."""
 DEFAULT_WITHIN = timedelta(days=7)
+DEFAULT_HOLDOUT_WITHIN = timedelta(days=90)
 
 
 def split_point(salt: str, campaign_key: str, step_id: str, lead_id: int) -> float:
@@ -98,6 +99,46 @@ class DecideOn(DefinitionModel):
         return value
 
 
+class Holdout(DefinitionModel):
+    """A campaign's holdout: the share of entering leads sent nothing, and how the campaign's lift
+    is judged (``holdout: 10%`` is short for ``holdout: {share: 10%}``)."""
+
+    share: Share = Field(description="The share of entering leads held out, e.g. 10%.")
+    metric: str = Field(
+        default="sql", description="The outcome the lift is judged on: sal, sql, opportunity or customer."
+    )
+    within: Duration = Field(
+        default=DEFAULT_HOLDOUT_WITHIN,
+        description="How long after entering an outcome counts (default 90d); a lead is judged once "
+        "this time has passed.",
+    )
+    min_effect: Share = Field(
+        default=DEFAULT_MIN_EFFECT, description="The smallest lift worth finding (default 5 points)."
+    )
+    baseline: Share | None = Field(
+        default=None,
+        description="The held-out leads' expected rate, to plan the sample (default: the worst case).",
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in STAGE_METRICS:
+            raise invalid(
+                "metric",
+                f"unknown metric {value!r}{did_you_mean(value, STAGE_METRICS)}; a holdout is judged on "
+                f"one of {', '.join(STAGE_METRICS)}",
+            )
+        return value
+
+
+def _holdout(value: Any) -> Any:
+    return {"share": value} if isinstance(value, str | int | float) and not isinstance(value, bool) else value
+
+
+HoldoutField = Annotated[Holdout, BeforeValidator(_holdout)]
+
+
 def choose_by_weight(weights: Sequence[float], point: float) -> int:
     """The index of the weight whose stretch of [0, 1) holds ``point`` (stretches proportional to
     the weights, in order)."""
@@ -108,6 +149,12 @@ def choose_by_weight(weights: Sequence[float], point: float) -> int:
         if point < edge:
             return index
     return len(weights) - 1  # rounding at the very top of the range
+
+
+def worst_case_baseline(min_effect: float) -> float:
+    """The control rate that needs the largest sample to find ``min_effect`` (the two rates
+    straddle 50%): a plan made with it holds whatever the true rate is."""
+    return 0.5 - min_effect / 2
 
 
 def holdout_point(campaign_key: str, lead_id: int) -> float:
