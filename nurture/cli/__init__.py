@@ -72,6 +72,7 @@ COMMANDS = (
     "audit:audit",
     "outbox:outbox",
     "enroll:enroll",
+    "experiments:experiments",
 )
 
 
