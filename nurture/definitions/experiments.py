@@ -136,7 +136,19 @@ def _holdout(value: Any) -> Any:
     return {"share": value} if isinstance(value, str | int | float) and not isinstance(value, bool) else value
 
 
-HoldoutField = Annotated[Holdout, BeforeValidator(_holdout)]
+HoldoutField = Annotated[
+    Holdout,
+    BeforeValidator(_holdout),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$", "description": "A share: 10%."},
+                Holdout.model_json_schema(),
+            ],
+            "description": "holdout: 10%, or {share: 10%, metric: sql, within: 90d, min_effect: 5%}.",
+        }
+    ),
+]
 
 
 def choose_by_weight(weights: Sequence[float], point: float) -> int:
