@@ -84,7 +84,8 @@ def enroll_by_hand(
             results[email] = ManualResult(email, "refused", why, lead_id)
         else:
             admitted.append(lead_id)
-            results[email] = ManualResult(email, "entered", "", lead_id)
+            held = "held out: enrolled, sent nothing by this campaign" if campaign.holds_out(lead_id) else ""
+            results[email] = ManualResult(email, "entered", held, lead_id)
     entered = set(enroll(conn, campaign, content_hash(campaign), admitted, now))
     for email, result in results.items():
         # Another worker may have enrolled the lead in between: it is inside, not refused.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nurture.definitions import check_workspace, load_program
 from nurture.definitions.experiment_checks import requires_mail
 from nurture.definitions.steps import SendEmail, Variant
+from nurture.definitions.versions import canonical_body
 from tests.definitions.conftest import WorkspaceFactory, make_workspace  # noqa: F401
 
 WELCOME = """\
@@ -105,3 +106,19 @@ def test_no_holdout_on_mail_people_asked_for() -> None:
     assert requires_mail({**base, "steps": [{"kind": "transactional", "send": {}}]})
     assert requires_mail({**base, "steps": [{"send": {"kind": "transactional"}}]})
     assert requires_mail({**base, "purpose": "confirmation"})
+
+
+def test_a_campaign_without_experiments_keeps_its_version(make_workspace: WorkspaceFactory) -> None:  # noqa: F811
+    # Written before experiments existed: its canonical body (so its version) has no experiment keys.
+    program = load_program(make_workspace())
+    body = canonical_body(program.campaign("recycle"))
+    assert "holdout" not in body
+    assert set(body["steps"][0]["send"]) == {"template", "subject", "from", "reply_to", "layout"}
+    with_test = load_program(
+        make_workspace({"campaigns/trial.yaml": WELCOME.replace("steps:", "holdout: 5%\nsteps:")})
+    )
+    body = canonical_body(with_test.campaign("trial"))
+    assert body["holdout"]["share"] == "5%" and [v["id"] for v in body["steps"][0]["send"]["variants"]] == [
+        "a",
+        "b",
+    ]
