@@ -16,7 +16,7 @@ difference`` (no difference as large as ``min_effect`` was likely to be missed, 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,7 +146,7 @@ def judge_variants(
     counts: list[tuple[int, int]] = []
     for variant in ids:
         mine = [s for s in sends if s.variant == variant]
-        sent = sorted((s for s in mine if s.sent_at is not None), key=lambda s: (s.sent_at, s.lead_id))
+        sent = _first_per_lead(s for s in mine if s.sent_at is not None)
         judged = [s for s in sent if s.sent_at is not None and s.sent_at + within <= now]
         sample = judged[: plan[variant]]
         outcomes = sum(_outcome(s, decide_on.metric, within, changes) for s in sample)
@@ -183,6 +183,18 @@ def judge_variants(
         "promoted": promoted,
         "variants": rows,
     }
+
+
+def _first_per_lead(sends: Iterable[VariantSend]) -> list[VariantSend]:
+    """Each lead's first email of the step, in sending order: a lead that entered the campaign
+    again is one lead of the test, not two."""
+    seen: set[int] = set()
+    found = []
+    for send in sorted(sends, key=lambda s: (s.sent_at, s.lead_id)):
+        if send.lead_id not in seen:
+            seen.add(send.lead_id)
+            found.append(send)
+    return found
 
 
 def _outcome(
