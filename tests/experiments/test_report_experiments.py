@@ -107,6 +107,11 @@ def test_the_report_judges_variants_and_the_holdout_and_a_promotion_keeps_the_hi
     html = page.read_text(encoding="utf-8")
     assert '<h2 id="experiments">' in html and "winner: variant b" in html and "+100.0 pt" in html
 
+    cli(h, later, "report", "--csv", str(h.root / "csv"))
+    rows = (h.root / "csv" / "experiments.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("kind,campaign,step,metric,verdict,winner,group,stage,leads")
+    assert len(rows) == 1 + 2 + 2 * 3  # two variants; two holdout groups by mql, sql, customer
+
     plans = json.loads(cli(h, later, "experiments", "plan", "--json"))
     assert {(p["kind"], p["finishes"]) for p in plans} == {("variants", True), ("holdout", True)}
     assert "the sample is complete" in cli(h, later, "experiments", "plan")
