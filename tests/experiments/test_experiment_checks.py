@@ -122,3 +122,17 @@ def test_a_campaign_without_experiments_keeps_its_version(make_workspace: Worksp
         "a",
         "b",
     ]
+
+
+def test_decide_on_and_winner_need_variants(make_workspace: WorkspaceFactory) -> None:  # noqa: F811
+    text = WELCOME.replace(
+        '''      variants:
+        - {id: a}
+        - {id: b, subject: "{{ lead.first_name }}, Ihr Testzugang ist bereit"}
+''',
+        "      winner: a\n",
+    )
+    assert errors(make_workspace, text) == [
+        "campaigns/trial.yaml:9:15: winner needs variants on this send step",
+        "campaigns/trial.yaml:10:18: decide_on needs variants on this send step",
+    ]
