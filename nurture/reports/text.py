@@ -98,7 +98,8 @@ def print_report(data: dict[str, Any], console: Console | None = None) -> None:
         console.print(
             _table(
                 f"{campaign['campaign']}: entered {campaign['entered']}, active {campaign['active']}, "
-                f"completed {campaign['completed']}, exited {campaign['exited']}",
+                f"completed {campaign['completed']}, exited {campaign['exited']}"
+                + (f", held out {campaign['holdout']}" if campaign.get("holdout") else ""),
                 (
                     "step",
                     "sent",
