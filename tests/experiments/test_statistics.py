@@ -165,7 +165,7 @@ def test_daily_looks_never_change_a_verdict_once_given() -> None:
     arriving after the plan is reached, changes nothing (no peeking bias)."""
     rng = np.random.default_rng(25)
     planned = planned_samples([1, 1], 0.20, 0.30, 0.05)[0]
-    for _ in range(30):
+    for _ in range(10):
         sends = []
         for day in range(60):
             for variant in ("a", "b"):
