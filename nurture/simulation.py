@@ -82,6 +82,7 @@ class SimulatedSend:
     campaign: str
     step: str
     subject: str
+    variant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,19 +134,19 @@ class Simulation:
         transport: Transport | None = None,
         engagement: EngagementModel | None = None,
         sales: SalesModel | None = None,
+        variant: str | None = None,
     ) -> None:
         program = lifecycle.program
         self.db = db
         self.program = program
         self.lifecycle = lifecycle
         self.settings = settings
-        self.engine = CampaignEngine(db, program, settings, then=lifecycle)
+        # ``variant``: every send step that has this variant sends it to everyone (simulate --variant).
+        self.engine = CampaignEngine(db, program, settings, then=lifecycle, force_variant=variant)
         self.transport = transport or MemoryTransport()
         # Leases follow the simulated clock, as they follow a pinned `tick --now`.
         self._now = datetime.min.replace(tzinfo=UTC)  # the simulated moment, once a run starts
-        self.outbox = Outbox(
-            db, Composer(program, settings, signer), self.transport, clock=lambda: self._now
-        )
+        self.outbox = Outbox(db, Composer(program, settings, signer), self.transport, clock=lambda: self._now)
         self.outbox.consent = ConsentScreen({key: c.topic for key, c in program.campaigns.items()}, settings)
         self.engagement = engagement
         self.sales = sales
@@ -196,14 +197,16 @@ class Simulation:
         m = messages.c
         with self.db.connect() as conn:
             rows = conn.execute(
-                select(m.id, m.lead_id, m.to_address, m.campaign_key, m.step_id, m.subject, m.kind)
+                select(m.id, m.lead_id, m.to_address, m.campaign_key, m.step_id, m.subject, m.kind, m.variant)
                 .where(m.status == "sent", m.sent_at == now)
                 .order_by(m.id)
             ).all()
         for row in rows:
             if row.kind == "marketing":
                 result.sends.append(
-                    SimulatedSend(now, row.to_address, row.campaign_key, row.step_id, row.subject)
+                    SimulatedSend(
+                        now, row.to_address, row.campaign_key, row.step_id, row.subject, row.variant
+                    )
                 )
                 self._model_engagement(row, now)
 

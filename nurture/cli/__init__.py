@@ -86,6 +86,7 @@ COMMANDS = (
     "audit:audit",
     "outbox:outbox",
     "enroll:enroll",
+    "experiments:experiments",
 )
 
 

@@ -17,6 +17,7 @@ from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
 from nurture.errors import Location
 from nurture.guards.authentication import DnsPythonResolver, Finding, Resolver, check_deliverability
+from nurture.reports.experiment_plan import experiment_plans, planned_only
 from nurture.sales.template_overrides import sales_override_problems
 from nurture.settings import SETTINGS_FILE, base_url_not_https
 from nurture.store.schema import events
@@ -61,7 +62,8 @@ def check(app: App, quiet: bool, as_json: bool, deliverability: bool) -> None:
     """
     report = check_workspace(app.workspace, recorded_event_types(app))
     problems = sorted(
-        [*report.problems, *workspace_problems(app.workspace, report)], key=lambda p: p.sort_key
+        [*report.problems, *workspace_problems(app.workspace, report), *experiment_notes(app, report)],
+        key=lambda p: p.sort_key,
     )
     if quiet:
         problems = [p for p in problems if p.severity == "error"]
@@ -104,6 +106,31 @@ def recorded_event_types(app: App) -> list[str]:
             return list(conn.scalars(select(events.c.type).distinct()))
     except SQLAlchemyError:
         return []  # not created or not migrated yet: the check is about the files
+
+
+def experiment_notes(app: App, report: CheckReport) -> list[Problem]:
+    """A note per running experiment: the sample it needs and, when the database can say, the
+    weeks to a verdict at the current entry rate (none when there is no usable database yet)."""
+    program = report.program
+    url = make_url(app.workspace.database_url)
+    plans = planned_only(program)
+    if plans and not (
+        url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file())
+    ):
+        try:
+            with app.engine.connect() as conn:
+                plans = experiment_plans(conn, program, app.clock.now())
+        except SQLAlchemyError:
+            pass  # not created or not migrated yet: the samples from the definitions alone
+    notes = []
+    for plan in plans:
+        item = next(i for i in program.of_kind("Campaign") if i.definition.key == plan.campaign)
+        campaign = program.campaign(plan.campaign)
+        path: tuple[str | int, ...] = ("holdout",)
+        if plan.step is not None:
+            path = ("steps", campaign.index_of(plan.step), "send", "variants")
+        notes.append(Problem("note" if plan.finishes else "warning", item.locate(*path), plan.line()))
+    return notes
 
 
 def check_json(report: CheckReport, problems: list[Problem]) -> dict[str, Any]:

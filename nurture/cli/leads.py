@@ -254,7 +254,7 @@ def _print_profile(p: dict[str, Any]) -> None:
         [
             (
                 m["campaign"] or m["kind"],
-                m["step"] or "-",
+                (m["step"] or "-") + (f" (variant {m['variant']})" if m.get("variant") else ""),
                 _status(m),
                 m["sent_at"] or "-",
             )

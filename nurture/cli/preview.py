@@ -35,20 +35,32 @@ PREVIEW_MESSAGE_REF = 0  # no outbox row: tracking links in a preview record not
     show_default=True,
     help="What to print: the text part, the HTML part, or the whole message.",
 )
+@click.option(
+    "--variant", metavar="ID", help="Which variant of the step to render (default: the step as written)."
+)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
 @pass_app
 def preview(
-    app: App, campaign: str, step: str, lead_email: str | None, sample: bool, part: str, output: Path | None
+    app: App,
+    campaign: str,
+    step: str,
+    lead_email: str | None,
+    sample: bool,
+    part: str,
+    variant: str | None,
+    output: Path | None,
 ) -> None:
     """Render the email of a send STEP of CAMPAIGN for one lead (nothing is sent or recorded)."""
     if bool(lead_email) == sample:
         raise click.UsageError("name a lead with --lead EMAIL, or render for a sample lead with --sample")
     program = app.program
-    send_step_of(program, campaign, step)
+    variant_of(send_step_of(program, campaign, step), variant)
     now = app.clock.now()
     lead = lead_to_render(app, lead_email, now)
     composer = Composer(program, app.workspace.settings, signer_for(app.workspace))
-    composed = composer.marketing(PREVIEW_MESSAGE_REF, "<preview@nurture.invalid>", lead, campaign, step, now)
+    composed = composer.marketing(
+        PREVIEW_MESSAGE_REF, "<preview@nurture.invalid>", lead, campaign, step, now, variant=variant
+    )
     data = composed.message.data
     if part == "eml":
         content = data.decode("ascii")
@@ -73,6 +85,18 @@ def send_step_of(program: Program, campaign: str, step: str) -> SendStep:
     if not isinstance(found, SendStep):
         raise NurtureError(f"step {step!r} of {campaign!r} sends no email; name a send step")
     return found
+
+
+def variant_of(step: SendStep, variant: str | None) -> str | None:
+    """``variant`` when the step has it (or None, the step as written); an error naming the
+    variants otherwise."""
+    ids = step.send.variant_ids
+    if variant is None or variant in ids:
+        return variant
+    if not ids:
+        raise NurtureError(f"step {step.step_id!r} has no variants")
+    hint = did_you_mean(variant, ids)
+    raise NurtureError(f"step {step.step_id!r} has no variant {variant!r} (it has {', '.join(ids)}){hint}")
 
 
 def lead_to_render(app: App, lead_email: str | None, now: datetime) -> dict[str, Any]:

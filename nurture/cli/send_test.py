@@ -7,7 +7,7 @@ import asyncio
 import click
 
 from nurture.cli.context import App, pass_app
-from nurture.cli.preview import lead_to_render, send_step_of
+from nurture.cli.preview import lead_to_render, send_step_of, variant_of
 from nurture.delivery.headers import Address, InvalidAddress
 from nurture.delivery.transports import OutgoingMessage, SendResult, parse_transport, redact_url
 from nurture.errors import NurtureError
@@ -21,9 +21,16 @@ from nurture.sending.factory import signer_for
 @click.option("--to", "to_address", required=True, metavar="ADDRESS", help="Who receives the test email.")
 @click.option("--lead", "lead_email", metavar="EMAIL", help="Render for this stored lead.")
 @click.option("--sample", is_flag=True, help="Render for a made-up sample lead (the default without --lead).")
+@click.option("--variant", metavar="ID", help="The variant to send (default: the step as written).")
 @pass_app
 def send_test(
-    app: App, campaign: str, step: str, to_address: str, lead_email: str | None, sample: bool
+    app: App,
+    campaign: str,
+    step: str,
+    to_address: str,
+    lead_email: str | None,
+    sample: bool,
+    variant: str | None,
 ) -> None:
     """Send the email of a send STEP of CAMPAIGN to ADDRESS through the configured transport, its
     subject marked [TEST]. Nothing is recorded against any lead: no outbox row, no stage, no score."""
@@ -34,11 +41,11 @@ def send_test(
     except InvalidAddress as exc:
         raise click.BadParameter(str(exc), param_hint="--to") from None
     program = app.program
-    send_step_of(program, campaign, step)
+    variant_of(send_step_of(program, campaign, step), variant)
     now = app.clock.now()
     lead = lead_to_render(app, lead_email, now)
     composer = Composer(program, app.workspace.settings, signer_for(app.workspace))
-    composed = composer.test_send(lead, campaign, step, to_address, now)
+    composed = composer.test_send(lead, campaign, step, to_address, now, variant)
     result = asyncio.run(_send(app, composed.message))
     if not result.accepted:
         raise NurtureError(f"the test email was not sent: {result.code or ''} {result.reason}".strip())

@@ -56,6 +56,10 @@ from nurture.zones import zone
 @click.option("--open-rate", type=click.FloatRange(0, 1), default=0.45, show_default=True)
 @click.option("--click-rate", type=click.FloatRange(0, 1), default=0.3, show_default=True, help="Of openers.")
 @click.option("--no-engagement", is_flag=True, help="Nobody opens or clicks anything.")
+@click.option(
+    "--variant", metavar="ID",
+    help="Send this variant to everyone, at every send step that has it (default: the split).",
+)  # fmt: skip
 @click.option("--seed", type=int, default=1, show_default=True, help="For repeatable engagement.")
 @click.option("--limit", type=int, default=100, show_default=True, help="Timeline lines to print (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
@@ -71,6 +75,7 @@ def simulate(
     open_rate: float,
     click_rate: float,
     no_engagement: bool,
+    variant: str | None,
     seed: int,
     limit: int,
     as_json: bool,
@@ -99,7 +104,7 @@ def simulate(
             raise NurtureError("no leads to simulate: import some, or pass --leads FILE or --sample-leads N")
         simulation = Simulation(
             db, lifecycle, settings, signer_for(app.workspace), engagement=model,
-            sales=None if no_engagement else SalesModel(),
+            sales=None if no_engagement else SalesModel(), variant=_known_variant(app, variant),
         )  # fmt: skip
         simulation.plan_events(planned)
         result = simulation.run(start, start + timedelta(days=days), step)
@@ -107,6 +112,18 @@ def simulate(
         click.echo(json.dumps(_as_json(result), ensure_ascii=False, indent=2))
         return
     _print(result, count, days, settings.timezone, limit)
+
+
+def _known_variant(app: App, variant: str | None) -> str | None:
+    if variant is None:
+        return None
+    known = sorted(
+        {v for c in app.program.campaigns.values() for s in c.send_steps for v in s.send.variant_ids}
+    )
+    if variant not in known:
+        listed = ", ".join(known) if known else "none: no send step has variants"
+        raise click.BadParameter(f"no send step has a variant {variant!r} (variants: {listed})")
+    return variant
 
 
 def _print(result: SimulationResult, leads: int, days: int, timezone: str, limit: int) -> None:
@@ -159,6 +176,7 @@ def _as_json(result: SimulationResult) -> dict[str, object]:
                 "campaign": s.campaign,
                 "step": s.step,
                 "subject": s.subject,
+                "variant": s.variant,
             }
             for s in result.sends
         ],

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from nurture.definitions.conditions import Condition
+from nurture.definitions.experiments import HoldoutField, holdout_point
 from nurture.definitions.fields import DURATION_PATTERN, DefinitionModel, Key, SendWindow, invalid
 from nurture.definitions.steps import SendStep, Step, WaitStep, with_generated_ids
 from nurture.durations import format_duration, parse_duration
@@ -86,6 +87,12 @@ class Campaign(DefinitionModel):
         description="The subscription topic its emails belong to (consent and topic suppressions).",
     )
     steps: tuple[Step, ...] = Field(min_length=1, max_length=500, description="The steps, in order.")
+    holdout: HoldoutField | None = Field(
+        default=None,
+        description="A share of entering leads (e.g. 10%) enrolled but sent nothing, to measure the "
+        "campaign's lift; chosen by a stable hash of lead and campaign. Or {share, metric, min_effect, "
+        "baseline}.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -127,6 +134,10 @@ class Campaign(DefinitionModel):
         """The step after ``step_id`` in order, or None after the last."""
         index = self.index_of(step_id) + 1
         return self.steps[index].step_id if index < len(self.steps) else None
+
+    def holds_out(self, lead_id: int) -> bool:
+        """Whether this lead falls in the campaign's holdout (always the same answer for a lead)."""
+        return self.holdout is not None and holdout_point(self.key, lead_id) < self.holdout.share
 
     @property
     def send_steps(self) -> list[SendStep]:

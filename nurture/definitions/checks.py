@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from nurture.definitions.campaign import Campaign
 from nurture.definitions.conditions import Condition
 from nurture.definitions.event_types import event_type_problems
+from nurture.definitions.experiment_checks import holdout_problems, variant_problems
 from nurture.definitions.flow import loops_without_wait, unreachable_runs
 from nurture.definitions.predictive_check import predictive_problems
 from nurture.definitions.problems import Problem, did_you_mean
@@ -97,6 +98,8 @@ def _campaign(
                 item.locate("steps", index, "send", "layout"),
                 f"layout {step.send.layout!r} not found (templates/layouts/{step.send.layout}.html)",
             )
+        yield from variant_problems(item, index, step, templates)
+    yield from holdout_problems(item, campaign)
 
 
 def _unreadable_campaign(document: Document, templates: TemplateChecker) -> Iterator[Problem]:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, Discriminator, Field, Tag, WithJsonSchema, field_validator
 
 from nurture.definitions.conditions import LEAD_FIELDS, Condition
+from nurture.definitions.experiments import DecideOn, choose_by_weight, variant_point
 from nurture.definitions.fields import DefinitionModel, Duration, Key, Sender, invalid
 from nurture.definitions.problems import did_you_mean
 from nurture.leads.fields import STANDARD_FIELDS
@@ -80,6 +81,32 @@ class StepModel(DefinitionModel):
         return super().unknown_key_message(key, data)
 
 
+class Variant(DefinitionModel):
+    """One version of a send step's email: the fields it writes replace the step's own."""
+
+    unknown_key_hint = " (a variant may set template, subject, from, reply_to, layout and weight)"
+
+    id: Key = Field(description="The variant's id, e.g. a or b; the first one is the control.")
+    weight: float = Field(default=1, description="Its share of the leads, relative to the others' weights.")
+    template: TemplateName | None = Field(default=None, description="Another template for this variant.")
+    subject: str | None = Field(default=None, min_length=1, description="Another subject line.")
+    from_: Sender | None = Field(default=None, alias="from", description="Another sender.")
+    reply_to: Sender | None = Field(default=None, description="Another Reply-To address.")
+    layout: str | None = Field(default=None, description="Another layout in templates/layouts/.")
+
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise invalid("weight", f"a variant's weight must be a number above 0, not {value!r}")
+        return value
+
+    def overrides(self) -> dict[str, Any]:
+        """The send fields this variant replaces, by their field names."""
+        names = ("template", "subject", "from_", "reply_to", "layout")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
 class SendEmail(DefinitionModel):
     template: TemplateName = Field(description="Template name under templates/, e.g. trial/welcome.")
     subject: str = Field(
@@ -95,6 +122,39 @@ class SendEmail(DefinitionModel):
         default=None,
         description="A layout in templates/layouts/ (without .html), passed to the template as `layout`.",
     )
+    variants: tuple[Variant, ...] = Field(
+        default=(),
+        description="Versions of this email to compare; each lead gets one, fixed by a stable hash.",
+    )
+    decide_on: DecideOn | None = Field(
+        default=None, description="How the variants are judged: {metric: clicked, within: 3d}."
+    )
+    winner: Key | None = Field(
+        default=None, description="The variant every lead gets from now on (ends the test)."
+    )
+
+    def variant(self, variant_id: str | None) -> SendEmail:
+        """The email as ``variant_id`` writes it (the step's own fields where it writes none)."""
+        found = next((v for v in self.variants if v.id == variant_id), None)
+        return self if found is None else self.model_copy(update=found.overrides())
+
+    @property
+    def variant_ids(self) -> list[str]:
+        return [v.id for v in self.variants]
+
+    @property
+    def judged_on(self) -> DecideOn:
+        """How the variants are judged: as written, else clicks within 7 days."""
+        return self.decide_on or DecideOn(metric="clicked")
+
+    def chosen_variant(self, campaign_key: str, step_id: str, lead_id: int) -> str | None:
+        """The variant the stable split gives this lead (None when the step has no variants)."""
+        if not self.variants:
+            return None
+        index = choose_by_weight(
+            [v.weight for v in self.variants], variant_point(campaign_key, step_id, lead_id)
+        )
+        return self.variants[index].id
 
 
 class SendStep(StepModel):

@@ -39,7 +39,22 @@ from nurture.store.schema import definition_versions as table
 def canonical_body(definition: AnyDefinition) -> dict[str, Any]:
     """The validated definition as plain JSON data (durations as text, conditions as source)."""
     body: dict[str, Any] = definition.model_dump(mode="json", by_alias=True)
+    if isinstance(definition, Campaign):
+        _drop_unused_experiments(body)
     return body
+
+
+def _drop_unused_experiments(body: dict[str, Any]) -> None:
+    """Leave out the experiment keys a campaign does not use, so a campaign written before they
+    existed keeps its version (and its live enrollments are not re-placed for nothing)."""
+    if body.get("holdout") is None:
+        body.pop("holdout", None)
+    for step in body.get("steps", ()):
+        send = step.get("send") if isinstance(step, dict) else None
+        if isinstance(send, dict) and not send.get("variants"):
+            for key in ("variants", "decide_on", "winner"):
+                if not send.get(key):
+                    send.pop(key, None)
 
 
 def canonical_json(definition: AnyDefinition) -> str:

@@ -55,7 +55,12 @@ class EnrollmentEngagement:
         self._campaign = campaign
 
     def _steps(self, ref: str) -> set[str]:
-        steps = {s.step_id for s in self._campaign.send_steps if s.step_id == ref or s.send.template == ref}
+        # A step's variants may use other templates: naming any of them means the step.
+        steps = {
+            s.step_id
+            for s in self._campaign.send_steps
+            if s.step_id == ref or ref == s.send.template or ref in {v.template for v in s.send.variants}
+        }
         return steps or {ref}
 
     def _did(self, ref: str, types: tuple[str, ...]) -> bool:

@@ -94,6 +94,8 @@ class QueuedSend:
     campaign_key: str
     step_id: str
     to_address: str
+    variant: str | None = None  # the send step's variant for this lead, when the step has variants
+    variant_source: str | None = None  # split (the experiment chose it) | winner
 
 
 def queue_sends(conn: Connection, sends: Sequence[QueuedSend], now: datetime, message_domain: str) -> None:
@@ -122,9 +124,10 @@ def _write_sends(
     bulk.executemany_rows(  # rows as tuples, bound by position: this runs for every send of a tick
         conn,
         "INSERT INTO messages (lead_id, enrollment_id, campaign_key, step_id, kind, to_address, message_id, "
-        "status, attempts, last_error, next_attempt_at, created_at) VALUES (:lead_id, :enrollment_id, "
-        ":campaign_key, :step_id, 'marketing', :to_address, :message_id, :status, 0, :error, :due, "
-        ":created_at) ON CONFLICT (enrollment_id, step_id) DO NOTHING",
+        "status, attempts, last_error, next_attempt_at, created_at, variant, variant_source) VALUES "
+        "(:lead_id, :enrollment_id, :campaign_key, :step_id, 'marketing', :to_address, :message_id, :status, "
+        "0, :error, :due, :created_at, :variant, :variant_source) ON CONFLICT (enrollment_id, step_id) "
+        "DO NOTHING",
         [
             (
                 s.lead_id,
@@ -137,6 +140,8 @@ def _write_sends(
                 why,
                 due,
                 at,
+                s.variant,
+                s.variant_source,
             )
             for s, why in sends
         ],

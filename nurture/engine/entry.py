@@ -34,11 +34,16 @@ def may_enter(past: Sequence[PastEnrollment], re_entry: timedelta | None, now: d
 def enroll(
     conn: Connection, campaign: Campaign, version: str, lead_ids: Sequence[int], now: datetime
 ) -> list[int]:
-    """Enrol those of ``lead_ids`` that may enter; returns who entered. Safe to repeat."""
+    """Enrol those of ``lead_ids`` that may enter; returns who entered. Safe to repeat.
+
+    A lead in the campaign's holdout enters with status ``holdout``: enrolled and ended at once,
+    sent nothing by this campaign, and kept out of it again for as long as ``re_entry`` says.
+    """
     past = history(conn, lead_ids, campaign.key)
     entering = [i for i in dict.fromkeys(lead_ids) if may_enter(past.get(i, ()), campaign.re_entry, now)]
     at = bulk.instant(conn, now)
     first = campaign.steps[0].step_id
+    held = {i for i in entering if campaign.holds_out(i)}
     # The partial unique index (one active enrollment per lead and campaign) is the last word
     # when two workers enrol the same lead at once.
     bulk.executemany(
@@ -49,7 +54,15 @@ def enroll(
         [
             {"lead_id": i, "campaign": campaign.key, "version": version, "step": first, "at": at}
             for i in entering
+            if i not in held
         ],
+    )
+    bulk.executemany(
+        conn,
+        "INSERT INTO enrollments (lead_id, campaign_key, campaign_version, status, step_id, entered_at, "
+        "ended_at, exit_reason) VALUES (:lead_id, :campaign, :version, 'holdout', NULL, :at, :at, "
+        "'held out: sent nothing by this campaign')",
+        [{"lead_id": i, "campaign": campaign.key, "version": version, "at": at} for i in sorted(held)],
     )
     return entering
 

@@ -101,7 +101,8 @@ def admit(
             outcomes[lead_id] = ("refused", why)
         else:
             admitted.append(lead_id)
-            outcomes[lead_id] = ("entered", "")
+            held = "held out: enrolled, sent nothing by this campaign" if campaign.holds_out(lead_id) else ""
+            outcomes[lead_id] = ("entered", held)
     entered = set(enroll(conn, campaign, content_hash(campaign), admitted, now))
     for lead_id in admitted:
         # Another worker may have enrolled the lead in between: it is inside, not refused.

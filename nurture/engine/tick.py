@@ -19,6 +19,7 @@ from nurture.engine.engagement import BatchEngagement
 from nurture.engine.entry import EntryResult, enter_from_events, enter_new_leads, enter_segment
 from nurture.engine.pacing import SendPacing, recent_by_lead
 from nurture.engine.plan import AddPoints, Finish, Park, Send, SetFields, advance
+from nurture.engine.variants import VariantChoice
 from nurture.facts import WhatFollows
 from nurture.guards.audit import current_actor
 from nurture.guards.consent import record_refused_sends, screen_sends
@@ -92,6 +93,7 @@ class CampaignEngine:
         then: WhatFollows,
         batch_size: int = BATCH_SIZE,
         stopping: threading.Event | None = None,
+        force_variant: str | None = None,
     ):
         self.db = db
         self.program = program
@@ -104,6 +106,7 @@ class CampaignEngine:
         self.cap_window = parse_duration(settings.frequency_window)
         self.message_domain = _domain_of(settings.from_address)
         self._old_versions: dict[str, Campaign | None] = {}
+        self.variants = VariantChoice(force=force_variant)
         # Set by a daemon that is shutting down: work stops between batches, never inside one.
         self.stopping = stopping or threading.Event()
         scoring = program.scoring_model
@@ -175,6 +178,7 @@ class CampaignEngine:
                 claimed = store.claim_due(conn, now, self.batch_size)
                 if not claimed:
                     return
+                self.variants.refresh(conn)
                 self._advance_batch(conn, claimed, now, report)
 
     def _advance_batch(
@@ -281,9 +285,11 @@ class CampaignEngine:
         actor = f"campaign:{due.campaign_key}"
         for effect in effects:
             if isinstance(effect, Send):
+                variant, source = self.variants.choose(due.campaign_key, effect.step, due.lead_id)
+                step_id = effect.step.step_id
                 sends.append(
                     store.QueuedSend(
-                        due.lead_id, due.id, due.campaign_key, effect.step.step_id, lead["email"]
+                        due.lead_id, due.id, due.campaign_key, step_id, lead["email"], variant, source
                     )
                 )
                 report.queued[(due.campaign_key, effect.step.step_id)] += 1

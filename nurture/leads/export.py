@@ -59,7 +59,7 @@ ENROLLMENTS = {
 # Not the body, the recipient address (a rep's, for a sales notification) or the relay's bytes.
 MESSAGES = {
     "kind": "kind", "campaign": "campaign_key", "step": "step_id", "subject": "subject", "status": "status",
-    "attempts": "attempts", "created_at": "created_at", "sent_at": "sent_at",
+    "attempts": "attempts", "created_at": "created_at", "sent_at": "sent_at", "variant": "variant",
 }  # fmt: skip
 EVENTS = {
     "id": "id", "type": "type", "occurred_at": "occurred_at", "received_at": "received_at",

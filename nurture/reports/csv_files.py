@@ -40,7 +40,40 @@ def tables(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             for g in data["breakdown"]["groups"]
             for s in g["funnel"]
         ]
+    if data.get("experiments"):
+        found["experiments"] = list(_experiment_rows(data["experiments"]))
     return found
+
+
+def _experiment_rows(experiments: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """One row per variant, and per holdout group and stage; intervals as low and high columns."""
+    for e in experiments:
+        head = {key: e.get(key) for key in ("kind", "campaign", "step", "metric", "verdict", "winner")}
+        if e["kind"] == "variants":
+            for v in e["variants"]:
+                counts = {key: v[key] for key in ("leads", "judged", "planned", "sample", "outcomes", "rate")}
+                yield {
+                    **head, "group": v["variant"], "stage": e["metric"], **counts,
+                    **_bounds("rate", v["rate_interval"]), "difference": v["difference"],
+                    **_bounds("difference", v["difference_interval"]),
+                }  # fmt: skip
+            continue
+        for g in e["groups"]:
+            counts = {key: g[key] for key in ("leads", "judged", "planned", "sample")}
+            for stage, o in g["outcomes"].items():
+                lift = e["lift"][stage] if g["group"] == "treated" else {}
+                yield {
+                    **head, "group": g["group"], "stage": stage, **counts, "outcomes": o["count"],
+                    "rate": o["rate"], **_bounds("rate", o["rate_interval"]),
+                    "difference": lift.get("difference"),
+                    **_bounds("difference", lift.get("difference_interval")),
+                    "other_mail_per_lead": g["other_mail_per_lead"],
+                }  # fmt: skip
+
+
+def _bounds(name: str, interval: list[float] | None) -> dict[str, float | None]:
+    low, high = interval or (None, None)
+    return {f"{name}_low": low, f"{name}_high": high}
 
 
 def _revenue(amounts: dict[str, float]) -> dict[str, float]:

@@ -122,6 +122,7 @@ def lead_profile(
         {
             "campaign": r.campaign_key,
             "step": r.step_id,
+            "variant": r.variant,
             "kind": r.kind,
             "subject": r.subject,
             "status": r.status,

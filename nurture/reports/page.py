@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nurture.reports.charts import bars, lines
-from nurture.reports.text import number, percent
+from nurture.reports.text import experiment_headline, interval, number, percent, points
 from nurture.templating import template_environment
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -50,6 +50,9 @@ def render_report_page(data: dict[str, Any]) -> str:
         audit=[{**entry, "detail": _detail(entry.get("detail"))} for entry in data.get("audit", [])],
         percent=percent,
         number=number,
+        headline=experiment_headline,
+        interval=interval,
+        points=points,
     )
 
 

@@ -98,7 +98,8 @@ def print_report(data: dict[str, Any], console: Console | None = None) -> None:
         console.print(
             _table(
                 f"{campaign['campaign']}: entered {campaign['entered']}, active {campaign['active']}, "
-                f"completed {campaign['completed']}, exited {campaign['exited']}",
+                f"completed {campaign['completed']}, exited {campaign['exited']}"
+                + (f", held out {campaign['holdout']}" if campaign.get("holdout") else ""),
                 (
                     "step",
                     "sent",
@@ -221,6 +222,116 @@ def print_report(data: dict[str, Any], console: Console | None = None) -> None:
                 ),
             )
         )
+
+    for experiment in data.get("experiments", []):
+        _print_experiment(experiment, console)
+
+
+def interval(bounds: Sequence[float] | None) -> str:
+    """A rate's interval in percent: ``[10.1 – 14.8 %]``."""
+    return "–" if bounds is None else f"[{bounds[0] * 100:.1f} – {bounds[1] * 100:.1f} %]"
+
+
+def points(value: float | None, bounds: Sequence[float] | None) -> str:
+    """A difference of rates in percentage points, with its interval: ``+2.1 pt [-0.5, +4.7]``."""
+    if value is None or bounds is None:
+        return "–"
+    return f"{value * 100:+.1f} pt [{bounds[0] * 100:+.1f}, {bounds[1] * 100:+.1f}]"
+
+
+def experiment_headline(e: dict[str, Any]) -> str:
+    """What an experiment concluded, in one line (the terminal and the page say the same)."""
+    if e["kind"] == "variants":
+        if e["verdict"] == "winner":
+            result = f"winner: variant {e['winner']}"
+        elif e["verdict"] == "no difference":
+            result = f"no difference of {e['min_effect'] * 100:g} points or more"
+        else:
+            result = "collecting: the planned sample is not reached yet, so no verdict"
+        promoted = f"; variant {e['promoted']} is sent to everyone" if e["promoted"] else ""
+        return (
+            f"{e['campaign']}/{e['step']}: {e['metric']} within {number(e['within_days'])} days; "
+            f"{result}{promoted}"
+        )
+    lift = e["lift"][e["metric"]]
+    if e["verdict"] == "winner":
+        better = "the campaign lifts" if lift["better"] == "treated" else "held-out leads do better on"
+        result = f"{better} {e['metric']}: {points(lift['difference'], lift['difference_interval'])}"
+    elif e["verdict"] == "no difference":
+        result = f"no lift of {e['min_effect'] * 100:g} points or more in {e['metric']}"
+    else:
+        result = "collecting: the planned sample is not reached yet, so no verdict"
+    within = number(e["within_days"])
+    return f"{e['campaign']}: holdout {e['share'] * 100:g} %, {e['metric']} within {within} days; {result}"
+
+
+def _print_experiment(e: dict[str, Any], console: Console) -> None:
+    if e["kind"] == "variants":
+        console.print(
+            _table(
+                f"Experiment {experiment_headline(e)}",
+                (
+                    "variant",
+                    "leads",
+                    "sends",
+                    "judged",
+                    "planned",
+                    "outcomes",
+                    "rate",
+                    "95 % interval",
+                    f"vs control ({e['confidence'] * 100:g} %)",
+                ),
+                (
+                    (
+                        v["variant"] + (" (control)" if v["control"] else ""),
+                        v["leads"],
+                        v["sends"],
+                        v["judged"],
+                        v["planned"],
+                        v["outcomes"],
+                        percent(v["rate"]),
+                        interval(v["rate_interval"]),
+                        points(v["difference"], v["difference_interval"]),
+                    )
+                    for v in e["variants"]
+                ),
+            )
+        )
+        return
+    stages = list(e["lift"])
+    console.print(
+        _table(
+            f"Holdout {experiment_headline(e)}",
+            (
+                "group",
+                "leads",
+                "judged",
+                "planned",
+                "emails from it",
+                "other mail",
+                *(f"{stage} rate" for stage in stages),
+            ),
+            (
+                (
+                    g["group"].replace("_", " "),
+                    g["leads"],
+                    g["judged"],
+                    g["planned"],
+                    g["campaign_sends_per_lead"],
+                    g["other_mail_per_lead"],
+                    *(
+                        f"{percent(g['outcomes'][s]['rate'])} {interval(g['outcomes'][s]['rate_interval'])}"
+                        for s in stages
+                    ),
+                )
+                for g in e["groups"]
+            ),
+        )
+    )
+    lifts = ", ".join(
+        f"{stage} {points(d['difference'], d['difference_interval'])}" for stage, d in e["lift"].items()
+    )
+    console.print(f"Lift (treated minus held out, 95 % interval): {lifts}", highlight=False)
 
 
 def _money(amounts: dict[str, float]) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection
 
 from nurture.definitions import Program
 from nurture.reports.costs import read_costs
+from nurture.reports.experiment_rows import holdout_members, promoted_winners, variant_sends
+from nurture.reports.experiments import judge_experiments
 from nurture.reports.queries import read_history, step_counts
 from nurture.reports.report import Report, ReportOptions, build_report, program_facts
 
@@ -16,4 +19,25 @@ def workspace_report(conn: Connection, program: Program | None, root: Path, opti
     history = read_history(conn, options.now)
     history.costs = read_costs(root)
     steps = step_counts(conn, options.since, options.until)
-    return build_report(history, steps, program_facts(program), options)
+    report = build_report(history, steps, program_facts(program), options)
+    report.experiments = experiments(conn, program, history.changes, options)
+    return report
+
+
+def experiments(
+    conn: Connection, program: Program | None, changes: Any, options: ReportOptions
+) -> list[dict[str, Any]]:
+    """Every experiment of the program, judged at the report's moment."""
+    if program is None:
+        return []
+    campaigns = list(program.campaigns.values())
+    with_holdout = [(c.key, c.holdout.within) for c in campaigns if c.holdout is not None]
+    has_variants = any(step.send.variants for c in campaigns for step in c.send_steps)
+    return judge_experiments(
+        campaigns,
+        variant_sends(conn, options.now) if has_variants else [],
+        holdout_members(conn, with_holdout, options.now),
+        promoted_winners(conn) if has_variants else {},
+        changes,
+        options.now,
+    )

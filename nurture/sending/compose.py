@@ -70,13 +70,24 @@ class Composer:
         campaign_key: str,
         step_id: str,
         now: datetime,
+        *,
+        variant: str | None = None,
     ) -> Composed:
-        """A campaign's send step for one lead: rendered, tracked, with one-click unsubscribe."""
-        email, sender = self._marketing_email(message_id, header_id, lead, campaign_key, step_id, now)
+        """A campaign's send step for one lead (as ``variant`` writes it, when the step has
+        variants): rendered, tracked, with one-click unsubscribe."""
+        email, sender = self._marketing_email(
+            message_id, header_id, lead, campaign_key, step_id, now, variant
+        )
         return self._envelope(email, message_id, sender, lead["email"])
 
     def test_send(
-        self, lead: dict[str, Any], campaign_key: str, step_id: str, to: str, now: datetime
+        self,
+        lead: dict[str, Any],
+        campaign_key: str,
+        step_id: str,
+        to: str,
+        now: datetime,
+        variant: str | None = None,
     ) -> Composed:
         """A send step rendered for ``lead`` but addressed to ``to``, its subject marked ``[TEST]``.
 
@@ -84,7 +95,7 @@ class Composer:
         recorded against any lead.
         """
         header_id = f"<test.{int(now.timestamp())}@{self.sender.domain}>"
-        email, sender = self._marketing_email(0, header_id, lead, campaign_key, step_id, now)
+        email, sender = self._marketing_email(0, header_id, lead, campaign_key, step_id, now, variant)
         email = replace(email, to=Address.parse(to), subject=f"[TEST] {email.subject}")
         return self._envelope(email, 0, sender, Address.parse(to).email)
 
@@ -96,25 +107,27 @@ class Composer:
         campaign_key: str,
         step_id: str,
         now: datetime,
+        variant: str | None,
     ) -> tuple[Email, Address]:
         campaign = self.program.campaign(campaign_key)
         step = campaign.step(step_id)
         if not isinstance(step, SendStep):
             raise ValueError(f"step {step_id!r} of campaign {campaign_key!r} is not a send step")
+        send = step.send.variant(variant)
         unsubscribe_url = self.tracker.unsubscribe_url(message_id, lead["id"])
         context = email_context(
             lead=template_lead(lead),
             campaign=MappingProxyType({"key": campaign.key, "name": campaign.title}),
-            step=MappingProxyType({"id": step_id, "template": step.send.template}),
+            step=MappingProxyType({"id": step_id, "template": send.template, "variant": variant}),
             unsubscribe_url=unsubscribe_url,
             now=now,
         )
-        if step.send.layout:
-            context["layout"] = f"layouts/{step.send.layout}.html"
-        rendered = self.renderer.render(step.send.template, step.send.subject, context)
+        if send.layout:
+            context["layout"] = f"layouts/{send.layout}.html"
+        rendered = self.renderer.render(send.template, send.subject, context)
         tracked = self.tracker.track(rendered, message_id, unsubscribe_url=unsubscribe_url)
-        sender = Address.parse(step.send.from_) if step.send.from_ else self.sender
-        reply_to = Address.parse(step.send.reply_to) if step.send.reply_to else self.reply_to
+        sender = Address.parse(send.from_) if send.from_ else self.sender
+        reply_to = Address.parse(send.reply_to) if send.reply_to else self.reply_to
         email = Email(
             sender=sender,
             to=Address(lead["email"], _full_name(lead)),

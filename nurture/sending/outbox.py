@@ -79,6 +79,7 @@ class _Claimed(NamedTuple):
     subject: str | None
     html: str | None
     text: str | None
+    variant: str | None  # the send step's variant, chosen when it was queued
     attempts: int
 
 
@@ -389,7 +390,9 @@ class Outbox:
             if lead is None or lead["unsubscribed"]:
                 return None
             assert row.campaign_key and row.step_id
-            return self.composer.marketing(row.id, row.header_id, lead, row.campaign_key, row.step_id, now)
+            return self.composer.marketing(
+                row.id, row.header_id, lead, row.campaign_key, row.step_id, now, variant=row.variant
+            )
         if row.html is None and row.text is None:
             raise ValueError(f"a {row.kind} message has no rendered body")
         return self.composer.prebuilt(
@@ -411,7 +414,7 @@ class Outbox:
             columns = (m.id, m.message_id, m.kind, m.lead_id, m.campaign_key, m.step_id, m.to_address)
             paused = claim_exclusions(conn, now, self.guard)  # paused mail stays queued
             query = (
-                select(*columns, m.subject, m.html, m.text, m.attempts)
+                select(*columns, m.subject, m.html, m.text, m.variant, m.attempts)
                 .where(m.status == "queued", m.next_attempt_at <= now, *paused)
                 .order_by(m.next_attempt_at, m.id)
                 .limit(self.batch_size)

@@ -175,6 +175,10 @@ messages = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    # The variant of a send step this email is, chosen once when it is queued and never again;
+    # ``split`` when the stable split chose it (the experiment), ``winner`` once a winner was set.
+    Column("variant", String(100)),
+    Column("variant_source", String(8)),
     # One send step is sent at most once per enrollment, enforced here and not only in code.
     UniqueConstraint("enrollment_id", "step_id"),
     Index("ix_messages_due", "next_attempt_at", "id", **_active("status", "queued")),
@@ -184,6 +188,18 @@ messages = Table(
     Index("ix_messages_unknown", "id", **_where("status = 'unknown'")),
     Index("ix_messages_lead_created", "lead_id", "created_at"),
     Index("ix_messages_campaign_step", "campaign_key", "step_id"),
+)
+
+# A send step's variant promoted to winner by `nurture experiments promote` (winner: in the YAML
+# does the same); every lead queued from then on gets it.
+variant_winners = Table(
+    "variant_winners",
+    metadata,
+    Column("campaign_key", String(100), primary_key=True),
+    Column("step_id", String(100), primary_key=True),
+    Column("variant", String(100), nullable=False),
+    Column("promoted_at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
 )
 
 events = Table(
