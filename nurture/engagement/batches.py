@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from nurture.facts import WhatFollows
 
 MAX_KEY_LENGTH = 200
+NEEDS_ID = (
+    "is required: give each event an id, or send the request with an Idempotency-Key header, so "
+    "that a retried request is not recorded twice"
+)
 
 
 class BatchKeyReused(NurtureError):
@@ -75,7 +79,10 @@ def record_batch(
         ).rowcount
         if not claimed:
             return _replay(conn, key, body_sha256)
-    result = record_events(conn, then, items, now, unknown_leads=unknown_leads)
+    # Without a key for the request, only an event's own id can tell a retry from a new event.
+    result = record_events(
+        conn, then, items, now, unknown_leads=unknown_leads, require_ids=None if key is not None else NEEDS_ID
+    )
     body = result.as_json()
     if key is not None:
         conn.execute(

@@ -5,8 +5,10 @@ or as an HMAC-SHA256 of the raw body, ``X-Nurture-Signature: sha256=<hex>`` (for
 webhooks rather than hold a bearer secret). The body is ``{"events": [...]}`` or a bare list of
 the items :mod:`nurture.engagement.items` describes. Every item is answered: stored, a retry, or
 rejected with its index, field and reason. An ``Idempotency-Key`` header makes a retried batch
-count once and get the first answer again. A body over 5 MiB, over 10,000 events or nested deeper
-than :data:`~nurture.json_depth.MAX_DEPTH` levels is refused whole, with the reason.
+count once and get the first answer again; without one, every event needs its own ``id`` (an
+event without a time gets the time of receipt, so a retry of it would look new). A body over
+5 MiB, over 10,000 events or nested deeper than :data:`~nurture.json_depth.MAX_DEPTH` levels is
+refused whole, with the reason.
 """
 
 from __future__ import annotations
