@@ -8,6 +8,8 @@ a batch).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +26,101 @@ from nurture.store.feeds import writing
 from nurture.store.schema import leads, suppressions
 
 BATCH_SIZE = 10_000  # rows per transaction: large enough to amortise commits and WAL checkpoints
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+
+
+@dataclass
+class Written:
+    """What :func:`write_leads` did, row by row and in all."""
+
+    outcomes: list[str]  # created | updated | unchanged, in row order
+    lead_ids: list[int | None]  # in row order; None for a new lead of a dry run
+    created: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+    suppressed: int = 0  # rows whose address is suppressed (stored all the same, never mailed)
+
+
+def write_leads(
+    conn: Connection,
+    rows: Sequence[LeadValues],
+    now: datetime,
+    source: str,
+    *,
+    actor: str = "import",
+    dry_run: bool = False,
+) -> Written:
+    """Create or update one lead per row (each address once), in ``conn``'s transaction: stored
+    leads take the row's values (blanks erase nothing), new ones start at their stage. What
+    follows (scoring, the MQL rule) is the caller's to start, with the ids returned."""
+    emails = [lead.email for lead in rows]
+    existing = _existing_leads(conn, emails)
+    written = Written(outcomes=[], lead_ids=[], suppressed=_count_suppressed(conn, emails))
+    new_leads: list[LeadValues] = []
+    new_positions: list[int] = []
+    changed: list[dict[str, Any]] = []
+    stage_moves: list[dict[str, Any]] = []
+    for position, lead in enumerate(rows):
+        current = existing.get(lead.email)
+        if current is None:
+            new_leads.append(lead)
+            new_positions.append(position)
+            written.outcomes.append(CREATED)
+            written.lead_ids.append(None)
+            continue
+        written.lead_ids.append(int(current.id))
+        merged = merge(current._mapping, lead, now)
+        if merged is None:
+            written.outcomes.append(UNCHANGED)
+            continue
+        written.outcomes.append(UPDATED)
+        merged["b_id"] = current.id
+        changed.append(merged)
+        if merged["lifecycle_stage"] != current.lifecycle_stage:
+            stage_moves.append(
+                stage_move(current.id, current.lifecycle_stage, merged["lifecycle_stage"], now, source, actor)
+            )
+    if dry_run:
+        return written
+    written.created = _insert(conn, new_leads, now, source, actor)
+    for position, lead_id in zip(new_positions, written.created, strict=True):
+        written.lead_ids[position] = lead_id
+    write_changes(conn, changed, stage_moves)
+    written.changed = [c["b_id"] for c in changed]
+    return written
+
+
+def _insert(
+    conn: Connection, new_leads: list[LeadValues], at: datetime, source: str, actor: str
+) -> list[int]:
+    """Insert new leads and their first stage; their ids, in row order."""
+    if not new_leads:
+        return []
+    now = bulk.instant(conn, at)
+    rows = []
+    for lead in new_leads:
+        row: dict[str, Any] = dict.fromkeys(FIELD_NAMES)
+        row.update(lead.fields)
+        row["lifecycle_stage"] = row["lifecycle_stage"] or "lead"
+        row["email"] = lead.email
+        row["email_domain"] = lead.email_domain
+        row["attributes"] = lead.attributes
+        row["now"] = now
+        rows.append(row)
+    ids = _insert_leads(conn, rows)
+    # The new leads' ids form one run (see _insert_leads on SQLite; PostgreSQL returned them):
+    # their first stage is copied inside the database, without a round trip per row.
+    placeholders, params = bulk.in_list(conn, "i", ids) if conn.dialect.name == "postgresql" else ("", {})
+    which = f"id IN {placeholders}" if placeholders else "id BETWEEN :first AND :last"
+    copy_first_stage = (
+        "INSERT INTO stage_changes (lead_id, from_stage, to_stage, at, reason, actor) "  # noqa: S608
+        f"SELECT id, NULL, lifecycle_stage, :at, :reason, :actor FROM leads WHERE {which} ORDER BY id"
+    )  # only placeholders are formatted into the statement
+    bulk.execute(
+        conn,
+        copy_first_stage,
+        {**params, "first": ids[0], "last": ids[-1], "at": now, "reason": source, "actor": actor},
+    )
+    return ids
 
 
 class RowWriter:
@@ -75,38 +172,14 @@ class RowWriter:
         rows = self._first_occurrences(piece)
         if not rows:
             return
+        written = write_leads(self.conn, rows, self.now, self.source, dry_run=self.dry_run)
         report = self.report
-        emails = [lead.email for lead in rows]
-        existing = _existing_leads(self.conn, emails)
-        report.suppressed += _count_suppressed(self.conn, emails)
-
-        new_leads: list[LeadValues] = []
-        changed: list[dict[str, Any]] = []
-        stage_moves: list[dict[str, Any]] = []
-        for lead in rows:
-            current = existing.get(lead.email)
-            if current is None:
-                new_leads.append(lead)
-                continue
-            merged = merge(current._mapping, lead, self.now)
-            if merged is None:
-                report.unchanged += 1
-                continue
-            merged["b_id"] = current.id
-            changed.append(merged)
-            if merged["lifecycle_stage"] != current.lifecycle_stage:
-                stage_moves.append(
-                    stage_move(
-                        current.id, current.lifecycle_stage, merged["lifecycle_stage"], self.now, self.source
-                    )
-                )
-        report.created += len(new_leads)
-        report.updated += len(changed)
-        if self.dry_run:
-            return
-        self._created += self._insert(new_leads)
-        write_changes(self.conn, changed, stage_moves)
-        self._changed += [c["b_id"] for c in changed]
+        report.suppressed += written.suppressed
+        report.created += written.outcomes.count(CREATED)
+        report.updated += written.outcomes.count(UPDATED)
+        report.unchanged += written.outcomes.count(UNCHANGED)
+        self._created += written.created
+        self._changed += written.changed
 
     def _first_occurrences(self, piece: list[StagedLead]) -> list[LeadValues]:
         """The piece's leads whose address no earlier batch had; later ones are reported."""
@@ -121,38 +194,6 @@ class RowWriter:
             kept.append(row)
         self._seen.add([(row[EMAIL], row[ROW]) for row in kept])
         return [lead_values(row) for row in kept]
-
-    def _insert(self, new_leads: list[LeadValues]) -> list[int]:
-        """Insert new leads and their first stage."""
-        if not new_leads:
-            return []
-        conn = self.conn
-        now = bulk.instant(conn, self.now)
-        rows = []
-        for lead in new_leads:
-            row: dict[str, Any] = dict.fromkeys(FIELD_NAMES)
-            row.update(lead.fields)
-            row["lifecycle_stage"] = row["lifecycle_stage"] or "lead"
-            row["email"] = lead.email
-            row["email_domain"] = lead.email_domain
-            row["attributes"] = lead.attributes
-            row["now"] = now
-            rows.append(row)
-        ids = _insert_leads(conn, rows)
-        # The new leads' ids form one run (see _insert_leads on SQLite; PostgreSQL returned them):
-        # their first stage is copied inside the database, without a round trip per row.
-        placeholders, params = bulk.in_list(conn, "i", ids) if conn.dialect.name == "postgresql" else ("", {})
-        which = f"id IN {placeholders}" if placeholders else "id BETWEEN :first AND :last"
-        copy_first_stage = (
-            "INSERT INTO stage_changes (lead_id, from_stage, to_stage, at, reason, actor) "  # noqa: S608
-            f"SELECT id, NULL, lifecycle_stage, :at, :reason, 'import' FROM leads WHERE {which} ORDER BY id"
-        )  # only placeholders are formatted into the statement
-        bulk.execute(
-            conn,
-            copy_first_stage,
-            {**params, "first": ids[0], "last": ids[-1], "at": now, "reason": self.source},
-        )
-        return ids
 
 
 def _existing_leads(conn: Connection, emails: list[str]) -> dict[str, Any]:
