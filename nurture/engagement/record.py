@@ -299,11 +299,16 @@ def find_messages(conn: Connection, refs: Iterable[int | str]) -> dict[int | str
 def join_anonymous_events(
     conn: Connection, then: WhatFollows | None, lead_ids: Sequence[int], now: datetime
 ) -> int:
-    """Give events kept under an address to the leads just created with it; how many were joined.
+    """Give events kept under an address to the leads with it; how many were joined.
 
-    The lead importer calls this for every batch of new leads, in the batch's transaction. Joined
-    events are scored as they would have been, and an unsubscribe or complaint among them marks
-    the new lead unsubscribed (its address is already suppressed).
+    What follows a lead import (file, API, form) calls this for every batch of new and changed
+    leads, in the batch's transaction: changed ones too, since an event can be left waiting (it
+    arrived while its lead was being created in another transaction, or the lead was imported
+    while the program had errors) and the next change of the lead picks it up. Joined events are
+    scored as they would have been, once: an event is joined only while it has no lead, and on
+    PostgreSQL the rows are locked as they are read, so two joins at once never score one event
+    twice. An unsubscribe or complaint among them marks the lead unsubscribed (its address is
+    already suppressed).
     """
     if not lead_ids:
         return 0
@@ -323,13 +328,14 @@ def join_anonymous_events(
             .join(leads, leads.c.email == e.anonymous_email)
             .where(e.lead_id.is_(None), leads.c.id.in_(chunk))
             .order_by(e.occurred_at, e.id)
+            .with_for_update(of=events, skip_locked=True)
         )  # fmt: skip
         rows = conn.execute(query).all()
         if not rows:
             continue
         bulk.executemany(
             conn,
-            "UPDATE events SET lead_id = :lead_id, anonymous_email = NULL WHERE id = :id",
+            "UPDATE events SET lead_id = :lead_id, anonymous_email = NULL WHERE id = :id AND lead_id IS NULL",
             [{"lead_id": int(r.owner), "id": int(r.id)} for r in rows],
         )
         for r in rows:

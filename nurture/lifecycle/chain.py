@@ -74,11 +74,10 @@ class Lifecycle:
         self, conn: Connection, created: Sequence[int], changed: Sequence[int], now: datetime
     ) -> None:
         """A lead-import batch was written (a :data:`nurture.leads.report.BatchHook`): events kept
-        under the new addresses join their leads and are scored, then every lead's fit."""
-        if created:
-            join_anonymous_events(conn, self, created, now)
+        under the leads' addresses join them and are scored, then every lead's fit."""
         touched = sorted({*created, *changed})
         if touched:
+            join_anonymous_events(conn, self, touched, now)
             self.leads_changed(conn, touched, now)
 
     def decay_scores(self, conn: Connection, now: datetime, *, limit: int = 5_000, after_id: int = 0) -> int:

@@ -20,6 +20,7 @@ from nurture.definitions import load_program
 from nurture.engine.tick import CampaignEngine
 from nurture.http import HttpContext, create_app, sign_body
 from nurture.leads.export import export_lead
+from nurture.leads.importer import LeadImporter
 from nurture.lifecycle import Lifecycle
 from nurture.reports.lead_profile import lead_profile
 from nurture.store.schema import consents, enrollments, leads, stage_changes
@@ -221,3 +222,40 @@ def test_reads_answer_what_the_command_line_prints(desk: Desk, client: httpx.Cli
     assert client.get("/api/leads/lena@alpenblick.de").status_code == 401
     empty_signature = {"x-nurture-signature": sign_body(INGEST_KEY, b"")}
     assert client.get("/api/leads/lena@alpenblick.de", headers=empty_signature).status_code == 401
+
+
+def test_a_visitor_becoming_a_lead_gets_their_events_scored_once(
+    desk: Desk, client: httpx.Client, store: Engine
+) -> None:
+    visit = [
+        {"id": "v-1", "type": "page_view", "email": "lena@alpenblick.de",
+         "url": "https://taktwerk.example/pricing", "occurred_at": "2026-03-01T10:00:00Z"},
+    ]  # fmt: skip
+    stored = client.post("/api/events", json=visit, headers=BEARER).json()
+    assert (stored["stored"], stored["anonymous"]) == (1, 1)
+    post(client, {"email": "lena@alpenblick.de", "country": "DE"})
+    behaviour = [line for line in desk.ledger("lena@alpenblick.de") if line.kind == "behavior"]
+    assert [(line.points, line.reason) for line in behaviour] == [(15.0, "Pricing page")]
+    # Later changes, and the same event sent again, score nothing more.
+    post(client, {"email": "lena@alpenblick.de", "first_name": "Lena"})
+    assert client.post("/api/events", json=visit, headers=BEARER).json()["duplicates"] == 1
+    again = [line for line in desk.ledger("lena@alpenblick.de") if line.kind == "behavior"]
+    assert len(again) == 1
+
+
+def test_an_event_left_waiting_joins_its_lead_at_the_next_change(
+    desk: Desk, client: httpx.Client, store: Engine
+) -> None:
+    client.post(
+        "/api/events", headers=BEARER,
+        json=[{"id": "d-1", "type": "download", "email": "max@bergwerk.at", "asset_type": "whitepaper"}],
+    )  # fmt: skip
+    # Imported while nothing followed (the program had errors): the event was not joined.
+    path = desk.root / "leads.csv"
+    path.write_text("email,first_name\nmax@bergwerk.at,Max\n", encoding="utf-8")
+    assert LeadImporter(store, MONDAY).run(path).created == 1
+    assert desk.ledger("max@bergwerk.at") == []
+    post(client, {"email": "max@bergwerk.at", "last_name": "Huber"})
+    assert [
+        (line.points, line.reason) for line in desk.ledger("max@bergwerk.at") if line.kind == "behavior"
+    ] == [(10.0, "Whitepaper")]
