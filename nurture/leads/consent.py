@@ -9,7 +9,7 @@ writes ``withdrawn``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,6 +62,40 @@ def record_consent(
             text_version=text_version, ip=ip,
         )
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GivenConsent:
+    """A consent to record: where and when it was given, which text, from which address."""
+
+    topic: str
+    status: str
+    at: datetime
+    source: str
+    text_version: str | None = None
+    ip: str | None = None
+
+
+def record_consents_once(conn: Connection, given: Sequence[tuple[int, GivenConsent]]) -> int:
+    """Record each (lead, consent) that changes the topic's stored state or text version; a
+    file imported again, or a request repeated, records nothing new. How many were recorded."""
+    if not given:
+        return 0
+    stored = current_consents(conn, {lead_id for lead_id, _ in given})
+    recorded = 0
+    for lead_id, consent in given:
+        held = stored.get((lead_id, consent.topic))
+        if held is not None and (held.status, held.text_version) == (consent.status, consent.text_version):
+            continue
+        record_consent(
+            conn, lead_id, consent.topic, consent.status, consent.at,
+            source=consent.source, text_version=consent.text_version, ip=consent.ip,
+        )  # fmt: skip
+        stored[(lead_id, consent.topic)] = Consent(
+            consent.topic, consent.status, consent.at, consent.source, consent.text_version, consent.ip
+        )
+        recorded += 1
+    return recorded
 
 
 def current_consents(conn: Connection, lead_ids: Iterable[int]) -> dict[tuple[int, str], Consent]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nurture.leads.consent import CONSENT_STATES
+from nurture.leads.consent import CONSENT_STATES, GivenConsent
 from nurture.leads.validate import LeadValues, RowInvalid, SkippedFields, validate_record
 
 CONSENT_KEY = "consent"
@@ -38,18 +38,6 @@ class FieldError:
 
     def as_json(self) -> dict[str, str]:
         return {"field": self.field, "error": self.message}
-
-
-@dataclass(frozen=True)
-class GivenConsent:
-    """A consent the sender recorded (the person ticked a box on their side)."""
-
-    topic: str
-    status: str
-    at: datetime
-    source: str
-    text_version: str | None
-    ip: str | None
 
 
 @dataclass

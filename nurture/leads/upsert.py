@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from nurture.leads.consent import current_consents, record_consent
-from nurture.leads.items import CheckedLead, FieldError, GivenConsent, check_lead
+from nurture.leads.consent import record_consents_once
+from nurture.leads.items import CheckedLead, FieldError, check_lead
 from nurture.leads.report import BatchHook
 from nurture.leads.validate import LeadValues
 from nurture.leads.write_rows import write_leads
@@ -100,32 +100,11 @@ def upsert_leads(
         for consent in checked[position].consents
         if lead_id is not None
     ]
-    result.consents = _record_new_consents(conn, given)
+    result.consents = record_consents_once(conn, given)
     result.created, result.changed = written.created, written.changed
     if then is not None and (written.created or written.changed):
         then(conn, written.created, written.changed, now)
     return result
-
-
-def _record_new_consents(conn: Connection, given: list[tuple[int, GivenConsent]]) -> int:
-    """Record each consent that changes what is stored; a retry repeating one records nothing."""
-    if not given:
-        return 0
-    stored = current_consents(conn, {lead_id for lead_id, _ in given})
-    recorded = 0
-    for lead_id, consent in given:
-        now_held = stored.get((lead_id, consent.topic))
-        if now_held is not None and (now_held.status, now_held.text_version) == (
-            consent.status,
-            consent.text_version,
-        ):
-            continue
-        record_consent(
-            conn, lead_id, consent.topic, consent.status, consent.at,
-            source=consent.source, text_version=consent.text_version, ip=consent.ip,
-        )  # fmt: skip
-        recorded += 1
-    return recorded
 
 
 def _given_email(item: Any) -> str | None:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, RootTransaction, func, insert, select
 
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.merge import merge, stage_move, write_changes
-from nurture.leads.report import BatchHook, ImportReport, duplicate
+from nurture.leads.report import BatchHook, ImportReport, RowsHook, duplicate
 from nurture.leads.seen import SeenAddresses
 from nurture.leads.staged import EMAIL, FIELD_NAMES, ROW, Piece, StagedLead, lead_values
 from nurture.leads.validate import LeadValues
@@ -133,6 +133,7 @@ class RowWriter:
         *,
         dry_run: bool = False,
         on_batch: BatchHook | None = None,
+        on_rows: RowsHook | None = None,
         batch_size: int | None = None,
     ) -> None:
         self.conn = conn
@@ -141,6 +142,8 @@ class RowWriter:
         self.source = source
         self.dry_run = dry_run
         self.on_batch = on_batch
+        self.on_rows = on_rows
+        self._named: list[int] = []
         self.batch_size = self.piece_size = batch_size or BATCH_SIZE
         self._seen: SeenAddresses | None = None
         self._transaction: RootTransaction | None = None
@@ -160,11 +163,13 @@ class RowWriter:
     def write(self, piece: Piece) -> None:
         if self._transaction is None:
             self._transaction = self.conn.begin()
-            self._created, self._changed = [], []
+            self._created, self._changed, self._named = [], [], []
         self._write_piece(piece.leads())
         if piece.closes_batch:
             if self.on_batch and (self._created or self._changed):
                 self.on_batch(self.conn, self._created, self._changed, self.now)
+            if self.on_rows and self._named:
+                self.on_rows(self.conn, self._named, self.now)
             self._transaction.commit()
             self._transaction = None
 
@@ -180,6 +185,7 @@ class RowWriter:
         report.unchanged += written.outcomes.count(UNCHANGED)
         self._created += written.created
         self._changed += written.changed
+        self._named += [lead_id for lead_id in written.lead_ids if lead_id is not None]
 
     def _first_occurrences(self, piece: list[StagedLead]) -> list[LeadValues]:
         """The piece's leads whose address no earlier batch had; later ones are reported."""

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, RootTransaction
 
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.merge import merge, stage_move, write_changes
-from nurture.leads.report import BatchHook, ImportReport, duplicate
+from nurture.leads.report import BatchHook, ImportReport, RowsHook, duplicate
 from nurture.leads.staged import FIELD_NAMES, STAGED_COLUMNS, WIDTH, Piece, lead_values
 from nurture.store import bulk
 
@@ -86,6 +86,10 @@ _MET = (
 )
 
 
+# Every lead the batch's rows name (rows repeating an earlier one were taken out of staging).
+_NAMED = "SELECT l.id FROM temp.import_staging s JOIN leads l ON l.email = s.email ORDER BY l.id"
+
+
 def usable(conn: Connection) -> bool:
     """Whether this connection's database can take the set-based writes."""
     return conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= MIN_SQLITE
@@ -100,6 +104,7 @@ class SqliteWriter:
         source: str,
         *,
         on_batch: BatchHook | None = None,
+        on_rows: RowsHook | None = None,
         batch_size: int | None = None,
     ) -> None:
         self.conn = conn
@@ -107,6 +112,7 @@ class SqliteWriter:
         self.report = report
         self.source = source
         self.on_batch = on_batch
+        self.on_rows = on_rows
         self.batch_size = batch_size or BATCH_SIZE
         driver = conn.connection.driver_connection
         limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if driver is not None else 999
@@ -179,6 +185,10 @@ class SqliteWriter:
         report.suppressed += self._count_suppressed()
         if self.on_batch and (created or changed):
             self.on_batch(conn, created, changed, self.now)
+        if self.on_rows:
+            named = bulk.execute(conn, _NAMED).scalars().all()
+            if named:
+                self.on_rows(conn, [int(lead_id) for lead_id in named], self.now)
 
     def _met_leads(self, before: int) -> list[int]:
         """Report the rows repeating an earlier one, merge the others; the ids of changed leads.
