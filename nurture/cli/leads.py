@@ -281,11 +281,11 @@ def _print_profile(p: dict[str, Any]) -> None:
     )
     _table(
         console,
-        "Consent",
-        ("topic", "state", "since", "source", "text", "ip"),
+        "Consent (every record, oldest first)",
+        ("topic", "state", "at", "source", "text", "ip"),
         [
             (c["topic"], c["status"], c["at"], c["source"], c["text_version"] or "-", c["ip"] or "-")
-            for c in p.get("consent", [])
+            for c in p.get("consent_history", p.get("consent", []))
         ],
     )
     _table(

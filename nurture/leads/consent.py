@@ -2,9 +2,10 @@
 
 Each change is a row (pending, confirmed, withdrawn) with its time, its source (a form, an
 import, the command line), the version of the consent text the person saw and their IP address;
-the latest row per topic is the state. Web forms with double opt-in write ``pending`` when they
-send the confirmation link and ``confirmed`` when it is followed; an unsubscribe from a topic
-writes ``withdrawn``.
+the latest row per topic is the state. When a person is erased, their records are kept under
+the hash of their address only (:func:`keep_proofs`), as the proof that outlives them. Web
+forms with double opt-in write ``pending`` when they send the confirmation link and
+``confirmed`` when it is followed; an unsubscribe from a topic writes ``withdrawn``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from nurture.clock import as_utc
-from nurture.store.schema import consents
+from nurture.store.schema import consent_proofs, consents
 
 CONSENT_STATES = ("pending", "confirmed", "withdrawn")
 
@@ -120,3 +121,57 @@ def current_consents(conn: Connection, lead_ids: Iterable[int]) -> dict[tuple[in
 def lead_consents(conn: Connection, lead_id: int) -> list[Consent]:
     """A lead's consent per topic (``leads show``)."""
     return [c for (_, _), c in sorted(current_consents(conn, [lead_id]).items())]
+
+
+def consent_history(conn: Connection, lead_id: int | None, email_hash: str) -> list[Consent]:
+    """Every consent record about a person, oldest first: the lead's, and the proofs kept under
+    the address's hash from an earlier erasure (``leads show``, the export)."""
+    c, p = consents.c, consent_proofs.c
+    found: list[tuple[datetime, int, Consent]] = []
+    queries = [
+        select(p.id, p.topic, p.status, p.at, p.source, p.text_version, p.ip).where(
+            p.email_hash == email_hash
+        )
+    ]
+    if lead_id is not None:
+        queries.append(
+            select(c.id, c.topic, c.status, c.at, c.source, c.text_version, c.ip).where(c.lead_id == lead_id)
+        )
+    for query in queries:
+        for row in conn.execute(query):
+            found.append(
+                (
+                    row.at,
+                    int(row.id),
+                    Consent(row.topic, row.status, row.at, row.source, row.text_version, row.ip),
+                )
+            )
+    return [consent for _, _, consent in sorted(found, key=lambda f: (f[0], f[1]))]
+
+
+def keep_proofs(conn: Connection, lead_id: int | None, email_hash: str, now: datetime, detail: str) -> int:
+    """Before a person's data is erased: copy their consent records under the hash of the address
+    and add the erasure itself (a withdrawal of every topic, source ``erasure``). How many."""
+    c = consents.c
+    rows = (
+        conn.execute(
+            select(c.topic, c.status, c.at, c.source, c.text_version, c.ip)
+            .where(c.lead_id == lead_id)
+            .order_by(c.at, c.id)
+        ).all()
+        if lead_id is not None
+        else []
+    )
+    kept = [
+        {"email_hash": email_hash, "topic": r.topic, "status": r.status, "at": r.at, "source": r.source,
+         "text_version": r.text_version, "ip": r.ip}
+        for r in rows
+    ]  # fmt: skip
+    for topic in sorted({r.topic for r in rows}):
+        kept.append(
+            {"email_hash": email_hash, "topic": topic, "status": "withdrawn", "at": as_utc(now),
+             "source": f"erasure: {detail}"[:200], "text_version": None, "ip": None}
+        )  # fmt: skip
+    if kept:
+        conn.execute(consent_proofs.insert(), kept)
+    return len(kept)

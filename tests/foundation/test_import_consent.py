@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from nurture.store.schema import consents
+from nurture.leads.addresses import suppression_hash
+from nurture.store.schema import consent_proofs, consents
 
 ENV = {"NURTURE_NOW": "2026-03-02T09:00:00Z"}
 
@@ -52,3 +53,25 @@ def test_a_consent_date_without_a_source_or_in_the_future_is_refused(cli: Any, w
         "leads", "import", str(path), "--consent-source", "x", "--consent-date", "2027-01-01", env=ENV
     )
     assert future.exit_code == 2 and "in the future" in future.output
+
+
+def test_after_erasure_the_proofs_stay_under_the_address_hash_only(
+    cli: Any, workspace: Path, store: Engine
+) -> None:
+    path = workspace / "fair.csv"
+    path.write_text("email,first_name\nanna@firma.de,Anna\n", encoding="utf-8")
+    cli(
+        "leads", "import", str(path), "--consent-source", "fair-2026", "--consent-date", "2026-02-10", env=ENV
+    )
+    assert cli("leads", "forget", "anna@firma.de", "--yes", env=ENV).exit_code == 0
+    with store.connect() as conn:
+        assert conn.execute(select(consents)).all() == []
+        proofs = conn.execute(select(consent_proofs)).all()
+    assert [(p.status, p.source) for p in proofs] == [
+        ("confirmed", "import:fair-2026"), ("withdrawn", "erasure: erasure request"),
+    ]  # fmt: skip
+    assert {p.email_hash for p in proofs} == {suppression_hash("anna@firma.de")}
+    assert "anna" not in repr([tuple(p) for p in proofs])
+    exported = json.loads(cli("leads", "export", "anna@firma.de", env=ENV).stdout)
+    assert exported["profile"] is None
+    assert [c["status"] for c in exported["consents"]] == ["confirmed", "withdrawn"]
