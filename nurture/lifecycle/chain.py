@@ -30,6 +30,7 @@ from nurture.definitions import Program
 from nurture.engagement.record import join_anonymous_events
 from nurture.engine.exits import end_exited_enrollments
 from nurture.facts import RecordedEvent
+from nurture.lifecycle.history import PastFacts
 from nurture.sales.context import SalesContext, SalesSetup
 from nurture.sales.mql import qualify, route
 from nurture.scoring.decay import decay_scores
@@ -58,6 +59,10 @@ class Lifecycle:
     @property
     def program(self) -> Program:
         return self._program
+
+    def past(self) -> PastFacts:
+        """What follows history brought from another tool: points only (:mod:`.history`)."""
+        return PastFacts(self._program, self.sales.default_zone)
 
     # -- the facts ----------------------------------------------------------------------------------
 
