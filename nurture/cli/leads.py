@@ -22,6 +22,7 @@ from nurture.definitions import Program
 from nurture.definitions.campaign import DEFAULT_TOPIC
 from nurture.errors import NurtureError
 from nurture.guards.audit import current_actor, record_audit
+from nurture.leads.combine import merge_leads, plan_merge
 from nurture.leads.consent import GivenConsent, record_consents_once
 from nurture.leads.export import export_lead
 from nurture.leads.forget import forget_lead
@@ -361,6 +362,42 @@ def list_command(
         [(escape(x.email), escape(x.name or "-"), escape(x.company or "-"), x.stage, x.owner or "-", x.score,
           x.days_in_stage, x.stale_limit_days if x.stale_limit_days is not None else "-") for x in found],
     )  # fmt: skip
+
+
+@leads.command("merge")
+@click.argument("keep")
+@click.argument("other")
+@click.option("--dry-run", is_flag=True, help="Show what would move; change nothing.")
+@click.option("--actor", metavar="NAME", help="Who merges, for the audit log (default: your user name).")
+@click.option("--json", "as_json", is_flag=True, help="Print what moved (or would) as one JSON object.")
+@pass_app
+def merge(app: App, keep: str, other: str, dry_run: bool, actor: str | None, as_json: bool) -> None:
+    """Join OTHER into KEEP: two records of one person (an address change)."""
+    now = app.clock.now()
+    with app.store.begin() as conn:
+        plan = plan_merge(conn, keep, other)
+        if not dry_run:
+            merge_leads(conn, plan, now, then=app.lifecycle.leads_merged)
+            # Ids, not addresses: an erasure of the person later leaves nothing of them here.
+            record_audit(
+                conn, current_actor(actor), "merge", f"lead:{plan.keep_id}",
+                {"merged_lead": plan.other_id, "moves": plan.moves, "enrollments_ended": plan.ended}, now,
+            )  # fmt: skip
+    if as_json:
+        click.echo(json.dumps({**plan.as_json(), "dry_run": dry_run}, ensure_ascii=False, indent=2))
+        return
+    verb = "would move" if dry_run else "moved"
+    moved = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in plan.moves.items())
+    click.echo(f"{verb} from {plan.other} to {plan.keep}: {moved}")
+    if plan.ended:
+        click.echo(
+            f"{'would end' if dry_run else 'ended'} {plan.other}'s second enrollment in: "
+            + ", ".join(plan.ended)
+        )
+    if plan.filled:
+        click.echo(f"{'would take' if dry_run else 'took'} from {plan.other}: {', '.join(plan.filled)}")
+    if not dry_run:
+        click.echo(f"{plan.other} is now a previous address of {plan.keep}; its score was recomputed")
 
 
 @leads.command("forget")
