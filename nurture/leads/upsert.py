@@ -94,6 +94,9 @@ def upsert_leads(
     written = write_leads(conn, rows, now, source, actor=source)
     for position, outcome in zip(positions, written.outcomes, strict=True):
         answers[position].status = outcome
+    for position, column, reason in written.left_out:
+        # Stored without it: the item is answered with what it got and the value it did not.
+        answers[positions[position]].errors.append(FieldError(column, f"{reason}; stored without this field"))
     given = [
         (lead_id, consent)
         for position, lead_id in zip(positions, written.lead_ids, strict=True)

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, RootTransaction, func, insert, select
 
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.merge import merge, stage_move, write_changes
+from nurture.leads.origins import Origin, apply_origins
 from nurture.leads.report import BatchHook, ImportReport, RowsHook, duplicate
 from nurture.leads.seen import SeenAddresses
 from nurture.leads.staged import EMAIL, FIELD_NAMES, ROW, Piece, StagedLead, lead_values
@@ -38,6 +39,8 @@ class Written:
     created: list[int] = field(default_factory=list)
     changed: list[int] = field(default_factory=list)
     suppressed: int = 0  # rows whose address is suppressed (stored all the same, never mailed)
+    # (position in the rows, column, reason) of origin values left out (nurture.leads.origins)
+    left_out: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def write_leads(
@@ -86,6 +89,13 @@ def write_leads(
         written.lead_ids[position] = lead_id
     write_changes(conn, changed, stage_moves)
     written.changed = [c["b_id"] for c in changed]
+    origins = [
+        Origin(position, lead_id, lead.external_id, lead.created_at)
+        for position, (lead, lead_id) in enumerate(zip(rows, written.lead_ids, strict=True))
+        if lead_id is not None and (lead.external_id is not None or lead.created_at is not None)
+    ]
+    if origins:
+        written.left_out = apply_origins(conn, origins, set(written.created), now)
     return written
 
 
@@ -174,11 +184,15 @@ class RowWriter:
             self._transaction = None
 
     def _write_piece(self, piece: list[StagedLead]) -> None:
-        rows = self._first_occurrences(piece)
-        if not rows:
+        kept = self._first_occurrences(piece)
+        if not kept:
             return
+        rows = [lead_values(row) for row in kept]
+        rows_numbers = [row[ROW] for row in kept]
         written = write_leads(self.conn, rows, self.now, self.source, dry_run=self.dry_run)
         report = self.report
+        for position, column, reason in written.left_out:
+            report.skip_field(rows_numbers[position], column, reason)
         report.suppressed += written.suppressed
         report.created += written.outcomes.count(CREATED)
         report.updated += written.outcomes.count(UPDATED)
@@ -187,7 +201,7 @@ class RowWriter:
         self._changed += written.changed
         self._named += [lead_id for lead_id in written.lead_ids if lead_id is not None]
 
-    def _first_occurrences(self, piece: list[StagedLead]) -> list[LeadValues]:
+    def _first_occurrences(self, piece: list[StagedLead]) -> list[StagedLead]:
         """The piece's leads whose address no earlier batch had; later ones are reported."""
         assert self._seen is not None
         earlier = self._seen.earlier_rows([row[EMAIL] for row in piece])
@@ -199,7 +213,7 @@ class RowWriter:
                 continue
             kept.append(row)
         self._seen.add([(row[EMAIL], row[ROW]) for row in kept])
-        return [lead_values(row) for row in kept]
+        return kept
 
 
 def _existing_leads(conn: Connection, emails: list[str]) -> dict[str, Any]:
