@@ -73,6 +73,10 @@ def test_history_shows_in_the_funnel_with_its_dates_and_routes_nobody(
         ).all()
     assert [(p, at.isoformat()) for p, at in behaviour] == [(15.0, "2025-05-20T10:00:00+00:00")]
     assert count(store, handoffs) == 0 and count(store, messages) == 0
+    # The backtest sees them: their scores a month after their real start are in the past now.
+    evaluated = cli("score", "evaluate", "--outcome", "sql", "--json", env=ENV)
+    backtest = json.loads(evaluated.stdout)
+    assert (backtest["leads"], backtest["positives"]) == (3, 1), evaluated.output
     again = json.loads(cli("history", "import", str(path), "--json", env=ENV).stdout)
     assert (again["stage_changes"], again["events"], again["already_recorded"]) == (0, 0, 8)
 
