@@ -13,7 +13,6 @@ refused whole, with the reason.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -25,7 +24,6 @@ from starlette.routing import Route
 
 from nurture.engagement import BatchAnswer, BatchKeyReused, record_batch
 from nurture.engagement.batches import body_digest, valid_batch_key
-from nurture.engagement.surrogates import UNPAIRED_SURROGATE, has_unpaired_surrogate, may_hold_surrogates
 from nurture.http.api_auth import (
     SIGNATURE_HEADER,
     api_error,
@@ -37,8 +35,7 @@ from nurture.http.api_auth import (
     unauthorised,
 )
 from nurture.http.context import HttpContext
-from nurture.http.reading import BodyTooLarge, read_body
-from nurture.json_depth import TOO_DEEP, may_nest_too_deeply, nests_too_deeply
+from nurture.http.reading import BadJson, BodyTooLarge, check_storable, json_document, read_body
 
 log = logging.getLogger("nurture.http")
 
@@ -106,32 +103,16 @@ class IngestRoutes:
 
 def _items(body: bytes) -> list[Any] | Response:
     try:
-        document = json.loads(body)
-    except RecursionError:
-        return _error(400, f"the body is {TOO_DEEP}")
-    except UnicodeDecodeError:
-        return _error(400, "the body is not UTF-8 text")
-    except json.JSONDecodeError as exc:
-        return _error(400, f"the body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
-    if isinstance(document, dict) and isinstance(document.get("events"), list):
-        items: list[Any] = document["events"]
-    elif isinstance(document, list):
-        items = document
-    else:
-        return _error(400, 'expected {"events": [...]} or a JSON list of events')
-    if len(items) > MAX_ITEMS:
-        return _error(413, f"{len(items)} events in one batch; send at most {MAX_ITEMS} at a time")
-    return _unstorable(body, items) or items
-
-
-def _unstorable(body: bytes, items: list[Any]) -> Response | None:
-    """A 400 naming the first event nested too deeply or holding text no database can store."""
-    if may_nest_too_deeply(body):
-        for index, item in enumerate(items):
-            if nests_too_deeply(item):
-                return _error(400, f"events[{index}]: {TOO_DEEP}")
-    if may_hold_surrogates(body):
-        for index, item in enumerate(items):
-            if has_unpaired_surrogate(item):
-                return _error(400, f"events[{index}]: {UNPAIRED_SURROGATE}")
-    return None
+        document = json_document(body)
+        if isinstance(document, dict) and isinstance(document.get("events"), list):
+            items: list[Any] = document["events"]
+        elif isinstance(document, list):
+            items = document
+        else:
+            raise BadJson('expected {"events": [...]} or a JSON list of events')
+        if len(items) > MAX_ITEMS:
+            return _error(413, f"{len(items)} events in one batch; send at most {MAX_ITEMS} at a time")
+        check_storable(body, items, "events")
+    except BadJson as exc:
+        return _error(400, str(exc))
+    return items
