@@ -99,6 +99,15 @@ def record_consents_once(conn: Connection, given: Sequence[tuple[int, GivenConse
     return recorded
 
 
+def withdraw_all(conn: Connection, lead_id: int, at: datetime, source: str) -> int:
+    """The person left all mail (an unsubscribe, a complaint): every topic they consented to, or
+    were asked about, is recorded withdrawn, so the record shows when and how. How many."""
+    held = [c for (_, _), c in sorted(current_consents(conn, [lead_id]).items()) if c.status != "withdrawn"]
+    for consent in held:
+        record_consent(conn, lead_id, consent.topic, "withdrawn", at, source=source)
+    return len(held)
+
+
 def current_consents(conn: Connection, lead_ids: Iterable[int]) -> dict[tuple[int, str], Consent]:
     """The state of each (lead, topic) that has any consent recorded: its latest row."""
     ids = sorted(set(lead_ids))

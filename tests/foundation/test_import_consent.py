@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from nurture.engagement import unsubscribe
 from nurture.leads.addresses import suppression_hash
 from nurture.store.schema import consent_proofs, consents
 
@@ -75,3 +77,29 @@ def test_after_erasure_the_proofs_stay_under_the_address_hash_only(
     exported = json.loads(cli("leads", "export", "anna@firma.de", env=ENV).stdout)
     assert exported["profile"] is None
     assert [c["status"] for c in exported["consents"]] == ["confirmed", "withdrawn"]
+
+
+def test_an_unsubscribe_is_recorded_as_a_withdrawal_of_every_consent(
+    cli: Any, workspace: Path, store: Engine
+) -> None:
+    path = workspace / "fair.csv"
+    path.write_text("email\nanna@firma.de\n", encoding="utf-8")
+    cli(
+        "leads",
+        "import",
+        str(path),
+        "--consent-source",
+        "fair-2026",
+        "--consent-topic",
+        "newsletter",
+        env=ENV,
+    )
+    now = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+    with store.begin() as conn:
+        unsubscribe(conn, "anna@firma.de", now, "one_click")
+        unsubscribe(conn, "anna@firma.de", now, "page")  # already out: nothing more recorded
+    history = json.loads(cli("leads", "show", "anna@firma.de", "--json", env=ENV).stdout)["consent_history"]
+    assert [(c["topic"], c["status"], c["source"]) for c in history] == [
+        ("newsletter", "confirmed", "import:fair-2026"),
+        ("newsletter", "withdrawn", "unsubscribe: one_click"),
+    ]
