@@ -53,6 +53,10 @@ def check_lead(item: Any, now: datetime, *, default_source: str = "api") -> Chec
         return CheckedLead(None, errors=[FieldError("", f"a lead is a JSON object, not {_kind(item)}")])
     errors: list[FieldError] = []
     email = item.get("email")
+    if not email and item.get("external_id") not in (None, ""):
+        # Items naming a stored lead by its number were given its address before checking.
+        known = f"no lead has external_id {str(item['external_id'])[:80]!r}; give the email to create one"
+        return CheckedLead(None, errors=[FieldError("email", known)])
     if email is not None and not isinstance(email, str):
         errors.append(FieldError("email", f"must be a string, not {_kind(email)}"))
     consents = _consents(item.get(CONSENT_KEY), now, default_source, errors)

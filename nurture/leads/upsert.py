@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from nurture.leads.consent import record_consents_once
 from nurture.leads.items import CheckedLead, FieldError, check_lead
 from nurture.leads.report import BatchHook
 from nurture.leads.validate import LeadValues
 from nurture.leads.write_rows import write_leads
+from nurture.store.schema import leads
 
 REJECTED = "rejected"
 
@@ -69,6 +70,7 @@ def upsert_leads(
 ) -> Upserted:
     """Create or update a lead per good item, record the consents they carry, and tell ``then``
     (what follows a lead import) which leads were created and which changed."""
+    items = _named_by_external_id(conn, items)
     checked = [check_lead(item, now, default_source=source) for item in items]
     answers = [
         LeadAnswer(i, c.values.email if c.values else _given_email(items[i]), REJECTED, c.errors)
@@ -108,6 +110,36 @@ def upsert_leads(
     if then is not None and (written.created or written.changed):
         then(conn, written.created, written.changed, now)
     return result
+
+
+def _named_by_external_id(conn: Connection, items: Sequence[Any]) -> list[Any]:
+    """Items naming their lead by ``external_id`` alone get the lead's address; an unknown
+    number stays without one, and is answered that ``email`` is missing."""
+    wanted = {
+        str(item["external_id"]).strip()
+        for item in items
+        if isinstance(item, dict)
+        and not item.get("email")
+        and isinstance(item.get("external_id"), (str, int))
+    }
+    if not wanted:
+        return list(items)
+    found = dict(
+        conn.execute(
+            select(leads.c.external_id, leads.c.email).where(leads.c.external_id.in_(sorted(wanted)))
+        ).all()
+    )
+    named: list[Any] = []
+    for item in items:
+        if (
+            isinstance(item, dict)
+            and not item.get("email")
+            and isinstance(item.get("external_id"), (str, int))
+        ):
+            email = found.get(str(item["external_id"]).strip())
+            item = {**item, "email": email} if email is not None else item
+        named.append(item)
+    return named
 
 
 def _given_email(item: Any) -> str | None:

@@ -259,3 +259,22 @@ def test_an_event_left_waiting_joins_its_lead_at_the_next_change(
     assert [
         (line.points, line.reason) for line in desk.ledger("max@bergwerk.at") if line.kind == "behavior"
     ] == [(10.0, "Whitepaper")]
+
+
+def test_a_lead_can_be_named_by_its_external_id(desk: Desk, client: httpx.Client, store: Engine) -> None:
+    created = post(client, {**LENA, "external_id": "CRM-1", "created_at": "2025-05-01T09:00:00Z"}).json()
+    assert created["leads"][0]["status"] == "created"
+    updated = post(client, [{"external_id": "CRM-1", "last_name": "Wolf"}, {"external_id": "CRM-9"}]).json()
+    assert [(i["email"], i["status"]) for i in updated["leads"]] == [
+        ("lena@alpenblick.de", "updated"), (None, "rejected"),
+    ]  # fmt: skip
+    assert "no lead has external_id 'CRM-9'" in updated["leads"][1]["errors"][0]["error"]
+    lena = desk.lead("lena@alpenblick.de")
+    assert (lena.last_name, lena.external_id, lena.created_at.isoformat()) == (
+        "Wolf", "CRM-1", "2025-05-01T09:00:00+00:00",
+    )  # fmt: skip
+    taken = post(client, {"email": "max@bergwerk.at", "external_id": "CRM-1"}).json()["leads"][0]
+    assert taken["status"] == "created"
+    assert taken["errors"] == [
+        {"field": "external_id", "error": "'CRM-1' belongs to another lead; stored without this field"}
+    ]
