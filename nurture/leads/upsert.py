@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from nurture.leads.consent import record_consents_once
-from nurture.leads.items import CheckedLead, FieldError, check_lead
+from nurture.leads.items import FieldError, check_lead
 from nurture.leads.report import BatchHook
 from nurture.leads.validate import LeadValues
 from nurture.leads.write_rows import write_leads
@@ -146,5 +146,3 @@ def _given_email(item: Any) -> str | None:
     email = item.get("email") if isinstance(item, dict) else None
     return email[:320] if isinstance(email, str) else None
 
-
-__all__ = ["CheckedLead", "LeadAnswer", "Upserted", "upsert_leads"]
