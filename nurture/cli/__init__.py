@@ -65,6 +65,7 @@ COMMANDS = (
     "db:db",
     "leads:leads",
     "events:events",
+    "history:history",
     "check:check",
     "check:schema",
     "engine:tick",

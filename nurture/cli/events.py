@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -23,8 +24,9 @@ def events() -> None:
     help="Events of addresses that are not leads yet: keep them for later (default: the "
     "unknown_event_leads setting) or refuse them.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @pass_app
-def import_events(app: App, file: Path, unknown_leads: str | None) -> None:
+def import_events(app: App, file: Path, unknown_leads: str | None, as_json: bool) -> None:
     """Import events from a JSON Lines FILE: {"type": ..., "email": ..., "occurred_at": ..., ...}."""
     # why: the events importer loads only for this command, not at every CLI start
     from nurture.engagement.jsonl import import_events_file
@@ -37,11 +39,14 @@ def import_events(app: App, file: Path, unknown_leads: str | None) -> None:
         app.clock.now(),
         unknown_leads="refuse" if policy == "refuse" else "keep",
     )
-    for problem in report.problems:
-        click.echo(f"{file}: {problem}", err=True)
-    hidden = report.rejected - len(report.problems)
-    if hidden > 0:
-        click.echo(f"{file}: ... and {hidden} more rejected lines", err=True)
-    click.echo(report.summary())
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        for problem in report.problems:
+            click.echo(f"{file}: {problem}", err=True)
+        hidden = report.rejected - len(report.problems)
+        if hidden > 0:
+            click.echo(f"{file}: ... and {hidden} more rejected lines", err=True)
+        click.echo(report.summary())
     if report.rejected:
         sys.exit(1)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +15,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
+from sqlalchemy import Connection
 
 from nurture.cli.context import App, pass_app
 from nurture.definitions import Program
+from nurture.definitions.campaign import DEFAULT_TOPIC
 from nurture.errors import NurtureError
 from nurture.guards.audit import current_actor, record_audit
+from nurture.leads.combine import merge_leads, plan_merge
+from nurture.leads.consent import GivenConsent, record_consents_once
 from nurture.leads.export import export_lead
 from nurture.leads.forget import forget_lead
 from nurture.leads.importer import LeadImporter
-from nurture.leads.report import ImportReport
+from nurture.leads.report import ImportReport, RowsHook
 from nurture.leads.sources import ENCODINGS
 from nurture.reports.lead_list import list_leads
 from nurture.reports.lead_profile import lead_profile
@@ -53,12 +59,28 @@ def leads() -> None:
     show_default=True,
     help="The file's character set; cp1252 for CSV saved by Excel on Windows.",
 )
+@click.option(
+    "--consent-source", metavar="SOURCE",
+    help="Where the file's people gave their consent (a fair, a webinar, the old tool): every lead "
+    "of the file gets a confirmed consent with source import:SOURCE.",
+)  # fmt: skip
+@click.option(
+    "--consent-date", metavar="ISO-8601", help="When they gave it (default: now); with --consent-source."
+)
+@click.option(
+    "--consent-topic", default=DEFAULT_TOPIC, show_default=True, help="The topic they consented to."
+)
+@click.option("--consent-text-version", metavar="VERSION", help="Which wording of the consent text they saw.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @pass_app
 def import_leads(
-    app: App, file: Path, fmt: str | None, dry_run: bool, on_error: str, encoding: str, as_json: bool
-) -> None:
+    app: App, file: Path, fmt: str | None, dry_run: bool, on_error: str, encoding: str,
+    consent_source: str | None, consent_date: str | None, consent_topic: str,
+    consent_text_version: str | None, as_json: bool,
+) -> None:  # fmt: skip
     """Import leads from a CSV or JSON Lines FILE (upsert by e-mail)."""
+    now = app.clock.now()
+    given = _file_consent(consent_source, consent_date, consent_topic, consent_text_version, now)
     console = Console(stderr=True)
     show_bar = console.is_terminal and file.stat().st_size >= PROGRESS_MIN_BYTES
     with Progress(
@@ -75,10 +97,11 @@ def import_leads(
         program = _program_if_valid(app)
         importer = LeadImporter(
             app.store,
-            app.clock.now(),
+            now,
             dry_run=dry_run,
             on_batch=app.lifecycle.leads_imported if program is not None else None,
             on_progress=lambda done, total: progress.update(task, completed=done),
+            on_rows=_consent_recorder(given) if given is not None else None,
             skip_fields=on_error == "skip-field",
             encoding=encoding,
         )
@@ -89,6 +112,33 @@ def import_leads(
         _print_report(report)
     if report.rejected:
         sys.exit(1)
+
+
+def _file_consent(
+    source: str | None, date: str | None, topic: str, text_version: str | None, now: datetime
+) -> GivenConsent | None:
+    """The consent a whole file stands for, or None when the import does not say."""
+    if source is None:
+        if date is not None or text_version is not None:
+            raise click.UsageError("--consent-date and --consent-text-version go with --consent-source")
+        return None
+    at = now
+    if date is not None:
+        try:
+            parsed = datetime.fromisoformat(date.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"{date!r} is not ISO 8601", param_hint="--consent-date") from None
+        at = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        if at > now:
+            raise click.BadParameter(f"{date!r} is in the future", param_hint="--consent-date")
+    return GivenConsent(topic, "confirmed", at, f"import:{source}"[:200], text_version)
+
+
+def _consent_recorder(given: GivenConsent) -> RowsHook:
+    def record(conn: Connection, lead_ids: Sequence[int], now: datetime) -> None:
+        record_consents_once(conn, [(lead_id, given) for lead_id in lead_ids])
+
+    return record
 
 
 def import_report_json(report: ImportReport) -> dict[str, Any]:
@@ -234,11 +284,11 @@ def _print_profile(p: dict[str, Any]) -> None:
     )
     _table(
         console,
-        "Consent",
-        ("topic", "state", "since", "source", "text", "ip"),
+        "Consent (every record, oldest first)",
+        ("topic", "state", "at", "source", "text", "ip"),
         [
             (c["topic"], c["status"], c["at"], c["source"], c["text_version"] or "-", c["ip"] or "-")
-            for c in p.get("consent", [])
+            for c in p.get("consent_history", p.get("consent", []))
         ],
     )
     _table(
@@ -314,6 +364,42 @@ def list_command(
         [(escape(x.email), escape(x.name or "-"), escape(x.company or "-"), x.stage, x.owner or "-", x.score,
           x.days_in_stage, x.stale_limit_days if x.stale_limit_days is not None else "-") for x in found],
     )  # fmt: skip
+
+
+@leads.command("merge")
+@click.argument("keep")
+@click.argument("other")
+@click.option("--dry-run", is_flag=True, help="Show what would move; change nothing.")
+@click.option("--actor", metavar="NAME", help="Who merges, for the audit log (default: your user name).")
+@click.option("--json", "as_json", is_flag=True, help="Print what moved (or would) as one JSON object.")
+@pass_app
+def merge(app: App, keep: str, other: str, dry_run: bool, actor: str | None, as_json: bool) -> None:
+    """Join OTHER into KEEP: two records of one person (an address change)."""
+    now = app.clock.now()
+    with app.store.begin() as conn:
+        plan = plan_merge(conn, keep, other)
+        if not dry_run:
+            merge_leads(conn, plan, now, then=app.lifecycle.leads_merged)
+            # Ids, not addresses: an erasure of the person later leaves nothing of them here.
+            record_audit(
+                conn, current_actor(actor), "merge", f"lead:{plan.keep_id}",
+                {"merged_lead": plan.other_id, "moves": plan.moves, "enrollments_ended": plan.ended}, now,
+            )  # fmt: skip
+    if as_json:
+        click.echo(json.dumps({**plan.as_json(), "dry_run": dry_run}, ensure_ascii=False, indent=2))
+        return
+    verb = "would move" if dry_run else "moved"
+    moved = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in plan.moves.items())
+    click.echo(f"{verb} from {plan.other} to {plan.keep}: {moved}")
+    if plan.ended:
+        click.echo(
+            f"{'would end' if dry_run else 'ended'} {plan.other}'s second enrollment in: "
+            + ", ".join(plan.ended)
+        )
+    if plan.filled:
+        click.echo(f"{'would take' if dry_run else 'took'} from {plan.other}: {', '.join(plan.filled)}")
+    if not dry_run:
+        click.echo(f"{plan.other} is now a previous address of {plan.keep}; its score was recomputed")
 
 
 @leads.command("forget")

@@ -13,6 +13,7 @@ every other key becomes a property the scoring model and conditions read as ``ev
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -88,6 +89,27 @@ class EventItem(NamedTuple):
     machine_reason: str | None
     properties: dict[str, Any]
     properties_json: str  # the properties as stored, computed once while checking their size
+
+
+CONTENT_KEY_PREFIX = "content:"
+
+
+def content_key(item: EventItem, occurred_at_given: bool) -> str:
+    """The identity of an event without an ``id``, made from what it says: its type, its address
+    (or email), the time it gave (none when it gave none: a file read again must give the same
+    key, while "when received" would not) and its URL and properties. Two lines saying exactly
+    the same thing are one event."""
+    said = [
+        item.type,
+        item.email,
+        item.message_ref,
+        item.occurred_at.isoformat() if occurred_at_given else None,
+        item.url,
+        item.machine_reason,
+        item.properties,
+    ]
+    canonical = json.dumps(said, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return CONTENT_KEY_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def is_event_type(name: str) -> bool:

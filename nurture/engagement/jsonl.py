@@ -1,8 +1,10 @@
 """Importing events from a JSON Lines file: one event per line, bad lines reported by number.
 
 Lines are checked one by one and stored in batches, each batch in its own transaction: a bad line
-never stops the good ones, and a crash keeps every batch already committed. Running the same file
-again stores only the events without an ``id`` (an ``id`` makes an event count once).
+never stops the good ones, and a crash keeps every batch already committed. Every line is one
+event with an identity, its ``id`` or else a key made from what it says (type, address, the time
+it gives, URL and properties): running the same file again records nothing and says so, and a file
+that stopped half-way can simply be imported again.
 """
 
 from __future__ import annotations
@@ -65,6 +67,20 @@ class EventImportReport:
             f"({self.anonymous} for addresses not yet leads, {self.machine} machine-made), "
             f"{self.duplicates} already recorded, {self.rejected} rejected"
         )
+
+    def as_json(self) -> dict[str, Any]:
+        """``nurture events import --json``: the counts and each rejected line."""
+        return {
+            "file": str(self.path),
+            "lines": self.lines,
+            "stored": self.stored,
+            "anonymous": self.anonymous,
+            "machine": self.machine,
+            "already_recorded": self.duplicates,
+            "rejected": self.rejected,
+            "problems": [{"line": p.line, "message": p.message} for p in self.problems],
+            "problems_not_shown": max(self.rejected - len(self.problems), 0),
+        }
 
 
 def import_events_file(
@@ -144,7 +160,9 @@ def _store(
     report: EventImportReport,
 ) -> None:
     with engine.begin() as conn:
-        result: RecordResult = record_events(conn, then, items, now, unknown_leads=unknown_leads)
+        result: RecordResult = record_events(
+            conn, then, items, now, unknown_leads=unknown_leads, key_by_content=True
+        )
     report.stored += result.stored
     report.duplicates += result.duplicates
     report.anonymous += result.anonymous

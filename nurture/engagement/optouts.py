@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from nurture.engine.enrollments import end_enrollments_of_lead
 from nurture.leads.addresses import suppression_hash
+from nurture.leads.consent import withdraw_all
 from nurture.store import bulk
 
 SUPPRESSION_REASONS = ("unsubscribe", "hard_bounce", "soft_bounces", "complaint", "manual")
@@ -45,14 +46,19 @@ def add_suppression(conn: Connection, email: str, reason: str, detail: str | Non
     return bool(result.rowcount)
 
 
-def mark_unsubscribed(conn: Connection, lead_id: int, at: datetime, now: datetime) -> bool:
-    """Set the lead's ``unsubscribed_at`` once; True when it was not set before."""
+def mark_unsubscribed(
+    conn: Connection, lead_id: int, at: datetime, now: datetime, *, source: str = "unsubscribe event"
+) -> bool:
+    """Set the lead's ``unsubscribed_at`` once, and record the withdrawal of its consents (with
+    ``source``); True when it was not set before."""
     result = bulk.execute(
         conn,
         "UPDATE leads SET unsubscribed_at = :at, updated_at = :now "
         "WHERE id = :id AND unsubscribed_at IS NULL",
         {"at": bulk.instant(conn, at), "now": bulk.instant(conn, now), "id": lead_id},
     )
+    if result.rowcount:
+        withdraw_all(conn, lead_id, at, source)
     return bool(result.rowcount)
 
 

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import Connection, select
 
 from nurture.engagement.conflicts import RetriedEvent, conflict_message, differences
-from nurture.engagement.items import EMAIL_CLICK, EMAIL_OPEN, EventItem, ItemInvalid, parse_item
+from nurture.engagement.items import (
+    EMAIL_CLICK,
+    EMAIL_OPEN,
+    EventItem,
+    ItemInvalid,
+    content_key,
+    parse_item,
+)
 from nurture.engagement.optouts import mark_unsubscribed, stop_nurturing, suppression_for
 from nurture.engagement.scoring_hook import ScorableEvent, score_events
 from nurture.engagement.signals import click_machine_reason, open_machine_reason
@@ -96,22 +103,21 @@ def record_events(
     now: datetime,
     *,
     unknown_leads: UnknownLeads = "keep",
+    key_by_content: bool = False,
+    require_ids: str | None = None,
 ) -> RecordResult:
     """Check and store engagement events (JSON objects as sent by the API or a file), in ``conn``'s
     transaction; retried events count once, and what follows (``then``) is told of events of known
-    leads."""
+    leads.
+
+    Every event has an identity: its ``id``; else, with ``key_by_content`` (a file), a key made
+    from what it says (:func:`~nurture.engagement.items.content_key`); else, given
+    ``require_ids`` (the API without an Idempotency-Key), the event is refused with that text as
+    the reason, since a retry of an event without a time would look new.
+    """
     result = RecordResult(received=len(items))
     errors = result.errors
-    # Parallel lists rather than (index, item) pairs: a batch is thousands of items.
-    indexes: list[int] = []
-    checked: list[EventItem] = []
-    for index, item in enumerate(items):
-        try:
-            checked.append(parse_item(item, now))
-        except ItemInvalid as exc:
-            errors.append(ItemError(index, exc.field, exc.message))
-        else:
-            indexes.append(index)
+    indexes, checked = _checked(items, now, require_ids, errors)
     found_messages = find_messages(conn, {c.message_ref for c in checked if c.message_ref is not None})
     lead_ids = find_lead_ids(conn, {c.email for c in checked if c.message_ref is None and c.email})
     ready: list[NewEvent] = []
@@ -124,6 +130,9 @@ def record_events(
         else:
             if item.idempotency_key is not None:
                 keyed[len(ready) - 1] = (index, item)
+            elif key_by_content:
+                # What it says is its identity: the same line again is a retry, never a conflict.
+                ready[-1].idempotency_key = content_key(item, bool(items[index].get("occurred_at")))
     # Done with: the garbage collector need not walk them while the batch is stored and scored.
     del checked, found_messages, lead_ids
     ids = store_events(conn, then, ready, now)
@@ -147,6 +156,27 @@ def record_events(
         by_type[(event.type, "human" if event.machine_reason is None else "machine")] += 1
     errors.sort(key=lambda e: e.index)
     return result
+
+
+def _checked(
+    items: Sequence[Any], now: datetime, require_ids: str | None, errors: list[ItemError]
+) -> tuple[list[int], list[EventItem]]:
+    """The items that pass their checks and their indexes; the others go to ``errors``."""
+    # Parallel lists rather than (index, item) pairs: a batch is thousands of items.
+    indexes: list[int] = []
+    checked: list[EventItem] = []
+    for index, item in enumerate(items):
+        try:
+            parsed = parse_item(item, now)
+        except ItemInvalid as exc:
+            errors.append(ItemError(index, exc.field, exc.message))
+            continue
+        if parsed.idempotency_key is None and require_ids is not None:
+            errors.append(ItemError(index, "id", require_ids))
+            continue
+        checked.append(parsed)
+        indexes.append(index)
+    return indexes, checked
 
 
 def _conflicts(
@@ -269,11 +299,16 @@ def find_messages(conn: Connection, refs: Iterable[int | str]) -> dict[int | str
 def join_anonymous_events(
     conn: Connection, then: WhatFollows | None, lead_ids: Sequence[int], now: datetime
 ) -> int:
-    """Give events kept under an address to the leads just created with it; how many were joined.
+    """Give events kept under an address to the leads with it; how many were joined.
 
-    The lead importer calls this for every batch of new leads, in the batch's transaction. Joined
-    events are scored as they would have been, and an unsubscribe or complaint among them marks
-    the new lead unsubscribed (its address is already suppressed).
+    What follows a lead import (file, API, form) calls this for every batch of new and changed
+    leads, in the batch's transaction: changed ones too, since an event can be left waiting (it
+    arrived while its lead was being created in another transaction, or the lead was imported
+    while the program had errors) and the next change of the lead picks it up. Joined events are
+    scored as they would have been, once: an event is joined only while it has no lead, and on
+    PostgreSQL the rows are locked as they are read, so two joins at once never score one event
+    twice. An unsubscribe or complaint among them marks the lead unsubscribed (its address is
+    already suppressed).
     """
     if not lead_ids:
         return 0
@@ -293,13 +328,14 @@ def join_anonymous_events(
             .join(leads, leads.c.email == e.anonymous_email)
             .where(e.lead_id.is_(None), leads.c.id.in_(chunk))
             .order_by(e.occurred_at, e.id)
+            .with_for_update(of=events, skip_locked=True)
         )  # fmt: skip
         rows = conn.execute(query).all()
         if not rows:
             continue
         bulk.executemany(
             conn,
-            "UPDATE events SET lead_id = :lead_id, anonymous_email = NULL WHERE id = :id",
+            "UPDATE events SET lead_id = :lead_id, anonymous_email = NULL WHERE id = :id AND lead_id IS NULL",
             [{"lead_id": int(r.owner), "id": int(r.id)} for r in rows],
         )
         for r in rows:

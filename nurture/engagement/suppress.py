@@ -98,7 +98,8 @@ def _opt_out(
         lead_id, email = found
     new = add_suppression(conn, email, reason, detail, now)
     flags_lead = reason in ("unsubscribe", "complaint")
-    changed = lead_id is not None and flags_lead and mark_unsubscribed(conn, lead_id, now, now)
+    how = (f"{reason}: {detail}" if detail else reason)[:200]  # e.g. "unsubscribe: one_click"
+    changed = lead_id is not None and flags_lead and mark_unsubscribed(conn, lead_id, now, now, source=how)
     if not new and not changed:
         return OptOut(lead_id, suppression_hash(email), already=True)
     ended = stop_nurturing(conn, lead_id, reason, now) if lead_id is not None else 0

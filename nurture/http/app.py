@@ -9,6 +9,7 @@ Routes::
     GET  /sales/accept/{token}   confirm accepting a routed lead; POST accepts
     GET  /sales/reject/{token}   ask why; POST rejects
     POST /api/events             authenticated event ingest
+    POST /api/leads              authenticated lead upsert; GET /api/leads/{email}[/export] reads
     GET  /healthz                database and the checks given to the app
     GET  /metrics                Prometheus
 
@@ -30,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 from nurture.http.context import HealthCheck, HttpContext
 from nurture.http.health import HealthRoutes
 from nurture.http.ingest import IngestRoutes
+from nurture.http.leads_api import LeadRoutes
 from nurture.http.middleware import ServerRules
 from nurture.http.sales import SalesRoutes
 from nurture.http.tracking import TrackingRoutes
@@ -64,6 +66,7 @@ def create_app(
         *UnsubscribeRoutes(ctx).routes(),
         *SalesRoutes(ctx).routes(),
         *IngestRoutes(ctx).routes(),
+        *LeadRoutes(ctx).routes(),
         *HealthRoutes(ctx).routes(),
     ]
     route_names: dict[object, str] = {r.endpoint: r.path for r in routes if isinstance(r, Route)}

@@ -5,15 +5,14 @@ or as an HMAC-SHA256 of the raw body, ``X-Nurture-Signature: sha256=<hex>`` (for
 webhooks rather than hold a bearer secret). The body is ``{"events": [...]}`` or a bare list of
 the items :mod:`nurture.engagement.items` describes. Every item is answered: stored, a retry, or
 rejected with its index, field and reason. An ``Idempotency-Key`` header makes a retried batch
-count once and get the first answer again. A body over 5 MiB, over 10,000 events or nested deeper
-than :data:`~nurture.json_depth.MAX_DEPTH` levels is refused whole, with the reason.
+count once and get the first answer again; without one, every event needs its own ``id`` (an
+event without a time gets the time of receipt, so a retry of it would look new). A body over
+5 MiB, over 10,000 events or nested deeper than :data:`~nurture.json_depth.MAX_DEPTH` levels is
+refused whole, with the reason.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -25,25 +24,25 @@ from starlette.routing import Route
 
 from nurture.engagement import BatchAnswer, BatchKeyReused, record_batch
 from nurture.engagement.batches import body_digest, valid_batch_key
-from nurture.engagement.surrogates import UNPAIRED_SURROGATE, has_unpaired_surrogate, may_hold_surrogates
+from nurture.http.api_auth import (
+    SIGNATURE_HEADER,
+    api_error,
+    bearer_ok,
+    may_be_signed,
+    sign_body,
+    signature_ok,
+    switched_off,
+    unauthorised,
+)
 from nurture.http.context import HttpContext
-from nurture.http.reading import BodyTooLarge, read_body
-from nurture.json_depth import TOO_DEEP, may_nest_too_deeply, nests_too_deeply
+from nurture.http.reading import BadJson, BodyTooLarge, check_storable, json_document, read_body
 
 log = logging.getLogger("nurture.http")
 
 MAX_BODY = 5 * 1024 * 1024
 MAX_ITEMS = 10_000
-SIGNATURE_HEADER = "x-nurture-signature"
-
-
-def sign_body(key: bytes, body: bytes) -> str:
-    """The ``X-Nurture-Signature`` value for a body (what a sender computes)."""
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+__all__ = ["SIGNATURE_HEADER", "IngestRoutes", "sign_body"]
+_error = api_error
 
 
 class IngestRoutes:
@@ -53,32 +52,22 @@ class IngestRoutes:
     def routes(self) -> list[Route]:
         return [Route("/api/events", self.ingest, methods=["POST"], name="api_events")]
 
-    def _bearer_ok(self, request: Request, key: bytes) -> bool:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode("utf-8"), key)
-
-    def _signature_ok(self, request: Request, key: bytes, body: bytes) -> bool:
-        given = request.headers.get(SIGNATURE_HEADER)
-        return given is not None and hmac.compare_digest(
-            given.strip().lower().encode(), sign_body(key, body).encode()
-        )
-
     async def ingest(self, request: Request) -> Response:
         """Record a batch of events; answer per item."""
         key = self.ctx.ingest_key
         if key is None:
-            return _error(503, "event ingest is switched off: set ingest_api_key in the workspace settings")
-        bearer = self._bearer_ok(request, key)
-        if not bearer and SIGNATURE_HEADER not in request.headers:
-            return _unauthorised()
+            return switched_off()
+        bearer = bearer_ok(request, key)
+        if not bearer and not may_be_signed(request):
+            return unauthorised()
         try:
             body = await read_body(request, MAX_BODY)
         except BodyTooLarge:
             return _error(
                 413, f"the body is larger than {MAX_BODY // (1024 * 1024)} MiB; send smaller batches"
             )
-        if not bearer and not self._signature_ok(request, key, body):
-            return _unauthorised()
+        if not bearer and not signature_ok(request, key, body):
+            return unauthorised()
         items = _items(body)
         if isinstance(items, Response):
             return items
@@ -112,43 +101,18 @@ class IngestRoutes:
             )
 
 
-def _unauthorised() -> JSONResponse:
-    return _error(
-        401,
-        "authenticate with 'Authorization: Bearer <ingest_api_key>' or an 'X-Nurture-Signature: "
-        "sha256=<hex>' HMAC of the body",
-        {"www-authenticate": 'Bearer realm="nurture"'},
-    )
-
-
 def _items(body: bytes) -> list[Any] | Response:
     try:
-        document = json.loads(body)
-    except RecursionError:
-        return _error(400, f"the body is {TOO_DEEP}")
-    except UnicodeDecodeError:
-        return _error(400, "the body is not UTF-8 text")
-    except json.JSONDecodeError as exc:
-        return _error(400, f"the body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
-    if isinstance(document, dict) and isinstance(document.get("events"), list):
-        items: list[Any] = document["events"]
-    elif isinstance(document, list):
-        items = document
-    else:
-        return _error(400, 'expected {"events": [...]} or a JSON list of events')
-    if len(items) > MAX_ITEMS:
-        return _error(413, f"{len(items)} events in one batch; send at most {MAX_ITEMS} at a time")
-    return _unstorable(body, items) or items
-
-
-def _unstorable(body: bytes, items: list[Any]) -> Response | None:
-    """A 400 naming the first event nested too deeply or holding text no database can store."""
-    if may_nest_too_deeply(body):
-        for index, item in enumerate(items):
-            if nests_too_deeply(item):
-                return _error(400, f"events[{index}]: {TOO_DEEP}")
-    if may_hold_surrogates(body):
-        for index, item in enumerate(items):
-            if has_unpaired_surrogate(item):
-                return _error(400, f"events[{index}]: {UNPAIRED_SURROGATE}")
-    return None
+        document = json_document(body)
+        if isinstance(document, dict) and isinstance(document.get("events"), list):
+            items: list[Any] = document["events"]
+        elif isinstance(document, list):
+            items = document
+        else:
+            raise BadJson('expected {"events": [...]} or a JSON list of events')
+        if len(items) > MAX_ITEMS:
+            return _error(413, f"{len(items)} events in one batch; send at most {MAX_ITEMS} at a time")
+        check_storable(body, items, "events")
+    except BadJson as exc:
+        return _error(400, str(exc))
+    return items

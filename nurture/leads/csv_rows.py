@@ -17,7 +17,7 @@ from typing import Any
 
 from nurture.leads.addresses import ADDRESS
 from nurture.leads.fields import STANDARD_FIELDS, TEXT_LIMITS
-from nurture.leads.staged import FIELD_NAMES, StagedLead, staged
+from nurture.leads.staged import FIELD_NAMES, NO_ORIGIN, ORIGIN_COLUMNS, StagedLead, staged
 from nurture.leads.validate import MAX_ATTRIBUTE_BYTES, LeadValues, SkippedFields, validate_record
 
 RowChecker = Callable[[int, list[str]], StagedLead]
@@ -47,9 +47,15 @@ def row_checker(columns: Sequence[str], skipped: FieldSkipped | None = None) -> 
     email_at = columns.index("email")
     # Absent standard columns read an always-blank cell appended to each row at index ``width``.
     pick = itemgetter(*(columns.index(name) if name in columns else width for name in FIELD_NAMES))
-    custom = [(i, name) for i, name in enumerate(columns) if name != "email" and name not in STANDARD_FIELDS]
+    custom = [
+        (i, name)
+        for i, name in enumerate(columns)
+        if name != "email" and name not in STANDARD_FIELDS and name not in ORIGIN_COLUMNS
+    ]
     if any(not name or name.startswith("_") for _, name in custom):
         return _reference(columns, skipped)  # an unusable attribute name: every value in it is an error
+    if set(ORIGIN_COLUMNS) & set(columns):
+        return _reference(columns, skipped)  # files brought from another tool: checked one by one
     keys = [(i, encode_basestring(name) + ":") for i, name in custom]
     limits = [(k, TEXT_LIMITS[name]) for k, name in enumerate(FIELD_NAMES) if name in TEXT_LIMITS]
     remembered = _Remembered()
@@ -90,7 +96,7 @@ def row_checker(columns: Sequence[str], skipped: FieldSkipped | None = None) -> 
                 attributes = "{" + ",".join(parts) + "}"
         return (
             row, email, address[2], first or None, last or None, company or None, title or None,
-            industry or None, size, country, zone, locale, stage, attributes,
+            industry or None, size, country, zone, locale, stage, attributes, *NO_ORIGIN,
         )  # fmt: skip
 
     return check

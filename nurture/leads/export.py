@@ -17,8 +17,8 @@ from sqlalchemy import Column, Connection, Table, or_, select
 
 from nurture.errors import LeadNotFound
 from nurture.leads.addresses import InvalidAddress, normalise_email, suppression_hash
+from nurture.leads.consent import consent_history
 from nurture.store.schema import (
-    consents,
     enrollments,
     events,
     handoffs,
@@ -38,7 +38,7 @@ EXPORT_FORMAT = "nurture.lead-export/1"
 PROFILE = {
     **{name: name for name in (
         "email", "first_name", "last_name", "company", "job_title", "industry", "company_size", "country",
-        "timezone", "locale", "lifecycle_stage",
+        "timezone", "locale", "lifecycle_stage", "external_id",
     )},
     "owner": "owner_rep_id", "unsubscribed_at": "unsubscribed_at", "created_at": "created_at",
     "updated_at": "updated_at",
@@ -110,13 +110,15 @@ def export_lead(conn: Connection, email: str, now: datetime) -> dict[str, Any]:
         "events": _select(conn, events, EVENTS, lead_events),
         "handoffs": _rows(conn, handoffs, HANDOFFS, lead_id),
         "webhooks": _select(conn, webhook_deliveries, WEBHOOKS, webhooks_of_lead),
-        "consents": _rows(conn, consents, CONSENTS, lead_id),
+        "consents": [_pick(c.as_dict(), CONSENTS) for c in consent_history(conn, lead_id, hashed)],
         "suppressions": _select(conn, suppressions, SUPPRESSIONS, suppressions.c.email_hash == hashed),
         "topic_suppressions": _select(
             conn, topic_suppressions, TOPIC_SUPPRESSIONS, topic_suppressions.c.email_hash == hashed
         ),
     }
-    if lead is None and not any(document[k] for k in ("events", "suppressions", "topic_suppressions")):
+    if lead is None and not any(
+        document[k] for k in ("events", "suppressions", "topic_suppressions", "consents")
+    ):
         raise LeadNotFound(email)
     return document
 

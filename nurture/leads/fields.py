@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from nurture.store.schema import LIFECYCLE_STAGES
@@ -91,3 +92,24 @@ STANDARD_FIELDS: dict[str, Callable[[str], Any]] = {
     "locale": _locale,
     "lifecycle_stage": _stage,
 }
+
+
+def _external_id(value: str) -> str:
+    return _text(200)(value)
+
+
+def _created_at(value: str) -> datetime:
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value[:60]!r} is not an ISO-8601 date (e.g. 2025-05-01T09:00:00Z)") from None
+    instant = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if instant.year < 1970:
+        raise ValueError(f"{value[:60]!r} is before 1970")
+    return instant
+
+
+# Where a lead comes from: its number in the system it was kept in (unique in the workspace) and
+# when it began there. Stored on the lead, not among its fields: they never change what it is.
+ORIGIN_FIELDS: dict[str, Callable[[str], Any]] = {"external_id": _external_id, "created_at": _created_at}

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, func, select
 
 from nurture.leads.addresses import normalise_email, suppression_hash
+from nurture.leads.consent import keep_proofs
 from nurture.store.cursors import NEW_LEADS, move_cursor, read_cursor
 from nurture.store.schema import events, leads, messages, suppressions
 
@@ -33,12 +34,15 @@ def forget_lead(conn: Connection, email: str, now: datetime, *, detail: str = "e
     """Delete the lead and everything hanging off it; keep only the hash that blocks re-mailing.
 
     The lead's enrollments, messages, events, ledger, stage history and handoffs go with it by
-    foreign-key cascade. Events received before the lead existed, and sales notifications about
-    it, are matched by address and removed as well.
+    foreign-key cascade; its consent records are kept under the address's hash, with the
+    erasure as a withdrawal of each topic (the proof of consent outlives the person's data).
+    Events received before the lead existed, and sales notifications about it, are matched by
+    address and removed as well.
     """
     normalised = normalise_email(email)
     digest = suppression_hash(normalised)
     lead_id = conn.scalar(select(leads.c.id).where(leads.c.email == normalised))
+    keep_proofs(conn, lead_id, digest, now, detail)
     if lead_id is not None:
         conn.execute(delete(messages).where(messages.c.lead_id == lead_id))
         conn.execute(delete(leads).where(leads.c.id == lead_id))

@@ -21,12 +21,12 @@ from nurture.collector import collector_paused
 from nurture.leads import write_sqlite
 from nurture.leads.pipeline import LeadWriter, Pipeline
 from nurture.leads.reading import checked_rows, pieces
-from nurture.leads.report import BatchHook, ImportReport, ProgressHook, RowProblem
+from nurture.leads.report import BatchHook, ImportReport, ProgressHook, RowProblem, RowsHook
 from nurture.leads.sources import detect_format, open_counted
 from nurture.leads.staged import StagedLead
 from nurture.leads.write_rows import RowWriter
 
-__all__ = ["BatchHook", "ImportReport", "LeadImporter", "ProgressHook", "RowProblem"]
+__all__ = ["BatchHook", "ImportReport", "LeadImporter", "ProgressHook", "RowProblem", "RowsHook"]
 
 
 class LeadImporter:
@@ -38,6 +38,7 @@ class LeadImporter:
         dry_run: bool = False,
         on_batch: BatchHook | None = None,
         on_progress: ProgressHook | None = None,
+        on_rows: RowsHook | None = None,  # every lead a batch names, e.g. for the file's consent
         batch_size: int | None = None,  # rows per transaction; None: what suits the writer
         skip_fields: bool = False,  # --on-error skip-field: store rows without their bad values
         encoding: str = "utf-8",  # or cp1252, latin-1 (see sources.ENCODINGS)
@@ -47,6 +48,7 @@ class LeadImporter:
         self.dry_run = dry_run
         self.on_batch = on_batch
         self.on_progress = on_progress
+        self.on_rows = on_rows
         self.batch_size = batch_size
         self.skip_fields = skip_fields
         self.encoding = encoding
@@ -78,8 +80,9 @@ class LeadImporter:
     def _writer(self, conn: Connection, report: ImportReport, source: str) -> LeadWriter:
         if not self.dry_run and write_sqlite.usable(conn):
             return write_sqlite.SqliteWriter(
-                conn, self.now, report, source, on_batch=self.on_batch, batch_size=self.batch_size
-            )
+                conn, self.now, report, source, on_batch=self.on_batch, on_rows=self.on_rows,
+                batch_size=self.batch_size,
+            )  # fmt: skip
         return RowWriter(
             conn,
             self.now,
@@ -87,6 +90,7 @@ class LeadImporter:
             source,
             dry_run=self.dry_run,
             on_batch=self.on_batch,
+            on_rows=self.on_rows,
             batch_size=self.batch_size,
         )
 

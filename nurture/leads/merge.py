@@ -27,14 +27,16 @@ def merge(current: Any, lead: LeadValues, now: datetime) -> dict[str, Any] | Non
     return {**fields, "attributes": attributes, "updated_at": now}
 
 
-def stage_move(lead_id: int, old: str | None, new: str, now: datetime, source: str) -> dict[str, Any]:
+def stage_move(
+    lead_id: int, old: str | None, new: str, now: datetime, source: str, actor: str = "import"
+) -> dict[str, Any]:
     return {
         "lead_id": lead_id,
         "from_stage": old,
         "to_stage": new,
         "at": now,
         "reason": source,
-        "actor": "import",
+        "actor": actor,
     }
 
 

@@ -17,6 +17,9 @@ KEPT_PROBLEMS = 1000  # the report keeps those of the first rows and counts the 
 # scoring and campaign entry see exactly the leads this import touched.
 BatchHook = Callable[[Connection, Sequence[int], Sequence[int], datetime], None]
 ProgressHook = Callable[[int, int], None]  # (bytes read, file size)
+# Called inside each batch's transaction with the ids of every lead the batch's rows name (new,
+# changed or unchanged), e.g. to record the consent the whole file stands for.
+RowsHook = Callable[[Connection, Sequence[int], datetime], None]
 
 
 @dataclass(frozen=True)

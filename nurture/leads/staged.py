@@ -7,6 +7,7 @@ to build on the reading thread and go to the driver as they are.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from nurture.leads.addresses import email_domain
@@ -14,14 +15,22 @@ from nurture.leads.fields import STANDARD_FIELDS
 from nurture.leads.validate import LeadValues
 
 FIELD_NAMES = tuple(STANDARD_FIELDS)
-# Everything but the row number, in tuple order: the columns a new lead is inserted with.
-STAGED_COLUMNS = ("email", "email_domain", *FIELD_NAMES, "attributes")
+# The columns a new lead is inserted with.
+LEAD_COLUMNS = ("email", "email_domain", *FIELD_NAMES, "attributes")
+# Where the lead comes from (its number in the other system, when it began there): applied after
+# the lead is written (nurture.leads.origins), since they can conflict with other leads.
+ORIGIN_COLUMNS = ("external_id", "created_at")
+# Everything but the row number, in tuple order.
+STAGED_COLUMNS = (*LEAD_COLUMNS, *ORIGIN_COLUMNS)
 WIDTH = 1 + len(STAGED_COLUMNS)  # values per row: the row number, then STAGED_COLUMNS
 ROW, EMAIL = 0, 1
 FIRST_FIELD = 1 + STAGED_COLUMNS.index(FIELD_NAMES[0])  # FIELD_NAMES occupy [FIRST_FIELD, ATTRIBUTES)
 ATTRIBUTES = FIRST_FIELD + len(FIELD_NAMES)
+EXTERNAL_ID, CREATED_AT = ATTRIBUTES + 1, ATTRIBUTES + 2
+NO_ORIGIN = (None, None)  # what a row without origin columns ends with
 
-# (row number, email, email_domain, *FIELD_NAMES, attributes as JSON text); a blank cell is None.
+# (row number, email, email_domain, *FIELD_NAMES, attributes as JSON text, external_id,
+# created_at as ISO 8601 text); a blank cell is None.
 StagedLead = tuple[Any, ...]
 
 
@@ -57,6 +66,8 @@ def staged(row: int, lead: LeadValues) -> StagedLead:
         email_domain(lead.email),
         *(fields.get(name) for name in FIELD_NAMES),
         attributes_json(lead.attributes),
+        lead.external_id,
+        lead.created_at.isoformat() if lead.created_at is not None else None,
     )
 
 
@@ -67,5 +78,8 @@ def lead_values(row: StagedLead) -> LeadValues:
         for name, value in zip(FIELD_NAMES, row[FIRST_FIELD:ATTRIBUTES], strict=True)
         if value is not None
     }
-    text = row[ATTRIBUTES]
-    return LeadValues(row[EMAIL], fields, json.loads(text) if text else {})
+    text, created = row[ATTRIBUTES], row[CREATED_AT]
+    return LeadValues(
+        row[EMAIL], fields, json.loads(text) if text else {}, row[EXTERNAL_ID],
+        datetime.fromisoformat(created) if created else None,
+    )  # fmt: skip

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from nurture.leads.addresses import InvalidAddress, email_domain, normalise_email
-from nurture.leads.fields import STANDARD_FIELDS
+from nurture.leads.fields import ORIGIN_FIELDS, STANDARD_FIELDS
 from nurture.leads.sources import not_utf8_column
 
 MAX_ATTRIBUTE_BYTES = 4096
@@ -21,6 +22,8 @@ class LeadValues:
     email: str
     fields: dict[str, Any]
     attributes: dict[str, Any] = field(default_factory=dict)
+    external_id: str | None = None  # the lead's number in the system it comes from
+    created_at: datetime | None = None  # when it began there
 
     @property
     def email_domain(self) -> str:
@@ -85,17 +88,21 @@ def validate_record(values: dict[str, Any], skipped: SkippedFields | None = None
         raise RowInvalid("email", str(exc)) from None
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
+    origins: dict[str, Any] = {}
     parser_for = STANDARD_FIELDS.get
     for key, raw in values.items():
         if key == "email":
             continue
         try:
-            _one_field(key, raw, parser_for(key), fields, attributes)
+            if key in ORIGIN_FIELDS:
+                _one_field(key, raw, ORIGIN_FIELDS[key], origins, attributes)
+            else:
+                _one_field(key, raw, parser_for(key), fields, attributes)
         except RowInvalid as exc:
             if skipped is None:
                 raise
             skipped.append((exc.column or key, exc.reason))
-    return LeadValues(email, fields, attributes)
+    return LeadValues(email, fields, attributes, origins.get("external_id"), origins.get("created_at"))
 
 
 def _one_field(

@@ -31,8 +31,9 @@ from sqlalchemy import Connection, RootTransaction
 
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.merge import merge, stage_move, write_changes
-from nurture.leads.report import BatchHook, ImportReport, duplicate
-from nurture.leads.staged import FIELD_NAMES, STAGED_COLUMNS, WIDTH, Piece, lead_values
+from nurture.leads.origins import Origin, apply_origins
+from nurture.leads.report import BatchHook, ImportReport, RowsHook, duplicate
+from nurture.leads.staged import FIELD_NAMES, LEAD_COLUMNS, STAGED_COLUMNS, WIDTH, Piece, lead_values
 from nurture.store import bulk
 
 # Rows per transaction. Each commit writes every page it touched, and new addresses land all over
@@ -46,15 +47,16 @@ IN_LIST = 500  # values per IN list, under the oldest SQLite's limit of 999 para
 MIN_SQLITE = (3, 24, 0)  # upsert
 
 _COLUMNS = ", ".join(STAGED_COLUMNS)
+_LEAD_COLUMNS = ", ".join(LEAD_COLUMNS)
 _NEW_VALUES = ", ".join(
     {
         "lifecycle_stage": "coalesce(lifecycle_stage, 'lead')",
         "attributes": "coalesce(attributes, '{}')",
     }.get(name, name)
-    for name in STAGED_COLUMNS
+    for name in LEAD_COLUMNS
 )
 _INSERT_NEW = (
-    f"INSERT INTO leads ({_COLUMNS}, created_at, updated_at) "  # noqa: S608 - column names only
+    f"INSERT INTO leads ({_LEAD_COLUMNS}, created_at, updated_at) "  # noqa: S608 - column names only
     f"SELECT {_NEW_VALUES}, :now, :now FROM temp.import_staging WHERE true ORDER BY rowid "
     "ON CONFLICT (email) DO NOTHING"
 )  # "WHERE true" tells SQLite's parser that ON CONFLICT is the upsert, not a join constraint
@@ -86,6 +88,17 @@ _MET = (
 )
 
 
+# Every lead the batch's rows name (rows repeating an earlier one were taken out of staging).
+_NAMED = "SELECT l.id FROM temp.import_staging s JOIN leads l ON l.email = s.email ORDER BY l.id"
+
+
+_ORIGINS = (
+    "SELECT s.row_number, s.external_id, s.created_at, l.id FROM temp.import_staging s "
+    "JOIN leads l ON l.email = s.email WHERE s.external_id IS NOT NULL OR s.created_at IS NOT NULL "
+    "ORDER BY s.rowid"
+)
+
+
 def usable(conn: Connection) -> bool:
     """Whether this connection's database can take the set-based writes."""
     return conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= MIN_SQLITE
@@ -100,6 +113,7 @@ class SqliteWriter:
         source: str,
         *,
         on_batch: BatchHook | None = None,
+        on_rows: RowsHook | None = None,
         batch_size: int | None = None,
     ) -> None:
         self.conn = conn
@@ -107,6 +121,7 @@ class SqliteWriter:
         self.report = report
         self.source = source
         self.on_batch = on_batch
+        self.on_rows = on_rows
         self.batch_size = batch_size or BATCH_SIZE
         driver = conn.connection.driver_connection
         limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if driver is not None else 999
@@ -177,8 +192,13 @@ class SqliteWriter:
         elif created:
             bulk.execute(conn, _REMEMBER_NEW, {"first": created[0]})
         report.suppressed += self._count_suppressed()
+        self._apply_origins(created)
         if self.on_batch and (created or changed):
             self.on_batch(conn, created, changed, self.now)
+        if self.on_rows:
+            named = bulk.execute(conn, _NAMED).scalars().all()
+            if named:
+                self.on_rows(conn, [int(lead_id) for lead_id in named], self.now)
 
     def _met_leads(self, before: int) -> list[int]:
         """Report the rows repeating an earlier one, merge the others; the ids of changed leads.
@@ -227,6 +247,18 @@ class SqliteWriter:
         report.updated += len(changed)
         write_changes(self.conn, changed, stage_moves)
         return [c["b_id"] for c in changed]
+
+    def _apply_origins(self, created: list[int]) -> None:
+        """External ids and start dates the batch's rows give, onto their leads."""
+        found = bulk.execute(self.conn, _ORIGINS).all()
+        if not found:
+            return
+        origins = [
+            Origin(row, int(lead_id), external_id, datetime.fromisoformat(at) if at else None)
+            for row, external_id, at, lead_id in found
+        ]
+        for row, column, reason in apply_origins(self.conn, origins, set(created), self.now):
+            self.report.skip_field(row, column, reason)
 
     def _count_suppressed(self) -> int:
         if bulk.execute(self.conn, "SELECT 1 FROM suppressions LIMIT 1").first() is None:

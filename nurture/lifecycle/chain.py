@@ -33,11 +33,13 @@ from nurture.engagement.record import join_anonymous_events
 from nurture.engine.exits import end_exited_enrollments
 from nurture.facts import RecordedEvent
 from nurture.predict.refresh import LeadPredictions
+from nurture.lifecycle.history import PastFacts
 from nurture.sales.context import SalesContext, SalesSetup
 from nurture.sales.mql import qualify, route
 from nurture.scoring.decay import decay_scores
 from nurture.scoring.events import on_events_recorded
 from nurture.scoring.leads import on_leads_changed
+from nurture.scoring.rescore import combine_behaviour, rescore_leads, scored_now
 from nurture.scoring.state import MQL_ELIGIBLE, ScoredLead, load_scored_leads
 from nurture.settings import Settings
 
@@ -65,6 +67,10 @@ class Lifecycle:
     def program(self) -> Program:
         return self._program
 
+    def past(self) -> PastFacts:
+        """What follows history brought from another tool: points only (:mod:`.history`)."""
+        return PastFacts(self._program, self.sales.default_zone)
+
     # -- the facts ----------------------------------------------------------------------------------
 
     def events_recorded(self, conn: Connection, events: Sequence[RecordedEvent], now: datetime) -> None:
@@ -81,12 +87,24 @@ class Lifecycle:
         self, conn: Connection, created: Sequence[int], changed: Sequence[int], now: datetime
     ) -> None:
         """A lead-import batch was written (a :data:`nurture.leads.report.BatchHook`): events kept
-        under the new addresses join their leads and are scored, then every lead's fit."""
-        if created:
-            join_anonymous_events(conn, self, created, now)
+        under the leads' addresses join them and are scored, then every lead's fit."""
         touched = sorted({*created, *changed})
         if touched:
+            join_anonymous_events(conn, self, touched, now)
             self.leads_changed(conn, touched, now)
+
+    def leads_merged(self, conn: Connection, keep_id: int, other_id: int, now: datetime) -> None:
+        """Two records of one person became one (a :data:`nurture.leads.combine.MergeHook`, run
+        while both rows exist): the kept lead's score is recomputed over both histories, then the
+        chain (MQL rule, routing) and the exits of its campaigns."""
+        before = combine_behaviour(conn, self._program, keep_id, other_id, now)
+        rescore_leads(
+            conn, self._program, [keep_id], now, then=self.scores_rose, default_zone=self.sales.default_zone
+        )
+        lead, score = scored_now(conn, self._program, keep_id, now)
+        if score > before:  # the other record's points count now: the MQL rule may hold
+            self.scores_rose(conn, [(lead, score)], now)
+        self.stage_changed(conn, [keep_id], now)
 
     def decay_scores(self, conn: Connection, now: datetime, *, limit: int = 5_000, after_id: int = 0) -> int:
         """Fade up to ``limit`` stored scores (ids above ``after_id``), then the chain for those that

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select
 from nurture.definitions import Program
 from nurture.errors import LeadNotFound
 from nurture.leads.addresses import InvalidAddress, normalise_email, suppression_hash
-from nurture.leads.consent import lead_consents
+from nurture.leads.consent import consent_history, lead_consents
 from nurture.leads.fields import STANDARD_FIELDS
 from nurture.predict.refresh import explain
 from nurture.scoring.breakdown import score_breakdown
@@ -153,6 +153,10 @@ def lead_profile(
         )
     ]
     profile["consent"] = [c.as_dict() for c in lead_consents(conn, lead_id)]
+    # Every opt-in, confirmation, withdrawal and erasure, with its proof, oldest first.
+    profile["consent_history"] = [
+        c.as_dict() for c in consent_history(conn, lead_id, suppression_hash(lead["email"]))
+    ]
     profile["handoffs"] = [
         {
             "team": r.team_key,

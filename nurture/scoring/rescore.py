@@ -150,6 +150,51 @@ def rescore(
     return report
 
 
+def rescore_leads(
+    conn: Connection,
+    program: Program,
+    lead_ids: Sequence[int],
+    now: datetime,
+    *,
+    then: Qualifier,
+    default_zone: ZoneInfo,
+) -> RescoreReport:
+    """Apply the scoring model to these leads in the caller's transaction (after their events
+    and ledger changed, as when two records of one person are merged); the MQL rule follows."""
+    model = program.scoring_model
+    if model is None:
+        return RescoreReport("none", dry_run=False)
+    report = RescoreReport(model_version(model), dry_run=False)
+    _rescore_batch(conn, program, model, sorted(set(lead_ids)), now, report, MAX_MQLS, default_zone, then)
+    report.leads = len(set(lead_ids))
+    return report
+
+
+def combine_behaviour(
+    conn: Connection, program: Program, keep_id: int, other_id: int, now: datetime
+) -> float:
+    """Before a merge: the kept lead's stored behaviour becomes both records' behaviour as of
+    ``now``, so the stored score agrees with the ledger lines the other record brings along.
+    Returns the kept lead's score before (as of ``now``)."""
+    model = program.scoring_model
+    half_life = model.decay.half_life if model is not None and model.decay else None
+    both = load_scored_leads(conn, [keep_id, other_id], lock=True, complete=True)
+    keep, other = both[keep_id], both[other_id]
+    as_of = max(keep.as_of(now), other.as_of(now))
+    before = keep.fit + keep.behavior_at(as_of, half_life)
+    behaviour = keep.behavior_at(as_of, half_life) + other.behavior_at(as_of, half_life)
+    write_scores(conn, [ScoreUpdate(keep_id, keep.fit, behaviour, keep.fit + behaviour, as_of)], touch=False)
+    return before
+
+
+def scored_now(conn: Connection, program: Program, lead_id: int, now: datetime) -> tuple[ScoredLead, float]:
+    """A lead as scoring sees it, and its score as of ``now`` (behaviour faded)."""
+    model = program.scoring_model
+    half_life = model.decay.half_life if model is not None and model.decay else None
+    lead = load_scored_leads(conn, [lead_id], lock=False, complete=True)[lead_id]
+    return lead, lead.fit + lead.behavior_at(lead.as_of(now), half_life)
+
+
 def _rescore_batch(
     conn: Connection,
     program: Program,

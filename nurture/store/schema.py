@@ -87,6 +87,9 @@ leads = Table(
     Column("score", Float, nullable=False, server_default="0"),
     # The predictive score (0..1) of the stored predictive model, when one was trained.
     Column("conversion_probability", Float),
+    # The lead's number in the system it came from (a CRM), unique in the workspace: imports and
+    # the history import may match leads by it.
+    Column("external_id", String(200), unique=True),
     Column("unsubscribed_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -421,6 +424,22 @@ consents = Table(
     Column("text_version", String(100)),  # which wording of the consent text the person saw
     Column("ip", String(45)),
     Index("ix_consents_lead_topic", "lead_id", "topic", "at"),
+)
+
+# The consent records of erased people, kept by the hash of their address only: the proof that
+# they consented (and when they withdrew, and when they were erased) outlives their data.
+consent_proofs = Table(
+    "consent_proofs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email_hash", String(64), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | confirmed | withdrawn
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("text_version", String(100)),
+    Column("ip", String(45)),
+    Index("ix_consent_proofs_email_hash", "email_hash", "at"),
 )
 
 # Addresses not to be mailed on one topic only (lists brought from a previous tool); the

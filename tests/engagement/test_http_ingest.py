@@ -13,12 +13,15 @@ from tests.engagement.conftest import INGEST_KEY, NOW, Live, Mailroom
 BEARER = {"authorization": f"Bearer {INGEST_KEY.decode()}"}
 BATCH = {
     "events": [
-        {"type": "page_view", "email": "lena@alpenblick.de", "url": "https://taktwerk.example/pricing"},
+        {"type": "page_view", "email": "lena@alpenblick.de", "url": "https://taktwerk.example/pricing",
+         "id": "pv-1"},
         {"type": "download", "email": "new@firma.de", "asset_type": "whitepaper", "id": "dl-1"},
-        {"type": "email_clik", "email": "lena@alpenblick.de", "occurred_at": "2026-03-01T10:00:00Z"},
-        {"type": "webinar_attended", "occurred_at": "2026-13-01"},
+        {"type": "email_clik", "email": "lena@alpenblick.de", "occurred_at": "2026-03-01T10:00:00Z",
+         "id": "ec-1"},
+        {"type": "webinar_attended", "occurred_at": "2026-13-01", "id": "wa-1"},
     ]
-}
+}  # fmt: skip
+KEYED = {**BEARER, "idempotency-key": "request-1"}
 
 
 def test_without_the_key_the_api_answers_401_and_records_nothing(live: Live, mailroom: Mailroom) -> None:
@@ -50,7 +53,7 @@ def test_items_are_answered_one_by_one(live: Live, mailroom: Mailroom) -> None:
 
 def test_a_bare_list_signed_with_hmac_is_accepted(live: Live, mailroom: Mailroom) -> None:
     mailroom.lead("lena@alpenblick.de")
-    body = json.dumps([{"type": "newsletter_subscribe", "email": "lena@alpenblick.de"}]).encode()
+    body = json.dumps([{"type": "newsletter_subscribe", "email": "lena@alpenblick.de", "id": "n-1"}]).encode()
     headers = {"x-nurture-signature": sign_body(INGEST_KEY, body), "content-type": "application/json"}
     response = live.client.post("/api/events", content=body, headers=headers)
     assert response.status_code == 200 and response.json()["stored"] == 1
@@ -75,7 +78,7 @@ def test_a_retried_batch_counts_once_and_gets_the_first_answer(live: Live, mailr
 
 def test_an_unknown_lead_is_kept_and_joined_later(live: Live, mailroom: Mailroom, store: Engine) -> None:
     live.client.post(
-        "/api/events", json={"events": [{"type": "download", "email": "New@Firma.de"}]}, headers=BEARER
+        "/api/events", json={"events": [{"type": "download", "email": "New@Firma.de"}]}, headers=KEYED
     )
     (kept,) = mailroom.events()
     assert kept.lead_id is None and kept.anonymous_email == "new@firma.de"
@@ -101,7 +104,7 @@ def test_bad_bodies_are_refused_with_a_reason(live: Live) -> None:
     lone = post("/api/events", content=surrogate, headers=BEARER)
     assert lone.status_code == 400 and lone.json()["error"].startswith("events[1]: text with an unpaired")
     paired = b'[{"type": "page_view", "email": "a@b.de", "properties": {"x": "\\ud83d\\ude00"}}]'
-    assert post("/api/events", content=paired, headers=BEARER).status_code == 200
+    assert post("/api/events", content=paired, headers=KEYED).status_code == 200
 
 
 def test_counters_show_events_by_type_and_origin(live: Live, mailroom: Mailroom) -> None:
@@ -110,7 +113,7 @@ def test_counters_show_events_by_type_and_origin(live: Live, mailroom: Mailroom)
         {"type": "page_view", "email": "lena@alpenblick.de"},
         {"type": "demo.requested", "email": "lena@alpenblick.de"},
     ]
-    live.client.post("/api/events", json=items, headers=BEARER)
+    live.client.post("/api/events", json=items, headers=KEYED)
     metrics = live.metrics()
     assert 'nurture_events_recorded_total{origin="human",type="page_view"} 1.0' in metrics
     assert 'nurture_events_recorded_total{origin="human",type="custom"} 1.0' in metrics
@@ -140,7 +143,7 @@ def test_deeply_nested_json_is_refused_with_400_not_a_crash(live: Live, mailroom
     assert one.status_code == 400 and one.json()["error"].startswith("events[1]: JSON nested deeper than 32")
     assert mailroom.event_count() == 0
     fine = {"type": "page_view", "email": "a@b.de", "p": json.loads("[" * 30 + "]" * 30)}
-    assert post("/api/events", json=[fine] * 40, headers=BEARER).status_code == 200
+    assert post("/api/events", json=[fine] * 40, headers=KEYED).status_code == 200
     assert live.client.get("/healthz").status_code == 200
 
 

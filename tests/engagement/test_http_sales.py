@@ -53,7 +53,8 @@ def qualify(client: httpx.Client, email: str) -> None:
         {"type": "page_view", "email": email, "url": "https://taktwerk.example/pricing"},
         {"type": "download", "email": email, "asset_type": "whitepaper"},
     ]
-    assert client.post("/api/events", json=items, headers=BEARER).json()["stored"] == 4
+    keyed = {**BEARER, "idempotency-key": f"qualify-{email}"}
+    assert client.post("/api/events", json=items, headers=keyed).json()["stored"] == 4
 
 
 def links(desk: Desk, email: str) -> dict[str, str]:

@@ -35,6 +35,7 @@ EXPORTED = {
     "handoffs": "handoffs",
     "webhook_deliveries": "webhooks",
     "consents": "consents",
+    "consent_proofs": "consents",  # an erased person's consent records, kept by hash
     "suppressions": "suppressions",
     "topic_suppressions": "topic_suppressions",
 }

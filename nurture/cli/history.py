@@ -1,0 +1,41 @@
+"""``nurture history``: bring the past of leads from another tool, with its real dates."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from nurture.cli.context import App, pass_app
+
+
+@click.group()
+def history() -> None:
+    """Stage changes and engagement from before nurture, with their real dates."""
+
+
+@history.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@pass_app
+def import_history_command(app: App, file: Path, as_json: bool) -> None:
+    """Import a CSV or JSON Lines FILE of stage changes (to, from, at, reason, actor, amount,
+    currency) and engagement events (type, at, ...) of leads named by email or external_id.
+    A record, not a replay: nothing is sent and no rep is notified."""
+    # why: the history importer loads only for this command, not at every CLI start
+    from nurture.engagement.history import import_history
+
+    report = import_history(app.store, app.lifecycle.past(), file, app.clock.now())
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        for problem in report.problems:
+            click.echo(f"{file}: {problem}", err=True)
+        hidden = report.rejected - len(report.problems)
+        if hidden > 0:
+            click.echo(f"{file}: ... and {hidden} more rejected rows", err=True)
+        click.echo(report.summary())
+    if report.rejected:
+        sys.exit(1)
