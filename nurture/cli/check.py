@@ -12,6 +12,7 @@ from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from nurture.cli.context import App, pass_app
+from nurture.definitions.checks import form_origin_problems
 from nurture.definitions.load import CheckReport, check_workspace
 from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
@@ -34,14 +35,16 @@ def summary(report: CheckReport) -> str:
         kind: sum(1 for _ in program.of_kind(kind))
         for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
     }
-    return ", ".join(
-        (
-            _count(counts["Campaign"], "campaign"),
-            _count(counts["ScoringModel"], "scoring model"),
-            _count(counts["SLA"], "SLA"),
-            _count(counts["SalesTeam"], "sales team"),
-        )
-    )
+    parts = [
+        _count(counts["Campaign"], "campaign"),
+        _count(counts["ScoringModel"], "scoring model"),
+        _count(counts["SLA"], "SLA"),
+        _count(counts["SalesTeam"], "sales team"),
+    ]
+    forms = sum(1 for _ in program.of_kind("Form"))
+    if forms:
+        parts.append(_count(forms, "form"))
+    return ", ".join(parts)
 
 
 @click.command()
@@ -126,7 +129,7 @@ def check_json(report: CheckReport, problems: list[Problem]) -> dict[str, Any]:
         ],
         "definitions": {
             kind: sorted(item.definition.key for item in program.of_kind(kind))
-            for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
+            for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Form")
         },
     }
 
@@ -156,6 +159,7 @@ def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Proble
     from nurture.daemon.schedule import ScheduleError, load_schedule
 
     problems = sales_override_problems(report.program.templates_dir, workspace.root)
+    problems.extend(form_origin_problems(report.program, workspace.settings.allowed_origins))
     insecure = base_url_not_https(workspace.settings.base_url, loopback_too=False)
     if insecure is not None:
         problems.append(Problem("warning", Location(SETTINGS_FILE), insecure))
