@@ -23,6 +23,8 @@ FORM_TARGETS = (
     "email", "first_name", "last_name", "company", "job_title", "industry", "company_size",
     "country", "timezone", "locale",
 )  # fmt: skip
+# The event a followed confirmation link records: campaigns for a double opt-in topic start on it.
+OPT_IN_CONFIRMED = "opt_in_confirmed"
 FIELD_TYPES = ("text", "email", "choice", "checkbox")
 RESERVED_NAMES = ("consent", "website")  # the consent box and the honeypot
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

@@ -3,8 +3,8 @@
 Each change is a row (pending, confirmed, withdrawn) with its time, its source (a form, an
 import, the command line), the version of the consent text the person saw and their IP address;
 the latest row per topic is the state. Web forms with double opt-in write ``pending`` when they
-send the confirmation link and ``confirmed`` when it is followed; an unsubscribe from a topic
-writes ``withdrawn``.
+send the confirmation link and ``confirmed`` when it is followed, or ``expired`` when it was not
+followed in time; an unsubscribe from a topic writes ``withdrawn``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select
 from nurture.clock import as_utc
 from nurture.store.schema import consents
 
-CONSENT_STATES = ("pending", "confirmed", "withdrawn")
+CONSENT_STATES = ("pending", "confirmed", "withdrawn", "expired")
 
 
 @dataclass(frozen=True)

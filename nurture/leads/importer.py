@@ -11,22 +11,37 @@ repeated addresses are found through the database, not a set held in Python.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Literal
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from nurture.collector import collector_paused
 from nurture.leads import write_sqlite
+from nurture.leads.merge import merge, stage_move, write_changes
 from nurture.leads.pipeline import LeadWriter, Pipeline
 from nurture.leads.reading import checked_rows, pieces
 from nurture.leads.report import BatchHook, ImportReport, ProgressHook, RowProblem
 from nurture.leads.sources import detect_format, open_counted
 from nurture.leads.staged import StagedLead
-from nurture.leads.write_rows import RowWriter
+from nurture.leads.validate import validate_record
+from nurture.leads.write_rows import RowWriter, existing_leads, insert_new_leads
 
-__all__ = ["BatchHook", "ImportReport", "LeadImporter", "ProgressHook", "RowProblem"]
+UpsertStatus = Literal["created", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Upserted:
+    """What :meth:`LeadImporter.upsert` did to one lead."""
+
+    lead_id: int
+    status: UpsertStatus
+
+
+__all__ = ["BatchHook", "ImportReport", "LeadImporter", "ProgressHook", "RowProblem", "Upserted"]
 
 
 class LeadImporter:
@@ -74,6 +89,33 @@ class LeadImporter:
                 finally:
                     writer.close()
         return report
+
+    def upsert(self, conn: Connection, record: dict[str, Any], source: str) -> Upserted:
+        """Create or update one lead from ``record`` (the columns of a leads file, ``email``
+        required) in the caller's transaction, as a file's row would be: blank values erase
+        nothing, a new lead starts with its first stage, and ``on_batch`` (what follows) is told
+        of the lead created or changed. :class:`RowInvalid` names the first bad column."""
+        lead = validate_record(record)
+        current = existing_leads(conn, [lead.email]).get(lead.email)
+        if current is None:
+            (lead_id,) = insert_new_leads(conn, [lead], self.now, source)
+            created, changed = [lead_id], []
+            status: UpsertStatus = "created"
+        else:
+            lead_id = int(current.id)
+            merged = merge(current._mapping, lead, self.now)
+            if merged is None:
+                return Upserted(lead_id, "unchanged")
+            merged["b_id"] = lead_id
+            move = merged["lifecycle_stage"] != current.lifecycle_stage
+            stage = [
+                stage_move(lead_id, current.lifecycle_stage, merged["lifecycle_stage"], self.now, source)
+            ]
+            write_changes(conn, [merged], stage if move else [])
+            created, changed, status = [], [lead_id], "updated"
+        if self.on_batch is not None:
+            self.on_batch(conn, created, changed, self.now)
+        return Upserted(lead_id, status)
 
     def _writer(self, conn: Connection, report: ImportReport, source: str) -> LeadWriter:
         if not self.dry_run and write_sqlite.usable(conn):

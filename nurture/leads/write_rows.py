@@ -124,35 +124,47 @@ class RowWriter:
 
     def _insert(self, new_leads: list[LeadValues]) -> list[int]:
         """Insert new leads and their first stage."""
-        if not new_leads:
-            return []
-        conn = self.conn
-        now = bulk.instant(conn, self.now)
-        rows = []
-        for lead in new_leads:
-            row: dict[str, Any] = dict.fromkeys(FIELD_NAMES)
-            row.update(lead.fields)
-            row["lifecycle_stage"] = row["lifecycle_stage"] or "lead"
-            row["email"] = lead.email
-            row["email_domain"] = lead.email_domain
-            row["attributes"] = lead.attributes
-            row["now"] = now
-            rows.append(row)
-        ids = _insert_leads(conn, rows)
-        # The new leads' ids form one run (see _insert_leads on SQLite; PostgreSQL returned them):
-        # their first stage is copied inside the database, without a round trip per row.
-        placeholders, params = bulk.in_list(conn, "i", ids) if conn.dialect.name == "postgresql" else ("", {})
-        which = f"id IN {placeholders}" if placeholders else "id BETWEEN :first AND :last"
-        copy_first_stage = (
-            "INSERT INTO stage_changes (lead_id, from_stage, to_stage, at, reason, actor) "  # noqa: S608
-            f"SELECT id, NULL, lifecycle_stage, :at, :reason, 'import' FROM leads WHERE {which} ORDER BY id"
-        )  # only placeholders are formatted into the statement
-        bulk.execute(
-            conn,
-            copy_first_stage,
-            {**params, "first": ids[0], "last": ids[-1], "at": now, "reason": self.source},
-        )
-        return ids
+        return insert_new_leads(self.conn, new_leads, self.now, self.source)
+
+
+def insert_new_leads(
+    conn: Connection, new_leads: list[LeadValues], now_at: datetime, source: str
+) -> list[int]:
+    """Insert new leads with their first stage (``source`` is the stage change's reason); their ids."""
+    if not new_leads:
+        return []
+    now = bulk.instant(conn, now_at)
+    rows = []
+    for lead in new_leads:
+        row: dict[str, Any] = dict.fromkeys(FIELD_NAMES)
+        row.update(lead.fields)
+        row["lifecycle_stage"] = row["lifecycle_stage"] or "lead"
+        row["email"] = lead.email
+        row["email_domain"] = lead.email_domain
+        row["attributes"] = lead.attributes
+        row["now"] = now
+        rows.append(row)
+    ids = _insert_leads(conn, rows)
+    # The new leads' ids form one run (see _insert_leads on SQLite; PostgreSQL returned them):
+    # their first stage is copied inside the database, without a round trip per row.
+    placeholders, params = bulk.in_list(conn, "i", ids) if conn.dialect.name == "postgresql" else ("", {})
+    which = f"id IN {placeholders}" if placeholders else "id BETWEEN :first AND :last"
+    copy_first_stage = (
+        "INSERT INTO stage_changes (lead_id, from_stage, to_stage, at, reason, actor) "  # noqa: S608
+        f"SELECT id, NULL, lifecycle_stage, :at, :reason, 'import' FROM leads WHERE {which} ORDER BY id"
+    )  # only placeholders are formatted into the statement
+    bulk.execute(
+        conn,
+        copy_first_stage,
+        {**params, "first": ids[0], "last": ids[-1], "at": now, "reason": source},
+    )
+    return ids
+
+
+def existing_leads(conn: Connection, emails: list[str]) -> dict[str, Any]:
+    """The stored rows (id, email, attributes and the standard fields) of those addresses that
+    are leads already, by address."""
+    return _existing_leads(conn, emails)
 
 
 def _existing_leads(conn: Connection, emails: list[str]) -> dict[str, Any]:
