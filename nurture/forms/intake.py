@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from jinja2 import TemplateError
 from sqlalchemy import Connection, func, select
 
+from nurture.clock import as_utc
 from nurture.definitions import Program
 from nurture.definitions.form import OPT_IN_CONFIRMED, Form
 from nurture.delivery.message_ids import new_message_id
@@ -33,7 +34,6 @@ from nurture.forms.submission import Submission
 from nurture.leads.consent import current_consents, record_consent
 from nurture.leads.importer import LeadImporter, UpsertStatus
 from nurture.settings import Settings
-from nurture.store import bulk
 from nurture.store.schema import consents, events, leads, messages
 from nurture.templating import template_environment
 from nurture.tokens import TokenSigner
@@ -179,7 +179,7 @@ class FormIntake:
             + f" ({self.settings.timezone})",
         }
         subject, html, text = self._render(lang, variables)
-        at = bulk.instant(conn, now)
+        at = as_utc(now)
         conn.execute(
             messages.insert().values(
                 lead_id=lead_id, kind=CONFIRMATION_KIND, to_address=row.email, subject=subject, html=html,

@@ -9,6 +9,8 @@ Routes::
     GET  /sales/accept/{token}   confirm accepting a routed lead; POST accepts
     GET  /sales/reject/{token}   ask why; POST rejects
     POST /api/events             authenticated event ingest
+    POST /forms/{key}            a web form's post (allowed origins, honeypot, rate limit)
+    GET  /forms/confirm/{token}  double opt-in: asks; POST confirms
     GET  /healthz                database and the checks given to the app
     GET  /metrics                Prometheus
 
@@ -28,6 +30,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from nurture.http.context import HealthCheck, HttpContext
+from nurture.http.forms import FormRoutes
 from nurture.http.health import HealthRoutes
 from nurture.http.ingest import IngestRoutes
 from nurture.http.middleware import ServerRules
@@ -64,6 +67,7 @@ def create_app(
         *UnsubscribeRoutes(ctx).routes(),
         *SalesRoutes(ctx).routes(),
         *IngestRoutes(ctx).routes(),
+        *FormRoutes(ctx).routes(),
         *HealthRoutes(ctx).routes(),
     ]
     route_names: dict[object, str] = {r.endpoint: r.path for r in routes if isinstance(r, Route)}
