@@ -29,12 +29,21 @@ from nurture.definitions.form import OPT_IN_CONFIRMED, Form
 from nurture.delivery.message_ids import new_message_id
 from nurture.durations import parse_duration
 from nurture.engagement import record_events
-from nurture.forms.opt_in import Confirmation, OptInLink, confirm, expire_pending, read_link, sign_link
+from nurture.forms.opt_in import (
+    LIFTABLE,
+    Confirmation,
+    OptInLink,
+    confirm,
+    expire_pending,
+    read_link,
+    sign_link,
+)
 from nurture.forms.submission import Submission
+from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents, record_consent
 from nurture.leads.importer import LeadImporter, UpsertStatus
 from nurture.settings import Settings
-from nurture.store.schema import consents, events, leads, messages
+from nurture.store.schema import consents, events, leads, messages, suppressions
 from nurture.templating import template_environment
 from nurture.tokens import TokenSigner
 from nurture.zones import zone
@@ -50,7 +59,7 @@ CONFIRMATION_KIND = "opt_in_confirmation"  # messages.kind: nurture's own, untra
 LANGUAGES = ("de", "en")
 _WHITESPACE = re.compile(r"\s+")
 
-ConfirmationSent = Literal["sent", "already_confirmed", "address_limit", "ip_limit"]
+ConfirmationSent = Literal["sent", "already_confirmed", "address_limit", "ip_limit", "suppressed"]
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,13 @@ class FormIntake:
             return "already_confirmed"
         for topic in open_topics:
             record_consent(conn, lead_id, topic, "pending", now, source="form", text_version=version, ip=ip)
+        blocked = conn.scalar(
+            select(suppressions.c.reason).where(
+                suppressions.c.email_hash == suppression_hash(submission.email)
+            )
+        )
+        if blocked is not None and blocked not in LIFTABLE:
+            return "suppressed"  # a bounced or complaining address is never mailed, this email included
         since = now - timedelta(days=1)
         if self._emails_to(conn, submission.email, since) >= self.settings.opt_in_emails_per_address:
             return "address_limit"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy import update
+
+from nurture.store.schema import leads
 from tests.forms.conftest import PAGE, SITE, Site
 
 GOOD = {
@@ -46,7 +50,7 @@ def test_a_good_post_creates_the_lead_records_the_event_and_consent_and_redirect
 
 def test_a_double_click_records_once(site: Site) -> None:
     first = site.post("demo", DEMO)
-    site.clock.advance(__import__("datetime").timedelta(seconds=3))
+    site.clock.advance(timedelta(seconds=3))
     second = site.post("demo", DEMO)
     assert first.status_code == second.status_code == 303
     assert second.headers["location"] == first.headers["location"]
@@ -144,10 +148,6 @@ def test_oversized_and_unknown_bodies_are_refused(site: Site) -> None:
 def test_an_sql_who_fills_in_a_form_stays_an_sql(site: Site) -> None:
     site.post("demo", DEMO)
     with site.store.begin() as conn:
-        from sqlalchemy import update
-
-        from nurture.store.schema import leads
-
         conn.execute(update(leads).where(leads.c.email == DEMO["email"]).values(lifecycle_stage="sql"))
     site.post("newsletter", {**GOOD, "email": DEMO["email"]})
     assert site.lead(DEMO["email"]).lifecycle_stage == "sql"
