@@ -69,6 +69,7 @@ COMMANDS = (
     "plan:plan",
     "suppressions:suppressions",
     "consent:consent",
+    "forms:forms",
     "audit:audit",
     "outbox:outbox",
     "enroll:enroll",
