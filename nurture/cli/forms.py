@@ -16,13 +16,15 @@ def forms() -> None:
 
 @forms.command()
 @click.argument("key")
-@click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True,
-              help="Language of the texts nurture adds (button, honeypot label).")  # fmt: skip
+@click.option("--lang", metavar="LANGUAGE", help="Language of the texts nurture adds (button, honeypot "
+              "label), e.g. de; default: the workspace's locale.")  # fmt: skip
 @pass_app
-def snippet(app: App, key: str, lang: str) -> None:
+def snippet(app: App, key: str, lang: str | None) -> None:
     """Print an embeddable HTML form for form KEY (paste it into a page on an allowed origin)."""
     try:
         form = app.program.form(key)
     except UnknownDefinition as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(form_snippet(form, app.workspace.settings.base_url, lang), nl=False)
+    settings = app.workspace.settings
+    snippet = form_snippet(form, settings.base_url, lang or settings.locale, app.program.templates_dir)
+    click.echo(snippet, nl=False)

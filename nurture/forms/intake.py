@@ -17,7 +17,6 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from jinja2 import TemplateError
@@ -39,12 +38,12 @@ from nurture.forms.opt_in import (
     sign_link,
 )
 from nurture.forms.submission import Submission
+from nurture.i18n import DEFAULT_TEMPLATES, Reader, own_environment, render_own
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents, record_consent
 from nurture.leads.importer import LeadImporter, UpsertStatus
 from nurture.settings import Settings
 from nurture.store.schema import consents, events, leads, messages, suppressions
-from nurture.templating import template_environment
 from nurture.tokens import TokenSigner
 from nurture.zones import zone
 
@@ -53,10 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "default_templates"
 DOUBLE_POST_WINDOW = timedelta(seconds=10)
 CONFIRMATION_KIND = "opt_in_confirmation"  # messages.kind: nurture's own, untracked, no List-Unsubscribe
-LANGUAGES = ("de", "en")
 _WHITESPACE = re.compile(r"\s+")
 
 ConfirmationSent = Literal["sent", "already_confirmed", "address_limit", "ip_limit", "suppressed"]
@@ -82,8 +79,9 @@ class FormIntake:
         self.expiry = parse_duration(settings.opt_in_expiry)
         self.base_url = settings.base_url.rstrip("/")
         self.message_domain = settings.from_address.rpartition("@")[2].strip(" >") or "nurture.invalid"
-        self.templates = template_environment(program.templates_dir, DEFAULT_TEMPLATES)
-        self.default_templates = template_environment(DEFAULT_TEMPLATES)
+        self.templates = own_environment(program.templates_dir, DEFAULT_TEMPLATES)
+        self.default_templates = own_environment(DEFAULT_TEMPLATES)
+        self.zone = zone(settings.timezone)
 
     @property
     def topics(self) -> set[str]:
@@ -101,10 +99,11 @@ class FormIntake:
         now: datetime,
         ip: str | None,
         *,
-        language: str | None = None,
+        accept_language: str | None = None,
     ) -> Accepted:
-        """Store a checked post; ``then`` is what follows a change to a lead. ``language`` (the
-        visitor's browser's) chooses the confirmation email's when the lead has no locale."""
+        """Store a checked post; ``then`` is what follows a change to a lead. ``accept_language``
+        (the visitor's browser's) chooses the confirmation email's language when the lead has no
+        locale; else the workspace's ``locale``."""
         key, earlier = _post_keys(form, submission, now)
         if conn.execute(select(events.c.id).where(events.c.idempotency_key.in_([key, earlier]))).first():
             lead_id = conn.scalar(select(leads.c.id).where(leads.c.email == submission.email))
@@ -117,7 +116,7 @@ class FormIntake:
             return Accepted(upserted.lead_id, upserted.status, repeated=True)
         confirmation = None
         if submission.consented and form.consent is not None:
-            confirmation = self._consent(conn, form, upserted.lead_id, submission, now, ip, language)
+            confirmation = self._consent(conn, form, upserted.lead_id, submission, now, ip, accept_language)
         return Accepted(upserted.lead_id, upserted.status, False, confirmation)
 
     def _consent(
@@ -128,7 +127,7 @@ class FormIntake:
         submission: Submission,
         now: datetime,
         ip: str | None,
-        language: str | None,
+        accept_language: str | None,
     ) -> ConfirmationSent | None:
         assert form.consent is not None
         version = form.consent.version
@@ -161,7 +160,7 @@ class FormIntake:
         if ip is not None and self._asked_from(conn, ip, since) > self.settings.opt_in_emails_per_ip:
             return "ip_limit"
         link = OptInLink(lead_id, form.key, version, tuple(open_topics))
-        self._queue_email(conn, form, lead_id, link, now, language)
+        self._queue_email(conn, form, lead_id, link, now, accept_language)
         return "sent"
 
     def _emails_to(self, conn: Connection, address: str, since: datetime) -> int:
@@ -178,11 +177,19 @@ class FormIntake:
         return int(conn.scalar(select(func.count()).select_from(posts.subquery())) or 0)
 
     def _queue_email(
-        self, conn: Connection, form: Form, lead_id: int, link: OptInLink, now: datetime, language: str | None
+        self,
+        conn: Connection,
+        form: Form,
+        lead_id: int,
+        link: OptInLink,
+        now: datetime,
+        accept_language: str | None,
     ) -> None:
         lead = leads.c
         row = conn.execute(select(lead.email, lead.first_name, lead.locale).where(lead.id == lead_id)).one()
-        lang = language_of(row.locale or language)
+        reader = Reader.of(
+            [row.locale], accept_language=accept_language, default=self.settings.locale, zone=self.zone
+        )
         expires_at = now + self.expiry
         token = sign_link(self.signer, link, expires_at)
         assert form.consent is not None
@@ -191,10 +198,9 @@ class FormIntake:
             "form": {"key": form.key, "name": form.name or ""},
             "consent": {"text": form.consent.text, "version": form.consent.version},
             "confirm_url": f"{self.base_url}/forms/confirm/{token}",
-            "expires": expires_at.astimezone(zone(self.settings.timezone)).strftime("%d.%m.%Y %H:%M")
-            + f" ({self.settings.timezone})",
+            "expires_at": expires_at,
         }
-        subject, html, text = self._render(lang, variables)
+        subject, html, text = self._render(reader, variables)
         at = as_utc(now)
         conn.execute(
             messages.insert().values(
@@ -204,12 +210,12 @@ class FormIntake:
             )
         )  # fmt: skip
 
-    def _render(self, lang: str, variables: dict[str, Any]) -> tuple[str, str, str]:
+    def _render(self, reader: Reader, variables: dict[str, Any]) -> tuple[str, str, str]:
         try:
-            return _render(self.templates, lang, variables)
+            return _render(self.templates, reader, variables)
         except TemplateError as exc:
-            log.error("templates/forms/confirm.%s failed (%s); sending nurture's default instead", lang, exc)
-            return _render(self.default_templates, lang, variables)
+            log.error("templates/forms/confirm.* failed (%s); sending nurture's own instead", exc)
+            return _render(self.default_templates, reader, variables)
 
     def confirm(
         self, conn: Connection, then: WhatFollows | None, token: str, now: datetime, ip: str | None
@@ -229,17 +235,12 @@ class FormIntake:
         return done
 
 
-def _render(env: Any, lang: str, variables: dict[str, Any]) -> tuple[str, str, str]:
-    subject = env.get_template(f"forms/confirm.{lang}.subject.txt").render(variables)
-    html = env.get_template(f"forms/confirm.{lang}.html").render(variables)
-    text = env.get_template(f"forms/confirm.{lang}.txt").render(variables)
+def _render(env: Any, reader: Reader, variables: dict[str, Any]) -> tuple[str, str, str]:
+    subject = render_own(env.get_template("forms/confirm.subject.txt"), reader, variables)
+    html = render_own(env.get_template("forms/confirm.html"), reader, variables)
+    text = render_own(env.get_template("forms/confirm.txt"), reader, variables)
+    # The form's name reaches the subject: one line, whatever it holds.
     return _WHITESPACE.sub(" ", subject).strip()[:998], html, text
-
-
-def language_of(locale: str | None) -> str:
-    """``de`` or ``en`` for a lead's locale (``de-AT`` -> ``de``); English when it is neither."""
-    primary = (locale or "").split("-")[0].lower()
-    return primary if primary in LANGUAGES else "en"
 
 
 def _post_keys(form: Form, submission: Submission, now: datetime) -> tuple[str, str]:

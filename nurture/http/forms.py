@@ -35,8 +35,7 @@ from nurture.definitions.form import Form
 from nurture.forms import HONEYPOT, Accepted, Confirmation, FieldError, FormIntake, read_submission
 from nurture.forms.opt_in import read_link
 from nurture.http.context import HttpContext
-from nurture.http.form_pages import form_page, refused_page
-from nurture.http.pages import language, mask_email
+from nurture.http.pages import mask_email
 from nurture.http.rate_limit import RateLimiter
 from nurture.http.reading import BodyTooLarge, client_ip, read_body
 from nurture.settings import origin_of
@@ -110,26 +109,25 @@ class FormRoutes:
     async def post(self, request: Request) -> Response:
         """Check and store one form post."""
         wants_json = "application/json" in request.headers.get("accept", "")
-        lang = language(request.headers.get("accept-language"))
         intake = self.intake
         form = intake.program.forms.get(request.path_params["key"]) if intake is not None else None
         origin = self._origin(request)
         cors = self._cors(origin)
         if origin is None or origin not in self.allowed:
-            return self._refuse("origin", lang, wants_json, cors)
+            return self._refuse(request, "origin", wants_json, cors)
         ip = client_ip(request)
         wait = self.limiter.allow(ip or "unknown")
         if wait is not None:
             headers = {**cors, "retry-after": str(max(1, round(wait)))}
-            return self._refuse("rate", lang, wants_json, headers)
+            return self._refuse(request, "rate", wants_json, headers)
         if form is None or intake is None:
-            return self._refuse("form", lang, wants_json, cors)
+            return self._refuse(request, "form", wants_json, cors)
         try:
             posted = _fields(await read_body(request, BODY_LIMIT), request.headers.get("content-type", ""))
         except BodyTooLarge:
-            return self._refuse("size", lang, wants_json, cors)
+            return self._refuse(request, "size", wants_json, cors)
         if posted is None:
-            return self._refuse("type", lang, wants_json, cors)
+            return self._refuse(request, "type", wants_json, cors)
         if posted.get(HONEYPOT, "").strip():
             return self._bad(request, [FieldError(HONEYPOT, "honeypot")], "honeypot", wants_json, cors)
         checked = read_submission(form, posted)
@@ -137,12 +135,12 @@ class FormRoutes:
             return self._bad(request, checked, "input", wants_json, cors)
         now = self.ctx.clock.now()
         try:
-            await run_in_threadpool(self._accept, intake, form, checked, now, ip, lang)
+            await run_in_threadpool(self._accept, intake, form, checked, now, ip, request)
         except Exception:
             log.exception("could not store a post of form %s", form.key)
             if wants_json:
                 return JSONResponse({"error": "temporarily unavailable"}, status_code=503, headers=cors)
-            return form_page("message.html", "unavailable", lang, 503)
+            return self.ctx.pages.render("unavailable", self.ctx.pages.reader(request), 503)
         # The answer is the same for a new and a known address, so the form tells nobody who is a lead.
         if wants_json:
             body = {"ok": True, "redirect": form.thank_you, "double_opt_in": form.double_opt_in}
@@ -150,16 +148,20 @@ class FormRoutes:
         return RedirectResponse(form.thank_you, status_code=303, headers=cors)
 
     def _accept(
-        self, intake: FormIntake, form: Form, checked: Any, now: Any, ip: str | None, lang: str
+        self, intake: FormIntake, form: Form, checked: Any, now: Any, ip: str | None, request: Request
     ) -> Accepted:
+        languages = request.headers.get("accept-language")
         with self.ctx.transaction() as conn:
-            return intake.accept(conn, self.ctx.lifecycle, form, checked, now, ip, language=lang)
+            return intake.accept(conn, self.ctx.lifecycle, form, checked, now, ip, accept_language=languages)
 
-    def _refuse(self, reason: str, lang: str, wants_json: bool, headers: dict[str, str]) -> Response:
+    def _refuse(self, request: Request, reason: str, wants_json: bool, headers: dict[str, str]) -> Response:
         status = _STATUS[reason]
         if wants_json:
             return JSONResponse({"error": reason, "errors": []}, status_code=status, headers=headers)
-        return _with_headers(refused_page(reason, lang, status), headers)
+        pages = self.ctx.pages
+        return _with_headers(
+            pages.render("form_refused", pages.reader(request), status, reason=reason), headers
+        )
 
     def _bad(
         self,
@@ -175,8 +177,9 @@ class FormRoutes:
             return JSONResponse(body, status_code=status, headers=headers)
         back = self._back(request.headers.get("referer"), errors)
         if back is None:
-            lang = language(request.headers.get("accept-language"))
-            return _with_headers(refused_page("input", lang, status), headers)
+            pages = self.ctx.pages
+            page = pages.render("form_refused", pages.reader(request), status, reason="input")
+            return _with_headers(page, headers)
         return RedirectResponse(back, status_code=303, headers=headers)
 
     def _back(self, referer: str | None, errors: list[FieldError]) -> str | None:
@@ -193,27 +196,27 @@ class FormRoutes:
 
     async def confirm_page(self, request: Request) -> Response:
         """``GET``: show what a click confirms; never confirm."""
-        lang = language(request.headers.get("accept-language"))
+        pages = self.ctx.pages
         intake = self.intake
         if intake is None:
-            return form_page("message.html", "invalid", lang, 404)
+            return pages.render("invalid", pages.reader(request), 404)
         token = request.path_params["token"]
         try:
             link = read_link(intake.signer, token, self.ctx.clock.now())
         except InvalidToken as exc:
             self.ctx.metrics.refused_tokens.labels("opt_in").inc()
-            return _invalid(exc, lang)
-        email = await run_in_threadpool(self._email, link.lead_id)
-        if email is None:
-            return form_page("message.html", "gone", lang, 410)
-        return form_page("confirm.html", "confirm", lang, values={"email": mask_email(email)})
+            return self._invalid(request, exc)
+        lead = await run_in_threadpool(self._lead, link.lead_id)
+        if lead is None:
+            return pages.render("opt_in_gone", pages.reader(request), 410)
+        return pages.render("opt_in_confirm", pages.reader(request, lead[1]), email=mask_email(lead[0]))
 
     async def confirm(self, request: Request) -> Response:
         """``POST``: confirm the pending consent the link names."""
-        lang = language(request.headers.get("accept-language"))
+        pages = self.ctx.pages
         intake = self.intake
         if intake is None:
-            return form_page("message.html", "invalid", lang, 404)
+            return pages.render("invalid", pages.reader(request), 404)
         token = request.path_params["token"]
         now = self.ctx.clock.now()
         ip = client_ip(request)
@@ -221,29 +224,30 @@ class FormRoutes:
             done = await run_in_threadpool(self._confirm, intake, token, now, ip)
         except InvalidToken as exc:
             self.ctx.metrics.refused_tokens.labels("opt_in").inc()
-            return _invalid(exc, lang)
+            return self._invalid(request, exc)
         except Exception:
             log.exception("could not confirm an opt-in")
-            return form_page("message.html", "unavailable", lang, 503)
-        if done is None:
-            return form_page("message.html", "gone", lang, 410)
-        email = await run_in_threadpool(self._email, done.lead_id)
-        return form_page("message.html", "confirmed", lang, values={"email": mask_email(email or "")})
+            return pages.render("unavailable", pages.reader(request), 503)
+        lead = await run_in_threadpool(self._lead, done.lead_id) if done is not None else None
+        if lead is None:
+            return pages.render("opt_in_gone", pages.reader(request), 410)
+        return pages.render("opt_in_confirmed", pages.reader(request, lead[1]), email=mask_email(lead[0]))
 
     def _confirm(self, intake: FormIntake, token: str, now: Any, ip: str | None) -> Confirmation | None:
         with self.ctx.transaction() as conn:
             return intake.confirm(conn, self.ctx.lifecycle, token, now, ip)
 
-    def _email(self, lead_id: int) -> str | None:
+    def _lead(self, lead_id: int) -> tuple[str, str | None] | None:
+        """The lead's address and locale, or None when it is gone."""
         with self.ctx.engine.connect() as conn:
-            found = conn.scalar(select(leads.c.email).where(leads.c.id == lead_id))
-        return str(found) if found is not None else None
+            row = conn.execute(select(leads.c.email, leads.c.locale).where(leads.c.id == lead_id)).first()
+        return (str(row.email), row.locale) if row is not None else None
 
-
-def _invalid(exc: InvalidToken, lang: str) -> Response:
-    if "expired" in str(exc):
-        return form_page("message.html", "gone", lang, 410)
-    return form_page("message.html", "invalid", lang, 404)
+    def _invalid(self, request: Request, exc: InvalidToken) -> Response:
+        pages = self.ctx.pages
+        if "expired" in str(exc):
+            return pages.render("opt_in_gone", pages.reader(request), 410)
+        return pages.render("invalid", pages.reader(request), 404)
 
 
 def _with_headers(response: Response, headers: Mapping[str, str]) -> Response:
