@@ -80,6 +80,7 @@ class Site:
     context: HttpContext
     clock: FixedClock
     store: Engine
+    root: Path | None = None
 
     def post(self, key: str, data: dict[str, str], **headers: str) -> httpx.Response:
         sent = {"origin": SITE, "referer": PAGE, **headers}
@@ -122,4 +123,4 @@ def site(tmp_path: Path, store_url: str, store: Engine) -> Iterator[Site]:
     clock = FixedClock(NOW)
     context = HttpContext.from_workspace(workspace, engine=store, clock=clock)
     with serving(create_app(context)) as url, httpx.Client(base_url=url, timeout=10) as client:
-        yield Site(client, context, clock, store)
+        yield Site(client, context, clock, store, workspace.root)
