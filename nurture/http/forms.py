@@ -120,7 +120,9 @@ class FormRoutes:
         if wait is not None:
             headers = {**cors, "retry-after": str(max(1, round(wait)))}
             return self._refuse(request, "rate", wants_json, headers)
-        if form is None or intake is None:
+        if form is None or intake is None or origin_of(form.thank_you) not in self.allowed:
+            # A thank-you page off the allowed origins is an error `nurture check` reports; the
+            # server never sends visitors there.
             return self._refuse(request, "form", wants_json, cors)
         try:
             posted = _fields(await read_body(request, BODY_LIMIT), request.headers.get("content-type", ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,13 +61,15 @@ steps:
 """
 
 
-def write_forms_workspace(root: Path, store_url: str, extra_settings: str = "") -> Workspace:
+def write_forms_workspace(
+    root: Path, store_url: str, extra_settings: str = "", origins: tuple[str, ...] = (SITE,)
+) -> Workspace:
     root.mkdir(parents=True, exist_ok=True)
     write_program(root, extra=FORMS)
     (root / "nurture.toml").write_text(
         f'database_url = "{store_url}"\nsecret_key = "test-secret-key-0123456789"\n'
         f'base_url = "https://nurture.taktwerk.example"\n'
-        f'allowed_origins = ["{SITE}"]\nform_rate_limit = 5\n{extra_settings}',
+        f"allowed_origins = {json.dumps(list(origins))}\nform_rate_limit = 5\n{extra_settings}",
         encoding="utf-8",
     )
     return Workspace(root)

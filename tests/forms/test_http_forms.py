@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 from sqlalchemy import update
+from sqlalchemy.engine import Engine
 
+from nurture.clock import FixedClock
+from nurture.http import HttpContext, create_app
 from nurture.store.schema import leads
-from tests.forms.conftest import PAGE, SITE, Site
+from tests.engagement.conftest import serving
+from tests.forms.conftest import NOW, PAGE, SITE, Site, write_forms_workspace
 
 GOOD = {
     "email": "Lena@Alpenblick.de",
@@ -157,3 +163,16 @@ def test_an_sql_who_fills_in_a_form_stays_an_sql(site: Site) -> None:
 def test_the_referer_query_is_kept_and_an_old_error_list_replaced(site: Site) -> None:
     response = site.post("demo", {"consent": "on"}, referer=f"{PAGE}&form_errors=email:required")
     assert response.headers["location"].count("form_errors") == 1
+
+
+def test_a_form_whose_thank_you_page_is_off_the_allowed_origins_is_not_served(
+    tmp_path: Path, store_url: str, store: Engine
+) -> None:
+    shop = "https://shop.taktwerk.example"
+    workspace = write_forms_workspace(tmp_path / "ws", store_url, origins=(shop,))
+    context = HttpContext.from_workspace(workspace, engine=store, clock=FixedClock(NOW))
+    with serving(create_app(context)) as url, httpx.Client(base_url=url) as client:
+        response = client.post(
+            "/forms/demo", data=DEMO, headers={"origin": shop, "accept": "application/json"}
+        )
+    assert response.status_code == 404
