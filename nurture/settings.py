@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from nurture.durations import parse_duration
 from nurture.errors import SettingsError
+from nurture.i18n.locale_choice import language_tag, parse_locale
 from nurture.zones import zone
 
 SETTINGS_FILE = "nurture.toml"
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8025"
     secret_key: SecretStr | None = None
     timezone: str = "UTC"
+    locale: str = Field(
+        default="en", description="language of nurture's own pages and emails when the reader's is unknown"
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8025, ge=1, le=65535)
     ingest_api_key: SecretStr | None = None
@@ -91,6 +95,21 @@ class Settings(BaseSettings):
     smtp_data_timeout: float = Field(
         default=600, gt=0, description="seconds to wait for the relay's answer to the final dot of DATA"
     )
+    # Web forms (README: Web forms).
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="sites whose pages may post to /forms/KEY and receive its redirects, e.g. https://www.example.com",
+    )
+    form_rate_limit: int = Field(
+        default=10, ge=0, description="form posts per minute from one IP address, per server process; 0 = off"
+    )
+    opt_in_expiry: str = Field(default="7d", description="how long a double opt-in link stays valid")
+    opt_in_emails_per_address: int = Field(
+        default=3, ge=1, description="confirmation emails to one address per 24 hours"
+    )
+    opt_in_emails_per_ip: int = Field(
+        default=20, ge=1, description="confirmation emails asked for from one IP address per 24 hours"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -104,11 +123,24 @@ class Settings(BaseSettings):
         # The file's values arrive as init arguments; the environment must win over them.
         return (env_settings, init_settings)
 
-    @field_validator("breaker_window")
+    @field_validator("breaker_window", "opt_in_expiry")
     @classmethod
     def _window(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        found: list[str] = []
+        for url in value:
+            parts = urlsplit(url.strip())
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+                raise ValueError(
+                    f"{url!r} is not an origin; write scheme and host, e.g. https://www.example.com"
+                )
+            found.append(origin_of(url) or url)
+        return found
 
     def consent_required(self, topic: str) -> bool:
         """Whether marketing mail on ``topic`` needs confirmed consent."""
@@ -122,6 +154,11 @@ class Settings(BaseSettings):
         if value.strip():
             admin_address(value)
         return value.strip()
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        return language_tag(parse_locale(value, strict=True))
 
     @field_validator("timezone")
     @classmethod
@@ -207,3 +244,21 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def origin_of(url: str) -> str | None:
+    """``https://www.example.com:8443`` for any URL of that site (scheme, host and a port other
+    than the scheme's own), as browsers send it in ``Origin``; None for what is not an http(s) URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in ("http", "https") or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    default = 80 if scheme == "http" else 443
+    return f"{scheme}://{host}" if port is None or port == default else f"{scheme}://{host}:{port}"

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from nurture.delivery.transports import MemoryTransport, Transport
 from nurture.engagement.record import record_events
 from nurture.engine.tick import CampaignEngine
-from nurture.guards.consent import ConsentScreen
+from nurture.guards.consent import ConsentScreen, consent_settings
 from nurture.lifecycle import Lifecycle
 from nurture.sales.actions import SalesActionError, accept, reject
 from nurture.sales.sla import enforce_sla
@@ -146,8 +146,11 @@ class Simulation:
         self.transport = transport or MemoryTransport()
         # Leases follow the simulated clock, as they follow a pinned `tick --now`.
         self._now = datetime.min.replace(tzinfo=UTC)  # the simulated moment, once a run starts
-        self.outbox = Outbox(db, Composer(program, settings, signer), self.transport, clock=lambda: self._now)
-        self.outbox.consent = ConsentScreen({key: c.topic for key, c in program.campaigns.items()}, settings)
+        self.outbox = Outbox(
+            db, Composer(program, settings, signer), self.transport, clock=lambda: self._now
+        )
+        topics = {key: c.topic for key, c in program.campaigns.items()}
+        self.outbox.consent = ConsentScreen(topics, consent_settings(settings, program))
         self.engagement = engagement
         self.sales = sales
         self.rng = random.Random(engagement.seed if engagement else 0)

@@ -84,6 +84,7 @@ COMMANDS = (
     "plan:plan",
     "suppressions:suppressions",
     "consent:consent",
+    "forms:forms",
     "audit:audit",
     "outbox:outbox",
     "enroll:enroll",

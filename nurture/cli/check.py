@@ -12,13 +12,14 @@ from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from nurture.cli.context import App, pass_app
+from nurture.definitions.checks import form_origin_problems
 from nurture.definitions.load import CheckReport, check_workspace
 from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
 from nurture.errors import Location
 from nurture.guards.authentication import DnsPythonResolver, Finding, Resolver, check_deliverability
 from nurture.reports.experiment_plan import experiment_plans, planned_only
-from nurture.sales.template_overrides import sales_override_problems
+from nurture.sales.template_overrides import own_template_problems
 from nurture.settings import SETTINGS_FILE, base_url_not_https
 from nurture.store.schema import events
 from nurture.workspace import Workspace
@@ -35,14 +36,16 @@ def summary(report: CheckReport) -> str:
         kind: sum(1 for _ in program.of_kind(kind))
         for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
     }
-    return ", ".join(
-        (
-            _count(counts["Campaign"], "campaign"),
-            _count(counts["ScoringModel"], "scoring model"),
-            _count(counts["SLA"], "SLA"),
-            _count(counts["SalesTeam"], "sales team"),
-        )
-    )
+    parts = [
+        _count(counts["Campaign"], "campaign"),
+        _count(counts["ScoringModel"], "scoring model"),
+        _count(counts["SLA"], "SLA"),
+        _count(counts["SalesTeam"], "sales team"),
+    ]
+    forms = sum(1 for _ in program.of_kind("Form"))
+    if forms:
+        parts.append(_count(forms, "form"))
+    return ", ".join(parts)
 
 
 @click.command()
@@ -153,7 +156,7 @@ def check_json(report: CheckReport, problems: list[Problem]) -> dict[str, Any]:
         ],
         "definitions": {
             kind: sorted(item.definition.key for item in program.of_kind(kind))
-            for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
+            for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Form")
         },
     }
 
@@ -178,11 +181,12 @@ def resolver() -> Resolver:
 
 
 def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Problem]:
-    """What else a workspace holds that the daemon reads: sales email overrides, the schedule."""
+    """What else a workspace holds that the daemon reads: its own-template overrides, the schedule."""
     # why: importing nurture.daemon loads the daemon (scheduler, HTTP server), not wanted at CLI start
     from nurture.daemon.schedule import ScheduleError, load_schedule
 
-    problems = sales_override_problems(report.program.templates_dir, workspace.root)
+    problems = own_template_problems(report.program.templates_dir, workspace.root)
+    problems.extend(form_origin_problems(report.program, workspace.settings.allowed_origins))
     insecure = base_url_not_https(workspace.settings.base_url, loopback_too=False)
     if insecure is not None:
         problems.append(Problem("warning", Location(SETTINGS_FILE), insecure))

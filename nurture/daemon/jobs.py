@@ -27,8 +27,10 @@ from nurture.daemon.locks import cluster_lock
 from nurture.daemon.metrics import DaemonMetrics
 from nurture.daemon.reload import LiveProgram, ProgramVersion
 from nurture.delivery.transports import Transport
+from nurture.durations import parse_duration
 from nurture.engine.entry import EntryResult, enter_segment
 from nurture.engine.tick import TickReport
+from nurture.forms import expire_pending
 from nurture.guards.audit import daemon_actor, record_audit
 from nurture.guards.pauses import Pause, open_pauses
 from nurture.predict.refresh import refresh_probabilities
@@ -332,6 +334,20 @@ def _bounces(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
 # -- this replica ---------------------------------------------------------------------------------
 
 
+async def opt_ins(rt: Runtime, now: datetime) -> JobResult:
+    """Record double opt-ins not confirmed within ``opt_in_expiry`` as expired."""
+    return await asyncio.to_thread(_opt_ins, rt, now)
+
+
+def _opt_ins(rt: Runtime, now: datetime) -> JobResult:
+    with cluster_lock(rt.db, "opt_ins") as held:
+        if not held:
+            return JobResult(skipped=LOCKED)
+        with rt.db.begin() as conn:
+            expired = expire_pending(conn, now, parse_duration(rt.workspace.settings.opt_in_expiry))
+    return JobResult({"expired": expired}, busy=expired > 0)
+
+
 async def reload(rt: Runtime, now: datetime) -> JobResult:
     """Reload definitions and templates changed on disk (SIGHUP does the same at once)."""
     return await reload_program(rt, now, force=False)
@@ -404,6 +420,7 @@ JOBS: dict[str, Job] = {
     "sla": sla,
     "bounces": bounces,
     "webhooks": webhooks,
+    "opt_ins": opt_ins,
     "reload": reload,
     "stats": stats,
 }

@@ -106,6 +106,7 @@ BUILT_IN: dict[str, ScheduledJob] = {
         _every("sla", "1m", "1m", "reassign or escalate handoffs not accepted in time", once=True),
         _every("bounces", "1m", "1m", "read the bounce mailbox (when bounce_mailbox is set)", once=True),
         _every("webhooks", "30s", "30s", "deliver queued sales webhooks", once=True),
+        _every("opt_ins", "1h", "1h", "record double opt-ins not confirmed in time as expired", once=True),
         _every("reload", "10s", "10s", "reload definitions and templates changed on disk"),
         _every("stats", "1m", "1m", "refresh the figures /metrics reads from the database"),
     )

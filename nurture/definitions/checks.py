@@ -6,13 +6,14 @@ compile, the SLA names a real team and recycle campaign, and there is exactly on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from nurture.definitions.campaign import Campaign
 from nurture.definitions.conditions import Condition
 from nurture.definitions.event_types import event_type_problems
 from nurture.definitions.experiment_checks import holdout_problems, variant_problems
 from nurture.definitions.flow import loops_without_wait, unreachable_runs
+from nurture.definitions.form import Form
 from nurture.definitions.predictive_check import predictive_problems
 from nurture.definitions.problems import Problem, did_you_mean
 from nurture.definitions.program import Loaded, Program
@@ -23,6 +24,7 @@ from nurture.definitions.source import Document
 from nurture.definitions.steps import BranchStep, GotoStep, SendStep, WaitStep, is_template_name
 from nurture.definitions.template_checks import TemplateChecker
 from nurture.errors import Location
+from nurture.settings import origin_of
 
 
 def cross_check(program: Program, recorded_event_types: Iterable[str] = ()) -> list[Problem]:
@@ -45,11 +47,13 @@ def cross_check(program: Program, recorded_event_types: Iterable[str] = ()) -> l
             problems.extend(_team(item, definition))
         elif isinstance(definition, ScoringModel):
             problems.extend(_scoring(item, definition))
+        elif isinstance(definition, Form):
+            problems.extend(_form(item, definition))
     return problems
 
 
 def _program_shape(program: Program) -> Iterator[Problem]:
-    for kind in ("Campaign", "SalesTeam"):
+    for kind in ("Campaign", "SalesTeam", "Form"):
         first: dict[str, Loaded] = {}
         for item in program.of_kind(kind):
             key = item.definition.key
@@ -249,3 +253,56 @@ def _scoring(item: Loaded, model: ScoringModel) -> Iterator[Problem]:
             yield Problem(
                 "error", fit.when.location, "fit rules are about the lead; `event` is not available there"
             )
+
+
+def _form(item: Loaded, form: Form) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    targets: dict[str, int] = {}
+    for index, field in enumerate(form.fields):
+        if field.name in seen:
+            yield Problem(
+                "error",
+                item.locate("fields", index, "name"),
+                f"field {field.name!r} is already in this form "
+                f"(line {item.locate('fields', seen[field.name]).line})",
+            )
+        seen.setdefault(field.name, index)
+        if field.maps_to in targets:
+            yield Problem(
+                "error",
+                item.locate("fields", index, "maps_to"),
+                f"{field.maps_to} is already filled by the field at line "
+                f"{item.locate('fields', targets[field.maps_to]).line}",
+            )
+        targets.setdefault(field.maps_to, index)
+    email = form.email_field
+    if email is None:
+        yield Problem(
+            "error", item.locate("fields"), "a form needs a field with maps_to: email (type: email)"
+        )
+    elif not email.required:
+        yield Problem(
+            "error",
+            item.locate("fields", form.fields.index(email), "required"),
+            "the email field must be required: without an address there is no lead",
+        )
+
+
+def form_origin_problems(program: Program, allowed_origins: Sequence[str]) -> list[Problem]:
+    """Forms whose thank-you page is not on one of the workspace's ``allowed_origins``: the
+    server would refuse to send visitors there (no open redirect)."""
+    problems: list[Problem] = []
+    for item in program.of_kind("Form"):
+        form = item.definition
+        assert isinstance(form, Form)
+        if origin_of(form.thank_you) not in allowed_origins:
+            shown = ", ".join(allowed_origins) or "none set"
+            problems.append(
+                Problem(
+                    "error",
+                    item.locate("thank_you"),
+                    f"thank_you {form.thank_you!r} is not on an allowed origin ({shown}); "
+                    "add its origin to allowed_origins in nurture.toml",
+                )
+            )
+    return problems

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from nurture.definitions.campaign import Campaign
+from nurture.definitions.form import OPT_IN_CONFIRMED
 from nurture.definitions.problems import Problem, did_you_mean
 from nurture.definitions.program import Loaded, Program
 from nurture.definitions.scoring import KNOWN_EVENT_TYPES, ScoringModel
@@ -28,7 +29,11 @@ def event_type_problems(program: Program, recorded: Iterable[str] = ()) -> Itera
         elif isinstance(definition, ScoringModel):
             rules.extend((item, index, rule.event) for index, rule in enumerate(definition.behavior))
     uses = Counter([name for _, name in entries] + [name for _, _, name in rules])
-    common = set(KNOWN_EVENT_TYPES) | recorded
+    forms = program.forms.values()
+    from_forms = {form.event for form in forms} | (
+        {OPT_IN_CONFIRMED} if any(f.double_opt_in for f in forms) else set()
+    )
+    common = set(KNOWN_EVENT_TYPES) | recorded | from_forms
     everything = common | set(uses)
     for item, name in entries:
         if name in common or uses[name] > 1:

@@ -7,17 +7,18 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter
 
 from nurture.definitions.campaign import Campaign
+from nurture.definitions.form import Form
 from nurture.definitions.sales_team import SalesTeam
 from nurture.definitions.scoring import ScoringModel
 from nurture.definitions.sla import SLA
 
-KINDS: tuple[str, ...] = ("Campaign", "ScoringModel", "SLA", "SalesTeam")
+KINDS: tuple[str, ...] = ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Form")
 
-Definition = Annotated[Campaign | ScoringModel | SLA | SalesTeam, Field(discriminator="kind")]
+Definition = Annotated[Campaign | ScoringModel | SLA | SalesTeam | Form, Field(discriminator="kind")]
 
-DEFINITION_ADAPTER: TypeAdapter[Campaign | ScoringModel | SLA | SalesTeam] = TypeAdapter(Definition)
+DEFINITION_ADAPTER: TypeAdapter[Campaign | ScoringModel | SLA | SalesTeam | Form] = TypeAdapter(Definition)
 
 
-def definition_key(definition: Campaign | ScoringModel | SLA | SalesTeam) -> str:
+def definition_key(definition: Campaign | ScoringModel | SLA | SalesTeam | Form) -> str:
     """The name a definition is known by within its kind (a campaign's key, the SLA's name...)."""
     return definition.key

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nurture.definitions.campaign import Campaign
+from nurture.definitions.form import Form
 from nurture.definitions.problems import DefinitionError, Problem, did_you_mean
 from nurture.definitions.sales_team import SalesTeam
 from nurture.definitions.scoring import ScoringModel
@@ -85,6 +86,23 @@ class Program:
         return found
 
     @property
+    def forms(self) -> dict[str, Form]:
+        """Web forms by key (the first definition wins when a key is repeated)."""
+        found: dict[str, Form] = {}
+        for item in self.of_kind("Form"):
+            assert isinstance(item.definition, Form)
+            found.setdefault(item.definition.key, item.definition)
+        return found
+
+    @property
+    def double_opt_in_topics(self) -> frozenset[str]:
+        """Topics some form confirms by double opt-in: their mail needs confirmed consent."""
+        return frozenset(
+            topic for form in self.forms.values() if form.double_opt_in and form.consent
+            for topic in form.consent.topics
+        )  # fmt: skip
+
+    @property
     def scoring_model(self) -> ScoringModel | None:
         """The scoring model, or None when the program scores nothing."""
         item = next(self.of_kind("ScoringModel"), None)
@@ -104,6 +122,13 @@ class Program:
         if key not in campaigns:
             raise UnknownDefinition(f"no campaign {key!r}{did_you_mean(key, campaigns)}")
         return campaigns[key]
+
+    def form(self, key: str) -> Form:
+        """The form with this key; :class:`UnknownDefinition` with a suggestion otherwise."""
+        forms = self.forms
+        if key not in forms:
+            raise UnknownDefinition(f"no form {key!r}{did_you_mean(key, forms)}")
+        return forms[key]
 
     def team(self, key: str) -> SalesTeam:
         """The sales team with this key; :class:`UnknownDefinition` with a suggestion otherwise."""

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from nurture.definitions.campaign import Campaign
+from nurture.definitions.form import Form
 from nurture.definitions.kinds import DEFINITION_ADAPTER, KINDS
 from nurture.definitions.problems import Problem, did_you_mean, one_of
 from nurture.definitions.sales_team import SalesTeam
@@ -23,7 +24,7 @@ from nurture.definitions.source import Document, NodePath
 from nurture.definitions.steps import STEP_KINDS
 from nurture.errors import Location
 
-AnyDefinition = Campaign | ScoringModel | SLA | SalesTeam
+AnyDefinition = Campaign | ScoringModel | SLA | SalesTeam | Form
 
 _SELF_EXPLAINED = {"unknown_key", "unknown_step_kind", "union_tag_invalid", "union_tag_not_found"}
 

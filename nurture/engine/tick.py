@@ -22,7 +22,7 @@ from nurture.engine.plan import AddPoints, Finish, Park, Send, SetFields, advanc
 from nurture.engine.variants import VariantChoice
 from nurture.facts import WhatFollows
 from nurture.guards.audit import current_actor
-from nurture.guards.consent import record_refused_sends, screen_sends
+from nurture.guards.consent import consent_settings, record_refused_sends, screen_sends
 from nurture.guards.deploys import record_deployments
 from nurture.leads.changes import change_lead
 from nurture.scoring.ledger import add_points
@@ -103,6 +103,7 @@ class CampaignEngine:
         self.campaigns = program.campaigns
         self.versions = {key: content_hash(c) for key, c in self.campaigns.items()}
         self.topics = {key: c.topic for key, c in self.campaigns.items()}
+        self.consent_settings = consent_settings(settings, program)  # double opt-in needs consent
         self.cap_window = parse_duration(settings.frequency_window)
         self.message_domain = _domain_of(settings.from_address)
         self._old_versions: dict[str, Campaign | None] = {}
@@ -219,7 +220,7 @@ class CampaignEngine:
             assert outcome is not None
             outcomes.append((due, outcome))
             self._count(report, due.campaign_key, outcome, lead["email"])
-        sends, refused = screen_sends(conn, sends, self.topics, self.settings)
+        sends, refused = screen_sends(conn, sends, self.topics, self.consent_settings)
         if refused:
             record_refused_sends(conn, refused, now, self.message_domain)
             for _, why in refused:

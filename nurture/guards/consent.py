@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
+from nurture.definitions import Program
 from nurture.engine.enrollments import QueuedSend, keep_unsent
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents
@@ -23,6 +24,17 @@ from nurture.settings import Settings
 from nurture.store.schema import topic_suppressions
 
 NO_CONSENT = "no consent"
+
+
+def consent_settings(settings: Settings, program: Program) -> Settings:
+    """The settings the consent screen applies to ``program``: a topic some form confirms by
+    double opt-in needs confirmed consent, as if ``require_consent`` named it, so nobody is
+    mailed on it before following the link."""
+    topics = program.double_opt_in_topics
+    if not topics or settings.require_consent is True:
+        return settings
+    named = [] if settings.require_consent is False else list(settings.require_consent)
+    return settings.model_copy(update={"require_consent": sorted({*named, *topics})})
 
 
 def topic_suppressed(conn: Connection, emails: Iterable[str]) -> dict[tuple[str, str], str]:

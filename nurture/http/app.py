@@ -10,6 +10,8 @@ Routes::
     GET  /sales/reject/{token}   ask why; POST rejects
     POST /api/events             authenticated event ingest
     POST /api/leads              authenticated lead upsert; GET /api/leads/{email}[/export] reads
+    POST /forms/{key}            a web form's post (allowed origins, honeypot, rate limit)
+    GET  /forms/confirm/{token}  double opt-in: asks; POST confirms
     GET  /healthz                database and the checks given to the app
     GET  /metrics                Prometheus
 
@@ -29,6 +31,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from nurture.http.context import HealthCheck, HttpContext
+from nurture.http.forms import FormRoutes
 from nurture.http.health import HealthRoutes
 from nurture.http.ingest import IngestRoutes
 from nurture.http.leads_api import LeadRoutes
@@ -67,6 +70,7 @@ def create_app(
         *SalesRoutes(ctx).routes(),
         *IngestRoutes(ctx).routes(),
         *LeadRoutes(ctx).routes(),
+        *FormRoutes(ctx).routes(),
         *HealthRoutes(ctx).routes(),
     ]
     route_names: dict[object, str] = {r.endpoint: r.path for r in routes if isinstance(r, Route)}

@@ -5,7 +5,8 @@ import, the command line), the version of the consent text the person saw and th
 the latest row per topic is the state. When a person is erased, their records are kept under
 the hash of their address only (:func:`keep_proofs`), as the proof that outlives them. Web
 forms with double opt-in write ``pending`` when they send the confirmation link and
-``confirmed`` when it is followed; an unsubscribe from a topic writes ``withdrawn``.
+``confirmed`` when it is followed, or ``expired`` when it was not followed in time; an
+unsubscribe from a topic writes ``withdrawn``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import Connection, select
 from nurture.clock import as_utc
 from nurture.store.schema import consent_proofs, consents
 
-CONSENT_STATES = ("pending", "confirmed", "withdrawn")
+CONSENT_STATES = ("pending", "confirmed", "withdrawn", "expired")
 
 
 @dataclass(frozen=True)

@@ -11,22 +11,37 @@ repeated addresses are found through the database, not a set held in Python.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Literal
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from nurture.collector import collector_paused
 from nurture.leads import write_sqlite
+from nurture.leads.merge import merge, stage_move, write_changes
 from nurture.leads.pipeline import LeadWriter, Pipeline
 from nurture.leads.reading import checked_rows, pieces
 from nurture.leads.report import BatchHook, ImportReport, ProgressHook, RowProblem, RowsHook
 from nurture.leads.sources import detect_format, open_counted
 from nurture.leads.staged import StagedLead
-from nurture.leads.write_rows import RowWriter
+from nurture.leads.validate import validate_record
+from nurture.leads.write_rows import RowWriter, write_leads
 
-__all__ = ["BatchHook", "ImportReport", "LeadImporter", "ProgressHook", "RowProblem", "RowsHook"]
+UpsertStatus = Literal["created", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Upserted:
+    """What :meth:`LeadImporter.upsert` did to one lead."""
+
+    lead_id: int
+    status: UpsertStatus
+
+
+__all__ = ["BatchHook", "ImportReport", "LeadImporter", "ProgressHook", "RowProblem", "RowsHook", "Upserted"]
 
 
 class LeadImporter:
@@ -76,6 +91,20 @@ class LeadImporter:
                 finally:
                     writer.close()
         return report
+
+    def upsert(self, conn: Connection, record: dict[str, Any], source: str) -> Upserted:
+        """Create or update one lead from ``record`` (the columns of a leads file, ``email``
+        required) in the caller's transaction, as a file's row would be: blank values erase
+        nothing, a new lead starts with its first stage, and ``on_batch`` (what follows) is told
+        of the lead created or changed. :class:`RowInvalid` names the first bad column."""
+        lead = validate_record(record)
+        written = write_leads(conn, [lead], self.now, source, actor=source)
+        (lead_id,) = written.lead_ids
+        assert lead_id is not None  # not a dry run: a new lead has its id
+        if self.on_batch is not None and (written.created or written.changed):
+            self.on_batch(conn, written.created, written.changed, self.now)
+        status: UpsertStatus = written.outcomes[0]  # type: ignore[assignment]
+        return Upserted(lead_id, status)
 
     def _writer(self, conn: Connection, report: ImportReport, source: str) -> LeadWriter:
         if not self.dry_run and write_sqlite.usable(conn):

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from nurture.definitions import Program
 from nurture.delivery.transports import SmtpTransport, Transport, parse_transport
 from nurture.guards import SendGuard
-from nurture.guards.consent import ConsentScreen
+from nurture.guards.consent import ConsentScreen, consent_settings
 from nurture.sending.compose import Composer
 from nurture.sending.outbox import Outbox
 from nurture.settings import secret_key
@@ -52,5 +52,6 @@ def build_outbox(
         heartbeat=lease / 4,
     )
     outbox.guard = SendGuard.from_settings(settings)
-    outbox.consent = ConsentScreen({key: c.topic for key, c in program.campaigns.items()}, settings)
+    topics = {key: c.topic for key, c in program.campaigns.items()}
+    outbox.consent = ConsentScreen(topics, consent_settings(settings, program))
     return outbox

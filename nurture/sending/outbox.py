@@ -351,7 +351,7 @@ class Outbox:
         lead_rows, blocked, refused = recipients
         verdict = Verdict(row, token)
         address = row.to_address.lower()
-        if address in blocked:
+        if address in blocked and not _asks_for_new_consent(row.kind, blocked[address]):
             verdict.status, verdict.error = "suppressed", f"address suppressed ({blocked[address]})"
         elif row.id in refused:
             verdict.status, verdict.error = "suppressed", refused[row.id]
@@ -456,6 +456,13 @@ class Outbox:
                 ]
                 refused = self.consent.refused(conn, screened)
         return lead_rows, blocked, refused
+
+
+def _asks_for_new_consent(kind: str, reason: str) -> bool:
+    """A double opt-in confirmation may reach an address that unsubscribed or was erased: the
+    person asked for it again, and only following its link lifts their earlier choice. Bounced
+    and complained addresses never get it."""
+    return kind == "opt_in_confirmation" and reason in ("unsubscribe", "forgotten")
 
 
 def suppress_hard_bounce(conn: Connection, address: str, detail: str, now: datetime) -> None:

@@ -152,7 +152,8 @@ messages = Table(
     Column("handoff_id", Id, ForeignKey("handoffs.id", ondelete="CASCADE")),
     Column("campaign_key", String(100)),
     Column("step_id", String(100)),
-    Column("kind", String(32), nullable=False),  # marketing | sales_notification | escalation
+    # marketing | sales_notification | escalation | opt_in_confirmation
+    Column("kind", String(32), nullable=False),
     Column("to_address", String(320), nullable=False),
     Column("subject", String(998)),  # rendered when the message is built for sending
     # Sales notifications are rendered when queued (html/text kept here); marketing emails are
@@ -418,9 +419,10 @@ consents = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("lead_id", Id, ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
     Column("topic", String(100), nullable=False),
-    Column("status", String(16), nullable=False),  # pending | confirmed | withdrawn
+    Column("status", String(16), nullable=False),  # pending | confirmed | withdrawn | expired
     Column("at", UTCDateTime, nullable=False),
-    Column("source", String(200), nullable=False),  # form key, import file, cli, api
+    # form, link (a confirmed opt-in), expiry, import file, cli, api
+    Column("source", String(200), nullable=False),
     Column("text_version", String(100)),  # which wording of the consent text the person saw
     Column("ip", String(45)),
     Index("ix_consents_lead_topic", "lead_id", "topic", "at"),

@@ -1,0 +1,238 @@
+"""Form posts over loopback: requests/s and latency of ``POST /forms/KEY`` from a browser's page.
+
+The server runs in its own process (uvicorn, one worker, the demo program with two forms added,
+SQLite, scoring on); the load comes from a second process, an asyncio client on raw sockets with
+keep-alive connections, each post urlencoded with an allowed ``Origin``. The per-IP rate limit is
+switched off (every post comes from 127.0.0.1). Scenarios, side by side:
+
+- ``new``: a new address each post (lead created, fit scored, event, consent confirmed);
+- ``known``: addresses that are leads already (lead updated, event, consent);
+- ``double_opt_in``: a new address each post with double opt-in (pending consent and the
+  confirmation email rendered and queued).
+
+Target: >= 500 requests/s with p99 < 50 ms.
+
+    .venv/bin/python benchmarks/bench_forms.py [--requests 5000] [--connections 8] [--seconds 30] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from bench_http import free_port, wait_ready
+
+TARGET_PER_S = 500
+TARGET_P99_MS = 50.0
+ORIGIN = "https://www.taktwerk.example"
+FORMS = """\
+kind: Form
+key: demo
+fields:
+  - {name: email, maps_to: email, type: email, required: true}
+  - {name: first_name, maps_to: first_name}
+  - {name: company, maps_to: company}
+  - {name: job_title, maps_to: job_title}
+  - {name: country, maps_to: country}
+consent: {text: "Taktwerk darf mich kontaktieren.", version: "v1", topics: [marketing]}
+thank_you: https://www.taktwerk.example/danke
+---
+kind: Form
+key: newsletter
+fields:
+  - {name: email, maps_to: email, type: email, required: true}
+  - {name: first_name, maps_to: first_name}
+consent: {text: "Ja, ich möchte den Newsletter.", version: "v1", topics: [newsletter]}
+double_opt_in: true
+thank_you: https://www.taktwerk.example/danke
+"""
+
+
+def serve(root: Path, port: int) -> None:
+    from nurture.http import HttpContext, build_server, create_app
+    from nurture.workspace import Workspace
+
+    app = create_app(HttpContext.from_workspace(Workspace(root)))
+    build_server(app, "127.0.0.1", port, log_level="warning").run()
+
+
+def prepare(root: Path, known: int) -> list[str]:
+    """A workspace with the demo program, the forms and ``known`` leads; their addresses."""
+    import shutil
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from nurture.demo_data import generate_leads
+    from nurture.demo_program import demo_program_root
+    from nurture.store.engine import create_store_engine
+    from nurture.store.migrate import upgrade
+    from nurture.store.schema import leads
+    from nurture.workspace import Workspace
+
+    for folder in ("campaigns", "templates"):
+        shutil.copytree(demo_program_root() / folder, root / folder)
+    (root / "campaigns" / "forms.yaml").write_text(FORMS, encoding="utf-8")
+    (root / "nurture.toml").write_text(
+        'database_url = "sqlite:///bench.db"\nsecret_key = "benchmark-secret-key-0123456789"\n'
+        f'timezone = "Europe/Berlin"\nallowed_origins = ["{ORIGIN}"]\nform_rate_limit = 0\n'
+        "opt_in_emails_per_ip = 1000000\n",
+        encoding="utf-8",
+    )
+    engine = create_store_engine(Workspace(root).database_url)
+    upgrade(engine)
+    now = datetime.now(UTC) - timedelta(days=5)
+    rows = [
+        {
+            "email": lead["email"], "email_domain": lead["email"].rpartition("@")[2],
+            "first_name": lead["first_name"], "country": lead["country"], "attributes": {},
+            "created_at": now, "updated_at": now,
+        }
+        for lead in generate_leads(known)
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(leads), rows)
+    engine.dispose()
+    return [row["email"] for row in rows]
+
+
+def bodies(kind: str, count: int, known: list[str], salt: str) -> list[tuple[str, str]]:
+    """(form key, urlencoded body) for each post of a scenario."""
+    rng = random.Random(7)
+    posts = []
+    for n in range(count):
+        if kind == "known":
+            email = known[n % len(known)]
+            key = "demo"
+        else:
+            email = f"{kind}-{salt}-{n}@firma{n % 97}.example"
+            key = "newsletter" if kind == "double_opt_in" else "demo"
+        fields = {"email": email, "first_name": "Lena", "consent": "on", "website": ""}
+        if key == "demo":
+            fields.update(company=f"Firma {rng.randrange(500)}", job_title="Head of Operations", country="DE")
+        posts.append((key, urlencode(fields)))
+    return posts
+
+
+async def _connection(port: int, posts: list[list[str]], deadline: float, latencies: list[float]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    errors = 0
+    try:
+        for key, body in posts:
+            if time.perf_counter() > deadline:
+                break
+            data = body.encode("ascii")
+            started = time.perf_counter()
+            writer.write(
+                f"POST /forms/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {ORIGIN}\r\n"
+                f"Referer: {ORIGIN}/seite\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n".encode("ascii")
+                + data
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if not head.startswith(b"HTTP/1.1 303"):
+                errors += 1
+    finally:
+        writer.close()
+    return errors
+
+
+async def _load(port: int, posts: list[list[str]], connections: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    share = [posts[i::connections] for i in range(connections)]
+    started = time.perf_counter()
+    errors = await asyncio.gather(*(_connection(port, part, started + seconds, latencies) for part in share))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else 0.0
+
+    return {
+        "requests": len(latencies), "errors": sum(errors), "seconds": elapsed,
+        "per_s": len(latencies) / elapsed, "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99),
+    }  # fmt: skip
+
+
+def load(port: int, posts_file: Path, connections: int, seconds: float) -> None:
+    posts = json.loads(posts_file.read_text())
+    print(json.dumps(asyncio.run(_load(port, posts, connections, seconds))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=5_000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--quick", action="store_true", help="1,000 posts per scenario, at most 10 s each")
+    parser.add_argument("--serve", nargs=2, metavar=("ROOT", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--load", nargs=2, metavar=("PORT", "POSTS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(Path(args.serve[0]), int(args.serve[1]))
+        return
+    if args.load:
+        load(int(args.load[0]), Path(args.load[1]), args.connections, args.seconds)
+        return
+    if args.quick:
+        args.requests, args.seconds = 1_000, min(args.seconds, 10.0)
+
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        known = prepare(root, max(args.requests, 1_000))
+        port = free_port()
+        server = subprocess.Popen([sys.executable, __file__, "--serve", str(root), str(port)])
+        try:
+            wait_ready(port, server)
+            command = [sys.executable, __file__, "--connections", str(args.connections)]
+            # A short warm-up so imports, templates and the first connections are not measured.
+            warm = root / "warm.json"
+            warm.write_text(json.dumps(bodies("new", 200, known, "warm")))
+            subprocess.run([*command, "--load", str(port), str(warm)], check=True, capture_output=True)
+            for kind in ("new", "known", "double_opt_in"):
+                posts_file = root / f"{kind}.json"
+                posts_file.write_text(json.dumps(bodies(kind, args.requests, known, "run")))
+                out = subprocess.run(
+                    [*command, "--seconds", str(args.seconds), "--load", str(port), str(posts_file)],
+                    check=True, capture_output=True, text=True,
+                )  # fmt: skip
+                results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+
+    print(
+        f"server: uvicorn, 1 worker, SQLite, scoring on, rate limit off; load: {args.connections} keep-alive "
+        f"connections from a second process, {os.cpu_count()} cores; "
+        f"target >= {TARGET_PER_S} req/s, p99 < {TARGET_P99_MS:g} ms"
+    )
+    print(
+        f"{'scenario':<14} {'posts':>7} {'errors':>7} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7}"
+    )
+    for kind, r in results.items():
+        print(
+            f"{kind:<14} {r['requests']:>7.0f} {r['errors']:>7.0f} {r['per_s']:>7,.0f} "
+            f"{r['p50']:>7.2f} {r['p90']:>7.2f} {r['p99']:>7.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
