@@ -32,16 +32,17 @@ def summary(report: CheckReport) -> str:
     program = report.program
     counts = {
         kind: sum(1 for _ in program.of_kind(kind))
-        for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
+        for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Topic")
     }
-    return ", ".join(
-        (
-            _count(counts["Campaign"], "campaign"),
-            _count(counts["ScoringModel"], "scoring model"),
-            _count(counts["SLA"], "SLA"),
-            _count(counts["SalesTeam"], "sales team"),
-        )
-    )
+    parts = [
+        _count(counts["Campaign"], "campaign"),
+        _count(counts["ScoringModel"], "scoring model"),
+        _count(counts["SLA"], "SLA"),
+        _count(counts["SalesTeam"], "sales team"),
+    ]
+    if counts["Topic"]:  # most programs have the one built-in topic and write none
+        parts.append(_count(counts["Topic"], "topic"))
+    return ", ".join(parts)
 
 
 @click.command()
@@ -126,7 +127,7 @@ def check_json(report: CheckReport, problems: list[Problem]) -> dict[str, Any]:
         ],
         "definitions": {
             kind: sorted(item.definition.key for item in program.of_kind(kind))
-            for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
+            for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Topic")
         },
     }
 

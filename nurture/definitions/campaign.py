@@ -11,12 +11,10 @@ from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, mo
 from nurture.definitions.conditions import Condition
 from nurture.definitions.fields import DURATION_PATTERN, DefinitionModel, Key, SendWindow, invalid
 from nurture.definitions.steps import SendStep, Step, WaitStep, with_generated_ids
+from nurture.definitions.topic import DEFAULT_TOPIC
 from nurture.durations import format_duration, parse_duration
 
 ENTRY_TRIGGERS: tuple[str, ...] = ("lead_created", "event", "segment", "manual")
-# The subscription topic of a campaign that names none: consent and topic suppressions are kept
-# per topic, and most programs need only this one.
-DEFAULT_TOPIC = "marketing"
 
 
 class Entry(DefinitionModel):

@@ -48,7 +48,7 @@ def cross_check(program: Program, recorded_event_types: Iterable[str] = ()) -> l
 
 
 def _program_shape(program: Program) -> Iterator[Problem]:
-    for kind in ("Campaign", "SalesTeam"):
+    for kind in ("Campaign", "SalesTeam", "Topic"):
         first: dict[str, Loaded] = {}
         for item in program.of_kind(kind):
             key = item.definition.key
@@ -80,6 +80,7 @@ def _campaign(
 ) -> Iterator[Problem]:
     yield from _step_ids(item, campaign)
     yield from _step_flow(item, campaign)
+    yield from _topic(item, campaign, program)
     sends = {step.step_id for step in campaign.send_steps}
     refs = sends | {step.send.template for step in campaign.send_steps} | set(templates.available())
     for condition in _campaign_conditions(campaign):
@@ -97,6 +98,18 @@ def _campaign(
                 item.locate("steps", index, "send", "layout"),
                 f"layout {step.send.layout!r} not found (templates/layouts/{step.send.layout}.html)",
             )
+
+
+def _topic(item: Loaded, campaign: Campaign, program: Program) -> Iterator[Problem]:
+    """A campaign's topic must be one the unsubscribe page can offer (``marketing`` always is)."""
+    topics = program.topics
+    if campaign.topic in topics or campaign.topic in program.unreadable_keys("Topic"):
+        return
+    yield Problem(
+        "error",
+        item.locate("topic"),
+        f"no topic {campaign.topic!r} (kind: Topic){did_you_mean(campaign.topic, topics)}",
+    )
 
 
 def _unreadable_campaign(document: Document, templates: TemplateChecker) -> Iterator[Problem]:

@@ -10,14 +10,15 @@ from nurture.definitions.campaign import Campaign
 from nurture.definitions.sales_team import SalesTeam
 from nurture.definitions.scoring import ScoringModel
 from nurture.definitions.sla import SLA
+from nurture.definitions.topic import Topic
 
-KINDS: tuple[str, ...] = ("Campaign", "ScoringModel", "SLA", "SalesTeam")
+KINDS: tuple[str, ...] = ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Topic")
 
-Definition = Annotated[Campaign | ScoringModel | SLA | SalesTeam, Field(discriminator="kind")]
+Definition = Annotated[Campaign | ScoringModel | SLA | SalesTeam | Topic, Field(discriminator="kind")]
 
-DEFINITION_ADAPTER: TypeAdapter[Campaign | ScoringModel | SLA | SalesTeam] = TypeAdapter(Definition)
+DEFINITION_ADAPTER: TypeAdapter[Campaign | ScoringModel | SLA | SalesTeam | Topic] = TypeAdapter(Definition)
 
 
-def definition_key(definition: Campaign | ScoringModel | SLA | SalesTeam) -> str:
+def definition_key(definition: Campaign | ScoringModel | SLA | SalesTeam | Topic) -> str:
     """The name a definition is known by within its kind (a campaign's key, the SLA's name...)."""
     return definition.key

@@ -12,6 +12,7 @@ from nurture.definitions.sales_team import SalesTeam
 from nurture.definitions.scoring import ScoringModel
 from nurture.definitions.sla import SLA
 from nurture.definitions.source import Document, NodePath, read_documents
+from nurture.definitions.topic import BUILT_IN_TOPIC, DEFAULT_TOPIC, Topic
 from nurture.definitions.validation import AnyDefinition, validate_document
 from nurture.errors import Location, NurtureError
 from nurture.workspace import Workspace
@@ -82,6 +83,17 @@ class Program:
         for item in self.of_kind("SalesTeam"):
             assert isinstance(item.definition, SalesTeam)
             found.setdefault(item.definition.key, item.definition)
+        return found
+
+    @property
+    def topics(self) -> dict[str, Topic]:
+        """Subscription topics by key: the Topic definitions, and ``marketing``, which every
+        program has (a Topic with that key names it)."""
+        found: dict[str, Topic] = {}
+        for item in self.of_kind("Topic"):
+            assert isinstance(item.definition, Topic)
+            found.setdefault(item.definition.key, item.definition)
+        found.setdefault(DEFAULT_TOPIC, BUILT_IN_TOPIC)
         return found
 
     @property

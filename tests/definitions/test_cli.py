@@ -77,7 +77,7 @@ def test_schema_describes_every_kind() -> None:
     schema = json.loads(output)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     kinds = {ref["$ref"].rsplit("/", 1)[1] for ref in schema["oneOf"]}
-    assert kinds == {"Campaign", "ScoringModel", "SLA", "SalesTeam"}
+    assert kinds == {"Campaign", "ScoringModel", "SLA", "SalesTeam", "Topic"}
     campaign = schema["$defs"]["Campaign"]
     assert campaign["additionalProperties"] is False
     assert all("description" in prop for prop in campaign["properties"].values())
