@@ -83,6 +83,11 @@ class Campaign(DefinitionModel):
         default=DEFAULT_TOPIC,
         description="The subscription topic its emails belong to (consent and topic suppressions).",
     )
+    mail: Literal["marketing", "transactional"] = Field(
+        default="marketing",
+        description="transactional: every email of the campaign is one the lead asked for (see a send "
+        "step's kind); marketing by default.",
+    )
     steps: tuple[Step, ...] = Field(min_length=1, max_length=500, description="The steps, in order.")
 
     @model_validator(mode="before")
@@ -125,6 +130,16 @@ class Campaign(DefinitionModel):
         """The step after ``step_id`` in order, or None after the last."""
         index = self.index_of(step_id) + 1
         return self.steps[index].step_id if index < len(self.steps) else None
+
+    def mail_kind(self, step: SendStep) -> str:
+        """``marketing`` or ``transactional``: the step's own kind, else the campaign's."""
+        return step.send.kind or self.mail
+
+    @property
+    def sends_transactional(self) -> bool:
+        """Whether any of its emails is transactional: its leads stay enrolled when they leave
+        marketing mail, so that those emails still reach them."""
+        return any(self.mail_kind(step) == "transactional" for step in self.send_steps)
 
     @property
     def send_steps(self) -> list[SendStep]:

@@ -95,6 +95,12 @@ class SendEmail(DefinitionModel):
         default=None,
         description="A layout in templates/layouts/ (without .html), passed to the template as `layout`.",
     )
+    kind: Literal["marketing", "transactional"] | None = Field(
+        default=None,
+        description="transactional: an email the lead asked for (a confirmation, webinar access), sent "
+        "without List-Unsubscribe and tracking, past the frequency cap and unsubscribes; else the "
+        "campaign's `mail`.",
+    )
 
 
 class SendStep(StepModel):

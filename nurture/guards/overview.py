@@ -14,7 +14,7 @@ from nurture.guards.deploys import deployed_versions
 from nurture.guards.held import held_versions
 from nurture.guards.pauses import ALL_MARKETING, Pause, open_pauses
 from nurture.guards.plan import approvals
-from nurture.store.schema import enrollments, messages
+from nurture.store.schema import CAMPAIGN_MAIL, enrollments, messages
 from nurture.zones import zone
 
 
@@ -75,7 +75,7 @@ def campaign_states(
     queued: dict[str, dict[str, int]] = {}
     for key, step, count in conn.execute(
         select(m.campaign_key, m.step_id, func.count())
-        .where(m.kind == "marketing", m.status.in_(("queued", "claimed", "sending")))
+        .where(m.kind.in_(CAMPAIGN_MAIL), m.status.in_(("queued", "claimed", "sending")))
         .group_by(m.campaign_key, m.step_id)
     ):
         if key:

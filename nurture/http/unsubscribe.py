@@ -44,7 +44,7 @@ class UnsubscribeRoutes:
 
     def _read_token(self, request: Request) -> tuple[int | None, int] | None:
         try:
-            message_ref, lead_ref = self.ctx.tracker.read_unsubscribe(request.path_params["token"])
+            message_ref, lead_ref, _ = self.ctx.tracker.read_unsubscribe(request.path_params["token"])
         except InvalidToken:
             return None
         lead_id = message_number(lead_ref)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, func, select
 from nurture.reports.campaigns import StepFigures
 from nurture.reports.rows import Enrollment, Handoff, History, Lead, StageChange, Touch
 from nurture.store import bulk
-from nurture.store.schema import events, messages
+from nurture.store.schema import CAMPAIGN_MAIL, events, messages
 
 
 def read_history(conn: Connection, now: datetime) -> History:
@@ -152,7 +152,7 @@ def step_counts(conn: Connection, since: datetime | None, until: datetime | None
     m = messages.c
     for key, step_id, status, count in conn.execute(
         select(m.campaign_key, m.step_id, m.status, func.count())
-        .where(m.kind == "marketing", m.campaign_key.is_not(None), _window(m.created_at, since, until))
+        .where(m.kind.in_(CAMPAIGN_MAIL), m.campaign_key.is_not(None), _window(m.created_at, since, until))
         .group_by(m.campaign_key, m.step_id, m.status)
     ):
         figures = steps.setdefault((key, step_id), StepFigures(key, step_id))

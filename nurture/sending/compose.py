@@ -70,9 +70,14 @@ class Composer:
         campaign_key: str,
         step_id: str,
         now: datetime,
+        *,
+        transactional: bool = False,
     ) -> Composed:
-        """A campaign's send step for one lead: rendered, tracked, with one-click unsubscribe."""
-        email, sender = self._marketing_email(message_id, header_id, lead, campaign_key, step_id, now)
+        """A campaign's send step for one lead: rendered, tracked, with one-click unsubscribe for
+        its topic; a transactional one without tracking and without List-Unsubscribe."""
+        email, sender = self._marketing_email(
+            message_id, header_id, lead, campaign_key, step_id, now, transactional=transactional
+        )
         return self._envelope(email, message_id, sender, lead["email"])
 
     def test_send(
@@ -84,7 +89,12 @@ class Composer:
         recorded against any lead.
         """
         header_id = f"<test.{int(now.timestamp())}@{self.sender.domain}>"
-        email, sender = self._marketing_email(0, header_id, lead, campaign_key, step_id, now)
+        campaign = self.program.campaign(campaign_key)
+        step = campaign.step(step_id)
+        transactional = isinstance(step, SendStep) and campaign.mail_kind(step) == "transactional"
+        email, sender = self._marketing_email(
+            0, header_id, lead, campaign_key, step_id, now, transactional=transactional
+        )
         email = replace(email, to=Address.parse(to), subject=f"[TEST] {email.subject}")
         return self._envelope(email, 0, sender, Address.parse(to).email)
 
@@ -96,12 +106,17 @@ class Composer:
         campaign_key: str,
         step_id: str,
         now: datetime,
+        *,
+        transactional: bool,
     ) -> tuple[Email, Address]:
         campaign = self.program.campaign(campaign_key)
         step = campaign.step(step_id)
         if not isinstance(step, SendStep):
             raise ValueError(f"step {step_id!r} of campaign {campaign_key!r} is not a send step")
-        unsubscribe_url = self.tracker.unsubscribe_url(message_id, lead["id"])
+        # A transactional email still offers the preference centre in its body when the template
+        # links it, but names no topic and carries no one-click header: it belongs to no list.
+        topic = None if transactional else campaign.topic
+        unsubscribe_url = self.tracker.unsubscribe_url(message_id, lead["id"], topic)
         context = email_context(
             lead=template_lead(lead),
             campaign=MappingProxyType({"key": campaign.key, "name": campaign.title}),
@@ -112,7 +127,10 @@ class Composer:
         if step.send.layout:
             context["layout"] = f"layouts/{step.send.layout}.html"
         rendered = self.renderer.render(step.send.template, step.send.subject, context)
-        tracked = self.tracker.track(rendered, message_id, unsubscribe_url=unsubscribe_url)
+        if transactional:  # no open pixel, no rewritten links: nothing about reading it is recorded
+            tracked = rendered
+        else:
+            tracked = self.tracker.track(rendered, message_id, unsubscribe_url=unsubscribe_url)
         sender = Address.parse(step.send.from_) if step.send.from_ else self.sender
         reply_to = Address.parse(step.send.reply_to) if step.send.reply_to else self.reply_to
         email = Email(
@@ -122,7 +140,7 @@ class Composer:
             text=tracked.text,
             html=tracked.html,
             date=now,
-            list_unsubscribe=unsubscribe_url,
+            list_unsubscribe=None if transactional else unsubscribe_url,
             reply_to=reply_to,
             message_id=header_id,
             bounce_token=bounce_token(self.signer, message_id),

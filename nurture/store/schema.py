@@ -140,6 +140,10 @@ enrollments = Table(
     Index("ix_enrollments_campaign_status", "campaign_key", "status"),
 )
 
+# The kinds of message a campaign's send step leaves (``messages.kind``): reports, breakers and
+# pauses count both; only marketing ones count towards the frequency cap.
+CAMPAIGN_MAIL = ("marketing", "transactional")
+
 messages = Table(
     "messages",
     metadata,
@@ -149,7 +153,8 @@ messages = Table(
     Column("handoff_id", Id, ForeignKey("handoffs.id", ondelete="CASCADE")),
     Column("campaign_key", String(100)),
     Column("step_id", String(100)),
-    Column("kind", String(32), nullable=False),  # marketing | sales_notification | escalation
+    # marketing | transactional (a campaign's emails) | sales_notification | escalation | ...
+    Column("kind", String(32), nullable=False),
     Column("to_address", String(320), nullable=False),
     Column("subject", String(998)),  # rendered when the message is built for sending
     # Sales notifications are rendered when queued (html/text kept here); marketing emails are

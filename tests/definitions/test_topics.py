@@ -30,7 +30,10 @@ def test_a_campaign_names_a_defined_topic_and_leads_see_its_name_in_their_langua
     program = load_program(make_workspace(files))
     topic = program.topics["newsletter"]
     assert program.campaign("news").topic == "newsletter"
-    assert (topic.name_in("de-AT"), topic.description_in("en")) == ("Newsletter", "The latest news once a month.")
+    assert (topic.name_in("de-AT"), topic.description_in("en")) == (
+        "Newsletter",
+        "The latest news once a month.",
+    )
     # Every program has the marketing topic, the topic of campaigns that name none.
     assert program.topics["marketing"].name_in("de") == "Marketing-E-Mails"
     assert program.campaign("recycle").topic == "marketing"
@@ -48,15 +51,26 @@ def test_an_unknown_topic_is_an_error_at_its_place_with_the_nearest_name(
 
 def test_a_topic_needs_a_name_and_its_key_once(make_workspace: WorkspaceFactory) -> None:
     files = {
-        "campaigns/topics.yaml": NEWSLETTER + "---\n" + NEWSLETTER + "---\nkind: Topic\nkey: events\nname: {de: ''}\n",
+        "campaigns/topics.yaml": NEWSLETTER
+        + "---\n"
+        + NEWSLETTER
+        + "---\nkind: Topic\nkey: events\nname: {de: ''}\n",
     }
     report = check_workspace(make_workspace(files))
     found = errors(report.problems)
-    assert "campaigns/topics.yaml:7:6: Topic key 'newsletter' is already used at campaigns/topics.yaml:2:6" in found
+    assert (
+        "campaigns/topics.yaml:7:6: Topic key 'newsletter' is already used at campaigns/topics.yaml:2:6"
+        in found
+    )
     assert any(p.startswith("campaigns/topics.yaml:13:7:") and "the de text is empty" in p for p in found)
 
 
 def test_a_text_in_the_readers_language_falls_back_to_english() -> None:
     texts = {"de": "Neuigkeiten", "en": "News"}
-    assert [in_language(texts, lang) for lang in ("de", "de-CH", "fr", "EN")] == ["Neuigkeiten", "Neuigkeiten", "News", "News"]
+    assert [in_language(texts, lang) for lang in ("de", "de-CH", "fr", "EN")] == [
+        "Neuigkeiten",
+        "Neuigkeiten",
+        "News",
+        "News",
+    ]
     assert in_language({"": "Webinare"}, "de") == "Webinare"
