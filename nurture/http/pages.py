@@ -1,4 +1,5 @@
-"""The few HTML pages people see: unsubscribe, sales accept/reject, and "this link is not valid".
+"""The few HTML pages people see: the preference centre (unsubscribe), sales accept/reject, and
+"this link is not valid".
 
 Plain pages in German or English (from ``Accept-Language``), every value escaped by Jinja2's
 autoescaping, no scripts, one inline stylesheet allowed by its hash in the Content-Security-Policy.
@@ -20,6 +21,7 @@ STYLE = (
     "h1{font-size:1.4rem}button{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:.3rem;"
     "background:#1d4ed8;color:#fff;cursor:pointer}textarea{width:100%;font:inherit;margin:.5rem 0}"
     ".muted{color:#6b7280;font-size:.9rem}.error{color:#b91c1c}"
+    "fieldset{border:0;padding:0;margin:0 0 1rem}label.choice{display:block;margin:.7rem 0}"
 )
 _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 
@@ -48,8 +50,16 @@ _TEMPLATES = {
     "unsubscribe.html": """{% extends "layout.html" %}{% block body %}
 <h1>{{ t.heading }}</h1><p>{{ t.text }}</p>
 <form method="post" action="">
-<input type="hidden" name="confirm" value="yes">
+<fieldset><legend>{{ t.legend }}</legend>
+{% for topic in topics %}<label class="choice"><input type="radio" name="leave" value="topic:{{ topic.key }}"
+{%- if chosen == "topic:" ~ topic.key %} checked{% endif %}> <strong>{{ topic.name }}</strong>
+{%- if topic.description %}<br><span class="muted">{{ topic.description }}</span>{% endif %}</label>
+{% endfor %}<label class="choice"><input type="radio" name="leave" value="all"
+{%- if chosen == "all" %} checked{% endif %}> <strong>{{ t.all }}</strong><br>
+<span class="muted">{{ t.all_note }}</span></label>
+</fieldset>
 <button type="submit">{{ t.button }}</button></form>
+{% if left %}<p class="muted">{{ t.left }} {{ left | join(", ") }}</p>{% endif %}
 <p class="muted">{{ t.note }}</p>{% endblock %}""",
     "sales.html": """{% extends "layout.html" %}{% block body %}
 <h1>{{ t.heading }}</h1>
@@ -67,16 +77,24 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
         "de": {
             "title": "Abmelden",
             "heading": "Von unseren E-Mails abmelden?",
-            "text": "Sie erhalten dann keine Marketing-E-Mails mehr an {email}.",
-            "button": "Ja, abmelden",
-            "note": "Ein Klick genügt. Sie können sich jederzeit wieder anmelden.",
+            "text": "Welche E-Mails an {email} möchten Sie nicht mehr erhalten?",
+            "legend": "Abmelden von:",
+            "all": "Allen Marketing-E-Mails",
+            "all_note": "Bestätigungen und Zugangsdaten, um die Sie bitten, erhalten Sie weiterhin.",
+            "left": "Bereits abgemeldet:",
+            "button": "Abmelden",
+            "note": "Sie können sich jederzeit wieder anmelden.",
         },
         "en": {
             "title": "Unsubscribe",
             "heading": "Unsubscribe from our emails?",
-            "text": "You will no longer receive marketing emails at {email}.",
-            "button": "Yes, unsubscribe",
-            "note": "One click is all it takes. You can subscribe again at any time.",
+            "text": "Which emails to {email} would you rather not receive?",
+            "legend": "Unsubscribe from:",
+            "all": "All marketing emails",
+            "all_note": "Confirmations and access details you ask for will still reach you.",
+            "left": "Already unsubscribed:",
+            "button": "Unsubscribe",
+            "note": "You can subscribe again at any time.",
         },
     },
     "unsubscribed": {
@@ -89,6 +107,20 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "title": "Unsubscribed",
             "heading": "You are unsubscribed.",
             "text": "We will not send any more marketing emails to {email}. Thank you for reading so far!",
+        },
+    },
+    "left-topic": {
+        "de": {
+            "title": "Abgemeldet",
+            "heading": "Sie sind abgemeldet.",
+            "text": "Wir senden keine E-Mails zum Thema „{topic}“ mehr an {email}. "
+            "Unsere anderen E-Mails erhalten Sie weiterhin.",
+        },
+        "en": {
+            "title": "Unsubscribed",
+            "heading": "You are unsubscribed.",
+            "text": "We will not send any more emails about “{topic}” to {email}. "
+            "Our other emails keep coming.",
         },
     },
     "invalid": {
