@@ -21,6 +21,7 @@ from nurture.lifecycle import Lifecycle
 from nurture.store.schema import enrollments, leads, suppressions, topic_suppressions
 from nurture.tokens import TokenSigner
 from nurture.workspace import Workspace
+from tests.browser import CHROMIUM, chromium_tab
 from tests.engagement.conftest import NOW, Live, Mailroom, make_context, serving
 from tests.program import write_program
 
@@ -164,3 +165,27 @@ def test_forged_and_changed_tokens_and_choices_are_refused(
     assert refused.status_code == 400
     assert mailroom.event_count() == 0 and _topics_left(mailroom, "lena@alpenblick.de") == set()
     assert mailroom.row(leads, id=other).unsubscribed_at is None
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+def test_a_reader_chooses_a_topic_in_chromium_and_submits(
+    preferences: Live, mailroom: Mailroom, tmp_path: Path
+) -> None:
+    lead_id = mailroom.lead("lena@alpenblick.de")
+    url = preferences.tracker.unsubscribe_url(
+        mailroom.message(lead_id, campaign="news"), lead_id, "newsletter"
+    )
+    with chromium_tab(tmp_path / "profile", "--lang=de-DE", "--accept-lang=de-DE,de") as tab:
+        tab.open(url)
+        assert tab.evaluate("document.querySelector('input[name=leave]:checked').value") == "topic:newsletter"
+        # The reader picks the other topic and presses the button, as a hand on a mouse would.
+        tab.evaluate("document.querySelector('input[value=\"topic:marketing\"]').click()")
+        tab.evaluate("document.querySelector('button[type=submit]').click()")
+        text = tab.wait_for(
+            "document.querySelector('h1') && document.body.innerText.includes('abgemeldet') "
+            "&& document.body.innerText"
+        )
+    assert "Wir senden keine E-Mails zum Thema „Marketing-E-Mails“ mehr an le***@alpenblick.de." in text
+    assert _topics_left(mailroom, "lena@alpenblick.de") == {"marketing"}
+    (event,) = mailroom.events()
+    assert event.properties == {"source": "page", "topic": "marketing"}
