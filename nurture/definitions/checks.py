@@ -21,6 +21,7 @@ from nurture.definitions.sla import SLA
 from nurture.definitions.source import Document
 from nurture.definitions.steps import BranchStep, GotoStep, SendStep, WaitStep, is_template_name
 from nurture.definitions.template_checks import TemplateChecker
+from nurture.definitions.transactional import promotional_uses
 from nurture.errors import Location
 
 
@@ -81,6 +82,7 @@ def _campaign(
     yield from _step_ids(item, campaign)
     yield from _step_flow(item, campaign)
     yield from _topic(item, campaign, program)
+    yield from promotional_uses(item, campaign)
     sends = {step.step_id for step in campaign.send_steps}
     refs = sends | {step.send.template for step in campaign.send_steps} | set(templates.available())
     for condition in _campaign_conditions(campaign):
@@ -88,7 +90,11 @@ def _campaign(
     for index, step in enumerate(campaign.steps):
         if not isinstance(step, SendStep):
             continue
-        yield from templates.check_email(step.send.template, item.locate("steps", index, "send", "template"))
+        yield from templates.check_email(
+            step.send.template,
+            item.locate("steps", index, "send", "template"),
+            marketing=campaign.mail_kind(step) == "marketing",
+        )
         yield from templates.check_text(
             step.send.subject, item.locate("steps", index, "send", "subject"), "subject"
         )

@@ -82,7 +82,7 @@ def test_schema_describes_every_kind() -> None:
     assert campaign["additionalProperties"] is False
     assert all("description" in prop for prop in campaign["properties"].values())
     send = schema["$defs"]["SendEmail"]["properties"]
-    assert set(send) == {"template", "subject", "from", "reply_to", "layout"}
+    assert set(send) == {"template", "subject", "from", "reply_to", "layout", "kind"}
 
 
 def test_schema_can_be_written_to_a_file(tmp_path: Path) -> None:
