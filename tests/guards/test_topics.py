@@ -3,15 +3,19 @@ marketing email but not the transactional ones; a hard bounce stops those too.""
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from nurture.delivery.tracking import LinkTracker
 from nurture.delivery.transports import MemoryTransport
 from nurture.engagement import suppress
 from nurture.engagement.preferences import leave_all, leave_topic
 from nurture.leads.consent import lead_consents
 from nurture.store.schema import enrollments, leads, messages
+from nurture.tokens import TokenSigner
 from tests.harness import Harness
 from tests.program import write_program
 from tests.sending.test_outbox import deliver
@@ -167,3 +171,25 @@ def test_transactional_mail_needs_no_marketing_consent(harness: Harness) -> None
     outbox = _outbox(h)
     assert outbox["webinar/access"] == ("transactional", "queued", None)
     assert outbox["trial/welcome"] == ("marketing", "suppressed", "no consent")
+
+
+def test_a_transactional_email_has_no_list_unsubscribe_and_no_tracking(harness: Harness) -> None:
+    h = harness
+    _program(h)
+    _start(h)
+    transport = MemoryTransport()
+    assert deliver(h, MONDAY, transport).outcomes == {"sent": 3}
+    sent = {}
+    for message in transport.sent:
+        parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+        parts = [p.get_content() for p in parsed.walk() if not p.is_multipart()]
+        headers = "".join(f"{k}: {v}\n" for k, v in parsed.items())
+        sent[str(parsed["X-Nurture-Campaign"])] = headers + "\n".join(parts)
+    webinar, news = sent["webinar/access"], sent["news/issue-1"]
+    assert "List-Unsubscribe" not in webinar and "/o/" not in webinar and "/c/" not in webinar
+    assert "https://taktwerk.example/access" in webinar  # the link as written
+    # A marketing email names its topic in the signed one-click URL.
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in news and "/o/" in news and "/c/" in news
+    header = news.split("List-Unsubscribe: <", 1)[1].split(">", 1)[0]
+    tracker = LinkTracker(TokenSigner(b"test-secret-key-0123456789"), "https://unused.example")
+    assert tracker.read_unsubscribe(header.rsplit("/", 1)[1])[2] == "newsletter"
