@@ -248,11 +248,12 @@ def _print_profile(p: dict[str, Any]) -> None:
     _table(
         console,
         "Messages",
-        ("campaign", "step", "status", "sent"),
+        ("campaign", "step", "kind", "status", "sent"),
         [
             (
                 m["campaign"] or m["kind"],
                 m["step"] or "-",
+                m["kind"],
                 _status(m),
                 m["sent_at"] or "-",
             )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -193,3 +195,26 @@ def test_a_transactional_email_has_no_list_unsubscribe_and_no_tracking(harness: 
     header = news.split("List-Unsubscribe: <", 1)[1].split(">", 1)[0]
     tracker = LinkTracker(TokenSigner(b"test-secret-key-0123456789"), "https://unused.example")
     assert tracker.read_unsubscribe(header.rsplit("/", 1)[1])[2] == "newsletter"
+
+
+def test_transactional_mail_is_shown_as_its_kind(harness: Harness, cli: Any) -> None:
+    h = harness
+    _program(h)
+    _start(h)
+    assert deliver(h, MONDAY).outcomes == {"sent": 3}
+    env = {"NURTURE_NOW": (MONDAY + timedelta(hours=1)).isoformat()}
+    campaigns = json.loads(cli("campaigns", "--json", env=env).output)["campaigns"]
+    assert {c["campaign"]: c["mail"] for c in campaigns} == {
+        "news": "marketing", "recycle": "marketing", "trial": "marketing", "webinar": "transactional",
+    }  # fmt: skip
+    shown = json.loads(cli("leads", "show", ANNA, "--json", env=env).output)
+    assert {m["campaign"]: m["kind"] for m in shown["messages"]} == {
+        "trial": "marketing", "news": "marketing", "webinar": "transactional",
+    }  # fmt: skip
+    assert "transactional" in cli("leads", "show", ANNA, env=env).output
+    report = json.loads(cli("report", "--json", env=env).output)
+    steps = {s["step"]: s for c in report["campaigns"] for s in c["steps"]}
+    assert (steps["access"]["kind"], steps["access"]["sent"], steps["access"]["open_rate"]) == (
+        "transactional", 1, None,
+    )  # fmt: skip
+    assert steps["welcome"]["kind"] == "marketing" and steps["welcome"]["open_rate"] == 0.0
