@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from nurture.delivery.tracking import LinkTracker
 from nurture.delivery.transports import MemoryTransport
-from nurture.engagement import suppress
+from nurture.engagement import suppress, unsubscribe
 from nurture.engagement.preferences import leave_all, leave_topic
 from nurture.leads.consent import lead_consents
 from nurture.store.schema import enrollments, leads, messages
@@ -218,3 +218,14 @@ def test_transactional_mail_is_shown_as_its_kind(harness: Harness, cli: Any) -> 
         "transactional", 1, None,
     )  # fmt: skip
     assert steps["welcome"]["kind"] == "marketing" and steps["welcome"]["open_rate"] == 0.0
+
+
+def test_a_lead_who_left_marketing_mail_still_enters_a_transactional_campaign(harness: Harness) -> None:
+    h = harness
+    _program(h)
+    with h.store.begin() as conn:  # the address left every marketing email before it was a lead
+        assert not unsubscribe(conn, ANNA, MONDAY - timedelta(days=1), "import").already
+    h.import_leads(LEADS, MONDAY - timedelta(minutes=5))
+    report = h.tick(MONDAY)
+    assert +report.entered == {"webinar": 1}
+    assert _outbox(h) == {"webinar/access": ("transactional", "queued", None)}
