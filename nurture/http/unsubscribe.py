@@ -27,7 +27,7 @@ from nurture.definitions.topic import BUILT_IN_TOPIC, DEFAULT_TOPIC, Topic
 from nurture.engagement import OptOut
 from nurture.engagement.preferences import leave_all, leave_topic, left_topics
 from nurture.http.context import HttpContext
-from nurture.http.pages import language, mask_email, page
+from nurture.http.pages import mask_email
 from nurture.http.reading import BodyTooLarge, client_ip, read_body
 from nurture.http.tracking import message_number
 from nurture.leads.consent import current_consents
@@ -38,7 +38,6 @@ log = logging.getLogger("nurture.http")
 
 ONE_CLICK = b"One-Click"  # RFC 8058: the body is List-Unsubscribe=One-Click (form or multipart)
 BODY_LIMIT = 64 * 1024
-ANONYMOUS = {"de": "diese Adresse", "en": "this address"}
 LEAVE_ALL = "all"  # the page's choice "all marketing emails"; a topic is "topic:KEY"
 
 
@@ -59,6 +58,7 @@ class Subscriber:
     left_all: bool
     left: frozenset[str]
     email_topic: str | None  # the topic of the email the link came from
+    locale: str | None
 
 
 @dataclass(frozen=True)
@@ -101,37 +101,37 @@ class UnsubscribeRoutes:
 
     async def preferences_page(self, request: Request) -> Response:
         """``GET /u/{token}``: show the choices; never unsubscribe."""
-        lang = language(request.headers.get("accept-language"))
+        pages = self.ctx.pages
         link = self._read_token(request)
         if link is None:
             self.ctx.metrics.refused_tokens.labels("unsubscribe").inc()
-            return page("message.html", "invalid", lang, 404)
+            return pages.render("invalid", pages.reader(request), 404)
         found = await run_in_threadpool(self._subscriber, link)
         if found is None:  # erased meanwhile: its address is suppressed already
-            return page("message.html", "unsubscribed", lang, values={"email": ANONYMOUS[lang]})
+            return pages.render("unsubscribed", pages.reader(request), email=None)
+        reader = pages.reader(request, found.locale)
         masked = mask_email(found.email)
         if found.left_all:
-            return page("message.html", "unsubscribed", lang, values={"email": masked})
+            return pages.render("unsubscribed", reader, email=masked)
         topics = offered_topics(self.ctx.program)
         still = [key for key in topics if key not in found.left]
         chosen = link.topic or found.email_topic
-        return page(
-            "unsubscribe.html",
+        return pages.render(
             "unsubscribe",
-            lang,
-            values={"email": masked},
-            topics=[_shown(topics[key], lang) for key in still],
-            left=[topics[key].name_in(lang) for key in topics if key in found.left],
+            reader,
+            email=masked,
+            topics=[_shown(topics[key], reader.lang) for key in still],
+            left=[topics[key].name_in(reader.lang) for key in topics if key in found.left],
             chosen=f"topic:{chosen}" if chosen in still else LEAVE_ALL,
         )
 
     async def unsubscribe(self, request: Request) -> Response:
         """``POST /u/{token}``: leave the chosen topic or all (one-click: the token's topic)."""
-        lang = language(request.headers.get("accept-language"))
+        pages = self.ctx.pages
         link = self._read_token(request)
         if link is None:
             self.ctx.metrics.refused_tokens.labels("unsubscribe").inc()
-            return page("message.html", "invalid", lang, 404)
+            return pages.render("invalid", pages.reader(request), 404)
         try:
             body = await read_body(request, BODY_LIMIT)
         except BodyTooLarge:
@@ -141,25 +141,27 @@ class UnsubscribeRoutes:
         topic = link.topic if one_click else _chosen_topic(body, link.topic)
         if topic is not None and topic not in offered_topics(self.ctx.program) and topic != link.topic:
             # A topic the page never offered: a changed form, not a choice the reader made.
-            return page("message.html", "invalid", lang, 400)
+            return pages.render("invalid", pages.reader(request), 400)
         now = self.ctx.clock.now()
         ip = client_ip(request)
         try:
             outcome = await run_in_threadpool(self._leave, link, topic, channel, ip, now)
         except Exception:
             log.exception("could not record an unsubscribe")
-            return page("message.html", "unavailable", lang, 503)
+            return pages.render("unavailable", pages.reader(request), 503)
         if not outcome.already:
             self.ctx.metrics.unsubscribes.labels(channel).inc()
             if outcome.event_id is not None:
                 self.ctx.metrics.count_event("unsubscribe", None)
         found = await run_in_threadpool(self._subscriber, link)
-        shown = mask_email(found.email) if found is not None else ANONYMOUS[lang]
-        if topic is None or found is None:
-            return page("message.html", "unsubscribed", lang, values={"email": shown})
+        if found is None:
+            return pages.render("unsubscribed", pages.reader(request), email=None)
+        reader = pages.reader(request, found.locale)
+        if topic is None:
+            return pages.render("unsubscribed", reader, email=mask_email(found.email))
         topics = offered_topics(self.ctx.program)
-        name = topics[topic].name_in(lang) if topic in topics else topic
-        return page("message.html", "left-topic", lang, values={"email": shown, "topic": name})
+        name = topics[topic].name_in(reader.lang) if topic in topics else topic
+        return pages.render("left_topic", reader, email=mask_email(found.email), topic=name)
 
     def _leave(self, link: Link, topic: str | None, channel: str, ip: str | None, now: datetime) -> OptOut:
         then = self.ctx.lifecycle
@@ -175,8 +177,9 @@ class UnsubscribeRoutes:
 
     def _subscriber(self, link: Link) -> Subscriber | None:
         with self.ctx.engine.connect() as conn:
+            c = leads.c
             row = conn.execute(
-                select(leads.c.email, leads.c.unsubscribed_at).where(leads.c.id == link.lead_id)
+                select(c.email, c.unsubscribed_at, c.locale).where(c.id == link.lead_id)
             ).first()
             if row is None:
                 return None
@@ -196,7 +199,9 @@ class UnsubscribeRoutes:
         email_topic = None
         if program is not None and campaign in program.campaigns:
             email_topic = program.campaigns[campaign].topic
-        return Subscriber(row.email, row.unsubscribed_at is not None, frozenset(left), email_topic)
+        return Subscriber(
+            row.email, row.unsubscribed_at is not None, frozenset(left), email_topic, row.locale
+        )
 
 
 def _chosen_topic(body: bytes, token_topic: str | None) -> str | None:

@@ -158,9 +158,12 @@ def hand_over(
     team = standing.team
     if rep is not None:
         template = "notification" if offer.occasion == "routed" else "reassignment"
-        notice = Notice(template, "sales_notification", rep.name, rep.email, rep.working_hours.timezone)
+        notice = Notice(
+            template, "sales_notification", rep.name, rep.email, rep.working_hours.timezone, rep.locale
+        )
     else:
-        notice = Notice("escalation", "escalation", team.manager.name, team.manager.email, None)
+        manager = team.manager
+        notice = Notice("escalation", "escalation", manager.name, manager.email, None, manager.locale)
     queue_notice(conn, context, notice, handoff_id, offer.lead_id, offer.reason, due, now)
     # The team's webhook hears of every handoff (escalations too); a rep's own, of theirs.
     for url in dict.fromkeys(u for u in (team.webhook, rep.webhook if rep else None) if u):
