@@ -86,15 +86,13 @@ class Topic(DefinitionModel):
         return in_language(self.description, language) if self.description else None
 
 
-# What leads see for ``marketing`` when no Topic names it.
+# ``marketing`` when no Topic names it. Pages show it in the reader's language from nurture's own
+# catalogue (``pages/unsubscribe.html``); these English texts are what everything else shows.
 BUILT_IN_TOPIC = Topic.model_validate(
     {
         "kind": "Topic",
         "key": DEFAULT_TOPIC,
-        "name": {"de": "Marketing-E-Mails", "en": "Marketing emails"},
-        "description": {
-            "de": "Angebote, Neuigkeiten und Tipps zu unseren Produkten.",
-            "en": "Offers, news and tips about our products.",
-        },
+        "name": "Marketing emails",
+        "description": "Offers, news and tips about our products.",
     }
 )

@@ -66,6 +66,7 @@ class ShownTopic:
     key: str
     name: str
     description: str | None
+    built_in: bool  # ``marketing`` named by no Topic: the page words it from nurture's catalogue
 
 
 def offered_topics(program: Program | None) -> dict[str, Topic]:
@@ -121,7 +122,7 @@ class UnsubscribeRoutes:
             reader,
             email=masked,
             topics=[_shown(topics[key], reader.lang) for key in still],
-            left=[topics[key].name_in(reader.lang) for key in topics if key in found.left],
+            left=[_shown(topics[key], reader.lang) for key in topics if key in found.left],
             chosen=f"topic:{chosen}" if chosen in still else LEAVE_ALL,
         )
 
@@ -160,8 +161,10 @@ class UnsubscribeRoutes:
         if topic is None:
             return pages.render("unsubscribed", reader, email=mask_email(found.email))
         topics = offered_topics(self.ctx.program)
-        name = topics[topic].name_in(reader.lang) if topic in topics else topic
-        return pages.render("left_topic", reader, email=mask_email(found.email), topic=name)
+        shown = (
+            _shown(topics[topic], reader.lang) if topic in topics else ShownTopic(topic, topic, None, False)
+        )
+        return pages.render("left_topic", reader, email=mask_email(found.email), topic=shown)
 
     def _leave(self, link: Link, topic: str | None, channel: str, ip: str | None, now: datetime) -> OptOut:
         then = self.ctx.lifecycle
@@ -220,4 +223,4 @@ def _chosen_topic(body: bytes, token_topic: str | None) -> str | None:
 
 
 def _shown(topic: Topic, lang: str) -> ShownTopic:
-    return ShownTopic(topic.key, topic.name_in(lang), topic.description_in(lang))
+    return ShownTopic(topic.key, topic.name_in(lang), topic.description_in(lang), topic is BUILT_IN_TOPIC)
