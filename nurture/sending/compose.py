@@ -71,10 +71,13 @@ class Composer:
         step_id: str,
         now: datetime,
         *,
-        transactional: bool = False,
+        transactional: bool | None = None,
     ) -> Composed:
         """A campaign's send step for one lead: rendered, tracked, with one-click unsubscribe for
-        its topic; a transactional one without tracking and without List-Unsubscribe."""
+        its topic; a transactional one without tracking and without List-Unsubscribe (``None``:
+        as the step says; the sender passes what the email was queued as)."""
+        if transactional is None:
+            transactional = self._is_transactional(campaign_key, step_id)
         email, sender = self._marketing_email(
             message_id, header_id, lead, campaign_key, step_id, now, transactional=transactional
         )
@@ -89,14 +92,17 @@ class Composer:
         recorded against any lead.
         """
         header_id = f"<test.{int(now.timestamp())}@{self.sender.domain}>"
-        campaign = self.program.campaign(campaign_key)
-        step = campaign.step(step_id)
-        transactional = isinstance(step, SendStep) and campaign.mail_kind(step) == "transactional"
+        transactional = self._is_transactional(campaign_key, step_id)
         email, sender = self._marketing_email(
             0, header_id, lead, campaign_key, step_id, now, transactional=transactional
         )
         email = replace(email, to=Address.parse(to), subject=f"[TEST] {email.subject}")
         return self._envelope(email, 0, sender, Address.parse(to).email)
+
+    def _is_transactional(self, campaign_key: str, step_id: str) -> bool:
+        campaign = self.program.campaign(campaign_key)
+        step = campaign.step(step_id)
+        return isinstance(step, SendStep) and campaign.mail_kind(step) == "transactional"
 
     def _marketing_email(
         self,

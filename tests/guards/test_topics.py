@@ -229,3 +229,14 @@ def test_a_lead_who_left_marketing_mail_still_enters_a_transactional_campaign(ha
     report = h.tick(MONDAY)
     assert +report.entered == {"webinar": 1}
     assert _outbox(h) == {"webinar/access": ("transactional", "queued", None)}
+
+
+def test_preview_shows_a_transactional_email_as_it_will_go(harness: Harness, cli: Any) -> None:
+    h = harness
+    _program(h)
+    env = {"NURTURE_NOW": MONDAY.isoformat()}
+    webinar = cli("preview", "webinar", "access", "--sample", "--part", "eml", env=env)
+    assert webinar.exit_code == 0, webinar.output
+    assert "List-Unsubscribe" not in webinar.output and "/o/" not in webinar.output
+    news = cli("preview", "news", "issue-1", "--sample", "--part", "eml", env=env)
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in news.output
