@@ -39,6 +39,7 @@ from nurture.simulation_events import PlannedEvent
 from nurture.store.engine import create_store_engine
 from nurture.store.migrate import upgrade
 from nurture.store.schema import (
+    CAMPAIGN_MAIL,
     consents,
     handoffs,
     leads,
@@ -205,12 +206,13 @@ class Simulation:
                 .order_by(m.id)
             ).all()
         for row in rows:
-            if row.kind == "marketing":
+            if row.kind in CAMPAIGN_MAIL:
                 result.sends.append(
                     SimulatedSend(
                         now, row.to_address, row.campaign_key, row.step_id, row.subject, row.variant
                     )
                 )
+            if row.kind == "marketing":  # transactional mail is not tracked: nothing to model
                 self._model_engagement(row, now)
 
     def _collect_moments(self, result: SimulationResult) -> None:

@@ -9,7 +9,8 @@ import socket
 import subprocess
 import time
 import urllib.request
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from websockets.sync.client import connect
@@ -39,12 +40,14 @@ class BrowserTab:
     """One tab of headless Chromium driven over the DevTools protocol: open a page, fill in and
     click as a person would, read what it shows. Close it (or use it as a context manager)."""
 
-    def __init__(self, profile: Path, *, timeout: float = 30) -> None:
+    def __init__(self, profile: Path, *extra: str, timeout: float = 30) -> None:
         self.timeout = timeout
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        command = chromium_command(profile, f"--remote-debugging-port={port}", "--remote-allow-origins=*")
+        command = chromium_command(
+            profile, f"--remote-debugging-port={port}", "--remote-allow-origins=*", *extra
+        )
         self.process = subprocess.Popen(
             [*command, "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -92,9 +95,9 @@ class BrowserTab:
         value = result.get("result")
         return value.get("value") if isinstance(value, dict) else None
 
-    def wait_for(self, expression: str) -> object:
+    def wait_for(self, expression: str, timeout: float | None = None) -> object:
         """Evaluate ``expression`` until it is truthy (pages navigate meanwhile); its value."""
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
             try:
                 value = self.evaluate(expression)
@@ -120,3 +123,11 @@ class BrowserTab:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@contextmanager
+def chromium_tab(profile: Path, *extra: str) -> Iterator[BrowserTab]:
+    """A headless Chromium (with ``extra`` command-line switches) and its tab; closed afterwards."""
+    profile.mkdir(parents=True, exist_ok=True)
+    with BrowserTab(profile, *extra) as tab:
+        yield tab

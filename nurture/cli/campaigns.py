@@ -45,7 +45,7 @@ def campaigns(app: App, as_json: bool) -> None:
             soft_wrap=True,
         )
     table = Table(show_edge=False)
-    for column in ("campaign", "version", "state", "waiting (by step)", "queued", "sent today"):
+    for column in ("campaign", "mail", "version", "state", "waiting (by step)", "queued", "sent today"):
         table.add_column(column)
     for s in states:
         version = (s.version or "-")[:12]
@@ -55,5 +55,7 @@ def campaigns(app: App, as_json: bool) -> None:
         if s.pause is not None:
             state = f"paused: {s.pause.detail or s.pause.reason} ({s.pause.paused_by})"
         waiting = ", ".join(f"{step} {n}" for step, n in s.waiting.items()) or "-"
-        table.add_row(s.key, version, state, waiting, str(sum(s.queued.values())), str(s.sent_today))
+        table.add_row(
+            s.key, s.mail or "-", version, state, waiting, str(sum(s.queued.values())), str(s.sent_today)
+        )
     console.print(table)

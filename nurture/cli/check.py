@@ -34,7 +34,7 @@ def summary(report: CheckReport) -> str:
     program = report.program
     counts = {
         kind: sum(1 for _ in program.of_kind(kind))
-        for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam")
+        for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Topic")
     }
     parts = [
         _count(counts["Campaign"], "campaign"),
@@ -45,6 +45,8 @@ def summary(report: CheckReport) -> str:
     forms = sum(1 for _ in program.of_kind("Form"))
     if forms:
         parts.append(_count(forms, "form"))
+    if counts["Topic"]:  # most programs have the one built-in topic and write none
+        parts.append(_count(counts["Topic"], "topic"))
     return ", ".join(parts)
 
 
@@ -156,7 +158,7 @@ def check_json(report: CheckReport, problems: list[Problem]) -> dict[str, Any]:
         ],
         "definitions": {
             kind: sorted(item.definition.key for item in program.of_kind(kind))
-            for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Form")
+            for kind in ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Form", "Topic")
         },
     }
 

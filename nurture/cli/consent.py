@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from nurture.cli.context import App, pass_app
-from nurture.definitions.campaign import DEFAULT_TOPIC
+from nurture.definitions.topic import DEFAULT_TOPIC
 from nurture.guards import current_actor, record_audit
 from nurture.leads.consent import CONSENT_STATES, record_consent
 from nurture.reports.lead_profile import find_lead_id

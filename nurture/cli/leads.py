@@ -300,11 +300,12 @@ def _print_profile(p: dict[str, Any]) -> None:
     _table(
         console,
         "Messages",
-        ("campaign", "step", "status", "sent"),
+        ("campaign", "step", "kind", "status", "sent"),
         [
             (
                 m["campaign"] or m["kind"],
                 (m["step"] or "-") + (f" (variant {m['variant']})" if m.get("variant") else ""),
+                m["kind"],
                 _status(m),
                 m["sent_at"] or "-",
             )

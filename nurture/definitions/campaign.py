@@ -12,12 +12,10 @@ from nurture.definitions.conditions import Condition
 from nurture.definitions.experiments import HoldoutField, holdout_point
 from nurture.definitions.fields import DURATION_PATTERN, DefinitionModel, Key, SendWindow, invalid
 from nurture.definitions.steps import SendStep, Step, WaitStep, with_generated_ids
+from nurture.definitions.topic import DEFAULT_TOPIC
 from nurture.durations import format_duration, parse_duration
 
 ENTRY_TRIGGERS: tuple[str, ...] = ("lead_created", "event", "segment", "manual")
-# The subscription topic of a campaign that names none: consent and topic suppressions are kept
-# per topic, and most programs need only this one.
-DEFAULT_TOPIC = "marketing"
 
 
 class Entry(DefinitionModel):
@@ -86,6 +84,11 @@ class Campaign(DefinitionModel):
         default=DEFAULT_TOPIC,
         description="The subscription topic its emails belong to (consent and topic suppressions).",
     )
+    mail: Literal["marketing", "transactional"] = Field(
+        default="marketing",
+        description="transactional: every email of the campaign is one the lead asked for (see a send "
+        "step's kind); marketing by default.",
+    )
     steps: tuple[Step, ...] = Field(min_length=1, max_length=500, description="The steps, in order.")
     holdout: HoldoutField | None = Field(
         default=None,
@@ -138,6 +141,16 @@ class Campaign(DefinitionModel):
     def holds_out(self, lead_id: int) -> bool:
         """Whether this lead falls in the campaign's holdout (always the same answer for a lead)."""
         return self.holdout is not None and holdout_point(self.key, lead_id) < self.holdout.share
+
+    def mail_kind(self, step: SendStep) -> str:
+        """``marketing`` or ``transactional``: the step's own kind, else the campaign's."""
+        return step.send.kind or self.mail
+
+    @property
+    def sends_transactional(self) -> bool:
+        """Whether any of its emails is transactional: its leads stay enrolled when they leave
+        marketing mail, so that those emails still reach them."""
+        return any(self.mail_kind(step) == "transactional" for step in self.send_steps)
 
     @property
     def send_steps(self) -> list[SendStep]:

@@ -23,6 +23,7 @@ from nurture.definitions.sla import SLA
 from nurture.definitions.source import Document
 from nurture.definitions.steps import BranchStep, GotoStep, SendStep, WaitStep, is_template_name
 from nurture.definitions.template_checks import TemplateChecker
+from nurture.definitions.transactional import promotional_uses
 from nurture.errors import Location
 from nurture.settings import origin_of
 
@@ -53,7 +54,7 @@ def cross_check(program: Program, recorded_event_types: Iterable[str] = ()) -> l
 
 
 def _program_shape(program: Program) -> Iterator[Problem]:
-    for kind in ("Campaign", "SalesTeam", "Form"):
+    for kind in ("Campaign", "SalesTeam", "Form", "Topic"):
         first: dict[str, Loaded] = {}
         for item in program.of_kind(kind):
             key = item.definition.key
@@ -85,6 +86,8 @@ def _campaign(
 ) -> Iterator[Problem]:
     yield from _step_ids(item, campaign)
     yield from _step_flow(item, campaign)
+    yield from _topic(item, campaign, program)
+    yield from promotional_uses(item, campaign)
     sends = {step.step_id for step in campaign.send_steps}
     refs = sends | {step.send.template for step in campaign.send_steps} | set(templates.available())
     for condition in _campaign_conditions(campaign):
@@ -92,7 +95,11 @@ def _campaign(
     for index, step in enumerate(campaign.steps):
         if not isinstance(step, SendStep):
             continue
-        yield from templates.check_email(step.send.template, item.locate("steps", index, "send", "template"))
+        yield from templates.check_email(
+            step.send.template,
+            item.locate("steps", index, "send", "template"),
+            marketing=campaign.mail_kind(step) == "marketing",
+        )
         yield from templates.check_text(
             step.send.subject, item.locate("steps", index, "send", "subject"), "subject"
         )
@@ -104,6 +111,18 @@ def _campaign(
             )
         yield from variant_problems(item, index, step, templates)
     yield from holdout_problems(item, campaign)
+
+
+def _topic(item: Loaded, campaign: Campaign, program: Program) -> Iterator[Problem]:
+    """A campaign's topic must be one the unsubscribe page can offer (``marketing`` always is)."""
+    topics = program.topics
+    if campaign.topic in topics or campaign.topic in program.unreadable_keys("Topic"):
+        return
+    yield Problem(
+        "error",
+        item.locate("topic"),
+        f"no topic {campaign.topic!r} (kind: Topic){did_you_mean(campaign.topic, topics)}",
+    )
 
 
 def _unreadable_campaign(document: Document, templates: TemplateChecker) -> Iterator[Problem]:

@@ -11,14 +11,17 @@ from nurture.definitions.form import Form
 from nurture.definitions.sales_team import SalesTeam
 from nurture.definitions.scoring import ScoringModel
 from nurture.definitions.sla import SLA
+from nurture.definitions.topic import Topic
 
-KINDS: tuple[str, ...] = ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Form")
+KINDS: tuple[str, ...] = ("Campaign", "ScoringModel", "SLA", "SalesTeam", "Form", "Topic")
 
-Definition = Annotated[Campaign | ScoringModel | SLA | SalesTeam | Form, Field(discriminator="kind")]
+Definition = Annotated[Campaign | ScoringModel | SLA | SalesTeam | Form | Topic, Field(discriminator="kind")]
 
-DEFINITION_ADAPTER: TypeAdapter[Campaign | ScoringModel | SLA | SalesTeam | Form] = TypeAdapter(Definition)
+DEFINITION_ADAPTER: TypeAdapter[Campaign | ScoringModel | SLA | SalesTeam | Form | Topic] = TypeAdapter(
+    Definition
+)
 
 
-def definition_key(definition: Campaign | ScoringModel | SLA | SalesTeam | Form) -> str:
+def definition_key(definition: Campaign | ScoringModel | SLA | SalesTeam | Form | Topic) -> str:
     """The name a definition is known by within its kind (a campaign's key, the SLA's name...)."""
     return definition.key

@@ -13,6 +13,7 @@ from nurture.definitions.sales_team import SalesTeam
 from nurture.definitions.scoring import ScoringModel
 from nurture.definitions.sla import SLA
 from nurture.definitions.source import Document, NodePath, read_documents
+from nurture.definitions.topic import BUILT_IN_TOPIC, DEFAULT_TOPIC, Topic
 from nurture.definitions.validation import AnyDefinition, validate_document
 from nurture.errors import Location, NurtureError
 from nurture.workspace import Workspace
@@ -101,6 +102,17 @@ class Program:
             topic for form in self.forms.values() if form.double_opt_in and form.consent
             for topic in form.consent.topics
         )  # fmt: skip
+
+    @property
+    def topics(self) -> dict[str, Topic]:
+        """Subscription topics by key: the Topic definitions, and ``marketing``, which every
+        program has (a Topic with that key names it)."""
+        found: dict[str, Topic] = {}
+        for item in self.of_kind("Topic"):
+            assert isinstance(item.definition, Topic)
+            found.setdefault(item.definition.key, item.definition)
+        found.setdefault(DEFAULT_TOPIC, BUILT_IN_TOPIC)
+        return found
 
     @property
     def scoring_model(self) -> ScoringModel | None:

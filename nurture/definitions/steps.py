@@ -155,6 +155,12 @@ class SendEmail(DefinitionModel):
             [v.weight for v in self.variants], variant_point(campaign_key, step_id, lead_id)
         )
         return self.variants[index].id
+    kind: Literal["marketing", "transactional"] | None = Field(
+        default=None,
+        description="transactional: an email the lead asked for (a confirmation, webinar access), sent "
+        "without List-Unsubscribe and tracking, past the frequency cap and unsubscribes; else the "
+        "campaign's `mail`.",
+    )
 
 
 class SendStep(StepModel):

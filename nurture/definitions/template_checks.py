@@ -61,8 +61,9 @@ class TemplateChecker:
             return False
         return self.templates_dir.joinpath(*parts).is_file()
 
-    def check_email(self, name: str, at: Location) -> list[Problem]:
-        """The problems of the email template ``name`` (HTML required, text optional)."""
+    def check_email(self, name: str, at: Location, *, marketing: bool = True) -> list[Problem]:
+        """The problems of the email template ``name`` (HTML required, text optional); marketing
+        email must link the preference centre, transactional email need not."""
         html = f"{name}.html"
         if not self.exists(html):
             hint = did_you_mean(name, self.available())
@@ -70,7 +71,7 @@ class TemplateChecker:
         problems = list(self.check_file(html))
         if self.exists(f"{name}.txt"):
             problems.extend(self.check_file(f"{name}.txt"))
-        if not problems and "unsubscribe_url" not in self.chain_text(html):
+        if marketing and not problems and "unsubscribe_url" not in self.chain_text(html):
             problems.append(
                 Problem(
                     "warning",

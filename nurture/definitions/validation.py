@@ -22,9 +22,10 @@ from nurture.definitions.scoring import ScoringModel
 from nurture.definitions.sla import SLA
 from nurture.definitions.source import Document, NodePath
 from nurture.definitions.steps import STEP_KINDS
+from nurture.definitions.topic import Topic
 from nurture.errors import Location
 
-AnyDefinition = Campaign | ScoringModel | SLA | SalesTeam | Form
+AnyDefinition = Campaign | ScoringModel | SLA | SalesTeam | Form | Topic
 
 _SELF_EXPLAINED = {"unknown_key", "unknown_step_kind", "union_tag_invalid", "union_tag_not_found"}
 

@@ -51,9 +51,12 @@ class LinkTracker:
 
     # -- URLs --------------------------------------------------------------------------------------
 
-    def unsubscribe_url(self, message_ref: Any, lead_ref: Any) -> str:
-        """The one-click unsubscribe URL for a message to a lead (also used in List-Unsubscribe)."""
-        return f"{self.base_url}/u/{self._signer.sign(UNSUBSCRIBE, (message_ref, lead_ref))}"
+    def unsubscribe_url(self, message_ref: Any, lead_ref: Any, topic: str | None = None) -> str:
+        """The unsubscribe URL for a message to a lead (also used in List-Unsubscribe): it names the
+        subscription topic the one-click POST leaves (RFC 8058: the list the header is for).
+        Without a topic (a transactional email, emails sent before topics) it names none."""
+        payload = (message_ref, lead_ref) if topic is None else (message_ref, lead_ref, topic)
+        return f"{self.base_url}/u/{self._signer.sign(UNSUBSCRIBE, payload)}"
 
     def click_url(self, message_ref: Any, url: str) -> str:
         """The redirect URL that records a click on ``url`` in the message."""
@@ -79,12 +82,15 @@ class LinkTracker:
             raise InvalidToken("not an open token")
         return payload[0]
 
-    def read_unsubscribe(self, token: str) -> tuple[Any, Any]:
-        """(message reference, lead reference) from an unsubscribe token."""
+    def read_unsubscribe(self, token: str) -> tuple[Any, Any, str | None]:
+        """(message reference, lead reference, topic or None) from an unsubscribe token."""
         payload = self._signer.verify(UNSUBSCRIBE, token)
-        if not isinstance(payload, tuple) or len(payload) != 2:
+        if not isinstance(payload, tuple) or len(payload) not in (2, 3):
             raise InvalidToken("not an unsubscribe token")
-        return payload[0], payload[1]
+        topic = payload[2] if len(payload) == 3 else None
+        if topic is not None and not isinstance(topic, str):
+            raise InvalidToken("not an unsubscribe token")
+        return payload[0], payload[1], topic
 
     # -- rewriting ---------------------------------------------------------------------------------
 

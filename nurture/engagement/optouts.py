@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from nurture.definitions import Program
 from nurture.engine.enrollments import end_enrollments_of_lead
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import withdraw_all
@@ -28,14 +29,19 @@ EXIT_REASONS = {
 
 
 def add_suppression(conn: Connection, email: str, reason: str, detail: str | None, now: datetime) -> bool:
-    """Never mail ``email`` (normalised) again; True when it was not suppressed before.
+    """Never mail ``email`` (normalised) again; True when it was not suppressed before, or only
+    from marketing mail.
 
-    An existing suppression keeps its first reason: the earliest cause is the one to explain.
+    An existing suppression keeps its first reason: the earliest cause is the one to explain. One
+    that holds back marketing mail only (an unsubscribe) gives way to a hard bounce, a complaint or
+    the operator's suppression, which stop transactional mail too.
     """
     result = bulk.execute(
         conn,
         "INSERT INTO suppressions (email_hash, reason, detail, created_at) "
-        "VALUES (:hash, :reason, :detail, :at) ON CONFLICT (email_hash) DO NOTHING",
+        "VALUES (:hash, :reason, :detail, :at) ON CONFLICT (email_hash) DO UPDATE SET "
+        "reason = excluded.reason, detail = excluded.detail, created_at = excluded.created_at "
+        "WHERE suppressions.reason = 'unsubscribe' AND excluded.reason <> 'unsubscribe'",
         {
             "hash": suppression_hash(email),
             "reason": reason,
@@ -62,9 +68,21 @@ def mark_unsubscribed(
     return bool(result.rowcount)
 
 
-def stop_nurturing(conn: Connection, lead_id: int, reason: str, now: datetime) -> int:
-    """End every active enrollment of the lead at once; how many were ended."""
-    return end_enrollments_of_lead(conn, lead_id, EXIT_REASONS.get(reason, reason), now)
+def stop_nurturing(
+    conn: Connection, lead_id: int, reason: str, now: datetime, *, program: Program | None = None
+) -> int:
+    """End every active enrollment of the lead at once; how many were ended.
+
+    An unsubscribe spares the campaigns of ``program`` that send transactional mail: the lead left
+    marketing mail, and those campaigns hold their marketing emails back one by one.
+    """
+    sparing = transactional_campaigns(program) if reason == "unsubscribe" and program else ()
+    return end_enrollments_of_lead(conn, lead_id, EXIT_REASONS.get(reason, reason), now, sparing=sparing)
+
+
+def transactional_campaigns(program: Program) -> frozenset[str]:
+    """Keys of the campaigns that send any transactional email."""
+    return frozenset(key for key, campaign in program.campaigns.items() if campaign.sends_transactional)
 
 
 def suppression_for(event_type: str, properties: dict[str, object]) -> str | None:

@@ -30,7 +30,7 @@ from nurture.engagement.scoring_hook import ScorableEvent, score_events
 from nurture.engagement.signals import click_machine_reason, open_machine_reason
 from nurture.engagement.store import NewEvent, store_events
 from nurture.store import bulk
-from nurture.store.schema import events, leads, messages
+from nurture.store.schema import CAMPAIGN_MAIL, events, leads, messages
 
 if TYPE_CHECKING:
     from nurture.facts import WhatFollows
@@ -223,8 +223,8 @@ def _resolve(
         message = found_messages.get(item.message_ref)
         if message is None:
             raise ItemInvalid("message_id", f"no message {item.message_ref} was sent by nurture")
-        if message.kind != "marketing" or message.lead_id is None:
-            raise ItemInvalid("message_id", f"message {item.message_ref} is not a marketing email to a lead")
+        if message.kind not in CAMPAIGN_MAIL or message.lead_id is None:
+            raise ItemInvalid("message_id", f"message {item.message_ref} is not a campaign's email to a lead")
         lead_id = message.lead_id
     else:
         assert item.email is not None
@@ -343,7 +343,7 @@ def join_anonymous_events(
             if reason in ("unsubscribe", "complaint"):
                 mark_unsubscribed(conn, int(r.owner), r.occurred_at, now)
             if reason is not None:
-                stop_nurturing(conn, int(r.owner), reason, now)
+                stop_nurturing(conn, int(r.owner), reason, now, program=then.program if then else None)
         score_events(
             conn,
             then,

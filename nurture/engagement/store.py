@@ -28,6 +28,7 @@ from nurture.store.feeds import writing
 from nurture.store.schema import leads
 
 if TYPE_CHECKING:
+    from nurture.definitions import Program
     from nurture.facts import WhatFollows
 
 _COLUMNS = (
@@ -86,7 +87,7 @@ def store_events(
     else:
         ids = _insert_many(conn, new_events, now)
     if apply_opt_outs:
-        _apply_opt_outs(conn, new_events, ids, now)
+        _apply_opt_outs(conn, new_events, ids, now, then.program if then is not None else None)
     if then is not None:  # without a program nothing follows: no scoring model to ask
         score_events(
             conn,
@@ -207,7 +208,11 @@ def _existing_ids(conn: Connection, ids: Sequence[int]) -> set[int]:
 
 
 def _apply_opt_outs(
-    conn: Connection, new_events: Sequence[NewEvent], ids: Sequence[int | None], now: datetime
+    conn: Connection,
+    new_events: Sequence[NewEvent],
+    ids: Sequence[int | None],
+    now: datetime,
+    program: Program | None,
 ) -> None:
     opting_out = []
     for event, event_id in zip(new_events, ids, strict=True):
@@ -230,4 +235,4 @@ def _apply_opt_outs(
         if event.lead_id is not None:
             if reason in ("unsubscribe", "complaint"):
                 mark_unsubscribed(conn, event.lead_id, event.occurred_at, now)
-            stop_nurturing(conn, event.lead_id, reason, now)
+            stop_nurturing(conn, event.lead_id, reason, now, program=program)

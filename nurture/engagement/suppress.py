@@ -102,7 +102,8 @@ def _opt_out(
     changed = lead_id is not None and flags_lead and mark_unsubscribed(conn, lead_id, now, now, source=how)
     if not new and not changed:
         return OptOut(lead_id, suppression_hash(email), already=True)
-    ended = stop_nurturing(conn, lead_id, reason, now) if lead_id is not None else 0
+    program = then.program if then is not None else None
+    ended = stop_nurturing(conn, lead_id, reason, now, program=program) if lead_id is not None else 0
     event_id = _record(conn, then, reason, lead_id, email, detail, message_id, now)
     return OptOut(lead_id, suppression_hash(email), False, ended, event_id)
 

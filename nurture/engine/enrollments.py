@@ -8,7 +8,7 @@ together: a crash loses nothing and repeats nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,6 +63,24 @@ def load_leads(conn: Connection, lead_ids: Iterable[int]) -> dict[int, dict[str,
     return {lead["id"]: lead for lead in leads}
 
 
+# A workspace-wide suppression that transactional mail passes: the person left every *marketing*
+# email ("leave all" on the unsubscribe page, an imported unsubscribe list), not the confirmations
+# and access details they ask for. Hard bounces, complaints, erasure and the operator's own
+# suppressions stop every email.
+MARKETING_ONLY_SUPPRESSIONS = frozenset({"unsubscribe"})
+
+
+def stops(reason: str, kind: str) -> bool:
+    """Whether a workspace-wide suppression for ``reason`` stops an email of ``kind``
+    (``marketing`` or ``transactional``, or nurture's own ``opt_in_confirmation``)."""
+    if kind == "opt_in_confirmation":
+        # A double opt-in confirmation may reach an address that unsubscribed or was erased: the
+        # person asked for it again, and only following its link lifts their earlier choice.
+        # Bounced and complained addresses never get it.
+        return reason not in ("unsubscribe", "forgotten")
+    return kind != "transactional" or reason not in MARKETING_ONLY_SUPPRESSIONS
+
+
 def suppressed(conn: Connection, emails: Iterable[str]) -> dict[str, str]:
     """Which of these addresses may not be mailed, and why (unsubscribe, bounce, complaint, ...)."""
     by_hash = {suppression_hash(e): e for e in emails}
@@ -94,6 +112,7 @@ class QueuedSend:
     campaign_key: str
     step_id: str
     to_address: str
+    kind: str = "marketing"  # or transactional (messages.kind)
     variant: str | None = None  # the send step's variant for this lead, when the step has variants
     variant_source: str | None = None  # split (the experiment chose it) | winner
 
@@ -125,7 +144,7 @@ def _write_sends(
         conn,
         "INSERT INTO messages (lead_id, enrollment_id, campaign_key, step_id, kind, to_address, message_id, "
         "status, attempts, last_error, next_attempt_at, created_at, variant, variant_source) VALUES "
-        "(:lead_id, :enrollment_id, :campaign_key, :step_id, 'marketing', :to_address, :message_id, :status, "
+        "(:lead_id, :enrollment_id, :campaign_key, :step_id, :kind, :to_address, :message_id, :status, "
         "0, :error, :due, :created_at, :variant, :variant_source) ON CONFLICT (enrollment_id, step_id) "
         "DO NOTHING",
         [
@@ -134,6 +153,7 @@ def _write_sends(
                 s.enrollment_id,
                 s.campaign_key,
                 s.step_id,
+                s.kind,
                 s.to_address,
                 new_message_id(message_domain, now),
                 status,
@@ -190,14 +210,26 @@ def record_outcomes(
     )
 
 
-def end_enrollments_of_lead(conn: Connection, lead_id: int, reason: str, now: datetime) -> int:
-    """End every active enrollment of a lead at once (unsubscribe, suppression, erasure)."""
+def end_enrollments_of_lead(
+    conn: Connection,
+    lead_id: int,
+    reason: str,
+    now: datetime,
+    *,
+    only: Collection[str] | None = None,
+    sparing: Collection[str] = (),
+) -> int:
+    """End the active enrollments of a lead at once (unsubscribe, suppression, erasure): of every
+    campaign, or ``only`` of these, never of those ``sparing`` names."""
     e = enrollments.c
-    result = conn.execute(
-        enrollments.update()
-        .where(e.lead_id == lead_id, e.status == "active")
-        .values(status="exited", exit_reason=reason, ended_at=now, due_at=None)
-    )
+    query = enrollments.update().where(e.lead_id == lead_id, e.status == "active")
+    if only is not None:
+        if not only:
+            return 0
+        query = query.where(e.campaign_key.in_(sorted(only)))
+    if sparing:
+        query = query.where(e.campaign_key.not_in(sorted(sparing)))
+    result = conn.execute(query.values(status="exited", exit_reason=reason, ended_at=now, due_at=None))
     return int(result.rowcount or 0)
 
 

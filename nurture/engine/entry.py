@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select
 from nurture.definitions import Campaign, ConditionError, EvaluationContext, Program
 from nurture.definitions.condition_failures import ConditionFailures
 from nurture.definitions.event_view import event_view
-from nurture.engine.enrollments import PastEnrollment, history, load_leads, nudge_leads, suppressed
+from nurture.engine.enrollments import PastEnrollment, history, load_leads, nudge_leads, stops, suppressed
 from nurture.store import bulk
 from nurture.store.cursors import NEW_LEADS, move_cursor, open_feed, read_cursor
 from nurture.store.schema import events, leads
@@ -77,13 +77,32 @@ class EntryResult:
         self.failed = ConditionFailures()
 
 
-def _mailable(conn: Connection, lead_rows: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+@dataclass(frozen=True)
+class Mailable:
+    """The leads a campaign may enrol: one that left marketing mail may still enter a campaign
+    with transactional emails (those reach them; its marketing ones are held back)."""
+
+    marketing: dict[int, dict[str, Any]]
+    transactional: dict[int, dict[str, Any]]
+
+    def for_campaign(self, campaign: Campaign) -> dict[int, dict[str, Any]]:
+        return self.transactional if campaign.sends_transactional else self.marketing
+
+
+def _mailable(conn: Connection, lead_rows: dict[int, dict[str, Any]]) -> Mailable:
     blocked = suppressed(conn, (lead["email"] for lead in lead_rows.values()))
-    return {
-        lead_id: lead
-        for lead_id, lead in lead_rows.items()
-        if not lead["unsubscribed"] and lead["email"] not in blocked
-    }
+    return Mailable(
+        {
+            lead_id: lead
+            for lead_id, lead in lead_rows.items()
+            if not lead["unsubscribed"] and lead["email"] not in blocked
+        },
+        {
+            lead_id: lead
+            for lead_id, lead in lead_rows.items()
+            if lead["email"] not in blocked or not stops(blocked[lead["email"]], "transactional")
+        },
+    )
 
 
 def _matching(
@@ -141,8 +160,9 @@ def _offer_leads(
     """Enrol those of these leads (mailable ones) whom each campaign's ``where`` accepts."""
     if not campaigns:
         return
-    lead_rows = _mailable(conn, load_leads(conn, ids))
+    mailable = _mailable(conn, load_leads(conn, ids))
     for campaign in campaigns:
+        lead_rows = mailable.for_campaign(campaign)
         chosen = _matching(campaign, [(i, lead, None) for i, lead in lead_rows.items()], now, result)
         result.entered[campaign.key] += len(enroll(conn, campaign, versions[campaign.key], chosen, now))
 
@@ -178,9 +198,10 @@ def enter_from_events(
     nudge_leads(conn, {int(r.lead_id) for r in rows if r.lead_id is not None}, now)
     relevant = [r for r in rows if r.lead_id is not None and r.type in by_type]
     if relevant:
-        lead_rows = _mailable(conn, load_leads(conn, (r.lead_id for r in relevant)))
+        mailable = _mailable(conn, load_leads(conn, (r.lead_id for r in relevant)))
         for type_, campaigns in by_type.items():
             for campaign in campaigns:
+                lead_rows = mailable.for_campaign(campaign)
                 candidates = [
                     (r.lead_id, lead_rows[r.lead_id], event_view(r))
                     for r in relevant

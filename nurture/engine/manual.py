@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 
 from nurture.definitions import Campaign, ConditionError, EvaluationContext, content_hash
 from nurture.durations import format_duration
-from nurture.engine.enrollments import history, load_leads, suppressed
+from nurture.engine.enrollments import history, load_leads, stops, suppressed
 from nurture.engine.entry import enroll, may_enter
 from nurture.errors import NurtureError
 from nurture.leads.addresses import InvalidAddress, normalise_email
@@ -132,9 +132,10 @@ def _kept_out(
     campaign: Campaign, lead: dict[str, object], suppression: str | None, now: datetime
 ) -> str | None:
     """Why the rules keep this lead out of the campaign now, or None."""
-    if lead["unsubscribed"]:
+    kind = "transactional" if campaign.sends_transactional else "marketing"
+    if lead["unsubscribed"] and kind == "marketing":
         return "unsubscribed"
-    if suppression is not None:
+    if suppression is not None and stops(suppression, kind):
         return f"suppressed ({suppression})"
     context = EvaluationContext(lead=lead, now=now)
     try:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nurture.definitions import Campaign
+from nurture.definitions import Campaign, SendStep
 from nurture.timewindows import next_open
 from nurture.zones import zone
 
@@ -49,12 +49,17 @@ class SendPacing:
         except ValueError:
             return zone(self.default_zone)
 
-    def __call__(self, campaign: Campaign, lead: dict[str, Any]) -> tuple[datetime, str] | None:
+    def __call__(
+        self, campaign: Campaign, lead: dict[str, Any], step: SendStep
+    ) -> tuple[datetime, str] | None:
         """None when a send may go now; else when to try again and why."""
         if campaign.send_window is not None:
             opens = self._opens(campaign, self.lead_zone(campaign, lead))
             if opens is not None:
                 return opens, "send window"
+        if campaign.mail_kind(step) == "transactional":
+            # Mail the lead asked for is neither held by the cap nor counted against it.
+            return None
         if self.cap > 0:
             since = self.now - self.cap_window
             within = [t for t in self.recent[lead["id"]] if t > since]

@@ -78,7 +78,7 @@ class Plan:
 
 
 # Asked before each send: None to send now, else the earliest time to try again and why.
-SendGate = Callable[[Campaign, dict[str, Any]], tuple[datetime, str] | None]
+SendGate = Callable[[Campaign, dict[str, Any], SendStep], tuple[datetime, str] | None]
 
 
 def advance(
@@ -143,7 +143,7 @@ def _run_step(
     """Do one step: returns where to stop (Park/Finish), the next step id, or ``_NEXT``."""
     step = campaign.step(step_id)
     if isinstance(step, SendStep):
-        held = gate(campaign, lead)
+        held = gate(campaign, lead, step)
         if held is not None:
             return Park(step_id, since, held[0], held[1])
         effects.append(Send(step))

@@ -220,7 +220,9 @@ class CampaignEngine:
             assert outcome is not None
             outcomes.append((due, outcome))
             self._count(report, due.campaign_key, outcome, lead["email"])
+        sends, left = _marketing_left(sends, lead_rows, blocked)
         sends, refused = screen_sends(conn, sends, self.topics, self.consent_settings)
+        refused = [*left, *refused]
         if refused:
             record_refused_sends(conn, refused, now, self.message_domain)
             for _, why in refused:
@@ -235,11 +237,16 @@ class CampaignEngine:
     def _precheck(
         self, due: store.DueEnrollment, lead: dict[str, Any], blocked: dict[str, str]
     ) -> Finish | None:
-        if lead["unsubscribed"]:
+        campaign = self.campaigns.get(due.campaign_key)
+        # A campaign with transactional emails goes on for a lead who left marketing mail: those
+        # emails still go, its marketing ones are kept back one by one (``_marketing_left``).
+        kind = "transactional" if campaign is not None and campaign.sends_transactional else "marketing"
+        if lead["unsubscribed"] and kind == "marketing":
             return Finish("exited", "unsubscribed")
-        if lead["email"] in blocked:
-            return Finish("exited", f"suppressed ({blocked[lead['email']]})")
-        if due.campaign_key not in self.campaigns:
+        reason = blocked.get(lead["email"])
+        if reason is not None and store.stops(reason, kind):
+            return Finish("exited", f"suppressed ({reason})")
+        if campaign is None:
             return Finish("exited", "campaign removed from the program")
         return None
 
@@ -287,10 +294,11 @@ class CampaignEngine:
         for effect in effects:
             if isinstance(effect, Send):
                 variant, source = self.variants.choose(due.campaign_key, effect.step, due.lead_id)
+                kind = self.campaigns[due.campaign_key].mail_kind(effect.step)
                 step_id = effect.step.step_id
                 sends.append(
                     store.QueuedSend(
-                        due.lead_id, due.id, due.campaign_key, step_id, lead["email"], variant, source
+                        due.lead_id, due.id, due.campaign_key, step_id, lead["email"], kind, variant, source
                     )
                 )
                 report.queued[(due.campaign_key, effect.step.step_id)] += 1
@@ -314,6 +322,23 @@ class CampaignEngine:
             report.conditions.add(outcome.condition_error, email)
         else:
             report.ended[(outcome.status, f"{campaign_key}: {outcome.reason}")] += 1
+
+
+def _marketing_left(
+    sends: list[store.QueuedSend], lead_rows: dict[int, dict[str, Any]], blocked: dict[str, str]
+) -> tuple[list[store.QueuedSend], list[tuple[store.QueuedSend, str]]]:
+    """The marketing emails of leads who left all marketing mail, kept back (they reach a send step
+    only in a campaign that also sends transactional mail, which goes on for them)."""
+    kept: list[store.QueuedSend] = []
+    left: list[tuple[store.QueuedSend, str]] = []
+    for send in sends:
+        lead = lead_rows[send.lead_id]
+        gone = lead["unsubscribed"] or send.to_address in blocked
+        if send.kind == "marketing" and gone:
+            left.append((send, "unsubscribed"))
+        else:
+            kept.append(send)
+    return kept, left
 
 
 def _domain_of(address: str) -> str:

@@ -27,7 +27,7 @@ from nurture.guards.pauses import ALL_MARKETING, Pause, last_resumed, open_pause
 from nurture.guards.rates import BreakerLimits, Trip, WindowFigures, judge, minute_of, window_start
 from nurture.settings import Settings
 from nurture.store import bulk
-from nurture.store.schema import events, messages, send_tallies
+from nurture.store.schema import CAMPAIGN_MAIL, events, messages, send_tallies
 
 _log = logging.getLogger("nurture.guards")
 
@@ -200,11 +200,11 @@ def queue_operator_alert(
 
 
 def sent_since(conn: Connection, since: datetime) -> dict[str, int]:
-    """Marketing emails sent since ``since``, by campaign (``nurture campaigns``: sent today)."""
+    """Campaign emails sent since ``since``, by campaign (``nurture campaigns``: sent today)."""
     m = messages.c
     query = (
         select(m.campaign_key, func.count())
-        .where(m.kind == "marketing", m.status == "sent", m.sent_at >= since)
+        .where(m.kind.in_(CAMPAIGN_MAIL), m.status == "sent", m.sent_at >= since)
         .group_by(m.campaign_key)
     )
     return {key: int(count) for key, count in conn.execute(query) if key}

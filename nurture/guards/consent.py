@@ -73,11 +73,13 @@ def refusals(
 def screen_sends(
     conn: Connection, sends: Sequence[QueuedSend], topics: Mapping[str, str], settings: Settings
 ) -> tuple[list[QueuedSend], list[tuple[QueuedSend, str]]]:
-    """Split sends into those that may be queued and those refused, with why."""
-    recipients = [(s.lead_id, s.to_address, topics.get(s.campaign_key, "")) for s in sends]
-    allowed: list[QueuedSend] = []
+    """Split sends into those that may be queued and those refused, with why. Transactional
+    emails are not asked about: the lead asked for them, whatever their marketing consent."""
+    allowed = [s for s in sends if s.kind == "transactional"]
+    marketing = [s for s in sends if s.kind != "transactional"]
+    recipients = [(s.lead_id, s.to_address, topics.get(s.campaign_key, "")) for s in marketing]
     refused: list[tuple[QueuedSend, str]] = []
-    for send, why in zip(sends, refusals(conn, recipients, settings), strict=True):
+    for send, why in zip(marketing, refusals(conn, recipients, settings), strict=True):
         if why is None:
             allowed.append(send)
         else:

@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from nurture.definitions import Program, content_hash
+from nurture.definitions import Campaign, Program, content_hash
 from nurture.guards.breakers import sent_since
 from nurture.guards.deploys import deployed_versions
 from nurture.guards.held import held_versions
 from nurture.guards.pauses import ALL_MARKETING, Pause, open_pauses
 from nurture.guards.plan import approvals
-from nurture.store.schema import enrollments, messages
+from nurture.store.schema import CAMPAIGN_MAIL, enrollments, messages
 from nurture.zones import zone
 
 
@@ -28,6 +28,7 @@ class CampaignState:
     waiting: dict[str, int] = field(default_factory=dict)  # active enrollments by step
     queued: dict[str, int] = field(default_factory=dict)  # emails in the outbox by step
     sent_today: int = 0
+    mail: str | None = None  # marketing | transactional | both; None: not in the files
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,7 +40,14 @@ class CampaignState:
             "waiting": self.waiting,
             "queued": self.queued,
             "sent_today": self.sent_today,
+            "mail": self.mail,
         }
+
+
+def mail_of(campaign: Campaign) -> str:
+    """What its emails are: ``marketing``, ``transactional``, or ``both`` kinds."""
+    kinds = {campaign.mail_kind(step) for step in campaign.send_steps} or {campaign.mail}
+    return kinds.pop() if len(kinds) == 1 else "both"
 
 
 def start_of_today(now: datetime, timezone: str) -> datetime:
@@ -75,7 +83,7 @@ def campaign_states(
     queued: dict[str, dict[str, int]] = {}
     for key, step, count in conn.execute(
         select(m.campaign_key, m.step_id, func.count())
-        .where(m.kind == "marketing", m.status.in_(("queued", "claimed", "sending")))
+        .where(m.kind.in_(CAMPAIGN_MAIL), m.status.in_(("queued", "claimed", "sending")))
         .group_by(m.campaign_key, m.step_id)
     ):
         if key:
@@ -102,6 +110,7 @@ def campaign_states(
                 waiting.get(key, {}),
                 queued.get(key, {}),
                 sent.get(key, 0),
+                mail_of(program.campaigns[key]) if program and key in program.campaigns else None,
             )
         )
     return states, pauses.get(ALL_MARKETING)

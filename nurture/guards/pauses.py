@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from nurture.clock import as_utc
 from nurture.guards.audit import record_audit
-from nurture.store.schema import messages, sending_pauses
+from nurture.store.schema import CAMPAIGN_MAIL, messages, sending_pauses
 
 ALL_MARKETING = "*"  # the pause of every campaign: the workspace's marketing mail
 
@@ -139,7 +139,9 @@ def paused_mail(pauses: list[Pause]) -> list[ColumnElement[bool]]:
     keys = {p.campaign_key for p in pauses}
     if not keys:
         return []
+    # A campaign's transactional emails wait behind a pause too: a breaker trips over the sender's
+    # reputation, which they share; they are kept, never dropped.
     if ALL_MARKETING in keys:
-        return [m.kind != "marketing"]
+        return [m.kind.not_in(CAMPAIGN_MAIL)]
     paused = and_(m.campaign_key.is_not(None), m.campaign_key.in_(sorted(keys)))
-    return [or_(m.kind != "marketing", not_(paused))]
+    return [or_(m.kind.not_in(CAMPAIGN_MAIL), not_(paused))]

@@ -194,7 +194,7 @@ def _walk(
     view = dict(lead)
     for _ in range(_MAX_WALKS):
         plan = advance(
-            campaign, current, since, view, at, engagement=NoEngagement(), gate=lambda c, lead: None
+            campaign, current, since, view, at, engagement=NoEngagement(), gate=lambda c, lead, step: None
         )
         counted.update(e.step.step_id for e in plan.effects if isinstance(e, Send))
         outcome = plan.outcome

@@ -4,8 +4,8 @@ Routes::
 
     GET  /o/{token}.gif          open pixel (always the GIF; a bad token records nothing)
     GET  /c/{token}              click: 302 to the URL signed into the token, else 404
-    GET  /u/{token}              unsubscribe page (asks; a GET never unsubscribes)
-    POST /u/{token}              unsubscribe (RFC 8058 one-click, and the page's button)
+    GET  /u/{token}              preference centre (asks; a GET never unsubscribes)
+    POST /u/{token}              leave a topic or all (the page; RFC 8058 one-click: the token's topic)
     GET  /sales/accept/{token}   confirm accepting a routed lead; POST accepts
     GET  /sales/reject/{token}   ask why; POST rejects
     POST /api/events             authenticated event ingest

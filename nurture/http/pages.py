@@ -1,4 +1,5 @@
-"""The pages people see: unsubscribe, sales accept/reject, and "this link is not valid".
+"""The pages people see: the preference centre (unsubscribe), sales accept/reject, and "this link
+is not valid".
 
 Each is one of nurture's own templates (``pages/<name>.html`` under ``nurture/default_templates``,
 replaced by a workspace file of the same name under ``templates/pages/``), rendered in the
@@ -35,6 +36,7 @@ STYLE = (
     "h1{font-size:1.4rem}button{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:.3rem;"
     "background:#1d4ed8;color:#fff;cursor:pointer}textarea{width:100%;font:inherit;margin:.5rem 0}"
     ".muted{color:#6b7280;font-size:.9rem}.error{color:#b91c1c}"
+    "fieldset{border:0;padding:0;margin:0 0 1rem}label.choice{display:block;margin:.7rem 0}"
 )
 
 

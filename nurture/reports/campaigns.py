@@ -29,14 +29,15 @@ class StepFigures:
     machine_opens: int = 0
     machine_clicks: int = 0
     unsubscribed: int = 0
+    kind: str = "marketing"  # transactional emails are not tracked: they have no open or click rate
 
     @property
     def open_rate(self) -> float | None:
-        return rounded(share(self.opened, self.sent), 4)
+        return None if self.kind == "transactional" else rounded(share(self.opened, self.sent), 4)
 
     @property
     def click_rate(self) -> float | None:
-        return rounded(share(self.clicked, self.sent), 4)
+        return None if self.kind == "transactional" else rounded(share(self.clicked, self.sent), 4)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, func, select
 from nurture.reports.campaigns import StepFigures
 from nurture.reports.rows import Enrollment, Handoff, History, Lead, StageChange, Touch
 from nurture.store import bulk
-from nurture.store.schema import events, messages
+from nurture.store.schema import CAMPAIGN_MAIL, events, messages
 
 
 def read_history(conn: Connection, now: datetime) -> History:
@@ -150,12 +150,14 @@ def step_counts(conn: Connection, since: datetime | None, until: datetime | None
     (engagement: occurred in it); counted in the database, since they are plain sums."""
     steps: dict[tuple[str, str], StepFigures] = {}
     m = messages.c
-    for key, step_id, status, count in conn.execute(
-        select(m.campaign_key, m.step_id, m.status, func.count())
-        .where(m.kind == "marketing", m.campaign_key.is_not(None), _window(m.created_at, since, until))
-        .group_by(m.campaign_key, m.step_id, m.status)
+    for key, step_id, kind, status, count in conn.execute(
+        select(m.campaign_key, m.step_id, m.kind, m.status, func.count())
+        .where(m.kind.in_(CAMPAIGN_MAIL), m.campaign_key.is_not(None), _window(m.created_at, since, until))
+        .group_by(m.campaign_key, m.step_id, m.kind, m.status)
     ):
         figures = steps.setdefault((key, step_id), StepFigures(key, step_id))
+        if kind == "transactional":
+            figures.kind = kind
         if status in ("sent", "bounced", "failed"):
             setattr(figures, status, getattr(figures, status) + count)
     ev = events.c

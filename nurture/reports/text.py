@@ -113,7 +113,7 @@ def print_report(data: dict[str, Any], console: Console | None = None) -> None:
                 ),
                 (
                     (
-                        s["step"],
+                        s["step"] + (" (transactional)" if s.get("kind") == "transactional" else ""),
                         s["sent"],
                         s["opened"],
                         s["clicked"],

@@ -72,11 +72,16 @@ class Composer:
         now: datetime,
         *,
         variant: str | None = None,
+        transactional: bool | None = None,
     ) -> Composed:
         """A campaign's send step for one lead (as ``variant`` writes it, when the step has
-        variants): rendered, tracked, with one-click unsubscribe."""
+        variants): rendered, tracked, with one-click unsubscribe for its topic; a transactional
+        one without tracking and without List-Unsubscribe (``None``: as the step says; the sender
+        passes what the email was queued as)."""
+        if transactional is None:
+            transactional = self._is_transactional(campaign_key, step_id)
         email, sender = self._marketing_email(
-            message_id, header_id, lead, campaign_key, step_id, now, variant
+            message_id, header_id, lead, campaign_key, step_id, now, variant, transactional=transactional
         )
         return self._envelope(email, message_id, sender, lead["email"])
 
@@ -95,9 +100,17 @@ class Composer:
         recorded against any lead.
         """
         header_id = f"<test.{int(now.timestamp())}@{self.sender.domain}>"
-        email, sender = self._marketing_email(0, header_id, lead, campaign_key, step_id, now, variant)
+        transactional = self._is_transactional(campaign_key, step_id)
+        email, sender = self._marketing_email(
+            0, header_id, lead, campaign_key, step_id, now, variant, transactional=transactional
+        )
         email = replace(email, to=Address.parse(to), subject=f"[TEST] {email.subject}")
         return self._envelope(email, 0, sender, Address.parse(to).email)
+
+    def _is_transactional(self, campaign_key: str, step_id: str) -> bool:
+        campaign = self.program.campaign(campaign_key)
+        step = campaign.step(step_id)
+        return isinstance(step, SendStep) and campaign.mail_kind(step) == "transactional"
 
     def _marketing_email(
         self,
@@ -108,13 +121,18 @@ class Composer:
         step_id: str,
         now: datetime,
         variant: str | None,
+        *,
+        transactional: bool,
     ) -> tuple[Email, Address]:
         campaign = self.program.campaign(campaign_key)
         step = campaign.step(step_id)
         if not isinstance(step, SendStep):
             raise ValueError(f"step {step_id!r} of campaign {campaign_key!r} is not a send step")
         send = step.send.variant(variant)
-        unsubscribe_url = self.tracker.unsubscribe_url(message_id, lead["id"])
+        # A transactional email still offers the preference centre in its body when the template
+        # links it, but names no topic and carries no one-click header: it belongs to no list.
+        topic = None if transactional else campaign.topic
+        unsubscribe_url = self.tracker.unsubscribe_url(message_id, lead["id"], topic)
         context = email_context(
             lead=template_lead(lead),
             campaign=MappingProxyType({"key": campaign.key, "name": campaign.title}),
@@ -125,7 +143,10 @@ class Composer:
         if send.layout:
             context["layout"] = f"layouts/{send.layout}.html"
         rendered = self.renderer.render(send.template, send.subject, context)
-        tracked = self.tracker.track(rendered, message_id, unsubscribe_url=unsubscribe_url)
+        if transactional:  # no open pixel, no rewritten links: nothing about reading it is recorded
+            tracked = rendered
+        else:
+            tracked = self.tracker.track(rendered, message_id, unsubscribe_url=unsubscribe_url)
         sender = Address.parse(send.from_) if send.from_ else self.sender
         reply_to = Address.parse(send.reply_to) if send.reply_to else self.reply_to
         email = Email(
@@ -135,7 +156,7 @@ class Composer:
             text=tracked.text,
             html=tracked.html,
             date=now,
-            list_unsubscribe=unsubscribe_url,
+            list_unsubscribe=None if transactional else unsubscribe_url,
             reply_to=reply_to,
             message_id=header_id,
             bounce_token=bounce_token(self.signer, message_id),

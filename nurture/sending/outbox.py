@@ -22,13 +22,13 @@ from sqlalchemy.engine import Engine
 from nurture.clock import SystemClock
 from nurture.delivery.transports import OutgoingMessage, SendStatus, Transport
 from nurture.engagement.suppress import suppress
-from nurture.engine.enrollments import load_leads, suppressed
+from nurture.engine.enrollments import load_leads, stops, suppressed
 from nurture.errors import NurtureError
 from nurture.guards import SendGuard, claim_exclusions
 from nurture.guards.consent import ConsentScreen
 from nurture.sending.compose import Composed, Composer
 from nurture.sending.ledger import MAX_ATTEMPTS, GroupWriter, Ledger, Mark, Verdict
-from nurture.store.schema import messages
+from nurture.store.schema import CAMPAIGN_MAIL, messages
 
 __all__ = ["HEARTBEAT", "LEASE", "MAX_ATTEMPTS", "DeliveryReport", "Outbox", "suppress_hard_bounce"]
 
@@ -351,7 +351,7 @@ class Outbox:
         lead_rows, blocked, refused = recipients
         verdict = Verdict(row, token)
         address = row.to_address.lower()
-        if address in blocked and not _asks_for_new_consent(row.kind, blocked[address]):
+        if address in blocked and stops(blocked[address], row.kind):
             verdict.status, verdict.error = "suppressed", f"address suppressed ({blocked[address]})"
         elif row.id in refused:
             verdict.status, verdict.error = "suppressed", refused[row.id]
@@ -385,14 +385,15 @@ class Outbox:
             verdict.status, verdict.error = "failed", f"{result.code} {result.reason} ({result.stage})"
 
     def _compose(self, row: _Claimed, lead_rows: dict[int, dict[str, Any]], now: datetime) -> Composed | None:
-        if row.kind == "marketing":
+        if row.kind in CAMPAIGN_MAIL:
             lead = lead_rows.get(row.lead_id or -1)
-            if lead is None or lead["unsubscribed"]:
+            if lead is None or (lead["unsubscribed"] and row.kind == "marketing"):
                 return None
             assert row.campaign_key and row.step_id
             return self.composer.marketing(
-                row.id, row.header_id, lead, row.campaign_key, row.step_id, now, variant=row.variant
-            )
+                row.id, row.header_id, lead, row.campaign_key, row.step_id, now, variant=row.variant,
+                transactional=row.kind == "transactional",
+            )  # fmt: skip
         if row.html is None and row.text is None:
             raise ValueError(f"a {row.kind} message has no rendered body")
         return self.composer.prebuilt(
@@ -445,9 +446,10 @@ class Outbox:
         return claimed, (self._recipients(claimed) if claimed else ({}, {}, {}))
 
     def _recipients(self, claimed: Sequence[_Claimed]) -> _Recipients:
-        marketing = [r for r in claimed if r.kind == "marketing" and r.lead_id]
+        campaign_mail = [r for r in claimed if r.kind in CAMPAIGN_MAIL and r.lead_id]
+        marketing = [r for r in campaign_mail if r.kind == "marketing"]
         with self.db.begin() as conn:
-            lead_rows = load_leads(conn, (r.lead_id for r in marketing if r.lead_id))
+            lead_rows = load_leads(conn, (r.lead_id for r in campaign_mail if r.lead_id))
             blocked = suppressed(conn, {r.to_address.lower() for r in claimed})
             refused: dict[int, str] = {}
             if self.consent is not None and marketing:
@@ -456,13 +458,6 @@ class Outbox:
                 ]
                 refused = self.consent.refused(conn, screened)
         return lead_rows, blocked, refused
-
-
-def _asks_for_new_consent(kind: str, reason: str) -> bool:
-    """A double opt-in confirmation may reach an address that unsubscribed or was erased: the
-    person asked for it again, and only following its link lifts their earlier choice. Bounced
-    and complained addresses never get it."""
-    return kind == "opt_in_confirmation" and reason in ("unsubscribe", "forgotten")
 
 
 def suppress_hard_bounce(conn: Connection, address: str, detail: str, now: datetime) -> None:

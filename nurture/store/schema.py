@@ -143,6 +143,10 @@ enrollments = Table(
     Index("ix_enrollments_campaign_status", "campaign_key", "status"),
 )
 
+# The kinds of message a campaign's send step leaves (``messages.kind``): reports, breakers and
+# pauses count both; only marketing ones count towards the frequency cap.
+CAMPAIGN_MAIL = ("marketing", "transactional")
+
 messages = Table(
     "messages",
     metadata,
@@ -152,7 +156,7 @@ messages = Table(
     Column("handoff_id", Id, ForeignKey("handoffs.id", ondelete="CASCADE")),
     Column("campaign_key", String(100)),
     Column("step_id", String(100)),
-    # marketing | sales_notification | escalation | opt_in_confirmation
+    # marketing | transactional (a campaign's emails) | sales_notification | escalation | opt_in_confirmation
     Column("kind", String(32), nullable=False),
     Column("to_address", String(320), nullable=False),
     Column("subject", String(998)),  # rendered when the message is built for sending

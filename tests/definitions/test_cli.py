@@ -77,13 +77,13 @@ def test_schema_describes_every_kind() -> None:
     schema = json.loads(output)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     kinds = {ref["$ref"].rsplit("/", 1)[1] for ref in schema["oneOf"]}
-    assert kinds == {"Campaign", "ScoringModel", "SLA", "SalesTeam", "Form"}
+    assert kinds == {"Campaign", "ScoringModel", "SLA", "SalesTeam", "Form", "Topic"}
     campaign = schema["$defs"]["Campaign"]
     assert campaign["additionalProperties"] is False
     assert all("description" in prop for prop in campaign["properties"].values())
     send = schema["$defs"]["SendEmail"]["properties"]
     experiment = {"variants", "decide_on", "winner"}
-    assert set(send) == {"template", "subject", "from", "reply_to", "layout", *experiment}
+    assert set(send) == {"template", "subject", "from", "reply_to", "layout", "kind", *experiment}
 
 
 def test_schema_can_be_written_to_a_file(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def definitions() -> list[str]:
 
 def test_the_docs_have_an_example_of_every_kind() -> None:
     kinds = {yaml.safe_load(block)["kind"] for block in definitions()}
-    assert kinds == {"Campaign", "ScoringModel", "SLA", "SalesTeam", "Form"}
+    assert kinds == {"Campaign", "ScoringModel", "SLA", "SalesTeam", "Form", "Topic"}
 
 
 @pytest.mark.parametrize("block", definitions(), ids=lambda b: b.split("\n")[0])

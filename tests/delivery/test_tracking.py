@@ -145,7 +145,9 @@ def test_a_click_token_cannot_be_pointed_elsewhere(tracker: LinkTracker, signer:
 def test_unsubscribe_urls_carry_the_message_and_the_lead(tracker: LinkTracker) -> None:
     url = tracker.unsubscribe_url(4711, 815)
     assert url.startswith(BASE + "/u/")
-    assert tracker.read_unsubscribe(url.rsplit("/", 1)[1]) == (4711, 815)
+    assert tracker.read_unsubscribe(url.rsplit("/", 1)[1]) == (4711, 815, None)
+    topical = tracker.unsubscribe_url(4711, 815, "newsletter")
+    assert tracker.read_unsubscribe(topical.rsplit("/", 1)[1]) == (4711, 815, "newsletter")
 
 
 def test_links_to_the_tracking_server_itself_are_not_wrapped(tracker: LinkTracker) -> None:

@@ -1,0 +1,123 @@
+"""A lead's choices on the preference centre: leave one subscription topic, or all marketing mail.
+
+Leaving a topic keeps the address from that topic's campaigns only (a topic suppression, which
+the engine asks about when an email is queued and the sender again when it goes out), ends the
+lead's enrollments in that topic's campaigns, and records the consent withdrawn for it. Leaving
+all is the workspace-wide unsubscribe of :mod:`nurture.engagement.suppress`, with the consent of
+every topic withdrawn. Each choice also leaves one ``unsubscribe`` event (with its ``topic`` when
+it was one); a repeat changes and records nothing, because mail systems retry one-click POSTs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, select
+
+from nurture.engagement.optouts import EXIT_REASONS
+from nurture.engagement.store import NewEvent, store_events
+from nurture.engagement.suppress import OptOut, unsubscribe
+from nurture.engine.enrollments import end_enrollments_of_lead
+from nurture.leads.addresses import suppression_hash
+from nurture.leads.consent import current_consents, record_consent
+from nurture.store import bulk
+from nurture.store.schema import leads, messages, topic_suppressions
+
+if TYPE_CHECKING:
+    from nurture.facts import WhatFollows
+
+CONSENT_SOURCE = "link"  # the consent store's word for a choice made through a link in an email
+
+
+def leave_topic(
+    conn: Connection,
+    lead_id: int,
+    topic: str,
+    now: datetime,
+    *,
+    channel: str,
+    ip: str | None = None,
+    then: WhatFollows | None = None,
+    message_id: int | None = None,
+) -> OptOut:
+    """The lead leaves one topic: never mailed on it again, its other topics untouched."""
+    email = conn.scalar(select(leads.c.email).where(leads.c.id == lead_id))
+    if email is None:  # erased since the email was sent: its hash is kept already
+        return OptOut(None, None, already=True)
+    digest = suppression_hash(email)
+    added = bulk.execute(
+        conn,
+        "INSERT INTO topic_suppressions (email_hash, topic, reason, detail, created_at) "
+        "VALUES (:hash, :topic, 'unsubscribe', :detail, :at) ON CONFLICT (email_hash, topic) DO NOTHING",
+        {"hash": digest, "topic": topic, "detail": f"{channel} link", "at": bulk.instant(conn, now)},
+    ).rowcount
+    if not added:
+        return OptOut(lead_id, digest, already=True)
+    record_consent(conn, lead_id, topic, "withdrawn", now, source=CONSENT_SOURCE, ip=ip)
+    campaigns = _campaigns_of(then, topic)
+    ended = end_enrollments_of_lead(
+        conn, lead_id, f"{EXIT_REASONS['unsubscribe']} from {topic}", now, only=campaigns
+    )
+    event_id = _record(conn, then, lead_id, {"source": channel, "topic": topic}, message_id, now)
+    return OptOut(lead_id, digest, False, ended, event_id)
+
+
+def leave_all(
+    conn: Connection,
+    lead_id: int,
+    topics: Iterable[str],
+    now: datetime,
+    *,
+    channel: str,
+    ip: str | None = None,
+    then: WhatFollows | None = None,
+    message_id: int | None = None,
+) -> OptOut:
+    """The lead leaves every marketing email; the consent of each topic is withdrawn."""
+    outcome = unsubscribe(conn, lead_id, now, channel, then=then, message_id=message_id)
+    if outcome.lead_id is not None and not outcome.already:
+        known = {topic for (_, topic) in current_consents(conn, [lead_id])}
+        for topic in sorted(known | set(topics)):
+            record_consent(conn, lead_id, topic, "withdrawn", now, source=CONSENT_SOURCE, ip=ip)
+    return outcome
+
+
+def left_topics(conn: Connection, email: str) -> set[str]:
+    """The topics this address has left (or was kept from by an imported list)."""
+    t = topic_suppressions.c
+    return set(conn.scalars(select(t.topic).where(t.email_hash == suppression_hash(email))))
+
+
+def _campaigns_of(then: WhatFollows | None, topic: str) -> list[str] | None:
+    """The campaigns whose enrollments end with the topic: its campaigns that send only marketing
+    mail (a campaign with transactional emails goes on, its marketing ones held back)."""
+    if then is None:
+        return []
+    return [
+        key
+        for key, campaign in then.program.campaigns.items()
+        if campaign.topic == topic and not campaign.sends_transactional
+    ]
+
+
+def _record(
+    conn: Connection,
+    then: WhatFollows | None,
+    lead_id: int,
+    properties: dict[str, str],
+    message_id: int | None,
+    now: datetime,
+) -> int | None:
+    event = NewEvent(type="unsubscribe", occurred_at=now, lead_id=lead_id, properties=properties)
+    if message_id is not None:
+        m = messages.c
+        row = conn.execute(
+            select(m.id, m.campaign_key, m.step_id).where(m.id == message_id, m.lead_id == lead_id)
+        ).first()
+        if row is not None:
+            event.message_id, event.campaign_key, event.step_id = int(row.id), row.campaign_key, row.step_id
+    # Not applied as a workspace-wide opt-out: this unsubscribe is from one topic.
+    (event_id,) = store_events(conn, then, [event], now, apply_opt_outs=False)
+    return event_id
