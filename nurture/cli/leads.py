@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from nurture.cli.context import App, pass_app
 from nurture.definitions import Program
-from nurture.definitions.campaign import DEFAULT_TOPIC
+from nurture.definitions.topic import DEFAULT_TOPIC
 from nurture.errors import NurtureError
 from nurture.guards.audit import current_actor, record_audit
 from nurture.leads.combine import merge_leads, plan_merge

@@ -5,7 +5,6 @@ on mail a person asked for."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from nurture.definitions.campaign import Campaign
 from nurture.definitions.problems import Problem, did_you_mean
@@ -15,8 +14,6 @@ from nurture.definitions.template_checks import TemplateChecker
 
 # Mail a person asked for and must get: leaving some of them out to measure a lift would break a
 # promise. Written as the words the definitions use for it, wherever a campaign or step says so.
-_REQUIRED_MAIL = frozenset({"transactional", "confirmation"})
-_MAIL_KIND_KEYS = ("kind", "mail", "mail_kind", "type", "purpose")
 
 
 def variant_problems(
@@ -70,33 +67,9 @@ def variant_problems(
         )
 
 
-def requires_mail(data: Any) -> bool:
-    """Whether a campaign, as written, sends mail its recipients asked for (``transactional`` or
-    ``confirmation``) at the campaign, a step or a send, under whichever key says what kind of
-    mail it is."""
-    if not isinstance(data, dict):
-        return False
-    if any(str(data.get(key, "")).lower() in _REQUIRED_MAIL for key in _MAIL_KIND_KEYS if key != "kind"):
-        return True
-    if str(data.get("kind", "")).lower() in _REQUIRED_MAIL:
-        return True
-    steps = data.get("steps")
-    for step in steps if isinstance(steps, list) else []:
-        if isinstance(step, dict) and (requires_mail(step) or requires_mail(step.get("send"))):
-            return True
-    return False
-
-
 def holdout_problems(item: Loaded, campaign: Campaign) -> Iterator[Problem]:
     if campaign.holdout is None:
         return
-    if requires_mail(item.document.data):
-        yield Problem(
-            "error",
-            item.locate("holdout"),
-            "a holdout cannot be used on transactional or confirmation mail: every recipient asked for "
-            "it and must get it",
-        )
     if campaign.holdout.share > 0.5:
         yield Problem(
             "warning",

@@ -21,7 +21,9 @@ def definitions_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "nurture definition",
-        "description": "One document of campaigns/*.yaml: a Campaign, ScoringModel, SLA, SalesTeam, Form or Topic.",
+        "description": (
+            "One document of campaigns/*.yaml: a Campaign, ScoringModel, SLA, SalesTeam, Form or Topic."
+        ),
         **schema,
     }
 

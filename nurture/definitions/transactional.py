@@ -2,7 +2,8 @@
 
 Transactional mail passes unsubscribes, the frequency cap and missing marketing consent, so it
 must be what the lead asked for. ``nurture check`` refuses it where the program itself says it is
-not: each rule is one clause of :func:`promotional_uses`, the one place such rules live.
+not (a campaign entered by segment, a holdout, variants): each rule is one clause of
+:func:`promotional_uses`, the one place such rules live.
 """
 
 from __future__ import annotations
@@ -40,4 +41,24 @@ def promotional_uses(item: Loaded, campaign: Campaign) -> Iterator[Problem]:
                 item.locate(*path),
                 f"transactional mail ({steps}) in a campaign entered by segment: mail to a selection "
                 "of leads is marketing; make it marketing, or enter the campaign on the lead's own event",
+            )
+    if campaign.holdout is not None:
+        # Every recipient asked for it: holding some of them out to measure it withholds it.
+        yield Problem(
+            "error",
+            item.locate("holdout"),
+            "a holdout cannot be used on transactional mail: every recipient asked for it and must get it",
+        )
+    for index, step in enumerate(campaign.steps):
+        if (
+            isinstance(step, SendStep)
+            and step.send.variants
+            and campaign.mail_kind(step) == "transactional"
+        ):
+            # Testing which version sells better is what advertising does.
+            yield Problem(
+                "error",
+                item.locate("steps", index, "send", "variants"),
+                f"transactional mail ({step.step_id!r}) with variants: testing versions of an email is "
+                "marketing; make it marketing, or send one version",
             )

@@ -40,21 +40,27 @@ def canonical_body(definition: AnyDefinition) -> dict[str, Any]:
     """The validated definition as plain JSON data (durations as text, conditions as source)."""
     body: dict[str, Any] = definition.model_dump(mode="json", by_alias=True)
     if isinstance(definition, Campaign):
-        _drop_unused_experiments(body)
+        _drop_keys_added_later(body)
     return body
 
 
-def _drop_unused_experiments(body: dict[str, Any]) -> None:
-    """Leave out the experiment keys a campaign does not use, so a campaign written before they
-    existed keeps its version (and its live enrollments are not re-placed for nothing)."""
-    if body.get("holdout") is None:
-        body.pop("holdout", None)
+# Keys campaigns gained after their first release, each with the value that means "not used".
+# Left out of the version when unused, so a campaign written before they existed keeps its version
+# (and its live enrollments are not re-placed for nothing).
+_CAMPAIGN_KEYS_ADDED: dict[str, Any] = {"holdout": None, "mail": "marketing"}
+_SEND_KEYS_ADDED: dict[str, Any] = {"variants": [], "decide_on": None, "winner": None, "kind": None}
+
+
+def _drop_keys_added_later(body: dict[str, Any]) -> None:
+    for key, unused in _CAMPAIGN_KEYS_ADDED.items():
+        if key in body and body[key] == unused:
+            del body[key]
     for step in body.get("steps", ()):
         send = step.get("send") if isinstance(step, dict) else None
-        if isinstance(send, dict) and not send.get("variants"):
-            for key in ("variants", "decide_on", "winner"):
-                if not send.get(key):
-                    send.pop(key, None)
+        if isinstance(send, dict):
+            for key, unused in _SEND_KEYS_ADDED.items():
+                if key in send and send[key] == unused:
+                    del send[key]
 
 
 def canonical_json(definition: AnyDefinition) -> str:

@@ -21,7 +21,6 @@ from sqlalchemy.engine import Engine
 
 from nurture.collector import collector_paused
 from nurture.leads import write_sqlite
-from nurture.leads.merge import merge, stage_move, write_changes
 from nurture.leads.pipeline import LeadWriter, Pipeline
 from nurture.leads.reading import checked_rows, pieces
 from nurture.leads.report import BatchHook, ImportReport, ProgressHook, RowProblem, RowsHook

@@ -32,8 +32,8 @@ from nurture.definitions import Program
 from nurture.engagement.record import join_anonymous_events
 from nurture.engine.exits import end_exited_enrollments
 from nurture.facts import RecordedEvent
-from nurture.predict.refresh import LeadPredictions
 from nurture.lifecycle.history import PastFacts
+from nurture.predict.refresh import LeadPredictions
 from nurture.sales.context import SalesContext, SalesSetup
 from nurture.sales.mql import qualify, route
 from nurture.scoring.decay import decay_scores

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from nurture.definitions import check_workspace, load_program
-from nurture.definitions.experiment_checks import requires_mail
 from nurture.definitions.steps import SendEmail, Variant
 from nurture.definitions.versions import canonical_body
 from tests.definitions.conftest import WorkspaceFactory, make_workspace  # noqa: F401
@@ -78,7 +77,8 @@ def test_a_variant_template_must_exist(make_workspace: WorkspaceFactory) -> None
 
 def test_a_variant_overrides_every_send_field() -> None:
     # A field added to the send step (say a preheader) must be one a variant can set too.
-    own = {"variants", "decide_on", "winner"}
+    # What kind of mail the step is (marketing or transactional) is the step's, not a variant's.
+    own = {"variants", "decide_on", "winner", "kind"}
     assert set(SendEmail.model_fields) - own <= set(Variant.model_fields)
 
 
@@ -99,13 +99,15 @@ def test_a_holdout_is_a_percentage(make_workspace: WorkspaceFactory) -> None:  #
     assert len(found) == 1 and found[0].startswith("campaigns/trial.yaml:4:") and "e.g. 10%" in found[0]
 
 
-def test_no_holdout_on_mail_people_asked_for() -> None:
-    base = {"kind": "Campaign", "holdout": "10%", "steps": [{"send": {"template": "t", "subject": "s"}}]}
-    assert not requires_mail(base)
-    assert requires_mail({**base, "mail": "transactional"})
-    assert requires_mail({**base, "steps": [{"kind": "transactional", "send": {}}]})
-    assert requires_mail({**base, "steps": [{"send": {"kind": "transactional"}}]})
-    assert requires_mail({**base, "purpose": "confirmation"})
+def test_no_holdout_or_variants_on_mail_people_asked_for(make_workspace: WorkspaceFactory) -> None:  # noqa: F811
+    held = HOLDOUT.replace("holdout: 10%", "holdout: 10%\nmail: transactional")
+    assert held != HOLDOUT
+    found = errors(make_workspace, held)
+    assert any("a holdout cannot be used on transactional mail" in e for e in found), found
+    tested = WELCOME.replace("      template: hello\n", "      template: hello\n      kind: transactional\n")
+    assert tested != WELCOME
+    found = errors(make_workspace, tested)
+    assert any("with variants: testing versions of an email is marketing" in e for e in found), found
 
 
 def test_a_campaign_without_experiments_keeps_its_version(make_workspace: WorkspaceFactory) -> None:  # noqa: F811
