@@ -51,15 +51,16 @@ def _instant(value: object) -> datetime:
 
 def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
     found: dict[int, Lead] = {}
-    for id_, email, created, stage, owner, country, industry, attributes in _rows(
+    for id_, email, created, stage, owner, country, industry, attributes, handed in _rows(
         conn,
-        "SELECT id, email, created_at, lifecycle_stage, owner_rep_id, country, industry, attributes "
-        "FROM leads WHERE created_at <= :now",
+        "SELECT id, email, created_at, lifecycle_stage, owner_rep_id, country, industry, attributes, "
+        "EXISTS (SELECT 1 FROM handoffs h WHERE h.lead_id = leads.id) FROM leads WHERE created_at <= :now",
         now,
     ):
         found[id_] = Lead(
-            id_, email, _instant(created), stage, owner, country, industry, bulk.read_json(attributes) or {}
-        )
+            id_, email, _instant(created), stage, owner, country, industry, bulk.read_json(attributes) or {},
+            bool(handed),
+        )  # fmt: skip
     return found
 
 

@@ -166,7 +166,9 @@ def _rescore_batch(
     version = report.model_version
     scored = load_scored_leads(conn, ids, lock=not report.dry_run, complete=True)
     held = _held(conn, ids, now, half_life)
-    earned = _replay(conn, scored, model, now, default_zone)
+    replay = _replay(conn, scored, model, now, default_zone)
+    earned = replay.earned
+    stored_today = _stored_today(conn, scored, replay, now, default_zone)
     conditions = LeadConditions(now)
     fit_reasons = {fit_label(rule): fit_reason(rule) for rule in model.fit}
     mql_rule = _mql_rule(program)
@@ -198,8 +200,14 @@ def _rescore_batch(
             change = behaviour_target.get(label, 0.0) - behaviour_held.get(label, 0.0)
             if abs(change) > EPSILON:
                 behaviour_change += change
+                # A capped rule credited today more often than the ledger's lines of today say:
+                # the line names today's last event, so the live cap counts it (nurture.scoring.caps).
+                count, event_id = replay.today.get((lead.id, label), (0, 0))
+                marked = event_id if count > stored_today.get((lead.id, label), 0) else None
                 mine.append(
-                    LedgerLine(lead.id, change, "rescore", label, f"rescored under model {version}", as_of)
+                    LedgerLine(
+                        lead.id, change, "rescore", label, f"rescored under model {version}", as_of, marked
+                    )
                 )
         if not mine:
             continue
@@ -228,6 +236,22 @@ def _rescore_batch(
         return 0
     report.new_mqls += len(candidates)
     return len(candidates)
+
+
+def _stored_today(
+    conn: Connection, scored: dict[int, ScoredLead], replay: Replay, now: datetime, default_zone: Any
+) -> dict[tuple[int, str], int]:
+    """How many scorings the ledger holds for each (lead, capped rule) the replay credited on the
+    lead's day of ``now``: behaviour lines and event-naming rescore lines, as the live cap counts."""
+    if not replay.today:
+        return {}
+    stored = DailyCaps(default_zone)
+    day = {lead_id: stored.day(scored[lead_id], scored[lead_id].as_of(now)) for lead_id, _ in replay.today}
+    stored.load(conn, scored, set(day.items()), {label for _, label in replay.today})
+    return {
+        (lead_id, label): stored.counts.get((lead_id, label, day[lead_id]), 0)
+        for lead_id, label in replay.today
+    }
 
 
 def _mql_rule(program: Program) -> Any:
@@ -261,14 +285,26 @@ def _held(
     return held
 
 
+@dataclass
+class Replay:
+    """What the current model gives each lead's recorded events."""
+
+    earned: dict[int, dict[str, list[tuple[int, datetime]]]]  # lead -> rule label -> (points, at)
+    # (lead, capped rule label) -> (scorings on the lead's day of ``now``, the last one's event id)
+    today: dict[tuple[int, str], tuple[int, int]]
+    caps: DailyCaps
+
+
 def _replay(
     conn: Connection, scored: dict[int, ScoredLead], model: ScoringModel, now: datetime, default_zone: Any
-) -> dict[int, dict[str, list[tuple[int, datetime]]]]:
+) -> Replay:
     """The behaviour lines the current model gives each lead's recorded events, by rule label."""
     by_type: dict[str, list[ScoringRule]] = scoring_rules(model)
     earned: dict[int, dict[str, list[tuple[int, datetime]]]] = defaultdict(dict)
+    caps = DailyCaps(default_zone)  # counted afresh: the replay is the whole history
+    today: dict[tuple[int, str], tuple[int, int]] = {}
     if not by_type or not scored:
-        return earned
+        return Replay(earned, today, caps)
     ids = sorted(scored)
     types = sorted(by_type)
     # Properties are parsed only for types whose rules look at the event.
@@ -281,7 +317,6 @@ def _replay(
         "ORDER BY lead_id, occurred_at, id",
         [ids[0], ids[-1], *types],
     )
-    caps = DailyCaps(default_zone)  # counted afresh: the replay is the whole history
     for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
         lead = scored.get(int(lead_id))
         if lead is None:
@@ -294,9 +329,12 @@ def _replay(
         )  # fmt: skip
         at = min(occurred_at, now)
         for rule in rules_met(by_type[kind], event, lead, now):
-            if rule.max_per_day is not None and not caps.take(
-                lead.id, rule.label, caps.day(lead, at), rule.max_per_day
-            ):
-                continue
+            if rule.max_per_day is not None:
+                day = caps.day(lead, at)
+                if not caps.take(lead.id, rule.label, day, rule.max_per_day):
+                    continue
+                if day == caps.day(lead, lead.as_of(now)):
+                    count, _ = today.get((lead.id, rule.label), (0, 0))
+                    today[(lead.id, rule.label)] = (count + 1, int(event_id))
             earned[lead.id].setdefault(rule.label, []).append((rule.points, at))
-    return earned
+    return Replay(earned, today, caps)
