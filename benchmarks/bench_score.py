@@ -87,7 +87,8 @@ def measure(root: Path, what: str) -> dict[str, float]:
     from nurture.definitions import load_program
     from nurture.scoring.backtest import evaluate
     from nurture.scoring.rescore import rescore
-    from nurture.scoring.snapshots import ModelRules, Question, read_samples
+    from nurture.scoring.snapshot_stream import read_samples
+    from nurture.scoring.snapshots import ModelRules, Question
     from nurture.scoring.suggest import suggest_points
     from nurture.scoring.version import mql_threshold
     from nurture.workspace import Workspace

@@ -209,7 +209,8 @@ def test_a_rescore_credit_for_todays_event_counts_toward_the_rules_daily_cap(des
     edit_model(
         desk,
         "  - {event: unsubscribe, points: -20}\n",
-        "  - {event: unsubscribe, points: -20}\n  - {event: newsletter_subscribe, points: 5, max_per_day: 1}\n",
+        "  - {event: unsubscribe, points: -20}\n"
+        "  - {event: newsletter_subscribe, points: 5, max_per_day: 1}\n",
     )
     rescore(desk.store, desk.program, morning + timedelta(hours=1), **chain(desk))
     ada_before, bea_before = scores(desk)
