@@ -60,11 +60,17 @@ def breakdown(
     hours: RepHours,
 ) -> list[Group]:
     groups: Mapping[str, list[Journey]] = defaultdict(list)
+    group_of: dict[int, str] = {}
     for j in leads:
-        groups[key(j)].append(j)
-    wanted = {j.lead.id for j in leads}
-    own = [h for h in handoffs if h.lead_id in wanted]
+        value = group_of[j.lead.id] = key(j)
+        groups[value].append(j)
+    # Each group's velocity reads its own leads' handoffs only (in id order, as read): with
+    # thousands of groups, handing every group all handoffs would cost groups x handoffs.
+    own: Mapping[str, list[Handoff]] = defaultdict(list)
+    for h in handoffs:
+        if (group := group_of.get(h.lead_id)) is not None:
+            own[group].append(h)
     return [
-        Group(value, waterfall(members), velocity(members, own, hours))
+        Group(value, waterfall(members), velocity(members, own.get(value, []), hours))
         for value, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
     ]

@@ -21,7 +21,7 @@ import heapq
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -321,6 +321,7 @@ def _replay(
         "ORDER BY lead_id, occurred_at, id",
         [ids[0], ids[-1], *types],
     )
+    current_day: dict[int, date] = {}  # each lead's day of ``now``, for the caps of today
     for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
         lead = scored.get(int(lead_id))
         if lead is None:
@@ -337,7 +338,10 @@ def _replay(
                 day = caps.day(lead, at)
                 if not caps.take(lead.id, rule.label, day, rule.max_per_day):
                     continue
-                if day == caps.day(lead, lead.as_of(now)):
+                current = current_day.get(lead.id)
+                if current is None:
+                    current = current_day[lead.id] = caps.day(lead, lead.as_of(now))
+                if day == current:
                     count, _ = today.get((lead.id, rule.label), (0, 0))
                     today[(lead.id, rule.label)] = (count + 1, int(event_id))
             earned[lead.id].setdefault(rule.label, []).append((rule.points, at))

@@ -23,7 +23,7 @@ from nurture.scoring.sample_columns import EPOCH, NO_ANSWER, SampleColumns, micr
 from nurture.scoring.snapshots import FUNNEL, ModelRules, Question, Samples, snapshot_delay
 from nurture.store import bulk
 
-CHUNK = 50_000  # leads per round
+CHUNK = 20_000  # leads per round: their rows in Python are the peak of memory
 _NEVER = np.iinfo(np.int64).max
 _KINDS = ("fit", "behavior", "rescore")  # the kinds whose lines are a rule's (features)
 _ANSWERING = ("sal", "sql", "recycled", "disqualified")
