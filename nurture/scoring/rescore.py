@@ -180,10 +180,7 @@ def _rescore_batch(
         before_behaviour = lead.behavior_at(as_of, half_life)
         before = lead.fit + before_behaviour
         fit_target = fit_points(model.fit, lead.lead, conditions)
-        behaviour_target = {
-            label: sum(decayed(points, at, as_of, half_life) for points, at in earned_lines)
-            for label, earned_lines in earned.get(lead.id, {}).items()
-        }
+        behaviour_target = earned.get(lead.id, {})
         mine: list[LedgerLine] = []
         fit_held, behaviour_held = held.get(lead.id, ({}, {}))
         for label in sorted(fit_held.keys() | fit_target.keys()):
@@ -289,7 +286,8 @@ def _held(
 class Replay:
     """What the current model gives each lead's recorded events."""
 
-    earned: dict[int, dict[str, list[tuple[int, datetime]]]]  # lead -> rule label -> (points, at)
+    # lead -> rule label -> the points its events earn, each faded to the lead's moment of ``now``
+    earned: dict[int, dict[str, float]]
     # (lead, capped rule label) -> (scorings on the lead's day of ``now``, the last one's event id)
     today: dict[tuple[int, str], tuple[int, int]]
     caps: DailyCaps
@@ -298,9 +296,10 @@ class Replay:
 def _replay(
     conn: Connection, scored: dict[int, ScoredLead], model: ScoringModel, now: datetime, default_zone: Any
 ) -> Replay:
-    """The behaviour lines the current model gives each lead's recorded events, by rule label."""
+    """The behaviour points the current model gives each lead's recorded events, by rule label."""
     by_type: dict[str, list[ScoringRule]] = scoring_rules(model)
-    earned: dict[int, dict[str, list[tuple[int, datetime]]]] = defaultdict(dict)
+    half_life = model.decay.half_life if model.decay else None
+    earned: dict[int, dict[str, float]] = defaultdict(dict)
     caps = DailyCaps(default_zone)  # counted afresh: the replay is the whole history
     today: dict[tuple[int, str], tuple[int, int]] = {}
     if not by_type or not scored:
@@ -344,5 +343,7 @@ def _replay(
                 if day == current:
                     count, _ = today.get((lead.id, rule.label), (0, 0))
                     today[(lead.id, rule.label)] = (count + 1, int(event_id))
-            earned[lead.id].setdefault(rule.label, []).append((rule.points, at))
+            # Summed as the events come (in time order), faded as a new score is stated.
+            sums = earned[lead.id]
+            sums[rule.label] = sums.get(rule.label, 0) + decayed(rule.points, at, lead.as_of(now), half_life)
     return Replay(earned, today, caps)
