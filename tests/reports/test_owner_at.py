@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 from nurture.reports.owners import owners_at
 from nurture.reports.report import ProgramFacts, ReportOptions, build_report
 from nurture.reports.rows import Handoff, History, Lead, StageChange
 from tests.reports.rows import day
+from tests.sales.desk import LEADS as LEADS_CSV
+from tests.sales.desk import MONDAY, SLA, Desk, team, write_workspace
+
+MAX = "max@bergwerk.at"
 
 
 def _lead(lead_id: int, owner: str | None) -> Lead:
@@ -64,3 +70,28 @@ def test_until_picks_the_owner_at_the_end_of_the_period() -> None:
     )
     assert report.breakdown is not None
     assert {g.value: g.funnel.cohort for g in report.breakdown} == {"anna": 1, "(none)": 2, "carl": 1}
+
+
+def test_the_report_command_pinned_before_a_reassignment_names_the_rep_of_then(desk: Desk, cli: Any) -> None:
+    write_workspace(desk.root, sla=SLA + "stale_after: {mql: 2d}\n", sales_team=team())
+    desk.reload()
+    desk.import_leads(LEADS_CSV, MONDAY)
+    desk.make_mql(MAX, MONDAY + timedelta(days=1))
+    (first,) = desk.handoffs(MAX)
+    other = "anna" if first.rep_id == "ben" else "ben"
+    moved = cli(
+        "sales", "reassign", MAX, "--to", other, "--actor", "petra",
+        env={"NURTURE_NOW": (MONDAY + timedelta(days=10)).isoformat()},
+    )  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+
+    def report(at: timedelta) -> dict[str, Any]:
+        done = cli("report", "--json", "--by", "owner", env={"NURTURE_NOW": (MONDAY + at).isoformat()})
+        assert done.exit_code == 0, done.output
+        return dict(json.loads(done.output))
+
+    for at, owner in ((timedelta(days=5), first.rep_id), (timedelta(days=12), other)):
+        data = report(at)
+        assert {s["email"]: s["owner"] for s in data["stuck"]["leads"]}[MAX] == owner
+        groups = {g["value"]: g["leads"] for g in data["breakdown"]["groups"]}
+        assert groups[owner] == 1
