@@ -290,7 +290,6 @@ class Replay:
     earned: dict[int, dict[str, float]]
     # (lead, capped rule label) -> (scorings on the lead's day of ``now``, the last one's event id)
     today: dict[tuple[int, str], tuple[int, int]]
-    caps: DailyCaps
 
 
 def _replay(
@@ -303,7 +302,7 @@ def _replay(
     caps = DailyCaps(default_zone)  # counted afresh: the replay is the whole history
     today: dict[tuple[int, str], tuple[int, int]] = {}
     if not by_type or not scored:
-        return Replay(earned, today, caps)
+        return Replay(earned, today)
     ids = sorted(scored)
     types = sorted(by_type)
     # Properties are parsed only for types whose rules look at the event.
@@ -346,4 +345,4 @@ def _replay(
             # Summed as the events come (in time order), faded as a new score is stated.
             sums = earned[lead.id]
             sums[rule.label] = sums.get(rule.label, 0) + decayed(rule.points, at, lead.as_of(now), half_life)
-    return Replay(earned, today, caps)
+    return Replay(earned, today)
