@@ -15,7 +15,8 @@ from nurture.errors import NurtureError
 from nurture.guards import current_actor, record_audit
 from nurture.scoring.backtest import Backtest, evaluate
 from nurture.scoring.rescore import MAX_MQLS, rescore
-from nurture.scoring.snapshots import OUTCOMES, ModelRules, Question, read_samples
+from nurture.scoring.snapshot_stream import read_samples
+from nurture.scoring.snapshots import OUTCOMES, ModelRules, Question
 from nurture.scoring.suggest import Suggestion, suggest_points, suggested_model
 from nurture.scoring.version import model_version, mql_threshold
 

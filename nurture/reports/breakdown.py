@@ -1,7 +1,8 @@
 """Breakdowns: the waterfall and velocity of the cohort, group by group.
 
 Each group is the part of the cohort with one value of the chosen dimension: ``country``,
-``industry``, ``owner`` (the rep who owns the lead now), ``campaign`` (the first campaign the lead
+``industry``, ``owner`` (the rep who owned the lead at the end of the period, or at the report's
+moment: :mod:`nurture.reports.owners`), ``campaign`` (the first campaign the lead
 entered) or any custom attribute (``attributes.NAME`` or ``NAME``). Leads without a value form the
 ``(none)`` group. Definitions are those of the whole cohort's waterfall and velocity.
 """
@@ -28,8 +29,13 @@ class Group:
     velocity: Velocity
 
 
-def dimension(by: str, enrollments: Sequence[Enrollment]) -> Callable[[Journey], str]:
-    """The function that reads a lead's value of the dimension ``by``."""
+def dimension(
+    by: str, enrollments: Sequence[Enrollment], owners: Mapping[int, str | None] | None = None
+) -> Callable[[Journey], str]:
+    """The function that reads a lead's value of the dimension ``by`` (``owners``: each lead's
+    owner at the moment the breakdown is for, else the lead row's)."""
+    if by == "owner" and owners is not None:
+        return lambda j: str(owners.get(j.lead.id, j.lead.owner) or NONE)
     if by in ("country", "industry", "owner"):
         return lambda j: str(getattr(j.lead, by) or NONE)
     if by == "campaign":
@@ -54,11 +60,17 @@ def breakdown(
     hours: RepHours,
 ) -> list[Group]:
     groups: Mapping[str, list[Journey]] = defaultdict(list)
+    group_of: dict[int, str] = {}
     for j in leads:
-        groups[key(j)].append(j)
-    wanted = {j.lead.id for j in leads}
-    own = [h for h in handoffs if h.lead_id in wanted]
+        value = group_of[j.lead.id] = key(j)
+        groups[value].append(j)
+    # Each group's velocity reads its own leads' handoffs only (in id order, as read): with
+    # thousands of groups, handing every group all handoffs would cost groups x handoffs.
+    own: Mapping[str, list[Handoff]] = defaultdict(list)
+    for h in handoffs:
+        if (group := group_of.get(h.lead_id)) is not None:
+            own[group].append(h)
     return [
-        Group(value, waterfall(members), velocity(members, own, hours))
+        Group(value, waterfall(members), velocity(members, own.get(value, []), hours))
         for value, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
     ]

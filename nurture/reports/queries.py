@@ -43,6 +43,20 @@ def _rows(conn: Connection, sql: str, now: datetime) -> Any:
     return bulk.execute(conn, sql, {"now": bulk.instant(conn, now)})
 
 
+class _Texts:
+    """One shared copy of each text: the driver makes new strings for every row, while stages,
+    campaigns, steps, reps and reasons repeat across a million rows, so each is held once."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, str] = {}
+
+    def one(self, text: str) -> str:
+        return self._kept.setdefault(text, text)
+
+    def opt(self, text: str | None) -> str | None:
+        return None if text is None else self._kept.setdefault(text, text)
+
+
 def _instant(value: object) -> datetime:
     instant = bulk.read_instant(value)
     assert instant is not None
@@ -51,32 +65,46 @@ def _instant(value: object) -> datetime:
 
 def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
     found: dict[int, Lead] = {}
-    for id_, email, created, stage, owner, country, industry, attributes in _rows(
+    kept = _Texts()
+    for id_, email, created, stage, owner, country, industry, attributes, handed in _rows(
         conn,
-        "SELECT id, email, created_at, lifecycle_stage, owner_rep_id, country, industry, attributes "
-        "FROM leads WHERE created_at <= :now",
+        "SELECT id, email, created_at, lifecycle_stage, owner_rep_id, country, industry, attributes, "
+        "EXISTS (SELECT 1 FROM handoffs h WHERE h.lead_id = leads.id) FROM leads WHERE created_at <= :now",
         now,
     ):
         found[id_] = Lead(
-            id_, email, _instant(created), stage, owner, country, industry, bulk.read_json(attributes) or {}
-        )
+            id_, email, _instant(created), kept.one(stage), kept.opt(owner), kept.opt(country),
+            kept.opt(industry), bulk.read_json(attributes) or {}, bool(handed),
+        )  # fmt: skip
     return found
 
 
 def _changes(conn: Connection, now: datetime) -> dict[int, list[StageChange]]:
     found: dict[int, list[StageChange]] = defaultdict(list)
+    kept = _Texts()
     for lead_id, old, new, at, reason, amount, currency in _rows(
         conn,
         "SELECT lead_id, from_stage, to_stage, at, reason, amount, currency FROM stage_changes "
         "WHERE at <= :now ORDER BY lead_id, at, id",
         now,
     ):
-        found[lead_id].append(StageChange(lead_id, old, new, _instant(at), reason, amount, currency))
+        found[lead_id].append(
+            StageChange(
+                lead_id,
+                kept.opt(old),
+                kept.one(new),
+                _instant(at),
+                kept.one(reason),
+                amount,
+                kept.opt(currency),
+            )
+        )
     return dict(found)
 
 
 def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
     found = []
+    kept = _Texts()
     for id_, lead_id, rep_id, status, assigned, due, responded_at, reason in _rows(
         conn,
         "SELECT id, lead_id, rep_id, status, assigned_at, accept_due_at, responded_at, reason "
@@ -88,15 +116,17 @@ def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
             responded, status = None, "pending"  # answered after the report's moment
         found.append(
             Handoff(
-                id_, lead_id, rep_id, status, _instant(assigned), bulk.read_instant(due), responded, reason
+                id_, lead_id, kept.opt(rep_id), kept.one(status), _instant(assigned), bulk.read_instant(due),
+                responded, kept.opt(reason),
             )
-        )
+        )  # fmt: skip
     return found
 
 
 def _enrollments(conn: Connection, now: datetime) -> list[Enrollment]:
+    kept = _Texts()
     return [
-        Enrollment(lead_id, campaign, status, _instant(entered), exit_reason)
+        Enrollment(lead_id, kept.one(campaign), kept.one(status), _instant(entered), kept.opt(exit_reason))
         for lead_id, campaign, status, entered, exit_reason in _rows(
             conn,
             "SELECT lead_id, campaign_key, status, entered_at, exit_reason FROM enrollments "
@@ -127,10 +157,13 @@ def _touches(conn: Connection, now: datetime) -> dict[int, list[Touch]]:
     """Marketing emails sent and people's engagement (machine opens and clicks left out), of the
     leads that qualified: touches only count up to a conversion, and most leads never convert."""
     found: dict[int, list[Touch]] = defaultdict(list)
+    kept = _Texts()
     for lead_id, at, campaign, step in _rows(conn, _SENT, now):
-        found[lead_id].append(Touch(lead_id, _instant(at), "sent", campaign, step))
+        found[lead_id].append(Touch(lead_id, _instant(at), "sent", kept.opt(campaign), kept.opt(step)))
     for lead_id, at, type_, campaign, step in _rows(conn, _ENGAGED, now):
-        found[lead_id].append(Touch(lead_id, _instant(at), type_, campaign, step))
+        found[lead_id].append(
+            Touch(lead_id, _instant(at), kept.one(type_), kept.opt(campaign), kept.opt(step))
+        )
     for touches in found.values():
         touches.sort(key=lambda t: t.at)
     return dict(found)

@@ -19,6 +19,7 @@ from nurture.reports.clocks import RepHours
 from nurture.reports.cohort import Flows, Waterfall, flows, waterfall
 from nurture.reports.journeys import cohort, journeys
 from nurture.reports.money import MoneyFigures, costs_in_period, deals, money_figures, revenue_by_lead
+from nurture.reports.owners import owners_at
 from nurture.reports.reps import SlaFigures, sla_figures
 from nurture.reports.rows import History
 from nurture.reports.stuck import StuckLead, stage_limits, stuck_leads
@@ -184,7 +185,9 @@ def build_report(
         balance=stage_balance(all_changes, options.since, until, options.every),
         velocity=velocity(members, history.handoffs, facts.rep_hours),
         stuck_limits_days={s: round(d, 2) for s, d in limits.items()},
-        stuck=stuck_leads(everyone, limits, options.now),
+        stuck=stuck_leads(
+            everyone, limits, options.now, owners_at(history.leads, history.handoffs, options.now)
+        ),
         touches=touches_before_mql(members, history.touches),
         campaigns=campaign_figures(history.enrollments, steps, facts.campaigns, options.since, options.until),
         sla=sla_figures(history.handoffs, by_id, facts.rep_hours, options.since, options.until),
@@ -198,7 +201,14 @@ def build_report(
         breakdown=None
         if options.by is None
         else breakdown(
-            members, dimension(options.by, history.enrollments), history.handoffs, facts.rep_hours
+            members,
+            dimension(
+                options.by,
+                history.enrollments,
+                owners_at(history.leads, history.handoffs, until) if options.by == "owner" else None,
+            ),
+            history.handoffs,
+            facts.rep_hours,
         ),
         half_life_days=round(facts.half_life.total_seconds() / 86_400, 2),
     )

@@ -42,6 +42,7 @@ class Lead:
     country: str | None = None
     industry: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    handed_over: bool = False  # ever handed to sales (the handoffs say who owned it when)
 
 
 @dataclass(frozen=True, slots=True)

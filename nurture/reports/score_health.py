@@ -17,7 +17,8 @@ from sqlalchemy import Connection
 from nurture.definitions import Program
 from nurture.reports.predictive import predictive_html
 from nurture.scoring.backtest import Backtest, evaluate
-from nurture.scoring.snapshots import ModelRules, Question, read_samples
+from nurture.scoring.snapshot_stream import read_samples
+from nurture.scoring.snapshots import ModelRules, Question
 from nurture.scoring.version import model_version, mql_threshold
 
 QUESTION = Question()

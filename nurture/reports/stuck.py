@@ -46,8 +46,14 @@ def stage_limits(
     return limits
 
 
-def stuck_leads(leads: Sequence[Journey], limits: Mapping[str, float], now: datetime) -> list[StuckLead]:
-    """The leads past their stage's limit, longest first."""
+def stuck_leads(
+    leads: Sequence[Journey],
+    limits: Mapping[str, float],
+    now: datetime,
+    owners: Mapping[int, str | None] | None = None,
+) -> list[StuckLead]:
+    """The leads past their stage's limit, longest first; ``owners`` (by lead id) names who had
+    each lead at ``now`` (:func:`nurture.reports.owners.owners_at`), else the lead row's owner."""
     found = []
     for j in leads:
         limit = limits.get(j.stage)
@@ -56,6 +62,12 @@ def stuck_leads(leads: Sequence[Journey], limits: Mapping[str, float], now: date
         days = days_between(j.stage_since, now)
         if days > limit:
             found.append(
-                StuckLead(j.lead.email, j.stage, j.lead.owner, rounded(days, 1) or 0.0, round(limit, 1))
+                StuckLead(
+                    j.lead.email,
+                    j.stage,
+                    owners.get(j.lead.id, j.lead.owner) if owners is not None else j.lead.owner,
+                    rounded(days, 1) or 0.0,
+                    round(limit, 1),
+                )
             )
     return sorted(found, key=lambda s: (-s.days, s.email))

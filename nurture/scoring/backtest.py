@@ -19,7 +19,6 @@ Over the samples of :mod:`nurture.scoring.snapshots` (one per lead whose horizon
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 
 from nurture.scoring.auc import Auc, auc
 from nurture.scoring.regression import fit_logistic
+from nurture.scoring.sample_columns import SampleColumns
 from nurture.scoring.snapshots import Sample
 
 MIN_EACH = 10  # converted and not-converted leads an AUC needs (its interval is too wide below)
@@ -106,14 +106,14 @@ def evaluate(
     left_out: Mapping[str, int] | None = None,
 ) -> Backtest:
     """The backtest of these samples, with the MQL threshold in force (None: not a plain one)."""
-    scores = np.array([s.score for s in samples], dtype=np.float64)
-    converted = np.array([s.converted for s in samples], dtype=bool)
+    columns = SampleColumns.of(samples)
+    scores, converted = columns.score, columns.converted
     seen = scores >= threshold if threshold is not None else np.ones(len(samples), dtype=bool)
     positives = int(converted.sum())
     observed = _enough(converted[seen])
     found = auc(scores[seen], converted[seen]) if observed is None else None
     calibration = _calibration(scores[seen], converted[seen]) if observed is None else None
-    grouped = _bands(samples, scores, converted, seen, bands, calibration)
+    grouped = _bands(columns, scores, converted, seen, bands, calibration)
     suggested, reason = _suggest(scores[seen], converted[seen], threshold, target_rate, observed)
     unobservable = None
     if threshold is not None:
@@ -125,7 +125,7 @@ def evaluate(
     return Backtest(
         len(samples), positives, dict(left_out or {}), threshold, found,
         auc(scores, converted) if _enough(converted) is None else None,
-        _by_month(samples, seen), grouped, calibration, suggested, reason, observed, unobservable,
+        _by_month(columns, seen), grouped, calibration, suggested, reason, observed, unobservable,
     )  # fmt: skip
 
 
@@ -149,7 +149,7 @@ def _calibration(scores: np.ndarray[Any, Any], converted: np.ndarray[Any, Any]) 
 
 
 def _bands(
-    samples: Sequence[Sample],
+    samples: SampleColumns,
     scores: np.ndarray[Any, Any],
     converted: np.ndarray[Any, Any],
     seen: np.ndarray[Any, Any],
@@ -175,11 +175,7 @@ def _bands(
         if calibration is not None:
             a, b = calibration
             predicted = float(np.mean(1.0 / (1.0 + np.exp(-(a + b * scores[members])))))
-        answers: Counter[str] = Counter()
-        for i in np.flatnonzero(members).tolist():
-            answer = samples[i].answer
-            if answer is not None:
-                answers[answer] += 1
+        answers = samples.answer_names(members)
         accepted = answers.pop("accepted", 0)
         found.append(
             Band(
@@ -236,15 +232,12 @@ def _suggest(
     )
 
 
-def _by_month(samples: Sequence[Sample], seen: np.ndarray[Any, Any]) -> dict[str, Auc | None]:
+def _by_month(samples: SampleColumns, seen: np.ndarray[Any, Any]) -> dict[str, Auc | None]:
     """AUC of the observable range per calendar month of the snapshot (None: too few leads)."""
-    months: dict[str, list[int]] = defaultdict(list)
-    for i, sample in enumerate(samples):
-        if seen[i]:
-            months[sample.at.strftime("%Y-%m")].append(i)
+    months = samples.months()
     found: dict[str, Auc | None] = {}
-    for month in sorted(months):
-        rows = [samples[i] for i in months[month]]
-        converted = np.array([s.converted for s in rows], dtype=bool)
-        found[month] = auc([s.score for s in rows], converted) if _enough(converted) is None else None
+    for month in sorted(set(months[seen].tolist())):
+        rows = seen & (months == month)
+        converted = samples.converted[rows]
+        found[month] = auc(samples.score[rows], converted) if _enough(converted) is None else None
     return found

@@ -1,5 +1,11 @@
 """``max_per_day``: how often a rule has already scored a lead on the lead's own calendar day.
 
+A day's scorings are its ``behavior`` lines, and its ``rescore`` lines that name an event: a rescore
+that credits a capped rule with more scorings on the lead's current day than the ledger holds for
+that day names the last such event on its line (:mod:`nurture.scoring.rescore`), so a rule a rescore
+has credited today does not score past its cap when the next event of the day comes in. Rescore
+lines for earlier days' events name none and take nothing from today's cap.
+
 A batch asks about a few (lead, day) pairs, so only the ledger lines of those days are read: one
 query per chunk joins the ledger to the days' time windows (``ix_score_ledger_lead_at`` answers
 each window). The cost follows the batch, not how much history its leads have gathered.
@@ -60,7 +66,7 @@ class DailyCaps:
         days: Collection[tuple[int, date]],
         labels: Collection[str],
     ) -> None:
-        """Count the behaviour lines stored under ``labels`` on ``days`` ((lead id, local day) pairs)."""
+        """Count the scorings stored under ``labels`` on ``days`` ((lead id, local day) pairs)."""
         if not days or not labels:
             return
         windows = self._windows(leads, sorted(days))
@@ -85,7 +91,8 @@ class DailyCaps:
                 f"WITH w (lead_id, lo, hi) AS (VALUES {bulk.markers(len(chunk), 3)}) "  # noqa: S608 - markers only
                 "SELECT s.lead_id, s.rule, s.at FROM w JOIN score_ledger s "
                 "ON s.lead_id = w.lead_id AND s.at >= w.lo AND s.at < w.hi "
-                f"WHERE s.kind = 'behavior' AND s.rule IN {bulk.markers(len(rules))}",
+                "WHERE (s.kind = 'behavior' OR (s.kind = 'rescore' AND s.event_id IS NOT NULL)) "
+                f"AND s.rule IN {bulk.markers(len(rules))}",
                 [*params, *rules],
             )
             for lead_id, rule, stored_at in rows:

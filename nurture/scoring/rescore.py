@@ -21,7 +21,7 @@ import heapq
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -211,7 +211,9 @@ def _rescore_batch(
     version = report.model_version
     scored = load_scored_leads(conn, ids, lock=not report.dry_run, complete=True)
     held = _held(conn, ids, now, half_life)
-    earned = _replay(conn, scored, model, now, default_zone)
+    replay = _replay(conn, scored, model, now, default_zone)
+    earned = replay.earned
+    stored_today = _stored_today(conn, scored, replay, now, default_zone)
     conditions = LeadConditions(now)
     reasons_of_fit = fit_reasons(model.fit)
     labels_of_fit = fit_labels(model.fit)
@@ -224,10 +226,7 @@ def _rescore_batch(
         before_behaviour = lead.behavior_at(as_of, half_life)
         before = lead.fit + before_behaviour
         fit_target = fit_points(model.fit, lead.lead, conditions, labels_of_fit)
-        behaviour_target = {
-            label: sum(decayed(points, at, as_of, half_life) for points, at in earned_lines)
-            for label, earned_lines in earned.get(lead.id, {}).items()
-        }
+        behaviour_target = earned.get(lead.id, {})
         mine: list[LedgerLine] = []
         fit_held, behaviour_held = held.get(lead.id, ({}, {}))
         for label in sorted(fit_held.keys() | fit_target.keys()):
@@ -244,8 +243,14 @@ def _rescore_batch(
             change = behaviour_target.get(label, 0.0) - behaviour_held.get(label, 0.0)
             if abs(change) > EPSILON:
                 behaviour_change += change
+                # A capped rule credited today more often than the ledger's lines of today say:
+                # the line names today's last event, so the live cap counts it (nurture.scoring.caps).
+                count, event_id = replay.today.get((lead.id, label), (0, 0))
+                marked = event_id if count > stored_today.get((lead.id, label), 0) else None
                 mine.append(
-                    LedgerLine(lead.id, change, "rescore", label, f"rescored under model {version}", as_of)
+                    LedgerLine(
+                        lead.id, change, "rescore", label, f"rescored under model {version}", as_of, marked
+                    )
                 )
         if not mine:
             continue
@@ -274,6 +279,22 @@ def _rescore_batch(
         return 0
     report.new_mqls += len(candidates)
     return len(candidates)
+
+
+def _stored_today(
+    conn: Connection, scored: dict[int, ScoredLead], replay: Replay, now: datetime, default_zone: Any
+) -> dict[tuple[int, str], int]:
+    """How many scorings the ledger holds for each (lead, capped rule) the replay credited on the
+    lead's day of ``now``: behaviour lines and event-naming rescore lines, as the live cap counts."""
+    if not replay.today:
+        return {}
+    stored = DailyCaps(default_zone)
+    day = {lead_id: stored.day(scored[lead_id], scored[lead_id].as_of(now)) for lead_id, _ in replay.today}
+    stored.load(conn, scored, set(day.items()), {label for _, label in replay.today})
+    return {
+        (lead_id, label): stored.counts.get((lead_id, label, day[lead_id]), 0)
+        for lead_id, label in replay.today
+    }
 
 
 def _mql_rule(program: Program) -> Any:
@@ -307,27 +328,44 @@ def _held(
     return held
 
 
+@dataclass
+class Replay:
+    """What the current model gives each lead's recorded events."""
+
+    # lead -> rule label -> the points its events earn, each faded to the lead's moment of ``now``
+    earned: dict[int, dict[str, float]]
+    # (lead, capped rule label) -> (scorings on the lead's day of ``now``, the last one's event id)
+    today: dict[tuple[int, str], tuple[int, int]]
+
+
 def _replay(
     conn: Connection, scored: dict[int, ScoredLead], model: ScoringModel, now: datetime, default_zone: Any
-) -> dict[int, dict[str, list[tuple[int, datetime]]]]:
-    """The behaviour lines the current model gives each lead's recorded events, by rule label."""
+) -> Replay:
+    """The behaviour points the current model gives each lead's recorded events, by rule label."""
     by_type: dict[str, list[ScoringRule]] = scoring_rules(model)
-    earned: dict[int, dict[str, list[tuple[int, datetime]]]] = defaultdict(dict)
+    half_life = model.decay.half_life if model.decay else None
+    earned: dict[int, dict[str, float]] = defaultdict(dict)
+    caps = DailyCaps(default_zone)  # counted afresh: the replay is the whole history
+    today: dict[tuple[int, str], tuple[int, int]] = {}
     if not by_type or not scored:
-        return earned
+        return Replay(earned, today)
     ids = sorted(scored)
     types = sorted(by_type)
     # Properties are parsed only for types whose rules look at the event.
     parse = {kind for kind, rules in by_type.items() if any(rule.where is not None for rule in rules)}
     read_instant, read_json = bulk.read_instant, bulk.read_json
+    # The batch's leads pick the rows (ix_events_lead_occurred); SQLite's planner would rather
+    # take the type index, which reads every lead's events of those types for each batch: the
+    # unary + keeps it from that index.
+    type_column = "+type" if conn.dialect.name == "sqlite" else "type"
     rows = bulk.fetch_positional(
         conn,
         "SELECT id, lead_id, type, occurred_at, properties, url, machine_reason, campaign_key, step_id "  # noqa: S608 - markers only
-        f"FROM events WHERE lead_id BETWEEN :lo AND :hi AND type IN {bulk.markers(len(types))} "
+        f"FROM events WHERE lead_id BETWEEN :lo AND :hi AND {type_column} IN {bulk.markers(len(types))} "
         "ORDER BY lead_id, occurred_at, id",
         [ids[0], ids[-1], *types],
     )
-    caps = DailyCaps(default_zone)  # counted afresh: the replay is the whole history
+    current_day: dict[int, date] = {}  # each lead's day of ``now``, for the caps of today
     for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
         lead = scored.get(int(lead_id))
         if lead is None:
@@ -340,9 +378,17 @@ def _replay(
         )  # fmt: skip
         at = min(occurred_at, now)
         for rule in rules_met(by_type[kind], event, lead, now):
-            if rule.max_per_day is not None and not caps.take(
-                lead.id, rule.label, caps.day(lead, at), rule.max_per_day
-            ):
-                continue
-            earned[lead.id].setdefault(rule.label, []).append((rule.points, at))
-    return earned
+            if rule.max_per_day is not None:
+                day = caps.day(lead, at)
+                if not caps.take(lead.id, rule.label, day, rule.max_per_day):
+                    continue
+                current = current_day.get(lead.id)
+                if current is None:
+                    current = current_day[lead.id] = caps.day(lead, lead.as_of(now))
+                if day == current:
+                    count, _ = today.get((lead.id, rule.label), (0, 0))
+                    today[(lead.id, rule.label)] = (count + 1, int(event_id))
+            # Summed as the events come (in time order), faded as a new score is stated.
+            sums = earned[lead.id]
+            sums[rule.label] = sums.get(rule.label, 0) + decayed(rule.points, at, lead.as_of(now), half_life)
+    return Replay(earned, today)

@@ -117,7 +117,7 @@ class Sample:
 class Samples:
     """The samples of a backtest, and the leads left out, by why."""
 
-    samples: list[Sample] = field(default_factory=list)
+    samples: Sequence[Sample] = field(default_factory=list)
     left_out: Counter[str] = field(default_factory=Counter)
 
 
@@ -168,15 +168,18 @@ def _feature(kind: str, points_held: float, points: int) -> float:
     return points_held / points if points else 0.0
 
 
-def read_samples(conn: Connection, question: Question, rules: ModelRules, now: datetime) -> Samples:
-    """Every lead of the store at its snapshot, read ``CHUNK`` leads at a time."""
-    found = Samples()
+def samples_one_by_one(conn: Connection, question: Question, rules: ModelRules, now: datetime) -> Samples:
+    """Every lead of the store at its snapshot, lead by lead with :func:`sample_of`: the plain
+    statement of the definitions. The backtest reads them with
+    :func:`nurture.scoring.snapshot_stream.read_samples`, which must agree with this."""
+    samples: list[Sample] = []
+    found = Samples(samples)
     for history in read_histories(conn):
         sample = sample_of(history, question, rules, now)
         if isinstance(sample, str):
             found.left_out[sample] += 1
         else:
-            found.samples.append(sample)
+            samples.append(sample)
     return found
 
 

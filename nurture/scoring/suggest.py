@@ -27,6 +27,7 @@ import yaml
 from nurture.definitions import ScoringModel
 from nurture.scoring.auc import Z95
 from nurture.scoring.regression import fit_logistic
+from nurture.scoring.sample_columns import SampleColumns
 from nurture.scoring.snapshots import ModelRules, Sample
 
 DEFAULT_DOUBLING = 10.0
@@ -74,12 +75,13 @@ class Suggestion:
 
 def suggest_points(samples: Sequence[Sample], rules: ModelRules) -> Suggestion:
     """Suggested points per rule from the handed-over samples."""
-    seen = [s for s in samples if s.handed_over]
+    columns = SampleColumns.of(samples, len(rules.labels))
+    handed = columns.handed_over
     note = (
         "fitted on handed-over leads only: the leads the MQL rule kept from sales have no observed "
         "outcome, so rules that only matter below the MQL threshold cannot be judged"
     )
-    y = np.array([s.converted for s in seen], dtype=bool)
+    y = columns.converted[handed]
     yes, no = int(y.sum()), len(y) - int(y.sum())
     need = MIN_EACH_PER_RULE * max(1, len(rules.labels))
     if min(yes, no) < need:
@@ -91,8 +93,8 @@ def suggest_points(samples: Sequence[Sample], rules: ModelRules) -> Suggestion:
             f"too little data: {yes} converted and {no} not converted handed-over leads; "
             f"{len(rules.labels)} rules need at least {need} of each ({MIN_EACH_PER_RULE} per rule)"
         )
-        return Suggestion(len(seen), yes, None, unfitted, message, note)
-    x = np.array([s.features for s in seen], dtype=np.float64)
+        return Suggestion(len(y), yes, None, unfitted, message, note)
+    x = columns.features[handed]
     fit = fit_logistic(x, y, l2=PENALTY)
     known = ~np.isnan(fit.coef)
     current = np.array(rules.points, dtype=np.float64)
@@ -113,7 +115,7 @@ def suggest_points(samples: Sequence[Sample], rules: ModelRules) -> Suggestion:
         found.append(
             RuleSuggestion(label, kind, points, round(k * weight), (lo, hi), weight, lo > 0 or hi < 0)
         )
-    return Suggestion(len(seen), yes, k * math.log(2), found, None, note)
+    return Suggestion(len(y), yes, k * math.log(2), found, None, note)
 
 
 def suggested_model(model: ScoringModel, suggestion: Suggestion) -> str:

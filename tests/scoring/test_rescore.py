@@ -198,3 +198,29 @@ def test_the_daemons_rescore_is_audited_once_per_model_under_its_own_name(desk: 
     assert (entry.actor, entry.action) == (daemon_actor(), "rescore")
     assert entry.subject == f"model:{model_version(desk.program.scoring_model)}"
     assert entry.detail == {"pass": "complete", "last_run": {"leads": 2, "changed": 1, "new_mqls": 0}}
+
+
+def test_a_rescore_credit_for_todays_event_counts_toward_the_rules_daily_cap(desk: Desk) -> None:
+    """A rule added with max_per_day: 1 credits the day's first event by a rescore; the day's
+    next event must not score it again. A credit for last week's event takes nothing from today."""
+    morning = MONDAY + timedelta(hours=1)
+    desk.record("ada@alpenblick.de", "newsletter_subscribe", morning, now=morning)
+    desk.record("bea@alpenblick.de", "newsletter_subscribe", morning - timedelta(days=7), now=morning)
+    edit_model(
+        desk,
+        "  - {event: unsubscribe, points: -20}\n",
+        "  - {event: unsubscribe, points: -20}\n"
+        "  - {event: newsletter_subscribe, points: 5, max_per_day: 1}\n",
+    )
+    rescore(desk.store, desk.program, morning + timedelta(hours=1), **chain(desk))
+    ada_before, bea_before = scores(desk)
+    later = morning + timedelta(hours=2)
+    desk.record("ada@alpenblick.de", "newsletter_subscribe", later, now=later)
+    desk.record("bea@alpenblick.de", "newsletter_subscribe", later, now=later)
+    ada, bea = scores(desk)
+    assert ada == pytest.approx(
+        ada_before, abs=0.1
+    )  # faded an hour; the cap of one a day is used by the rescore's credit
+    assert bea == pytest.approx(bea_before + 5, abs=0.1)
+    again = rescore(desk.store, desk.program, later, **chain(desk))
+    assert again.changed == 0  # the replay agrees with what the live cap did

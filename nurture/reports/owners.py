@@ -1,0 +1,42 @@
+"""Who owned each lead at a given moment, read from the handoff history.
+
+The lead row holds today's owner; a report pinned to an earlier moment (``NURTURE_NOW``,
+``--until``) must name the rep who had the lead then. Every change of owner is a handoff: routing,
+a reassignment or an escalation opens one for its holder (the manager's has no rep), and a
+rejection hands the lead back with nobody owning it. So the owner at ``at`` is the holder of the
+lead's latest handoff assigned by then, nobody if that handoff was rejected by then, and nobody
+before its first handoff. A lead that was never handed over keeps the owner on its row (set by an
+import, say), since no recorded change contradicts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from nurture.reports.rows import Handoff, Lead
+
+
+def owners_at(leads: Mapping[int, Lead], handoffs: Iterable[Handoff], at: datetime) -> dict[int, str | None]:
+    """Each lead's owner at ``at``; ``handoffs`` may leave out those assigned after it."""
+    latest: dict[int, Handoff] = {}
+    for handoff in handoffs:
+        if handoff.assigned_at > at:
+            continue
+        held = latest.get(handoff.lead_id)
+        if held is None or (handoff.assigned_at, handoff.id) >= (held.assigned_at, held.id):
+            latest[handoff.lead_id] = handoff
+    found: dict[int, str | None] = {}
+    for lead_id, lead in leads.items():
+        last = latest.get(lead_id)
+        if last is None and not lead.handed_over:
+            found[lead_id] = lead.owner
+            continue
+        rejected = (
+            last is not None
+            and last.status == "rejected"
+            and last.responded_at is not None
+            and last.responded_at <= at
+        )
+        found[lead_id] = None if last is None or rejected else last.rep_id
+    return found

@@ -1,0 +1,217 @@
+"""Every lead at its snapshot, rebuilt from the ledger in one streamed pass with arrays.
+
+The same definitions as :func:`nurture.scoring.snapshots.sample_of` (snapshot moment, score faded
+to it with no look-ahead, outcome within the horizon, features per rule, the first sales answer),
+computed for a chunk of leads at a time on arrays instead of lead by lead: moments become whole
+microseconds and stage, kind and rule names small codes, a column at a time, and the sums per lead
+and per (lead, rule) are ``np.bincount`` over the chunk. Memory is the chunk's rows plus the
+columns of the result (some dozens of bytes a lead).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Connection
+
+from nurture.scoring.sample_columns import EPOCH, NO_ANSWER, SampleColumns, micros
+from nurture.scoring.snapshots import FUNNEL, ModelRules, Question, Samples, snapshot_delay
+from nurture.store import bulk
+
+CHUNK = 20_000  # leads per round: their rows in Python are the peak of memory
+_NEVER = np.iinfo(np.int64).max
+_KINDS = ("fit", "behavior", "rescore")  # the kinds whose lines are a rule's (features)
+_ANSWERING = ("sal", "sql", "recycled", "disqualified")
+_STAGES = (*FUNNEL, "recycled", "disqualified")  # codes: a funnel stage's position, then these
+ACCEPTED, NO_REASON = "accepted", "no reason given"
+
+
+def _moment_sql(conn: Connection, column: str) -> str:
+    """SQL reading ``column`` (an instant) in the form :func:`_moments` turns into numbers."""
+    if conn.dialect.name == "postgresql":
+        return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+    return column  # SQLite's text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): numpy reads it faster
+
+
+def _moments(values: Sequence[Any]) -> NDArray[np.int64]:
+    """Stored instants (microseconds already, or SQLite's UTC text) as microseconds since 1970."""
+    if not values or not isinstance(values[0], str):
+        return np.array(values, dtype=np.int64)
+    try:
+        return np.array(values, dtype="datetime64[us]").astype(np.int64)
+    except ValueError:  # text written by hand with an offset of its own
+        return np.array([micros(bulk.read_instant(v) or EPOCH) for v in values], dtype=np.int64)
+
+
+def _codes(column: str, names: Sequence[str]) -> str:
+    """SQL giving each of ``names`` (bound as :p) its position in them, anything else -1: the
+    database compares names faster than Python looks them up."""
+    cases = " ".join(f"WHEN {column} = :p THEN {i}" for i in range(len(names)))
+    return f"CASE {cases} ELSE -1 END" if names else "-1"
+
+
+def _column(rows: Sequence[Any], index: int, dtype: Any = np.int64) -> NDArray[Any]:
+    return np.array([row[index] for row in rows], dtype=dtype)
+
+
+def read_samples(
+    conn: Connection, question: Question, rules: ModelRules, now: datetime, *, chunk: int = CHUNK
+) -> Samples:
+    """Every lead of the store at its snapshot (as columns), and the leads left out by why."""
+    parts: list[SampleColumns] = []
+    left_out: Counter[str] = Counter()
+    after = 0
+    width = len(rules.labels)
+    leads_sql = f"SELECT id, {_moment_sql(conn, 'created_at')} FROM leads WHERE id > :p ORDER BY id LIMIT :p"  # noqa: S608 - constants
+    ledger_sql = (
+        f"SELECT lead_id, {_codes('kind', _KINDS)}, {_codes('rule', rules.labels)}, points, "  # noqa: S608 - constants
+        f"{_moment_sql(conn, 'at')} FROM score_ledger WHERE lead_id BETWEEN :p AND :p"
+    )
+    moves_sql = (
+        f"SELECT lead_id, {_codes('to_stage', _STAGES)}, {_moment_sql(conn, 'at')}, "  # noqa: S608 - constants
+        "CASE WHEN to_stage IN ('recycled', 'disqualified') THEN reason END "
+        "FROM stage_changes WHERE lead_id BETWEEN :p AND :p ORDER BY lead_id, at, id"
+    )
+    while True:
+        leads = bulk.fetch_positional(conn, leads_sql, [after, chunk])
+        if not leads:
+            break
+        ids = _column(leads, 0)
+        created = _moments([row[1] for row in leads])
+        lo, hi = int(ids[0]), int(ids[-1])
+        ledger = bulk.fetch_positional(conn, ledger_sql, [*_KINDS, *rules.labels, lo, hi])
+        moves = bulk.fetch_positional(conn, moves_sql, [*_STAGES, lo, hi])
+        part, reasons = _chunk(ids, created, ledger, moves, question, rules, micros(now), width)
+        parts.append(part)
+        left_out.update(reasons)  # in the order leads first gave each reason, as one by one
+        after = hi
+    return Samples(SampleColumns.joined(parts, width), left_out)
+
+
+def _chunk(
+    ids: NDArray[np.int64],
+    created: NDArray[np.int64],
+    ledger: list[Any],
+    moves: list[Any],
+    question: Question,
+    rules: ModelRules,
+    now: int,
+    width: int,
+) -> tuple[SampleColumns, dict[str, int]]:
+    n = len(ids)
+    # Stage moves: code (FUNNEL position, then recycled, disqualified), moment, reason.
+    m_lead = np.searchsorted(ids, _column(moves, 0))
+    m_stage = _column(moves, 1)
+    m_at = _moments([r[2] for r in moves])
+    mql = FUNNEL.index("mql")
+    mql_at = np.full(n, _NEVER, dtype=np.int64)
+    is_mql = m_stage == mql
+    np.minimum.at(mql_at, m_lead[is_mql], m_at[is_mql])
+    delay = snapshot_delay(question.at)
+    if delay is None:
+        at = mql_at.copy()
+        never = mql_at == _NEVER
+    else:
+        at = created + micros_of(delay)
+        never = np.zeros(n, dtype=bool)
+    end = np.where(never, _NEVER, at + micros_of(question.horizon))
+    pending = ~never & (end > now)
+    keep = ~never & ~pending
+    reasons: dict[str, int] = {}
+    for why, rows in sorted(
+        (("never an MQL", never), ("horizon not over yet", pending)), key=lambda item: _first(item[1])
+    ):
+        if rows.any():
+            reasons[why] = int(rows.sum())
+    # Converted: a move to the outcome stage or a later one of the funnel by the horizon's end.
+    outcome = FUNNEL.index(question.outcome)
+    reached = (m_stage >= outcome) & (m_stage < len(FUNNEL)) & (m_at <= end[m_lead])
+    converted = np.bincount(m_lead[reached], minlength=n) > 0
+    handed_over = mql_at <= end
+    answer, names = _answers(moves, m_lead, m_stage, m_at, mql_at, end, n)
+    score, features = _ledger(ledger, ids, at, rules, width)
+    return (
+        SampleColumns(
+            ids[keep], at[keep], score[keep], converted[keep], features[keep], handed_over[keep],
+            answer[keep], names,
+        ),
+        reasons,
+    )  # fmt: skip
+
+
+def micros_of(span: timedelta) -> int:
+    return span // timedelta(microseconds=1)
+
+
+def _first(rows: NDArray[np.bool_]) -> int:
+    found = np.flatnonzero(rows)
+    return int(found[0]) if len(found) else len(rows)
+
+
+def _answers(
+    moves: list[Any],
+    m_lead: NDArray[np.int64],
+    m_stage: NDArray[np.int64],
+    m_at: NDArray[np.int64],
+    mql_at: NDArray[np.int64],
+    end: NDArray[np.int64],
+    n: int,
+) -> tuple[NDArray[np.int32], list[str]]:
+    """Each lead's first sales answer after its first MQL moment, by the horizon's end: accepted
+    (sal, sql) or the reason of a recycle or disqualification."""
+    answering = np.isin(m_stage, [FUNNEL.index("sal"), FUNNEL.index("sql"), len(FUNNEL), len(FUNNEL) + 1])
+    candidates = np.flatnonzero(answering & (m_at >= mql_at[m_lead]) & (m_at <= end[m_lead]))
+    answer = np.full(n, NO_ANSWER, dtype=np.int32)
+    if not len(candidates):
+        return answer, []
+    # Moves come ordered by lead and time: the first candidate of each lead is its answer.
+    leads, first = np.unique(m_lead[candidates], return_index=True)
+    names: dict[str, int] = {}
+    for lead, row in zip(leads.tolist(), candidates[first].tolist(), strict=True):
+        name = ACCEPTED if m_stage[row] < len(FUNNEL) else (moves[row][3] or NO_REASON)
+        answer[lead] = names.setdefault(name, len(names))
+    return answer, list(names)
+
+
+def _ledger(
+    ledger: list[Any], ids: NDArray[np.int64], at: NDArray[np.int64], rules: ModelRules, width: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The score at the snapshot (fit lines as written, the others faded to it) and each rule's
+    feature, from the ledger lines up to the snapshot."""
+    n = len(ids)
+    if not ledger:
+        return np.zeros(n, dtype=np.float64), _features(np.zeros((n, width), dtype=np.float64), rules)
+    lead = np.searchsorted(ids, _column(ledger, 0))
+    kind = _column(ledger, 1)
+    rule = _column(ledger, 2)
+    points = _column(ledger, 3, np.float64)
+    when = _moments([row[4] for row in ledger])
+    snap = at[lead]
+    counted = when <= snap
+    faded = points.copy()
+    if rules.half_life is not None:
+        half_life = micros_of(rules.half_life)
+        fades = (kind != 0) & (when < snap) & (points != 0)
+        faded[fades] = points[fades] * 0.5 ** ((snap[fades] - when[fades]) / half_life)
+    score = np.asarray(np.bincount(lead[counted], weights=faded[counted], minlength=n), dtype=np.float64)
+    own = counted & (kind >= 0) & (rule >= 0)
+    held = np.asarray(
+        np.bincount(lead[own] * width + rule[own], weights=faded[own], minlength=n * width), dtype=np.float64
+    )
+    return score, _features(held.reshape(n, width), rules)
+
+
+def _features(held: NDArray[np.float64], rules: ModelRules) -> NDArray[np.float64]:
+    """A fit rule: 1 when its lines hold points; a behaviour rule: its points held / its points."""
+    found = np.zeros_like(held)
+    for j, (kind, points) in enumerate(zip(rules.kinds, rules.points, strict=True)):
+        if kind == "fit":
+            found[:, j] = np.abs(held[:, j]) > 1e-9
+        elif points:
+            found[:, j] = held[:, j] / points
+    return found
