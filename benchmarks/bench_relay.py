@@ -56,7 +56,15 @@ class Figures:
 
 
 def start_relay(port: int, delay_ms: float, pipelining: bool, stats: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, str(RELAY), f"127.0.0.1:{port}", "--delay", str(delay_ms), "--stats", str(stats)]
+    command = [
+        sys.executable,
+        str(RELAY),
+        f"127.0.0.1:{port}",
+        "--delay",
+        str(delay_ms),
+        "--stats",
+        str(stats),
+    ]
     if not pipelining:
         command.append("--no-pipelining")
     relay = subprocess.Popen(command)
@@ -114,7 +122,12 @@ def measure(root: Path, delay_ms: float, emails: int, connections: int | None, p
             one = one_message(workspace)
             # Distinct Message-IDs, so the relay's duplicate count means something for the ceiling too.
             prebuilt = [
-                OutgoingMessage(one.sender, one.recipients, one.data.replace(b"Message-ID: <", b"Message-ID: <c%d." % i, 1), i)
+                OutgoingMessage(
+                    one.sender,
+                    one.recipients,
+                    one.data.replace(b"Message-ID: <", b"Message-ID: <c%d." % i, 1),
+                    i,
+                )
                 for i in range(emails)
             ]
             top = asyncio.run(ceiling(workspace, prebuilt, pool))
@@ -127,10 +140,14 @@ def measure(root: Path, delay_ms: float, emails: int, connections: int | None, p
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="end to end vs. the transport's ceiling, relays with latency")
+    parser = argparse.ArgumentParser(
+        description="end to end vs. the transport's ceiling, relays with latency"
+    )
     parser.add_argument("--emails", type=int, default=3_000, help="emails per measure (full size: 100000)")
     parser.add_argument("--latencies", default="0,20,80", help="milliseconds before each relay reply")
-    parser.add_argument("--connections", type=int, help="SMTP connections (default: the smtp_pool_size default)")
+    parser.add_argument(
+        "--connections", type=int, help="SMTP connections (default: the smtp_pool_size default)"
+    )
     parser.add_argument("--no-pipelining", action="store_true", help="the relay does not offer PIPELINING")
     args = parser.parse_args()
     latencies = [float(x) for x in args.latencies.split(",")]

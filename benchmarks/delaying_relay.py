@@ -158,7 +158,9 @@ class DelayingSession(asyncio.Protocol):
 async def serve(host: str, port: int, delay: float, pipelining: bool, stats: Path | None) -> None:
     loop = asyncio.get_running_loop()
     counts = Counts() if stats is not None else None
-    server = await loop.create_server(lambda: DelayingSession(delay, pipelining, counts), host, port, backlog=1024)
+    server = await loop.create_server(
+        lambda: DelayingSession(delay, pipelining, counts), host, port, backlog=1024
+    )
     stopped = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopped.set)
