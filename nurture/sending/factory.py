@@ -17,6 +17,10 @@ from nurture.settings import secret_key
 from nurture.tokens import TokenSigner
 from nurture.workspace import Workspace
 
+# A Maildir is written by a few threads: this many emails at once keep them busy.
+MAILDIR_CONCURRENCY = 8
+BATCH_PER_CONNECTION = 10
+
 
 def signer_for(workspace: Workspace) -> TokenSigner:
     return TokenSigner(secret_key(workspace.settings, workspace.root))
@@ -37,16 +41,16 @@ def build_outbox(
     chosen = transport or parse_transport(settings.transport, workspace.root, settings)
     # One message per SMTP connection: a message marked `sending` is on the wire, not waiting
     # for a connection, so a crash leaves no more `unknown` than there are connections.
-    if isinstance(chosen, SmtpTransport):
-        concurrency = chosen.settings.pool_size
-    else:
-        concurrency = max(settings.smtp_pool_size * 2, 4)
+    concurrency = chosen.settings.pool_size if isinstance(chosen, SmtpTransport) else MAILDIR_CONCURRENCY
     lease = settings.outbox_lease
     outbox = Outbox(
         db,
         composer,
         chosen,
         concurrency=concurrency,
+        # Each connection carries several emails of a batch, so the few slow replies at its end
+        # (the batch's stragglers) keep few connections waiting for the next one.
+        batch_size=max(200, concurrency * BATCH_PER_CONNECTION),
         clock=clock,
         lease=timedelta(seconds=lease),
         heartbeat=lease / 4,
