@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from nurture.durations import parse_duration
@@ -19,6 +19,15 @@ from nurture.zones import zone
 
 SETTINGS_FILE = "nurture.toml"
 SECRET_FILE = ".nurture/secret_key"  # noqa: S105 - a path, not a secret
+
+
+class MailHostLimit(BaseModel):
+    """A recipient host group's limit: ``rate`` emails/s and ``connections`` emails at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(gt=0)
+    connections: int = Field(ge=1)
 
 
 class Settings(BaseSettings):
@@ -89,6 +98,13 @@ class Settings(BaseSettings):
     )
     outbox_lease: float = Field(
         default=60, ge=1, description="seconds a sender's claim lasts unless extended (a dead sender's wait)"
+    )
+    mail_host_limits: dict[str, MailHostLimit] = Field(
+        default_factory=dict,
+        description="per recipient host group (google, microsoft, ..., default): rate, connections",
+    )
+    mail_host_mx_lookup: bool = Field(
+        default=True, description="group recipient domains by their MX hosts (false: by domain, no DNS)"
     )
     smtp_data_timeout: float = Field(
         default=600, gt=0, description="seconds to wait for the relay's answer to the final dot of DATA"

@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from nurture.definitions import Program
+from nurture.delivery.mail_hosts import MailHosts, dns_mx_lookup
+from nurture.delivery.throttle import DEFAULT_LIMITS, HostLimit, Throttle
 from nurture.delivery.transports import SmtpTransport, Transport, parse_transport
 from nurture.guards import SendGuard
 from nurture.guards.consent import ConsentScreen
 from nurture.sending.compose import Composer
 from nurture.sending.outbox import Outbox
-from nurture.settings import secret_key
+from nurture.settings import Settings, secret_key
 from nurture.tokens import TokenSigner
 from nurture.workspace import Workspace
 
@@ -33,6 +35,8 @@ def build_outbox(
     transport: Transport | None = None,
     *,
     clock: Callable[[], datetime] | None = None,
+    throttle: Throttle | None = None,
+    mail_hosts: MailHosts | None = None,
 ) -> Outbox:
     """An outbox sender on the configured transport (the caller closes ``outbox.transport``);
     leases are taken from ``clock`` (the system clock when not given)."""
@@ -55,6 +59,23 @@ def build_outbox(
         lease=timedelta(seconds=lease),
         heartbeat=lease / 4,
     )
+    if isinstance(chosen, SmtpTransport):
+        # A Maildir has no receiving mail hosts to spare: only mail over SMTP is throttled by them.
+        outbox.throttle = throttle or throttle_from(settings)
+        outbox.mail_hosts = mail_hosts or mail_hosts_from(settings)
     outbox.guard = SendGuard.from_settings(settings)
     outbox.consent = ConsentScreen({key: c.topic for key, c in program.campaigns.items()}, settings)
     return outbox
+
+
+def throttle_from(settings: Settings) -> Throttle:
+    """The per-host-group throttle: the built-in limits, with ``mail_host_limits`` over them."""
+    limits = dict(DEFAULT_LIMITS)
+    for group, limit in settings.mail_host_limits.items():
+        limits[group.lower()] = HostLimit(limit.rate, limit.connections)
+    return Throttle(limits)
+
+
+def mail_hosts_from(settings: Settings) -> MailHosts:
+    """Recipient domain -> host group, asking DNS for MX records unless ``mail_host_mx_lookup`` is off."""
+    return MailHosts(dns_mx_lookup() if settings.mail_host_mx_lookup else None)
