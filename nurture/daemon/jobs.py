@@ -26,6 +26,8 @@ from nurture.daemon.health import DaemonHealth
 from nurture.daemon.locks import cluster_lock
 from nurture.daemon.metrics import DaemonMetrics
 from nurture.daemon.reload import LiveProgram, ProgramVersion
+from nurture.delivery.mail_hosts import MailHosts
+from nurture.delivery.throttle import Throttle
 from nurture.delivery.transports import Transport
 from nurture.engine.entry import EntryResult, enter_segment
 from nurture.engine.tick import TickReport
@@ -36,7 +38,7 @@ from nurture.sales import deliver_webhooks, enforce_sla
 from nurture.scoring.rescore import rescore as rescore_leads
 from nurture.scoring.rules import take_scoring_failures
 from nurture.scoring.version import model_version
-from nurture.sending.factory import build_outbox
+from nurture.sending.factory import build_outbox, mail_hosts_from, throttle_from
 from nurture.sending.outbox import Outbox
 from nurture.store.cursors import move_cursor, read_cursor
 from nurture.store.schema import messages, stage_changes
@@ -76,11 +78,20 @@ class Runtime:
     bounce_inbox: BounceMailbox | None = None  # when bounce_mailbox is set
     clock: Callable[[], datetime] = field(default=SystemClock().now)  # the outbox's leases
     _outbox: tuple[ProgramVersion, Outbox] | None = None
+    # Kept across program reloads: a host slowed by a deferral stays slowed, MX answers stay cached.
+    throttle: Throttle | None = None
+    mail_hosts: MailHosts | None = None
 
     def outbox(self, version: ProgramVersion) -> Outbox:
         """The sender for a program version (templates and program are read when it is built)."""
         if self._outbox is None or self._outbox[0] is not version:
-            outbox = build_outbox(self.db, version.program, self.workspace, self.transport, clock=self.clock)
+            settings = self.workspace.settings
+            self.throttle = self.throttle or throttle_from(settings)
+            self.mail_hosts = self.mail_hosts or mail_hosts_from(settings)
+            outbox = build_outbox(
+                self.db, version.program, self.workspace, self.transport, clock=self.clock,
+                throttle=self.throttle, mail_hosts=self.mail_hosts,
+            )  # fmt: skip
             outbox.stopping = self.stopping
             if outbox.guard is not None:
                 trips = self.metrics.breaker_trips
