@@ -6,6 +6,7 @@ import difflib
 import ipaddress
 import secrets
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -105,6 +106,14 @@ class Settings(BaseSettings):
     )
     mail_host_mx_lookup: bool = Field(
         default=True, description="group recipient domains by their MX hosts (false: by domain, no DNS)"
+    )
+    warmup_start: date | None = Field(
+        default=None, description="the new sending domain's first day (YYYY-MM-DD); unset = no warm-up"
+    )
+    warmup_schedule: list[int] = Field(
+        default_factory=lambda: [50 * 2 ** (day // 2) for day in range(24)],
+        description="marketing emails per day from warmup_start on; no limit after the last",
+        min_length=1,
     )
     smtp_data_timeout: float = Field(
         default=600, gt=0, description="seconds to wait for the relay's answer to the final dot of DATA"

@@ -82,6 +82,10 @@ class Runtime:
     throttle: Throttle | None = None
     mail_hosts: MailHosts | None = None
 
+    def warmup_today(self) -> tuple[int, int] | None:
+        """The warm-up's (allowance, used) today as the sender last saw it; None without one."""
+        return self._outbox[1].warmup_today if self._outbox is not None else None
+
     def outbox(self, version: ProgramVersion) -> Outbox:
         """The sender for a program version (templates and program are read when it is built)."""
         if self._outbox is None or self._outbox[0] is not version:

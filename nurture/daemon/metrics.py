@@ -121,10 +121,14 @@ class DaemonMetrics:
 
 class ThrottleCollector(Collector):
     """The mail-host throttle of this replica, read at each scrape (per replica: sum the
-    in-flight and deferred figures across replicas; each replica has its own limits)."""
+    in-flight and deferred figures across replicas; each replica has its own limits), and the
+    warm-up's allowance and use today."""
 
-    def __init__(self, throttle: Callable[[], Throttle | None]) -> None:
+    def __init__(
+        self, throttle: Callable[[], Throttle | None], warmup: Callable[[], tuple[int, int] | None]
+    ) -> None:
         self.throttle = throttle
+        self.warmup = warmup  # (today's allowance, used) while a warm-up runs
 
     def collect(self) -> Iterator[Metric]:
         rate = GaugeMetricFamily(
@@ -159,3 +163,17 @@ class ThrottleCollector(Collector):
             deferred.add_metric([state.group], state.deferred)
             refusals.add_metric([state.group], state.refusals)
         yield from (rate, connections, in_flight, deferred, refusals)
+        today = self.warmup()
+        if today is not None:
+            allowance, used = today
+            yield GaugeMetricFamily(
+                "nurture_warmup_allowance",
+                "Marketing emails the sending domain's warm-up allows today (cluster figure).",
+                value=allowance,
+            )
+            yield GaugeMetricFamily(
+                "nurture_warmup_used",
+                "Marketing emails handed over today or in a sender's hand, at this replica's last claim "
+                "(cluster figure); the rest of today's marketing mail waits in the queue.",
+                value=used,
+            )

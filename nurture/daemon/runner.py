@@ -156,7 +156,7 @@ class Daemon:
         )
 
         runtime.bounce_inbox = workspace_bounce_mailbox(self.workspace)
-        http_metrics.registry.register(ThrottleCollector(lambda: runtime.throttle))
+        http_metrics.registry.register(ThrottleCollector(lambda: runtime.throttle, runtime.warmup_today))
         runtime.clock = lambda: self.options.clock().now()
         return runtime
 

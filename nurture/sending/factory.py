@@ -15,9 +15,11 @@ from nurture.guards import SendGuard
 from nurture.guards.consent import ConsentScreen
 from nurture.sending.compose import Composer
 from nurture.sending.outbox import Outbox
+from nurture.sending.warmup import Warmup
 from nurture.settings import Settings, secret_key
 from nurture.tokens import TokenSigner
 from nurture.workspace import Workspace
+from nurture.zones import zone
 
 # A Maildir is written by a few threads: this many emails at once keep them busy.
 MAILDIR_CONCURRENCY = 8
@@ -63,6 +65,9 @@ def build_outbox(
         # A Maildir has no receiving mail hosts to spare: only mail over SMTP is throttled by them.
         outbox.throttle = throttle or throttle_from(settings)
         outbox.mail_hosts = mail_hosts or mail_hosts_from(settings)
+    if settings.warmup_start is not None:
+        schedule = tuple(settings.warmup_schedule)
+        outbox.warmup = Warmup(settings.warmup_start, schedule, zone(settings.timezone))
     outbox.guard = SendGuard.from_settings(settings)
     outbox.consent = ConsentScreen({key: c.topic for key, c in program.campaigns.items()}, settings)
     return outbox

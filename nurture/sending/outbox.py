@@ -30,7 +30,8 @@ from nurture.guards import SendGuard, claim_exclusions
 from nurture.guards.consent import ConsentScreen
 from nurture.sending.compose import Composed, Composer
 from nurture.sending.ledger import MAX_ATTEMPTS, GroupWriter, Ledger, Mark, Verdict
-from nurture.store.schema import messages
+from nurture.sending.warmup import Warmup, held_back
+from nurture.store.schema import leads, messages
 
 __all__ = ["HEARTBEAT", "LEASE", "MAX_ATTEMPTS", "DeliveryReport", "Outbox", "suppress_hard_bounce"]
 
@@ -131,6 +132,8 @@ class Outbox:
     consent: ConsentScreen | None = None  # consent and topic suppressions, looked at again per batch
     throttle: Throttle | None = None  # per recipient mail host: a rate and a connection limit
     mail_hosts: MailHosts | None = None  # recipient domain -> host group (for the throttle)
+    warmup: Warmup | None = None  # a new sending domain's daily volume of marketing mail
+    warmup_today: tuple[int, int] | None = None  # (allowance, used) at the last claim, for /metrics
 
     def __init__(
         self,
@@ -483,10 +486,26 @@ class Outbox:
                 .order_by(m.next_attempt_at, m.id)
                 .limit(self.batch_size)
             )
+            queries = [query]
+            remaining = self._warmup_remaining(conn, now)
+            if remaining is not None:
+                # Transactional mail first, whatever the day's volume; then marketing mail up to
+                # what is left of it, the most engaged leads first (the rest waits in the queue).
+                queries = [query.where(~held_back())]
+                if remaining > 0:
+                    engaged = (
+                        query.where(held_back())
+                        .join(leads, leads.c.id == m.lead_id)
+                        .order_by(None)
+                        .order_by(leads.c.score.desc(), m.next_attempt_at, m.id)
+                        .limit(min(remaining, self.batch_size))
+                    )
+                    queries.append(engaged)
             if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
+                queries = [q.with_for_update(skip_locked=True, of=messages) for q in queries]
             # The query's columns are _Claimed's fields in order; attempts counts the one this claim starts.
-            rows = [_Claimed._make((*r[:-1], r[-1] + 1)) for r in conn.execute(query)]
+            rows = [_Claimed._make((*r[:-1], r[-1] + 1)) for q in queries for r in conn.execute(q)]
+            rows = rows[: self.batch_size]
             if rows:
                 conn.execute(
                     update(messages)
@@ -499,6 +518,18 @@ class Outbox:
                     )
                 )
         return rows
+
+    def _warmup_remaining(self, conn: Connection, now: datetime) -> int | None:
+        """Marketing emails the warm-up still allows today (None: no warm-up, or it is over)."""
+        if self.warmup is None:
+            return None
+        allowance = self.warmup.allowance(now)
+        if allowance is None:
+            self.warmup_today = None
+            return None
+        used = self.warmup.used(conn, now)
+        self.warmup_today = (allowance, used)
+        return max(allowance - used, 0)
 
     def release(self, ids: Sequence[int], token: str, *, status: str = "claimed") -> None:
         """Messages of claim ``token`` never handed over go back to the queue."""
