@@ -43,6 +43,8 @@ from nurture.store.engine import create_store_engine
 from nurture.workspace import Workspace
 
 RELAY = Path(__file__).with_name("delaying_relay.py")
+# The leads' domains are made up: grouped by domain, with no DNS (the per-host throttle still runs).
+MX_LOOKUP_OFF = "mail_host_mx_lookup = false"
 
 
 @dataclass
@@ -91,6 +93,8 @@ def point_at(root: Path, port: int, connections: int | None) -> Workspace:
     keep = ("transport", "smtp_pool_size")
     lines = [line for line in settings_file.read_text().splitlines() if not line.startswith(keep)]
     lines.append(f'transport = "smtp://127.0.0.1:{port}?tls=none&timeout=30"')
+    if MX_LOOKUP_OFF not in lines:
+        lines.append(MX_LOOKUP_OFF)
     if connections is not None:
         lines.append(f"smtp_pool_size = {connections}")
     settings_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
