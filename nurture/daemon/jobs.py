@@ -190,6 +190,8 @@ async def send(rt: Runtime, now: datetime) -> JobResult:
     fields: dict[str, Any] = dict(sorted(report.outcomes.items()))
     if report.unknown:
         fields["unknown_recovered"] = report.unknown
+    if report.deferred:
+        fields["deferred"] = report.deferred  # back in the queue: their mail host was at its limit
     if report.unknown or report.outcomes["unknown"]:
         fields["note"] = (
             "unknown: the relay may have these (on the wire when a sender stopped, or its answer to the "
