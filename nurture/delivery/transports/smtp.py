@@ -2,7 +2,9 @@
 
 Opening a connection (TCP, EHLO, STARTTLS, AUTH) costs several round trips; a marketing send of
 thousands of messages reuses ``pool_size`` connections instead, each carrying one transaction at a
-time. A connection the relay dropped while idle is reopened transparently before anything of the
+time. Where the relay offers PIPELINING (RFC 2920) the envelope (MAIL FROM, RCPT TO, DATA) goes
+in one write (:mod:`nurture.delivery.transports.pipelining`): two round trips per email instead of
+four. A connection the relay dropped while idle is reopened transparently before anything of the
 message was sent. A connection lost or timed out *before* the final dot of DATA is ``retry``: the
 relay cannot deliver half a message. One lost or timed out *after* the final dot is ``unknown``:
 the relay has the whole message and may well deliver it, so it must not be sent again. The wait
