@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from nurture.clock import FixedClock
 from nurture.delivery.mail_hosts import MailHosts
-from nurture.delivery.throttle import HostLimit, Throttle
+from nurture.delivery.throttle import DEFAULT_LIMITS, HostLimit, Throttle
 from nurture.delivery.transports import parse_transport
-from nurture.sending.factory import build_outbox
+from nurture.errors import SettingsError
+from nurture.sending.factory import build_outbox, throttle_from
 from nurture.sending.outbox import DeliveryReport, Outbox
+from nurture.settings import load_settings
 from nurture.store.schema import messages
 from nurture.workspace import Workspace
 from tests.harness import Harness
@@ -104,3 +107,24 @@ def test_mail_for_a_host_at_its_limit_waits_in_the_queue_and_the_rest_goes(
     assert report.deferred == 3 and report.outcomes["sent"] == len(FINE) + 1
     assert {s.group: s.deferred for s in throttle.states()}["slowhoster.de"] == 3
     assert any("deferred  3" in line for line in report.lines())
+
+
+def test_mail_host_limits_in_the_settings_file_override_the_built_in_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NURTURE_MAIL_HOST_LIMITS", raising=False)  # the tests' own setting
+    limits = "{ Google = { rate = 30, connections = 15 }, default = { rate = 2, connections = 1 } }"
+    (tmp_path / "nurture.toml").write_text(f"mail_host_limits = {limits}\n", encoding="utf-8")
+    throttle = throttle_from(load_settings(tmp_path))
+    assert throttle.limit_of("google") == HostLimit(30, 15)
+    assert throttle.limit_of("microsoft") == DEFAULT_LIMITS["microsoft"]
+    assert throttle.limit_of("hoster.de") == HostLimit(2, 1)
+
+
+def test_a_wrong_mail_host_limit_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NURTURE_MAIL_HOST_LIMITS", raising=False)
+    (tmp_path / "nurture.toml").write_text("mail_host_limits = { google = { rate = 0 } }\n", encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(tmp_path)
+    assert "mail_host_limits.google.rate" in str(caught.value)
+    assert "mail_host_limits.google.connections" in str(caught.value)
