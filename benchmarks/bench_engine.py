@@ -1,11 +1,12 @@
 """The campaign engine's cost: idle ticks at scale, and steps per second when sends are due.
 
 1. 1,000,000 leads enrolled, nothing due: how long one tick takes (target <= 20 ms), on SQLite
-   and, when NURTURE_TEST_POSTGRES_URL is set, on PostgreSQL.
+   and on PostgreSQL wherever one answers (``--database-url``, ``NURTURE_TEST_POSTGRES_URL`` or
+   postgresql://postgres@127.0.0.1:5432/test).
 2. 100,000 sends due: the engine's own work (claim, decide, queue in the outbox, record; no
    transport) in steps per second on SQLite (target >= 20,000).
 
-    .venv/bin/python benchmarks/bench_engine.py [--leads 1000000] [--due 100000]
+    .venv/bin/python benchmarks/bench_engine.py [--leads 1000000] [--due 100000] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from postgres import admin_url, create_database, drop_database
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from nurture.definitions import content_hash, load_program
 from nurture.engine.tick import CampaignEngine, TickReport
@@ -124,40 +126,29 @@ def due_work(engine: CampaignEngine) -> tuple[float, TickReport]:
     return time.perf_counter() - started, report
 
 
-def database(kind: str, folder: Path) -> tuple[Engine, str] | None:
+def database(kind: str, folder: Path, admin: str | None) -> tuple[Engine, str] | None:
     if kind == "sqlite":
         return create_store_engine(f"sqlite:///{folder / 'bench.db'}"), ""
-    admin_url = os.environ.get("NURTURE_TEST_POSTGRES_URL")
-    if not admin_url:
+    if admin is None:
         return None
     name = f"nurture_bench_{os.getpid()}"
-    admin = create_store_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return create_store_engine(make_url(admin_url).set(database=name).render_as_string(False)), name
-
-
-def drop(name: str) -> None:
-    admin = create_store_engine(os.environ["NURTURE_TEST_POSTGRES_URL"], isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    return create_store_engine(create_database(admin, name)), name
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=100_000)
+    parser.add_argument("--database-url", help="PostgreSQL server (default: the local one, if it answers)")
     args = parser.parse_args()
+    admin = admin_url(args.database_url)
     print(f"{'engine':<11} {'scenario':<38} {'result':>22} {'target':>14}")
     for kind in ("sqlite", "postgresql"):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            made = database(kind, folder)
+            made = database(kind, folder, admin)
             if made is None:
-                print(f"{kind:<11} skipped: set NURTURE_TEST_POSTGRES_URL")
+                print(f"{kind:<11} skipped: no PostgreSQL answered (--database-url)")
                 continue
             db, pg_name = made
             try:
@@ -165,7 +156,9 @@ def main() -> None:
                 ws = workspace(folder / "ws")
                 program = load_program(ws)
                 settings = Settings(timezone="Europe/Berlin", frequency_cap=3)
-                engine = CampaignEngine(db, program, settings, then=Lifecycle(program, SalesSetup.of(settings, ws.root)))
+                engine = CampaignEngine(
+                    db, program, settings, then=Lifecycle(program, SalesSetup.of(settings, ws.root))
+                )
                 fill(db, args.leads, 0, content_hash(program.campaign("bench")))
                 ms = idle_ticks(engine)
                 p50, p95 = statistics.median(ms), statistics.quantiles(ms, n=20)[18]
@@ -187,8 +180,8 @@ def main() -> None:
                 )
             finally:
                 db.dispose()
-                if pg_name:
-                    drop(pg_name)
+                if pg_name and admin is not None:
+                    drop_database(admin, pg_name)
 
 
 if __name__ == "__main__":

@@ -121,9 +121,7 @@ def main() -> None:
 
     runs = {"scored": run(args.events, args.leads, scored=True)}
     runs["recorded only"] = run(args.events, args.leads, scored=False)
-    print(
-        f"target {TARGET_EVENTS_PER_S:,} events/s"
-    )
+    print(f"target {TARGET_EVENTS_PER_S:,} events/s")
     print(
         f"{'run':<14} {'events':>8} {'stored':>8} {'rejected':>8} {'scored':>8} {'routed':>7} {'seconds':>8} {'events/s':>9}"
     )

@@ -177,7 +177,11 @@ def main() -> None:
             lines = [
                 line for line in settings_file.read_text().splitlines() if not line.startswith("transport")
             ]
-            lines += [f'transport = "smtp://127.0.0.1:{port}?tls=none&timeout=30"', "smtp_pool_size = 4"]
+            lines += [
+                f'transport = "smtp://127.0.0.1:{port}?tls=none&timeout=30"',
+                "smtp_pool_size = 4",
+                "mail_host_mx_lookup = false",  # made-up domains: grouped by domain, no DNS
+            ]
             settings_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
             workspace = Workspace(workspace.root)
             db_url = workspace.database_url

@@ -6,11 +6,12 @@ import difflib
 import ipaddress
 import secrets
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from nurture.durations import parse_duration
@@ -20,6 +21,15 @@ from nurture.zones import zone
 
 SETTINGS_FILE = "nurture.toml"
 SECRET_FILE = ".nurture/secret_key"  # noqa: S105 - a path, not a secret
+
+
+class MailHostLimit(BaseModel):
+    """A recipient host group's limit: ``rate`` emails/s and ``connections`` emails at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(gt=0)
+    connections: int = Field(ge=1)
 
 
 class Settings(BaseSettings):
@@ -52,7 +62,9 @@ class Settings(BaseSettings):
     dkim_selector: str | None = None
     dkim_private_key_file: str | None = None
     smtp_rate_per_second: float = Field(default=0, ge=0, description="0 = unlimited")
-    smtp_pool_size: int = Field(default=4, ge=1, le=64)
+    smtp_pool_size: int = Field(
+        default=40, ge=1, le=500, description="connections to the relay (emails/s = connections / (2 x RTT))"
+    )
     # Guards against a bad send (docs/guards.md).
     breaker_hard_bounce_rate: float = Field(
         default=0.02, ge=0, le=1, description="hard bounces per email handed over that pause; 0 = off"
@@ -91,6 +103,21 @@ class Settings(BaseSettings):
     )
     outbox_lease: float = Field(
         default=60, ge=1, description="seconds a sender's claim lasts unless extended (a dead sender's wait)"
+    )
+    mail_host_limits: dict[str, MailHostLimit] = Field(
+        default_factory=dict,
+        description="per recipient host group (google, microsoft, ..., default): rate, connections",
+    )
+    mail_host_mx_lookup: bool = Field(
+        default=True, description="group recipient domains by their MX hosts (false: by domain, no DNS)"
+    )
+    warmup_start: date | None = Field(
+        default=None, description="the new sending domain's first day (YYYY-MM-DD); unset = no warm-up"
+    )
+    warmup_schedule: list[int] = Field(
+        default_factory=lambda: [50 * 2 ** (day // 2) for day in range(24)],
+        description="marketing emails per day from warmup_start on; no limit after the last",
+        min_length=1,
     )
     smtp_data_timeout: float = Field(
         default=600, gt=0, description="seconds to wait for the relay's answer to the final dot of DATA"

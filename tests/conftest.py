@@ -25,6 +25,12 @@ from nurture.store.schema import metadata
 PG_ENV = "NURTURE_TEST_POSTGRES_URL"
 ENGINES = ["sqlite", "postgresql"]
 
+# Tests never ask DNS, and send hundreds of emails to one made-up domain within a second: the
+# mail-host throttle is off for them (its own tests set it up with a stub resolver), also in the
+# processes they start (nurture tick, nurture run).
+os.environ.setdefault("NURTURE_MAIL_HOST_MX_LOOKUP", "false")
+os.environ.setdefault("NURTURE_MAIL_HOST_LIMITS", '{"default": {"rate": 1000000, "connections": 100000}}')
+
 
 def postgres_admin_url() -> str | None:
     return os.environ.get(PG_ENV) or None

@@ -26,6 +26,8 @@ from nurture.daemon.health import DaemonHealth
 from nurture.daemon.locks import cluster_lock
 from nurture.daemon.metrics import DaemonMetrics
 from nurture.daemon.reload import LiveProgram, ProgramVersion
+from nurture.delivery.mail_hosts import MailHosts
+from nurture.delivery.throttle import Throttle
 from nurture.delivery.transports import Transport
 from nurture.durations import parse_duration
 from nurture.engine.entry import EntryResult, enter_segment
@@ -38,7 +40,7 @@ from nurture.sales import deliver_webhooks, enforce_sla
 from nurture.scoring.rescore import rescore as rescore_leads
 from nurture.scoring.rules import take_scoring_failures
 from nurture.scoring.version import model_version
-from nurture.sending.factory import build_outbox
+from nurture.sending.factory import build_outbox, mail_hosts_from, throttle_from
 from nurture.sending.outbox import Outbox
 from nurture.store.cursors import move_cursor, read_cursor
 from nurture.store.schema import messages, stage_changes
@@ -78,11 +80,24 @@ class Runtime:
     bounce_inbox: BounceMailbox | None = None  # when bounce_mailbox is set
     clock: Callable[[], datetime] = field(default=SystemClock().now)  # the outbox's leases
     _outbox: tuple[ProgramVersion, Outbox] | None = None
+    # Kept across program reloads: a host slowed by a deferral stays slowed, MX answers stay cached.
+    throttle: Throttle | None = None
+    mail_hosts: MailHosts | None = None
+
+    def warmup_today(self) -> tuple[int, int] | None:
+        """The warm-up's (allowance, used) today as the sender last saw it; None without one."""
+        return self._outbox[1].warmup_today if self._outbox is not None else None
 
     def outbox(self, version: ProgramVersion) -> Outbox:
         """The sender for a program version (templates and program are read when it is built)."""
         if self._outbox is None or self._outbox[0] is not version:
-            outbox = build_outbox(self.db, version.program, self.workspace, self.transport, clock=self.clock)
+            settings = self.workspace.settings
+            self.throttle = self.throttle or throttle_from(settings)
+            self.mail_hosts = self.mail_hosts or mail_hosts_from(settings)
+            outbox = build_outbox(
+                self.db, version.program, self.workspace, self.transport, clock=self.clock,
+                throttle=self.throttle, mail_hosts=self.mail_hosts,
+            )  # fmt: skip
             outbox.stopping = self.stopping
             if outbox.guard is not None:
                 trips = self.metrics.breaker_trips
@@ -177,6 +192,8 @@ async def send(rt: Runtime, now: datetime) -> JobResult:
     fields: dict[str, Any] = dict(sorted(report.outcomes.items()))
     if report.unknown:
         fields["unknown_recovered"] = report.unknown
+    if report.deferred:
+        fields["deferred"] = report.deferred  # back in the queue: their mail host was at its limit
     if report.unknown or report.outcomes["unknown"]:
         fields["note"] = (
             "unknown: the relay may have these (on the wire when a sender stopped, or its answer to the "

@@ -8,7 +8,13 @@ figure, the same on every replica (take ``max``, not ``sum``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from nurture.delivery.throttle import Throttle
 
 # Jobs take from a few milliseconds (nothing due) to minutes (a large backlog).
 JOB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -90,7 +96,7 @@ class DaemonMetrics:
         )
         self.sending_paused = Gauge(
             "nurture_sending_paused",
-            "1 for each campaign whose sending is paused (campaign=\"*\": all marketing mail), by why: "
+            '1 for each campaign whose sending is paused (campaign="*": all marketing mail), by why: '
             "manual, hard_bounce_rate or complaint_rate; read from the database (cluster figure).",
             ["campaign", "reason"],
             registry=r,
@@ -111,3 +117,63 @@ class DaemonMetrics:
             "Messages queued and due now, read from the database (cluster figure).",
             registry=r,
         )
+
+
+class ThrottleCollector(Collector):
+    """The mail-host throttle of this replica, read at each scrape (per replica: sum the
+    in-flight and deferred figures across replicas; each replica has its own limits), and the
+    warm-up's allowance and use today."""
+
+    def __init__(
+        self, throttle: Callable[[], Throttle | None], warmup: Callable[[], tuple[int, int] | None]
+    ) -> None:
+        self.throttle = throttle
+        self.warmup = warmup  # (today's allowance, used) while a warm-up runs
+
+    def collect(self) -> Iterator[Metric]:
+        rate = GaugeMetricFamily(
+            "nurture_mail_host_rate_limit",
+            "Emails/s this replica sends to a recipient host group now (lower than its limit while "
+            "it recovers from a deferral).",
+            labels=["group"],
+        )
+        connections = GaugeMetricFamily(
+            "nurture_mail_host_connection_limit",
+            "Emails to a host group this replica may have on the wire at once now.",
+            labels=["group"],
+        )
+        in_flight = GaugeMetricFamily(
+            "nurture_mail_host_in_flight", "Emails to a host group on the wire now.", labels=["group"]
+        )
+        deferred = GaugeMetricFamily(
+            "nurture_mail_host_deferred",
+            "Emails put back in the queue since the start because their host group was at its limit.",
+            labels=["group"],
+        )
+        refusals = GaugeMetricFamily(
+            "nurture_mail_host_refusals",
+            "Temporary refusals (4xx) from a host group since the start; each may slow the group.",
+            labels=["group"],
+        )
+        throttle = self.throttle()
+        for state in throttle.states() if throttle is not None else []:
+            rate.add_metric([state.group], state.rate)
+            connections.add_metric([state.group], state.connections)
+            in_flight.add_metric([state.group], state.in_flight)
+            deferred.add_metric([state.group], state.deferred)
+            refusals.add_metric([state.group], state.refusals)
+        yield from (rate, connections, in_flight, deferred, refusals)
+        today = self.warmup()
+        if today is not None:
+            allowance, used = today
+            yield GaugeMetricFamily(
+                "nurture_warmup_allowance",
+                "Marketing emails the sending domain's warm-up allows today (cluster figure).",
+                value=allowance,
+            )
+            yield GaugeMetricFamily(
+                "nurture_warmup_used",
+                "Marketing emails handed over today or in a sender's hand, at this replica's last claim "
+                "(cluster figure); the rest of today's marketing mail waits in the queue.",
+                value=used,
+            )

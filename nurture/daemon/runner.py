@@ -38,7 +38,7 @@ from nurture.daemon.bounce_inbox import workspace_bounce_mailbox
 from nurture.daemon.health import DaemonHealth
 from nurture.daemon.jobs import Runtime, reload_program
 from nurture.daemon.logs import adopt_library_loggers, error_text, log_event
-from nurture.daemon.metrics import DaemonMetrics
+from nurture.daemon.metrics import DaemonMetrics, ThrottleCollector
 from nurture.daemon.reload import LiveProgram
 from nurture.daemon.runs import JobRunner
 from nurture.daemon.schedule import Schedule, ScheduledJob, load_schedule
@@ -156,6 +156,7 @@ class Daemon:
         )
 
         runtime.bounce_inbox = workspace_bounce_mailbox(self.workspace)
+        http_metrics.registry.register(ThrottleCollector(lambda: runtime.throttle, runtime.warmup_today))
         runtime.clock = lambda: self.options.clock().now()
         return runtime
 

@@ -8,14 +8,22 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from nurture.definitions import Program
+from nurture.delivery.mail_hosts import MailHosts, dns_mx_lookup
+from nurture.delivery.throttle import DEFAULT_LIMITS, HostLimit, Throttle
 from nurture.delivery.transports import SmtpTransport, Transport, parse_transport
 from nurture.guards import SendGuard
 from nurture.guards.consent import ConsentScreen, consent_settings
 from nurture.sending.compose import Composer
 from nurture.sending.outbox import Outbox
-from nurture.settings import secret_key
+from nurture.sending.warmup import Warmup
+from nurture.settings import Settings, secret_key
 from nurture.tokens import TokenSigner
 from nurture.workspace import Workspace
+from nurture.zones import zone
+
+# A Maildir is written by a few threads: this many emails at once keep them busy.
+MAILDIR_CONCURRENCY = 8
+BATCH_PER_CONNECTION = 10
 
 
 def signer_for(workspace: Workspace) -> TokenSigner:
@@ -29,6 +37,8 @@ def build_outbox(
     transport: Transport | None = None,
     *,
     clock: Callable[[], datetime] | None = None,
+    throttle: Throttle | None = None,
+    mail_hosts: MailHosts | None = None,
 ) -> Outbox:
     """An outbox sender on the configured transport (the caller closes ``outbox.transport``);
     leases are taken from ``clock`` (the system clock when not given)."""
@@ -37,21 +47,41 @@ def build_outbox(
     chosen = transport or parse_transport(settings.transport, workspace.root, settings)
     # One message per SMTP connection: a message marked `sending` is on the wire, not waiting
     # for a connection, so a crash leaves no more `unknown` than there are connections.
-    if isinstance(chosen, SmtpTransport):
-        concurrency = chosen.settings.pool_size
-    else:
-        concurrency = max(settings.smtp_pool_size * 2, 4)
+    concurrency = chosen.settings.pool_size if isinstance(chosen, SmtpTransport) else MAILDIR_CONCURRENCY
     lease = settings.outbox_lease
     outbox = Outbox(
         db,
         composer,
         chosen,
         concurrency=concurrency,
+        # Each connection carries several emails of a batch, so the few slow replies at its end
+        # (the batch's stragglers) keep few connections waiting for the next one.
+        batch_size=max(200, concurrency * BATCH_PER_CONNECTION),
         clock=clock,
         lease=timedelta(seconds=lease),
         heartbeat=lease / 4,
     )
+    if isinstance(chosen, SmtpTransport):
+        # A Maildir has no receiving mail hosts to spare: only mail over SMTP is throttled by them.
+        outbox.throttle = throttle or throttle_from(settings)
+        outbox.mail_hosts = mail_hosts or mail_hosts_from(settings)
+    if settings.warmup_start is not None:
+        schedule = tuple(settings.warmup_schedule)
+        outbox.warmup = Warmup(settings.warmup_start, schedule, zone(settings.timezone))
     outbox.guard = SendGuard.from_settings(settings)
     topics = {key: c.topic for key, c in program.campaigns.items()}
     outbox.consent = ConsentScreen(topics, consent_settings(settings, program))
     return outbox
+
+
+def throttle_from(settings: Settings) -> Throttle:
+    """The per-host-group throttle: the built-in limits, with ``mail_host_limits`` over them."""
+    limits = dict(DEFAULT_LIMITS)
+    for group, limit in settings.mail_host_limits.items():
+        limits[group.lower()] = HostLimit(limit.rate, limit.connections)
+    return Throttle(limits)
+
+
+def mail_hosts_from(settings: Settings) -> MailHosts:
+    """Recipient domain -> host group, asking DNS for MX records unless ``mail_host_mx_lookup`` is off."""
+    return MailHosts(dns_mx_lookup() if settings.mail_host_mx_lookup else None)

@@ -179,6 +179,24 @@ class Ledger:
 
         with_retry(work, retry_for=self.retry_for, what="releasing claims")
 
+    def defer(self, until: dict[int, datetime], token: str) -> None:
+        """Rows never handed over go back to the queue until the given time (their mail host was
+        at its limit); their attempt does not count."""
+        if not until:
+            return
+
+        def work() -> None:
+            with self.db.begin() as conn:
+                bulk.executemany_rows(
+                    conn,
+                    "UPDATE messages SET status = 'queued', claimed_until = NULL, claim_token = NULL, "
+                    "attempts = attempts - 1, next_attempt_at = :until "
+                    "WHERE id = :id AND claim_token = :token AND status = 'claimed'",
+                    [(bulk.instant(conn, at), message_id, token) for message_id, at in until.items()],
+                )
+
+        with_retry(work, retry_for=self.retry_for, what="deferring claims")
+
     def write(self, verdicts: Sequence[Verdict], marks: Sequence[Mark], now: datetime) -> set[int]:
         """Record ``verdicts`` and mark ``marks`` ``sending`` (with the bytes about to go), in one
         transaction; returns the ids marked (a row whose claim this sender lost is not)."""

@@ -20,7 +20,9 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.engine import Engine
 
 from nurture.clock import SystemClock
-from nurture.delivery.transports import OutgoingMessage, SendStatus, Transport
+from nurture.delivery.mail_hosts import MailHosts
+from nurture.delivery.throttle import Throttle
+from nurture.delivery.transports import OutgoingMessage, SendResult, SendStatus, Transport
 from nurture.engagement.suppress import suppress
 from nurture.engine.enrollments import load_leads, stops, suppressed
 from nurture.errors import NurtureError
@@ -28,7 +30,8 @@ from nurture.guards import SendGuard, claim_exclusions
 from nurture.guards.consent import ConsentScreen
 from nurture.sending.compose import Composed, Composer
 from nurture.sending.ledger import MAX_ATTEMPTS, GroupWriter, Ledger, Mark, Verdict
-from nurture.store.schema import CAMPAIGN_MAIL, messages
+from nurture.sending.warmup import Warmup, held_back
+from nurture.store.schema import CAMPAIGN_MAIL, leads, messages
 
 __all__ = ["HEARTBEAT", "LEASE", "MAX_ATTEMPTS", "DeliveryReport", "Outbox", "suppress_hard_bounce"]
 
@@ -37,6 +40,9 @@ __all__ = ["HEARTBEAT", "LEASE", "MAX_ATTEMPTS", "DeliveryReport", "Outbox", "su
 LEASE = timedelta(seconds=60)
 HEARTBEAT = 15.0  # seconds
 _TEND = 0.05  # seconds between looks at the stop flag
+# An email whose mail host is at its limit for longer than this goes back to the queue until then,
+# so the connections carry mail to the other hosts meanwhile; a shorter wait is waited out.
+DEFER_AFTER = 1.0  # seconds
 _BUILD_SLICE = 0.0005  # seconds of building between turns of the event loop
 
 _log = logging.getLogger(__name__)
@@ -47,6 +53,7 @@ class DeliveryReport:
     # sent, retry, failed, bounced, suppressed, and unknown (the relay's answer to the final dot lost)
     outcomes: Counter[str] = field(default_factory=Counter)
     unknown: int = 0  # on the wire when an earlier sender stopped: not sent again
+    deferred: int = 0  # back in the queue for later: their mail host was at its limit
     problems: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -62,6 +69,8 @@ class DeliveryReport:
                 f"  unknown   {self.unknown} (on the wire when an earlier sender stopped; not sent again: "
                 "nurture outbox unknown)"
             )
+        if self.deferred:
+            out.append(f"  deferred  {self.deferred} (their mail host was at its limit; queued for later)")
         out.extend(f"  problem   {p}" for p in self.problems[:20])
         return out
 
@@ -99,6 +108,7 @@ class _Batch:
     token: str
     settled: list[Verdict]
     ready: deque[tuple[Verdict, Composed]]
+    groups: dict[int, str] = field(default_factory=dict)  # message id -> recipient host group
 
     def take_unsent(self) -> list[int]:
         """Everything not handed over yet, taken out of the batch (to give back)."""
@@ -112,13 +122,19 @@ class _Run:
     """One ``deliver_due``: its grouped writes and the batches in hand."""
 
     writer: GroupWriter
+    now: datetime
     batches: list[_Batch] = field(default_factory=list)
     given_back: bool = False
+    deferred: int = 0
 
 
 class Outbox:
     guard: SendGuard | None = None  # circuit breakers, judged at each claim (pauses are obeyed anyway)
     consent: ConsentScreen | None = None  # consent and topic suppressions, looked at again per batch
+    throttle: Throttle | None = None  # per recipient mail host: a rate and a connection limit
+    mail_hosts: MailHosts | None = None  # recipient domain -> host group (for the throttle)
+    warmup: Warmup | None = None  # a new sending domain's daily volume of marketing mail
+    warmup_today: tuple[int, int] | None = None  # (allowance, used) at the last claim, for /metrics
 
     def __init__(
         self,
@@ -165,7 +181,7 @@ class Outbox:
         report = DeliveryReport()
         database = ThreadPoolExecutor(1, "nurture-outbox-db")
         self._database = database
-        run = _Run(GroupWriter(self.ledger, self._in_database, now))
+        run = _Run(GroupWriter(self.ledger, self._in_database, now), now)
         tending = asyncio.create_task(self._tend(run))
         upcoming: asyncio.Task[_Batch | None] | None = None
         try:
@@ -196,6 +212,7 @@ class Outbox:
                 await tending
             self._database = None
             database.shutdown(wait=True)
+        report.deferred = run.deferred
         return report
 
     async def _in_database(self, work: Callable[..., _T], *args: Any) -> _T:
@@ -221,8 +238,9 @@ class Outbox:
         if not claimed:
             return None
         self.ledger.held[token] = [row.id for row in claimed]
+        groups = await asyncio.to_thread(self._host_groups, claimed) if self.throttle is not None else {}
         settled, ready = await self._prepare_between_sends(claimed, recipients, now, token)
-        batch = _Batch(token, settled, deque(ready))
+        batch = _Batch(token, settled, deque(ready), groups)
         run.batches.append(batch)
         if self.stopping.is_set() or run.given_back:
             await self._give_back(batch)
@@ -257,29 +275,80 @@ class Outbox:
         previous: list[Verdict] = []
         try:
             while batch.ready and not self.stopping.is_set():
-                await self.transport.pace()  # a message waiting for the rate limit is not on the wire
-                if not batch.ready or self.stopping.is_set():
-                    break
-                verdict, composed = batch.ready.popleft()
-                message = composed.message
-                mark = Mark(verdict.row.id, batch.token, message.sender, message.data)
-                marked = await run.writer.submit(previous, [mark])
-                previous = []
-                if verdict.row.id not in marked:
-                    _log.warning("message %s: its claim was taken over; left to the sender now holding it",
-                                 verdict.row.id)  # fmt: skip
+                picked = self._pick(batch)
+                if not isinstance(picked, tuple):
+                    await self._wait_or_defer(batch, run, picked)
                     continue
-                if self.stopping.is_set():  # stopped while it was being marked: not handed over
-                    give_back = functools.partial(self.ledger.release, status="sending")
-                    await self._in_database(give_back, [verdict.row.id], batch.token)
-                    break
-                await self._send(verdict, message)
-                sent.append(verdict)
-                previous = [verdict]
+                verdict, composed, group = picked
+                result: SendResult | None = None
+                try:
+                    await self.transport.pace()  # a message waiting for the rate limit is not on the wire
+                    if self.stopping.is_set():
+                        batch.ready.appendleft((verdict, composed))  # given back with the rest
+                        break
+                    message = composed.message
+                    mark = Mark(verdict.row.id, batch.token, message.sender, message.data)
+                    marked = await run.writer.submit(previous, [mark])
+                    previous = []
+                    if verdict.row.id not in marked:
+                        _log.warning(
+                            "message %s: its claim was taken over; left to the sender now holding it",
+                            verdict.row.id,
+                        )
+                        continue
+                    if self.stopping.is_set():  # stopped while it was being marked: not handed over
+                        give_back = functools.partial(self.ledger.release, status="sending")
+                        await self._in_database(give_back, [verdict.row.id], batch.token)
+                        break
+                    result = await self._send(verdict, message)
+                    sent.append(verdict)
+                    previous = [verdict]
+                finally:
+                    if self.throttle is not None:
+                        self.throttle.end(group, result)
         finally:
             if previous:
                 await run.writer.submit(previous)
         return sent
+
+    def _pick(self, batch: _Batch) -> tuple[Verdict, Composed, str] | dict[str, float]:
+        """The next message whose mail host may take one now, taken out of the batch; else how
+        long each host group of the batch has to wait."""
+        throttle = self.throttle
+        if throttle is None:
+            verdict, composed = batch.ready.popleft()
+            return verdict, composed, ""
+        waits: dict[str, float] = {}
+        for index, (verdict, composed) in enumerate(batch.ready):
+            group = batch.groups.get(verdict.row.id, "default")
+            if group not in waits:
+                waits[group] = throttle.wait(group)
+            if waits[group] <= 0:
+                del batch.ready[index]
+                throttle.begin(group)
+                return verdict, composed, group
+        return waits
+
+    async def _wait_or_defer(self, batch: _Batch, run: _Run, waits: dict[str, float]) -> None:
+        """Every message left is for a host at its limit: wait a short while, or give the
+        messages of hosts with a long wait back to the queue until their turn (never dropped)."""
+        assert self.throttle is not None
+        later = {group: wait for group, wait in waits.items() if wait > DEFER_AFTER}
+        if not later:
+            await asyncio.sleep(min(waits.values(), default=_TEND))
+            return
+        until: dict[int, datetime] = {}
+        keep: deque[tuple[Verdict, Composed]] = deque()
+        for verdict, composed in batch.ready:
+            group = batch.groups.get(verdict.row.id, "default")
+            if group in later:
+                until[verdict.row.id] = run.now + timedelta(seconds=later[group])
+                self.throttle.deferred(group, 1)
+            else:
+                keep.append((verdict, composed))
+        batch.ready = keep
+        run.deferred += len(until)
+        await self._in_database(self.ledger.defer, until, batch.token)
 
     async def _tend(self, run: _Run) -> None:
         """While the run lasts: extend the leases of what it holds, and on a stop give back at once
@@ -369,7 +438,7 @@ class Outbox:
                     return
         settled.append(verdict)
 
-    async def _send(self, verdict: Verdict, message: OutgoingMessage) -> None:
+    async def _send(self, verdict: Verdict, message: OutgoingMessage) -> SendResult:
         result = await self.transport.send(message)
         if result.accepted:
             verdict.status = "sent"
@@ -383,6 +452,7 @@ class Outbox:
             verdict.sender, verdict.data = message.sender, message.data
         else:
             verdict.status, verdict.error = "failed", f"{result.code} {result.reason} ({result.stage})"
+        return result
 
     def _compose(self, row: _Claimed, lead_rows: dict[int, dict[str, Any]], now: datetime) -> Composed | None:
         if row.kind in CAMPAIGN_MAIL:
@@ -420,10 +490,26 @@ class Outbox:
                 .order_by(m.next_attempt_at, m.id)
                 .limit(self.batch_size)
             )
+            queries = [query]
+            remaining = self._warmup_remaining(conn, now)
+            if remaining is not None:
+                # Transactional mail first, whatever the day's volume; then marketing mail up to
+                # what is left of it, the most engaged leads first (the rest waits in the queue).
+                queries = [query.where(~held_back())]
+                if remaining > 0:
+                    engaged = (
+                        query.where(held_back())
+                        .join(leads, leads.c.id == m.lead_id)
+                        .order_by(None)
+                        .order_by(leads.c.score.desc(), m.next_attempt_at, m.id)
+                        .limit(min(remaining, self.batch_size))
+                    )
+                    queries.append(engaged)
             if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
+                queries = [q.with_for_update(skip_locked=True, of=messages) for q in queries]
             # The query's columns are _Claimed's fields in order; attempts counts the one this claim starts.
-            rows = [_Claimed._make((*r[:-1], r[-1] + 1)) for r in conn.execute(query)]
+            rows = [_Claimed._make((*r[:-1], r[-1] + 1)) for q in queries for r in conn.execute(q)]
+            rows = rows[: self.batch_size]
             if rows:
                 conn.execute(
                     update(messages)
@@ -437,6 +523,18 @@ class Outbox:
                 )
         return rows
 
+    def _warmup_remaining(self, conn: Connection, now: datetime) -> int | None:
+        """Marketing emails the warm-up still allows today (None: no warm-up, or it is over)."""
+        if self.warmup is None:
+            return None
+        allowance = self.warmup.allowance(now)
+        if allowance is None:
+            self.warmup_today = None
+            return None
+        used = self.warmup.used(conn, now)
+        self.warmup_today = (allowance, used)
+        return max(allowance - used, 0)
+
     def release(self, ids: Sequence[int], token: str, *, status: str = "claimed") -> None:
         """Messages of claim ``token`` never handed over go back to the queue."""
         self.ledger.release(ids, token, status=status)
@@ -444,6 +542,13 @@ class Outbox:
     def _claim_with_recipients(self, now: datetime, token: str) -> tuple[list[_Claimed], _Recipients]:
         claimed = self.claim(now, token)
         return claimed, (self._recipients(claimed) if claimed else ({}, {}, {}))
+
+    def _host_groups(self, claimed: Sequence[_Claimed]) -> dict[int, str]:
+        """Each claimed message's recipient host group (MX lookups, cached: on a thread)."""
+        hosts = self.mail_hosts or MailHosts(None)
+        domains = {row.id: row.to_address.rpartition("@")[2].lower() for row in claimed}
+        by_domain = hosts.groups(domains.values())
+        return {message_id: by_domain[domain] for message_id, domain in domains.items()}
 
     def _recipients(self, claimed: Sequence[_Claimed]) -> _Recipients:
         campaign_mail = [r for r in claimed if r.kind in CAMPAIGN_MAIL and r.lead_id]

@@ -107,6 +107,13 @@ def test_pool_size_and_rate_come_from_the_settings(tmp_path: Path) -> None:
     assert (transport.settings.pool_size, transport.settings.rate_per_second) == (6, 3.0)
 
 
+def test_max_connections_and_max_rate_in_the_url_win_over_the_settings(tmp_path: Path) -> None:
+    url = "smtp://relay.example.com?max_connections=12&max_rate=50&pool_size=3"
+    transport = parse_transport(url, tmp_path, Settings(smtp_pool_size=6, smtp_rate_per_second=3))
+    assert isinstance(transport, SmtpTransport)
+    assert (transport.settings.pool_size, transport.settings.rate_per_second) == (12, 50.0)
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

@@ -70,7 +70,8 @@ def test_kill_9_mid_send_then_restart_sends_nothing_twice(harness: Harness) -> N
     try:
         toml = harness.root / "nurture.toml"
         toml.write_text(
-            toml.read_text() + f'transport = "smtp://127.0.0.1:{port}?tls=none&timeout=30"\n',
+            toml.read_text()
+            + f'transport = "smtp://127.0.0.1:{port}?tls=none&timeout=30&max_connections=4"\n',
             encoding="utf-8",
         )
         rows = "".join(f"lead{i}@firma{i}.de,L{i},DE,Europe/Berlin\n" for i in range(LEADS))

@@ -38,7 +38,10 @@ __all__ = [
     "redact_url",
 ]
 
-_SMTP_OPTIONS = ("tls", "timeout", "data_timeout", "ca_file", "verify", "helo", "pool_size", "rate")
+_SMTP_OPTIONS = (
+    "tls", "timeout", "data_timeout", "ca_file", "verify", "helo", "max_connections", "max_rate",
+    "pool_size", "rate",  # the earlier names of max_connections and max_rate
+)  # fmt: skip
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -48,11 +51,12 @@ def parse_transport(url: str, workspace_root: Path, settings: Settings | None = 
 
     * ``maildir:PATH[?fsync=true]`` (PATH relative to the workspace) — the default, nothing leaves;
     * ``smtp://[user:pass@]host[:port][?tls=starttls|implicit|none&timeout=30&data_timeout=600
-      &ca_file=PATH&verify=true&helo=NAME&pool_size=4&rate=10]`` — ``smtps://`` means ``tls=implicit``;
+      &ca_file=PATH&verify=true&helo=NAME&max_connections=40&max_rate=10]`` — ``smtps://`` means
+      ``tls=implicit``; ``pool_size`` and ``rate`` are accepted for ``max_connections`` and ``max_rate``;
     * ``memory:`` — keep messages in memory (simulations, tests).
 
-    Pool size, rate and the wait for the answer to the final dot default to the ``smtp_pool_size``,
-    ``smtp_rate_per_second`` and ``smtp_data_timeout`` settings.
+    Connections, rate (emails/s) and the wait for the answer to the final dot default to the
+    ``smtp_pool_size``, ``smtp_rate_per_second`` and ``smtp_data_timeout`` settings.
     """
     scheme, _, rest = url.partition(":")
     scheme = scheme.lower()
@@ -122,10 +126,12 @@ def parse_smtp_url(url: str, workspace_root: Path, settings: Settings | None = N
         ca_file=ca_file,
         verify=_flag(options.get("verify", "true"), "verify", shown),
         helo=options.get("helo"),
-        pool_size=int(_number(options.get("pool_size", str(settings.smtp_pool_size if settings else 4)),
-                              "pool_size", shown, minimum=1)),
-        rate_per_second=_number(options.get("rate", str(settings.smtp_rate_per_second if settings else 0)),
-                                "rate", shown, minimum=0),
+        pool_size=int(_number(_either(options, "max_connections", "pool_size",
+                                      str(settings.smtp_pool_size if settings else 40)),
+                              "max_connections", shown, minimum=1)),
+        rate_per_second=_number(_either(options, "max_rate", "rate",
+                                        str(settings.smtp_rate_per_second if settings else 0)),
+                                "max_rate", shown, minimum=0),
     )  # fmt: skip
 
 
@@ -152,6 +158,11 @@ def _options(query: str, known: tuple[str, ...], shown: str) -> dict[str, str]:
             raise TransportError(f"{shown!r}: unknown option {key!r} (known: {', '.join(known)})")
         options[key] = values[-1]
     return options
+
+
+def _either(options: dict[str, str], name: str, earlier: str, default: str) -> str:
+    """The option under its name, else under its earlier name, else ``default``."""
+    return options.get(name, options.get(earlier, default))
 
 
 def _flag(value: str, name: str, shown: str) -> bool:

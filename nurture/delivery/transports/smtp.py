@@ -2,7 +2,9 @@
 
 Opening a connection (TCP, EHLO, STARTTLS, AUTH) costs several round trips; a marketing send of
 thousands of messages reuses ``pool_size`` connections instead, each carrying one transaction at a
-time. A connection the relay dropped while idle is reopened transparently before anything of the
+time. Where the relay offers PIPELINING (RFC 2920) the envelope (MAIL FROM, RCPT TO, DATA) goes
+in one write (:mod:`nurture.delivery.transports.pipelining`): two round trips per email instead of
+four. A connection the relay dropped while idle is reopened transparently before anything of the
 message was sent. A connection lost or timed out *before* the final dot of DATA is ``retry``: the
 relay cannot deliver half a message. One lost or timed out *after* the final dot is ``unknown``:
 the relay has the whole message and may well deliver it, so it must not be sent again. The wait
@@ -34,6 +36,7 @@ import aiosmtplib
 from nurture.delivery.pacing import TokenBucket
 from nurture.delivery.tls import client_tls_context
 from nurture.delivery.transports.base import OutgoingMessage, SendResult
+from nurture.delivery.transports.pipelining import NoReplies, send_group
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ class SmtpSettings:
     ca_file: str | None = None
     verify: bool = True
     helo: str | None = None
-    pool_size: int = 4
+    pool_size: int = 40  # connections at most (max_connections)
     rate_per_second: float = 0.0
 
     def describe(self) -> str:
@@ -71,11 +74,13 @@ class SmtpSettings:
 
 
 class _Refused(Exception):
-    """A reply that ends the transaction with a verdict (kept internal to the send path)."""
+    """A reply that ends the transaction with a verdict (kept internal to the send path);
+    ``drop``: the connection cannot carry another transaction and is closed."""
 
-    def __init__(self, result: SendResult) -> None:
+    def __init__(self, result: SendResult, *, drop: bool = False) -> None:
         super().__init__(result.reason)
         self.result = result
+        self.drop = drop
 
 
 class _Connection:
@@ -302,62 +307,95 @@ class SmtpTransport:
 
     async def _transaction(self, connection: _Connection, message: OutgoingMessage) -> SendResult:
         client = connection.client
-        stage = connection.stage = "mail"
+        connection.stage = "mail"
         try:
             options = [b"SIZE=%d" % len(message.data)] if client.supports_extension("size") else []
             if message.needs_smtputf8:
                 if not client.supports_extension("smtputf8"):
                     return SendResult.rejected(553, SMTPUTF8_MISSING, "mail")
                 options.append(b"SMTPUTF8")
-            try:
-                # The envelope was checked (OutgoingMessage.envelope_problem: no spaces, controls or
-                # line breaks) before anything was written, so addresses go out as they are: the
-                # library's mail() and rcpt() would parse each one again, for every message.
-                mail = b"FROM:<%s>" % message.sender.encode("utf-8")
-                _expect(await client.execute_command(b"MAIL", mail, *options), 250)
-            except aiosmtplib.SMTPServerDisconnected as exc:
-                raise _StaleConnection(str(exc)) from None
-            stage = connection.stage = "rcpt"
-            refused = await self._recipients(client, message.recipients)
-            stage = connection.stage = "data"
-            response = await _data(connection, message.data, self.settings.data_timeout)
+            # The envelope was checked (OutgoingMessage.envelope_problem: no spaces, controls or
+            # line breaks) before anything was written, so addresses go out as they are: the
+            # library's mail() and rcpt() would parse each one again, for every message.
+            mail = b" ".join((b"FROM:<%s>" % message.sender.encode("utf-8"), *options))
+            if client.supports_extension("pipelining"):
+                refused = await self._pipelined_envelope(connection, mail, message)
+            else:
+                refused = await self._envelope_in_turn(connection, mail, message)
+            connection.stage = "data"
+            response = await _content(connection, message.data, self.settings.data_timeout)
         except _AnswerLost as lost:
             connection.drop()
             return SendResult.unknown(
                 f"{lost} after the final dot: the relay has the whole message and may deliver it"
             )
         except _Refused as refusal:
-            await _reset(client)
+            if refusal.drop:
+                connection.drop()
+            else:
+                await _reset(client)
             return refusal.result
         except aiosmtplib.SMTPResponseException as exc:
             await _reset(client)
-            return _verdict(exc.code, exc.message, stage)
-        except aiosmtplib.SMTPTimeoutError:
-            connection.drop()
-            return SendResult.retry(f"timed out waiting for the relay during {stage.upper()}", stage=stage)
-        except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
-            connection.drop()
-            return SendResult.retry(f"connection lost during {stage.upper()}: {_reason(exc)}", stage=stage)
+            return _verdict(exc.code, exc.message, _stage(connection))
         except asyncio.CancelledError:
             connection.drop()  # the reply we gave up on would be mistaken for the next one
             raise
-        except (aiosmtplib.SMTPException, ValueError) as exc:
+        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
             connection.drop()
-            return SendResult.retry(f"SMTP error during {stage.upper()}: {_reason(exc)}", stage=stage)
+            return _failed(exc, _stage(connection))
         return SendResult.ok(response.message, refused)
+
+    async def _envelope_in_turn(
+        self, connection: _Connection, mail: bytes, message: OutgoingMessage
+    ) -> dict[str, tuple[int, str]]:
+        """MAIL FROM, each RCPT TO and DATA, each waiting for its reply (a relay without PIPELINING)."""
+        client = connection.client
+        try:
+            _expect(await client.execute_command(b"MAIL", mail), 250)
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            raise _StaleConnection(str(exc)) from None
+        connection.stage = "rcpt"
+        refused = await self._recipients(client, message.recipients)
+        connection.stage = "data"
+        _expect(await client.execute_command(b"DATA"), 354)
+        return refused
 
     async def _recipients(
         self, client: aiosmtplib.SMTP, recipients: tuple[str, ...]
     ) -> dict[str, tuple[int, str]]:
-        refused: dict[str, tuple[int, str]] = {}
+        replies = []
         for recipient in recipients:
-            reply = await client.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode("utf-8"))
-            if reply.code not in (250, 251):
-                refused[recipient] = (reply.code, reply.message)
-        if refused and len(refused) == len(recipients):
-            # Every recipient refused: a temporary refusal of any one of them makes it a retry.
-            code, text = min(refused.values(), key=lambda reply: reply[0])
-            raise _Refused(_verdict(code, text, "rcpt"))
+            replies.append(await client.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode("utf-8")))
+        return _recipient_replies(recipients, replies)
+
+    async def _pipelined_envelope(
+        self, connection: _Connection, mail: bytes, message: OutgoingMessage
+    ) -> dict[str, tuple[int, str]]:
+        """MAIL FROM, every RCPT TO and DATA in one write (RFC 2920); each reply judged in turn,
+        as if the commands had gone one by one. Returns the recipients refused while others were
+        accepted; raises :class:`_Refused` with the verdict of the first refusal that ends the
+        transaction."""
+        rcpts = [b"RCPT TO:<%s>" % recipient.encode("utf-8") for recipient in message.recipients]
+        try:
+            commands = [b"MAIL " + mail, *rcpts, b"DATA"]
+            replies = await send_group(connection.client, commands, self.settings.timeout)
+        except NoReplies as exc:
+            raise _StaleConnection(str(exc)) from None
+        mail_reply, data_reply = replies[0], replies[-1]
+        # A relay that took DATA (354) now reads the message: an email refused before it must not
+        # be followed by anything, so the connection is closed rather than reset.
+        reading = data_reply.code == 354
+        if mail_reply.code != 250:
+            raise _Refused(_verdict(mail_reply.code, mail_reply.message, "mail"), drop=reading)
+        connection.stage = "rcpt"
+        try:
+            refused = _recipient_replies(message.recipients, replies[1:-1])
+        except _Refused as refusal:
+            refusal.drop = reading
+            raise
+        if not reading:
+            raise _Refused(_verdict(data_reply.code, data_reply.message, "data"))
         return refused
 
 
@@ -374,8 +412,24 @@ class _AnswerLost(Exception):
     """The connection ended, or the wait ran out, after the final dot was written."""
 
 
-async def _data(connection: _Connection, data: bytes, answer_timeout: float) -> aiosmtplib.SMTPResponse:
-    """DATA, the message, and the relay's verdict on it (waited for up to ``answer_timeout``).
+def _recipient_replies(
+    recipients: tuple[str, ...], replies: list[aiosmtplib.SMTPResponse]
+) -> dict[str, tuple[int, str]]:
+    """The recipients refused, from the replies to their RCPT TO; :class:`_Refused` when all were."""
+    refused = {
+        recipient: (reply.code, reply.message)
+        for recipient, reply in zip(recipients, replies, strict=True)
+        if reply.code not in (250, 251)
+    }
+    if refused and len(refused) == len(recipients):
+        # Every recipient refused: a temporary refusal of any one of them makes it a retry.
+        code, text = min(refused.values(), key=lambda reply: reply[0])
+        raise _Refused(_verdict(code, text, "rcpt"))
+    return refused
+
+
+async def _content(connection: _Connection, data: bytes, answer_timeout: float) -> aiosmtplib.SMTPResponse:
+    """The message after the relay's 354, and its verdict on it (waited for up to ``answer_timeout``).
 
     The library's ``data()`` runs two regular expressions over every message to fix line ends and
     double leading dots; the messages nurture builds already end every line in CRLF, so only the
@@ -383,7 +437,6 @@ async def _data(connection: _Connection, data: bytes, answer_timeout: float) -> 
     line ends still gets the full treatment.
     """
     client = connection.client
-    _expect(await client.execute_command(b"DATA"), 354)
     protocol = client.protocol
     if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("connection lost")
@@ -422,6 +475,20 @@ def _expect(reply: aiosmtplib.SMTPResponse, code: int) -> aiosmtplib.SMTPRespons
     if reply.code != code:
         raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
     return reply
+
+
+def _stage(connection: _Connection) -> str:
+    """Where the transaction was for a verdict: a refusal of the final dot is one of the data."""
+    return "data" if connection.stage == "dot" else connection.stage
+
+
+def _failed(exc: BaseException, stage: str) -> SendResult:
+    """A timeout, a lost connection or a protocol error before the final dot: try again later."""
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError):
+        return SendResult.retry(f"timed out waiting for the relay during {stage.upper()}", stage=stage)
+    if isinstance(exc, (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError)):
+        return SendResult.retry(f"connection lost during {stage.upper()}: {_reason(exc)}", stage=stage)
+    return SendResult.retry(f"SMTP error during {stage.upper()}: {_reason(exc)}", stage=stage)
 
 
 def _verdict(code: int, text: str, stage: str) -> SendResult:

@@ -1,7 +1,7 @@
 """experiments: the variant of each message, and variants promoted to winner
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import nurture.store.types
 
-revision = '0010'
-down_revision = '0009'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
