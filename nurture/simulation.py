@@ -133,6 +133,7 @@ class Simulation:
         transport: Transport | None = None,
         engagement: EngagementModel | None = None,
         sales: SalesModel | None = None,
+        locale: str | None = None,
     ) -> None:
         program = lifecycle.program
         self.db = db
@@ -144,7 +145,7 @@ class Simulation:
         # Leases follow the simulated clock, as they follow a pinned `tick --now`.
         self._now = datetime.min.replace(tzinfo=UTC)  # the simulated moment, once a run starts
         self.outbox = Outbox(
-            db, Composer(program, settings, signer), self.transport, clock=lambda: self._now
+            db, Composer(program, settings, signer, locale=locale), self.transport, clock=lambda: self._now
         )
         self.outbox.consent = ConsentScreen({key: c.topic for key, c in program.campaigns.items()}, settings)
         self.engagement = engagement

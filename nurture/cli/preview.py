@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from nurture.cli.context import App, pass_app
+from nurture.cli.locales import locale_option
 from nurture.definitions import Program, SendStep
 from nurture.definitions.problems import did_you_mean
 from nurture.engine.enrollments import load_leads
@@ -36,9 +37,17 @@ PREVIEW_MESSAGE_REF = 0  # no outbox row: tracking links in a preview record not
     help="What to print: the text part, the HTML part, or the whole message.",
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@locale_option
 @pass_app
 def preview(
-    app: App, campaign: str, step: str, lead_email: str | None, sample: bool, part: str, output: Path | None
+    app: App,
+    campaign: str,
+    step: str,
+    lead_email: str | None,
+    sample: bool,
+    part: str,
+    output: Path | None,
+    locale: str | None,
 ) -> None:
     """Render the email of a send STEP of CAMPAIGN for one lead (nothing is sent or recorded)."""
     if bool(lead_email) == sample:
@@ -47,7 +56,7 @@ def preview(
     send_step_of(program, campaign, step)
     now = app.clock.now()
     lead = lead_to_render(app, lead_email, now)
-    composer = Composer(program, app.workspace.settings, signer_for(app.workspace))
+    composer = Composer(program, app.workspace.settings, signer_for(app.workspace), locale=locale)
     composed = composer.marketing(PREVIEW_MESSAGE_REF, "<preview@nurture.invalid>", lead, campaign, step, now)
     data = composed.message.data
     if part == "eml":
@@ -55,7 +64,10 @@ def preview(
     else:
         parsed = email.message_from_bytes(data, policy=email.policy.default)
         body = parsed.get_body(("plain",) if part == "text" else ("html",))
-        header = f"From: {parsed['From']}\nTo: {parsed['To']}\nSubject: {parsed['Subject']}\n\n"
+        header = (
+            f"From: {parsed['From']}\nTo: {parsed['To']}\nSubject: {parsed['Subject']}\n"
+            f"Content-Language: {parsed['Content-Language']}\n\n"
+        )
         content = (header if part == "text" else "") + (body.get_content() if body is not None else "")
     if output:
         output.write_text(content, encoding="utf-8")
