@@ -13,6 +13,7 @@ from nurture.definitions.campaign import Campaign
 from nurture.definitions.conditions import Condition
 from nurture.definitions.event_types import event_type_problems
 from nurture.definitions.flow import loops_without_wait, unreachable_runs
+from nurture.definitions.localized import has_fallback, locale_steps
 from nurture.definitions.predictive_check import predictive_problems
 from nurture.definitions.problems import Problem, did_you_mean
 from nurture.definitions.program import Loaded, Program
@@ -100,6 +101,15 @@ def _campaign(
         at_subject = partial(item.locate, "steps", index, "send", "subject")
         subject = step.send.subject
         yield from localized_text_problems(templates, subject, at_subject, "subject", default_locale)
+        senders = step.send.from_
+        if isinstance(senders, dict) and not has_fallback(senders, default_locale):
+            wanted = " or ".join(repr(s) for s in locale_steps(default_locale))
+            yield Problem(
+                "error",
+                item.locate("steps", index, "send", "from"),
+                f"from has no sender for the workspace's locale {wanted} (the locale setting): "
+                "leads in other languages would get none",
+            )
         if step.send.layout is not None and not templates.exists(f"layouts/{step.send.layout}.html"):
             yield Problem(
                 "error",

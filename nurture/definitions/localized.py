@@ -1,6 +1,7 @@
 """Texts of a send step per locale, and which one a lead gets.
 
-A step's ``subject`` is one text, or one per locale::
+A step's ``subject`` (and ``from``, for a sender name per language) is one text, or one per
+locale::
 
     subject: {de: "Willkommen, {{ lead.first_name }}!", en: "Welcome, {{ lead.first_name }}!"}
 
@@ -23,20 +24,20 @@ language the step does not have gets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
 
-from nurture.definitions.fields import invalid
+from nurture.definitions.fields import checked_sender, invalid
 from nurture.i18n.locale_choice import NotALocale, language_tag, parse_locale
 
 
-def _localized(value: Any) -> str | dict[str, str]:
+def _localized(value: Any, each: Callable[[str], str] = lambda text: text) -> str | dict[str, str]:
     if isinstance(value, str):
         if not value.strip():
             raise invalid("text", "write a text here; it is empty")
-        return value
+        return each(value)
     if not isinstance(value, dict) or not value:
         raise invalid("text", "write a text, or one per locale: {de: \"...\", en: \"...\"}")
     texts: dict[str, str] = {}
@@ -49,28 +50,31 @@ def _localized(value: Any) -> str | dict[str, str]:
             raise invalid("locale", f"{key!r} is the locale {tag!r} twice")
         if not isinstance(text, str) or not text.strip():
             raise invalid("text", f"the {key!r} text is empty or not a text")
-        texts[tag] = text
+        texts[tag] = each(text)
     return texts
 
 
+def _schema(value: dict[str, Any]) -> WithJsonSchema:
+    per_locale = {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": value,
+        "description": "One per locale: {de: ..., en: ...}",
+    }
+    return WithJsonSchema({"anyOf": [value, per_locale]})
+
+
 LocalizedText = Annotated[
-    str | dict[str, str],
-    PlainValidator(_localized),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "minLength": 1},
-                {
-                    "type": "object",
-                    "minProperties": 1,
-                    "additionalProperties": {"type": "string", "minLength": 1},
-                    "description": "A text per locale: {de: ..., en: ...}",
-                },
-            ]
-        }
-    ),
+    str | dict[str, str], PlainValidator(_localized), _schema({"type": "string", "minLength": 1})
 ]
 """One text, or a text per locale (``{de: ..., en: ...}``)."""
+
+LocalizedSender = Annotated[
+    str | dict[str, str],
+    PlainValidator(lambda value: _localized(value, checked_sender)),
+    _schema({"type": "string", "description": "An address, or 'Name <address>'."}),
+]
+"""One sender, or one per locale (``{de: "Taktwerk <hallo@...>", en: "Taktwerk <hello@...>"}``)."""
 
 
 def locale_steps(locale: str | None) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, WithJsonSchema, 
 
 from nurture.definitions.conditions import LEAD_FIELDS, Condition
 from nurture.definitions.fields import DefinitionModel, Duration, Key, Sender, invalid
-from nurture.definitions.localized import LocalizedText
+from nurture.definitions.localized import LocalizedSender, LocalizedText
 from nurture.definitions.problems import did_you_mean
 from nurture.leads.fields import STANDARD_FIELDS
 
@@ -87,8 +87,10 @@ class SendEmail(DefinitionModel):
         description="Subject line, a Jinja2 template over lead, campaign, step; or one per locale "
         "({de: ..., en: ...}), the workspace's locale among them (docs/languages.md).",
     )
-    from_: Sender | None = Field(
-        default=None, alias="from", description="Sender, else the from_address setting."
+    from_: LocalizedSender | None = Field(
+        default=None,
+        alias="from",
+        description="Sender, else the from_address setting; or one per locale ({de: ..., en: ...}).",
     )
     reply_to: Sender | None = Field(
         default=None, description="Reply-To address, e.g. the lead's rep or sales."

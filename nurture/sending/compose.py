@@ -125,7 +125,8 @@ class Composer:
         subject = pick_text(step.send.subject, lead_locale, self.default_locale)
         rendered = self.renderer.render(template, subject, context)
         tracked = self.tracker.track(rendered, message_id, unsubscribe_url=unsubscribe_url)
-        sender = Address.parse(step.send.from_) if step.send.from_ else self.sender
+        chosen = pick_text(step.send.from_, lead_locale, self.default_locale) if step.send.from_ else None
+        sender = Address.parse(chosen) if chosen else self.sender
         reply_to = Address.parse(step.send.reply_to) if step.send.reply_to else self.reply_to
         email = Email(
             sender=sender,

@@ -78,3 +78,24 @@ def test_each_version_of_a_template_compiles_and_uses_only_known_names(
         "leads are matched by that name",
         "templates/hello.xx.html: warning: 'xx' is not a locale: no lead gets this version of 'hello'",
     ]
+
+
+
+def sending_from(senders: str) -> str:
+    steps = f"steps:\n  - send: {{template: hello, subject: Hallo, from: {senders}}}\n"
+    return "kind: Campaign\nkey: c\nentry: {on: manual}\n" + steps
+
+
+def test_a_sender_per_locale_needs_the_workspaces_locale(make_workspace: WorkspaceFactory) -> None:
+    senders = "{en: 'Taktwerk <hello@taktwerk.example>'}"
+    workspace = make_workspace({"campaigns/c.yaml": sending_from(senders), "nurture.toml": 'locale = "de"\n'})
+    [error] = problems(workspace)
+    assert error.startswith("campaigns/c.yaml:5:")
+    assert error.endswith("from has no sender for the workspace's locale 'de' (the locale setting): "
+                          "leads in other languages would get none")  # fmt: skip
+
+
+def test_each_sender_of_a_map_is_an_address(make_workspace: WorkspaceFactory) -> None:
+    senders = "{de: 'Taktwerk <hallo@taktwerk.example>', en: 'Taktwerk hello at taktwerk'}"
+    [error] = problems(make_workspace({"campaigns/c.yaml": sending_from(senders)}))
+    assert "'Taktwerk hello at taktwerk' is not a sender; write an address or 'Name <address>'" in error

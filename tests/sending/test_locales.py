@@ -32,7 +32,8 @@ PAGE = (
 def h(harness: Harness) -> Harness:
     trial = TRIAL.replace(
         'subject: "Willkommen, {{ lead.first_name }}!"',
-        'subject: {de: "Willkommen, {{ lead.first_name }}!", en: "Welcome, {{ lead.first_name }}!"}',
+        'subject: {de: "Willkommen, {{ lead.first_name }}!", en: "Welcome, {{ lead.first_name }}!"}, '
+        'from: {de: "Taktwerk <hallo@taktwerk.example>", en: "Taktwerk Team <hello@taktwerk.example>"}',
     )
     assert trial != TRIAL
     write_program(harness.root, trial)
@@ -78,6 +79,8 @@ def test_each_lead_gets_the_template_and_subject_of_their_locale(h: Harness) -> 
         mail = mails[address]
         assert (mail["Subject"], mail["Content-Language"]) == (subject, language), address
         assert greeting in html(mail) and f'<html lang="{language}">' in html(mail), address
+    assert mails["tom@taktwerk.ch"]["From"] == "Taktwerk Team <hello@taktwerk.example>"
+    assert mails["ueli@bergbahn.ch"]["From"] == "Taktwerk <hallo@taktwerk.example>"
     text = mails["tom@taktwerk.ch"].get_body(("plain",))
     assert text is not None and text.get_content().strip() == "Hello Tom (en)"
 
