@@ -25,6 +25,7 @@ language the step does not have gets.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
@@ -77,6 +78,7 @@ LocalizedSender = Annotated[
 """One sender, or one per locale (``{de: "Taktwerk <hallo@...>", en: "Taktwerk <hello@...>"}``)."""
 
 
+@lru_cache(maxsize=4096)  # per email sent: a program's leads have a handful of distinct locales
 def locale_steps(locale: str | None) -> tuple[str, ...]:
     """``("de-CH", "de")`` for ``de_CH``: the locale, then its language; () when it is none."""
     if not locale:
