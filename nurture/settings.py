@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from nurture.branding import DEFAULT_PRIMARY, DEFAULT_TEXT, Branding, checked_color, checked_logo_url
 from nurture.durations import parse_duration
 from nurture.errors import SettingsError
 from nurture.i18n.locale_choice import language_tag, parse_locale
@@ -47,6 +48,11 @@ class Settings(BaseSettings):
     locale: str = Field(
         default="en", description="language of nurture's own pages and emails when the reader's is unknown"
     )
+    # Branding of the pages nurture serves and of its own emails (nurture.branding).
+    brand_name: str | None = Field(default=None, max_length=100, description="the workspace's display name")
+    brand_logo_url: str | None = Field(default=None, description="https URL of the logo image")
+    brand_primary_color: str = Field(default=DEFAULT_PRIMARY, description="buttons and accents (hex)")
+    brand_text_color: str = Field(default=DEFAULT_TEXT, description="body text (hex)")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8025, ge=1, le=65535)
     ingest_api_key: SecretStr | None = None
@@ -181,6 +187,27 @@ class Settings(BaseSettings):
         if value.strip():
             admin_address(value)
         return value.strip()
+
+    @field_validator("brand_logo_url")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        return checked_logo_url(value) if value else None
+
+    @field_validator("brand_primary_color", "brand_text_color")
+    @classmethod
+    def _color(cls, value: str) -> str:
+        return checked_color(value)
+
+    @field_validator("brand_name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        # One line: the name also goes into page titles and email footers.
+        shown = " ".join(value.split()) if value else ""
+        return shown or None
+
+    @property
+    def branding(self) -> Branding:
+        return Branding(self.brand_name, self.brand_logo_url, self.brand_primary_color, self.brand_text_color)
 
     @field_validator("locale")
     @classmethod

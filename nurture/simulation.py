@@ -136,6 +136,7 @@ class Simulation:
         engagement: EngagementModel | None = None,
         sales: SalesModel | None = None,
         variant: str | None = None,
+        locale: str | None = None,
     ) -> None:
         program = lifecycle.program
         self.db = db
@@ -148,7 +149,7 @@ class Simulation:
         # Leases follow the simulated clock, as they follow a pinned `tick --now`.
         self._now = datetime.min.replace(tzinfo=UTC)  # the simulated moment, once a run starts
         self.outbox = Outbox(
-            db, Composer(program, settings, signer), self.transport, clock=lambda: self._now
+            db, Composer(program, settings, signer, locale=locale), self.transport, clock=lambda: self._now
         )
         topics = {key: c.topic for key, c in program.campaigns.items()}
         self.outbox.consent = ConsentScreen(topics, consent_settings(settings, program))

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from nurture.cli.context import App, pass_app
+from nurture.cli.locales import locale_option
 from nurture.definitions import Program, SendStep
 from nurture.definitions.problems import did_you_mean
 from nurture.engine.enrollments import load_leads
@@ -39,6 +40,7 @@ PREVIEW_MESSAGE_REF = 0  # no outbox row: tracking links in a preview record not
     "--variant", metavar="ID", help="Which variant of the step to render (default: the step as written)."
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@locale_option
 @pass_app
 def preview(
     app: App,
@@ -49,6 +51,7 @@ def preview(
     part: str,
     variant: str | None,
     output: Path | None,
+    locale: str | None,
 ) -> None:
     """Render the email of a send STEP of CAMPAIGN for one lead (nothing is sent or recorded)."""
     if bool(lead_email) == sample:
@@ -57,7 +60,7 @@ def preview(
     variant_of(send_step_of(program, campaign, step), variant)
     now = app.clock.now()
     lead = lead_to_render(app, lead_email, now)
-    composer = Composer(program, app.workspace.settings, signer_for(app.workspace))
+    composer = Composer(program, app.workspace.settings, signer_for(app.workspace), locale=locale)
     composed = composer.marketing(
         PREVIEW_MESSAGE_REF, "<preview@nurture.invalid>", lead, campaign, step, now, variant=variant
     )
@@ -67,7 +70,10 @@ def preview(
     else:
         parsed = email.message_from_bytes(data, policy=email.policy.default)
         body = parsed.get_body(("plain",) if part == "text" else ("html",))
-        header = f"From: {parsed['From']}\nTo: {parsed['To']}\nSubject: {parsed['Subject']}\n\n"
+        header = (
+            f"From: {parsed['From']}\nTo: {parsed['To']}\nSubject: {parsed['Subject']}\n"
+            f"Content-Language: {parsed['Content-Language']}\n\n"
+        )
         content = (header if part == "text" else "") + (body.get_content() if body is not None else "")
     if output:
         output.write_text(content, encoding="utf-8")

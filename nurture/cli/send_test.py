@@ -7,6 +7,7 @@ import asyncio
 import click
 
 from nurture.cli.context import App, pass_app
+from nurture.cli.locales import locale_option
 from nurture.cli.preview import lead_to_render, send_step_of, variant_of
 from nurture.delivery.headers import Address, InvalidAddress
 from nurture.delivery.transports import OutgoingMessage, SendResult, parse_transport, redact_url
@@ -22,6 +23,7 @@ from nurture.sending.factory import signer_for
 @click.option("--lead", "lead_email", metavar="EMAIL", help="Render for this stored lead.")
 @click.option("--sample", is_flag=True, help="Render for a made-up sample lead (the default without --lead).")
 @click.option("--variant", metavar="ID", help="The variant to send (default: the step as written).")
+@locale_option
 @pass_app
 def send_test(
     app: App,
@@ -31,6 +33,7 @@ def send_test(
     lead_email: str | None,
     sample: bool,
     variant: str | None,
+    locale: str | None,
 ) -> None:
     """Send the email of a send STEP of CAMPAIGN to ADDRESS through the configured transport, its
     subject marked [TEST]. Nothing is recorded against any lead: no outbox row, no stage, no score."""
@@ -44,7 +47,7 @@ def send_test(
     variant_of(send_step_of(program, campaign, step), variant)
     now = app.clock.now()
     lead = lead_to_render(app, lead_email, now)
-    composer = Composer(program, app.workspace.settings, signer_for(app.workspace))
+    composer = Composer(program, app.workspace.settings, signer_for(app.workspace), locale=locale)
     composed = composer.test_send(lead, campaign, step, to_address, now, variant)
     result = asyncio.run(_send(app, composed.message))
     if not result.accepted:

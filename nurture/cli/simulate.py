@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from nurture.cli.context import App, pass_app
+from nurture.cli.locales import locale_option
 from nurture.clock import parse_instant
 from nurture.demo_data import write_leads_csv
 from nurture.durations import parse_duration
@@ -63,6 +64,7 @@ from nurture.zones import zone
 @click.option("--seed", type=int, default=1, show_default=True, help="For repeatable engagement.")
 @click.option("--limit", type=int, default=100, show_default=True, help="Timeline lines to print (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+@locale_option
 @pass_app
 def simulate(
     app: App,
@@ -79,6 +81,7 @@ def simulate(
     seed: int,
     limit: int,
     as_json: bool,
+    locale: str | None,
 ) -> None:
     """Show who would get what when, over DAYS of simulated time (in seconds of real time)."""
     try:
@@ -105,6 +108,7 @@ def simulate(
         simulation = Simulation(
             db, lifecycle, settings, signer_for(app.workspace), engagement=model,
             sales=None if no_engagement else SalesModel(), variant=_known_variant(app, variant),
+            locale=locale,
         )  # fmt: skip
         simulation.plan_events(planned)
         result = simulation.run(start, start + timedelta(days=days), step)

@@ -7,6 +7,7 @@ compile, the SLA names a real team and recycle campaign, and there is exactly on
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 
 from nurture.definitions.campaign import Campaign
 from nurture.definitions.conditions import Condition
@@ -14,6 +15,7 @@ from nurture.definitions.event_types import event_type_problems
 from nurture.definitions.experiment_checks import holdout_problems, variant_problems
 from nurture.definitions.flow import loops_without_wait, unreachable_runs
 from nurture.definitions.form import Form
+from nurture.definitions.localized import has_fallback, locale_steps
 from nurture.definitions.predictive_check import predictive_problems
 from nurture.definitions.problems import Problem, did_you_mean
 from nurture.definitions.program import Loaded, Program
@@ -22,15 +24,21 @@ from nurture.definitions.scoring import ScoringModel
 from nurture.definitions.sla import SLA
 from nurture.definitions.source import Document
 from nurture.definitions.steps import BranchStep, GotoStep, SendStep, WaitStep, is_template_name
-from nurture.definitions.template_checks import TemplateChecker
+from nurture.definitions.template_checks import (
+    TemplateChecker,
+    locale_version_problems,
+    localized_text_problems,
+)
 from nurture.definitions.transactional import promotional_uses
 from nurture.errors import Location
 from nurture.settings import origin_of
 
 
-def cross_check(program: Program, recorded_event_types: Iterable[str] = ()) -> list[Problem]:
+def cross_check(
+    program: Program, recorded_event_types: Iterable[str] = (), *, default_locale: str = "en"
+) -> list[Problem]:
     """Every problem that needs more than one document (or the templates) to see; event types
-    recorded in the database count as known."""
+    recorded in the database count as known; ``default_locale`` is the workspace's ``locale``."""
     templates = TemplateChecker(program.templates_dir, program.root)
     problems = list(_program_shape(program))
     problems.extend(event_type_problems(program, recorded_event_types))
@@ -41,7 +49,7 @@ def cross_check(program: Program, recorded_event_types: Iterable[str] = ()) -> l
     for item in program.loaded:
         definition = item.definition
         if isinstance(definition, Campaign):
-            problems.extend(_campaign(item, definition, program, templates))
+            problems.extend(_campaign(item, definition, program, templates, default_locale))
         elif isinstance(definition, SLA):
             problems.extend(_sla(item, definition, program))
         elif isinstance(definition, SalesTeam):
@@ -82,7 +90,7 @@ def _program_shape(program: Program) -> Iterator[Problem]:
 
 
 def _campaign(
-    item: Loaded, campaign: Campaign, program: Program, templates: TemplateChecker
+    item: Loaded, campaign: Campaign, program: Program, templates: TemplateChecker, default_locale: str
 ) -> Iterator[Problem]:
     yield from _step_ids(item, campaign)
     yield from _step_flow(item, campaign)
@@ -95,14 +103,23 @@ def _campaign(
     for index, step in enumerate(campaign.steps):
         if not isinstance(step, SendStep):
             continue
+        at_template = item.locate("steps", index, "send", "template")
         yield from templates.check_email(
-            step.send.template,
-            item.locate("steps", index, "send", "template"),
-            marketing=campaign.mail_kind(step) == "marketing",
+            step.send.template, at_template, marketing=campaign.mail_kind(step) == "marketing"
         )
-        yield from templates.check_text(
-            step.send.subject, item.locate("steps", index, "send", "subject"), "subject"
-        )
+        yield from locale_version_problems(templates, step.send.template, at_template)
+        at_subject = partial(item.locate, "steps", index, "send", "subject")
+        subject = step.send.subject
+        yield from localized_text_problems(templates, subject, at_subject, "subject", default_locale)
+        senders = step.send.from_
+        if isinstance(senders, dict) and not has_fallback(senders, default_locale):
+            wanted = " or ".join(repr(s) for s in locale_steps(default_locale))
+            yield Problem(
+                "error",
+                item.locate("steps", index, "send", "from"),
+                f"from has no sender for the workspace's locale {wanted} (the locale setting): "
+                "leads in other languages would get none",
+            )
         if step.send.layout is not None and not templates.exists(f"layouts/{step.send.layout}.html"):
             yield Problem(
                 "error",
@@ -135,10 +152,12 @@ def _unreadable_campaign(document: Document, templates: TemplateChecker) -> Iter
         template, subject = send.get("template"), send.get("subject")
         if isinstance(template, str) and is_template_name(template):
             yield from templates.check_email(template, document.locate(("steps", index, "send", "template")))
-        if isinstance(subject, str):
-            yield from templates.check_text(
-                subject, document.locate(("steps", index, "send", "subject")), "subject"
-            )
+        texts = subject.values() if isinstance(subject, dict) else [subject]
+        for text in texts:
+            if isinstance(text, str):
+                yield from templates.check_text(
+                    text, document.locate(("steps", index, "send", "subject")), "subject"
+                )
 
 
 def _step_ids(item: Loaded, campaign: Campaign) -> Iterator[Problem]:

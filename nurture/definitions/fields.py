@@ -127,7 +127,8 @@ EmailAddress = Annotated[
 ]
 
 
-def _sender(value: str) -> str:
+def checked_sender(value: str) -> str:
+    """A sender as written (``Name <address>`` or an address); the address checked."""
     # "Name <address>" or a bare address; only the address part is checked.
     match = re.fullmatch(r"\s*(?:(.*?)\s*<([^<>]+)>|([^<>\s]+))\s*", value)
     address = (match.group(2) or match.group(3)) if match else None
@@ -139,7 +140,7 @@ def _sender(value: str) -> str:
 
 Sender = Annotated[
     str,
-    AfterValidator(_sender),
+    AfterValidator(checked_sender),
     WithJsonSchema(
         {
             "type": "string",

@@ -35,7 +35,7 @@ def check_workspace(workspace: Workspace, recorded_event_types: Iterable[str] = 
     """Read, validate and cross-check a workspace's definitions and templates (event types the
     database has recorded count as known ones)."""
     program, problems = read_program(workspace)
-    problems.extend(cross_check(program, recorded_event_types))
+    problems.extend(cross_check(program, recorded_event_types, default_locale=workspace.settings.locale))
     unique = list(dict.fromkeys(problems))
     return CheckReport(program, tuple(sorted(unique, key=lambda p: p.sort_key)))
 

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, WithJsonSchema, 
 from nurture.definitions.conditions import LEAD_FIELDS, Condition
 from nurture.definitions.experiments import DecideOn, choose_by_weight, variant_point
 from nurture.definitions.fields import DefinitionModel, Duration, Key, Sender, invalid
+from nurture.definitions.localized import LocalizedSender, LocalizedText
 from nurture.definitions.problems import did_you_mean
 from nurture.leads.fields import STANDARD_FIELDS
 
@@ -109,11 +110,14 @@ class Variant(DefinitionModel):
 
 class SendEmail(DefinitionModel):
     template: TemplateName = Field(description="Template name under templates/, e.g. trial/welcome.")
-    subject: str = Field(
-        min_length=1, description="Subject line; a Jinja2 template over lead, campaign, step."
+    subject: LocalizedText = Field(
+        description="Subject line, a Jinja2 template over lead, campaign, step; or one per locale "
+        "({de: ..., en: ...}), the workspace's locale among them (docs/languages.md).",
     )
-    from_: Sender | None = Field(
-        default=None, alias="from", description="Sender, else the from_address setting."
+    from_: LocalizedSender | None = Field(
+        default=None,
+        alias="from",
+        description="Sender, else the from_address setting; or one per locale ({de: ..., en: ...}).",
     )
     reply_to: Sender | None = Field(
         default=None, description="Reply-To address, e.g. the lead's rep or sales."

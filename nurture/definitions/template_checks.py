@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,12 +13,14 @@ from jinja2.meta import find_referenced_templates, find_undeclared_variables
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from nurture.definitions.conditions import LEAD_FIELDS
+from nurture.definitions.localized import has_fallback, locale_steps
 from nurture.definitions.problems import Problem, did_you_mean, one_of
 from nurture.errors import Location
+from nurture.i18n.locale_choice import NotALocale, language_tag, parse_locale
 from nurture.templating import template_environment
 
 # The names every email template is rendered with (see docs/definitions.md).
-TEMPLATE_CONTEXT: tuple[str, ...] = ("lead", "campaign", "step", "unsubscribe_url", "now", "layout")
+TEMPLATE_CONTEXT: tuple[str, ...] = ("lead", "campaign", "step", "unsubscribe_url", "now", "layout", "locale")
 TEMPLATE_EXTENSIONS = (".html", ".txt")
 MAX_TEMPLATE_BYTES = 1024 * 1024
 
@@ -150,6 +152,68 @@ class TemplateChecker:
             Problem("error", at, f"{what}: {message}") for _, _, message in unknown_names(tree, text, known)
         )
         return problems
+
+
+# What the part between a template's name and its extension looks like when it is meant as a
+# locale (``welcome.de.html``, ``welcome.de-CH.html``), as opposed to a name with a dot (``v2``).
+_LOCALE_LIKE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+
+
+def locale_version_problems(templates: TemplateChecker, name: str, at: Location) -> Iterator[Problem]:
+    """The problems of the per-locale versions of template ``name`` (``name.de.html`` ...):
+    each must compile and use known names, and its locale must be real."""
+    folder, _, base = name.rpartition("/")
+    directory = templates.templates_dir / folder if folder else templates.templates_dir
+    if not directory.is_dir():
+        return
+    versions: dict[str, set[str]] = {}
+    for path in directory.glob(f"{base}.*.*"):
+        middle, dot, extension = path.name[len(base) + 1 :].rpartition(".")
+        if dot and f".{extension}" in TEMPLATE_EXTENSIONS and path.is_file() and _LOCALE_LIKE.match(middle):
+            versions.setdefault(middle, set()).add(extension)
+    for middle, extensions in sorted(versions.items()):
+        version = f"{folder}/{base}.{middle}" if folder else f"{base}.{middle}"
+        shown = templates.display(f"{version}.{sorted(extensions)[0]}")
+        try:
+            tag = language_tag(parse_locale(middle, strict=True))
+        except NotALocale:
+            message = f"{middle!r} is not a locale: no lead gets this version of {name!r}"
+            yield Problem("warning", Location(shown), message)
+            continue
+        if tag != middle:
+            message = f"write the locale as {tag!r} ({base}.{tag}.html): leads are matched by that name"
+            yield Problem("warning", Location(shown), message)
+            continue
+        if "html" not in extensions:
+            yield Problem(
+                "error", Location(shown), f"a text part without {version}.html beside it is never sent"
+            )
+            continue
+        yield from templates.check_email(version, at)
+
+
+def localized_text_problems(
+    templates: TemplateChecker,
+    text: str | dict[str, str],
+    locate: Callable[..., Location],
+    what: str,
+    default_locale: str,
+) -> Iterator[Problem]:
+    """A one-line template (subject) or one per locale: each compiles and uses known names, and a
+    map has the workspace's locale, the text of every lead whose language the map lacks."""
+    if isinstance(text, str):
+        yield from templates.check_text(text, locate(), what)
+        return
+    for key, value in text.items():
+        yield from templates.check_text(value, locate(key), f"{what} ({key})")
+    if not has_fallback(text, default_locale):
+        wanted = " or ".join(repr(s) for s in locale_steps(default_locale))
+        yield Problem(
+            "error",
+            locate(),
+            f"{what} has no text for the workspace's locale {wanted} (the locale setting): leads in "
+            f"other languages would get none; add {locale_steps(default_locale)[-1]}: \"...\"",
+        )
 
 
 def compile_template(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -89,6 +89,7 @@ class EmailRenderer:
     def __init__(self, environment: Environment, *, inline_css: bool = True) -> None:
         self._environment = environment
         self._parts: dict[str, _Parts] = {}
+        self._exists: dict[str, bool] = {}  # per-locale versions looked for (trial/welcome.de)
         self._subject_template = lru_cache(maxsize=2048)(self._compile_subject)
         # Text templates derived from HTML templates live in their own environment: same sandbox,
         # no autoescaping, and a loader that converts each HTML source (layouts and includes too).
@@ -125,6 +126,25 @@ class EmailRenderer:
             elif not parts.checked:
                 html = self._check_inlined(html, values, parts)
         return RenderedEmail(subject=rendered_subject, html=html, text=text)
+
+    def first_existing(self, names: Iterable[str]) -> str:
+        """The first of the template names (no extension) whose HTML exists; the last one when none
+        does (rendering it then says it is missing)."""
+        listed = list(names)
+        for name in listed[:-1]:
+            found = self._exists.get(name)
+            if found is None:
+                try:
+                    self._environment.get_template(f"{name}.html")
+                    found = True
+                except TemplateNotFound:
+                    found = False
+                except TemplateSyntaxError:
+                    found = True  # it is there, and broken: rendering it says where
+                self._exists[name] = found
+            if found:
+                return name
+        return listed[-1]
 
     def render_subject(self, subject: str, context: Mapping[str, Any], *, template: str = "") -> str:
         """A subject line rendered on one line (lead data cannot add line breaks)."""

@@ -173,6 +173,7 @@ def queue_notice(
             "accept_due_at": due,
             "accept_within": format_duration(sla.accept_within) if sla else None,
         },
+        brand=context.settings.branding,
         accept_url=accept_url(context, handoff_id),
         reject_url=reject_url(context, handoff_id),
     )

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from nurture.definitions import Program, SendStep
+from nurture.definitions.localized import pick_text, template_versions
 from nurture.delivery import (
     Address,
     DkimSigner,
@@ -47,7 +48,10 @@ def template_lead(lead: dict[str, Any]) -> MappingProxyType[str, Any]:
 class Composer:
     """Builds messages for one program and one set of settings; keep one and reuse it."""
 
-    def __init__(self, program: Program, settings: Settings, signer: TokenSigner) -> None:
+    def __init__(
+        self, program: Program, settings: Settings, signer: TokenSigner, *, locale: str | None = None
+    ) -> None:
+        """``locale`` renders every email in that locale instead of each lead's (preview, tests)."""
         self.program = program
         self.signer = signer
         search = (
@@ -61,6 +65,8 @@ class Composer:
         self.sender = Address.parse(settings.from_address)
         self.reply_to = Address.parse(settings.reply_to) if settings.reply_to else None
         self.dkim = DkimSigner.from_settings(settings, program.root, self.sender.domain)
+        self.default_locale = settings.locale
+        self.locale = locale
 
     def marketing(
         self,
@@ -142,12 +148,19 @@ class Composer:
         )
         if send.layout:
             context["layout"] = f"layouts/{send.layout}.html"
-        rendered = self.renderer.render(send.template, send.subject, context)
+        lead_locale = self.locale if self.locale is not None else lead.get("locale")
+        versions = template_versions(send.template, lead_locale, self.default_locale)
+        template = self.renderer.first_existing(name for name, _ in versions)
+        written_in = dict(versions)[template] or self.default_locale
+        context["locale"] = written_in
+        subject = pick_text(send.subject, lead_locale, self.default_locale)
+        rendered = self.renderer.render(template, subject, context)
         if transactional:  # no open pixel, no rewritten links: nothing about reading it is recorded
             tracked = rendered
         else:
             tracked = self.tracker.track(rendered, message_id, unsubscribe_url=unsubscribe_url)
-        sender = Address.parse(send.from_) if send.from_ else self.sender
+        chosen = pick_text(send.from_, lead_locale, self.default_locale) if send.from_ else None
+        sender = Address.parse(chosen) if chosen else self.sender
         reply_to = Address.parse(send.reply_to) if send.reply_to else self.reply_to
         email = Email(
             sender=sender,
@@ -160,7 +173,7 @@ class Composer:
             reply_to=reply_to,
             message_id=header_id,
             bounce_token=bounce_token(self.signer, message_id),
-            extra_headers={"X-Nurture-Campaign": f"{campaign_key}/{step_id}"},
+            extra_headers={"X-Nurture-Campaign": f"{campaign_key}/{step_id}", "Content-Language": written_in},
         )
         return email, sender
 

@@ -158,3 +158,26 @@ def test_check_warns_when_base_url_is_not_https(make_workspace: WorkspaceFactory
         workspace = make_workspace({"nurture.toml": f'base_url = "{fine}"\n'})
         code, output = run("--workspace", str(workspace.root), "check")
         assert code == 0 and "not https" not in output, (fine, output)
+
+
+def test_check_reads_the_page_overrides_with_their_texts(make_workspace: WorkspaceFactory) -> None:
+    workspace = make_workspace(
+        {
+            "templates/pages/unsubscribe.html": (
+                '{% extends "pages/_layout.html" %}{% block body %}{% trans %}Bye {{ email }}{% endtrans %}'
+                "{% endblock %}\n"
+            ),
+            "templates/pages/invalid.html": "{% trans %}Broken{% endtrans\n",
+            "templates/pages/unsubscrib.html": "<p>x</p>\n",
+        }
+    )
+    code, output = run("--workspace", str(workspace.root), "check")
+    assert code == 1, output
+    lines = output.splitlines()
+    assert not any("pages/unsubscribe.html" in line for line in lines), output  # {% trans %} is known
+    assert any(line.startswith("templates/pages/invalid.html:1:1: template error") for line in lines), output
+    assert any(
+        line.startswith("templates/pages/unsubscrib.html: warning: no page uses")
+        and "did you mean 'unsubscribe.html'" in line
+        for line in lines
+    ), output

@@ -35,7 +35,7 @@ def test_an_unknown_name_in_a_template_is_reported_with_place_and_suggestion(
     )
     assert errors(workspace) == [
         "templates/webinar.html:3:20: unknown name 'webinar_title' (a template can use 'lead', 'campaign', "
-        "'step', 'unsubscribe_url', 'now' or 'layout'; custom columns are lead.attributes.NAME)",
+        "'step', 'unsubscribe_url', 'now', 'layout' or 'locale'; custom columns are lead.attributes.NAME)",
         "templates/webinar.txt:1:14: unknown name 'unsubscrib_url'; did you mean 'unsubscribe_url'?",
     ]
 

@@ -102,6 +102,10 @@ def test_the_reps_locale_chooses_the_language_of_the_sales_pages(desk: Desk, cli
     assert "Diesen Lead ablehnen?" in ben.text and "Grund (Pflichtfeld):" in ben.text
     missing = client.post(links(desk, "max@bergwerk.at")["reject"], data={"reason": " "})
     assert missing.status_code == 400 and "Bitte geben Sie einen Grund an." in missing.text
+    rejected = client.post(links(desk, "max@bergwerk.at")["reject"], data={"reason": "Kein Budget"})
+    assert rejected.status_code == 200 and "Abgelehnt." in rejected.text
+    closed = client.get(links(desk, "max@bergwerk.at")["accept"])
+    assert closed.status_code == 409 and "bereits bearbeitet (abgelehnt)" in closed.text
 
 
 def test_a_workspace_page_replaces_nurtures_own_and_a_broken_one_falls_back(

@@ -180,9 +180,12 @@ def _other_senders(settings: Settings, program: Program | None, domain: str) -> 
         for step in campaign.steps:
             if not isinstance(step, SendStep) or not step.send.from_:
                 continue
-            other = _domain(step.send.from_)
-            if other == domain:
+            senders = step.send.from_
+            others = {_domain(s) for s in ([senders] if isinstance(senders, str) else senders.values())}
+            others.discard(domain)
+            if not others:
                 continue
+            other = ", ".join(sorted(others))
             where = f"campaign {campaign.key} step {step.step_id} sends from {other}"
             if settings.dkim_selector and settings.dkim_private_key_file:
                 findings.append(
