@@ -27,6 +27,9 @@ class Rep(DefinitionModel):
     weight: int = Field(default=1, ge=0, le=1000, description="Share of leads under routing: weighted.")
     working_hours: WorkingHours = Field(description="When the rep works; the SLA clock only runs then.")
     webhook: str | None = Field(default=None, description="Optional URL notified as well (chat or CRM).")
+    token_generation: int = Field(
+        default=0, ge=0, description="Raise by one to revoke the rep's sales API token (sales rep-token)."
+    )
 
 
 class SalesTeam(DefinitionModel):

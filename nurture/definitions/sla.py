@@ -35,6 +35,10 @@ class SLA(DefinitionModel):
     max_reassignments: int = Field(
         default=2, ge=0, le=50, description="After this many reassignments the lead is escalated."
     )
+    reject_reasons: tuple[str, ...] = Field(
+        default=(),
+        description="The reasons a rep picks from when rejecting (links and API); free text is allowed too.",
+    )
     recycle: Recycle | None = Field(default=None, description="Where a rejected lead goes.")
     stale_after: dict[Literal["lead", "mql", "sal", "sql", "opportunity"], Duration] = Field(
         default_factory=dict,

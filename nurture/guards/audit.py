@@ -23,6 +23,7 @@ from nurture.store.schema import audit_log
 ACTIONS = (
     "deploy", "hold", "approve", "pause", "resume", "breaker", "erase", "suppress", "unsuppress",
     "consent", "rescore", "resend", "drop", "reassign", "enroll",
+    "sales-request",
 )  # fmt: skip
 
 

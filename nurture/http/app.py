@@ -9,6 +9,8 @@ Routes::
     GET  /sales/accept/{token}   confirm accepting a routed lead; POST accepts
     GET  /sales/reject/{token}   ask why; POST rejects
     POST /api/events             authenticated event ingest
+    POST /api/sales/{action}     accept, reject, convert, disqualify, reassign (rep token or sales key)
+    GET  /api/sales/queue        a rep's open handoffs
     GET  /healthz                database and the checks given to the app
     GET  /metrics                Prometheus
 
@@ -32,6 +34,7 @@ from nurture.http.health import HealthRoutes
 from nurture.http.ingest import IngestRoutes
 from nurture.http.middleware import ServerRules
 from nurture.http.sales import SalesRoutes
+from nurture.http.sales_api import SalesApiRoutes
 from nurture.http.tracking import TrackingRoutes
 from nurture.http.unsubscribe import UnsubscribeRoutes
 from nurture.workspace import Workspace
@@ -64,6 +67,7 @@ def create_app(
         *UnsubscribeRoutes(ctx).routes(),
         *SalesRoutes(ctx).routes(),
         *IngestRoutes(ctx).routes(),
+        *SalesApiRoutes(ctx).routes(),
         *HealthRoutes(ctx).routes(),
     ]
     route_names: dict[object, str] = {r.endpoint: r.path for r in routes if isinstance(r, Route)}

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from nurture.definitions import SLA, Program, SalesTeam
+from nurture.sales.rep_tokens import rep_token_key
 from nurture.settings import Settings, secret_key
 from nurture.templating import template_environment
 from nurture.tokens import TokenSigner
@@ -33,6 +34,7 @@ class SalesSetup:
     settings: Settings
     signer: TokenSigner
     webhook_key: bytes
+    rep_token_key: bytes
     default_templates: ImmutableSandboxedEnvironment
 
     @classmethod
@@ -43,6 +45,7 @@ class SalesSetup:
             settings=settings,
             signer=TokenSigner(key),
             webhook_key=webhook_key_of(key),
+            rep_token_key=rep_token_key(key),
             # nurture's own templates only: the fallback when a workspace's override fails.
             default_templates=template_environment(DEFAULT_TEMPLATES),
         )
