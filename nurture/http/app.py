@@ -8,6 +8,7 @@ Routes::
     POST /u/{token}              unsubscribe (RFC 8058 one-click, and the page's button)
     GET  /sales/accept/{token}   confirm accepting a routed lead; POST accepts
     GET  /sales/reject/{token}   ask why; POST rejects
+    GET  /sales/lead/{token}     a rep's lead page; POST takes a step (accept ... convert, disqualify)
     POST /api/events             authenticated event ingest
     POST /api/sales/{action}     accept, reject, convert, disqualify, reassign (rep token or sales key)
     GET  /api/sales/queue        a rep's open handoffs
@@ -32,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 from nurture.http.context import HealthCheck, HttpContext
 from nurture.http.health import HealthRoutes
 from nurture.http.ingest import IngestRoutes
+from nurture.http.lead_page import LeadPageRoutes
 from nurture.http.middleware import ServerRules
 from nurture.http.sales import SalesRoutes
 from nurture.http.sales_api import SalesApiRoutes
@@ -66,6 +68,7 @@ def create_app(
         *TrackingRoutes(ctx).routes(),
         *UnsubscribeRoutes(ctx).routes(),
         *SalesRoutes(ctx).routes(),
+        *LeadPageRoutes(ctx).routes(),
         *IngestRoutes(ctx).routes(),
         *SalesApiRoutes(ctx).routes(),
         *HealthRoutes(ctx).routes(),

@@ -152,6 +152,10 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "text": "{lead} goes back to marketing. Thank you for the reason.",
         },
     },
+    "sales-done": {
+        "de": {"title": "Erledigt", "heading": "Erledigt.", "text": "{text}"},
+        "en": {"title": "Done", "heading": "Done.", "text": "{text}"},
+    },
     "sales-closed": {
         "de": {
             "title": "Bereits bearbeitet",

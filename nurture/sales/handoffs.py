@@ -158,7 +158,9 @@ def hand_over(
     team = standing.team
     if rep is not None:
         template = "notification" if offer.occasion == "routed" else "reassignment"
-        notice = Notice(template, "sales_notification", rep.name, rep.email, rep.working_hours.timezone)
+        notice = Notice(
+            template, "sales_notification", rep.name, rep.email, rep.working_hours.timezone, rep.id
+        )
     else:
         notice = Notice("escalation", "escalation", team.manager.name, team.manager.email, None)
     queue_notice(conn, context, notice, handoff_id, offer.lead_id, offer.reason, due, now)

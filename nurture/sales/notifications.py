@@ -24,7 +24,7 @@ from nurture.durations import format_duration
 from nurture.leads.fields import STANDARD_FIELDS
 from nurture.predict.refresh import explain
 from nurture.sales.context import SalesContext
-from nurture.sales.links import accept_url, reject_url
+from nurture.sales.links import accept_url, lead_url, reject_url
 from nurture.scoring.breakdown import score_breakdown
 from nurture.store import bulk
 from nurture.store.schema import events, leads
@@ -45,6 +45,7 @@ class Notice:
     to_name: str
     to_address: str
     timezone: str | None  # the recipient's zone for times in the email; None: the workspace default
+    rep_id: str | None = None  # the rep the lead page link is for; None: the manager
 
 
 def lead_card(
@@ -162,6 +163,7 @@ def queue_notice(
         },
         accept_url=accept_url(context, handoff_id),
         reject_url=reject_url(context, handoff_id),
+        lead_url=lead_url(context, handoff_id, notice.rep_id),
     )
     subject, html, text = render(context, notice.template, variables)
     at = bulk.instant(conn, now)

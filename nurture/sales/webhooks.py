@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from nurture.definitions import Rep
 from nurture.sales.context import SalesContext, webhook_key_of
-from nurture.sales.links import accept_url, reject_url
+from nurture.sales.links import accept_url, lead_url, reject_url
 from nurture.settings import Settings, secret_key
 from nurture.store.schema import leads, webhook_deliveries
 
@@ -93,6 +93,7 @@ def queue_handoff_webhook(
         "accept_due_at": due.isoformat() if due else None,
         "accept_url": accept_url(context, handoff_id),
         "reject_url": reject_url(context, handoff_id),
+        "lead_url": lead_url(context, handoff_id, rep.id if rep else None),
         "occurred_at": now.isoformat(),
     }
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
