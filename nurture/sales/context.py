@@ -111,5 +111,10 @@ class SalesContext:
 
     @cached_property
     def team(self) -> SalesTeam | None:
-        """The team the SLA routes to."""
-        return self.program.team(self.sla.route_to) if self.sla is not None else None
+        """The team the SLA routes to by default (the last of its ``route_to`` rules)."""
+        key = self.sla.default_team if self.sla is not None else None
+        return self.program.sales_teams.get(key) if key is not None else None
+
+    def team_named(self, key: str | None) -> SalesTeam | None:
+        """The team with this key, None when the program has none by that key."""
+        return self.program.sales_teams.get(key) if key is not None else None

@@ -159,12 +159,16 @@ def hand_over(
     if rep is not None:
         template = "notification" if offer.occasion == "routed" else "reassignment"
         notice = Notice(
-            template, "sales_notification", rep.name, rep.email, rep.working_hours.timezone, rep.id
+            template, "sales_notification", rep.name, rep.email, rep.working_hours.timezone, rep.id, team.key
         )
     else:
-        notice = Notice("escalation", "escalation", team.manager.name, team.manager.email, None)
+        notice = Notice(
+            "escalation", "escalation", team.manager.name, team.manager.email, None, None, team.key
+        )
     queue_notice(conn, context, notice, handoff_id, offer.lead_id, offer.reason, due, now)
     # The team's webhook hears of every handoff (escalations too); a rep's own, of theirs.
     for url in dict.fromkeys(u for u in (team.webhook, rep.webhook if rep else None) if u):
-        queue_handoff_webhook(conn, context, rep, url, handoff_id, offer.lead_id, offer.occasion, due, now)
+        queue_handoff_webhook(
+            conn, context, team, rep, url, handoff_id, offer.lead_id, offer.occasion, due, now
+        )
     return handoff_id

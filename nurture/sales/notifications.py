@@ -46,6 +46,7 @@ class Notice:
     to_address: str
     timezone: str | None  # the recipient's zone for times in the email; None: the workspace default
     rep_id: str | None = None  # the rep the lead page link is for; None: the manager
+    team_key: str | None = None  # the handoff's team (the SLA's default team when None)
 
 
 def lead_card(
@@ -150,7 +151,7 @@ def queue_notice(
     """Render the email for a handoff and put it in the outbox, in the caller's transaction."""
     tz = zone(notice.timezone) if notice.timezone else context.default_zone
     sla = context.sla
-    team = context.team
+    team = context.team_named(notice.team_key) if notice.team_key else context.team
     variables = lead_card(conn, context, lead_id, now, tz)
     variables.update(
         recipient={"name": notice.to_name, "email": notice.to_address},

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
-from nurture.definitions import Rep
+from nurture.definitions import Rep, SalesTeam
 from nurture.sales.context import SalesContext, webhook_key_of
 from nurture.sales.links import accept_url, lead_url, reject_url
 from nurture.settings import Settings, secret_key
@@ -60,6 +60,7 @@ def retry_delay(attempts: int) -> timedelta:
 def queue_handoff_webhook(
     conn: Connection,
     context: SalesContext,
+    team: SalesTeam,
     rep: Rep | None,
     url: str,
     handoff_id: int,
@@ -81,14 +82,9 @@ def queue_handoff_webhook(
     payload = {
         "event": f"lead.{occasion}",
         "handoff_id": handoff_id,
-        "team": context.team.key if context.team else None,
+        "team": team.key,
         "rep": {"id": rep.id, "name": rep.name, "email": rep.email} if rep else None,
-        "manager": None
-        if rep or context.team is None
-        else {
-            "name": context.team.manager.name,
-            "email": context.team.manager.email,
-        },
+        "manager": None if rep else {"name": team.manager.name, "email": team.manager.email},
         "lead": {**dict(lead), "score": round(float(lead["score"]), 2)},
         "accept_due_at": due.isoformat() if due else None,
         "accept_url": accept_url(context, handoff_id),
