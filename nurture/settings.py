@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from nurture.durations import parse_duration
 from nurture.errors import SettingsError
+from nurture.i18n.locale_choice import language_tag, parse_locale
 from nurture.zones import zone
 
 SETTINGS_FILE = "nurture.toml"
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8025"
     secret_key: SecretStr | None = None
     timezone: str = "UTC"
+    locale: str = Field(
+        default="en", description="language of nurture's own pages and emails when the reader's is unknown"
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8025, ge=1, le=65535)
     ingest_api_key: SecretStr | None = None
@@ -125,6 +129,11 @@ class Settings(BaseSettings):
         if value.strip():
             admin_address(value)
         return value.strip()
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        return language_tag(parse_locale(value, strict=True))
 
     @field_validator("timezone")
     @classmethod

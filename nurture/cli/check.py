@@ -17,7 +17,7 @@ from nurture.definitions.problems import Problem
 from nurture.definitions.schema import definitions_schema_json
 from nurture.errors import Location
 from nurture.guards.authentication import DnsPythonResolver, Finding, Resolver, check_deliverability
-from nurture.sales.template_overrides import sales_override_problems
+from nurture.sales.template_overrides import own_template_problems
 from nurture.settings import SETTINGS_FILE, base_url_not_https
 from nurture.store.schema import events
 from nurture.workspace import Workspace
@@ -151,11 +151,11 @@ def resolver() -> Resolver:
 
 
 def workspace_problems(workspace: Workspace, report: CheckReport) -> list[Problem]:
-    """What else a workspace holds that the daemon reads: sales email overrides, the schedule."""
+    """What else a workspace holds that the daemon reads: its own-template overrides, the schedule."""
     # why: importing nurture.daemon loads the daemon (scheduler, HTTP server), not wanted at CLI start
     from nurture.daemon.schedule import ScheduleError, load_schedule
 
-    problems = sales_override_problems(report.program.templates_dir, workspace.root)
+    problems = own_template_problems(report.program.templates_dir, workspace.root)
     insecure = base_url_not_https(workspace.settings.base_url, loopback_too=False)
     if insecure is not None:
         problems.append(Problem("warning", Location(SETTINGS_FILE), insecure))

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from nurture.definitions.problems import did_you_mean
 from nurture.durations import format_duration, parse_duration
+from nurture.i18n.locale_choice import NotALocale, language_tag, parse_locale
 from nurture.leads.addresses import InvalidAddress, normalise_email
 from nurture.leads.fields import COUNTRIES
 from nurture.timewindows import WeeklyHours, parse_days, parse_hours
@@ -161,6 +162,20 @@ TimeZoneName = Annotated[
     str,
     AfterValidator(_timezone),
     WithJsonSchema({"type": "string", "description": "An IANA time zone, e.g. Europe/Berlin."}),
+]
+
+
+def _locale(value: str) -> str:
+    try:
+        return language_tag(parse_locale(value, strict=True))
+    except NotALocale as exc:
+        raise invalid("locale", str(exc)) from None
+
+
+LocaleTag = Annotated[
+    str,
+    AfterValidator(_locale),
+    WithJsonSchema({"type": "string", "description": "A locale, e.g. de, de-CH, en-GB."}),
 ]
 
 

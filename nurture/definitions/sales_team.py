@@ -6,12 +6,31 @@ from typing import Literal
 
 from pydantic import Field
 
-from nurture.definitions.fields import CountryCode, DefinitionModel, EmailAddress, Key, WorkingHours
+from nurture.definitions.fields import (
+    CountryCode,
+    DefinitionModel,
+    EmailAddress,
+    Key,
+    LocaleTag,
+    WorkingHours,
+)
 
 
 class Manager(DefinitionModel):
     name: str = Field(min_length=1, description="The manager's name.")
     email: EmailAddress = Field(description="Receives escalations.")
+    id: Key | None = Field(
+        default=None,
+        description="The manager's id as a lead's owner after an escalation; unset: manager:<team>.",
+    )
+    working_hours: WorkingHours | None = Field(
+        default=None,
+        description="When the manager works: an escalated lead's deadline and reminders count in them "
+        "(unset: mon-fri 09:00-17:00 in the workspace's time zone).",
+    )
+    locale: LocaleTag | None = Field(
+        default=None, description="Language of the escalations; unset: the workspace's locale setting."
+    )
 
 
 class Rep(DefinitionModel):
@@ -20,6 +39,10 @@ class Rep(DefinitionModel):
     id: Key = Field(description="The rep's id (a lead's owner), unique in the team.")
     name: str = Field(min_length=1, description="The rep's name.")
     email: EmailAddress = Field(description="Receives lead notifications.")
+    locale: LocaleTag | None = Field(
+        default=None,
+        description="Language of the rep's notifications; unset: the workspace's locale setting.",
+    )
     territories: tuple[CountryCode, ...] = Field(
         default=(), description="Countries (ISO alpha-2) the rep covers; empty means any."
     )

@@ -13,8 +13,10 @@ from nurture.definitions import Program, load_program
 from nurture.delivery.tracking import LinkTracker
 from nurture.engagement import UnknownLeads
 from nurture.http.metrics import Metrics
+from nurture.http.pages import Pages
 from nurture.http.writer import SightingWriter
 from nurture.lifecycle import Lifecycle, SalesSetup
+from nurture.settings import Settings
 from nurture.store.engine import create_store_engine
 from nurture.store.readiness import ensure_current
 from nurture.tokens import TokenSigner
@@ -53,6 +55,22 @@ class HttpContext:
         self._one_writer = self.engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock()
         self.sightings = SightingWriter(self.transaction, lambda: self.lifecycle)
+        self._pages: tuple[Lifecycle | None, Pages] | None = None
+
+    @property
+    def pages(self) -> Pages:
+        """The pages as the current program's workspace has them (``templates/pages/`` first);
+        a daemon that reloads its program gets them anew with the new lifecycle."""
+        lifecycle = self.lifecycle
+        built = self._pages
+        if built is None or built[0] is not lifecycle:
+            pages = (
+                Pages.of(lifecycle.sales.settings, lifecycle.program.templates_dir)
+                if lifecycle is not None
+                else Pages.of(Settings(), None)
+            )
+            built = self._pages = (lifecycle, pages)
+        return built[1]
 
     @property
     def program(self) -> Program | None:

@@ -10,60 +10,30 @@ Every value is escaped; the page has no scripts and its one stylesheet is allowe
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import math
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from nurture.http.context import HttpContext
-from nurture.http.lead_texts import LEAD_TEXTS
-from nurture.http.pages import SECURITY_HEADERS, STYLE, language, page
 from nurture.http.reading import BodyTooLarge, read_form
+from nurture.i18n import Reader
 from nurture.sales.actions import HandoffClosed, InvalidTransition, SalesActionError
-from nurture.sales.lead_view import Holding, holding, lead_page
+from nurture.sales.lead_view import Holding, holder, holding, lead_page
 from nurture.sales.links import LEAD
 from nurture.sales.reasons import clean
 from nurture.sales.requests import SalesRequest, lock_lead, perform
 from nurture.tokens import InvalidToken
+from nurture.zones import zone
 
 log = logging.getLogger("nurture.http")
 
-LEAD_STYLE = STYLE + (
-    "main{max-width:46rem}table{border-collapse:collapse;width:100%;margin:.3rem 0 1rem}"
-    "td,th{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #e5e7eb;vertical-align:top}"
-    "td.n{text-align:right;white-space:nowrap}"
-    "section{margin:1rem 0;padding:.8rem 1rem;border:1px solid #e5e7eb;border-radius:.4rem}"
-    "label{display:block;margin:.4rem 0 .1rem}select,input{font:inherit;padding:.3rem}"
-    ".notice{background:#ecfdf5;padding:.6rem 1rem;border-radius:.3rem}.reject{background:#b91c1c}"
-    ".late{color:#b91c1c;font-weight:bold}"
-)
-_STYLE_HASH = base64.b64encode(hashlib.sha256(LEAD_STYLE.encode()).digest()).decode()
-HEADERS = {
-    **SECURITY_HEADERS,
-    "content-security-policy": SECURITY_HEADERS["content-security-policy"].replace(
-        SECURITY_HEADERS["content-security-policy"].split("style-src ")[1].split(";")[0],
-        f"'sha256-{_STYLE_HASH}'",
-    ),
-    "cache-control": "no-store",
-}
 ACTIONS = ("accept", "reject", "convert", "disqualify")
-
-
-_environment = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent / "page_templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-)
 CURRENCIES = ("EUR", "CHF", "USD", "GBP")
 
 
@@ -76,22 +46,30 @@ class LeadPageRoutes:
 
     async def lead(self, request: Request) -> Response:
         """Show the lead (GET); take one step (POST)."""
-        lang = language(request.headers.get("accept-language"))
+        pages = self.ctx.pages
         held = await run_in_threadpool(self._holding, request.path_params["token"])
         if held is None:
             self.ctx.metrics.refused_tokens.labels("sales_lead").inc()
-            return page("message.html", "invalid", lang, 404)
+            return pages.render("invalid", pages.reader(request), 404)
+        reader = self._reader(request, held)
         if not held.still_theirs:
-            return page("message.html", "sales-closed", lang, 409, values={"status": held.status})
+            return pages.render("sales_closed", reader, 409, status=held.status)
         if request.method == "GET":
-            return await self._show(held, lang)
+            return await self._show(held, reader)
         if _cross_site(request, self.ctx.base_url):
-            return page("message.html", "invalid", lang, 403)
+            return pages.render("invalid", reader, 403)
         try:
             form = await read_form(request)
         except BodyTooLarge:
-            return await self._show(held, lang, status=413)
-        return await self._step(held, form, lang)
+            return await self._show(held, reader, status=413)
+        return await self._step(held, form, reader)
+
+    def _reader(self, request: Request, held: Holding) -> Reader:
+        """The holder's language (else the browser's) and zone, as their team says."""
+        lifecycle = self.ctx.lifecycle
+        assert lifecycle is not None
+        locale, timezone = holder(lifecycle.sales, held)
+        return self.ctx.pages.reader(request, locale, zone=zone(timezone) if timezone else None)
 
     def _holding(self, token: str) -> Holding | None:
         try:
@@ -109,59 +87,46 @@ class LeadPageRoutes:
             return None
         return held
 
-    async def _show(
-        self,
-        held: Holding,
-        lang: str,
-        *,
-        status: int = 200,
-        notice: str | None = None,
-        error: str | None = None,
-    ) -> Response:
-        view = await run_in_threadpool(self._view, held)
-        texts = LEAD_TEXTS[lang]
-        html = _environment.get_template("lead.html").render(
-            t=texts, lang=lang, style=Markup(LEAD_STYLE), notice=notice, error=error,  # noqa: S704 - a constant
-            currencies=CURRENCIES, **view,
-        )  # fmt: skip
-        return HTMLResponse(html, status_code=status, headers=HEADERS)
+    async def _show(self, held: Holding, reader: Reader, *, status: int = 200, **notes: Any) -> Response:
+        view = await run_in_threadpool(self._view, held, reader)
+        values = {"done": None, "problem": None, "error": "", **notes}
+        return self.ctx.pages.render("sales_lead", reader, status, currencies=CURRENCIES, **view, **values)
 
-    def _view(self, held: Holding) -> dict[str, Any]:
+    def _view(self, held: Holding, reader: Reader) -> dict[str, Any]:
         lifecycle = self.ctx.lifecycle
         assert lifecycle is not None
         with self.ctx.engine.connect() as conn:
             current = holding(conn, held.handoff_id) or held
-            return lead_page(conn, lifecycle.sales, current, self.ctx.clock.now())
+            return lead_page(conn, lifecycle.sales, current, reader, self.ctx.clock.now())
 
-    async def _step(self, held: Holding, form: dict[str, str], lang: str) -> Response:
-        texts = LEAD_TEXTS[lang]
+    async def _step(self, held: Holding, form: dict[str, str], reader: Reader) -> Response:
+        pages = self.ctx.pages
         action = form.get("do", "")
         if action not in ACTIONS:
-            return await self._show(held, lang, status=400)
+            return await self._show(held, reader, status=400)
         request = _request(held, action, form)
         if request is None:
-            return await self._show(held, lang, status=400, error=texts["bad-amount"])
+            return await self._show(held, reader, status=400, problem="amount")
         if action in ("reject", "disqualify") and not clean(f"{request.reason} {request.note}"):
-            return await self._show(held, lang, status=400, error=texts["missing-reason"])
+            return await self._show(held, reader, status=400, problem="reason")
         try:
             await run_in_threadpool(self._perform, request)
         except (HandoffClosed, InvalidTransition) as exc:
             current = await run_in_threadpool(self._reread, held)
             if current is None or not current.still_theirs:
                 status = current.status if current is not None else "closed"
-                return page("message.html", "sales-closed", lang, 409, values={"status": status})
-            return await self._show(current, lang, status=409, error=texts["refused"].format(error=exc))
+                return pages.render("sales_closed", reader, 409, status=status)
+            return await self._show(current, reader, status=409, problem="refused", error=str(exc))
         except SalesActionError as exc:
-            return await self._show(held, lang, status=422, error=texts["refused"].format(error=exc))
+            return await self._show(held, reader, status=422, problem="refused", error=str(exc))
         except Exception:
             log.exception("could not %s from the lead page of handoff %s", action, held.handoff_id)
-            return page("message.html", "unavailable", lang, 503)
+            return pages.render("unavailable", reader, 503)
         current = await run_in_threadpool(self._reread, held)
-        notice = texts[f"done-{action}"].format(stage=request.stage)
         if current is None or not current.still_theirs:
             # A rejection or disqualification ends the link: say so once, plainly.
-            return page("message.html", "sales-done", lang, values={"text": notice})
-        return await self._show(current, lang, notice=notice)
+            return pages.render("sales_done", reader, action=action)
+        return await self._show(current, reader, done=action)
 
     def _reread(self, held: Holding) -> Holding | None:
         with self.ctx.engine.connect() as conn:

@@ -1,18 +1,33 @@
-"""The few HTML pages people see: unsubscribe, sales accept/reject, and "this link is not valid".
+"""The pages people see: unsubscribe, sales accept/reject, and "this link is not valid".
 
-Plain pages in German or English (from ``Accept-Language``), every value escaped by Jinja2's
-autoescaping, no scripts, one inline stylesheet allowed by its hash in the Content-Security-Policy.
+Each is one of nurture's own templates (``pages/<name>.html`` under ``nurture/default_templates``,
+replaced by a workspace file of the same name under ``templates/pages/``), rendered in the
+reader's language (:mod:`nurture.i18n`): the lead's or rep's ``locale`` when the page is for a
+known person, else the browser's ``Accept-Language``, else the workspace's ``locale`` setting.
+Every value is escaped by autoescaping, there are no scripts, and the one inline stylesheet is
+allowed by its hash in the Content-Security-Policy.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from jinja2 import DictLoader, Environment, StrictUndefined
+from jinja2 import TemplateError
 from markupsafe import Markup
+from starlette.requests import Request
 from starlette.responses import HTMLResponse
+
+from nurture.i18n import DEFAULT_TEMPLATES, Reader, own_environment, render_own
+from nurture.settings import Settings
+from nurture.zones import zone
+
+log = logging.getLogger("nurture.http")
 
 STYLE = (
     "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:34rem;"
@@ -20,178 +35,36 @@ STYLE = (
     "h1{font-size:1.4rem}button{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:.3rem;"
     "background:#1d4ed8;color:#fff;cursor:pointer}textarea{width:100%;font:inherit;margin:.5rem 0}"
     ".muted{color:#6b7280;font-size:.9rem}.error{color:#b91c1c}"
+    # The rep's lead page: tables, one box per step.
+    "main{max-width:46rem}table{border-collapse:collapse;width:100%;margin:.3rem 0 1rem}"
+    "td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #e5e7eb;vertical-align:top}"
+    "td.n{text-align:right;white-space:nowrap}label{display:block;margin:.4rem 0 .1rem}"
+    "section{margin:1rem 0;padding:.8rem 1rem;border:1px solid #e5e7eb;border-radius:.4rem}"
+    "select,input{font:inherit;padding:.3rem}.notice{background:#ecfdf5;padding:.6rem 1rem}"
+    "button.danger{background:#b91c1c}"
 )
-_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-
-SECURITY_HEADERS = {
-    "content-security-policy": (
-        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "x-content-type-options": "nosniff",
-    # Never tell the site a tracked link leads to (or anyone else) which token was used.
-    "referrer-policy": "no-referrer",
-    "x-frame-options": "DENY",
-}
-
-_LAYOUT = """<!doctype html>
-<html lang="{{ lang }}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex, nofollow">
-<title>{{ t.title }}</title><style>{{ style }}</style></head>
-<body><main>{% block body %}{% endblock %}</main></body></html>"""
-
-_TEMPLATES = {
-    "layout.html": _LAYOUT,
-    "message.html": """{% extends "layout.html" %}{% block body %}
-<h1>{{ t.heading }}</h1><p>{{ t.text }}</p>{% endblock %}""",
-    "unsubscribe.html": """{% extends "layout.html" %}{% block body %}
-<h1>{{ t.heading }}</h1><p>{{ t.text }}</p>
-<form method="post" action="">
-<input type="hidden" name="confirm" value="yes">
-<button type="submit">{{ t.button }}</button></form>
-<p class="muted">{{ t.note }}</p>{% endblock %}""",
-    "sales.html": """{% extends "layout.html" %}{% block body %}
-<h1>{{ t.heading }}</h1>
-<p><strong>{{ lead_name }}</strong>{% if company %}, {{ company }}{% endif %}<br>
-<span class="muted">{{ lead_email }} · Score {{ score }}</span></p>
-{% if error %}<p class="error">{{ error }}</p>{% endif %}
-<form method="post" action="">
-{% if ask_reason %}<label for="reason">{{ t.reason }}</label>
-<textarea id="reason" name="reason" rows="4" maxlength="500" required></textarea>{% endif %}
-<button type="submit">{{ t.button }}</button></form>{% endblock %}""",
-}
-
-TEXTS: dict[str, dict[str, dict[str, str]]] = {
-    "unsubscribe": {
-        "de": {
-            "title": "Abmelden",
-            "heading": "Von unseren E-Mails abmelden?",
-            "text": "Sie erhalten dann keine Marketing-E-Mails mehr an {email}.",
-            "button": "Ja, abmelden",
-            "note": "Ein Klick genügt. Sie können sich jederzeit wieder anmelden.",
-        },
-        "en": {
-            "title": "Unsubscribe",
-            "heading": "Unsubscribe from our emails?",
-            "text": "You will no longer receive marketing emails at {email}.",
-            "button": "Yes, unsubscribe",
-            "note": "One click is all it takes. You can subscribe again at any time.",
-        },
-    },
-    "unsubscribed": {
-        "de": {
-            "title": "Abgemeldet",
-            "heading": "Sie sind abgemeldet.",
-            "text": "Wir senden keine Marketing-E-Mails mehr an {email}. Danke für Ihr Interesse bisher!",
-        },
-        "en": {
-            "title": "Unsubscribed",
-            "heading": "You are unsubscribed.",
-            "text": "We will not send any more marketing emails to {email}. Thank you for reading so far!",
-        },
-    },
-    "invalid": {
-        "de": {
-            "title": "Ungültiger Link",
-            "heading": "Dieser Link ist ungültig.",
-            "text": "Er ist unvollständig oder wurde verändert. Bitte verwenden Sie den Link genau so, "
-            "wie er in der E-Mail steht.",
-        },
-        "en": {
-            "title": "Invalid link",
-            "heading": "This link is not valid.",
-            "text": "It is incomplete or was changed. Please use the link exactly as it is in the email.",
-        },
-    },
-    "unavailable": {
-        "de": {
-            "title": "Vorübergehend nicht verfügbar",
-            "heading": "Das hat gerade nicht geklappt.",
-            "text": "Bitte versuchen Sie es in ein paar Minuten noch einmal.",
-        },
-        "en": {
-            "title": "Temporarily unavailable",
-            "heading": "That did not work just now.",
-            "text": "Please try again in a few minutes.",
-        },
-    },
-    "sales-accept": {
-        "de": {"title": "Lead annehmen", "heading": "Diesen Lead annehmen?", "button": "Annehmen"},
-        "en": {"title": "Accept lead", "heading": "Accept this lead?", "button": "Accept"},
-    },
-    "sales-reject": {
-        "de": {
-            "title": "Lead ablehnen",
-            "heading": "Diesen Lead ablehnen?",
-            "reason": "Grund (Pflichtfeld):",
-            "button": "Ablehnen",
-            "missing": "Bitte geben Sie einen Grund an.",
-        },
-        "en": {
-            "title": "Reject lead",
-            "heading": "Reject this lead?",
-            "reason": "Reason (required):",
-            "button": "Reject",
-            "missing": "Please give a reason.",
-        },
-    },
-    "sales-accepted": {
-        "de": {"title": "Angenommen", "heading": "Angenommen.", "text": "{lead} gehört jetzt Ihnen."},
-        "en": {"title": "Accepted", "heading": "Accepted.", "text": "{lead} is yours now."},
-    },
-    "sales-rejected": {
-        "de": {
-            "title": "Abgelehnt",
-            "heading": "Abgelehnt.",
-            "text": "{lead} geht zurück ins Marketing. Danke für die Begründung.",
-        },
-        "en": {
-            "title": "Rejected",
-            "heading": "Rejected.",
-            "text": "{lead} goes back to marketing. Thank you for the reason.",
-        },
-    },
-    "sales-done": {
-        "de": {"title": "Erledigt", "heading": "Erledigt.", "text": "{text}"},
-        "en": {"title": "Done", "heading": "Done.", "text": "{text}"},
-    },
-    "sales-closed": {
-        "de": {
-            "title": "Bereits bearbeitet",
-            "heading": "Dieser Lead ist nicht mehr offen.",
-            "text": "Die Übergabe wurde bereits bearbeitet ({status}). Es wurde nichts geändert.",
-        },
-        "en": {
-            "title": "Already handled",
-            "heading": "This lead is no longer open.",
-            "text": "The handoff was already handled ({status}). Nothing was changed.",
-        },
-    },
-}
-
-_environment = Environment(loader=DictLoader(_TEMPLATES), autoescape=True, undefined=StrictUndefined)
 
 
-def language(accept_language: str | None) -> str:
-    """``de`` or ``en``: the reader's most preferred of the two (English when neither is named)."""
-    best, best_q = "en", -1.0
-    for part in (accept_language or "").split(","):
-        tag, _, params = part.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary not in ("de", "en"):
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q > best_q:
-            best, best_q = primary, q
-    return best
+def style_hash(style: str) -> str:
+    """The CSP source (``'sha256-…'``) allowing exactly this inline stylesheet."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(style.encode()).digest()).decode() + "'"
+
+
+def security_headers(style: str) -> dict[str, str]:
+    """The headers of every response: a strict CSP allowing only ``style`` inline."""
+    return {
+        "content-security-policy": (
+            f"default-src 'none'; style-src {style_hash(style)}; img-src 'self'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "x-content-type-options": "nosniff",
+        # Never tell the site a tracked link leads to (or anyone else) which token was used.
+        "referrer-policy": "no-referrer",
+        "x-frame-options": "DENY",
+    }
+
+
+SECURITY_HEADERS = security_headers(STYLE)
 
 
 def mask_email(email: str) -> str:
@@ -200,17 +73,48 @@ def mask_email(email: str) -> str:
     return f"{local[:2]}***@{domain}" if domain else "***"
 
 
-def page(
-    name: str,
-    texts: str,
-    lang: str,
-    status_code: int = 200,
-    *,
-    values: dict[str, Any] | None = None,
-    **context: Any,
-) -> HTMLResponse:
-    """Render a page; ``values`` fill the ``{placeholders}`` of the texts (escaped like the rest)."""
-    t = {key: text.format(**(values or {})) for key, text in TEXTS[texts][lang].items()}
-    # The stylesheet is ours and must stay byte-for-byte what its CSP hash says.
-    html = _environment.get_template(name).render(t=t, lang=lang, style=Markup(STYLE), **context)  # noqa: S704 - a constant
-    return HTMLResponse(html, status_code=status_code, headers={"cache-control": "no-store"})
+class Pages:
+    """nurture's pages for one workspace: its templates, default locale and zone."""
+
+    def __init__(
+        self,
+        search_paths: Iterable[Path],
+        *,
+        default_locale: str = "en",
+        default_zone: ZoneInfo | None = None,
+    ) -> None:
+        self.environment = own_environment(*search_paths)
+        # nurture's own pages alone: what a lead sees when a workspace's page fails to render.
+        self.fallback = own_environment(DEFAULT_TEMPLATES)
+        self.default_locale = default_locale
+        self.default_zone = default_zone or zone("UTC")
+        self.style = STYLE
+        self.headers = {**security_headers(self.style), "cache-control": "no-store"}
+
+    @classmethod
+    def of(cls, settings: Settings, templates_dir: Path | None) -> Pages:
+        """The pages of a workspace: ``templates/pages/*`` first, then nurture's own."""
+        paths = [templates_dir, DEFAULT_TEMPLATES] if templates_dir is not None else [DEFAULT_TEMPLATES]
+        return cls(paths, default_locale=settings.locale, default_zone=zone(settings.timezone))
+
+    def reader(self, request: Request, *known: str | None, zone: ZoneInfo | None = None) -> Reader:
+        """Who reads the page: ``known`` locales first (a lead's, a rep's), else the browser's."""
+        return Reader.of(
+            known,
+            accept_language=request.headers.get("accept-language"),
+            default=self.default_locale,
+            zone=zone or self.default_zone,
+        )
+
+    def render(self, name: str, reader: Reader, status_code: int = 200, **values: Any) -> HTMLResponse:
+        """``pages/<name>.html`` for ``reader``, with the page's security headers."""
+        # The stylesheet is ours and must stay byte-for-byte what its CSP hash says.
+        values["style"] = Markup(self.style)  # noqa: S704 - our own constant, never lead data
+        try:
+            html = render_own(self.environment.get_template(f"pages/{name}.html"), reader, values)
+        except TemplateError as exc:
+            # A typo in templates/pages/ must not keep a lead from unsubscribing: nurture's own page.
+            log.error("templates/pages/%s.html failed (%s); serving nurture's own page", name, exc)
+            html = render_own(self.fallback.get_template(f"pages/{name}.html"), reader, values)
+        headers = {**self.headers, "content-language": reader.lang}
+        return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nurture.http.context import HttpContext
-from nurture.http.pages import TEXTS, language, page
 from nurture.http.reading import BodyTooLarge, read_form
 from nurture.http.tracking import message_number
+from nurture.i18n import Reader
 from nurture.sales import actions
 from nurture.store.schema import handoffs, leads
 from nurture.tokens import InvalidToken
@@ -42,6 +42,7 @@ class Handoff:
     lead_email: str
     company: str | None
     score: float
+    locale: str | None  # the rep's (or, escalated, the manager's) language for the pages
 
 
 class Closed(Exception):
@@ -67,7 +68,7 @@ class SalesRoutes:
         return await self._answer(request, "reject")
 
     async def _answer(self, request: Request, action: str) -> Response:
-        lang = language(request.headers.get("accept-language"))
+        pages = self.ctx.pages
         try:
             payload = self.ctx.signer.verify(
                 PURPOSES[action], request.path_params["token"], now=self.ctx.clock.now()
@@ -77,50 +78,67 @@ class SalesRoutes:
         handoff_id = message_number(payload[0]) if isinstance(payload, tuple) and len(payload) == 1 else None
         if handoff_id is None:
             self.ctx.metrics.refused_tokens.labels(f"sales_{action}").inc()
-            return page("message.html", "invalid", lang, 404)
+            return pages.render("invalid", pages.reader(request), 404)
         handoff = await run_in_threadpool(self._handoff, handoff_id)
         if handoff is None:
-            return page("message.html", "invalid", lang, 404)
+            return pages.render("invalid", pages.reader(request), 404)
+        reader = pages.reader(request, handoff.locale)
         if handoff.status != "pending":
-            return page("message.html", "sales-closed", lang, 409, values={"status": handoff.status})
+            return pages.render("sales_closed", reader, 409, status=handoff.status)
         if request.method == "GET":
-            return self._form(handoff, action, lang)
+            return self._form(handoff, action, reader)
         try:
             form = await read_form(request)
         except BodyTooLarge:
-            return self._form(handoff, action, lang, status=413)
+            return self._form(handoff, action, reader, status=413)
         reason = " ".join(form.get("reason", "").split())[:MAX_REASON]
         if action == "reject" and not reason:
-            return self._form(handoff, action, lang, status=400, error=True)
+            return self._form(handoff, action, reader, status=400, missing_reason=True)
         try:
             await run_in_threadpool(self._act, handoff, action, reason, self.ctx.clock.now())
         except Closed:
             # Answered meanwhile (another click, the SLA timer): say how it stands now.
             current = await run_in_threadpool(self._handoff, handoff.id)
             status = current.status if current is not None else "closed"
-            return page("message.html", "sales-closed", lang, 409, values={"status": status})
+            return pages.render("sales_closed", reader, 409, status=status)
         except Exception:
             log.exception("could not %s handoff %s", action, handoff.id)
-            return page("message.html", "unavailable", lang, 503)
-        done = "sales-accepted" if action == "accept" else "sales-rejected"
-        return page("message.html", done, lang, values={"lead": handoff.lead_name})
+            return pages.render("unavailable", reader, 503)
+        done = "sales_accepted" if action == "accept" else "sales_rejected"
+        return pages.render(done, reader, lead_name=handoff.lead_name)
 
     def _form(
-        self, handoff: Handoff, action: str, lang: str, *, status: int = 200, error: bool = False
+        self,
+        handoff: Handoff,
+        action: str,
+        reader: Reader,
+        *,
+        status: int = 200,
+        missing_reason: bool = False,
     ) -> Response:
-        texts = f"sales-{action}"
-        return page(
-            "sales.html",
-            texts,
-            lang,
+        return self.ctx.pages.render(
+            f"sales_{action}",
+            reader,
             status,
             lead_name=handoff.lead_name,
             lead_email=handoff.lead_email,
             company=handoff.company,
             score=round(handoff.score),
-            ask_reason=action == "reject",
-            error=TEXTS[texts][lang]["missing"] if error else None,
+            missing_reason=missing_reason,
         )
+
+    def _locale(self, team_key: str, rep_id: str | None) -> str | None:
+        """The language of whoever holds the handoff, as the sales team says."""
+        program = self.ctx.program
+        team = program.sales_teams.get(team_key) if program is not None else None
+        if team is None:
+            return None
+        if rep_id is None:
+            return team.manager.locale
+        try:
+            return team.rep(rep_id).locale
+        except KeyError:  # a rep since removed from the team
+            return None
 
     def _handoff(self, handoff_id: int) -> Handoff | None:
         h, lead = handoffs.c, leads.c
@@ -139,8 +157,9 @@ class SalesRoutes:
         name = " ".join(part for part in (row.first_name, row.last_name) if part) or row.email
         actor = row.rep_id or f"manager:{row.team_key}"
         return Handoff(
-            int(row.id), row.status, int(row.lead_id), actor, name, row.email, row.company, float(row.score)
-        )
+            int(row.id), row.status, int(row.lead_id), actor, name, row.email, row.company,
+            float(row.score), self._locale(row.team_key, row.rep_id),
+        )  # fmt: skip
 
     def _act(self, handoff: Handoff, action: str, reason: str, now: datetime) -> None:
         if self.ctx.lifecycle is None:

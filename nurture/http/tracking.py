@@ -19,7 +19,6 @@ from nurture.delivery.urls import browser_url
 from nurture.engagement.tracked import Sighting, Tracked
 from nurture.http.context import HttpContext
 from nurture.http.metrics import origin
-from nurture.http.pages import language, page
 from nurture.http.reading import client_ip, user_agent
 from nurture.http.writer import NotRecorded
 from nurture.tokens import InvalidToken
@@ -98,7 +97,7 @@ class TrackingRoutes:
         message_id = message_number(ref)
         if location is None or message_id is None:
             self.ctx.metrics.refused_tokens.labels("click").inc()
-            return page("message.html", "invalid", language(request.headers.get("accept-language")), 404)
+            return self.ctx.pages.render("invalid", self.ctx.pages.reader(request), 404)
         if request.method == "GET":
             sighting = Sighting("click", message_id, self.ctx.clock.now(), user_agent(request), url=url)
             tracked = await self._record(sighting)

@@ -9,6 +9,7 @@ login, answers 200 without a redirect, and a repeat is harmless.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from starlette.routing import Route
 
 from nurture.engagement import OptOut, unsubscribe
 from nurture.http.context import HttpContext
-from nurture.http.pages import language, mask_email, page
+from nurture.http.pages import mask_email
 from nurture.http.reading import BodyTooLarge, read_body
 from nurture.http.tracking import message_number
 from nurture.store.schema import leads
@@ -29,7 +30,13 @@ log = logging.getLogger("nurture.http")
 
 ONE_CLICK = b"One-Click"  # RFC 8058: the body is List-Unsubscribe=One-Click (form or multipart)
 BODY_LIMIT = 64 * 1024
-ANONYMOUS = {"de": "diese Adresse", "en": "this address"}
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    email: str
+    unsubscribed: bool
+    locale: str | None
 
 
 class UnsubscribeRoutes:
@@ -54,26 +61,26 @@ class UnsubscribeRoutes:
 
     async def confirm_page(self, request: Request) -> Response:
         """``GET /u/{token}``: ask; never unsubscribe."""
-        lang = language(request.headers.get("accept-language"))
+        pages = self.ctx.pages
         found = self._read_token(request)
         if found is None:
             self.ctx.metrics.refused_tokens.labels("unsubscribe").inc()
-            return page("message.html", "invalid", lang, 404)
+            return pages.render("invalid", pages.reader(request), 404)
         lead = await run_in_threadpool(self._lead, found[1])
         if lead is None:  # erased meanwhile: its address is suppressed already
-            return page("message.html", "unsubscribed", lang, values={"email": ANONYMOUS[lang]})
-        email, already = lead
-        if already:
-            return page("message.html", "unsubscribed", lang, values={"email": mask_email(email)})
-        return page("unsubscribe.html", "unsubscribe", lang, values={"email": mask_email(email)})
+            return pages.render("unsubscribed", pages.reader(request), email=None)
+        reader = pages.reader(request, lead.locale)
+        if lead.unsubscribed:
+            return pages.render("unsubscribed", reader, email=mask_email(lead.email))
+        return pages.render("unsubscribe", reader, email=mask_email(lead.email))
 
     async def unsubscribe(self, request: Request) -> Response:
         """``POST /u/{token}``: unsubscribe (one-click or the page's button)."""
-        lang = language(request.headers.get("accept-language"))
+        pages = self.ctx.pages
         found = self._read_token(request)
         if found is None:
             self.ctx.metrics.refused_tokens.labels("unsubscribe").inc()
-            return page("message.html", "invalid", lang, 404)
+            return pages.render("invalid", pages.reader(request), 404)
         message_id, lead_id = found
         try:
             body = await read_body(request, BODY_LIMIT)
@@ -85,22 +92,24 @@ class UnsubscribeRoutes:
             outcome = await run_in_threadpool(self._unsubscribe, lead_id, message_id, channel, now)
         except Exception:
             log.exception("could not record an unsubscribe")
-            return page("message.html", "unavailable", lang, 503)
+            return pages.render("unavailable", pages.reader(request), 503)
         if not outcome.already:
             self.ctx.metrics.unsubscribes.labels(channel).inc()
             if outcome.event_id is not None:
                 self.ctx.metrics.count_event("unsubscribe", None)
         lead = await run_in_threadpool(self._lead, lead_id)
-        shown = mask_email(lead[0]) if lead is not None else ANONYMOUS[lang]
-        return page("message.html", "unsubscribed", lang, values={"email": shown})
+        if lead is None:
+            return pages.render("unsubscribed", pages.reader(request), email=None)
+        return pages.render("unsubscribed", pages.reader(request, lead.locale), email=mask_email(lead.email))
 
     def _unsubscribe(self, lead_id: int, message_id: int | None, channel: str, now: datetime) -> OptOut:
         with self.ctx.transaction() as conn:
             return unsubscribe(conn, lead_id, now, channel, then=self.ctx.lifecycle, message_id=message_id)
 
-    def _lead(self, lead_id: int) -> tuple[str, bool] | None:
+    def _lead(self, lead_id: int) -> Subscriber | None:
+        c = leads.c
         with self.ctx.engine.connect() as conn:
-            row = conn.execute(
-                select(leads.c.email, leads.c.unsubscribed_at).where(leads.c.id == lead_id)
-            ).first()
-        return (row.email, row.unsubscribed_at is not None) if row is not None else None
+            row = conn.execute(select(c.email, c.unsubscribed_at, c.locale).where(c.id == lead_id)).first()
+        if row is None:
+            return None
+        return Subscriber(row.email, row.unsubscribed_at is not None, row.locale)

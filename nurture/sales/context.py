@@ -15,16 +15,15 @@ from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
 from nurture.definitions import SLA, Program, SalesTeam
+from nurture.i18n import DEFAULT_TEMPLATES, Reader, own_environment
 from nurture.sales.rep_tokens import rep_token_key
 from nurture.settings import Settings, secret_key
-from nurture.templating import template_environment
+from nurture.templating import Sandbox
 from nurture.tokens import TokenSigner
 from nurture.zones import zone
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "default_templates"
+__all__ = ["DEFAULT_TEMPLATES", "SalesContext", "SalesSetup", "webhook_key_of"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class SalesSetup:
     signer: TokenSigner
     webhook_key: bytes
     rep_token_key: bytes
-    default_templates: ImmutableSandboxedEnvironment
+    default_templates: Sandbox
 
     @classmethod
     def of(cls, settings: Settings, root: Path) -> SalesSetup:
@@ -47,7 +46,7 @@ class SalesSetup:
             webhook_key=webhook_key_of(key),
             rep_token_key=rep_token_key(key),
             # nurture's own templates only: the fallback when a workspace's override fails.
-            default_templates=template_environment(DEFAULT_TEMPLATES),
+            default_templates=own_environment(DEFAULT_TEMPLATES),
         )
 
     @cached_property
@@ -82,12 +81,12 @@ class SalesContext:
         return self.setup.signer
 
     @cached_property
-    def templates(self) -> ImmutableSandboxedEnvironment:
+    def templates(self) -> Sandbox:
         """The workspace's ``templates/`` first, so ``templates/sales/*`` overrides the defaults."""
-        return template_environment(self.program.templates_dir, DEFAULT_TEMPLATES)
+        return own_environment(self.program.templates_dir, DEFAULT_TEMPLATES)
 
     @property
-    def default_templates(self) -> ImmutableSandboxedEnvironment:
+    def default_templates(self) -> Sandbox:
         return self.setup.default_templates
 
     @property
@@ -101,6 +100,11 @@ class SalesContext:
     @property
     def default_zone(self) -> ZoneInfo:
         return self.setup.default_zone
+
+    def reader(self, locale: str | None, timezone: str | None) -> Reader:
+        """Who a sales email is for: their locale, else the workspace's; their zone, else its."""
+        tz = zone(timezone) if timezone else self.default_zone
+        return Reader.of((locale,), default=self.settings.locale, zone=tz)
 
     @cached_property
     def sla(self) -> SLA | None:

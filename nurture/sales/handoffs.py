@@ -159,11 +159,13 @@ def hand_over(
     if rep is not None:
         template = "notification" if offer.occasion == "routed" else "reassignment"
         notice = Notice(
-            template, "sales_notification", rep.name, rep.email, rep.working_hours.timezone, rep.id, team.key
-        )
+            template, "sales_notification", rep.name, rep.email, rep.working_hours.timezone, rep.locale,
+            rep.id, team.key,
+        )  # fmt: skip
     else:
+        manager = team.manager
         notice = Notice(
-            "escalation", "escalation", team.manager.name, team.manager.email, None, None, team.key
+            "escalation", "escalation", manager.name, manager.email, None, manager.locale, None, team.key
         )
     queue_notice(conn, context, notice, handoff_id, offer.lead_id, offer.reason, due, now)
     # The team's webhook hears of every handoff (escalations too); a rep's own, of theirs.

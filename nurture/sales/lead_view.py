@@ -8,15 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
+from nurture.i18n import Reader
 from nurture.sales.context import SalesContext
-from nurture.sales.notifications import lead_card, local_time
+from nurture.sales.notifications import lead_card, reader_time
 from nurture.sales.stages import WATERFALL, waterfall_rank
 from nurture.store.schema import handoffs, leads, stage_changes
-from nurture.zones import zone
 
 HISTORY = 30
 FINAL_STAGES = ("customer", "disqualified")
@@ -86,36 +85,41 @@ def holding(conn: Connection, handoff_id: int) -> Holding | None:
     )  # fmt: skip
 
 
-def holder_zone(context: SalesContext, held: Holding) -> ZoneInfo:
-    """The rep's zone (the workspace's for the manager or a rep no longer in the program)."""
+def holder(context: SalesContext, held: Holding) -> tuple[str | None, str | None]:
+    """The holder's locale and zone as the team says (None: the workspace's), the manager too."""
     team = context.program.sales_teams.get(held.team_key)
-    if team is not None and held.rep_id is not None:
-        for rep in team.reps:
-            if rep.id == held.rep_id:
-                return zone(rep.working_hours.timezone)
-    return context.default_zone
+    if team is None:
+        return None, None
+    if held.rep_id is None:
+        hours = team.manager.working_hours
+        return team.manager.locale, hours.timezone if hours is not None else None
+    for rep in team.reps:
+        if rep.id == held.rep_id:
+            return rep.locale, rep.working_hours.timezone
+    return None, None
 
 
-def lead_page(conn: Connection, context: SalesContext, held: Holding, now: datetime) -> dict[str, Any]:
-    """Everything the page shows, times in the holder's zone."""
-    tz = holder_zone(context, held)
-    card = lead_card(conn, context, held.lead_id, now, tz)
+def lead_page(
+    conn: Connection, context: SalesContext, held: Holding, reader: Reader, now: datetime
+) -> dict[str, Any]:
+    """Everything the page shows, times in the reader's (the holder's) zone and language."""
+    card = lead_card(conn, context, held.lead_id, now, reader)
     due = held.accept_due_at if held.status == "pending" else None
     sla = context.sla
     return {
         **card,
-        "deadline": local_time(due, tz) if due else None,
+        "deadline": reader_time(due, reader) if due else None,
         "overdue": due is not None and due <= now,
         "status": held.status,
         "stage": held.stage,
         "actions": held.actions(),
         "next_stages": held.next_stages(),
         "reject_reasons": sla.reject_reasons if sla is not None else (),
-        "history": history(conn, held.lead_id, tz),
+        "history": history(conn, held.lead_id, reader),
     }
 
 
-def history(conn: Connection, lead_id: int, tz: ZoneInfo) -> list[dict[str, Any]]:
+def history(conn: Connection, lead_id: int, reader: Reader) -> list[dict[str, Any]]:
     """Stage changes and handoffs, newest first."""
     c, h = stage_changes.c, handoffs.c
     lines: list[tuple[datetime, dict[str, Any]]] = []
@@ -125,7 +129,7 @@ def history(conn: Connection, lead_id: int, tz: ZoneInfo) -> list[dict[str, Any]
         .order_by(c.at.desc(), c.id.desc())
         .limit(HISTORY)
     ):
-        amount = f"{row.amount:,.2f} {row.currency or ''}".strip() if row.amount is not None else None
+        amount = (row.amount, row.currency or "EUR") if row.amount is not None else None
         what = f"{row.from_stage or '-'} → {row.to_stage}"
         lines.append((row.at, {"what": what, "who": row.actor, "why": row.reason, "amount": amount}))
     for row in conn.execute(
@@ -144,4 +148,4 @@ def history(conn: Connection, lead_id: int, tz: ZoneInfo) -> list[dict[str, Any]
                 )
             )
     lines.sort(key=lambda line: line[0], reverse=True)
-    return [{"at": local_time(at, tz), **line} for at, line in lines[:HISTORY]]
+    return [{"at": reader_time(at, reader), **line} for at, line in lines[:HISTORY]]

@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import dates
 from jinja2 import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import Connection, select
 
 from nurture.delivery.message_ids import new_message_id
 from nurture.durations import format_duration
+from nurture.i18n import Reader, render_own
 from nurture.leads.fields import STANDARD_FIELDS
 from nurture.predict.refresh import explain
 from nurture.sales.context import SalesContext
@@ -28,7 +29,7 @@ from nurture.sales.links import accept_url, lead_url, reject_url
 from nurture.scoring.breakdown import score_breakdown
 from nurture.store import bulk
 from nurture.store.schema import events, leads
-from nurture.zones import zone
+from nurture.templating import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,13 @@ class Notice:
     to_name: str
     to_address: str
     timezone: str | None  # the recipient's zone for times in the email; None: the workspace default
+    locale: str | None = None  # the recipient's language; None: the workspace's locale setting
     rep_id: str | None = None  # the rep the lead page link is for; None: the manager
     team_key: str | None = None  # the handoff's team (the SLA's default team when None)
 
 
 def lead_card(
-    conn: Connection, context: SalesContext, lead_id: int, now: datetime, tz: ZoneInfo
+    conn: Connection, context: SalesContext, lead_id: int, now: datetime, reader: Reader
 ) -> dict[str, Any]:
     """What sales sees about a lead: profile, score breakdown and recent engagement."""
     row = conn.execute(select(leads).where(leads.c.id == lead_id)).one()._mapping
@@ -88,7 +90,8 @@ def lead_card(
         "engagement": [
             {
                 "type": r.type,
-                "at": local_time(r.occurred_at, tz),
+                "at": reader_time(r.occurred_at, reader),
+                "at_instant": r.occurred_at,
                 "detail": r.url or "/".join(p for p in (r.campaign_key, r.step_id) if p),
             }
             for r in recent
@@ -115,25 +118,34 @@ def _line(reason: str, points: float, count: int) -> dict[str, Any]:
 
 
 def local_time(instant: datetime, tz: ZoneInfo) -> str:
-    """``Mon 09 Mar 2026 11:30 (Europe/Berlin)``: how a rep reads a deadline."""
+    """``Mon 09 Mar 2026 11:30 (Europe/Berlin)``: a deadline in the reasons kept with a handoff."""
     return instant.astimezone(tz).strftime("%a %d %b %Y %H:%M") + f" ({tz.key})"
 
 
-def render(context: SalesContext, template: str, variables: dict[str, Any]) -> tuple[str, str, str]:
-    """Subject, HTML and text of a sales email; the defaults stand in for a failing override."""
+def reader_time(instant: datetime, reader: Reader) -> str:
+    """``Mo., 9. März 2026 11:30 (Europe/Berlin)``: a time as the reader writes it, in their zone."""
+    shown = instant.astimezone(reader.zone)
+    day = dates.format_skeleton("yMMMEd", shown, tzinfo=reader.zone, locale=reader.locale)
+    clock = dates.format_time(shown, "short", tzinfo=reader.zone, locale=reader.locale)
+    return f"{day} {clock} ({reader.zone.key})"
+
+
+def render(
+    context: SalesContext, template: str, reader: Reader, variables: dict[str, Any]
+) -> tuple[str, str, str]:
+    """Subject, HTML and text of a sales email for ``reader``; the defaults stand in for a failing
+    override."""
     try:
-        return _render(context.templates, template, variables)
+        return _render(context.templates, template, reader, variables)
     except TemplateError as exc:
         log.error("templates/sales/%s failed (%s); sending nurture's default instead", template, exc)
-        return _render(context.default_templates, template, variables)
+        return _render(context.default_templates, template, reader, variables)
 
 
-def _render(
-    env: ImmutableSandboxedEnvironment, template: str, variables: dict[str, Any]
-) -> tuple[str, str, str]:
-    subject = env.get_template(f"sales/{template}.subject.txt").render(variables)
-    html = env.get_template(f"sales/{template}.html").render(variables)
-    text = env.get_template(f"sales/{template}.txt").render(variables)
+def _render(env: Sandbox, template: str, reader: Reader, variables: dict[str, Any]) -> tuple[str, str, str]:
+    subject = render_own(env.get_template(f"sales/{template}.subject.txt"), reader, variables)
+    html = render_own(env.get_template(f"sales/{template}.html"), reader, variables)
+    text = render_own(env.get_template(f"sales/{template}.txt"), reader, variables)
     # Lead data reaches the subject: one line, whatever a name contains.
     return _WHITESPACE.sub(" ", subject).strip()[:998], html, text
 
@@ -149,24 +161,25 @@ def queue_notice(
     now: datetime,
 ) -> None:
     """Render the email for a handoff and put it in the outbox, in the caller's transaction."""
-    tz = zone(notice.timezone) if notice.timezone else context.default_zone
+    reader = context.reader(notice.locale, notice.timezone)
     sla = context.sla
     team = context.team_named(notice.team_key) if notice.team_key else context.team
-    variables = lead_card(conn, context, lead_id, now, tz)
+    variables = lead_card(conn, context, lead_id, now, reader)
     variables.update(
         recipient={"name": notice.to_name, "email": notice.to_address},
         team={"key": team.key, "name": team.name or team.key} if team else {"key": "", "name": ""},
         handoff={
             "id": handoff_id,
             "reason": reason,
-            "accept_due": local_time(due, tz) if due else None,
+            "accept_due": reader_time(due, reader) if due else None,
+            "accept_due_at": due,
             "accept_within": format_duration(sla.accept_within) if sla else None,
         },
         accept_url=accept_url(context, handoff_id),
         reject_url=reject_url(context, handoff_id),
         lead_url=lead_url(context, handoff_id, notice.rep_id),
     )
-    subject, html, text = render(context, notice.template, variables)
+    subject, html, text = render(context, notice.template, reader, variables)
     at = bulk.instant(conn, now)
     bulk.execute(
         conn,

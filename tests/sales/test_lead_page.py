@@ -57,7 +57,9 @@ def test_the_page_shows_the_lead_and_takes_every_step_by_post(desk: Desk, client
     assert page.status_code == 200
     assert "Lena Wolf" in page.text and 'id="why"' in page.text and "Demo requested" in page.text
     # Routed Monday 09:30 in Berlin, 4 working hours: due 13:30, told in the rep's zone.
-    assert "Mon 02 Mar 2026 13:30 (Europe/Berlin)" in page.text
+    assert '<strong id="deadline">Mon, Mar 2, 2026 1:30\u202fPM (Europe/Berlin)</strong>' in page.text
+    german = client.get(link, headers={"accept-language": "de"}).text
+    assert "Mo., 2. März 2026 13:30 (Europe/Berlin)" in german and "Warum dieser Score" in german
     assert "No budget" in page.text and 'value="accept"' in page.text and 'value="convert"' not in page.text
     assert "script-src" not in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store"
@@ -75,7 +77,7 @@ def test_the_page_shows_the_lead_and_takes_every_step_by_post(desk: Desk, client
         link, data={"do": "convert", "stage": "customer", "amount": "12000.50", "currency": "CHF"}
     )
     assert won.status_code == 200 and desk.stage(LENA) == "customer"
-    assert "12,000.50 CHF" in won.text and 'value="convert"' not in won.text
+    assert "CHF12,000.50" in won.text and 'value="convert"' not in won.text
     (*_, deal) = desk.stage_changes(LENA)
     (handoff,) = desk.handoffs(LENA)
     assert (deal.to_stage, deal.actor) == ("customer", handoff.rep_id)

@@ -32,7 +32,8 @@ def test_the_notification_shows_the_lead_its_score_and_its_engagement(desk: Desk
     assert notice.subject == "New lead for you: Lena Wolf <script> (Alpenblick & Söhne), score 105"
     text = notice.text
     assert "Hello Anna Rep," in text
-    assert "Please accept or reject it by Mon 02 Mar 2026 13:32 (Europe/Berlin)" in text
+    # The rep's zone, in the workspace's locale (English): CLDR's "h:mm a" with its narrow space.
+    assert "Please accept or reject it by Mon, Mar 2, 2026 1:32\u202fPM (Europe/Berlin)" in text
     assert "Head of Operations, Alpenblick & Söhne" in text
     assert "Score 105 (fit 25, behaviour 80)" in text
     for line in (

@@ -93,7 +93,7 @@ def test_from_import_to_an_accepted_lead(desk: Desk) -> None:
         "anna@sales.example",
         "queued",
     )
-    assert "Please accept or reject it by Mon 02 Mar 2026 14:30 (Europe/Berlin)" in notice.text
+    assert "Please accept or reject it by Mon, Mar 2, 2026 2:30\u202fPM (Europe/Berlin)" in notice.text
     tick(desk, MONDAY + timedelta(days=2))
     assert marketing_steps(desk) == ["welcome"]  # no case study for an MQL
 

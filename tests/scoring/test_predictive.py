@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -88,7 +87,7 @@ def test_train_stores_a_versioned_model_and_every_lead_gets_a_probability(
     place = Workspace(workspace)
     chain = Lifecycle.of(load_program(place), place.settings)
     with store.connect() as conn:
-        card = lead_card(conn, chain.sales, 1, history.now, ZoneInfo("Europe/Berlin"))
+        card = lead_card(conn, chain.sales, 1, history.now, chain.sales.reader(None, "Europe/Berlin"))
     assert card["prediction"]["percent"].endswith("%") and card["prediction"]["factors"]
     summary = json.loads(cli("report", "--json").output)["score_health"]["predictive"]
     assert summary["version"] == trained["version"] and summary["held_out_auc"] == trained["held_out_auc"]
