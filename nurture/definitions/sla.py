@@ -49,6 +49,16 @@ class SLA(DefinitionModel):
         default=(),
         description="The reasons a rep picks from when rejecting (links and API); free text is allowed too.",
     )
+    remind_before: Duration | None = Field(
+        default=None,
+        description="Remind the holder this long (working time) before the deadline to accept, e.g. 2h.",
+    )
+    digest_at: str | None = Field(
+        default=None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="A daily digest of open and overdue handoffs to each rep and manager at this time in "
+        'their zone on their working days, e.g. "08:00" (email, and the team\'s webhook); unset: none.',
+    )
     recycle: Recycle | None = Field(default=None, description="Where a rejected lead goes.")
     stale_after: dict[Literal["lead", "mql", "sal", "sql", "opportunity"], Duration] = Field(
         default_factory=dict,

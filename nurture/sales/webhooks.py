@@ -92,6 +92,19 @@ def queue_handoff_webhook(
         "lead_url": lead_url(context, handoff_id, rep.id if rep else None),
         "occurred_at": now.isoformat(),
     }
+    queue_webhook(conn, context, url, payload, now, handoff_id)
+
+
+def queue_webhook(
+    conn: Connection,
+    context: SalesContext,
+    url: str,
+    payload: dict[str, Any],
+    now: datetime,
+    handoff_id: int | None = None,
+) -> None:
+    """Queue one signed JSON delivery of ``payload`` (its ``event`` names it), in the caller's
+    transaction; the body and signature are fixed now, so a retry sends the same bytes."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     key = context.setup.webhook_key
     conn.execute(
