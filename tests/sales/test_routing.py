@@ -144,7 +144,10 @@ def test_capacity_counts_open_handoffs_in_the_database(desk: Desk) -> None:
     desk.import_leads(leads_csv("a@one.de,A,DE,,", "b@two.de,B,DE,,"))
     desk.make_mql("a@one.de", MONDAY)
     desk.make_mql("b@two.de", MONDAY)
-    assert (desk.lead("a@one.de").owner_rep_id, desk.lead("b@two.de").owner_rep_id) == ("anna", "manager:dach-sales")
+    assert (desk.lead("a@one.de").owner_rep_id, desk.lead("b@two.de").owner_rep_id) == (
+        "anna",
+        "manager:dach-sales",
+    )
 
 
 @pytest.mark.parametrize("routing", ["least_loaded", "weighted"])
