@@ -65,6 +65,11 @@ class SalesTeam(DefinitionModel):
         default=None,
         description="Optional URL told of every handoff of this team (chat or CRM), escalations included.",
     )
+    webhook_format: Literal["json", "slack", "teams"] = Field(
+        default="json",
+        description="json (signed, nurture's own), slack (an incoming webhook's message with blocks) or "
+        "teams (a Teams Workflows webhook's Adaptive Card); for the team's webhook.",
+    )
     manager: Manager = Field(description="Receives escalations when the SLA says so.")
     routing: Literal["round_robin", "least_loaded", "weighted"] = Field(
         default="round_robin", description="round_robin, least_loaded (fewest open leads) or weighted."

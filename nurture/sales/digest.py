@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, select
 
 from nurture.definitions import Manager, Rep, SalesTeam
 from nurture.delivery.message_ids import new_message_id
+from nurture.sales.chat_cards import slack_digest, teams_digest
 from nurture.sales.deadlines import working_week
 from nurture.sales.links import lead_url
 from nurture.sales.notifications import reader_time, render
@@ -151,6 +152,12 @@ def _queue_email(
 
 
 def _payload(team: SalesTeam, items: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The team's list in the team's webhook format."""
+    name = team.name or team.key
+    if team.webhook_format == "slack":
+        return {"event": WEBHOOK_EVENT, **slack_digest(name, items)}
+    if team.webhook_format == "teams":
+        return {"event": WEBHOOK_EVENT, **teams_digest(name, items)}
     return {
         "event": WEBHOOK_EVENT,
         "team": team.key,

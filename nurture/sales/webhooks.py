@@ -23,8 +23,10 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
 from nurture.definitions import Rep, SalesTeam
+from nurture.sales.chat_cards import slack_handoff, teams_handoff
 from nurture.sales.context import SalesContext, webhook_key_of
 from nurture.sales.links import accept_url, lead_url, reject_url
+from nurture.sales.notifications import local_time
 from nurture.settings import Settings, secret_key
 from nurture.store.schema import leads, webhook_deliveries
 
@@ -92,7 +94,22 @@ def queue_handoff_webhook(
         "lead_url": lead_url(context, handoff_id, rep.id if rep else None),
         "occurred_at": now.isoformat(),
     }
+    if url == team.webhook and team.webhook_format != "json":
+        payload = _chat(team.webhook_format, payload, occasion, due, context)
     queue_webhook(conn, context, url, payload, now, handoff_id)
+
+
+def _chat(
+    form: str, payload: dict[str, Any], occasion: str, due: datetime | None, context: SalesContext
+) -> dict[str, Any]:
+    """The handoff as a chat message (the event stays with it for the queue, not in the body)."""
+    headline = {"routed": "New lead", "reassigned": "Lead reassigned", "escalated": "Lead escalated"}[
+        occasion
+    ]
+    shown = local_time(due, context.default_zone) if due else None
+    make = slack_handoff if form == "slack" else teams_handoff
+    message = make(headline, payload["lead"], payload["accept_url"], payload["lead_url"], shown)
+    return {"event": payload["event"], **message}
 
 
 def queue_webhook(
@@ -105,7 +122,11 @@ def queue_webhook(
 ) -> None:
     """Queue one signed JSON delivery of ``payload`` (its ``event`` names it), in the caller's
     transaction; the body and signature are fixed now, so a retry sends the same bytes."""
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(
+        {k: v for k, v in payload.items() if k != "event"} if _is_chat(payload) else payload,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     key = context.setup.webhook_key
     conn.execute(
         webhook_deliveries.insert().values(
@@ -114,6 +135,11 @@ def queue_webhook(
             next_attempt_at=now, created_at=now,
         )
     )  # fmt: skip
+
+
+def _is_chat(payload: dict[str, Any]) -> bool:
+    """A Slack or Teams message: its body is the message alone (they refuse unknown keys)."""
+    return "blocks" in payload or payload.get("type") == "message"
 
 
 @dataclass
