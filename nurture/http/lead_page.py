@@ -81,7 +81,7 @@ class LeadPageRoutes:
         if not isinstance(payload[1], str) or self.ctx.lifecycle is None:
             return None
         with self.ctx.engine.connect() as conn:
-            held = holding(conn, payload[0])
+            held = holding(conn, payload[0], self.ctx.lifecycle.sales)
         # The token names its holder: a handoff reopened for someone else is not theirs.
         if held is None or (held.rep_id or "") != payload[1]:
             return None
@@ -96,7 +96,7 @@ class LeadPageRoutes:
         lifecycle = self.ctx.lifecycle
         assert lifecycle is not None
         with self.ctx.engine.connect() as conn:
-            current = holding(conn, held.handoff_id) or held
+            current = holding(conn, held.handoff_id, lifecycle.sales) or held
             return lead_page(conn, lifecycle.sales, current, reader, self.ctx.clock.now())
 
     async def _step(self, held: Holding, form: dict[str, str], reader: Reader) -> Response:
@@ -129,15 +129,17 @@ class LeadPageRoutes:
         return await self._show(current, reader, done=action)
 
     def _reread(self, held: Holding) -> Holding | None:
+        lifecycle = self.ctx.lifecycle
+        assert lifecycle is not None
         with self.ctx.engine.connect() as conn:
-            return holding(conn, held.handoff_id)
+            return holding(conn, held.handoff_id, lifecycle.sales)
 
     def _perform(self, request: SalesRequest) -> None:
         lifecycle = self.ctx.lifecycle
         assert lifecycle is not None
         with self.ctx.transaction() as conn:
             lock_lead(conn, request.lead_id)
-            current = holding(conn, request.handoff_id or 0)
+            current = holding(conn, request.handoff_id or 0, lifecycle.sales)
             # Checked again under the lead's lock: a click racing the SLA timer or a reassignment.
             if current is None or request.action not in current.actions():
                 raise HandoffClosed(f"this handoff is {current.status if current else 'gone'}")

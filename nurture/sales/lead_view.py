@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select
 
 from nurture.i18n import Reader
 from nurture.sales.context import SalesContext
+from nurture.sales.handoffs import manager_owner
 from nurture.sales.notifications import lead_card, reader_time
 from nurture.sales.stages import WATERFALL, waterfall_rank
 from nurture.store.schema import handoffs, leads, stage_changes
@@ -33,6 +34,12 @@ class Holding:
     accept_due_at: datetime | None
     stage: str
     owner: str | None
+    manager_owner: str | None = None  # the owner id the team's manager holds leads under
+
+    @property
+    def holder_owner(self) -> str | None:
+        """The owner id the lead has while it is the holder's."""
+        return self.rep_id if self.rep_id is not None else self.manager_owner
 
     @property
     def actor(self) -> str:
@@ -44,7 +51,7 @@ class Holding:
         answered by a rejection or a disqualification) ends the link."""
         if self.status in ("pending", "accepted"):
             return True
-        return self.status == "converted" and self.rep_id is not None and self.owner == self.rep_id
+        return self.status == "converted" and self.owner is not None and self.owner == self.holder_owner
 
     def actions(self) -> tuple[str, ...]:
         """What the page offers: accept or reject while pending; later the next stages."""
@@ -67,7 +74,8 @@ class Holding:
         return tuple(s for s in ("sql", "opportunity", "customer") if WATERFALL.index(s) > rank)
 
 
-def holding(conn: Connection, handoff_id: int) -> Holding | None:
+def holding(conn: Connection, handoff_id: int, context: SalesContext | None = None) -> Holding | None:
+    """The handoff with its lead's stage and owner; ``context`` knows the managers' owner ids."""
     h, lead = handoffs.c, leads.c
     row = conn.execute(
         select(
@@ -79,9 +87,10 @@ def holding(conn: Connection, handoff_id: int) -> Holding | None:
     ).first()  # fmt: skip
     if row is None:
         return None
+    team = context.program.sales_teams.get(row.team_key) if context is not None else None
     return Holding(
         int(row.id), int(row.lead_id), row.team_key, row.rep_id, row.status, row.accept_due_at,
-        row.lifecycle_stage, row.owner_rep_id,
+        row.lifecycle_stage, row.owner_rep_id, manager_owner(team) if team is not None else None,
     )  # fmt: skip
 
 

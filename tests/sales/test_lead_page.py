@@ -128,3 +128,15 @@ def test_lead_data_on_the_page_is_escaped(desk: Desk, client: httpx.Client) -> N
     assert (
         "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "Evil &amp; Co" in page
     )
+
+
+def test_the_manager_works_an_escalated_lead_from_their_own_link(desk: Desk, client: httpx.Client) -> None:
+    desk.make_mql("tom@example.us", MONDAY)  # nobody covers the US: the manager's at once
+    link = lead_link(desk, "tom@example.us")
+    assert client.get(link).status_code == 200
+    assert client.post(link, data={"do": "accept"}).status_code == 200
+    assert client.post(link, data={"do": "convert", "stage": "sql"}).status_code == 200
+    won = client.post(link, data={"do": "convert", "stage": "opportunity", "amount": "5000"})
+    assert won.status_code == 200 and '<strong id="stage">opportunity</strong>' in won.text
+    assert desk.lead("tom@example.us").owner_rep_id == "manager:dach-sales"
+    assert [c.actor for c in desk.stage_changes("tom@example.us")][-1] == "manager:dach-sales"
