@@ -43,10 +43,11 @@ def known_subdivision(country: str, subdivision: str | None) -> str | None:
     # why: the holidays library is large; only definitions that name a country load it
     import holidays
 
+    if country not in holidays.list_supported_countries():
+        return f"the holidays library has no calendar for country {country!r}"
     try:
         holidays.country_holidays(country, subdiv=subdivision)
-    except NotImplementedError:
-        return f"the holidays library has no calendar for country {country!r}"
-    except ValueError as exc:
-        return str(exc)
+    except (NotImplementedError, ValueError) as exc:
+        known = ", ".join(holidays.list_supported_countries().get(country, ())) or "none"
+        return f"{exc}; its subdivisions: {known}"
     return None

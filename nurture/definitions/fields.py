@@ -11,8 +11,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
+    Tag,
     WithJsonSchema,
     model_validator,
 )
@@ -263,6 +265,11 @@ class SendWindow(DefinitionModel):
         return WeeklyHours.parse(self.days, self.hours)
 
 
+def _holidays_form(value: Any) -> str:
+    """A mapping names a country; anything else is a list of dates (one error, not one per form)."""
+    return "country" if isinstance(value, dict | PublicHolidays) else "dates"
+
+
 class PublicHolidays(DefinitionModel):
     """A country's public holidays (the ``holidays`` library), and any further days off."""
 
@@ -286,7 +293,10 @@ class WorkingHours(DefinitionModel):
     timezone: TimeZoneName = Field(description="The rep's IANA time zone, e.g. Europe/Berlin.")
     days: Days = Field(default="mon-fri", description="Working days, e.g. mon-fri.")
     hours: Hours = Field(default="09:00-17:00", description='Working hours, e.g. "08:00-18:00".')
-    holidays: tuple[date, ...] | PublicHolidays = Field(
+    holidays: Annotated[
+        Annotated[tuple[date, ...], Tag("dates")] | Annotated[PublicHolidays, Tag("country")],
+        Discriminator(_holidays_form),
+    ] = Field(
         default=(),
         description="Days off the SLA clock skips: dates ([2026-12-24, 2026-12-31]) or a country's "
         "public holidays ({country: DE, subdivision: BY, also: [2026-12-24]}).",

@@ -316,3 +316,16 @@ def test_a_route_condition_that_does_not_compile_names_its_line(make_workspace: 
     report = check_workspace(make_workspace({"campaigns/sales.yaml": sla + "---\n" + team}))
     found = messages(report.problems)
     assert found and found[0].startswith("campaigns/sales.yaml:6:"), found
+
+
+def test_an_unknown_holiday_region_names_its_line_and_the_known_ones(
+    make_workspace: WorkspaceFactory,
+) -> None:
+    sla = 'kind: SLA\nname: s\nmql: {when: "lead.score >= 100"}\nroute_to: t\naccept_within: 4h\n'
+    hours = "{timezone: UTC, holidays: {country: DE, subdivision: XX}}"
+    team = "kind: SalesTeam\nkey: t\nmanager: {name: M, email: m@example.com}\n"
+    team += f"reps: [{{id: a, name: A, email: a@example.com, working_hours: {hours}}}]\n"
+    report = check_workspace(make_workspace({"campaigns/sales.yaml": sla + "---\n" + team}))
+    (problem,) = messages(report.problems)
+    assert problem.startswith("campaigns/sales.yaml:10:") and "does not have subdivision XX" in problem
+    assert "BY" in problem
