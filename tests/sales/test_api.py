@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from nurture.clock import FixedClock
 from nurture.http import HttpContext, create_app
-from nurture.sales.rep_tokens import rep_token
+from nurture.sales.rep_tokens import rep_of_token, rep_token
 from nurture.store.schema import stage_changes
 from nurture.workspace import Workspace
 from tests.engagement.conftest import serving
@@ -192,3 +192,16 @@ def test_reassign_and_disqualify_follow_the_cli_rules(desk: Desk, client: httpx.
     assert out.status_code == 200 and out.json()["lead"]["stage"] == "disqualified"
     again = client.post("/api/sales/convert", json={"email": LENA, "actor": "crm"}, headers=KEY)
     assert again.status_code == 409 and "disqualified" in again.json()["error"]
+
+
+def test_raising_a_reps_token_generation_revokes_their_token(desk: Desk) -> None:
+    (team,) = desk.program.sales_teams.values()
+    key = desk.lifecycle.sales.setup.rep_token_key
+    anna = team.rep("anna")
+    token = rep_token(key, anna)
+    assert token.startswith("anna.")
+    assert rep_of_token(key, desk.program, token) == anna
+    newer = anna.model_copy(update={"token_generation": 1})
+    assert rep_token(key, newer) != token
+    assert rep_of_token(key, desk.program, token.replace("anna.", "ben.")) is None
+    assert rep_of_token(key, desk.program, "anna." + "A" * 22) is None
