@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8025, ge=1, le=65535)
     ingest_api_key: SecretStr | None = None
+    sales_api_key: SecretStr | None = Field(
+        default=None, description="bearer key of the sales API (/api/sales/*) for CRMs, with an actor"
+    )
     frequency_cap: int = Field(default=3, ge=0, description="marketing emails per lead per window; 0 = off")
     frequency_window: str = "7d"
     unknown_event_leads: Literal["keep", "refuse"] = "keep"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -100,6 +100,7 @@ class WeeklyHours:
     days: frozenset[int]
     start: time
     end: time
+    closed: Container[date] = frozenset()  # days off (holidays): no span starts on them
 
     def __post_init__(self) -> None:
         if not self.days:
@@ -200,7 +201,7 @@ def _intervals(hours: WeeklyHours, zone: ZoneInfo, since: datetime) -> Iterator[
     day = since.date() - timedelta(days=3)
     pending: list[Interval] = []
     while True:
-        if day.weekday() in hours.days:
+        if day.weekday() in hours.days and day not in hours.closed:
             for interval in _day_intervals(hours, zone, day):
                 if interval[1] > since:
                     heapq.heappush(pending, interval)
@@ -232,6 +233,8 @@ def next_open(hours: WeeklyHours, zone: ZoneInfo, at: datetime) -> datetime:
 
 def _whole_weeks(hours: WeeklyHours, zone: ZoneInfo, at: datetime, left: timedelta) -> int:
     """How many whole weeks from ``at`` hold the nominal weekly total and leave work after them."""
+    if hours.closed:
+        return 0  # a week with a day off is shorter: walk it day by day
     weekly = hours.span * len(hours.days)
     offset, weeks = _offset(zone, at), 0
     # A week with one offset throughout repeats the wall-clock pattern exactly; checking each boundary

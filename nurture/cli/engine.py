@@ -114,7 +114,13 @@ def tick_json(
         "enrollments_advanced": report.enrollments_advanced,
         "condition_failures": report.conditions.as_json(),
         "problems": report.problems,
-        "sla": {"reassigned": sla.reassigned, "escalated": sla.escalated, "problems": sla.problems},
+        "sla": {
+            "reassigned": sla.reassigned,
+            "escalated": sla.escalated,
+            "reminded": sla.reminded,
+            "digests": sla.digests,
+            "problems": sla.problems,
+        },
         "sending": None
         if delivery is None
         else {

@@ -125,6 +125,22 @@ def reassign(app: App, email: str, to: str, reason: str | None, actor: str) -> N
     _run(app, email, reassign_lead, to=to, actor=actor, reason=reason, sales=app.lifecycle.sales)
 
 
+@sales.command("rep-token")
+@click.argument("rep")
+@pass_app
+def rep_token(app: App, rep: str) -> None:
+    """Print the rep's bearer token for the sales API (/api/sales/*); give it to that rep only."""
+    # why: sales code loads only when a sales command runs, not at every CLI start
+    from nurture.sales.queue import find_rep
+    from nurture.sales.rep_tokens import rep_token as token_of
+
+    lifecycle = app.lifecycle
+    found = find_rep(lifecycle.program, rep)
+    if found is None:
+        raise click.ClickException(f"there is no rep {rep!r} in any sales team")
+    click.echo(token_of(lifecycle.sales.setup.rep_token_key, found))
+
+
 @sales.command("webhook-key")
 @pass_app
 def webhook_key(app: App) -> None:

@@ -280,7 +280,7 @@ def _predict(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
 
 
 async def sla(rt: Runtime, now: datetime) -> JobResult:
-    """Reassign or escalate every handoff whose acceptance deadline has passed."""
+    """Reassign or escalate every handoff whose acceptance deadline has passed; remind; digest."""
     return await asyncio.to_thread(_sla, rt, rt.live.current, now)
 
 
@@ -291,10 +291,15 @@ def _sla(rt: Runtime, version: ProgramVersion, now: datetime) -> JobResult:
         report = enforce_sla(rt.db, version.lifecycle.sales, now)
     rt.metrics.sla_breaches.labels("reassigned").inc(report.reassigned)
     rt.metrics.sla_breaches.labels("escalated").inc(report.escalated)
-    fields: dict[str, Any] = {"reassigned": report.reassigned, "escalated": report.escalated}
+    fields: dict[str, Any] = {
+        "reassigned": report.reassigned, "escalated": report.escalated, "reminded": report.reminded,
+        "digests": report.digests,
+    }  # fmt: skip
     if report.problems:
         fields["problems"] = report.problems[:20]
-    return JobResult(fields, busy=bool(report.breaches or report.problems))
+    return JobResult(
+        fields, busy=bool(report.breaches or report.problems or report.reminded or report.digests)
+    )
 
 
 async def webhooks(rt: Runtime, now: datetime) -> JobResult:

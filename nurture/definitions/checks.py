@@ -228,14 +228,38 @@ def _references(condition: Condition, refs: set[str], sends: set[str]) -> Iterat
             )
 
 
-def _sla(item: Loaded, sla: SLA, program: Program) -> Iterator[Problem]:
+def _routes(item: Loaded, sla: SLA, program: Program) -> Iterator[Problem]:
+    """Every MQL can be routed: each named team exists, each rule can be reached, a default ends it."""
     teams = program.sales_teams
-    if sla.route_to not in teams and sla.route_to not in program.unreadable_keys("SalesTeam"):
+    single = isinstance(sla.route_to, str)
+    rules = sla.routes
+    if not rules:
+        yield Problem("error", item.locate("route_to"), "route_to lists no team; MQLs would go nowhere")
+        return
+    for index, (when, team) in enumerate(rules):
+        where = item.locate("route_to") if single else item.locate("route_to", index, "team")
+        if team not in teams and team not in program.unreadable_keys("SalesTeam"):
+            yield Problem("error", where, f"no sales team {team!r}{did_you_mean(team, teams)}")
+        if when is None and index < len(rules) - 1:
+            yield Problem(
+                "error",
+                item.locate("route_to", index),
+                f"this rule has no `when`, so it takes every MQL and the {len(rules) - 1 - index} rule(s) "
+                "after it are never used; put it last",
+            )
+        if when is not None and when.facts.uses_event:
+            yield Problem("error", when.location, "routing is about the lead; `event` is not available there")
+    if sla.default_team is None:
         yield Problem(
             "error",
-            item.locate("route_to"),
-            f"no sales team {sla.route_to!r}{did_you_mean(sla.route_to, teams)}",
+            item.locate("route_to", len(rules) - 1),
+            "route_to has no default: an MQL no `when` holds for would reach no team; end the list with "
+            "a rule without `when`, e.g. {team: dach-sales}",
         )
+
+
+def _sla(item: Loaded, sla: SLA, program: Program) -> Iterator[Problem]:
+    yield from _routes(item, sla, program)
     if sla.mql.when.facts.uses_event:
         yield Problem(
             "error", sla.mql.when.location, "the MQL rule is about the lead; `event` is not available there"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
@@ -11,13 +11,16 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
+    Tag,
     WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from nurture.days_off import DaysOff, known_subdivision
 from nurture.definitions.problems import did_you_mean
 from nurture.durations import format_duration, parse_duration
 from nurture.i18n.locale_choice import NotALocale, language_tag, parse_locale
@@ -263,14 +266,52 @@ class SendWindow(DefinitionModel):
         return WeeklyHours.parse(self.days, self.hours)
 
 
+def _holidays_form(value: Any) -> str:
+    """A mapping names a country; anything else is a list of dates (one error, not one per form)."""
+    return "country" if isinstance(value, dict | PublicHolidays) else "dates"
+
+
+class PublicHolidays(DefinitionModel):
+    """A country's public holidays (the ``holidays`` library), and any further days off."""
+
+    country: CountryCode = Field(description="The country (ISO alpha-2), e.g. DE.")
+    subdivision: str | None = Field(
+        default=None, description="A state or region as the library names it, e.g. BY (Bavaria)."
+    )
+    also: tuple[date, ...] = Field(default=(), description="Further days off, e.g. [2026-12-24].")
+
+    @model_validator(mode="after")
+    def _known(self) -> PublicHolidays:
+        problem = known_subdivision(self.country, self.subdivision)
+        if problem is not None:
+            raise invalid("holidays", problem)
+        return self
+
+
 class WorkingHours(DefinitionModel):
     """A rep's working week; the SLA's clock only runs inside it."""
 
     timezone: TimeZoneName = Field(description="The rep's IANA time zone, e.g. Europe/Berlin.")
     days: Days = Field(default="mon-fri", description="Working days, e.g. mon-fri.")
     hours: Hours = Field(default="09:00-17:00", description='Working hours, e.g. "08:00-18:00".')
+    holidays: Annotated[
+        Annotated[tuple[date, ...], Tag("dates")] | Annotated[PublicHolidays, Tag("country")],
+        Discriminator(_holidays_form),
+    ] = Field(
+        default=(),
+        description="Days off the SLA clock skips: dates ([2026-12-24, 2026-12-31]) or a country's "
+        "public holidays ({country: DE, subdivision: BY, also: [2026-12-24]}).",
+    )
+
+    @property
+    def days_off(self) -> DaysOff:
+        if isinstance(self.holidays, PublicHolidays):
+            rule = self.holidays
+            return DaysOff(frozenset(rule.also), rule.country, rule.subdivision)
+        return DaysOff(frozenset(self.holidays))
 
     @property
     def weekly(self) -> WeeklyHours:
-        """The working week as weekly hours."""
-        return WeeklyHours.parse(self.days, self.hours)
+        """The working week as weekly hours, days off closed."""
+        weekly = WeeklyHours.parse(self.days, self.hours)
+        return WeeklyHours(weekly.days, weekly.start, weekly.end, self.days_off)

@@ -19,6 +19,15 @@ from nurture.definitions.fields import (
 class Manager(DefinitionModel):
     name: str = Field(min_length=1, description="The manager's name.")
     email: EmailAddress = Field(description="Receives escalations.")
+    id: Key | None = Field(
+        default=None,
+        description="The manager's id as a lead's owner after an escalation; unset: manager:<team>.",
+    )
+    working_hours: WorkingHours | None = Field(
+        default=None,
+        description="When the manager works: an escalated lead's deadline and reminders count in them "
+        "(unset: mon-fri 09:00-17:00 in the workspace's time zone).",
+    )
     locale: LocaleTag | None = Field(
         default=None, description="Language of the escalations; unset: the workspace's locale setting."
     )
@@ -41,6 +50,9 @@ class Rep(DefinitionModel):
     weight: int = Field(default=1, ge=0, le=1000, description="Share of leads under routing: weighted.")
     working_hours: WorkingHours = Field(description="When the rep works; the SLA clock only runs then.")
     webhook: str | None = Field(default=None, description="Optional URL notified as well (chat or CRM).")
+    token_generation: int = Field(
+        default=0, ge=0, description="Raise by one to revoke the rep's sales API token (sales rep-token)."
+    )
 
 
 class SalesTeam(DefinitionModel):
@@ -52,6 +64,11 @@ class SalesTeam(DefinitionModel):
     webhook: str | None = Field(
         default=None,
         description="Optional URL told of every handoff of this team (chat or CRM), escalations included.",
+    )
+    webhook_format: Literal["json", "slack", "teams"] = Field(
+        default="json",
+        description="json (signed, nurture's own), slack (an incoming webhook's message with blocks) or "
+        "teams (a Teams Workflows webhook's Adaptive Card); for the team's webhook.",
     )
     manager: Manager = Field(description="Receives escalations when the SLA says so.")
     routing: Literal["round_robin", "least_loaded", "weighted"] = Field(

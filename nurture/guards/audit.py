@@ -22,7 +22,7 @@ from nurture.store.schema import audit_log
 # The actions recorded today; others may be added by the features that perform them.
 ACTIONS = (
     "deploy", "hold", "approve", "pause", "resume", "breaker", "erase", "suppress", "unsuppress",
-    "consent", "rescore", "resend", "drop", "reassign", "enroll", "promote", "merge",
+    "consent", "rescore", "resend", "drop", "reassign", "enroll", "promote", "merge", "sales-request",
 )  # fmt: skip
 
 

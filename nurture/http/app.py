@@ -8,10 +8,13 @@ Routes::
     POST /u/{token}              leave a topic or all (the page; RFC 8058 one-click: the token's topic)
     GET  /sales/accept/{token}   confirm accepting a routed lead; POST accepts
     GET  /sales/reject/{token}   ask why; POST rejects
+    GET  /sales/lead/{token}     a rep's lead page; POST takes a step (accept ... convert, disqualify)
     POST /api/events             authenticated event ingest
     POST /api/leads              authenticated lead upsert; GET /api/leads/{email}[/export] reads
     POST /forms/{key}            a web form's post (allowed origins, honeypot, rate limit)
     GET  /forms/confirm/{token}  double opt-in: asks; POST confirms
+    POST /api/sales/{action}     accept, reject, convert, disqualify, reassign (rep token or sales key)
+    GET  /api/sales/queue        a rep's open handoffs
     GET  /healthz                database and the checks given to the app
     GET  /metrics                Prometheus
 
@@ -34,9 +37,11 @@ from nurture.http.context import HealthCheck, HttpContext
 from nurture.http.forms import FormRoutes
 from nurture.http.health import HealthRoutes
 from nurture.http.ingest import IngestRoutes
+from nurture.http.lead_page import LeadPageRoutes
 from nurture.http.leads_api import LeadRoutes
 from nurture.http.middleware import ServerRules
 from nurture.http.sales import SalesRoutes
+from nurture.http.sales_api import SalesApiRoutes
 from nurture.http.tracking import TrackingRoutes
 from nurture.http.unsubscribe import UnsubscribeRoutes
 from nurture.workspace import Workspace
@@ -68,9 +73,11 @@ def create_app(
         *TrackingRoutes(ctx).routes(),
         *UnsubscribeRoutes(ctx).routes(),
         *SalesRoutes(ctx).routes(),
+        *LeadPageRoutes(ctx).routes(),
         *IngestRoutes(ctx).routes(),
         *LeadRoutes(ctx).routes(),
         *FormRoutes(ctx).routes(),
+        *SalesApiRoutes(ctx).routes(),
         *HealthRoutes(ctx).routes(),
     ]
     route_names: dict[object, str] = {r.endpoint: r.path for r in routes if isinstance(r, Route)}

@@ -41,6 +41,7 @@ class HttpContext:
     clock: Clock = field(default_factory=SystemClock)
     lifecycle: Lifecycle | None = None  # a daemon swaps it when it reloads the program
     ingest_key: bytes | None = field(default=None, repr=False)
+    sales_key: bytes | None = field(default=None, repr=False)  # the sales API's key for CRMs
     metrics_token: bytes | None = field(default=None, repr=False)  # /metrics on the public listener
     unknown_leads: UnknownLeads = "keep"
     checks: Mapping[str, HealthCheck] = field(default_factory=dict)
@@ -117,6 +118,7 @@ class HttpContext:
             lifecycle = Lifecycle(program, SalesSetup.of(settings, workspace.root))
         ingest = settings.ingest_api_key.get_secret_value() if settings.ingest_api_key else ""
         metrics = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+        sales = settings.sales_api_key.get_secret_value() if settings.sales_api_key else ""
         return cls(
             engine=engine,
             signer=lifecycle.sales.signer,
@@ -125,6 +127,7 @@ class HttpContext:
             lifecycle=lifecycle,
             ingest_key=ingest.encode("utf-8") if ingest else None,
             metrics_token=metrics.encode("utf-8") if metrics else None,
+            sales_key=sales.encode("utf-8") if sales else None,
             unknown_leads=settings.unknown_event_leads,
             checks=dict(checks or {}),
             owns_engine=owns,

@@ -45,6 +45,13 @@ def page_style(branding: Branding) -> str:
         "textarea{width:100%;font:inherit;margin:.5rem 0}"
         ".muted{color:#6b7280;font-size:.9rem}.error{color:#b91c1c}"
         "fieldset{border:0;padding:0;margin:0 0 1rem}label.choice{display:block;margin:.7rem 0}"
+        # The rep's lead page: tables, one box per step.
+        "main{max-width:46rem}table{border-collapse:collapse;width:100%;margin:.3rem 0 1rem}"
+        "td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #e5e7eb;vertical-align:top}"
+        "td.n{text-align:right;white-space:nowrap}label{display:block;margin:.4rem 0 .1rem}"
+        "section{margin:1rem 0;padding:.8rem 1rem;border:1px solid #e5e7eb;border-radius:.4rem}"
+        "select,input{font:inherit;padding:.3rem}.notice{background:#ecfdf5;padding:.6rem 1rem}"
+        "button.danger{background:#b91c1c}"
     )
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from nurture.definitions import SLA, Program, SalesTeam
 from nurture.i18n import DEFAULT_TEMPLATES, Reader, own_environment
+from nurture.sales.rep_tokens import rep_token_key
 from nurture.settings import Settings, secret_key
 from nurture.templating import Sandbox
 from nurture.tokens import TokenSigner
@@ -32,6 +33,7 @@ class SalesSetup:
     settings: Settings
     signer: TokenSigner
     webhook_key: bytes
+    rep_token_key: bytes
     default_templates: Sandbox
 
     @classmethod
@@ -42,6 +44,7 @@ class SalesSetup:
             settings=settings,
             signer=TokenSigner(key),
             webhook_key=webhook_key_of(key),
+            rep_token_key=rep_token_key(key),
             # nurture's own templates only: the fallback when a workspace's override fails.
             default_templates=own_environment(DEFAULT_TEMPLATES),
         )
@@ -112,5 +115,10 @@ class SalesContext:
 
     @cached_property
     def team(self) -> SalesTeam | None:
-        """The team the SLA routes to."""
-        return self.program.team(self.sla.route_to) if self.sla is not None else None
+        """The team the SLA routes to by default (the last of its ``route_to`` rules)."""
+        key = self.sla.default_team if self.sla is not None else None
+        return self.program.sales_teams.get(key) if key is not None else None
+
+    def team_named(self, key: str | None) -> SalesTeam | None:
+        """The team with this key, None when the program has none by that key."""
+        return self.program.sales_teams.get(key) if key is not None else None

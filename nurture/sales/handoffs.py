@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, select
 
-from nurture.definitions import Rep
+from nurture.definitions import Rep, SalesTeam
 from nurture.sales.context import SalesContext
-from nurture.sales.deadlines import accept_due_at
+from nurture.sales.deadlines import accept_due_at, due_at
 from nurture.sales.notifications import Notice, queue_notice
 from nurture.sales.routing import TeamStanding
 from nurture.sales.webhooks import queue_handoff_webhook
@@ -72,6 +72,11 @@ def current_handoff(
         query = query.with_for_update()
     row = conn.execute(query).first()
     return Handoff.from_row(row) if row else None
+
+
+def manager_owner(team: SalesTeam) -> str:
+    """The owner id of a lead escalated to the team's manager."""
+    return team.manager.id or f"manager:{team.key}"
 
 
 def handoff_lead(conn: Connection, handoff_id: int) -> int | None:
@@ -132,12 +137,17 @@ def hand_over(
 ) -> int:
     """Open the handoff to ``rep`` (None: the manager), set the owner, and tell the recipient.
 
-    The rep's acceptance deadline runs in their working hours; the manager's handoff has none,
-    since escalation is the end of the line.
+    The acceptance deadline runs in the holder's working hours. An escalated lead becomes the
+    manager's (owner: their ``id``, else ``manager:<team>``) with a deadline in their hours; it is
+    not escalated further (the end of the line) but reminded of and listed as overdue in the digest.
     """
     sla = context.sla
     assert sla is not None
-    due = accept_due_at(rep, sla.accept_within, now) if rep is not None else None
+    team = standing.team
+    if rep is not None:
+        due = accept_due_at(rep, sla.accept_within, now)
+    else:
+        due = due_at(team.manager, context.default_zone, sla.accept_within, now)
     previous = offer.previous
     reassignments = (previous.reassignments if previous else 0) + (offer.occasion == "reassigned")
     inserted = conn.execute(
@@ -153,19 +163,24 @@ def hand_over(
     conn.execute(
         leads.update()
         .where(leads.c.id == offer.lead_id)
-        .values(owner_rep_id=rep.id if rep else None, updated_at=now)
+        .values(owner_rep_id=rep.id if rep else manager_owner(team), updated_at=now)
     )
-    team = standing.team
     if rep is not None:
         template = "notification" if offer.occasion == "routed" else "reassignment"
         notice = Notice(
-            template, "sales_notification", rep.name, rep.email, rep.working_hours.timezone, rep.locale
-        )
+            template, "sales_notification", rep.name, rep.email, rep.working_hours.timezone, rep.locale,
+            rep.id, team.key,
+        )  # fmt: skip
     else:
         manager = team.manager
-        notice = Notice("escalation", "escalation", manager.name, manager.email, None, manager.locale)
+        zone_name = manager.working_hours.timezone if manager.working_hours else None
+        notice = Notice(
+            "escalation", "escalation", manager.name, manager.email, zone_name, manager.locale, None, team.key
+        )
     queue_notice(conn, context, notice, handoff_id, offer.lead_id, offer.reason, due, now)
     # The team's webhook hears of every handoff (escalations too); a rep's own, of theirs.
     for url in dict.fromkeys(u for u in (team.webhook, rep.webhook if rep else None) if u):
-        queue_handoff_webhook(conn, context, rep, url, handoff_id, offer.lead_id, offer.occasion, due, now)
+        queue_handoff_webhook(
+            conn, context, team, rep, url, handoff_id, offer.lead_id, offer.occasion, due, now
+        )
     return handoff_id

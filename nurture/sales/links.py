@@ -1,7 +1,8 @@
-"""The one-click accept and reject links in sales emails, signed so nobody can forge them.
+"""The links in sales emails, signed so nobody can forge them: one-click accept and reject, and
+the lead's page (:func:`lead_url`) where every step is taken.
 
-A link carries only the handoff id. It stays valid while that handoff is pending; once the lead
-was accepted, rejected or moved on, the action refuses it with :class:`HandoffClosed`.
+An accept or reject link carries only the handoff id. It stays valid while that handoff is pending;
+once the lead was accepted, rejected or moved on, the action refuses it with :class:`HandoffClosed`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from nurture.tokens import InvalidToken, TokenSigner
 
 ACCEPT = "sales-accept"
 REJECT = "sales-reject"
+LEAD = "sales-lead"
 
 
 def accept_url(context: SalesContext, handoff_id: int) -> str:
@@ -21,6 +23,15 @@ def accept_url(context: SalesContext, handoff_id: int) -> str:
 def reject_url(context: SalesContext, handoff_id: int) -> str:
     """``{base_url}/sales/reject/{token}``."""
     return f"{context.base_url}/sales/reject/{context.signer.sign(REJECT, [handoff_id])}"
+
+
+def lead_url(context: SalesContext, handoff_id: int, rep_id: str | None) -> str:
+    """``{base_url}/sales/lead/{token}``: the lead's page for the one rep (or manager) holding it.
+
+    The token names the handoff and its holder (``""`` for the manager), so it opens the page for
+    them alone and stops working once the handoff moves on to someone else.
+    """
+    return f"{context.base_url}/sales/lead/{context.signer.sign(LEAD, [handoff_id, rep_id or ''])}"
 
 
 def handoff_from_token(signer: TokenSigner, purpose: str, token: str) -> int:

@@ -7,12 +7,14 @@ on it are committed together with the event or import that caused them, or not a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
+from nurture.definitions import SLA
 from nurture.sales.context import SalesContext
 from nurture.sales.handoffs import Offer, hand_over
 from nurture.sales.routing import account_owner, load_standing, lock_team, save_standing
@@ -33,7 +35,8 @@ def qualify(
     sla = context.sla
     if sla is None or not candidates:
         return []
-    if not light_view_suffices(sla.mql.when):
+    conditions_used = [sla.mql.when, *(when for when, _ in sla.routes if when is not None)]
+    if not all(light_view_suffices(c) for c in conditions_used):
         complete_views(conn, [lead for lead, _ in candidates])
     conditions = LeadConditions(now)
     qualified = []
@@ -64,7 +67,19 @@ def qualify(
             for lead, score in qualified
         ],
     )
-    return [NewMql(lead.id, lead.lead["country"], lead.lead["email_domain"]) for lead, _ in qualified]
+    return [
+        NewMql(lead.id, lead.lead["country"], lead.lead["email_domain"], team_for(sla, conditions, lead.lead))
+        for lead, _ in qualified
+    ]
+
+
+def team_for(sla: SLA, conditions: LeadConditions, lead: Mapping[str, Any]) -> str | None:
+    """The team of the first ``route_to`` rule that holds for the lead (a rule without ``when``
+    always holds); None when none does (``nurture check`` insists on a default)."""
+    for when, team in sla.routes:
+        if when is None or conditions.holds(when, lead):
+            return team
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,13 +89,30 @@ class NewMql:
     lead_id: int
     country: str | None
     email_domain: str | None
+    team_key: str | None = None  # from the SLA's route_to rules
 
 
 def route(conn: Connection, context: SalesContext, new_mqls: Sequence[NewMql], now: datetime) -> list[int]:
-    """Hand each new MQL to a rep of the SLA's team (or its manager); returns the handoff ids."""
-    team = context.team
-    if team is None:
-        return []
+    """Hand each new MQL to a rep of its team (or the team's manager); returns the handoff ids.
+
+    Teams are locked in key order, the same everywhere, so two routings never wait on each other.
+    """
+    by_team: dict[str, list[NewMql]] = {}
+    for mql in new_mqls:
+        key = mql.team_key or (context.team.key if context.team else None)
+        if key is not None and context.team_named(key) is not None:
+            by_team.setdefault(key, []).append(mql)
+    handoff_ids = []
+    for key in sorted(by_team):
+        handoff_ids += _route_team(conn, context, key, by_team[key], now)
+    return handoff_ids
+
+
+def _route_team(
+    conn: Connection, context: SalesContext, key: str, new_mqls: list[NewMql], now: datetime
+) -> list[int]:
+    team = context.team_named(key)
+    assert team is not None
     lock_team(conn, team.key)
     standing = load_standing(conn, team)
     handoff_ids = []

@@ -25,7 +25,7 @@ from nurture.i18n import Reader, render_own
 from nurture.leads.fields import STANDARD_FIELDS
 from nurture.predict.refresh import explain
 from nurture.sales.context import SalesContext
-from nurture.sales.links import accept_url, reject_url
+from nurture.sales.links import accept_url, lead_url, reject_url
 from nurture.scoring.breakdown import score_breakdown
 from nurture.store import bulk
 from nurture.store.schema import events, leads
@@ -47,6 +47,8 @@ class Notice:
     to_address: str
     timezone: str | None  # the recipient's zone for times in the email; None: the workspace default
     locale: str | None = None  # the recipient's language; None: the workspace's locale setting
+    rep_id: str | None = None  # the rep the lead page link is for; None: the manager
+    team_key: str | None = None  # the handoff's team (the SLA's default team when None)
 
 
 def lead_card(
@@ -161,7 +163,7 @@ def queue_notice(
     """Render the email for a handoff and put it in the outbox, in the caller's transaction."""
     reader = context.reader(notice.locale, notice.timezone)
     sla = context.sla
-    team = context.team
+    team = context.team_named(notice.team_key) if notice.team_key else context.team
     variables = lead_card(conn, context, lead_id, now, reader)
     variables.update(
         recipient={"name": notice.to_name, "email": notice.to_address},
@@ -176,6 +178,7 @@ def queue_notice(
         brand=context.settings.branding,
         accept_url=accept_url(context, handoff_id),
         reject_url=reject_url(context, handoff_id),
+        lead_url=lead_url(context, handoff_id, notice.rep_id),
     )
     subject, html, text = render(context, notice.template, reader, variables)
     at = bulk.instant(conn, now)

@@ -1,4 +1,6 @@
-"""SLA timers: handoffs not accepted in time are reassigned to the next rep or escalated.
+"""SLA timers: handoffs not accepted in time are reassigned to the next rep or escalated; then
+reminders before deadlines (:mod:`nurture.sales.reminders`) and the daily digests
+(:mod:`nurture.sales.digest`).
 
 Run by the daemon's job and by ``nurture tick``. Breached handoffs are found through the partial
 index on pending deadlines and handled in batches, each batch one transaction. The leads involved
@@ -18,8 +20,10 @@ from sqlalchemy.engine import Engine
 from nurture.definitions import SalesTeam
 from nurture.durations import format_duration
 from nurture.sales.context import SalesContext
+from nurture.sales.digest import send_digests
 from nurture.sales.handoffs import HANDOFF_COLUMNS, Handoff, Offer, close_handoff, hand_over, reps_in_chain
 from nurture.sales.notifications import local_time
+from nurture.sales.reminders import send_reminders
 from nurture.sales.routing import TeamStanding, load_standing, lock_team, save_standing
 from nurture.store.schema import handoffs, leads
 from nurture.zones import zone
@@ -35,6 +39,8 @@ class SlaReport:
     now: datetime
     reassigned: int = 0
     escalated: int = 0
+    reminded: int = 0
+    digests: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -47,6 +53,10 @@ class SlaReport:
             out.append(f"  sla       reassigned after breach: {self.reassigned}")
         if self.escalated:
             out.append(f"  sla       escalated to the manager: {self.escalated}")
+        if self.reminded:
+            out.append(f"  sla       reminded before the deadline: {self.reminded}")
+        if self.digests:
+            out.append(f"  sla       daily digests: {self.digests}")
         out.extend(f"  problem   {p}" for p in self.problems[:50])
         return out
 
@@ -67,14 +77,29 @@ def enforce_sla(conn_or_engine: Connection | Engine, context: SalesContext, now:
         else:
             handled = _breach_batch(conn_or_engine, context, now, report)
         if handled < BATCH:
-            return report
+            break
+    # After the breaches, so a lead moved on is reminded of (and listed) with its new holder.
+    if isinstance(conn_or_engine, Engine):
+        with conn_or_engine.begin() as conn:
+            _chase(conn, context, now, report)
+    else:
+        _chase(conn_or_engine, context, now, report)
+    return report
+
+
+def _chase(conn: Connection, context: SalesContext, now: datetime, report: SlaReport) -> None:
+    """Reminders before deadlines and the daily digests."""
+    report.reminded += send_reminders(conn, context, now)
+    digests = send_digests(conn, context, now)
+    report.digests += digests.emails
 
 
 def _breach_batch(conn: Connection, context: SalesContext, now: datetime, report: SlaReport) -> int:
     h = handoffs.c
     due = conn.execute(
         select(h.id, h.lead_id)
-        .where(h.status == "pending", h.accept_due_at <= now)
+        # The manager's handoffs are the end of the line: reminded and listed, never moved on.
+        .where(h.status == "pending", h.accept_due_at <= now, h.rep_id.is_not(None))
         .order_by(h.accept_due_at, h.id)
         .limit(BATCH)
     ).all()

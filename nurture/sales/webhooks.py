@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
-from nurture.definitions import Rep
+from nurture.definitions import Rep, SalesTeam
+from nurture.sales.chat_cards import slack_handoff, teams_handoff
 from nurture.sales.context import SalesContext, webhook_key_of
-from nurture.sales.links import accept_url, reject_url
+from nurture.sales.links import accept_url, lead_url, reject_url
+from nurture.sales.notifications import local_time
 from nurture.settings import Settings, secret_key
 from nurture.store.schema import leads, webhook_deliveries
 
@@ -60,6 +62,7 @@ def retry_delay(attempts: int) -> timedelta:
 def queue_handoff_webhook(
     conn: Connection,
     context: SalesContext,
+    team: SalesTeam,
     rep: Rep | None,
     url: str,
     handoff_id: int,
@@ -81,21 +84,49 @@ def queue_handoff_webhook(
     payload = {
         "event": f"lead.{occasion}",
         "handoff_id": handoff_id,
-        "team": context.team.key if context.team else None,
+        "team": team.key,
         "rep": {"id": rep.id, "name": rep.name, "email": rep.email} if rep else None,
-        "manager": None
-        if rep or context.team is None
-        else {
-            "name": context.team.manager.name,
-            "email": context.team.manager.email,
-        },
+        "manager": None if rep else {"name": team.manager.name, "email": team.manager.email},
         "lead": {**dict(lead), "score": round(float(lead["score"]), 2)},
         "accept_due_at": due.isoformat() if due else None,
         "accept_url": accept_url(context, handoff_id),
         "reject_url": reject_url(context, handoff_id),
+        "lead_url": lead_url(context, handoff_id, rep.id if rep else None),
         "occurred_at": now.isoformat(),
     }
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    if url == team.webhook and team.webhook_format != "json":
+        payload = _chat(team.webhook_format, payload, occasion, due, context)
+    queue_webhook(conn, context, url, payload, now, handoff_id)
+
+
+def _chat(
+    form: str, payload: dict[str, Any], occasion: str, due: datetime | None, context: SalesContext
+) -> dict[str, Any]:
+    """The handoff as a chat message (the event stays with it for the queue, not in the body)."""
+    headline = {"routed": "New lead", "reassigned": "Lead reassigned", "escalated": "Lead escalated"}[
+        occasion
+    ]
+    shown = local_time(due, context.default_zone) if due else None
+    make = slack_handoff if form == "slack" else teams_handoff
+    message = make(headline, payload["lead"], payload["accept_url"], payload["lead_url"], shown)
+    return {"event": payload["event"], **message}
+
+
+def queue_webhook(
+    conn: Connection,
+    context: SalesContext,
+    url: str,
+    payload: dict[str, Any],
+    now: datetime,
+    handoff_id: int | None = None,
+) -> None:
+    """Queue one signed JSON delivery of ``payload`` (its ``event`` names it), in the caller's
+    transaction; the body and signature are fixed now, so a retry sends the same bytes."""
+    body = json.dumps(
+        {k: v for k, v in payload.items() if k != "event"} if _is_chat(payload) else payload,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     key = context.setup.webhook_key
     conn.execute(
         webhook_deliveries.insert().values(
@@ -104,6 +135,11 @@ def queue_handoff_webhook(
             next_attempt_at=now, created_at=now,
         )
     )  # fmt: skip
+
+
+def _is_chat(payload: dict[str, Any]) -> bool:
+    """A Slack or Teams message: its body is the message alone (they refuse unknown keys)."""
+    return "blocks" in payload or payload.get("type") == "message"
 
 
 @dataclass

@@ -273,3 +273,59 @@ def test_lead_data_written_into_a_link_without_urlencode_is_warned_about(
         "templates/links.html:7:1: warning: lead data in a link without urlencode: write "
         "{{ lead.first_name|urlencode }} so that spaces, '&', '#' or '+' in it keep the link as meant",
     ]
+
+
+TWO_TEAMS = (
+    "kind: SalesTeam\nkey: {key}\nmanager: {{name: M, email: m@example.com}}\n"
+    "reps: [{{id: {rep}, name: A, email: a@example.com, working_hours: {{timezone: UTC}}}}]\n"
+)
+
+
+def test_route_to_rules_must_name_teams_be_reachable_and_end_with_a_default(
+    make_workspace: WorkspaceFactory,
+) -> None:
+    sla = (
+        'kind: SLA\nname: s\nmql: {when: "lead.score >= 100"}\naccept_within: 4h\nroute_to:\n'
+        "  - {team: dach-sales}\n"
+        "  - {when: \"lead.country == 'CH'\", team: ch-sale}\n"
+    )
+    teams = TWO_TEAMS.format(key="dach-sales", rep="a") + "---\n" + TWO_TEAMS.format(key="ch-sales", rep="b")
+    report = check_workspace(make_workspace({"campaigns/sales.yaml": sla + "---\n" + teams}))
+    assert messages(report.problems) == [
+        "campaigns/sales.yaml:6:5: this rule has no `when`, so it takes every MQL and the 1 rule(s) after "
+        "it are never used; put it last",
+        "campaigns/sales.yaml:7:5: route_to has no default: an MQL no `when` holds for would reach no team; "
+        "end the list with a rule without `when`, e.g. {team: dach-sales}",
+        "campaigns/sales.yaml:7:42: no sales team 'ch-sale'; did you mean 'ch-sales'?",
+    ]
+    good = sla.replace("  - {team: dach-sales}\n", "").replace(
+        "ch-sale}", "ch-sales}\n  - {team: dach-sales}"
+    )
+    report = check_workspace(make_workspace({"campaigns/sales.yaml": good + "---\n" + teams}))
+    assert messages(report.problems) == []
+    program = load_program(make_workspace({"campaigns/sales.yaml": good + "---\n" + teams}))
+    assert program.sla is not None and [team for _, team in program.sla.routes] == ["ch-sales", "dach-sales"]
+
+
+def test_a_route_condition_that_does_not_compile_names_its_line(make_workspace: WorkspaceFactory) -> None:
+    sla = (
+        'kind: SLA\nname: s\nmql: {when: "lead.score >= 100"}\naccept_within: 4h\nroute_to:\n'
+        '  - {when: "lead.country ==", team: dach-sales}\n  - {team: dach-sales}\n'
+    )
+    team = TWO_TEAMS.format(key="dach-sales", rep="a")
+    report = check_workspace(make_workspace({"campaigns/sales.yaml": sla + "---\n" + team}))
+    found = messages(report.problems)
+    assert found and found[0].startswith("campaigns/sales.yaml:6:"), found
+
+
+def test_an_unknown_holiday_region_names_its_line_and_the_known_ones(
+    make_workspace: WorkspaceFactory,
+) -> None:
+    sla = 'kind: SLA\nname: s\nmql: {when: "lead.score >= 100"}\nroute_to: t\naccept_within: 4h\n'
+    hours = "{timezone: UTC, holidays: {country: DE, subdivision: XX}}"
+    team = "kind: SalesTeam\nkey: t\nmanager: {name: M, email: m@example.com}\n"
+    team += f"reps: [{{id: a, name: A, email: a@example.com, working_hours: {hours}}}]\n"
+    report = check_workspace(make_workspace({"campaigns/sales.yaml": sla + "---\n" + team}))
+    (problem,) = messages(report.problems)
+    assert problem.startswith("campaigns/sales.yaml:10:") and "does not have subdivision XX" in problem
+    assert "BY" in problem

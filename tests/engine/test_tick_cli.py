@@ -35,7 +35,7 @@ def test_tick_json_reports_what_was_done(harness: Harness, cli) -> None:  # type
     assert facts["entered"] == {"trial": 1}
     assert facts["queued"] == [{"campaign": "trial", "step": "welcome", "count": 1}]
     assert facts["sending"]["sent"] == 1
-    assert facts["sla"] == {"reassigned": 0, "escalated": 0, "problems": []}
+    assert facts["sla"] == {"reassigned": 0, "escalated": 0, "reminded": 0, "digests": 0, "problems": []}
     assert facts["condition_failures"] == [] and facts["bounce_mailbox"] is None
     quiet = json.loads(cli("tick", "--now", "2026-03-02T09:00:00Z", "--json", "--no-send").output)
     assert quiet["entered"] == {} and quiet["sending"] is None

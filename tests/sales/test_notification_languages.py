@@ -52,7 +52,7 @@ def test_a_rep_with_locale_en_reads_english_inside_a_german_program(desk: Desk) 
 
 def test_an_escalation_reads_the_managers_locale(workspace: Path, store: Engine) -> None:
     sla = (
-        "kind: SLA\nname: s\nmql: {when: \"lead.score >= 100\"}\nroute_to: dach-sales\n"
+        'kind: SLA\nname: s\nmql: {when: "lead.score >= 100"}\nroute_to: dach-sales\n'
         "accept_within: 4h\non_breach: escalate\n"
     )
     managed = team(reps="anna:DE:0").replace(

@@ -140,7 +140,9 @@ def test_a_lead_escalated_to_the_manager_can_be_handed_to_a_rep(desk: Desk) -> N
     desk.enforce(MONDAY + timedelta(days=1))  # Anna let it lapse: Ben
     desk.enforce(MONDAY + timedelta(days=3))  # Ben too, and nobody else is left: the manager
     escalated = desk.handoffs(LEAD)[-1]
-    assert (escalated.rep_id, escalated.status, escalated.accept_due_at) == (None, "pending", None)
+    # The manager's own deadline: 4h of their hours (mon-fri 09-17 in the workspace's Berlin).
+    due = MONDAY + timedelta(days=3, hours=4)
+    assert (escalated.rep_id, escalated.status, escalated.accept_due_at) == (None, "pending", due)
     wednesday = MONDAY + timedelta(days=3)
     move(desk, "anna", now=wednesday, reason="back from holiday")
     new = desk.handoffs(LEAD)[-1]

@@ -4,7 +4,7 @@ is never exceeded, and when nobody fits the manager gets it."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -129,8 +129,10 @@ def test_a_lead_nobody_covers_goes_to_the_manager_with_an_escalation(desk: Desk)
     desk.import_leads(leads_csv("tom@example.us,Tom,US,,"))
     desk.make_mql("tom@example.us", MONDAY)
     [handoff] = desk.handoffs("tom@example.us")
-    assert (handoff.rep_id, handoff.status, handoff.accept_due_at) == (None, "pending", None)
-    assert desk.lead("tom@example.us").owner_rep_id is None
+    # The manager owns it, with 4h of their own working time (mon-fri 09-17, the workspace's Berlin).
+    assert (handoff.rep_id, handoff.status) == (None, "pending")
+    assert handoff.accept_due_at == datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
+    assert desk.lead("tom@example.us").owner_rep_id == "manager:dach-sales"
     [notice] = desk.sales_messages("tom@example.us")
     assert (notice.kind, notice.to_address) == ("escalation", "petra.vogel@example.com")
     assert "no rep of the team could take it" in notice.text
@@ -142,7 +144,10 @@ def test_capacity_counts_open_handoffs_in_the_database(desk: Desk) -> None:
     desk.import_leads(leads_csv("a@one.de,A,DE,,", "b@two.de,B,DE,,"))
     desk.make_mql("a@one.de", MONDAY)
     desk.make_mql("b@two.de", MONDAY)
-    assert (desk.lead("a@one.de").owner_rep_id, desk.lead("b@two.de").owner_rep_id) == ("anna", None)
+    assert (desk.lead("a@one.de").owner_rep_id, desk.lead("b@two.de").owner_rep_id) == (
+        "anna",
+        "manager:dach-sales",
+    )
 
 
 @pytest.mark.parametrize("routing", ["least_loaded", "weighted"])

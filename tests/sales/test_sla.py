@@ -65,16 +65,19 @@ def test_reps_who_had_the_lead_are_not_offered_it_again_and_then_it_escalates(de
     last, manager = desk.handoffs(LEAD)[-2:]
     assert last.status == "escalated"
     assert "already reassigned 2 times; escalated to Petra Vogel" in last.reason
+    # The manager owns it now, with 4h of their working time (mon-fri 09-17 in the workspace's
+    # Berlin by default): Wednesday 13:30 + 3.5h, then Thursday 09:00 + 0.5h.
     assert (manager.rep_id, manager.status, manager.accept_due_at, manager.previous_handoff_id) == (
         None,
         "pending",
-        None,
+        datetime(2026, 3, 5, 8, 30, tzinfo=UTC),
         last.id,
     )
-    assert desk.lead(LEAD).owner_rep_id is None
+    assert desk.lead(LEAD).owner_rep_id == "manager:dach-sales"
     notice = desk.sales_messages(LEAD)[-1]
     assert (notice.kind, notice.to_address) == ("escalation", "petra.vogel@example.com")
-    assert desk.enforce(DUE + timedelta(days=30)).breaches == 0  # the manager's handoff has no timer
+    assert "Thu, Mar 5, 2026 9:30" in notice.text
+    assert desk.enforce(DUE + timedelta(days=30)).breaches == 0  # escalation is the end of the line
 
 
 def test_with_on_breach_escalate_the_manager_gets_it_at_once(desk: Desk) -> None:

@@ -135,3 +135,57 @@ def test_a_team_webhook_hears_of_every_handoff_even_when_nobody_fits(desk: Desk,
     assert by_lead[LEAD]["rep"]["id"] == "anna" and by_lead[LEAD]["team"] == "dach-sales"
     assert by_lead["marco@firma.it"]["rep"] is None
     assert by_lead["marco@firma.it"]["manager"]["email"] == "petra.vogel@example.com"
+
+
+def with_chat(desk: Desk, url: str, form: str) -> None:
+    sales_team = team(reps="anna:DE:30").replace(
+        "routing: round_robin\n", f"routing: round_robin\nwebhook: '{url}'\nwebhook_format: {form}\n"
+    )
+    write_workspace(desk.root, sales_team=sales_team)
+    desk.reload()
+    desk.import_leads(
+        "email,first_name,last_name,company,country\nlena@alpenblick.de,Lena,<b>Wolf</b>,[Evil](https://x.example),DE\n"
+    )
+    desk.make_mql(LEAD, MONDAY)
+
+
+def test_a_slack_team_gets_an_incoming_webhook_message_with_blocks(desk: Desk, receiver: Receiver) -> None:
+    receiver.statuses.clear()
+    with_chat(desk, receiver.url, "slack")
+    assert deliver_webhooks(desk.store, MONDAY).delivered == 1
+    (headers, body) = receiver.requests[0]
+    message = json.loads(body)
+    assert set(message) == {"text", "blocks"} and headers["Content-Type"] == "application/json"
+    header, section, context, actions = message["blocks"]
+    assert header == {"type": "header", "text": {"type": "plain_text", "text": "New lead: Lena <b>Wolf</b>"}}
+    assert section["type"] == "section" and all(f["type"] == "plain_text" for f in section["fields"])
+    assert {"type": "plain_text", "text": "Company: [Evil](https://x.example)"} in section["fields"]
+    assert context["elements"][0]["text"].startswith("Accept by Mon 02 Mar 2026 13:30")
+    accept, page = actions["elements"]
+    assert accept["style"] == "primary" and accept["url"].startswith("https://nurture.example/sales/accept/")
+    assert page["url"].startswith("https://nurture.example/sales/lead/")
+    assert all(b["type"] == "button" and b["text"]["type"] == "plain_text" for b in actions["elements"])
+
+
+def test_a_teams_team_gets_a_workflows_message_with_an_adaptive_card(desk: Desk, receiver: Receiver) -> None:
+    receiver.statuses.clear()
+    with_chat(desk, receiver.url, "teams")
+    assert deliver_webhooks(desk.store, MONDAY).delivered == 1
+    message = json.loads(receiver.requests[0][1])
+    assert message["type"] == "message"
+    (attachment,) = message["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert (card["type"], card["version"], card["$schema"]) == (
+        "AdaptiveCard",
+        "1.4",
+        "http://adaptivecards.io/schemas/adaptive-card.json",
+    )
+    title, facts, due = card["body"]
+    assert title["type"] == "TextBlock" and "Lena <b>Wolf</b>" in title["text"]
+    assert {"title": "Company", "value": r"\[Evil\]\(https://x.example\)"} in facts["facts"]
+    assert due["type"] == "TextBlock"
+    assert [(a["type"], a["title"]) for a in card["actions"]] == [
+        ("Action.OpenUrl", "Accept"),
+        ("Action.OpenUrl", "Open the lead"),
+    ]

@@ -1,0 +1,151 @@
+"""Webhook bodies chat tools take as they are: a Slack incoming webhook's message with blocks
+(https://api.slack.com/messaging/webhooks, Block Kit) and a Microsoft Teams Workflows webhook's
+message with an Adaptive Card (https://learn.microsoft.com/adaptive-cards; the Office 365
+connectors are retired). Each shows the lead card and the links: accept, and the lead's page.
+
+Lead data is shown as plain text: Slack's ``plain_text`` objects are not formatted at all, and in
+a card the characters Adaptive Cards' Markdown reacts to are escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+SLACK_TEXT_LIMIT = 150  # plain_text in a header block and in a button
+# What Adaptive Cards' Markdown subset reacts to inside a line: emphasis and links.
+_CARD_MARKDOWN = re.compile(r"([\\*_\[\]()])")
+
+
+def _plain(text: str, limit: int = 2000) -> str:
+    """One line, at most ``limit`` characters (Slack refuses longer texts in a block)."""
+    one_line = " ".join(str(text).split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+
+
+def _card_text(text: str) -> str:
+    """Text an Adaptive Card shows as written (its Markdown characters escaped)."""
+    return _CARD_MARKDOWN.sub(r"\\\1", _plain(text))
+
+
+def _facts(lead: dict[str, Any]) -> list[tuple[str, str]]:
+    facts = [("E-mail", lead["email"]), ("Score", str(round(float(lead["score"]))))]
+    for label, key in (("Company", "company"), ("Title", "job_title"), ("Country", "country")):
+        if lead.get(key):
+            facts.append((label, str(lead[key])))
+    return facts
+
+
+def lead_name(lead: dict[str, Any]) -> str:
+    return " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p) or str(lead["email"])
+
+
+def slack_handoff(
+    headline: str, lead: dict[str, Any], accept: str, page: str, due: str | None
+) -> dict[str, Any]:
+    """A Slack message: header, the lead's facts, the deadline, and Accept / Open buttons."""
+    name = lead_name(lead)
+    fields = [{"type": "plain_text", "text": _plain(f"{label}: {value}")} for label, value in _facts(lead)]
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _plain(f"{headline}: {name}", SLACK_TEXT_LIMIT)},
+        },
+        {"type": "section", "fields": fields[:10]},
+    ]
+    if due:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "plain_text", "text": _plain(f"Accept by {due}")}]}
+        )
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Accept"},
+                    "url": accept,
+                    "style": "primary",
+                },
+                {"type": "button", "text": {"type": "plain_text", "text": "Open the lead"}, "url": page},
+            ],
+        }
+    )
+    # `text` is what notifications and screen readers show.
+    return {"text": _plain(f"{headline}: {name}"), "blocks": blocks}
+
+
+def teams_handoff(
+    headline: str, lead: dict[str, Any], accept: str, page: str, due: str | None
+) -> dict[str, Any]:
+    """A Teams Workflows message: one Adaptive Card with the lead's facts and two link actions."""
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock", "text": _card_text(f"{headline}: {lead_name(lead)}"), "weight": "Bolder",
+            "size": "Medium", "wrap": True,
+        },
+        {"type": "FactSet", "facts": [{"title": t, "value": _card_text(v)} for t, v in _facts(lead)]},
+    ]  # fmt: skip
+    if due:
+        body.append(
+            {"type": "TextBlock", "text": _card_text(f"Accept by {due}"), "wrap": True, "isSubtle": True}
+        )
+    actions = [
+        {"type": "Action.OpenUrl", "title": "Accept", "url": accept},
+        {"type": "Action.OpenUrl", "title": "Open the lead", "url": page},
+    ]
+    return _teams_message(body, actions)
+
+
+def slack_digest(team: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    overdue = sum(1 for i in items if i["overdue"])
+    lines = [
+        _plain(f"{i['lead']} ({i['rep'] or 'manager'})" + (" · overdue" if i["overdue"] else ""), 300)
+        for i in items[:40]
+    ]
+    text = _plain(f"{team}: {len(items)} open handoffs, {overdue} overdue")
+    return {
+        "text": text,
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": _plain(text, SLACK_TEXT_LIMIT)}},
+            {"type": "section", "text": {"type": "plain_text", "text": _plain(" | ".join(lines), 3000)}},
+        ],
+    }
+
+
+def teams_digest(team: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    overdue = sum(1 for i in items if i["overdue"])
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock", "text": _card_text(f"{team}: {len(items)} open handoffs, {overdue} overdue"),
+            "weight": "Bolder", "wrap": True,
+        },
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": _card_text(i["lead"]), "value": _card_text(_holder(i))} for i in items[:40]
+            ],
+        },
+    ]  # fmt: skip
+    return _teams_message(body, [])
+
+
+def _holder(item: dict[str, Any]) -> str:
+    return (item["rep"] or "manager") + (" · overdue" if item["overdue"] else "")
+
+
+def _teams_message(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    }
+    if actions:
+        card["actions"] = actions
+    return {
+        "type": "message",
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+        ],
+    }
