@@ -176,9 +176,16 @@ def _request(held: Holding, action: str, form: dict[str, str]) -> SalesRequest |
 
 
 def _cross_site(request: Request, base_url: str) -> bool:
-    """A form posted from another site (CSRF): the browser says so in Sec-Fetch-Site or Origin."""
-    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
-        return True
+    """A form posted from another site (CSRF): the browser says so in Sec-Fetch-Site or Origin.
+
+    Sec-Fetch-Site comes first: no page can set it, and it is the one a browser sends truthfully
+    for the page's own form, whose Origin is ``null`` because the page's referrer policy is
+    ``no-referrer``. Without it (an older browser), a foreign or ``null`` Origin is refused;
+    without either (not a browser, so no one's cookies or clicks to misuse), the post is taken.
+    """
+    site = request.headers.get("sec-fetch-site", "").lower()
+    if site:
+        return site not in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin == "null"

@@ -1,7 +1,8 @@
 """The sales desk through the HTTP app only, checked in headless Chromium: events make an MQL, the
-rep's email (from the Maildir) links to the lead page, the rep accepts and wins the deal with an
-amount; a CH lead goes to the Swiss team; a link is refused once the lead was reassigned; and on a
-moved clock the rep is reminded, the lead escalates to the manager, and the digest comes."""
+rep's email (from the Maildir) links to the lead page, where the rep, in the browser, accepts and
+wins the deal with an amount by clicking the page's own forms; a CH lead goes to the Swiss team; a
+link is refused once the lead was reassigned; and on a moved clock the rep is reminded, the lead
+escalates to the manager, and the digest comes."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from nurture.clock import FixedClock
 from nurture.http import HttpContext, create_app
+from nurture.store.schema import stage_changes
 from nurture.workspace import Workspace
-from tests.browser import CHROMIUM, chromium
+from tests.browser import CHROMIUM, chromium, chromium_tab
 from tests.engagement.conftest import INGEST_KEY, serving
 from tests.sales.desk import LEADS, MONDAY, SLA, Desk, team, write_workspace
 from tests.sales.test_teams import CH_TEAM, ROUTES
@@ -31,6 +34,7 @@ pytestmark = pytest.mark.skipif(
 
 SALES_KEY = "sales-key-for-the-story-0123456789"
 LEAD_LINK = re.compile(r"https://nurture\.example(/sales/lead/[A-Za-z0-9_-]+)")
+NOTICE = "document.getElementById('notice')?.innerText"  # what the page says a step did
 
 
 @pytest.fixture
@@ -70,7 +74,10 @@ def qualify(client: httpx.Client, email: str) -> None:
         {"type": "download", "email": email, "asset_type": "whitepaper"},
     ]
     headers = {"authorization": f"Bearer {INGEST_KEY.decode()}"}
-    assert client.post("/api/events", json=items, headers=headers).json()["stored"] == 5
+    # Each event names itself, so a retried request would not count twice.
+    numbered = [{**item, "id": f"{email}-{n}"} for n, item in enumerate(items)]
+    answer = client.post("/api/events", json=numbered, headers=headers)
+    assert answer.json()["stored"] == 5, answer.text
 
 
 def mails(workspace: Path, to: str, *, digests: bool = False) -> list[Message]:
@@ -93,6 +100,14 @@ def text_of(message: Message) -> str:
     return str(payload.decode(parts[0].get_content_charset() or "utf-8"))
 
 
+def deal_changes(desk: Desk, email: str) -> list[Any]:
+    """The lead's stage changes with the deal's amount and currency, in order."""
+    with desk.store.connect() as conn:
+        c = stage_changes.c
+        query = select(c.to_stage, c.amount, c.currency, c.actor).order_by(c.id)
+        return list(conn.execute(query.where(c.lead_id == desk.lead_id(email, conn))).all())
+
+
 def tick(cli: Any, at: object) -> None:
     result = cli("tick", "--now", at.isoformat())  # type: ignore[attr-defined]
     assert result.exit_code == 0, result.output
@@ -105,15 +120,28 @@ def test_the_sales_desk_story(desk: Desk, server: tuple[str, httpx.Client], cli:
     (notice,) = mails(desk.root, "anna@sales.example")
     link = LEAD_LINK.search(text_of(notice)).group(1)  # type: ignore[union-attr]
 
-    page = chromium(url + link, tmp_path / "profile")
-    assert "Lena Wolf" in page and 'id="why"' in page and "Demo requested" in page
-    assert "Mon, Mar 2, 2026 1:30" in page  # 4 working hours, in Anna's zone
-    assert client.post(link, data={"do": "accept"}).status_code == 200
-    won = client.post(link, data={"do": "convert", "stage": "customer", "amount": "12000", "currency": "EUR"})
-    assert won.status_code == 200
-    page = chromium(url + link, tmp_path / "profile")
-    assert '<strong id="stage">customer</strong>' in page and "€12,000.00" in page
+    # Anna opens the link from her email in the browser and takes each step with the page's own forms.
+    with chromium_tab(tmp_path / "rep") as tab:
+        tab.open(url + link)
+        page = str(tab.evaluate("document.documentElement.outerHTML"))
+        assert "Lena Wolf" in page and 'id="why"' in page and "Demo requested" in page
+        assert "Mon, Mar 2, 2026 1:30" in page  # 4 working hours, in Anna's zone
+        tab.evaluate("document.getElementById('accept').click()")
+        notice = tab.wait_for(NOTICE)  # the page the form's POST answered with
+        assert notice == "Accepted: the lead is yours now."
+        assert desk.handoffs("lena@alpenblick.de")[-1].status == "accepted"
+        # The convert form, filled in and sent by its button.
+        tab.evaluate("document.getElementById('to-stage').value = 'customer'")
+        tab.evaluate("document.getElementById('amount').value = '12000'")
+        tab.evaluate("document.getElementById('currency').value = 'EUR'")
+        tab.evaluate("document.getElementById('convert').click()")
+        notice = tab.wait_for(f"/^Saved/.test({NOTICE}) && {NOTICE}")
+        assert notice == "Saved: the lead is now customer."
+        assert tab.evaluate("document.getElementById('stage').innerText") == "customer"
+        assert "€12,000.00" in str(tab.evaluate("document.getElementById('history').innerText"))
     assert desk.stage("lena@alpenblick.de") == "customer"
+    (won,) = [change for change in deal_changes(desk, "lena@alpenblick.de") if change.to_stage == "customer"]
+    assert (won.amount, won.currency, won.actor) == (12000, "EUR", "anna")
 
     # Two teams by territory: the Swiss lead is the Swiss team's.
     qualify(client, "sara@gmail.com")

@@ -122,6 +122,26 @@ def test_the_link_is_refused_after_reassignment_and_for_other_sites(desk: Desk, 
     assert client.get(tampered).status_code == 404
 
 
+def test_the_page_s_own_form_is_taken_as_the_browser_sends_it(desk: Desk, client: httpx.Client) -> None:
+    """Under the page's ``no-referrer`` policy a browser posts its own form with ``Origin: null``;
+    Sec-Fetch-Site, which no page can set, tells it apart from a foreign one."""
+    desk.make_mql(LENA, MONDAY)
+    link = lead_link(desk, LENA)
+    foreign = [
+        {"origin": "null"},  # a browser without Sec-Fetch-Site: nothing says it is the page's own
+        {"origin": "null", "sec-fetch-site": "cross-site"},
+        {"origin": "https://sales.nurture.example", "sec-fetch-site": "same-site"},
+        {"origin": str(client.base_url).rstrip("/"), "sec-fetch-site": "cross-site"},
+    ]
+    for headers in foreign:
+        assert client.post(link, data={"do": "accept"}, headers=headers).status_code == 403, headers
+    assert desk.handoffs(LENA)[-1].status == "pending"
+    browser = {"origin": "null", "sec-fetch-site": "same-origin"}
+    own = client.post(link, data={"do": "accept"}, headers=browser)
+    assert own.status_code == 200 and 'id="notice"' in own.text
+    assert desk.handoffs(LENA)[-1].status == "accepted"
+
+
 def test_lead_data_on_the_page_is_escaped(desk: Desk, client: httpx.Client) -> None:
     desk.make_mql("eve@firma.de", MONDAY)
     page = client.get(lead_link(desk, "eve@firma.de")).text
