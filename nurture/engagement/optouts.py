@@ -97,12 +97,13 @@ def withdraw_from_topic(
     consent_source: str,
     program: Program | None,
     ip: str | None = None,
+    left_at: datetime | None = None,
 ) -> tuple[bool, int]:
     """The address leaves one subscription topic, its other topics untouched: a topic suppression
     (the engine asks about it when an email is queued, the sender again when it goes out), the
-    lead's consent for the topic withdrawn (with ``consent_source``) and its enrollments in the
-    topic's campaigns ended. Whether it had not left the topic before, and how many enrollments
-    ended; a repeat changes nothing.
+    lead's consent for the topic withdrawn (with ``consent_source``, at ``left_at``: when the
+    person left, default now) and its enrollments in the topic's campaigns ended. Whether it had
+    not left the topic before, and how many enrollments ended; a repeat changes nothing.
     """
     added = bulk.execute(
         conn,
@@ -117,7 +118,7 @@ def withdraw_from_topic(
     ).rowcount
     if not added or lead_id is None:
         return bool(added), 0
-    record_consent(conn, lead_id, topic, "withdrawn", now, source=consent_source, ip=ip)
+    record_consent(conn, lead_id, topic, "withdrawn", left_at or now, source=consent_source, ip=ip)
     reason = f"{EXIT_REASONS['unsubscribe']} from {topic}"
     ended = end_enrollments_of_lead(conn, lead_id, reason, now, only=topic_campaigns(program, topic))
     return True, ended

@@ -242,6 +242,7 @@ def _apply_opt_outs(
             withdraw_from_topic(
                 conn, event.lead_id, email, topic, now,
                 detail=f"{event.type} event", consent_source=consent_source, program=program,
+                left_at=event.occurred_at,
             )  # fmt: skip
     for event, reason in opting_out:
         assert reason is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -201,7 +202,8 @@ def test_an_unsubscribe_event_with_a_topic_leaves_that_topic_only(
     news = mailroom.enrollment(lead_id, campaign="news", step="issue-1")
     trial = mailroom.enrollment(lead_id, campaign="trial")
     items = [
-        {"type": "unsubscribe", "email": "lena@alpenblick.de", "id": "crm-1", "topic": "newsletter"},
+        {"type": "unsubscribe", "email": "lena@alpenblick.de", "id": "crm-1", "topic": "newsletter",
+         "occurred_at": (NOW - timedelta(hours=2)).isoformat()},
         {"type": "unsubscribe", "email": "lena@alpenblick.de", "id": "crm-2",
          "properties": {"topic": "newslettre"}},
     ]  # fmt: skip
@@ -221,8 +223,8 @@ def test_an_unsubscribe_event_with_a_topic_leaves_that_topic_only(
     assert mailroom.row(enrollments, id=news).exit_reason == "unsubscribed from newsletter"
     assert mailroom.row(enrollments, id=trial).status == "active"
     with mailroom.store.connect() as conn:
-        assert [(c.topic, c.status, c.source) for c in lead_consents(conn, lead_id)] == [
-            ("newsletter", "withdrawn", "api")
+        assert [(c.topic, c.status, c.source, c.at) for c in lead_consents(conn, lead_id)] == [
+            ("newsletter", "withdrawn", "api", NOW - timedelta(hours=2))  # when she left, as the CRM says
         ]
     assert [e.properties for e in mailroom.events()] == [{"topic": "newsletter"}]  # nothing of crm-2
 
