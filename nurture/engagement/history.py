@@ -368,7 +368,9 @@ def _store_events(
     if not rows:
         return
     items = [{**row.item, "email": emails[lead_id]} for row, lead_id in rows]
-    result = record_events(conn, then, items, now, unknown_leads="refuse", key_by_content=True)
+    result = record_events(
+        conn, then, items, now, unknown_leads="refuse", key_by_content=True, consent_source="import"
+    )
     report.events += result.stored
     report.already_recorded += result.duplicates
     for error in result.errors:

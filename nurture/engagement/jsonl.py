@@ -161,7 +161,7 @@ def _store(
 ) -> None:
     with engine.begin() as conn:
         result: RecordResult = record_events(
-            conn, then, items, now, unknown_leads=unknown_leads, key_by_content=True
+            conn, then, items, now, unknown_leads=unknown_leads, key_by_content=True, consent_source="import"
         )
     report.stored += result.stored
     report.duplicates += result.duplicates

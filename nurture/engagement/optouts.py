@@ -13,11 +13,12 @@ from sqlalchemy import Connection
 from nurture.definitions import Program
 from nurture.engine.enrollments import end_enrollments_of_lead
 from nurture.leads.addresses import suppression_hash
-from nurture.leads.consent import withdraw_all
+from nurture.leads.consent import record_consent, withdraw_all
 from nurture.store import bulk
 
 SUPPRESSION_REASONS = ("unsubscribe", "hard_bounce", "soft_bounces", "complaint", "manual")
 HARD_BOUNCE_TYPES = frozenset({"hard", "permanent", "hard_bounce"})
+ALL_TOPICS = "all"  # an unsubscribe event's ``topic`` for leaving every marketing email
 
 # Why enrollments end, in the words reports and `leads show` print.
 EXIT_REASONS = {
@@ -85,9 +86,71 @@ def transactional_campaigns(program: Program) -> frozenset[str]:
     return frozenset(key for key, campaign in program.campaigns.items() if campaign.sends_transactional)
 
 
+def withdraw_from_topic(
+    conn: Connection,
+    lead_id: int | None,
+    email: str,
+    topic: str,
+    now: datetime,
+    *,
+    detail: str,
+    consent_source: str,
+    program: Program | None,
+    ip: str | None = None,
+    left_at: datetime | None = None,
+) -> tuple[bool, int]:
+    """The address leaves one subscription topic, its other topics untouched: a topic suppression
+    (the engine asks about it when an email is queued, the sender again when it goes out), the
+    lead's consent for the topic withdrawn (with ``consent_source``, at ``left_at``: when the
+    person left, default now) and its enrollments in the topic's campaigns ended. Whether it had
+    not left the topic before, and how many enrollments ended; a repeat changes nothing.
+    """
+    added = bulk.execute(
+        conn,
+        "INSERT INTO topic_suppressions (email_hash, topic, reason, detail, created_at) "
+        "VALUES (:hash, :topic, 'unsubscribe', :detail, :at) ON CONFLICT (email_hash, topic) DO NOTHING",
+        {
+            "hash": suppression_hash(email),
+            "topic": topic,
+            "detail": detail[:500],
+            "at": bulk.instant(conn, now),
+        },
+    ).rowcount
+    if not added or lead_id is None:
+        return bool(added), 0
+    record_consent(conn, lead_id, topic, "withdrawn", left_at or now, source=consent_source, ip=ip)
+    reason = f"{EXIT_REASONS['unsubscribe']} from {topic}"
+    ended = end_enrollments_of_lead(conn, lead_id, reason, now, only=topic_campaigns(program, topic))
+    return True, ended
+
+
+def topic_campaigns(program: Program | None, topic: str) -> list[str]:
+    """The campaigns whose enrollments end with the topic: its campaigns that send only marketing
+    mail (a campaign with transactional emails goes on, its marketing emails held back)."""
+    if program is None:
+        return []
+    return [
+        key
+        for key, campaign in program.campaigns.items()
+        if campaign.topic == topic and not campaign.sends_transactional
+    ]
+
+
+def topic_left(event_type: str, properties: dict[str, object]) -> str | None:
+    """The one topic an ``unsubscribe`` event leaves (its ``topic`` property), or None when it
+    leaves all marketing mail (no topic, or ``all``)."""
+    topic = properties.get("topic")
+    if event_type != "unsubscribe" or not isinstance(topic, str) or topic == ALL_TOPICS:
+        return None
+    return topic
+
+
 def suppression_for(event_type: str, properties: dict[str, object]) -> str | None:
-    """The suppression an incoming event implies: unsubscribes, complaints and hard bounces."""
+    """The workspace-wide suppression an incoming event implies: unsubscribes from all marketing
+    mail, complaints and hard bounces (an unsubscribe from one topic is :func:`topic_left`)."""
     if event_type == "unsubscribe":
+        if topic_left(event_type, properties) is not None:
+            return None
         return "unsubscribe"
     if event_type == "complaint":
         return "complaint"

@@ -2,7 +2,9 @@
 
 Leaving a topic keeps the address from that topic's campaigns only (a topic suppression, which
 the engine asks about when an email is queued and the sender again when it goes out), ends the
-lead's enrollments in that topic's campaigns, and records the consent withdrawn for it. Leaving
+lead's enrollments in that topic's campaigns, and records the consent withdrawn for it: the
+same :func:`~nurture.engagement.optouts.withdraw_from_topic` an ``unsubscribe`` event with a
+``topic`` goes through when it arrives by the API or a file. Leaving
 all is the workspace-wide unsubscribe of :mod:`nurture.engagement.suppress`, with the consent of
 every topic withdrawn. Each choice also leaves one ``unsubscribe`` event (with its ``topic`` when
 it was one); a repeat changes and records nothing, because mail systems retry one-click POSTs.
@@ -16,13 +18,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
-from nurture.engagement.optouts import EXIT_REASONS
+from nurture.engagement.optouts import withdraw_from_topic
 from nurture.engagement.store import NewEvent, store_events
 from nurture.engagement.suppress import OptOut, unsubscribe
-from nurture.engine.enrollments import end_enrollments_of_lead
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents, record_consent
-from nurture.store import bulk
 from nurture.store.schema import leads, messages, topic_suppressions
 
 if TYPE_CHECKING:
@@ -46,20 +46,14 @@ def leave_topic(
     email = conn.scalar(select(leads.c.email).where(leads.c.id == lead_id))
     if email is None:  # erased since the email was sent: its hash is kept already
         return OptOut(None, None, already=True)
+    program = then.program if then is not None else None
+    added, ended = withdraw_from_topic(
+        conn, lead_id, email, topic, now,
+        detail=f"{channel} link", consent_source=CONSENT_SOURCE, program=program, ip=ip,
+    )  # fmt: skip
     digest = suppression_hash(email)
-    added = bulk.execute(
-        conn,
-        "INSERT INTO topic_suppressions (email_hash, topic, reason, detail, created_at) "
-        "VALUES (:hash, :topic, 'unsubscribe', :detail, :at) ON CONFLICT (email_hash, topic) DO NOTHING",
-        {"hash": digest, "topic": topic, "detail": f"{channel} link", "at": bulk.instant(conn, now)},
-    ).rowcount
     if not added:
         return OptOut(lead_id, digest, already=True)
-    record_consent(conn, lead_id, topic, "withdrawn", now, source=CONSENT_SOURCE, ip=ip)
-    campaigns = _campaigns_of(then, topic)
-    ended = end_enrollments_of_lead(
-        conn, lead_id, f"{EXIT_REASONS['unsubscribe']} from {topic}", now, only=campaigns
-    )
     event_id = _record(conn, then, lead_id, {"source": channel, "topic": topic}, message_id, now)
     return OptOut(lead_id, digest, False, ended, event_id)
 
@@ -88,18 +82,6 @@ def left_topics(conn: Connection, email: str) -> set[str]:
     """The topics this address has left (or was kept from by an imported list)."""
     t = topic_suppressions.c
     return set(conn.scalars(select(t.topic).where(t.email_hash == suppression_hash(email))))
-
-
-def _campaigns_of(then: WhatFollows | None, topic: str) -> list[str] | None:
-    """The campaigns whose enrollments end with the topic: its campaigns that send only marketing
-    mail (a campaign with transactional emails goes on, its marketing ones held back)."""
-    if then is None:
-        return []
-    return [
-        key
-        for key, campaign in then.program.campaigns.items()
-        if campaign.topic == topic and not campaign.sends_transactional
-    ]
 
 
 def _record(

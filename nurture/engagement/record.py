@@ -16,16 +16,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, select
 
+from nurture.definitions.problems import did_you_mean
+from nurture.definitions.topic import DEFAULT_TOPIC
 from nurture.engagement.conflicts import RetriedEvent, conflict_message, differences
 from nurture.engagement.items import (
     EMAIL_CLICK,
     EMAIL_OPEN,
+    UNSUBSCRIBE,
     EventItem,
     ItemInvalid,
     content_key,
     parse_item,
 )
-from nurture.engagement.optouts import mark_unsubscribed, stop_nurturing, suppression_for
+from nurture.engagement.optouts import ALL_TOPICS, mark_unsubscribed, stop_nurturing, suppression_for
 from nurture.engagement.scoring_hook import ScorableEvent, score_events
 from nurture.engagement.signals import click_machine_reason, open_machine_reason
 from nurture.engagement.store import NewEvent, store_events
@@ -105,6 +108,7 @@ def record_events(
     unknown_leads: UnknownLeads = "keep",
     key_by_content: bool = False,
     require_ids: str | None = None,
+    consent_source: str = "api",
 ) -> RecordResult:
     """Check and store engagement events (JSON objects as sent by the API or a file), in ``conn``'s
     transaction; retried events count once, and what follows (``then``) is told of events of known
@@ -114,10 +118,15 @@ def record_events(
     from what it says (:func:`~nurture.engagement.items.content_key`); else, given
     ``require_ids`` (the API without an Idempotency-Key), the event is refused with that text as
     the reason, since a retry of an event without a time would look new.
+
+    An ``unsubscribe`` with a ``topic`` property leaves that topic only (``all``: every marketing
+    email); the consent withdrawn is recorded with ``consent_source``. A topic the program does
+    not know is refused, since leaving all instead would be more than the person asked for.
     """
     result = RecordResult(received=len(items))
     errors = result.errors
-    indexes, checked = _checked(items, now, require_ids, errors)
+    topics = set(then.program.topics) if then is not None else {DEFAULT_TOPIC}
+    indexes, checked = _checked(items, now, require_ids, topics, errors)
     found_messages = find_messages(conn, {c.message_ref for c in checked if c.message_ref is not None})
     lead_ids = find_lead_ids(conn, {c.email for c in checked if c.message_ref is None and c.email})
     ready: list[NewEvent] = []
@@ -135,7 +144,7 @@ def record_events(
                 ready[-1].idempotency_key = content_key(item, bool(items[index].get("occurred_at")))
     # Done with: the garbage collector need not walk them while the batch is stored and scored.
     del checked, found_messages, lead_ids
-    ids = store_events(conn, then, ready, now)
+    ids = store_events(conn, then, ready, now, consent_source=consent_source)
     retried = [position for position, event_id in enumerate(ids) if event_id is None and position in keyed]
     conflicted: set[int] = set()  # neither stored nor a retry: the item is answered with an error
     for position, error in zip(
@@ -159,7 +168,7 @@ def record_events(
 
 
 def _checked(
-    items: Sequence[Any], now: datetime, require_ids: str | None, errors: list[ItemError]
+    items: Sequence[Any], now: datetime, require_ids: str | None, topics: set[str], errors: list[ItemError]
 ) -> tuple[list[int], list[EventItem]]:
     """The items that pass their checks and their indexes; the others go to ``errors``."""
     # Parallel lists rather than (index, item) pairs: a batch is thousands of items.
@@ -174,9 +183,25 @@ def _checked(
         if parsed.idempotency_key is None and require_ids is not None:
             errors.append(ItemError(index, "id", require_ids))
             continue
+        if parsed.type == UNSUBSCRIBE and "topic" in parsed.properties:
+            problem = _unknown_topic(parsed.properties["topic"], topics)
+            if problem is not None:
+                errors.append(ItemError(index, "properties.topic", problem))
+                continue
         checked.append(parsed)
         indexes.append(index)
     return indexes, checked
+
+
+def _unknown_topic(topic: Any, topics: set[str]) -> str | None:
+    """Why an unsubscribe's ``topic`` names no subscription topic, or None when it names one."""
+    if topic == ALL_TOPICS or (isinstance(topic, str) and topic in topics):
+        return None
+    known = ", ".join(sorted(topics))
+    if not isinstance(topic, str):
+        return f"must be a topic's key or {ALL_TOPICS!r} (topics: {known})"
+    shown = topic[:80]
+    return f"no topic {shown!r}{did_you_mean(shown, topics)} (topics: {known}, or {ALL_TOPICS!r})"
 
 
 def _conflicts(

@@ -21,6 +21,8 @@ from nurture.engagement.optouts import (
     mark_unsubscribed,
     stop_nurturing,
     suppression_for,
+    topic_left,
+    withdraw_from_topic,
 )
 from nurture.engagement.scoring_hook import ScorableEvent, score_events
 from nurture.store import bulk
@@ -72,12 +74,14 @@ def store_events(
     now: datetime,
     *,
     apply_opt_outs: bool = True,
+    consent_source: str = "api",
 ) -> list[int | None]:
     """Write the events; the id of each, or None where its idempotency key was seen before.
 
     Unsubscribes, complaints and hard bounces also suppress the address and end the lead's
-    enrollments (unless ``apply_opt_outs`` is False: the caller has done it). Events of known leads
-    are then scored.
+    enrollments (unless ``apply_opt_outs`` is False: the caller has done it); an unsubscribe with a
+    ``topic`` leaves that topic only, the consent withdrawn recorded with ``consent_source`` (how
+    the event came: ``api``, ``import``). Events of known leads are then scored.
     """
     if not new_events:
         return []
@@ -87,7 +91,8 @@ def store_events(
     else:
         ids = _insert_many(conn, new_events, now)
     if apply_opt_outs:
-        _apply_opt_outs(conn, new_events, ids, now, then.program if then is not None else None)
+        program = then.program if then is not None else None
+        _apply_opt_outs(conn, new_events, ids, now, program, consent_source)
     if then is not None:  # without a program nothing follows: no scoring model to ask
         score_events(
             conn,
@@ -213,20 +218,32 @@ def _apply_opt_outs(
     ids: Sequence[int | None],
     now: datetime,
     program: Program | None,
+    consent_source: str,
 ) -> None:
     opting_out = []
+    leaving: list[tuple[NewEvent, str]] = []  # unsubscribes from one topic
     for event, event_id in zip(new_events, ids, strict=True):
         if event_id is not None:
             reason = suppression_for(event.type, event.properties or {})
             if reason is not None:
                 opting_out.append((event, reason))
-    if not opting_out:
+            elif (topic := topic_left(event.type, event.properties or {})) is not None:
+                leaving.append((event, topic))
+    if not opting_out and not leaving:
         return
-    lead_ids = sorted({e.lead_id for e, _ in opting_out if e.lead_id is not None})
+    lead_ids = sorted({e.lead_id for e, _ in (*opting_out, *leaving) if e.lead_id is not None})
     emails = {
         int(lead_id): email
         for lead_id, email in conn.execute(select(leads.c.id, leads.c.email).where(leads.c.id.in_(lead_ids)))
     }
+    for event, topic in leaving:
+        email = emails.get(event.lead_id) if event.lead_id is not None else event.anonymous_email
+        if email is not None:
+            withdraw_from_topic(
+                conn, event.lead_id, email, topic, now,
+                detail=f"{event.type} event", consent_source=consent_source, program=program,
+                left_at=event.occurred_at,
+            )  # fmt: skip
     for event, reason in opting_out:
         assert reason is not None
         email = emails.get(event.lead_id) if event.lead_id is not None else event.anonymous_email

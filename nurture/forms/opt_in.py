@@ -112,9 +112,11 @@ def confirm(
 def lift_suppressions(
     conn: Connection, lead_id: int, topics: Sequence[str], all_topics: Iterable[str], now: datetime
 ) -> str | None:
-    """New consent for ``topics`` replaces the lead's earlier unsubscribe or erasure: the reason
-    lifted, or None. A lead who had left every topic stays out of the others (they become topic
-    suppressions); the audit log keeps what was lifted."""
+    """New consent for ``topics`` replaces the lead's earlier unsubscribe or erasure, workspace-wide
+    or from one of these topics (left on the preference centre, by an event or an imported list):
+    the reason lifted, or None. A lead who had left every topic stays out of the others (they
+    become topic suppressions), and the other topics they left stay left; the audit log keeps
+    what was lifted."""
     email = conn.scalar(select(leads.c.email).where(leads.c.id == lead_id))
     if email is None:
         return None
@@ -140,12 +142,15 @@ def lift_suppressions(
             t.email_hash == digest, t.topic.in_(list(topics)), t.reason.in_(list(LIFTABLE))
         )
     ).rowcount
-    if lifted is None and topic_lifted:
-        lifted = "unsubscribe"
     if lifted is not None:
+        # Only leaving all marks the lead unsubscribed: a topic left before (on the preference
+        # centre, by an event or an imported list) did not, and a hard bounce or complaint that
+        # took an unsubscribe's place keeps the mark.
         conn.execute(
             update(leads).where(leads.c.id == lead_id).values(unsubscribed_at=None, updated_at=as_utc(now))
         )
+    elif topic_lifted:
+        lifted = "unsubscribe"
     if lifted is not None:
         record_audit(
             conn, "opt-in link", "lift_suppression", f"lead:{lead_id}",

@@ -3,7 +3,9 @@ topic or all, and the one-click POST leaves the topic its header names."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -14,6 +16,7 @@ from sqlalchemy.engine import Engine
 from nurture.clock import FixedClock
 from nurture.definitions import load_program
 from nurture.delivery.tracking import LinkTracker
+from nurture.engagement.jsonl import import_events_file
 from nurture.http import create_app
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import lead_consents
@@ -22,10 +25,11 @@ from nurture.store.schema import enrollments, leads, suppressions, topic_suppres
 from nurture.tokens import TokenSigner
 from nurture.workspace import Workspace
 from tests.browser import CHROMIUM, chromium_tab
-from tests.engagement.conftest import NOW, Live, Mailroom, make_context, serving
+from tests.engagement.conftest import INGEST_KEY, NOW, Live, Mailroom, make_context, serving
 from tests.program import write_program
 
 ONE_CLICK = {"content-type": "application/x-www-form-urlencoded"}
+BEARER = {"authorization": f"Bearer {INGEST_KEY.decode()}"}
 GERMAN = {"accept-language": "de-DE,de;q=0.9"}
 TOPICS = """\
 kind: Topic
@@ -189,3 +193,74 @@ def test_a_reader_chooses_a_topic_in_chromium_and_submits(
     assert _topics_left(mailroom, "lena@alpenblick.de") == {"marketing"}
     (event,) = mailroom.events()
     assert event.properties == {"source": "page", "topic": "marketing"}
+
+
+def test_an_unsubscribe_event_with_a_topic_leaves_that_topic_only(
+    preferences: Live, mailroom: Mailroom
+) -> None:
+    lead_id = mailroom.lead("lena@alpenblick.de")
+    news = mailroom.enrollment(lead_id, campaign="news", step="issue-1")
+    trial = mailroom.enrollment(lead_id, campaign="trial")
+    items = [
+        {"type": "unsubscribe", "email": "lena@alpenblick.de", "id": "crm-1", "topic": "newsletter",
+         "occurred_at": (NOW - timedelta(hours=2)).isoformat()},
+        {"type": "unsubscribe", "email": "lena@alpenblick.de", "id": "crm-2",
+         "properties": {"topic": "newslettre"}},
+    ]  # fmt: skip
+    answer = preferences.client.post("/api/events", json={"events": items}, headers=BEARER)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["stored"], body["rejected"]) == (1, 1)
+    (error,) = body["errors"]
+    assert (error["index"], error["field"]) == (1, "properties.topic")
+    assert "no topic 'newslettre'; did you mean 'newsletter'?" in error["error"]
+    # As if she had left the newsletter on the preference centre, with the API as the source.
+    assert _topics_left(mailroom, "lena@alpenblick.de") == {"newsletter"}
+    assert mailroom.row(leads, id=lead_id).unsubscribed_at is None
+    with mailroom.store.connect() as conn:
+        assert conn.scalar(select(suppressions.c.reason)) is None  # no workspace-wide suppression
+    assert mailroom.row(enrollments, id=news).status == "exited"
+    assert mailroom.row(enrollments, id=news).exit_reason == "unsubscribed from newsletter"
+    assert mailroom.row(enrollments, id=trial).status == "active"
+    with mailroom.store.connect() as conn:
+        assert [(c.topic, c.status, c.source, c.at) for c in lead_consents(conn, lead_id)] == [
+            ("newsletter", "withdrawn", "api", NOW - timedelta(hours=2))  # when she left, as the CRM says
+        ]
+    assert [e.properties for e in mailroom.events()] == [{"topic": "newsletter"}]  # nothing of crm-2
+
+    # Without a topic, or with "all", an unsubscribe leaves every marketing email as before.
+    everything = {"type": "unsubscribe", "email": "lena@alpenblick.de", "id": "crm-3", "topic": "all"}
+    assert preferences.client.post("/api/events", json=[everything], headers=BEARER).json()["stored"] == 1
+    assert mailroom.row(leads, id=lead_id).unsubscribed_at == NOW
+    assert mailroom.row(enrollments, id=trial).status == "exited"
+    assert (
+        mailroom.row(suppressions, email_hash=suppression_hash("lena@alpenblick.de")).reason == "unsubscribe"
+    )
+
+
+def test_an_imported_unsubscribe_with_a_topic_leaves_that_topic_only(
+    preferences: Live, mailroom: Mailroom, tmp_path: Path
+) -> None:
+    lead_id = mailroom.lead("lena@alpenblick.de")
+    news = mailroom.enrollment(lead_id, campaign="news", step="issue-1")
+    path = tmp_path / "unsubscribes.jsonl"
+    lines = [
+        {"type": "unsubscribe", "email": "lena@alpenblick.de", "topic": "newsletter"},
+        {"type": "unsubscribe", "email": "lena@alpenblick.de", "topic": "Webinare"},
+        {"type": "unsubscribe", "email": "lena@alpenblick.de", "topic": 7},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    report = import_events_file(mailroom.store, preferences.context.lifecycle, path, NOW)
+    assert (report.stored, report.rejected) == (1, 2)
+    assert [(p.line, p.message.split(":")[0]) for p in report.problems] == [
+        (2, "properties.topic"), (3, "properties.topic"),
+    ]  # fmt: skip
+    assert "no topic 'Webinare' (topics: marketing, newsletter, or 'all')" in report.problems[0].message
+    assert _topics_left(mailroom, "lena@alpenblick.de") == {"newsletter"}
+    assert mailroom.row(enrollments, id=news).status == "exited"
+    assert mailroom.row(leads, id=lead_id).unsubscribed_at is None
+    with mailroom.store.connect() as conn:
+        assert [(c.topic, c.status, c.source) for c in lead_consents(conn, lead_id)] == [
+            ("newsletter", "withdrawn", "import")
+        ]
+    assert mailroom.event_count() == 1

@@ -27,6 +27,10 @@ SITE = "https://www.taktwerk.example"
 PAGE = f"{SITE}/newsletter?utm_source=x"
 
 FORMS = """\
+kind: Topic
+key: newsletter
+name: Newsletter
+---
 kind: Form
 key: newsletter
 name: Newsletter

@@ -12,13 +12,17 @@ from sqlalchemy import select
 from nurture.definitions import load_program
 from nurture.delivery.transports import MemoryTransport
 from nurture.engagement import suppress, unsubscribe
+from nurture.engagement.preferences import leave_topic
+from nurture.engine.tick import CampaignEngine
 from nurture.forms import FormIntake, Submission, expire_pending, read_submission
 from nurture.forms.opt_in import OptInLink, confirm
 from nurture.guards.consent import consent_settings
+from nurture.guards.suppression_lists import Entry, import_suppressions
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.forget import forget_lead
+from nurture.lifecycle import Lifecycle
 from nurture.sending.factory import build_outbox
-from nurture.store.schema import suppressions, topic_suppressions
+from nurture.store.schema import audit_log, messages, suppressions, topic_suppressions
 from nurture.workspace import Workspace
 from tests.forms.conftest import Site
 
@@ -96,6 +100,85 @@ def test_confirming_lifts_an_earlier_unsubscribe_for_that_topic_only(site: Site)
     # She had left everything: the other topics stay left, the confirmed one is open again.
     assert left == {"marketing": "unsubscribe"}
     assert site.lead("lena@alpenblick.de").unsubscribed_at is None
+
+
+def test_confirming_lifts_the_topic_left_on_the_preference_centre_and_no_other(site: Site) -> None:
+    site.post("newsletter", GOOD)
+    site.client.post(link_in(site))
+    lead_id = site.lead("lena@alpenblick.de").id
+    with site.store.begin() as conn:  # she leaves both topics, one by one
+        for topic in ("newsletter", "marketing"):
+            assert not leave_topic(conn, lead_id, topic, site.clock.now(), channel="page").already
+    assert site.consent("lena@alpenblick.de", "newsletter") == "withdrawn"
+    site.clock.advance(timedelta(days=30))
+    site.post("newsletter", {**GOOD, "first_name": "Lena B."})  # and signs up for the newsletter again
+    assert deliver(site)[-1:] == ["lena@alpenblick.de"]  # the confirmation passes her topic suppressions
+    site.clock.advance(timedelta(minutes=5))
+    site.client.post(link_in(site))
+    assert site.consent("lena@alpenblick.de", "newsletter") == "confirmed"
+    with site.store.connect() as conn:
+        left = dict(conn.execute(select(topic_suppressions.c.topic, topic_suppressions.c.reason)).all())
+        lifts = conn.execute(
+            select(audit_log.c.actor, audit_log.c.subject, audit_log.c.detail).where(
+                audit_log.c.action == "lift_suppression"
+            )
+        ).all()
+    assert left == {"marketing": "unsubscribe"}  # the topic she did not sign up for stays left
+    assert [tuple(row) for row in lifts] == [
+        ("opt-in link", f"lead:{lead_id}", {"reason": "unsubscribe", "topics": ["newsletter"]})
+    ]
+    # The newsletter's campaign, started by the confirmation, reaches her again.
+    assert site.root is not None
+    workspace = Workspace(site.root)
+    program = load_program(workspace)
+    lifecycle = Lifecycle.of(program, workspace.settings)
+    engine = CampaignEngine(site.store, program, workspace.settings, then=lifecycle)
+    engine.record_program(site.clock.now())
+    engine.tick(site.clock.now())
+    with site.store.connect() as conn:
+        queued = conn.execute(
+            select(messages.c.campaign_key, messages.c.status).where(messages.c.kind == "marketing")
+        ).all()
+    # The topic she still has left holds its campaign back.
+    assert sorted(tuple(row) for row in queued) == [("newsletter", "queued"), ("trial", "suppressed")]
+    assert deliver(site) == ["lena@alpenblick.de"]
+
+
+def test_a_topic_complaint_is_never_lifted_by_confirming(site: Site) -> None:
+    with site.store.begin() as conn:
+        entry = Entry(1, "lena@alpenblick.de", suppression_hash("lena@alpenblick.de"))
+        import_suppressions(
+            conn, [entry], reason="complaint", topic="newsletter", detail="old tool", now=site.clock.now()
+        )
+    site.post("newsletter", GOOD)
+    site.client.post(link_in(site))
+    assert site.consent("lena@alpenblick.de", "newsletter") == "confirmed"
+    with site.store.connect() as conn:
+        left = dict(conn.execute(select(topic_suppressions.c.topic, topic_suppressions.c.reason)).all())
+        assert conn.scalar(select(audit_log.c.id).where(audit_log.c.action == "lift_suppression")) is None
+    assert left == {"newsletter": "complaint"}
+
+
+def test_lifting_a_topic_under_a_hard_bounce_keeps_the_lead_unsubscribed(site: Site) -> None:
+    site.post("demo", {"email": "lena@alpenblick.de", "company": "Alpenblick", "consent": "on"})
+    lead_id = site.lead("lena@alpenblick.de").id
+    with site.store.begin() as conn:  # she leaves the newsletter, then everything; then the address bounces
+        leave_topic(conn, lead_id, "newsletter", site.clock.now(), channel="page")
+        unsubscribe(conn, lead_id, site.clock.now(), "page")
+        suppress(conn, "lena@alpenblick.de", "hard_bounce", site.clock.now(), "550 no such user")
+    left_at = site.lead("lena@alpenblick.de").unsubscribed_at
+    site.clock.advance(timedelta(days=1))
+    site.post("newsletter", GOOD)
+    link = OptInLink(lead_id, "newsletter", "2026-03", ("newsletter",))
+    with site.store.begin() as conn:  # a link from an email sent before the bounce
+        done = confirm(
+            conn, link, site.clock.now(), ip=None, expiry=timedelta(days=7), all_topics=["newsletter"]
+        )
+        assert done is not None and done.lifted == "unsubscribe"
+        assert conn.scalar(select(suppressions.c.reason)) == "hard_bounce"
+        assert conn.scalar(select(topic_suppressions.c.topic)) is None
+    # Only lifting her leaving all would make her subscribed again; the bounce took its place.
+    assert left_at is not None and site.lead("lena@alpenblick.de").unsubscribed_at == left_at
 
 
 def test_confirming_after_erasure_lifts_the_erasure(site: Site) -> None:
