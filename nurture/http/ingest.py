@@ -23,26 +23,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from nurture.engagement import BatchAnswer, BatchKeyReused, record_batch
-from nurture.engagement.batches import body_digest, valid_batch_key
-from nurture.http.api_auth import (
-    SIGNATURE_HEADER,
-    api_error,
-    bearer_ok,
-    may_be_signed,
-    sign_body,
-    signature_ok,
-    switched_off,
-    unauthorised,
-)
+from nurture.engagement.batches import body_digest
+from nurture.http.api_auth import SIGNATURE_HEADER, api_error, sign_body
 from nurture.http.context import HttpContext
-from nurture.http.reading import BadJson, BodyTooLarge, check_storable, json_document, read_body
+from nurture.http.json_api import authenticated_body, body_items, idempotency_key
 
 log = logging.getLogger("nurture.http")
 
 MAX_BODY = 5 * 1024 * 1024
 MAX_ITEMS = 10_000
 __all__ = ["SIGNATURE_HEADER", "IngestRoutes", "sign_body"]
-_error = api_error
 
 
 class IngestRoutes:
@@ -54,31 +44,20 @@ class IngestRoutes:
 
     async def ingest(self, request: Request) -> Response:
         """Record a batch of events; answer per item."""
-        key = self.ctx.ingest_key
-        if key is None:
-            return switched_off()
-        bearer = bearer_ok(request, key)
-        if not bearer and not may_be_signed(request):
-            return unauthorised()
-        try:
-            body = await read_body(request, MAX_BODY)
-        except BodyTooLarge:
-            return _error(
-                413, f"the body is larger than {MAX_BODY // (1024 * 1024)} MiB; send smaller batches"
-            )
-        if not bearer and not signature_ok(request, key, body):
-            return unauthorised()
-        items = _items(body)
+        body = await authenticated_body(request, self.ctx.ingest_key, MAX_BODY)
+        if isinstance(body, Response):
+            return body
+        items = body_items(body, "events", MAX_ITEMS, sent_in="batch")
         if isinstance(items, Response):
             return items
-        batch_key = request.headers.get("idempotency-key")
-        if batch_key is not None and not valid_batch_key(batch_key):
-            return _error(400, "Idempotency-Key must be 1 to 200 printable ASCII characters")
+        key = idempotency_key(request)
+        if isinstance(key, Response):
+            return key
         now = self.ctx.clock.now()
         try:
-            answer = await run_in_threadpool(self._record, items, batch_key, body_digest(body), now)
+            answer = await run_in_threadpool(self._record, items, key, body_digest(body), now)
         except BatchKeyReused as exc:
-            return _error(422, str(exc))
+            return api_error(422, str(exc))
         if answer.result is not None:
             by_type = answer.result.by_type
             self.ctx.metrics.count_events(by_type)
@@ -99,20 +78,3 @@ class IngestRoutes:
                 body_sha256=digest,
                 unknown_leads=self.ctx.unknown_leads,
             )
-
-
-def _items(body: bytes) -> list[Any] | Response:
-    try:
-        document = json_document(body)
-        if isinstance(document, dict) and isinstance(document.get("events"), list):
-            items: list[Any] = document["events"]
-        elif isinstance(document, list):
-            items = document
-        else:
-            raise BadJson('expected {"events": [...]} or a JSON list of events')
-        if len(items) > MAX_ITEMS:
-            return _error(413, f"{len(items)} events in one batch; send at most {MAX_ITEMS} at a time")
-        check_storable(body, items, "events")
-    except BadJson as exc:
-        return _error(400, str(exc))
-    return items

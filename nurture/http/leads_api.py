@@ -25,25 +25,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from nurture.engagement.batches import (
-    BatchAnswer,
-    BatchKeyReused,
-    body_digest,
-    claim_key,
-    keep_answer,
-    valid_batch_key,
-)
-from nurture.errors import LeadNotFound
-from nurture.http.api_auth import (
-    api_error,
-    bearer_ok,
-    may_be_signed,
-    signature_ok,
-    switched_off,
-    unauthorised,
-)
+from nurture.engagement.batches import BatchAnswer, BatchKeyReused, body_digest, claim_key, keep_answer
+from nurture.http.api_auth import api_error
 from nurture.http.context import HttpContext
-from nurture.http.reading import BadJson, BodyTooLarge, check_storable, json_document, read_body
+from nurture.http.json_api import authenticated_body, body_items, idempotency_key, lead_read, reader_refused
 from nurture.leads.export import export_lead
 from nurture.leads.upsert import REJECTED, upsert_leads
 from nurture.reports.lead_profile import lead_profile
@@ -71,27 +56,18 @@ class LeadRoutes:
 
     async def upsert(self, request: Request) -> Response:
         """Create or update leads; answer per item."""
-        key = self.ctx.ingest_key
-        if key is None:
-            return switched_off()
-        bearer = bearer_ok(request, key)
-        if not bearer and not may_be_signed(request):
-            return unauthorised()
-        try:
-            body = await read_body(request, MAX_BODY)
-        except BodyTooLarge:
-            return api_error(413, f"the body is larger than {MAX_BODY >> 20} MiB; send smaller batches")
-        if not bearer and not signature_ok(request, key, body):
-            return unauthorised()
-        items = _items(body)
+        body = await authenticated_body(request, self.ctx.ingest_key, MAX_BODY)
+        if isinstance(body, Response):
+            return body
+        items = body_items(body, "leads", MAX_LEADS, one="lead")
         if isinstance(items, Response):
             return items
-        batch_key = request.headers.get("idempotency-key")
-        if batch_key is not None and not valid_batch_key(batch_key):
-            return api_error(400, "Idempotency-Key must be 1 to 200 printable ASCII characters")
+        key = idempotency_key(request)
+        if isinstance(key, Response):
+            return key
         now = self.ctx.clock.now()
         try:
-            answer = await run_in_threadpool(self._write, items, batch_key, body_digest(body), now)
+            answer = await run_in_threadpool(self._write, items, key, body_digest(body), now)
         except BatchKeyReused as exc:
             return api_error(422, str(exc))
         headers = {"idempotent-replayed": "true"} if answer.replayed else None
@@ -119,17 +95,9 @@ class LeadRoutes:
                 log.info("a lead of this request was created meanwhile; writing the request again")
         raise AssertionError("unreachable")
 
-    def _reader(self, request: Request) -> Response | None:
-        key = self.ctx.ingest_key
-        if key is None:
-            return switched_off()
-        if not bearer_ok(request, key):
-            return unauthorised(bearer_only=True)
-        return None
-
     async def show(self, request: Request) -> Response:
         """What ``nurture leads show EMAIL --json`` prints."""
-        refused = self._reader(request)
+        refused = reader_refused(request, self.ctx.ingest_key)
         if refused is not None:
             return refused
         email = request.path_params["email"]
@@ -139,14 +107,11 @@ class LeadRoutes:
             with self.ctx.engine.connect() as conn:
                 return lead_profile(conn, email, self.ctx.program, now)
 
-        try:
-            return JSONResponse(await run_in_threadpool(read))
-        except LeadNotFound as exc:
-            return api_error(404, str(exc))
+        return await lead_read(read)
 
     async def export(self, request: Request) -> Response:
         """What ``nurture leads export EMAIL`` prints: everything stored about the person."""
-        refused = self._reader(request)
+        refused = reader_refused(request, self.ctx.ingest_key)
         if refused is not None:
             return refused
         email = request.path_params["email"]
@@ -156,26 +121,4 @@ class LeadRoutes:
             with self.ctx.engine.connect() as conn:
                 return export_lead(conn, email, now)
 
-        try:
-            return JSONResponse(await run_in_threadpool(read))
-        except LeadNotFound as exc:
-            return api_error(404, str(exc))
-
-
-def _items(body: bytes) -> list[Any] | Response:
-    try:
-        document = json_document(body)
-        if isinstance(document, dict) and isinstance(document.get("leads"), list):
-            items: list[Any] = document["leads"]
-        elif isinstance(document, list):
-            items = document
-        elif isinstance(document, dict):
-            items = [document]
-        else:
-            raise BadJson('expected a lead object, a JSON list of leads or {"leads": [...]}')
-        if len(items) > MAX_LEADS:
-            return api_error(413, f"{len(items)} leads in one request; send at most {MAX_LEADS} at a time")
-        check_storable(body, items, "leads")
-    except BadJson as exc:
-        return api_error(400, str(exc))
-    return items
+        return await lead_read(read)
