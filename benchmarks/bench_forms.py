@@ -24,11 +24,10 @@ import os
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from loopback import demo_workspace, figures, read_answer, run_load, running_server, serve, spread
+from loopback import demo_workspace, drive, run_load, running_server, serve
 
 TARGET_PER_S = 500
 TARGET_P99_MS = 50.0
@@ -102,37 +101,23 @@ def bodies(kind: str, count: int, known: list[str], salt: str) -> list[tuple[str
     return posts
 
 
-async def _connection(port: int, posts: list[list[str]], deadline: float, latencies: list[float]) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    errors = 0
-    try:
-        for key, body in posts:
-            if time.perf_counter() > deadline:
-                break
-            data = body.encode("ascii")
-            started = time.perf_counter()
-            writer.write(
-                f"POST /forms/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {ORIGIN}\r\n"
-                f"Referer: {ORIGIN}/seite\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n".encode("ascii")
-                + data
-            )
-            head, _ = await read_answer(reader)
-            latencies.append(time.perf_counter() - started)
-            if not head.startswith(b"HTTP/1.1 303"):
-                errors += 1
-    finally:
-        writer.close()
-    return errors
+def _request(post: list[str]) -> bytes:
+    key, body = post
+    data = body.encode("ascii")
+    return (
+        f"POST /forms/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {ORIGIN}\r\n"
+        f"Referer: {ORIGIN}/seite\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n".encode("ascii")
+        + data
+    )
+
+
+def _answered(head: bytes, body: bytes) -> bool:
+    return head.startswith(b"HTTP/1.1 303")
 
 
 async def _load(port: int, posts: list[list[str]], connections: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    errors, elapsed = await spread(
-        posts, connections, lambda share: _connection(port, share, deadline, latencies)
-    )
-    return figures(latencies, errors, elapsed)
+    return await drive(port, posts, connections, seconds, _request, _answered)
 
 
 def load(port: int, posts_file: Path, connections: int, seconds: float) -> None:

@@ -18,20 +18,10 @@ import os
 import random
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from loopback import (
-    demo_workspace,
-    figures,
-    read_answer,
-    run_load,
-    running_server,
-    serve,
-    spread,
-    uvicorn_flavour,
-)
+from loopback import demo_workspace, drive, run_load, running_server, serve, uvicorn_flavour
 
 TARGET_PER_S = 2_000
 TARGET_P99_MS = 25.0
@@ -100,34 +90,18 @@ def request_paths(root: Path, message_ids: list[int], kind: str, count: int) -> 
 # -- the load process ------------------------------------------------------------------------------
 
 
-async def _connection(port: int, paths: list[str], deadline: float, latencies: list[float]) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    errors = 0
-    try:
-        for path in paths:
-            if time.perf_counter() > deadline:
-                break
-            started = time.perf_counter()
-            writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {BROWSER}\r\n"
-                "Accept: */*\r\n\r\n".encode("ascii")
-            )
-            head, _ = await read_answer(reader)
-            latencies.append(time.perf_counter() - started)
-            if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 302")):
-                errors += 1
-    finally:
-        writer.close()
-    return errors
+def _request(path: str) -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {BROWSER}\r\nAccept: */*\r\n\r\n").encode(
+        "ascii"
+    )
+
+
+def _answered(head: bytes, body: bytes) -> bool:
+    return head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 302"))
 
 
 async def _load(port: int, paths: list[str], connections: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    errors, elapsed = await spread(
-        paths, connections, lambda share: _connection(port, share, deadline, latencies)
-    )
-    return figures(latencies, errors, elapsed)
+    return await drive(port, paths, connections, seconds, _request, _answered)
 
 
 def load(port: int, paths_file: Path, connections: int, seconds: float) -> None:

@@ -20,19 +20,9 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from loopback import (
-    demo_workspace,
-    figures,
-    read_answer,
-    run_load,
-    running_server,
-    serve,
-    spread,
-    uvicorn_flavour,
-)
+from loopback import demo_workspace, drive, run_load, running_server, serve, uvicorn_flavour
 
 TARGET_LEADS_PER_S = 5_000
 KEY = "benchmark-ingest-key-0123456789"
@@ -73,38 +63,27 @@ def bodies(count: int, batch: int, scenario: str) -> list[str]:
 # -- the load process ------------------------------------------------------------------------------
 
 
-async def _connection(port: int, share: list[str], latencies: list[float], counts: list[int]) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    errors = 0
-    try:
-        for body in share:
-            data = body.encode("utf-8")
-            started = time.perf_counter()
-            writer.write(
-                f"POST /api/leads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode("ascii")
-                + data
-            )
-            head, answer = await read_answer(reader)
-            latencies.append(time.perf_counter() - started)
-            if not head.startswith(b"HTTP/1.1 200"):
-                errors += 1
-                continue
-            result = json.loads(answer)
-            counts.append(result["received"] - result["rejected"])
-    finally:
-        writer.close()
-    return errors
+def _request(body: str) -> bytes:
+    data = body.encode("utf-8")
+    return (
+        f"POST /api/leads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode("ascii")
+        + data
+    )
 
 
 async def _load(port: int, requests: list[str], connections: int) -> dict[str, float]:
-    latencies: list[float] = []
     counts: list[int] = []
-    errors, elapsed = await spread(
-        requests, connections, lambda share: _connection(port, share, latencies, counts)
-    )
-    leads = sum(counts)
-    return {**figures(latencies, errors, elapsed), "leads": leads, "leads_per_s": leads / elapsed}
+
+    def answered(head: bytes, answer: bytes) -> bool:
+        if not head.startswith(b"HTTP/1.1 200"):
+            return False
+        result = json.loads(answer)
+        counts.append(result["received"] - result["rejected"])
+        return True
+
+    run = await drive(port, requests, connections, None, _request, answered)
+    return {**run, "leads": sum(counts), "leads_per_s": sum(counts) / run["seconds"]}
 
 
 def load(port: int, bodies_file: Path, connections: int) -> None:

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -126,15 +126,41 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, await reader.readexactly(length) if length else b""
 
 
-async def spread(
-    requests: list[Request], connections: int, connection: Callable[[list[Request]], Awaitable[int]]
-) -> tuple[int, float]:
-    """The requests dealt out over ``connections`` connections run at once, each given its share:
-    the errors the connections counted, and the seconds all took."""
-    shares = [requests[i::connections] for i in range(connections)]
+async def drive(
+    port: int,
+    requests: list[Request],
+    connections: int,
+    seconds: float | None,
+    request: Callable[[Request], bytes],
+    answered: Callable[[bytes, bytes], bool],
+) -> dict[str, float]:
+    """The requests dealt out over ``connections`` keep-alive connections running at once, each
+    sent as ``request`` makes it and counted an error unless ``answered(head, body)``; a connection
+    stops when ``seconds`` (if given) are up. The :func:`figures` of the run."""
+    latencies: list[float] = []
     started = time.perf_counter()
-    errors = await asyncio.gather(*(connection(share) for share in shares))
-    return sum(errors), time.perf_counter() - started
+    deadline = started + seconds if seconds is not None else None
+
+    async def connection(share: list[Request]) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        errors = 0
+        try:
+            for item in share:
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+                data = request(item)
+                sent = time.perf_counter()
+                writer.write(data)
+                head, body = await read_answer(reader)
+                latencies.append(time.perf_counter() - sent)
+                if not answered(head, body):
+                    errors += 1
+        finally:
+            writer.close()
+        return errors
+
+    errors = await asyncio.gather(*(connection(requests[i::connections]) for i in range(connections)))
+    return figures(latencies, sum(errors), time.perf_counter() - started)
 
 
 def figures(latencies: list[float], errors: int, seconds: float) -> dict[str, float]:
