@@ -17,16 +17,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from nurture.engagement import BatchAnswer, BatchKeyReused, record_batch
-from nurture.engagement.batches import body_digest
-from nurture.http.api_auth import SIGNATURE_HEADER, api_error, sign_body
+from nurture.engagement import BatchAnswer, record_batch
+from nurture.http.api_auth import SIGNATURE_HEADER, sign_body
 from nurture.http.context import HttpContext
-from nurture.http.json_api import authenticated_body, body_items, idempotency_key
+from nurture.http.json_api import batch_response, write_batch
 
 log = logging.getLogger("nurture.http")
 
@@ -44,28 +42,19 @@ class IngestRoutes:
 
     async def ingest(self, request: Request) -> Response:
         """Record a batch of events; answer per item."""
-        body = await authenticated_body(request, self.ctx.ingest_key, MAX_BODY)
-        if isinstance(body, Response):
-            return body
-        items = body_items(body, "events", MAX_ITEMS, sent_in="batch")
-        if isinstance(items, Response):
-            return items
-        key = idempotency_key(request)
-        if isinstance(key, Response):
-            return key
-        now = self.ctx.clock.now()
-        try:
-            answer = await run_in_threadpool(self._record, items, key, body_digest(body), now)
-        except BatchKeyReused as exc:
-            return api_error(422, str(exc))
+        answer = await write_batch(
+            request, self.ctx.ingest_key, self._record, self.ctx.clock.now,
+            limit=MAX_BODY, name="events", most=MAX_ITEMS, sent_in="batch",
+        )  # fmt: skip
+        if isinstance(answer, Response):
+            return answer
         if answer.result is not None:
             by_type = answer.result.by_type
             self.ctx.metrics.count_events(by_type)
             unsubscribes = by_type[("unsubscribe", "human")] + by_type[("unsubscribe", "machine")]
             if unsubscribes:
                 self.ctx.metrics.unsubscribes.labels("api").inc(unsubscribes)
-        headers = {"idempotent-replayed": "true"} if answer.replayed else None
-        return JSONResponse(answer.body, headers=headers)
+        return batch_response(answer)
 
     def _record(self, items: list[Any], batch_key: str | None, digest: str, now: datetime) -> BatchAnswer:
         with self.ctx.transaction() as conn:

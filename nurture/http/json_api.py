@@ -1,5 +1,5 @@
 """What the JSON APIs (``/api/events``, ``/api/leads``) do alike: who may write or read, the
-bounded and authenticated body, its list of items, the ``Idempotency-Key`` and the 404 of a read.
+bounded and authenticated body, its list of items, the ``Idempotency-Key`` and the batch's answer.
 
 Every function answers either what the route goes on with or the :class:`Response` refusing the
 request, which the route returns as it is.
@@ -8,14 +8,14 @@ request, which the route returns as it is.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from nurture.engagement.batches import valid_batch_key
-from nurture.errors import LeadNotFound
+from nurture.engagement.batches import BatchAnswer, BatchKeyReused, body_digest, valid_batch_key
 from nurture.http.api_auth import (
     api_error,
     bearer_ok,
@@ -89,9 +89,42 @@ def idempotency_key(request: Request) -> str | Response | None:
     return key
 
 
-async def lead_read(read: Callable[[], dict[str, Any]]) -> Response:
-    """``read`` run off the event loop, answered as JSON; a lead not stored is a 404."""
+BatchWriter = Callable[[list[Any], str | None, str, datetime], BatchAnswer]
+"""Writes a batch's items in one transaction: (items, Idempotency-Key, body digest, now)."""
+
+
+async def write_batch(
+    request: Request,
+    key: bytes | None,
+    write: BatchWriter,
+    now: Callable[[], datetime],
+    *,
+    limit: int,
+    name: str,
+    most: int,
+    one: str | None = None,
+    sent_in: str = "request",
+) -> BatchAnswer | Response:
+    """A write's whole way in: its sender authenticated, its body bounded and read, its items
+    (:func:`body_items`) and ``Idempotency-Key`` checked, then ``write`` run off the event loop at
+    ``now()``, the time of receipt once the whole body is in.
+    A key reused for another body is a 422."""
+    body = await authenticated_body(request, key, limit)
+    if isinstance(body, Response):
+        return body
+    items = body_items(body, name, most, one=one, sent_in=sent_in)
+    if isinstance(items, Response):
+        return items
+    batch_key = idempotency_key(request)
+    if isinstance(batch_key, Response):
+        return batch_key
     try:
-        return JSONResponse(await run_in_threadpool(read))
-    except LeadNotFound as exc:
-        return api_error(404, str(exc))
+        return await run_in_threadpool(write, items, batch_key, body_digest(body), now())
+    except BatchKeyReused as exc:
+        return api_error(422, str(exc))
+
+
+def batch_response(answer: BatchAnswer) -> JSONResponse:
+    """The batch's answer; a retry's says it is the first answer again."""
+    headers = {"idempotent-replayed": "true"} if answer.replayed else None
+    return JSONResponse(answer.body, headers=headers)

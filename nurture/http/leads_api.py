@@ -16,19 +16,22 @@ key.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from nurture.engagement.batches import BatchAnswer, BatchKeyReused, body_digest, claim_key, keep_answer
+from nurture.engagement.batches import BatchAnswer, claim_key, keep_answer
+from nurture.errors import LeadNotFound
 from nurture.http.api_auth import api_error
 from nurture.http.context import HttpContext
-from nurture.http.json_api import authenticated_body, body_items, idempotency_key, lead_read, reader_refused
+from nurture.http.json_api import batch_response, reader_refused, write_batch
 from nurture.leads.export import export_lead
 from nurture.leads.upsert import REJECTED, upsert_leads
 from nurture.reports.lead_profile import lead_profile
@@ -56,22 +59,11 @@ class LeadRoutes:
 
     async def upsert(self, request: Request) -> Response:
         """Create or update leads; answer per item."""
-        body = await authenticated_body(request, self.ctx.ingest_key, MAX_BODY)
-        if isinstance(body, Response):
-            return body
-        items = body_items(body, "leads", MAX_LEADS, one="lead")
-        if isinstance(items, Response):
-            return items
-        key = idempotency_key(request)
-        if isinstance(key, Response):
-            return key
-        now = self.ctx.clock.now()
-        try:
-            answer = await run_in_threadpool(self._write, items, key, body_digest(body), now)
-        except BatchKeyReused as exc:
-            return api_error(422, str(exc))
-        headers = {"idempotent-replayed": "true"} if answer.replayed else None
-        return JSONResponse(answer.body, headers=headers)
+        answer = await write_batch(
+            request, self.ctx.ingest_key, self._write, self.ctx.clock.now,
+            limit=MAX_BODY, name="leads", most=MAX_LEADS, one="lead",
+        )  # fmt: skip
+        return answer if isinstance(answer, Response) else batch_response(answer)
 
     def _write(self, items: list[Any], batch_key: str | None, digest: str, now: datetime) -> BatchAnswer:
         for attempt in range(1, ATTEMPTS + 1):
@@ -97,20 +89,18 @@ class LeadRoutes:
 
     async def show(self, request: Request) -> Response:
         """What ``nurture leads show EMAIL --json`` prints."""
-        refused = reader_refused(request, self.ctx.ingest_key)
-        if refused is not None:
-            return refused
-        email = request.path_params["email"]
-        now = self.ctx.clock.now()
-
-        def read() -> dict[str, Any]:
-            with self.ctx.engine.connect() as conn:
-                return lead_profile(conn, email, self.ctx.program, now)
-
-        return await lead_read(read)
+        return await self._document(
+            request, lambda conn, email, now: lead_profile(conn, email, self.ctx.program, now)
+        )
 
     async def export(self, request: Request) -> Response:
         """What ``nurture leads export EMAIL`` prints: everything stored about the person."""
+        return await self._document(request, export_lead)
+
+    async def _document(
+        self, request: Request, document: Callable[[Connection, str, datetime], dict[str, Any]]
+    ) -> Response:
+        """The lead's document, for the bearer key only; a lead not stored is a 404."""
         refused = reader_refused(request, self.ctx.ingest_key)
         if refused is not None:
             return refused
@@ -119,6 +109,9 @@ class LeadRoutes:
 
         def read() -> dict[str, Any]:
             with self.ctx.engine.connect() as conn:
-                return export_lead(conn, email, now)
+                return document(conn, email, now)
 
-        return await lead_read(read)
+        try:
+            return JSONResponse(await run_in_threadpool(read))
+        except LeadNotFound as exc:
+            return api_error(404, str(exc))
