@@ -22,15 +22,12 @@ import asyncio
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench_http import free_port, wait_ready
+from loopback import demo_workspace, drive, run_load, running_server, serve
 
 TARGET_PER_S = 500
 TARGET_P99_MS = 50.0
@@ -58,39 +55,19 @@ thank_you: https://www.taktwerk.example/danke
 """
 
 
-def serve(root: Path, port: int) -> None:
-    from nurture.http import HttpContext, build_server, create_app
-    from nurture.workspace import Workspace
-
-    app = create_app(HttpContext.from_workspace(Workspace(root)))
-    build_server(app, "127.0.0.1", port, log_level="warning").run()
-
-
 def prepare(root: Path, known: int) -> list[str]:
     """A workspace with the demo program, the forms and ``known`` leads; their addresses."""
-    import shutil
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import insert
 
     from nurture.demo_data import generate_leads
-    from nurture.demo_program import demo_program_root
-    from nurture.store.engine import create_store_engine
-    from nurture.store.migrate import upgrade
     from nurture.store.schema import leads
-    from nurture.workspace import Workspace
 
-    for folder in ("campaigns", "templates"):
-        shutil.copytree(demo_program_root() / folder, root / folder)
-    (root / "campaigns" / "forms.yaml").write_text(FORMS, encoding="utf-8")
-    (root / "nurture.toml").write_text(
-        'database_url = "sqlite:///bench.db"\nsecret_key = "benchmark-secret-key-0123456789"\n'
-        f'timezone = "Europe/Berlin"\nallowed_origins = ["{ORIGIN}"]\nform_rate_limit = 0\n'
-        "opt_in_emails_per_ip = 1000000\n",
-        encoding="utf-8",
+    engine = demo_workspace(
+        root, f'allowed_origins = ["{ORIGIN}"]\nform_rate_limit = 0\nopt_in_emails_per_ip = 1000000\n'
     )
-    engine = create_store_engine(Workspace(root).database_url)
-    upgrade(engine)
+    (root / "campaigns" / "forms.yaml").write_text(FORMS, encoding="utf-8")
     now = datetime.now(UTC) - timedelta(days=5)
     rows = [
         {
@@ -124,51 +101,23 @@ def bodies(kind: str, count: int, known: list[str], salt: str) -> list[tuple[str
     return posts
 
 
-async def _connection(port: int, posts: list[list[str]], deadline: float, latencies: list[float]) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    errors = 0
-    try:
-        for key, body in posts:
-            if time.perf_counter() > deadline:
-                break
-            data = body.encode("ascii")
-            started = time.perf_counter()
-            writer.write(
-                f"POST /forms/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {ORIGIN}\r\n"
-                f"Referer: {ORIGIN}/seite\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n".encode("ascii")
-                + data
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            if not head.startswith(b"HTTP/1.1 303"):
-                errors += 1
-    finally:
-        writer.close()
-    return errors
+def _request(post: list[str]) -> bytes:
+    key, body = post
+    data = body.encode("ascii")
+    return (
+        f"POST /forms/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {ORIGIN}\r\n"
+        f"Referer: {ORIGIN}/seite\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n".encode("ascii")
+        + data
+    )
+
+
+def _answered(head: bytes, body: bytes) -> bool:
+    return head.startswith(b"HTTP/1.1 303")
 
 
 async def _load(port: int, posts: list[list[str]], connections: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    share = [posts[i::connections] for i in range(connections)]
-    started = time.perf_counter()
-    errors = await asyncio.gather(*(_connection(port, part, started + seconds, latencies) for part in share))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else 0.0
-
-    return {
-        "requests": len(latencies), "errors": sum(errors), "seconds": elapsed,
-        "per_s": len(latencies) / elapsed, "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99),
-    }  # fmt: skip
+    return await drive(port, posts, connections, seconds, _request, _answered)
 
 
 def load(port: int, posts_file: Path, connections: int, seconds: float) -> None:
@@ -198,26 +147,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         known = prepare(root, max(args.requests, 1_000))
-        port = free_port()
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(root), str(port)])
-        try:
-            wait_ready(port, server)
+        with running_server(__file__, root) as port:
             command = [sys.executable, __file__, "--connections", str(args.connections)]
             # A short warm-up so imports, templates and the first connections are not measured.
             warm = root / "warm.json"
             warm.write_text(json.dumps(bodies("new", 200, known, "warm")))
-            subprocess.run([*command, "--load", str(port), str(warm)], check=True, capture_output=True)
+            run_load(command, port, warm)
             for kind in ("new", "known", "double_opt_in"):
                 posts_file = root / f"{kind}.json"
                 posts_file.write_text(json.dumps(bodies(kind, args.requests, known, "run")))
-                out = subprocess.run(
-                    [*command, "--seconds", str(args.seconds), "--load", str(port), str(posts_file)],
-                    check=True, capture_output=True, text=True,
-                )  # fmt: skip
-                results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+                results[kind] = run_load([*command, "--seconds", str(args.seconds)], port, posts_file)
 
     print(
         f"server: uvicorn, 1 worker, SQLite, scoring on, rate limit off; load: {args.connections} keep-alive "

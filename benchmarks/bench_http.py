@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from loopback import demo_workspace, drive, run_load, running_server, serve, uvicorn_flavour
 
 TARGET_PER_S = 2_000
 TARGET_P99_MS = 25.0
@@ -35,43 +32,17 @@ BROWSER = (
 )
 
 
-# -- the server process ----------------------------------------------------------------------------
-
-
-def serve(root: Path, port: int) -> None:
-    from nurture.http import HttpContext, build_server, create_app
-    from nurture.workspace import Workspace
-
-    app = create_app(HttpContext.from_workspace(Workspace(root)))
-    server = build_server(app, "127.0.0.1", port, log_level="warning")
-    server.run()
-
-
 # -- preparing a workspace with sent messages -------------------------------------------------------
 
 
 def prepare(root: Path) -> list[int]:
     """A workspace with the demo program, leads and one sent email each; returns the message ids."""
-    import shutil
-
     from sqlalchemy import insert
 
     from nurture.demo_data import generate_leads
-    from nurture.demo_program import demo_program_root
-    from nurture.store.engine import create_store_engine
-    from nurture.store.migrate import upgrade
     from nurture.store.schema import leads, messages
-    from nurture.workspace import Workspace
 
-    for folder in ("campaigns", "templates"):
-        shutil.copytree(demo_program_root() / folder, root / folder)
-    (root / "nurture.toml").write_text(
-        'database_url = "sqlite:///bench.db"\nsecret_key = "benchmark-secret-key-0123456789"\n'
-        'timezone = "Europe/Berlin"\n',
-        encoding="utf-8",
-    )
-    engine = create_store_engine(Workspace(root).database_url)
-    upgrade(engine)
+    engine = demo_workspace(root)
     now = datetime.now(UTC)
     with engine.begin() as conn:
         rows = [
@@ -119,53 +90,18 @@ def request_paths(root: Path, message_ids: list[int], kind: str, count: int) -> 
 # -- the load process ------------------------------------------------------------------------------
 
 
-async def _connection(port: int, paths: list[str], deadline: float, latencies: list[float]) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    errors = 0
-    try:
-        for path in paths:
-            if time.perf_counter() > deadline:
-                break
-            started = time.perf_counter()
-            writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {BROWSER}\r\n"
-                "Accept: */*\r\n\r\n".encode("ascii")
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 302")):
-                errors += 1
-    finally:
-        writer.close()
-    return errors
+def _request(path: str) -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {BROWSER}\r\nAccept: */*\r\n\r\n").encode(
+        "ascii"
+    )
+
+
+def _answered(head: bytes, body: bytes) -> bool:
+    return head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 302"))
 
 
 async def _load(port: int, paths: list[str], connections: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    share = [paths[i::connections] for i in range(connections)]
-    started = time.perf_counter()
-    errors = await asyncio.gather(*(_connection(port, part, started + seconds, latencies) for part in share))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
-
-    return {
-        "requests": len(latencies),
-        "errors": sum(errors),
-        "seconds": elapsed,
-        "per_s": len(latencies) / elapsed,
-        "p50": pct(0.50),
-        "p90": pct(0.90),
-        "p99": pct(0.99),
-    }
+    return await drive(port, paths, connections, seconds, _request, _answered)
 
 
 def load(port: int, paths_file: Path, connections: int, seconds: float) -> None:
@@ -174,24 +110,6 @@ def load(port: int, paths_file: Path, connections: int, seconds: float) -> None:
 
 
 # -- orchestration ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the server did not start")
 
 
 def main() -> None:
@@ -213,10 +131,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         message_ids = prepare(root)
-        port = free_port()
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(root), str(port)])
-        try:
-            wait_ready(port, server)
+        with running_server(__file__, root) as port:
             for kind in ("open", "click", "mixed"):
                 paths_file = root / f"{kind}.json"
                 paths_file.write_text(json.dumps(request_paths(root, message_ids, kind, args.requests)))
@@ -224,21 +139,11 @@ def main() -> None:
                 warm = root / "warm.json"
                 warm.write_text(json.dumps(request_paths(root, message_ids, kind, 500)))
                 command = [sys.executable, __file__, "--connections", str(args.connections)]
-                subprocess.run([*command, "--load", str(port), str(warm)], check=True, capture_output=True)
-                out = subprocess.run(
-                    [*command, "--seconds", str(args.seconds), "--load", str(port), str(paths_file)],
-                    check=True, capture_output=True, text=True,
-                )  # fmt: skip
-                results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+                run_load(command, port, warm)
+                results[kind] = run_load([*command, "--seconds", str(args.seconds)], port, paths_file)
 
-    # uvicorn picks httptools and uvloop when they are installed (uvicorn[standard]), else h11/asyncio.
-    parser_name = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    loop_name = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     print(
-        f"server: uvicorn ({parser_name}, {loop_name}), 1 worker, SQLite, scoring on; load: "
+        f"server: uvicorn ({uvicorn_flavour()}), 1 worker, SQLite, scoring on; load: "
         f"{args.connections} keep-alive connections, {os.cpu_count()} cores; "
         f"target >= {TARGET_PER_S:,} req/s, p99 < {TARGET_P99_MS:g} ms"
     )

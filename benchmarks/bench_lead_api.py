@@ -16,52 +16,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from loopback import demo_workspace, drive, run_load, running_server, serve, uvicorn_flavour
 
 TARGET_LEADS_PER_S = 5_000
 KEY = "benchmark-ingest-key-0123456789"
 TITLES = ("Head of Operations", "Director IT", "Leiterin Einkauf", "Engineer", "Assistant")
 
 
-# -- the server process ----------------------------------------------------------------------------
-
-
-def serve(root: Path, port: int) -> None:
-    from nurture.http import HttpContext, build_server, create_app
-    from nurture.workspace import Workspace
-
-    app = create_app(HttpContext.from_workspace(Workspace(root)))
-    build_server(app, "127.0.0.1", port, log_level="warning").run()
+# -- the workspace ---------------------------------------------------------------------------------
 
 
 def prepare(root: Path) -> None:
     """A workspace with the demo program and an empty, migrated SQLite database."""
-    from nurture.demo_program import demo_program_root
-    from nurture.store.engine import create_store_engine
-    from nurture.store.migrate import upgrade
-    from nurture.workspace import Workspace
-
-    for folder in ("campaigns", "templates"):
-        shutil.copytree(demo_program_root() / folder, root / folder)
-    (root / "nurture.toml").write_text(
-        'database_url = "sqlite:///bench.db"\nsecret_key = "benchmark-secret-key-0123456789"\n'
-        f'timezone = "Europe/Berlin"\ningest_api_key = "{KEY}"\nbase_url = "https://nurture.example"\n'
+    demo_workspace(
+        root,
+        f'ingest_api_key = "{KEY}"\nbase_url = "https://nurture.example"\n'
         'from_address = "Taktwerk <hallo@taktwerk.example>"\n',
-        encoding="utf-8",
-    )
-    engine = create_store_engine(Workspace(root).database_url)
-    upgrade(engine)
-    engine.dispose()
+    ).dispose()
 
 
 def bodies(count: int, batch: int, scenario: str) -> list[str]:
@@ -86,51 +63,27 @@ def bodies(count: int, batch: int, scenario: str) -> list[str]:
 # -- the load process ------------------------------------------------------------------------------
 
 
-async def _connection(port: int, share: list[str], latencies: list[float], counts: list[int]) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    errors = 0
-    try:
-        for body in share:
-            data = body.encode("utf-8")
-            started = time.perf_counter()
-            writer.write(
-                f"POST /api/leads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode("ascii") + data
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            answer = await reader.readexactly(length) if length else b""
-            latencies.append(time.perf_counter() - started)
-            if not head.startswith(b"HTTP/1.1 200"):
-                errors += 1
-                continue
-            result = json.loads(answer)
-            counts.append(result["received"] - result["rejected"])
-    finally:
-        writer.close()
-    return errors
+def _request(body: str) -> bytes:
+    data = body.encode("utf-8")
+    return (
+        f"POST /api/leads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode("ascii")
+        + data
+    )
 
 
 async def _load(port: int, requests: list[str], connections: int) -> dict[str, float]:
-    latencies: list[float] = []
     counts: list[int] = []
-    share = [requests[i::connections] for i in range(connections)]
-    started = time.perf_counter()
-    errors = await asyncio.gather(*(_connection(port, part, latencies, counts) for part in share))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
 
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+    def answered(head: bytes, answer: bytes) -> bool:
+        if not head.startswith(b"HTTP/1.1 200"):
+            return False
+        result = json.loads(answer)
+        counts.append(result["received"] - result["rejected"])
+        return True
 
-    return {
-        "requests": len(latencies), "errors": sum(errors), "leads": sum(counts), "seconds": elapsed,
-        "leads_per_s": sum(counts) / elapsed, "per_s": len(latencies) / elapsed,
-        "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99),
-    }  # fmt: skip
+    run = await drive(port, requests, connections, None, _request, answered)
+    return {**run, "leads": sum(counts), "leads_per_s": sum(counts) / run["seconds"]}
 
 
 def load(port: int, bodies_file: Path, connections: int) -> None:
@@ -139,24 +92,6 @@ def load(port: int, bodies_file: Path, connections: int) -> None:
 
 
 # -- orchestration ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the server did not start")
 
 
 def busy_cores() -> float:
@@ -186,30 +121,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         prepare(root)
-        port = free_port()
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(root), str(port)])
-        try:
-            wait_ready(port, server)
+        with running_server(__file__, root) as port:
             command = [sys.executable, __file__, "--connections", str(args.connections)]
             warm = root / "warm.json"
             warm.write_text(json.dumps([json.dumps([{"email": f"warm{n}@warm-up.de"}]) for n in range(50)]))
-            subprocess.run([*command, "--load", str(port), str(warm)], check=True, capture_output=True)
+            run_load(command, port, warm)
             for scenario in ("create", "update", "unchanged"):
                 bodies_file = root / f"{scenario}.json"
                 kind = "update" if scenario == "unchanged" else scenario
                 bodies_file.write_text(json.dumps(bodies(count, args.batch, kind)))
-                out = subprocess.run(
-                    [*command, "--load", str(port), str(bodies_file)], check=True, capture_output=True, text=True
-                )
-                results[scenario] = json.loads(out.stdout.strip().splitlines()[-1])
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+                results[scenario] = run_load(command, port, bodies_file)
 
-    parser_name = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    loop_name = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     print(
-        f"server: uvicorn ({parser_name}, {loop_name}), 1 worker, SQLite, demo program (fit scoring, MQL "
+        f"server: uvicorn ({uvicorn_flavour()}), 1 worker, SQLite, demo program (fit scoring, MQL "
         f"rule, routing) on; load: {args.connections} keep-alive connections, batches of {args.batch}, "
         f"{count:,} leads per scenario; {os.cpu_count()} cores, load average {load_before:.1f} before "
         f"and {busy_cores():.1f} after; target >= {TARGET_LEADS_PER_S:,} leads/s"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
 
 from nurture.cli.context import App, pass_app
+from nurture.cli.import_report import finish_import
 
 
 @click.group()
@@ -39,14 +38,4 @@ def import_events(app: App, file: Path, unknown_leads: str | None, as_json: bool
         app.clock.now(),
         unknown_leads="refuse" if policy == "refuse" else "keep",
     )
-    if as_json:
-        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
-    else:
-        for problem in report.problems:
-            click.echo(f"{file}: {problem}", err=True)
-        hidden = report.rejected - len(report.problems)
-        if hidden > 0:
-            click.echo(f"{file}: ... and {hidden} more rejected lines", err=True)
-        click.echo(report.summary())
-    if report.rejected:
-        sys.exit(1)
+    finish_import(file, report, as_json=as_json, records="lines")

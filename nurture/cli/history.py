@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
 
 from nurture.cli.context import App, pass_app
+from nurture.cli.import_report import finish_import
 
 
 @click.group()
@@ -28,14 +27,4 @@ def import_history_command(app: App, file: Path, as_json: bool) -> None:
     from nurture.engagement.history import import_history
 
     report = import_history(app.store, app.lifecycle.past(), file, app.clock.now())
-    if as_json:
-        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
-    else:
-        for problem in report.problems:
-            click.echo(f"{file}: {problem}", err=True)
-        hidden = report.rejected - len(report.problems)
-        if hidden > 0:
-            click.echo(f"{file}: ... and {hidden} more rejected rows", err=True)
-        click.echo(report.summary())
-    if report.rejected:
-        sys.exit(1)
+    finish_import(file, report, as_json=as_json, records="rows")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from nurture.json_kinds import json_kind
 from nurture.leads.addresses import InvalidAddress, normalise_email
 
 EMAIL_OPEN = "email_open"
@@ -120,7 +121,7 @@ def is_event_type(name: str) -> bool:
 def parse_item(item: Any, now: datetime) -> EventItem:
     """Check one item; raise :class:`ItemInvalid` naming the first field that is wrong."""
     if type(item) is not dict and not isinstance(item, Mapping):
-        raise ItemInvalid(None, f"an event is a JSON object, not {_json_kind(item)}")
+        raise ItemInvalid(None, f"an event is a JSON object, not {json_kind(item)}")
     event_type = _event_type(item.get("type"))
     email = _email(item.get("email"))
     message_ref = _message_ref(item.get("message_id"))
@@ -151,7 +152,7 @@ def _event_type(value: Any) -> str:
     if value is None:
         raise ItemInvalid("type", "is required")
     if not isinstance(value, str):
-        raise ItemInvalid("type", f"must be a string, not {_json_kind(value)}")
+        raise ItemInvalid("type", f"must be a string, not {json_kind(value)}")
     if value in ENGAGEMENT_TYPES or CUSTOM_TYPE.fullmatch(value):
         return value
     raise ItemInvalid(
@@ -166,7 +167,7 @@ def _email(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ItemInvalid("email", f"must be a string, not {_json_kind(value)}")
+        raise ItemInvalid("email", f"must be a string, not {json_kind(value)}")
     try:
         return _normalised(value)
     except InvalidAddress as exc:
@@ -191,14 +192,14 @@ def _message_ref(value: Any) -> int | str | None:
         if not text or len(text) > 255 or any(ch.isspace() for ch in text):
             raise ItemInvalid("message_id", "is not a Message-ID (like <abc123@example.com>)")
         return text if text.startswith("<") else f"<{text}>"
-    raise ItemInvalid("message_id", f"must be a string or a number, not {_json_kind(value)}")
+    raise ItemInvalid("message_id", f"must be a string or a number, not {json_kind(value)}")
 
 
 def _occurred_at(value: Any, now: datetime) -> datetime:
     if value is None or value == "":
         return now
     if not isinstance(value, str):
-        raise ItemInvalid("occurred_at", f"must be an ISO-8601 string, not {_json_kind(value)}")
+        raise ItemInvalid("occurred_at", f"must be an ISO-8601 string, not {json_kind(value)}")
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -228,7 +229,7 @@ def _idempotency_key(item: Mapping[str, Any]) -> str | None:
         if isinstance(value, float):
             raise ItemInvalid(name, _not_a_whole_number(value))
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ItemInvalid(name, f"must be a string or a whole number, not {_json_kind(value)}")
+            raise ItemInvalid(name, f"must be a string or a whole number, not {json_kind(value)}")
         key = str(value).strip()
         if not key:
             raise ItemInvalid(name, "is empty")
@@ -245,7 +246,7 @@ def _text(item: Mapping[str, Any], name: str, limit: int) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ItemInvalid(name, f"must be a string, not {_json_kind(value)}")
+        raise ItemInvalid(name, f"must be a string, not {json_kind(value)}")
     if len(value) > limit:
         raise ItemInvalid(name, f"is longer than {limit} characters")
     return value
@@ -280,19 +281,3 @@ def _not_a_whole_number(value: float) -> str:
     if value.is_integer():
         return f"is written with a fraction or an exponent ({value!r}); send a whole number or a string"
     return f"must be a string or a whole number, not {value!r}"
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__

@@ -17,32 +17,20 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from nurture.engagement import BatchAnswer, BatchKeyReused, record_batch
-from nurture.engagement.batches import body_digest, valid_batch_key
-from nurture.http.api_auth import (
-    SIGNATURE_HEADER,
-    api_error,
-    bearer_ok,
-    may_be_signed,
-    sign_body,
-    signature_ok,
-    switched_off,
-    unauthorised,
-)
+from nurture.engagement import BatchAnswer, record_batch
+from nurture.http.api_auth import SIGNATURE_HEADER, sign_body
 from nurture.http.context import HttpContext
-from nurture.http.reading import BadJson, BodyTooLarge, check_storable, json_document, read_body
+from nurture.http.json_api import batch_response, write_batch
 
 log = logging.getLogger("nurture.http")
 
 MAX_BODY = 5 * 1024 * 1024
 MAX_ITEMS = 10_000
 __all__ = ["SIGNATURE_HEADER", "IngestRoutes", "sign_body"]
-_error = api_error
 
 
 class IngestRoutes:
@@ -54,39 +42,19 @@ class IngestRoutes:
 
     async def ingest(self, request: Request) -> Response:
         """Record a batch of events; answer per item."""
-        key = self.ctx.ingest_key
-        if key is None:
-            return switched_off()
-        bearer = bearer_ok(request, key)
-        if not bearer and not may_be_signed(request):
-            return unauthorised()
-        try:
-            body = await read_body(request, MAX_BODY)
-        except BodyTooLarge:
-            return _error(
-                413, f"the body is larger than {MAX_BODY // (1024 * 1024)} MiB; send smaller batches"
-            )
-        if not bearer and not signature_ok(request, key, body):
-            return unauthorised()
-        items = _items(body)
-        if isinstance(items, Response):
-            return items
-        batch_key = request.headers.get("idempotency-key")
-        if batch_key is not None and not valid_batch_key(batch_key):
-            return _error(400, "Idempotency-Key must be 1 to 200 printable ASCII characters")
-        now = self.ctx.clock.now()
-        try:
-            answer = await run_in_threadpool(self._record, items, batch_key, body_digest(body), now)
-        except BatchKeyReused as exc:
-            return _error(422, str(exc))
+        answer = await write_batch(
+            request, self.ctx.ingest_key, self._record, self.ctx.clock.now,
+            limit=MAX_BODY, name="events", most=MAX_ITEMS, sent_in="batch",
+        )  # fmt: skip
+        if isinstance(answer, Response):
+            return answer
         if answer.result is not None:
             by_type = answer.result.by_type
             self.ctx.metrics.count_events(by_type)
             unsubscribes = by_type[("unsubscribe", "human")] + by_type[("unsubscribe", "machine")]
             if unsubscribes:
                 self.ctx.metrics.unsubscribes.labels("api").inc(unsubscribes)
-        headers = {"idempotent-replayed": "true"} if answer.replayed else None
-        return JSONResponse(answer.body, headers=headers)
+        return batch_response(answer)
 
     def _record(self, items: list[Any], batch_key: str | None, digest: str, now: datetime) -> BatchAnswer:
         with self.ctx.transaction() as conn:
@@ -99,20 +67,3 @@ class IngestRoutes:
                 body_sha256=digest,
                 unknown_leads=self.ctx.unknown_leads,
             )
-
-
-def _items(body: bytes) -> list[Any] | Response:
-    try:
-        document = json_document(body)
-        if isinstance(document, dict) and isinstance(document.get("events"), list):
-            items: list[Any] = document["events"]
-        elif isinstance(document, list):
-            items = document
-        else:
-            raise BadJson('expected {"events": [...]} or a JSON list of events')
-        if len(items) > MAX_ITEMS:
-            return _error(413, f"{len(items)} events in one batch; send at most {MAX_ITEMS} at a time")
-        check_storable(body, items, "events")
-    except BadJson as exc:
-        return _error(400, str(exc))
-    return items

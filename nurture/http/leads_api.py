@@ -16,34 +16,22 @@ key.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from nurture.engagement.batches import (
-    BatchAnswer,
-    BatchKeyReused,
-    body_digest,
-    claim_key,
-    keep_answer,
-    valid_batch_key,
-)
+from nurture.engagement.batches import BatchAnswer, claim_key, keep_answer
 from nurture.errors import LeadNotFound
-from nurture.http.api_auth import (
-    api_error,
-    bearer_ok,
-    may_be_signed,
-    signature_ok,
-    switched_off,
-    unauthorised,
-)
+from nurture.http.api_auth import api_error
 from nurture.http.context import HttpContext
-from nurture.http.reading import BadJson, BodyTooLarge, check_storable, json_document, read_body
+from nurture.http.json_api import batch_response, reader_refused, write_batch
 from nurture.leads.export import export_lead
 from nurture.leads.upsert import REJECTED, upsert_leads
 from nurture.reports.lead_profile import lead_profile
@@ -71,31 +59,11 @@ class LeadRoutes:
 
     async def upsert(self, request: Request) -> Response:
         """Create or update leads; answer per item."""
-        key = self.ctx.ingest_key
-        if key is None:
-            return switched_off()
-        bearer = bearer_ok(request, key)
-        if not bearer and not may_be_signed(request):
-            return unauthorised()
-        try:
-            body = await read_body(request, MAX_BODY)
-        except BodyTooLarge:
-            return api_error(413, f"the body is larger than {MAX_BODY >> 20} MiB; send smaller batches")
-        if not bearer and not signature_ok(request, key, body):
-            return unauthorised()
-        items = _items(body)
-        if isinstance(items, Response):
-            return items
-        batch_key = request.headers.get("idempotency-key")
-        if batch_key is not None and not valid_batch_key(batch_key):
-            return api_error(400, "Idempotency-Key must be 1 to 200 printable ASCII characters")
-        now = self.ctx.clock.now()
-        try:
-            answer = await run_in_threadpool(self._write, items, batch_key, body_digest(body), now)
-        except BatchKeyReused as exc:
-            return api_error(422, str(exc))
-        headers = {"idempotent-replayed": "true"} if answer.replayed else None
-        return JSONResponse(answer.body, headers=headers)
+        answer = await write_batch(
+            request, self.ctx.ingest_key, self._write, self.ctx.clock.now,
+            limit=MAX_BODY, name="leads", most=MAX_LEADS, one="lead",
+        )  # fmt: skip
+        return answer if isinstance(answer, Response) else batch_response(answer)
 
     def _write(self, items: list[Any], batch_key: str | None, digest: str, now: datetime) -> BatchAnswer:
         for attempt in range(1, ATTEMPTS + 1):
@@ -119,34 +87,21 @@ class LeadRoutes:
                 log.info("a lead of this request was created meanwhile; writing the request again")
         raise AssertionError("unreachable")
 
-    def _reader(self, request: Request) -> Response | None:
-        key = self.ctx.ingest_key
-        if key is None:
-            return switched_off()
-        if not bearer_ok(request, key):
-            return unauthorised(bearer_only=True)
-        return None
-
     async def show(self, request: Request) -> Response:
         """What ``nurture leads show EMAIL --json`` prints."""
-        refused = self._reader(request)
-        if refused is not None:
-            return refused
-        email = request.path_params["email"]
-        now = self.ctx.clock.now()
-
-        def read() -> dict[str, Any]:
-            with self.ctx.engine.connect() as conn:
-                return lead_profile(conn, email, self.ctx.program, now)
-
-        try:
-            return JSONResponse(await run_in_threadpool(read))
-        except LeadNotFound as exc:
-            return api_error(404, str(exc))
+        return await self._document(
+            request, lambda conn, email, now: lead_profile(conn, email, self.ctx.program, now)
+        )
 
     async def export(self, request: Request) -> Response:
         """What ``nurture leads export EMAIL`` prints: everything stored about the person."""
-        refused = self._reader(request)
+        return await self._document(request, export_lead)
+
+    async def _document(
+        self, request: Request, document: Callable[[Connection, str, datetime], dict[str, Any]]
+    ) -> Response:
+        """The lead's document, for the bearer key only; a lead not stored is a 404."""
+        refused = reader_refused(request, self.ctx.ingest_key)
         if refused is not None:
             return refused
         email = request.path_params["email"]
@@ -154,28 +109,9 @@ class LeadRoutes:
 
         def read() -> dict[str, Any]:
             with self.ctx.engine.connect() as conn:
-                return export_lead(conn, email, now)
+                return document(conn, email, now)
 
         try:
             return JSONResponse(await run_in_threadpool(read))
         except LeadNotFound as exc:
             return api_error(404, str(exc))
-
-
-def _items(body: bytes) -> list[Any] | Response:
-    try:
-        document = json_document(body)
-        if isinstance(document, dict) and isinstance(document.get("leads"), list):
-            items: list[Any] = document["leads"]
-        elif isinstance(document, list):
-            items = document
-        elif isinstance(document, dict):
-            items = [document]
-        else:
-            raise BadJson('expected a lead object, a JSON list of leads or {"leads": [...]}')
-        if len(items) > MAX_LEADS:
-            return api_error(413, f"{len(items)} leads in one request; send at most {MAX_LEADS} at a time")
-        check_storable(body, items, "leads")
-    except BadJson as exc:
-        return api_error(400, str(exc))
-    return items

@@ -19,6 +19,8 @@ import unicodedata
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
+from nurture.errors import LeadNotFound
+
 _LOCAL = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 # A label with hyphens in its third and fourth places is reserved for IDNA ("xn--"): the validator
@@ -60,6 +62,15 @@ def normalise_email(raw: str) -> str:
     if len(local.encode("utf-8")) > 64:
         raise InvalidAddress(f"{raw.strip()!r} is too long for an e-mail address")
     return f"{local}@{ascii_domain}"
+
+
+def address_of_lead(email: str) -> str:
+    """The normalised address of a lead named by a command or a URL. Text that is no address
+    names no lead: :class:`LeadNotFound`, as for an address nobody has."""
+    try:
+        return normalise_email(email)
+    except InvalidAddress:
+        raise LeadNotFound(email) from None
 
 
 def email_domain(normalised: str) -> str:

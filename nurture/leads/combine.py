@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, func, select, update
 
 from nurture.errors import LeadNotFound, NurtureError
-from nurture.leads.addresses import InvalidAddress, normalise_email
+from nurture.leads.addresses import address_of_lead
 from nurture.leads.staged import FIELD_NAMES
 from nurture.store.schema import (
     consents,
@@ -125,10 +125,7 @@ def _combine_profiles(conn: Connection, plan: Merge, now: datetime) -> None:
 
 
 def _lead(conn: Connection, address: str) -> Any:
-    try:
-        email = normalise_email(address)
-    except InvalidAddress:
-        raise LeadNotFound(address) from None
+    email = address_of_lead(address)
     query = select(leads).where(leads.c.email == email)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Table, or_, select
 
 from nurture.errors import LeadNotFound
-from nurture.leads.addresses import InvalidAddress, normalise_email, suppression_hash
+from nurture.leads.addresses import address_of_lead, suppression_hash
 from nurture.leads.consent import consent_history
 from nurture.store.schema import (
     enrollments,
@@ -84,10 +84,7 @@ TOPIC_SUPPRESSIONS = {name: name for name in ("topic", "reason", "detail", "crea
 def export_lead(conn: Connection, email: str, now: datetime) -> dict[str, Any]:
     """The export document of the person with this address; :class:`LeadNotFound` when nothing
     at all is stored about it (no lead, no event, no suppression)."""
-    try:
-        address = normalise_email(email)
-    except InvalidAddress:
-        raise LeadNotFound(email) from None
+    address = address_of_lead(email)
     hashed = suppression_hash(address)
     lead = conn.execute(select(leads).where(leads.c.email == address)).first()
     lead_id = int(lead.id) if lead is not None else None

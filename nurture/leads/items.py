@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from nurture.json_kinds import json_kind
 from nurture.leads.consent import CONSENT_STATES, GivenConsent
 from nurture.leads.validate import LeadValues, RowInvalid, SkippedFields, validate_record
 
@@ -50,7 +51,7 @@ class CheckedLead:
 def check_lead(item: Any, now: datetime, *, default_source: str = "api") -> CheckedLead:
     """Check one item; its values and consents, or every field that is wrong."""
     if not isinstance(item, Mapping):
-        return CheckedLead(None, errors=[FieldError("", f"a lead is a JSON object, not {_kind(item)}")])
+        return CheckedLead(None, errors=[FieldError("", f"a lead is a JSON object, not {json_kind(item)}")])
     errors: list[FieldError] = []
     email = item.get("email")
     if not email and item.get("external_id") not in (None, ""):
@@ -58,14 +59,14 @@ def check_lead(item: Any, now: datetime, *, default_source: str = "api") -> Chec
         known = f"no lead has external_id {str(item['external_id'])[:80]!r}; give the email to create one"
         return CheckedLead(None, errors=[FieldError("email", known)])
     if email is not None and not isinstance(email, str):
-        errors.append(FieldError("email", f"must be a string, not {_kind(email)}"))
+        errors.append(FieldError("email", f"must be a string, not {json_kind(email)}"))
     consents = _consents(item.get(CONSENT_KEY), now, default_source, errors)
     values: LeadValues | None = None
     skipped: SkippedFields = []
     fields = {key: value for key, value in item.items() if key != CONSENT_KEY}
     attributes = fields.get("attributes")
     if attributes is not None and not isinstance(attributes, Mapping):
-        errors.append(FieldError("attributes", f"must be an object, not {_kind(attributes)}"))
+        errors.append(FieldError("attributes", f"must be an object, not {json_kind(attributes)}"))
         fields.pop("attributes")
     if not errors or errors[0].field != "email":
         try:
@@ -89,7 +90,7 @@ def _consents(raw: Any, now: datetime, default_source: str, errors: list[FieldEr
     for position, entry in enumerate(given):
         name = f"{CONSENT_KEY}[{position}]" if isinstance(raw, list) else CONSENT_KEY
         if not isinstance(entry, Mapping):
-            errors.append(FieldError(name, f"must be an object, not {_kind(entry)}"))
+            errors.append(FieldError(name, f"must be an object, not {json_kind(entry)}"))
             continue
         before = len(errors)
         unknown = sorted(set(entry) - {"topic", "status", "at", "source", "text_version", "ip"})
@@ -131,7 +132,7 @@ def _text(
             errors.append(FieldError(f"{name}.{key}", "is required"))
         return None
     if not isinstance(value, str):
-        errors.append(FieldError(f"{name}.{key}", f"must be a string, not {_kind(value)}"))
+        errors.append(FieldError(f"{name}.{key}", f"must be a string, not {json_kind(value)}"))
         return None
     text = value.strip()
     if len(text) > limit or "\n" in text or "\r" in text:
@@ -144,7 +145,7 @@ def _instant(value: Any, now: datetime, name: str, errors: list[FieldError]) -> 
     if value is None or value == "":
         return now
     if not isinstance(value, str):
-        errors.append(FieldError(name, f"must be an ISO-8601 string, not {_kind(value)}"))
+        errors.append(FieldError(name, f"must be an ISO-8601 string, not {json_kind(value)}"))
         return now
     text = value.strip()
     try:
@@ -157,19 +158,3 @@ def _instant(value: Any, now: datetime, name: str, errors: list[FieldError]) -> 
         errors.append(FieldError(name, f"{value[:60]!r} is in the future"))
         return now
     return instant
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from nurture.definitions import Program
 from nurture.errors import LeadNotFound
-from nurture.leads.addresses import InvalidAddress, normalise_email, suppression_hash
+from nurture.leads.addresses import address_of_lead, suppression_hash
 from nurture.leads.consent import consent_history, lead_consents
 from nurture.leads.fields import STANDARD_FIELDS
 from nurture.predict.refresh import explain
@@ -34,10 +34,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def find_lead_id(conn: Connection, email: str) -> int:
-    try:
-        normalised = normalise_email(email)
-    except InvalidAddress:
-        raise LeadNotFound(email) from None
+    normalised = address_of_lead(email)
     lead_id = conn.scalar(select(leads.c.id).where(leads.c.email == normalised))
     if lead_id is None:
         raise LeadNotFound(email)
