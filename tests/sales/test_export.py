@@ -129,7 +129,7 @@ def test_the_export_holds_the_persons_data(desk: Desk) -> None:
     assert "Newsletter LENA-ONLY" in subjects
     assert {m["kind"] for m in document["messages"]} == {"marketing", "sales_notification"}
     assert all(set(m) == {"kind", "campaign", "step", "subject", "status", "attempts", "created_at",
-                          "sent_at"} for m in document["messages"])  # fmt: skip
+                          "sent_at", "variant"} for m in document["messages"])  # fmt: skip
     types = [e["type"] for e in document["events"]]
     assert "form_submit" in types  # received for the address before it was a lead
     page_view = next(e for e in document["events"] if e["type"] == "page_view")
