@@ -191,7 +191,10 @@ def opt_in_warnings(app: App, report: CheckReport) -> list[Problem]:
     database the warning counts them."""
     reaches = opt_in_reach(report.program, app.workspace.settings)
     url = make_url(app.workspace.database_url)
-    if reaches and not (url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file())):
+    no_database_yet = url.get_backend_name() == "sqlite" and not (
+        url.database and Path(url.database).is_file()
+    )
+    if reaches and not no_database_yet:  # connecting would create an empty database file
         try:
             with app.engine.connect() as conn:
                 reaches = [count_reach(conn, reach) for reach in reaches]
@@ -202,7 +205,9 @@ def opt_in_warnings(app: App, report: CheckReport) -> list[Problem]:
         assert isinstance(item.definition, Form)
         forms.setdefault(item.definition.key, item)
     return [
-        Problem("warning", forms[r.form].locate("double_opt_in"), r.message()) for r in reaches if r.affects_leads
+        Problem("warning", forms[r.form].locate("double_opt_in"), r.message())
+        for r in reaches
+        if r.affects_leads
     ]
 
 

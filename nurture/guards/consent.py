@@ -112,7 +112,6 @@ def record_refused_sends(
     keep_unsent(conn, refused, now, message_domain)
 
 
-
 @dataclass(frozen=True)
 class OptInReach:
     """A topic that a double opt-in form puts under the consent rule, though ``require_consent``

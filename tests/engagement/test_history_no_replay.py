@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-
 from nurture.definitions import load_program
 from nurture.engagement.history import import_history
 from nurture.engagement.record import record_events
