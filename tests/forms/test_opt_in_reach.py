@@ -35,6 +35,10 @@ thank_you: {SITE}/danke
 
 NEWSLETTER_CAMPAIGN = """\
 ---
+kind: Topic
+key: newsletter
+name: {de: Newsletter, en: Newsletter}
+---
 kind: Campaign
 key: newsletter
 topic: newsletter
@@ -74,7 +78,7 @@ def test_a_form_on_the_marketing_topic_counts_the_leads_it_would_stop_mailing(
     )
     harness.tick(NOW)  # the three in DE enter the trial (marketing); Dirk enters nothing
     with store.begin() as conn:
-        ids = dict(conn.execute(select(leads.c.email, leads.c.id)).tuples().all())
+        ids = {email: lead_id for email, lead_id in conn.execute(select(leads.c.email, leads.c.id))}
         # Anna confirmed; Ben confirmed and withdrew later; Cara and Dirk never said.
         record_consent(conn, ids["anna@firma.de"], "marketing", "confirmed", NOW, source="fair")
         record_consent(conn, ids["ben@firma.de"], "marketing", "confirmed", NOW, source="fair")
