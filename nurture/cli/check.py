@@ -13,11 +13,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nurture.cli.context import App, pass_app
 from nurture.definitions.checks import form_origin_problems
+from nurture.definitions.form import Form
 from nurture.definitions.load import CheckReport, check_workspace
 from nurture.definitions.problems import Problem
+from nurture.definitions.program import Loaded
 from nurture.definitions.schema import definitions_schema_json
 from nurture.errors import Location
 from nurture.guards.authentication import DnsPythonResolver, Finding, Resolver, check_deliverability
+from nurture.guards.consent import count_reach, opt_in_reach
 from nurture.reports.experiment_plan import experiment_plans, planned_only
 from nurture.sales.template_overrides import own_template_problems
 from nurture.settings import SETTINGS_FILE, base_url_not_https
@@ -67,7 +70,12 @@ def check(app: App, quiet: bool, as_json: bool, deliverability: bool) -> None:
     """
     report = check_workspace(app.workspace, recorded_event_types(app))
     problems = sorted(
-        [*report.problems, *workspace_problems(app.workspace, report), *experiment_notes(app, report)],
+        [
+            *report.problems,
+            *workspace_problems(app.workspace, report),
+            *experiment_notes(app, report),
+            *opt_in_warnings(app, report),
+        ],
         key=lambda p: p.sort_key,
     )
     if quiet:
@@ -175,6 +183,32 @@ def _deliverability(app: App, report: CheckReport, quiet: bool) -> bool:
 
 def _findings(app: App, report: CheckReport) -> list[Finding]:
     return check_deliverability(app.workspace.settings, report.program, resolver(), app.workspace.root)
+
+
+def opt_in_warnings(app: App, report: CheckReport) -> list[Problem]:
+    """A warning per topic a double opt-in form puts under the consent rule while campaigns mail
+    on it: existing leads without confirmed consent stop getting that mail. With a usable
+    database the warning counts them."""
+    reaches = opt_in_reach(report.program, app.workspace.settings)
+    url = make_url(app.workspace.database_url)
+    no_database_yet = url.get_backend_name() == "sqlite" and not (
+        url.database and Path(url.database).is_file()
+    )
+    if reaches and not no_database_yet:  # connecting would create an empty database file
+        try:
+            with app.engine.connect() as conn:
+                reaches = [count_reach(conn, reach) for reach in reaches]
+        except SQLAlchemyError:
+            pass  # not created or not migrated yet: the warning without counts
+    forms: dict[str, Loaded] = {}
+    for item in report.program.of_kind("Form"):
+        assert isinstance(item.definition, Form)
+        forms.setdefault(item.definition.key, item)
+    return [
+        Problem("warning", forms[r.form].locate("double_opt_in"), r.message())
+        for r in reaches
+        if r.affects_leads
+    ]
 
 
 def resolver() -> Resolver:

@@ -15,7 +15,8 @@ stopping the good ones. A lead whose history starts before it was imported is mo
 real start (``created_at``), so cohorts count it when it began. Importing the
 file again records nothing: a stage change is the same when its lead, stages and time are, an
 event by its id or what it says. History is a record, not a replay: nothing is sent, no rep is
-notified of an MQL of the past, no campaign is entered or left (:mod:`nurture.lifecycle.history`).
+notified of an MQL of the past, no campaign is entered or left (:mod:`nurture.lifecycle.history`):
+its events are stored marked ``from_history``, which event entries and waiting leads pass over.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from sqlalchemy.engine import Engine
 from nurture.engagement.record import record_events
 from nurture.errors import NurtureError
 from nurture.leads.addresses import InvalidAddress, normalise_email
-from nurture.store.schema import LIFECYCLE_STAGES, leads, stage_changes
+from nurture.store.schema import LIFECYCLE_STAGES, events, leads, stage_changes
 
 if TYPE_CHECKING:
     from nurture.facts import WhatFollows
@@ -371,6 +372,10 @@ def _store_events(
     result = record_events(
         conn, then, items, now, unknown_leads="refuse", key_by_content=True, consent_source="import"
     )
+    # Marked in the same transaction, so no tick ever sees them as news (see nurture.engine.entry).
+    for start in range(0, len(result.event_ids), 1000):
+        chunk = result.event_ids[start : start + 1000]
+        conn.execute(update(events).where(events.c.id.in_(chunk)).values(from_history=True))
     report.events += result.stored
     report.already_recorded += result.duplicates
     for error in result.errors:

@@ -175,12 +175,13 @@ def enter_from_events(
     limit: int,
     result: EntryResult,
 ) -> int:
-    """Offer events received since the last look to ``on: event`` campaigns of their type."""
+    """Offer events received since the last look to ``on: event`` campaigns of their type; the
+    number of events looked at (imported history among them, which is passed over)."""
     position, final = open_feed(conn, "entry:events", "events")
     e = events.c
     query = (
         select(e.id, e.lead_id, e.type, e.occurred_at, e.url, e.campaign_key, e.step_id, e.machine_reason,
-               e.properties)
+               e.properties, e.from_history)
         .where(e.id > position)
         .order_by(e.id)
         .limit(limit)
@@ -190,6 +191,9 @@ def enter_from_events(
     rows = conn.execute(query).all()
     if not rows:
         return 0
+    walked, last_id = len(rows), int(rows[-1].id)
+    # Imported history is a record of the past, not news: the cursor passes it and nothing reacts.
+    rows = [r for r in rows if not r.from_history]
     by_type: dict[str, list[Campaign]] = {}
     for campaign in program.campaigns.values():
         if campaign.entry.on == "event" and campaign.entry.type:
@@ -211,8 +215,8 @@ def enter_from_events(
                 result.entered[campaign.key] += len(
                     enroll(conn, campaign, versions[campaign.key], chosen, now)
                 )
-    move_cursor(conn, "entry:events", int(rows[-1].id), now)
-    return len(rows)
+    move_cursor(conn, "entry:events", last_id, now)
+    return walked
 
 
 def enter_segment(

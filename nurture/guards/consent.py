@@ -11,17 +11,18 @@ withdrawn, or a topic suppressed, while an email waits in the outbox stops it to
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
-from nurture.definitions import Program
+from nurture.definitions import Campaign, Program
+from nurture.definitions.form import OPT_IN_CONFIRMED
 from nurture.engine.enrollments import QueuedSend, keep_unsent
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents
 from nurture.settings import Settings
-from nurture.store.schema import topic_suppressions
+from nurture.store.schema import consents, enrollments, leads, topic_suppressions
 
 NO_CONSENT = "no consent"
 
@@ -109,3 +110,92 @@ def record_refused_sends(
 ) -> None:
     """Keep a refused send as a suppressed message: the step counts as done, the reason is shown."""
     keep_unsent(conn, refused, now, message_domain)
+
+
+@dataclass(frozen=True)
+class OptInReach:
+    """A topic that a double opt-in form puts under the consent rule, though ``require_consent``
+    alone would not, while campaigns that leads enter without confirming mail on it: from then
+    on, leads without confirmed consent get none of that mail. The counts are None when no
+    database was asked."""
+
+    form: str
+    topic: str
+    campaigns: tuple[str, ...]  # marketing campaigns on the topic not entered by opt_in_confirmed
+    open_to_all: bool  # some of them take in existing leads (on an event, a segment, by hand)
+    enrolled: int | None = None  # leads now in those campaigns without confirmed consent
+    may_enter: int | None = None  # with open_to_all: every lead without it; else 0
+
+    @property
+    def affects_leads(self) -> bool:
+        """False only when the database says no existing lead is affected."""
+        return self.enrolled is None or self.may_enter is None or self.enrolled + self.may_enter > 0
+
+    def message(self) -> str:
+        named = ", ".join(self.campaigns)
+        if self.enrolled is None or self.may_enter is None:
+            who = "existing leads without confirmed consent on it"
+        else:
+            who = f"{self.enrolled} leads now in them have no confirmed consent on it"
+            if self.open_to_all:
+                who += f" and {self.may_enter} leads without it can still enter them"
+        return (
+            f"double_opt_in puts topic {self.topic!r} under the consent rule, and campaigns mail on it "
+            f"({named}): {who}; each email they reach is recorded as 'suppressed: no consent' and "
+            "they move on past it for good. Record the consent they gave (nurture consent, or leads "
+            "import --consent-source) or give the form a topic of its own"
+        )
+
+
+def opt_in_reach(program: Program, settings: Settings) -> list[OptInReach]:
+    """Per double opt-in form, each topic whose mail the form puts under the consent rule (a
+    topic ``require_consent`` covers already changes nothing) and that campaigns entered other
+    than by confirming the opt-in mail on."""
+    mailing: dict[str, list[Campaign]] = {}
+    for campaign in program.campaigns.values():
+        confirmed_only = campaign.entry.on == "event" and campaign.entry.type == OPT_IN_CONFIRMED
+        marketing = any(campaign.mail_kind(step) == "marketing" for step in campaign.send_steps)
+        if marketing and not confirmed_only:
+            mailing.setdefault(campaign.topic, []).append(campaign)
+    found: list[OptInReach] = []
+    for key, form in program.forms.items():
+        if not form.double_opt_in or form.consent is None:
+            continue
+        for topic in dict.fromkeys(form.consent.topics):
+            if topic in mailing and not settings.consent_required(topic):
+                campaigns = mailing[topic]
+                found.append(
+                    OptInReach(
+                        key,
+                        topic,
+                        tuple(sorted(c.key for c in campaigns)),
+                        any(c.entry.on != "lead_created" for c in campaigns),
+                    )
+                )
+    return found
+
+
+def count_reach(conn: Connection, reach: OptInReach) -> OptInReach:
+    """``reach`` with its leads counted: those whose latest consent on the topic is not
+    ``confirmed`` (or who have none) now in its campaigns, and, when existing leads can enter
+    them, all of them."""
+    c = consents.c
+    latest = (
+        select(
+            c.lead_id,
+            c.status,
+            func.row_number().over(partition_by=c.lead_id, order_by=(c.at.desc(), c.id.desc())).label("n"),
+        )
+        .where(c.topic == reach.topic)
+        .subquery()
+    )
+    confirmed = select(latest.c.lead_id).where(latest.c.n == 1, latest.c.status == "confirmed")
+    e = enrollments.c
+    enrolled = select(func.count(func.distinct(e.lead_id))).where(
+        e.status == "active", e.campaign_key.in_(reach.campaigns), e.lead_id.not_in(confirmed)
+    )
+    may_enter = 0
+    if reach.open_to_all:
+        everyone = select(func.count()).select_from(leads).where(leads.c.id.not_in(confirmed))
+        may_enter = int(conn.scalar(everyone) or 0)
+    return replace(reach, enrolled=int(conn.scalar(enrolled) or 0), may_enter=may_enter)

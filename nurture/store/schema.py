@@ -227,6 +227,8 @@ events = Table(
     Column("machine_reason", String(64)),  # set when a privacy proxy or security scanner caused it
     Column("idempotency_key", String(200), unique=True),
     Column("properties", Json, nullable=False, default=dict),
+    # Brought by `nurture history import`: a record of the past, which the engine never reacts to.
+    Column("from_history", Boolean, nullable=False, server_default=text("false")),
     Index("ix_events_lead_occurred", "lead_id", "occurred_at"),
     Index("ix_events_type_occurred", "type", "occurred_at"),
     Index("ix_events_message", "message_id"),
