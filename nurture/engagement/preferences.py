@@ -48,6 +48,8 @@ def leave_topic(
         return OptOut(None, None, already=True)
     lead_id = current  # a record merged into another since: the choice is the kept record's
     email = conn.scalar(select(leads.c.email).where(leads.c.id == lead_id))
+    if email is None:  # erased meanwhile
+        return OptOut(None, None, already=True)
     digest = suppression_hash(email)
     added = bulk.execute(
         conn,

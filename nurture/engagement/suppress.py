@@ -95,10 +95,12 @@ def _opt_out(
             return OptOut(None, None, already=True)
         lead = merged_into
     found = _find_lead(conn, lead)
-    if found is None:
-        email, lead_id = normalise_email(lead), None
-    else:
+    if found is not None:
         lead_id, email = found
+    elif isinstance(lead, int):  # erased meanwhile
+        return OptOut(None, None, already=True)
+    else:
+        email, lead_id = normalise_email(lead), None
     new = add_suppression(conn, email, reason, detail, now)
     flags_lead = reason in ("unsubscribe", "complaint")
     how = (f"{reason}: {detail}" if detail else reason)[:200]  # e.g. "unsubscribe: one_click"
