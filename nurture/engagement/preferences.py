@@ -20,7 +20,7 @@ from sqlalchemy import Connection, select
 
 from nurture.engagement.optouts import withdraw_from_topic
 from nurture.engagement.store import NewEvent, store_events
-from nurture.engagement.suppress import OptOut, unsubscribe
+from nurture.engagement.suppress import OptOut, lead_of_link, unsubscribe
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents, record_consent
 from nurture.store.schema import leads, messages, topic_suppressions
@@ -43,8 +43,12 @@ def leave_topic(
     message_id: int | None = None,
 ) -> OptOut:
     """The lead leaves one topic: never mailed on it again, its other topics untouched."""
+    current = lead_of_link(conn, lead_id, message_id)
+    if current is None:  # erased since the email was sent: its hash is kept already
+        return OptOut(None, None, already=True)
+    lead_id = current  # a record merged into another since: the choice is the kept record's
     email = conn.scalar(select(leads.c.email).where(leads.c.id == lead_id))
-    if email is None:  # erased since the email was sent: its hash is kept already
+    if email is None:  # erased meanwhile
         return OptOut(None, None, already=True)
     program = then.program if then is not None else None
     added, ended = withdraw_from_topic(
@@ -72,9 +76,10 @@ def leave_all(
     """The lead leaves every marketing email; the consent of each topic is withdrawn."""
     outcome = unsubscribe(conn, lead_id, now, channel, then=then, message_id=message_id)
     if outcome.lead_id is not None and not outcome.already:
-        known = {topic for (_, topic) in current_consents(conn, [lead_id])}
+        # outcome.lead_id, not lead_id: the link's record may have been merged into another.
+        known = {topic for (_, topic) in current_consents(conn, [outcome.lead_id])}
         for topic in sorted(known | set(topics)):
-            record_consent(conn, lead_id, topic, "withdrawn", now, source=CONSENT_SOURCE, ip=ip)
+            record_consent(conn, outcome.lead_id, topic, "withdrawn", now, source=CONSENT_SOURCE, ip=ip)
     return outcome
 
 

@@ -89,13 +89,18 @@ def _opt_out(
     then: WhatFollows | None,
     message_id: int | None,
 ) -> OptOut:
-    found = _find_lead(conn, lead)
-    if found is None:
-        if isinstance(lead, int):  # erased since the email was sent: its hash is kept already
+    if isinstance(lead, int):
+        merged_into = lead_of_link(conn, lead, message_id)
+        if merged_into is None:  # erased since the email was sent: its hash is kept already
             return OptOut(None, None, already=True)
-        email, lead_id = normalise_email(lead), None
-    else:
+        lead = merged_into
+    found = _find_lead(conn, lead)
+    if found is not None:
         lead_id, email = found
+    elif isinstance(lead, int):  # erased meanwhile
+        return OptOut(None, None, already=True)
+    else:
+        email, lead_id = normalise_email(lead), None
     new = add_suppression(conn, email, reason, detail, now)
     flags_lead = reason in ("unsubscribe", "complaint")
     how = (f"{reason}: {detail}" if detail else reason)[:200]  # e.g. "unsubscribe: one_click"
@@ -106,6 +111,22 @@ def _opt_out(
     ended = stop_nurturing(conn, lead_id, reason, now, program=program) if lead_id is not None else 0
     event_id = _record(conn, then, reason, lead_id, email, detail, message_id, now)
     return OptOut(lead_id, suppression_hash(email), False, ended, event_id)
+
+
+def lead_of_link(conn: Connection, lead_id: int, message_id: int | None) -> int | None:
+    """The lead a link in an email stands for now, or None when it was erased.
+
+    The link names the lead the email went to; when that record has since been merged into
+    another (``nurture leads merge``), its row is gone but the email moved along with the rest,
+    so the email says whose choice the click is. Both ids come from a signed token.
+    """
+    if conn.scalar(select(leads.c.id).where(leads.c.id == lead_id)) is not None:
+        return lead_id
+    if message_id is None:
+        return None
+    m = messages.c
+    found = conn.scalar(select(leads.c.id).join(messages, m.lead_id == leads.c.id).where(m.id == message_id))
+    return int(found) if found is not None else None
 
 
 def _find_lead(conn: Connection, lead: int | str) -> tuple[int, str] | None:

@@ -225,7 +225,8 @@ class FormIntake:
         link = read_link(self.signer, token, now)
         done = confirm(conn, link, now, ip=ip, expiry=self.expiry, all_topics=self.topics)
         if done is not None and done.confirmed:
-            email = conn.scalar(select(leads.c.email).where(leads.c.id == link.lead_id))
+            # done.lead_id, not the link's: the record may have been merged into another since.
+            email = conn.scalar(select(leads.c.email).where(leads.c.id == done.lead_id))
             digest = hashlib.sha256(token.encode()).hexdigest()[:40]
             item = {
                 "type": OPT_IN_CONFIRMED, "email": email, "id": f"opt-in:{digest}", "form": link.form_key,

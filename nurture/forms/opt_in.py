@@ -11,7 +11,7 @@ consent not confirmed in time is recorded as ``expired``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, select, update
@@ -20,7 +20,7 @@ from nurture.clock import as_utc
 from nurture.guards.audit import record_audit
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents, record_consent
-from nurture.store.schema import consents, leads, suppressions, topic_suppressions
+from nurture.store.schema import audit_log, consents, leads, suppressions, topic_suppressions
 from nurture.tokens import InvalidToken, TokenSigner
 
 PURPOSE = "opt-in"
@@ -81,8 +81,10 @@ def confirm(
     ``all_topics`` are the program's topics: a lead who had left every topic and now confirms
     some stays out of the others.
     """
-    if conn.execute(select(leads.c.id).where(leads.c.id == link.lead_id)).first() is None:
+    lead_id = current_lead(conn, link.lead_id)
+    if lead_id is None:
         return None
+    link = replace(link, lead_id=lead_id)
     expire_pending(conn, now, expiry, lead_ids=[link.lead_id])
     states = current_consents(conn, [link.lead_id])
     confirmed: list[str] = []
@@ -107,6 +109,29 @@ def confirm(
         return None
     lifted = lift_suppressions(conn, link.lead_id, confirmed, all_topics, now) if confirmed else None
     return Confirmation(link.lead_id, tuple(confirmed), tuple(already), lifted)
+
+
+def current_lead(conn: Connection, lead_id: int) -> int | None:
+    """The lead a confirmation link stands for now, or None when it was erased.
+
+    A link names the lead the form made; when that record has since been merged into another
+    (``nurture leads merge``, in the audit log with the record it took in), its pending consent
+    moved to the kept record, which is the one to confirm. Merges of merges are followed.
+    """
+    seen: set[int] = set()
+    while conn.scalar(select(leads.c.id).where(leads.c.id == lead_id)) is None:
+        if lead_id in seen:
+            return None
+        seen.add(lead_id)
+        a = audit_log.c
+        merges = conn.execute(select(a.subject, a.detail).where(a.action == "merge").order_by(a.id.desc()))
+        kept = next(
+            (subject for subject, detail in merges if (detail or {}).get("merged_lead") == lead_id), None
+        )
+        if kept is None or not kept.startswith("lead:") or not kept[5:].isdigit():
+            return None
+        lead_id = int(kept[5:])
+    return lead_id
 
 
 def lift_suppressions(

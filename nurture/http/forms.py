@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from nurture.definitions.form import Form
 from nurture.forms import HONEYPOT, Accepted, Confirmation, FieldError, FormIntake, read_submission
-from nurture.forms.opt_in import read_link
+from nurture.forms.opt_in import current_lead, read_link
 from nurture.http.context import HttpContext
 from nurture.http.pages import mask_email
 from nurture.http.rate_limit import RateLimiter
@@ -242,7 +242,11 @@ class FormRoutes:
     def _lead(self, lead_id: int) -> tuple[str, str | None] | None:
         """The lead's address and locale, or None when it is gone."""
         with self.ctx.engine.connect() as conn:
-            row = conn.execute(select(leads.c.email, leads.c.locale).where(leads.c.id == lead_id)).first()
+            # A record merged into another since the link was sent: the page shows the kept one.
+            current = current_lead(conn, lead_id)
+            if current is None:
+                return None
+            row = conn.execute(select(leads.c.email, leads.c.locale).where(leads.c.id == current)).first()
         return (str(row.email), row.locale) if row is not None else None
 
     def _invalid(self, request: Request, exc: InvalidToken) -> Response:

@@ -26,6 +26,7 @@ from nurture.definitions import Program
 from nurture.definitions.topic import BUILT_IN_TOPIC, DEFAULT_TOPIC, Topic
 from nurture.engagement import OptOut
 from nurture.engagement.preferences import leave_all, leave_topic, left_topics
+from nurture.engagement.suppress import lead_of_link
 from nurture.http.context import HttpContext
 from nurture.http.pages import mask_email
 from nurture.http.reading import BodyTooLarge, client_ip, read_body
@@ -180,23 +181,25 @@ class UnsubscribeRoutes:
 
     def _subscriber(self, link: Link) -> Subscriber | None:
         with self.ctx.engine.connect() as conn:
+            # A record merged into another since the email went out: the page shows the kept one.
+            lead_id = lead_of_link(conn, link.lead_id, link.message_id)
+            if lead_id is None:
+                return None
             c = leads.c
-            row = conn.execute(
-                select(c.email, c.unsubscribed_at, c.locale).where(c.id == link.lead_id)
-            ).first()
+            row = conn.execute(select(c.email, c.unsubscribed_at, c.locale).where(c.id == lead_id)).first()
             if row is None:
                 return None
             left = left_topics(conn, row.email)
             left |= {
                 topic
-                for (_, topic), consent in current_consents(conn, [link.lead_id]).items()
+                for (_, topic), consent in current_consents(conn, [lead_id]).items()
                 if consent.status == "withdrawn"
             }
             campaign = None
             if link.message_id is not None:
                 m = messages.c
                 campaign = conn.scalar(
-                    select(m.campaign_key).where(m.id == link.message_id, m.lead_id == link.lead_id)
+                    select(m.campaign_key).where(m.id == link.message_id, m.lead_id == lead_id)
                 )
         program = self.ctx.program
         email_topic = None

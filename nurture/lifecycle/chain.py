@@ -102,7 +102,9 @@ class Lifecycle:
             conn, self._program, [keep_id], now, then=self.scores_rose, default_zone=self.sales.default_zone
         )
         lead, score = scored_now(conn, self._program, keep_id, now)
-        if score > before:  # the other record's points count now: the MQL rule may hold
+        # The other record's points count now: the MQL rule may hold (for a lead not yet with
+        # sales: one that is, or took the other record's handoff, is not handed over again).
+        if score > before and lead.stage in MQL_ELIGIBLE:
             self.scores_rose(conn, [(lead, score)], now)
         self.stage_changed(conn, [keep_id], now)
 

@@ -79,17 +79,23 @@ class Composer:
         *,
         variant: str | None = None,
         transactional: bool | None = None,
+        to: str | None = None,
     ) -> Composed:
         """A campaign's send step for one lead (as ``variant`` writes it, when the step has
         variants): rendered, tracked, with one-click unsubscribe for its topic; a transactional
         one without tracking and without List-Unsubscribe (``None``: as the step says; the sender
-        passes what the email was queued as)."""
+        passes what the email was queued as). ``to`` is the address it goes to, the lead's own
+        when not given: the sender passes the one it checked against suppressions and consent."""
         if transactional is None:
             transactional = self._is_transactional(campaign_key, step_id)
         email, sender = self._marketing_email(
             message_id, header_id, lead, campaign_key, step_id, now, variant, transactional=transactional
         )
-        return self._envelope(email, message_id, sender, lead["email"])
+        if to is None:
+            to = lead["email"]
+        else:
+            email = replace(email, to=Address(to, _full_name(lead)))
+        return self._envelope(email, message_id, sender, to)
 
     def test_send(
         self,

@@ -463,6 +463,8 @@ class Outbox:
             return self.composer.marketing(
                 row.id, row.header_id, lead, row.campaign_key, row.step_id, now, variant=row.variant,
                 transactional=row.kind == "transactional",
+                # The address checked against suppressions and consent is the one mailed.
+                to=row.to_address,
             )  # fmt: skip
         if row.html is None and row.text is None:
             raise ValueError(f"a {row.kind} message has no rendered body")

@@ -1,0 +1,45 @@
+"""A double opt-in link of a record that was then merged into another (``nurture leads merge``):
+its pending consent moved to the kept record, and the link confirms it there."""
+
+from __future__ import annotations
+
+from nurture.guards.audit import record_audit
+from nurture.leads.combine import merge_leads, plan_merge
+from tests.forms.conftest import Site
+from tests.forms.test_double_opt_in import GOOD, link_in
+
+KEEP, OTHER = "lena.wolf@alpenblick.de", "lena@alpenblick.de"
+
+
+def _merge(site: Site, keep: str, other: str) -> None:
+    """As ``nurture leads merge`` does it: the merge and its audit line, in one transaction."""
+    now = site.clock.now()
+    with site.store.begin() as conn:
+        plan = plan_merge(conn, keep, other)
+        merge_leads(conn, plan, now, then=None)
+        record_audit(conn, "maria", "merge", f"lead:{plan.keep_id}", {"merged_lead": plan.other_id}, now)
+
+
+def test_the_link_of_a_merged_away_record_confirms_the_kept_one(site: Site) -> None:
+    site.post("newsletter", GOOD)  # OTHER, asked to confirm
+    path = link_in(site)
+    site.post("demo", {"email": KEEP, "company": "Alpenblick", "consent": "on"})
+    _merge(site, KEEP, OTHER)
+    assert site.consent(KEEP, "newsletter") == "pending"  # moved with the record
+    page = site.client.get(path)
+    assert page.status_code == 200 and "le***@alpenblick.de" in page.text
+    done = site.client.post(path)
+    assert done.status_code == 200, done.text
+    assert site.consent(KEEP, "newsletter") == "confirmed"
+    assert [e.lead_id for e in site.events() if e.type == "opt_in_confirmed"] == [site.lead(KEEP).id]
+
+
+def test_a_merge_of_a_merge_is_followed(site: Site) -> None:
+    site.post("newsletter", GOOD)
+    path = link_in(site)
+    site.post("demo", {"email": "lena.w@alpenblick.de", "company": "Alpenblick", "consent": "on"})
+    site.post("demo", {"email": KEEP, "company": "Alpenblick", "consent": "on"})
+    _merge(site, "lena.w@alpenblick.de", OTHER)
+    _merge(site, KEEP, "lena.w@alpenblick.de")
+    assert site.client.post(path).status_code == 200
+    assert site.consent(KEEP, "newsletter") == "confirmed"
