@@ -1,7 +1,9 @@
 """Webhook bodies chat tools take as they are: a Slack incoming webhook's message with blocks
 (https://api.slack.com/messaging/webhooks, Block Kit) and a Microsoft Teams Workflows webhook's
 message with an Adaptive Card (https://learn.microsoft.com/adaptive-cards; the Office 365
-connectors are retired). Each shows the lead card and the links: accept, and the lead's page.
+connectors are retired). Each shows the lead card and who holds it, without links: everyone in
+the channel reads the message, and the signed accept link and lead page act as the holder, so they
+go only to the holder's own webhook and email.
 
 Lead data is shown as plain text: Slack's ``plain_text`` objects are not formatted at all, and in
 a card the characters Adaptive Cards' Markdown reacts to are escaped.
@@ -40,12 +42,11 @@ def lead_name(lead: dict[str, Any]) -> str:
     return " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p) or str(lead["email"])
 
 
-def slack_handoff(
-    headline: str, lead: dict[str, Any], accept: str, page: str, due: str | None
-) -> dict[str, Any]:
-    """A Slack message: header, the lead's facts, the deadline, and Accept / Open buttons."""
+def slack_handoff(headline: str, lead: dict[str, Any], holder: str, due: str | None) -> dict[str, Any]:
+    """A Slack message: header, the lead's facts, who holds it, and the deadline."""
     name = lead_name(lead)
-    fields = [{"type": "plain_text", "text": _plain(f"{label}: {value}")} for label, value in _facts(lead)]
+    facts = [*_facts(lead), ("With", holder)]
+    fields = [{"type": "plain_text", "text": _plain(f"{label}: {value}")} for label, value in facts]
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
@@ -57,44 +58,25 @@ def slack_handoff(
         blocks.append(
             {"type": "context", "elements": [{"type": "plain_text", "text": _plain(f"Accept by {due}")}]}
         )
-    blocks.append(
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": "Accept"},
-                    "url": accept,
-                    "style": "primary",
-                },
-                {"type": "button", "text": {"type": "plain_text", "text": "Open the lead"}, "url": page},
-            ],
-        }
-    )
     # `text` is what notifications and screen readers show.
     return {"text": _plain(f"{headline}: {name}"), "blocks": blocks}
 
 
-def teams_handoff(
-    headline: str, lead: dict[str, Any], accept: str, page: str, due: str | None
-) -> dict[str, Any]:
-    """A Teams Workflows message: one Adaptive Card with the lead's facts and two link actions."""
+def teams_handoff(headline: str, lead: dict[str, Any], holder: str, due: str | None) -> dict[str, Any]:
+    """A Teams Workflows message: one Adaptive Card with the lead's facts and who holds it."""
+    facts = [*_facts(lead), ("With", holder)]
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock", "text": _card_text(f"{headline}: {lead_name(lead)}"), "weight": "Bolder",
             "size": "Medium", "wrap": True,
         },
-        {"type": "FactSet", "facts": [{"title": t, "value": _card_text(v)} for t, v in _facts(lead)]},
+        {"type": "FactSet", "facts": [{"title": t, "value": _card_text(v)} for t, v in facts]},
     ]  # fmt: skip
     if due:
         body.append(
             {"type": "TextBlock", "text": _card_text(f"Accept by {due}"), "wrap": True, "isSubtle": True}
         )
-    actions = [
-        {"type": "Action.OpenUrl", "title": "Accept", "url": accept},
-        {"type": "Action.OpenUrl", "title": "Open the lead", "url": page},
-    ]
-    return _teams_message(body, actions)
+    return _teams_message(body)
 
 
 def slack_digest(team: str, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -127,22 +109,20 @@ def teams_digest(team: str, items: list[dict[str, Any]]) -> dict[str, Any]:
             ],
         },
     ]  # fmt: skip
-    return _teams_message(body, [])
+    return _teams_message(body)
 
 
 def _holder(item: dict[str, Any]) -> str:
     return (item["rep"] or "manager") + (" · overdue" if item["overdue"] else "")
 
 
-def _teams_message(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+def _teams_message(body: list[dict[str, Any]]) -> dict[str, Any]:
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.4",
         "body": body,
     }
-    if actions:
-        card["actions"] = actions
     return {
         "type": "message",
         "attachments": [
