@@ -5,8 +5,10 @@ connectors are retired). Each shows the lead card and who holds it, without link
 the channel reads the message, and the signed accept link and lead page act as the holder, so they
 go only to the holder's own webhook and email.
 
-Lead data is shown as plain text: Slack's ``plain_text`` objects are not formatted at all, and in
-a card the characters Adaptive Cards' Markdown reacts to are escaped.
+Lead data is shown as plain text: Slack's ``plain_text`` objects are not formatted at all; the
+message's ``text`` (what notifications show) is mrkdwn, so ``&``, ``<`` and ``>`` are escaped there
+as Slack asks, and a ``<!channel>`` or ``<https://…|Accept>`` in a lead's name stays text. In a
+card the characters Adaptive Cards' Markdown reacts to are escaped.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import re
 from typing import Any
 
 SLACK_TEXT_LIMIT = 150  # plain_text in a header block and in a button
-# What Adaptive Cards' Markdown subset reacts to inside a line: emphasis and links.
-_CARD_MARKDOWN = re.compile(r"([\\*_\[\]()])")
+# What Adaptive Cards' Markdown subset reacts to inside a line: emphasis, code, links and autolinks.
+_CARD_MARKDOWN = re.compile(r"([\\*_~`\[\]()<>])")
+# ... and at the start of a text: a list item ("- ", "+ ", "1. ") or a heading.
+_CARD_LINE_START = re.compile(r"^([-+#]|\d+(?=[.)]))")
 
 
 def _plain(text: str, limit: int = 2000) -> str:
@@ -27,7 +31,14 @@ def _plain(text: str, limit: int = 2000) -> str:
 
 def _card_text(text: str) -> str:
     """Text an Adaptive Card shows as written (its Markdown characters escaped)."""
-    return _CARD_MARKDOWN.sub(r"\\\1", _plain(text))
+    escaped = _CARD_MARKDOWN.sub(r"\\\1", _plain(text))
+    return _CARD_LINE_START.sub(lambda m: m[0] + "\\" if m[0][0].isdigit() else "\\" + m[0], escaped)
+
+
+def _mrkdwn(text: str) -> str:
+    """Text for a Slack mrkdwn field: ``&``, ``<``, ``>`` escaped (Slack's control characters), so
+    lead data can neither mention ``<!channel>`` nor make a link."""
+    return _plain(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _facts(lead: dict[str, Any]) -> list[tuple[str, str]]:
@@ -59,7 +70,7 @@ def slack_handoff(headline: str, lead: dict[str, Any], holder: str, due: str | N
             {"type": "context", "elements": [{"type": "plain_text", "text": _plain(f"Accept by {due}")}]}
         )
     # `text` is what notifications and screen readers show.
-    return {"text": _plain(f"{headline}: {name}"), "blocks": blocks}
+    return {"text": _mrkdwn(f"{headline}: {name}"), "blocks": blocks}
 
 
 def teams_handoff(headline: str, lead: dict[str, Any], holder: str, due: str | None) -> dict[str, Any]:
@@ -87,7 +98,7 @@ def slack_digest(team: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     ]
     text = _plain(f"{team}: {len(items)} open handoffs, {overdue} overdue")
     return {
-        "text": text,
+        "text": _mrkdwn(text),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": _plain(text, SLACK_TEXT_LIMIT)}},
             {"type": "section", "text": {"type": "plain_text", "text": _plain(" | ".join(lines), 3000)}},

@@ -161,6 +161,7 @@ def test_a_slack_team_gets_an_incoming_webhook_message_with_blocks(desk: Desk, r
     (headers, body) = receiver.requests[0]
     message = json.loads(body)
     assert set(message) == {"text", "blocks"} and headers["Content-Type"] == "application/json"
+    assert message["text"] == "New lead: Lena &lt;b&gt;Wolf&lt;/b&gt;"  # mrkdwn: escaped
     header, section, context = message["blocks"]
     assert header == {"type": "header", "text": {"type": "plain_text", "text": "New lead: Lena <b>Wolf</b>"}}
     assert section["type"] == "section" and all(f["type"] == "plain_text" for f in section["fields"])
@@ -185,7 +186,7 @@ def test_a_teams_team_gets_a_workflows_message_with_an_adaptive_card(desk: Desk,
         "http://adaptivecards.io/schemas/adaptive-card.json",
     )
     title, facts, due = card["body"]
-    assert title["type"] == "TextBlock" and "Lena <b>Wolf</b>" in title["text"]
+    assert title["type"] == "TextBlock" and r"Lena \<b\>Wolf\</b\>" in title["text"]
     assert {"title": "Company", "value": r"\[Evil\]\(https://x.example\)"} in facts["facts"]
     assert {"title": "With", "value": "Anna Rep"} in facts["facts"]
     assert due["type"] == "TextBlock"
