@@ -5,15 +5,17 @@ Read-only; the page's actions go through :mod:`nurture.sales.requests` like ever
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from nurture.definitions import SalesTeam
 from nurture.i18n import Reader
 from nurture.sales.context import SalesContext
-from nurture.sales.handoffs import manager_owner
+from nurture.sales.handoffs import handoff_holder, manager_owner
 from nurture.sales.notifications import lead_card, reader_time
 from nurture.sales.stages import WATERFALL, waterfall_rank
 from nurture.store.schema import handoffs, leads, stage_changes
@@ -43,7 +45,8 @@ class Holding:
 
     @property
     def actor(self) -> str:
-        return self.rep_id or f"manager:{self.team_key}"
+        """Who the lead's history names for a step taken on this handoff: the holder's owner id."""
+        return self.holder_owner or handoff_holder(None, self.team_key, {})
 
     @property
     def still_theirs(self) -> bool:
@@ -124,11 +127,13 @@ def lead_page(
         "actions": held.actions(),
         "next_stages": held.next_stages(),
         "reject_reasons": sla.reject_reasons if sla is not None else (),
-        "history": history(conn, held.lead_id, reader),
+        "history": history(conn, held.lead_id, reader, context.program.sales_teams),
     }
 
 
-def history(conn: Connection, lead_id: int, reader: Reader) -> list[dict[str, Any]]:
+def history(
+    conn: Connection, lead_id: int, reader: Reader, teams: Mapping[str, SalesTeam]
+) -> list[dict[str, Any]]:
     """Stage changes and handoffs, newest first."""
     c, h = stage_changes.c, handoffs.c
     lines: list[tuple[datetime, dict[str, Any]]] = []
@@ -147,7 +152,7 @@ def history(conn: Connection, lead_id: int, reader: Reader) -> list[dict[str, An
         .order_by(h.assigned_at.desc(), h.id.desc())
         .limit(HISTORY)
     ):
-        holder = row.rep_id or f"manager:{row.team_key}"
+        holder = handoff_holder(row.rep_id, row.team_key, teams)
         lines.append((row.assigned_at, {"what": f"→ {holder}", "who": "", "why": "", "amount": None}))
         if row.responded_at is not None:
             lines.append(
