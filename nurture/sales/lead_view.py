@@ -145,7 +145,8 @@ def history(
     ):
         amount = (row.amount, row.currency or "EUR") if row.amount is not None else None
         what = f"{row.from_stage or '-'} → {row.to_stage}"
-        lines.append((row.at, {"what": what, "who": row.actor, "why": row.reason, "amount": amount}))
+        line = _line(what, row.actor, row.reason, amount=amount)
+        lines.append((row.at, {**line, "from": row.from_stage, "to": row.to_stage}))
     for row in conn.execute(
         select(h.assigned_at, h.responded_at, h.rep_id, h.team_key, h.status, h.actor, h.reason)
         .where(h.lead_id == lead_id)
@@ -153,13 +154,18 @@ def history(
         .limit(HISTORY)
     ):
         holder = handoff_holder(row.rep_id, row.team_key, teams)
-        lines.append((row.assigned_at, {"what": f"→ {holder}", "who": "", "why": "", "amount": None}))
+        lines.append((row.assigned_at, _line(f"→ {holder}", "", "")))
         if row.responded_at is not None:
+            # The status code goes along so the page can name it in the reader's language.
             lines.append(
-                (
-                    row.responded_at,
-                    {"what": row.status, "who": row.actor or "", "why": row.reason or "", "amount": None},
-                )
+                (row.responded_at, {**_line(row.status, row.actor, row.reason), "status": row.status})
             )
     lines.sort(key=lambda line: line[0], reverse=True)
     return [{"at": reader_time(at, reader), **line} for at, line in lines[:HISTORY]]
+
+
+def _line(what: str, who: str | None, why: str | None, amount: Any = None) -> dict[str, Any]:
+    """A history line; ``from``/``to`` (stage codes) and ``status`` (a handoff's answer) are set
+    where they apply."""
+    return {"what": what, "who": who or "", "why": why or "", "amount": amount, "from": None, "to": None,
+            "status": None}  # fmt: skip
