@@ -171,7 +171,12 @@ class Settings(BaseSettings):
         found: list[str] = []
         for url in value:
             parts = urlsplit(url.strip())
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or origin_of(url) is None
+            ):
                 raise ValueError(
                     f"{url!r} is not an origin; write scheme and host, e.g. https://www.example.com"
                 )
@@ -305,11 +310,17 @@ def _is_loopback(host: str) -> bool:
 
 def origin_of(url: str) -> str | None:
     """``https://www.example.com:8443`` for any URL of that site (scheme, host and a port other
-    than the scheme's own), as browsers send it in ``Origin``; None for what is not an http(s) URL."""
+    than the scheme's own), as browsers send it in ``Origin``; None for what is not an http(s) URL.
+
+    None too for an authority with user info (``@``) or a backslash: urllib reads
+    ``https://evil.example\\@allowed.example/`` as host ``allowed.example``, a browser as
+    ``evil.example``, so such a URL names no origin both agree on."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError:
+        return None
+    if "@" in parts.netloc or "\\" in parts.netloc:
         return None
     scheme = parts.scheme.lower()
     host = parts.hostname

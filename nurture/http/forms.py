@@ -147,7 +147,7 @@ class FormRoutes:
         if wants_json:
             body = {"ok": True, "redirect": form.thank_you, "double_opt_in": form.double_opt_in}
             return JSONResponse(body, headers=cors)
-        return RedirectResponse(form.thank_you, status_code=303, headers=cors)
+        return RedirectResponse(_on_origin(form.thank_you), status_code=303, headers=cors)
 
     def _accept(
         self, intake: FormIntake, form: Form, checked: Any, now: Any, ip: str | None, request: Request
@@ -192,7 +192,7 @@ class FormRoutes:
         parts = urlsplit(referer)
         query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != ERRORS_PARAM]
         query.append((ERRORS_PARAM, ",".join(f"{e.field}:{e.code}" for e in errors)))
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+        return _on_origin(referer, urlencode(query))
 
     # -- the confirmation link --------------------------------------------------------------------
 
@@ -305,3 +305,15 @@ def _multipart(body: bytes, content_type: str) -> dict[str, str] | None:
         if len(found) > MAX_FIELDS:
             return None
     return found
+
+
+def _on_origin(url: str, query: str | None = None) -> str:
+    """``url`` rebuilt from its checked origin, path and query (``query`` replaces its own), so
+    the redirect goes to the origin that was allowed and nowhere a browser might read differently.
+    Only for a URL whose origin was checked."""
+    parts = urlsplit(url.strip())
+    origin = origin_of(url)
+    if origin is None:  # the caller checked it; refuse rather than guess
+        raise ValueError(f"{url!r} has no origin")
+    fragment = parts.fragment if query is None else ""
+    return origin + urlunsplit(("", "", parts.path or "/", parts.query if query is None else query, fragment))

@@ -23,6 +23,7 @@ from nurture.http.reading import BodyTooLarge, read_form
 from nurture.http.tracking import message_number
 from nurture.i18n import Reader
 from nurture.sales import actions
+from nurture.sales.handoffs import handoff_holder
 from nurture.store.schema import handoffs, leads
 from nurture.tokens import InvalidToken
 
@@ -155,7 +156,8 @@ class SalesRoutes:
         if row is None:
             return None
         name = " ".join(part for part in (row.first_name, row.last_name) if part) or row.email
-        actor = row.rep_id or f"manager:{row.team_key}"
+        teams = self.ctx.program.sales_teams if self.ctx.program is not None else {}
+        actor = handoff_holder(row.rep_id, row.team_key, teams)
         return Handoff(
             int(row.id), row.status, int(row.lead_id), actor, name, row.email, row.company,
             float(row.score), self._locale(row.team_key, row.rep_id),

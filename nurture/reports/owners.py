@@ -14,11 +14,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from nurture.definitions import SalesTeam
 from nurture.reports.rows import Handoff, Lead
+from nurture.sales.handoffs import handoff_holder
 
 
-def owners_at(leads: Mapping[int, Lead], handoffs: Iterable[Handoff], at: datetime) -> dict[int, str | None]:
-    """Each lead's owner at ``at``; ``handoffs`` may leave out those assigned after it."""
+def holder(handoff: Handoff, teams: Mapping[str, SalesTeam]) -> str:
+    """Who held ``handoff``, named as the lead's owner is: the rep, else the team manager's owner
+    id (``manager.id``, else ``manager:<team>``)."""
+    return handoff_holder(handoff.rep_id, handoff.team_key, teams)
+
+
+def owners_at(
+    leads: Mapping[int, Lead],
+    handoffs: Iterable[Handoff],
+    at: datetime,
+    teams: Mapping[str, SalesTeam] | None = None,
+) -> dict[int, str | None]:
+    """Each lead's owner at ``at``; ``handoffs`` may leave out those assigned after it.
+    ``teams`` (the program's sales teams) name the manager holding an escalated lead."""
     latest: dict[int, Handoff] = {}
     for handoff in handoffs:
         if handoff.assigned_at > at:
@@ -38,5 +52,5 @@ def owners_at(leads: Mapping[int, Lead], handoffs: Iterable[Handoff], at: dateti
             and last.responded_at is not None
             and last.responded_at <= at
         )
-        found[lead_id] = None if last is None or rejected else last.rep_id
+        found[lead_id] = None if last is None or rejected else holder(last, teams or {})
     return found

@@ -105,9 +105,9 @@ def _changes(conn: Connection, now: datetime) -> dict[int, list[StageChange]]:
 def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
     found = []
     kept = _Texts()
-    for id_, lead_id, rep_id, status, assigned, due, responded_at, reason in _rows(
+    for id_, lead_id, rep_id, status, assigned, due, responded_at, reason, team_key in _rows(
         conn,
-        "SELECT id, lead_id, rep_id, status, assigned_at, accept_due_at, responded_at, reason "
+        "SELECT id, lead_id, rep_id, status, assigned_at, accept_due_at, responded_at, reason, team_key "
         "FROM handoffs WHERE assigned_at <= :now ORDER BY id",
         now,
     ):
@@ -117,7 +117,7 @@ def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
         found.append(
             Handoff(
                 id_, lead_id, kept.opt(rep_id), kept.one(status), _instant(assigned), bulk.read_instant(due),
-                responded, kept.opt(reason),
+                responded, kept.opt(reason), kept.one(team_key),
             )
         )  # fmt: skip
     return found

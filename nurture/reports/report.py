@@ -3,11 +3,12 @@ HTML page) shows these figures and computes none of its own."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from nurture.definitions import Program
+from nurture.definitions import Program, SalesTeam
 from nurture.definitions.steps import ExitStep
 from nurture.errors import NurtureError
 from nurture.reports import attribution as attribution_model
@@ -25,6 +26,7 @@ from nurture.reports.rows import History
 from nurture.reports.stuck import StuckLead, stage_limits, stuck_leads
 from nurture.reports.touches import TouchFigures, touches_before_mql
 from nurture.reports.velocity import Velocity, velocity
+from nurture.sales.handoffs import manager_owner
 from nurture.zones import zone
 
 EVERY = ("week", "month")
@@ -64,6 +66,7 @@ class ProgramFacts:
     stale_after: dict[str, timedelta] = field(default_factory=dict)
     half_life: timedelta = DEFAULT_HALF_LIFE
     campaigns: dict[str, CampaignShape] = field(default_factory=dict)
+    sales_teams: Mapping[str, SalesTeam] = field(default_factory=dict)  # who the managers are
 
 
 def program_facts(program: Program | None) -> ProgramFacts:
@@ -85,7 +88,12 @@ def program_facts(program: Program | None) -> ProgramFacts:
         )
         for key, campaign in program.campaigns.items()
     }
-    return ProgramFacts(hours, stale, half_life, shapes)
+    for team in program.sales_teams.values():
+        # A manager's handoffs count in their working hours when the team gives them some.
+        if team.manager.working_hours is not None:
+            manager_hours = team.manager.working_hours
+            hours[manager_owner(team)] = (manager_hours.weekly, zone(manager_hours.timezone))
+    return ProgramFacts(hours, stale, half_life, shapes, program.sales_teams)
 
 
 @dataclass
@@ -177,6 +185,8 @@ def build_report(
     per_campaign = by_campaign(credits)
     until = options.until or options.now
     all_changes = [c for changes in history.changes.values() for c in changes]
+    teams = facts.sales_teams
+    owners = owners_at(history.leads, history.handoffs, options.now, teams)
     return Report(
         options=options,
         cohort=len(members),
@@ -185,12 +195,12 @@ def build_report(
         balance=stage_balance(all_changes, options.since, until, options.every),
         velocity=velocity(members, history.handoffs, facts.rep_hours),
         stuck_limits_days={s: round(d, 2) for s, d in limits.items()},
-        stuck=stuck_leads(
-            everyone, limits, options.now, owners_at(history.leads, history.handoffs, options.now)
-        ),
+        stuck=stuck_leads(everyone, limits, options.now, owners),
         touches=touches_before_mql(members, history.touches),
         campaigns=campaign_figures(history.enrollments, steps, facts.campaigns, options.since, options.until),
-        sla=sla_figures(history.handoffs, by_id, facts.rep_hours, options.since, options.until),
+        sla=sla_figures(
+            history.handoffs, by_id, facts.rep_hours, options.since, options.until, facts.sales_teams
+        ),
         attribution=credits,
         attribution_by_campaign=sorted(
             per_campaign.values(), key=lambda c: (-c.customers, -c.mqls, c.campaign)
@@ -205,7 +215,7 @@ def build_report(
             dimension(
                 options.by,
                 history.enrollments,
-                owners_at(history.leads, history.handoffs, until) if options.by == "owner" else None,
+                owners_at(history.leads, history.handoffs, until, teams) if options.by == "owner" else None,
             ),
             history.handoffs,
             facts.rep_hours,

@@ -15,8 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from nurture.definitions import SalesTeam
 from nurture.reports.clocks import RepHours, working_hours_between
 from nurture.reports.journeys import Journey
+from nurture.reports.owners import holder
 from nurture.reports.rows import FUNNEL, Handoff
 from nurture.reports.stats import median, rounded, share
 
@@ -64,12 +66,16 @@ def sla_figures(
     hours: RepHours,
     since: datetime | None,
     until: datetime | None,
+    teams: Mapping[str, SalesTeam] | None = None,
 ) -> SlaFigures:
+    """The SLA's figures over the handoffs assigned in the period, in all and by holder: a rep, or
+    a team's manager by their owner id (``teams`` name them), each in their own working hours."""
+    teams = teams or {}
     chosen = [h for h in handoffs if _in_period(h.assigned_at, since, until)]
-    total = _figures(MANAGER, chosen, journeys, hours)
+    total = _figures(MANAGER, chosen, journeys, hours, teams)
     per_rep: dict[str, list[Handoff]] = defaultdict(list)
     for handoff in chosen:
-        per_rep[handoff.rep_id or MANAGER].append(handoff)
+        per_rep[holder(handoff, teams)].append(handoff)
     return SlaFigures(
         handoffs=total.handoffs,
         by_status=dict(sorted(Counter(h.status for h in chosen).items())),
@@ -77,12 +83,16 @@ def sla_figures(
         accepted_late=total.accepted_late,
         breaches=total.breached,
         median_hours_to_answer=total.median_hours_to_answer,
-        by_rep=[_figures(rep, per_rep[rep], journeys, hours) for rep in sorted(per_rep)],
+        by_rep=[_figures(rep, per_rep[rep], journeys, hours, teams) for rep in sorted(per_rep)],
     )
 
 
 def _figures(
-    rep: str, handoffs: Sequence[Handoff], journeys: Mapping[int, Journey], hours: RepHours
+    rep: str,
+    handoffs: Sequence[Handoff],
+    journeys: Mapping[int, Journey],
+    hours: RepHours,
+    teams: Mapping[str, SalesTeam],
 ) -> RepFigures:
     figures = RepFigures(rep, handoffs=len(handoffs))
     answered: list[float] = []
@@ -94,7 +104,7 @@ def _figures(
         elif h.status == "pending":
             figures.pending += 1
         elif h.status in ANSWERS and h.responded_at is not None:
-            answered.append(working_hours_between(hours, h.rep_id, h.assigned_at, h.responded_at))
+            answered.append(working_hours_between(hours, holder(h, teams), h.assigned_at, h.responded_at))
             if h.status in ("accepted", "converted"):
                 in_time = h.accept_due_at is None or h.responded_at <= h.accept_due_at
                 figures.accepted_in_time += in_time

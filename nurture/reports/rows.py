@@ -55,6 +55,7 @@ class Handoff:
     accept_due_at: datetime | None
     responded_at: datetime | None
     reason: str | None
+    team_key: str = ""  # the team whose manager holds it when rep_id is None
 
 
 @dataclass(frozen=True, slots=True)

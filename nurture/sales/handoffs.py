@@ -7,6 +7,7 @@ for how long, and why it moved on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -77,6 +78,15 @@ def current_handoff(
 def manager_owner(team: SalesTeam) -> str:
     """The owner id of a lead escalated to the team's manager."""
     return team.manager.id or f"manager:{team.key}"
+
+
+def handoff_holder(rep_id: str | None, team_key: str, teams: Mapping[str, SalesTeam]) -> str:
+    """Who holds a handoff, named as the lead's owner is: the rep's id, else the team manager's
+    owner id (:func:`manager_owner`; ``manager:<team>`` for a team no longer in the program)."""
+    if rep_id is not None:
+        return rep_id
+    team = teams.get(team_key)
+    return manager_owner(team) if team is not None else f"manager:{team_key}"
 
 
 def handoff_lead(conn: Connection, handoff_id: int) -> int | None:

@@ -5,15 +5,17 @@ Read-only; the page's actions go through :mod:`nurture.sales.requests` like ever
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from nurture.definitions import SalesTeam
 from nurture.i18n import Reader
 from nurture.sales.context import SalesContext
-from nurture.sales.handoffs import manager_owner
+from nurture.sales.handoffs import handoff_holder, manager_owner
 from nurture.sales.notifications import lead_card, reader_time
 from nurture.sales.stages import WATERFALL, waterfall_rank
 from nurture.store.schema import handoffs, leads, stage_changes
@@ -43,7 +45,8 @@ class Holding:
 
     @property
     def actor(self) -> str:
-        return self.rep_id or f"manager:{self.team_key}"
+        """Who the lead's history names for a step taken on this handoff: the holder's owner id."""
+        return self.holder_owner or handoff_holder(None, self.team_key, {})
 
     @property
     def still_theirs(self) -> bool:
@@ -124,11 +127,13 @@ def lead_page(
         "actions": held.actions(),
         "next_stages": held.next_stages(),
         "reject_reasons": sla.reject_reasons if sla is not None else (),
-        "history": history(conn, held.lead_id, reader),
+        "history": history(conn, held.lead_id, reader, context.program.sales_teams),
     }
 
 
-def history(conn: Connection, lead_id: int, reader: Reader) -> list[dict[str, Any]]:
+def history(
+    conn: Connection, lead_id: int, reader: Reader, teams: Mapping[str, SalesTeam]
+) -> list[dict[str, Any]]:
     """Stage changes and handoffs, newest first."""
     c, h = stage_changes.c, handoffs.c
     lines: list[tuple[datetime, dict[str, Any]]] = []
@@ -140,21 +145,27 @@ def history(conn: Connection, lead_id: int, reader: Reader) -> list[dict[str, An
     ):
         amount = (row.amount, row.currency or "EUR") if row.amount is not None else None
         what = f"{row.from_stage or '-'} → {row.to_stage}"
-        lines.append((row.at, {"what": what, "who": row.actor, "why": row.reason, "amount": amount}))
+        line = _line(what, row.actor, row.reason, amount=amount)
+        lines.append((row.at, {**line, "from": row.from_stage, "to": row.to_stage}))
     for row in conn.execute(
         select(h.assigned_at, h.responded_at, h.rep_id, h.team_key, h.status, h.actor, h.reason)
         .where(h.lead_id == lead_id)
         .order_by(h.assigned_at.desc(), h.id.desc())
         .limit(HISTORY)
     ):
-        holder = row.rep_id or f"manager:{row.team_key}"
-        lines.append((row.assigned_at, {"what": f"→ {holder}", "who": "", "why": "", "amount": None}))
+        holder = handoff_holder(row.rep_id, row.team_key, teams)
+        lines.append((row.assigned_at, _line(f"→ {holder}", "", "")))
         if row.responded_at is not None:
+            # The status code goes along so the page can name it in the reader's language.
             lines.append(
-                (
-                    row.responded_at,
-                    {"what": row.status, "who": row.actor or "", "why": row.reason or "", "amount": None},
-                )
+                (row.responded_at, {**_line(row.status, row.actor, row.reason), "status": row.status})
             )
     lines.sort(key=lambda line: line[0], reverse=True)
     return [{"at": reader_time(at, reader), **line} for at, line in lines[:HISTORY]]
+
+
+def _line(what: str, who: str | None, why: str | None, amount: Any = None) -> dict[str, Any]:
+    """A history line; ``from``/``to`` (stage codes) and ``status`` (a handoff's answer) are set
+    where they apply."""
+    return {"what": what, "who": who or "", "why": why or "", "amount": amount, "from": None, "to": None,
+            "status": None}  # fmt: skip

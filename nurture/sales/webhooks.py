@@ -81,21 +81,28 @@ def queue_handoff_webhook(
             leads.c.country, leads.c.score, leads.c.lifecycle_stage,
         ).where(leads.c.id == lead_id)
     ).one()._mapping  # fmt: skip
-    payload = {
+    payload: dict[str, Any] = {
         "event": f"lead.{occasion}",
         "handoff_id": handoff_id,
+        "lead_id": lead_id,
         "team": team.key,
         "rep": {"id": rep.id, "name": rep.name, "email": rep.email} if rep else None,
         "manager": None if rep else {"name": team.manager.name, "email": team.manager.email},
         "lead": {**dict(lead), "score": round(float(lead["score"]), 2)},
         "accept_due_at": due.isoformat() if due else None,
-        "accept_url": accept_url(context, handoff_id),
-        "reject_url": reject_url(context, handoff_id),
-        "lead_url": lead_url(context, handoff_id, rep.id if rep else None),
         "occurred_at": now.isoformat(),
     }
-    if url == team.webhook and team.webhook_format != "json":
-        payload = _chat(team.webhook_format, payload, occasion, due, context)
+    if url == team.webhook:
+        # Everyone in the team's channel reads it: the signed links act as the holder, so they
+        # travel only to the holder's own webhook and email.
+        if team.webhook_format != "json":
+            payload = _chat(team.webhook_format, payload, occasion, due, context)
+    else:
+        payload |= {
+            "accept_url": accept_url(context, handoff_id),
+            "reject_url": reject_url(context, handoff_id),
+            "lead_url": lead_url(context, handoff_id, rep.id if rep else None),
+        }
     queue_webhook(conn, context, url, payload, now, handoff_id)
 
 
@@ -108,7 +115,8 @@ def _chat(
     ]
     shown = local_time(due, context.default_zone) if due else None
     make = slack_handoff if form == "slack" else teams_handoff
-    message = make(headline, payload["lead"], payload["accept_url"], payload["lead_url"], shown)
+    holder = payload["rep"]["name"] if payload["rep"] else f"{payload['manager']['name']} (manager)"
+    message = make(headline, payload["lead"], holder, shown)
     return {"event": payload["event"], **message}
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from nurture.clock import FixedClock
 from nurture.http import HttpContext, create_app
+from nurture.settings import origin_of
 from nurture.store.schema import leads
 from tests.engagement.conftest import serving
 from tests.forms.conftest import NOW, PAGE, SITE, Site, write_forms_workspace
@@ -163,6 +164,29 @@ def test_an_sql_who_fills_in_a_form_stays_an_sql(site: Site) -> None:
 def test_the_referer_query_is_kept_and_an_old_error_list_replaced(site: Site) -> None:
     response = site.post("demo", {"consent": "on"}, referer=f"{PAGE}&form_errors=email:required")
     assert response.headers["location"].count("form_errors") == 1
+
+
+def test_a_referer_a_browser_reads_as_another_host_gets_no_redirect(site: Site) -> None:
+    # urllib reads the host as www.taktwerk.example; a browser reads evil.example.
+    for referer in (
+        "https://evil.example\\@www.taktwerk.example/newsletter",
+        "https://evil.example@www.taktwerk.example/newsletter",
+    ):
+        response = site.post("demo", {"consent": "on"}, referer=referer)
+        assert response.status_code == 422 and "location" not in response.headers, referer
+        assert "evil.example" not in response.text
+
+
+def test_an_authority_with_user_info_or_a_backslash_names_no_origin() -> None:
+    assert origin_of("https://evil.example\\@allowed.example/") is None
+    assert origin_of("https://user:pw@allowed.example/") is None
+    assert origin_of("https://allowed.example:8443/x?y") == "https://allowed.example:8443"
+
+
+def test_the_way_back_is_built_on_the_allowed_origin(site: Site) -> None:
+    response = site.post("demo", {"consent": "on"}, referer=f"{PAGE}#top")
+    location = response.headers["location"]
+    assert location.startswith(f"{SITE}/newsletter?utm_source=x&form_errors=")
 
 
 def test_a_form_whose_thank_you_page_is_off_the_allowed_origins_is_not_served(

@@ -58,7 +58,7 @@ def test_rep_view_counts_answers_in_working_hours_and_breaches_apart() -> None:
         ),
         # Timed out: no answer, whatever its responded_at says.
         Handoff(3, 3, "anna", "reassigned", FRIDAY_EVENING, due, due, None),
-        Handoff(4, 3, None, "pending", due, None, None, None),
+        Handoff(4, 3, None, "pending", due, None, None, None, "dach"),  # the manager of a team gone since
     ]
     sla = sla_figures(handoffs, journeys, HOURS, None, None)
     assert (sla.handoffs, sla.accepted_in_time, sla.breaches) == (4, 1, 1)
@@ -66,7 +66,7 @@ def test_rep_view_counts_answers_in_working_hours_and_breaches_apart() -> None:
     anna = next(r for r in sla.by_rep if r.rep == "anna")
     assert (anna.rejected, anna.rejected_by_reason, anna.breached) == (1, {"no budget": 1}, 1)
     assert (anna.sals, anna.sqls, anna.sal_to_sql, anna.sal_to_customer) == (1, 1, 1.0, 0.0)
-    assert next(r for r in sla.by_rep if r.rep == "(manager)").pending == 1
+    assert next(r for r in sla.by_rep if r.rep == "manager:dach").pending == 1
 
 
 def test_stuck_leads_by_the_slas_stale_after_or_a_multiple_of_the_median() -> None:

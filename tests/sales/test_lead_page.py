@@ -6,13 +6,16 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from babel import Locale
 from sqlalchemy.engine import Engine
 
 from nurture.clock import FixedClock
 from nurture.http import HttpContext, create_app
+from nurture.i18n import Reader
 from nurture.sales import reassign
 from nurture.workspace import Workspace
 from tests.engagement.conftest import serving
@@ -160,3 +163,21 @@ def test_the_manager_works_an_escalated_lead_from_their_own_link(desk: Desk, cli
     assert won.status_code == 200 and '<strong id="stage">opportunity</strong>' in won.text
     assert desk.lead("tom@example.us").owner_rep_id == "manager:dach-sales"
     assert [c.actor for c in desk.stage_changes("tom@example.us")][-1] == "manager:dach-sales"
+
+
+def test_stages_and_answers_are_shown_in_the_readers_language(
+    desk: Desk, client: httpx.Client, store: Engine
+) -> None:
+    desk.make_mql(LENA, MONDAY)
+    link = lead_link(desk, LENA)
+    client.post(link, data={"do": "accept"})
+    client.post(link, data={"do": "convert", "stage": "customer", "amount": "100"})
+    german = client.get(link, headers={"accept-language": "de"}).text
+    assert '<strong id="stage">Kunde</strong>' in german
+    assert "MQL (marketingqualifiziert) → SAL (vom Vertrieb angenommen)" in german
+    assert "<td>weiterentwickelt</td>" in german  # the handoff's answer, not its code
+    context = HttpContext.from_workspace(Workspace(desk.root), engine=store, clock=FixedClock(MONDAY))
+    reader = Reader(Locale.parse("de"), ZoneInfo("Europe/Berlin"))
+    for status, shown in (("converted", "weiterentwickelt"), ("disqualified", "disqualifiziert")):
+        page = context.pages.render("sales_closed", reader, 409, status=status)
+        assert f"({shown})" in bytes(page.body).decode()

@@ -135,6 +135,11 @@ def test_a_team_webhook_hears_of_every_handoff_even_when_nobody_fits(desk: Desk,
     assert by_lead[LEAD]["rep"]["id"] == "anna" and by_lead[LEAD]["team"] == "dach-sales"
     assert by_lead["marco@firma.it"]["rep"] is None
     assert by_lead["marco@firma.it"]["manager"]["email"] == "petra.vogel@example.com"
+    # Everyone in the channel reads the team's webhook: no signed link that acts as the holder.
+    for payload in payloads:
+        assert not {"accept_url", "reject_url", "lead_url"} & set(payload)
+        assert "/sales/" not in json.dumps(payload)
+        assert isinstance(payload["lead_id"], int)
 
 
 def with_chat(desk: Desk, url: str, form: str) -> None:
@@ -156,15 +161,14 @@ def test_a_slack_team_gets_an_incoming_webhook_message_with_blocks(desk: Desk, r
     (headers, body) = receiver.requests[0]
     message = json.loads(body)
     assert set(message) == {"text", "blocks"} and headers["Content-Type"] == "application/json"
-    header, section, context, actions = message["blocks"]
+    assert message["text"] == "New lead: Lena &lt;b&gt;Wolf&lt;/b&gt;"  # mrkdwn: escaped
+    header, section, context = message["blocks"]
     assert header == {"type": "header", "text": {"type": "plain_text", "text": "New lead: Lena <b>Wolf</b>"}}
     assert section["type"] == "section" and all(f["type"] == "plain_text" for f in section["fields"])
     assert {"type": "plain_text", "text": "Company: [Evil](https://x.example)"} in section["fields"]
     assert context["elements"][0]["text"].startswith("Accept by Mon 02 Mar 2026 13:30")
-    accept, page = actions["elements"]
-    assert accept["style"] == "primary" and accept["url"].startswith("https://nurture.example/sales/accept/")
-    assert page["url"].startswith("https://nurture.example/sales/lead/")
-    assert all(b["type"] == "button" and b["text"]["type"] == "plain_text" for b in actions["elements"])
+    assert {"type": "plain_text", "text": "With: Anna Rep"} in section["fields"]
+    assert "/sales/" not in body.decode()  # the channel gets no link that acts as the rep
 
 
 def test_a_teams_team_gets_a_workflows_message_with_an_adaptive_card(desk: Desk, receiver: Receiver) -> None:
@@ -182,10 +186,8 @@ def test_a_teams_team_gets_a_workflows_message_with_an_adaptive_card(desk: Desk,
         "http://adaptivecards.io/schemas/adaptive-card.json",
     )
     title, facts, due = card["body"]
-    assert title["type"] == "TextBlock" and "Lena <b>Wolf</b>" in title["text"]
+    assert title["type"] == "TextBlock" and r"Lena \<b\>Wolf\</b\>" in title["text"]
     assert {"title": "Company", "value": r"\[Evil\]\(https://x.example\)"} in facts["facts"]
+    assert {"title": "With", "value": "Anna Rep"} in facts["facts"]
     assert due["type"] == "TextBlock"
-    assert [(a["type"], a["title"]) for a in card["actions"]] == [
-        ("Action.OpenUrl", "Accept"),
-        ("Action.OpenUrl", "Open the lead"),
-    ]
+    assert "actions" not in card and "/sales/" not in receiver.requests[0][1].decode()
