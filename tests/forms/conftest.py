@@ -55,10 +55,6 @@ fields:
 consent: {text: "Taktwerk darf mich zur Demo kontaktieren.", version: "d1", topics: [marketing]}
 thank_you: https://www.taktwerk.example/demo-danke
 ---
-kind: Topic
-key: newsletter
-name: Newsletter
----
 kind: Campaign
 key: newsletter
 topic: newsletter
