@@ -24,6 +24,7 @@ from nurture.zones import zone
 # A Maildir is written by a few threads: this many emails at once keep them busy.
 MAILDIR_CONCURRENCY = 8
 BATCH_PER_CONNECTION = 10
+BATCH_SECONDS = 2
 
 
 def signer_for(workspace: Workspace) -> TokenSigner:
@@ -48,6 +49,13 @@ def build_outbox(
     # One message per SMTP connection: a message marked `sending` is on the wire, not waiting
     # for a connection, so a crash leaves no more `unknown` than there are connections.
     concurrency = chosen.settings.pool_size if isinstance(chosen, SmtpTransport) else MAILDIR_CONCURRENCY
+    batch_size = max(200, concurrency * BATCH_PER_CONNECTION)
+    rate = chosen.settings.rate_per_second if isinstance(chosen, SmtpTransport) else 0.0
+    if rate > 0:
+        # A pause or a breaker is obeyed at the next claim: under a rate limit a batch holds at
+        # most BATCH_SECONDS of sending, so a pause stops the mail within seconds, not minutes
+        # (the rate caps throughput anyway, so smaller batches cost nothing).
+        batch_size = max(1, min(batch_size, int(rate * BATCH_SECONDS)))
     lease = settings.outbox_lease
     outbox = Outbox(
         db,
@@ -56,7 +64,7 @@ def build_outbox(
         concurrency=concurrency,
         # Each connection carries several emails of a batch, so the few slow replies at its end
         # (the batch's stragglers) keep few connections waiting for the next one.
-        batch_size=max(200, concurrency * BATCH_PER_CONNECTION),
+        batch_size=batch_size,
         clock=clock,
         lease=timedelta(seconds=lease),
         heartbeat=lease / 4,
