@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection, insert
 
 from nurture.leads.staged import FIELD_NAMES
 from nurture.leads.validate import LeadValues
-from nurture.store.schema import leads, stage_changes
+from nurture.store import bulk
+from nurture.store.schema import stage_changes
 
 
 def merge(current: Any, lead: LeadValues, now: datetime) -> dict[str, Any] | None:
@@ -41,12 +42,29 @@ def stage_move(
 
 
 def write_changes(conn: Connection, changed: list[dict[str, Any]], stage_moves: list[dict[str, Any]]) -> None:
-    """Store merged rows (each with its lead id as ``b_id``) and the stage moves they make."""
+    """Store merged rows (each with its lead id as ``b_id``) and the stage moves they make.
+
+    The rows go to the driver as they are, one executemany: every batch of changed leads comes
+    through here, and SQLAlchemy's per-parameter processing cost more than the UPDATE."""
     if changed:
         changed.sort(key=lambda row: row["b_id"])  # rows locked in id order, as scoring does
-        columns: dict[str, Any] = {
-            name: bindparam(name) for name in (*FIELD_NAMES, "attributes", "updated_at")
-        }
-        conn.execute(update(leads).where(leads.c.id == bindparam("b_id")).values(columns), changed)
+        instant = bulk.instants(conn)
+        rows = [
+            (
+                *[row[name] for name in FIELD_NAMES],
+                bulk.json_value(conn, row["attributes"]),
+                instant(row["updated_at"]),
+                row["b_id"],
+            )
+            for row in changed
+        ]
+        bulk.executemany_rows(conn, _UPDATE_LEAD, rows)
     if stage_moves:
         conn.execute(insert(stage_changes), stage_moves)
+
+
+# Positional (bulk.executemany_rows): the names in the order of write_changes' tuples.
+_UPDATE_LEAD = (
+    f"UPDATE leads SET {', '.join(f'{name} = :{name}' for name in FIELD_NAMES)}, "  # noqa: S608 - column names only
+    "attributes = :attributes, updated_at = :updated_at WHERE id = :b_id"
+)

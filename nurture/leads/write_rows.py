@@ -27,6 +27,9 @@ from nurture.store.feeds import writing
 from nurture.store.schema import leads, suppressions
 
 BATCH_SIZE = 10_000  # rows per transaction: large enough to amortise commits and WAL checkpoints
+_CHUNK = 2_000  # addresses per IN list: well inside every driver's parameter limit
+_EXISTING_NAMES = ("id", "email", "attributes", *FIELD_NAMES)
+_EXISTING = f"SELECT {', '.join(_EXISTING_NAMES)} FROM leads"  # noqa: S608 - column names only
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 
 
@@ -70,17 +73,18 @@ def write_leads(
             written.outcomes.append(CREATED)
             written.lead_ids.append(None)
             continue
-        written.lead_ids.append(int(current.id))
-        merged = merge(current._mapping, lead, now)
+        lead_id = int(current["id"])
+        written.lead_ids.append(lead_id)
+        merged = merge(current, lead, now)
         if merged is None:
             written.outcomes.append(UNCHANGED)
             continue
         written.outcomes.append(UPDATED)
-        merged["b_id"] = current.id
+        merged["b_id"] = lead_id
         changed.append(merged)
-        if merged["lifecycle_stage"] != current.lifecycle_stage:
+        if merged["lifecycle_stage"] != current["lifecycle_stage"]:
             stage_moves.append(
-                stage_move(current.id, current.lifecycle_stage, merged["lifecycle_stage"], now, source, actor)
+                stage_move(lead_id, current["lifecycle_stage"], merged["lifecycle_stage"], now, source, actor)
             )
     if dry_run:
         return written
@@ -216,15 +220,21 @@ class RowWriter:
         return kept
 
 
-def _existing_leads(conn: Connection, emails: list[str]) -> dict[str, Any]:
-    """The stored rows of those addresses that are leads already, by address."""
-    placeholders, params = bulk.in_list(conn, "e", emails)
-    query = f"SELECT email FROM leads WHERE email IN {placeholders}"  # noqa: S608 - placeholders only
-    known = [e for (e,) in bulk.execute(conn, query, params)]
-    if not known:  # the usual case for new leads: one cheap query, no row decoding
-        return {}
-    rows = select(leads.c.id, leads.c.email, leads.c.attributes, *[leads.c[f] for f in FIELD_NAMES])
-    return {row.email: row for row in conn.execute(rows.where(leads.c.email.in_(known)))}
+def _existing_leads(conn: Connection, emails: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored values of those addresses that are leads already, by address: ``id``, the
+    standard fields and ``attributes`` (a dict). Read at the driver's level, a chunk of addresses
+    per query: a batch of known leads is read on every update, and SQLAlchemy's row and JSON
+    processing cost more than the query."""
+    found: dict[str, dict[str, Any]] = {}
+    read_json = bulk.read_json
+    for start in range(0, len(emails), _CHUNK):
+        chunk = emails[start : start + _CHUNK]
+        query = f"{_EXISTING} WHERE email IN {bulk.markers(len(chunk))}"
+        for row in bulk.fetch_positional(conn, query, chunk):
+            current = dict(zip(_EXISTING_NAMES, row, strict=True))
+            current["attributes"] = read_json(current["attributes"]) or {}
+            found[row[1]] = current
+    return found
 
 
 def _count_suppressed(conn: Connection, emails: list[str]) -> int:

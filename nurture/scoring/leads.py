@@ -11,10 +11,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from nurture.definitions import Program
-from nurture.scoring.rules import LeadConditions, fit_labels, fit_points, fit_reasons
+from nurture.scoring.fit_scorer import fit_scorer
+from nurture.scoring.rules import LeadConditions
 from nurture.scoring.state import (
     CHUNK,
     MQL_ELIGIBLE,
@@ -25,7 +26,7 @@ from nurture.scoring.state import (
     write_ledger,
     write_scores,
 )
-from nurture.store.schema import score_ledger
+from nurture.store import bulk
 
 
 def on_leads_changed(
@@ -42,15 +43,14 @@ def on_leads_changed(
     if program is None or not lead_ids:
         return []
     model = program.scoring_model
-    rules = model.fit if model is not None else ()
     half_life = model.decay.half_life if model is not None and model.decay else None
     leads = load_scored_leads(conn, lead_ids, lock=True, complete=True)
     if not leads:
         return []
     held = _fit_in_ledger(conn, list(leads))
     conditions = LeadConditions(now)
-    reasons = fit_reasons(rules)
-    labels = fit_labels(rules)
+    scorer = fit_scorer(model)
+    reasons = scorer.reasons
     lines: list[LedgerLine] = []
     updates: list[ScoreUpdate] = []
     candidates: list[tuple[ScoredLead, float]] = []
@@ -58,7 +58,7 @@ def on_leads_changed(
         as_of = lead.as_of(now)
         behaviour = lead.behavior_at(as_of, half_life)
         lead.lead.update(behavior_score=behaviour, score=lead.fit + behaviour)
-        target = fit_points(rules, lead.lead, conditions, labels)
+        target = scorer.points(lead.lead, conditions)
         before = held.get(lead.id, {})
         for label in sorted(before.keys() | target.keys()):
             change = target.get(label, 0.0) - before.get(label, 0.0)
@@ -79,16 +79,16 @@ def on_leads_changed(
 
 
 def _fit_in_ledger(conn: Connection, lead_ids: list[int]) -> dict[int, dict[str, float]]:
-    """What each fit rule contributes to each lead now, from the ledger."""
-    s = score_ledger.c
+    """What each fit rule contributes to each lead now, from the ledger (read at the driver's
+    level: every lead a batch creates or changes is looked up here)."""
     held: dict[int, dict[str, float]] = defaultdict(dict)
     for start in range(0, len(lead_ids), CHUNK):
+        chunk = lead_ids[start : start + CHUNK]
         query = (
-            select(s.lead_id, s.rule, func.sum(s.points))
-            .where(s.lead_id.in_(lead_ids[start : start + CHUNK]), s.kind == "fit")
-            .group_by(s.lead_id, s.rule)
+            "SELECT lead_id, rule, sum(points) FROM score_ledger "  # noqa: S608 - markers only
+            f"WHERE lead_id IN {bulk.markers(len(chunk))} AND kind = 'fit' GROUP BY lead_id, rule"
         )
-        for lead_id, rule, points in conn.execute(query):
+        for lead_id, rule, points in bulk.fetch_positional(conn, query, chunk):
             if points:
                 held[int(lead_id)][rule] = float(points)
     return held
