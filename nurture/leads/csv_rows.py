@@ -11,14 +11,17 @@ to an internationalised domain, goes to the reference, so every message stays it
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from json.encoder import encode_basestring  # json's own (C) string encoder, as dumps uses it
 from operator import itemgetter
 from typing import Any
 
+from nurture.clock import clock_from_env
 from nurture.leads.addresses import ADDRESS
+from nurture.leads.consent_fields import consent_of_columns, given_consents, is_consent_column
 from nurture.leads.fields import STANDARD_FIELDS, TEXT_LIMITS
-from nurture.leads.staged import FIELD_NAMES, NO_ORIGIN, ORIGIN_COLUMNS, StagedLead, staged
-from nurture.leads.validate import MAX_ATTRIBUTE_BYTES, LeadValues, SkippedFields, validate_record
+from nurture.leads.staged import FIELD_NAMES, NO_CONSENTS, NO_ORIGIN, ORIGIN_COLUMNS, StagedLead, staged
+from nurture.leads.validate import MAX_ATTRIBUTE_BYTES, LeadValues, RowInvalid, SkippedFields, validate_record
 
 RowChecker = Callable[[int, list[str]], StagedLead]
 FieldSkipped = Callable[[int, str, str], None]  # (row, column, reason): --on-error skip-field
@@ -37,12 +40,19 @@ assert FIELD_NAMES == (
 )  # fmt: skip
 
 
-def row_checker(columns: Sequence[str], skipped: FieldSkipped | None = None) -> RowChecker:
+def row_checker(
+    columns: Sequence[str], skipped: FieldSkipped | None = None, *, now: datetime | None = None
+) -> RowChecker:
     """A checker for rows of a file with this header: ``(row number, cells) -> StagedLead``.
 
     Raises RowInvalid, as the reference does, for a row that cannot be stored; with ``skipped``,
     the reference leaves a bad value other than the e-mail out and tells ``skipped`` instead.
+    ``now`` is the import's time, when consents given without a time were given.
     """
+    now = now if now is not None else clock_from_env().now()
+    if set(ORIGIN_COLUMNS) & set(columns) or any(is_consent_column(name) for name in columns):
+        # Files brought from another tool, or saying who consented: checked one by one.
+        return _reference(columns, skipped, now)
     width = len(columns)
     email_at = columns.index("email")
     # Absent standard columns read an always-blank cell appended to each row at index ``width``.
@@ -53,9 +63,7 @@ def row_checker(columns: Sequence[str], skipped: FieldSkipped | None = None) -> 
         if name != "email" and name not in STANDARD_FIELDS and name not in ORIGIN_COLUMNS
     ]
     if any(not name or name.startswith("_") for _, name in custom):
-        return _reference(columns, skipped)  # an unusable attribute name: every value in it is an error
-    if set(ORIGIN_COLUMNS) & set(columns):
-        return _reference(columns, skipped)  # files brought from another tool: checked one by one
+        return _reference(columns, skipped, now)  # an unusable attribute name: every value in it is an error
     keys = [(i, encode_basestring(name) + ":") for i, name in custom]
     limits = [(k, TEXT_LIMITS[name]) for k, name in enumerate(FIELD_NAMES) if name in TEXT_LIMITS]
     remembered = _Remembered()
@@ -63,7 +71,7 @@ def row_checker(columns: Sequence[str], skipped: FieldSkipped | None = None) -> 
     learn = remembered.learn
     match = ADDRESS.fullmatch
     strip = str.strip
-    slow = _reference(columns, skipped)
+    slow = _reference(columns, skipped, now)
 
     # One frame per row, locals bound above: this runs a million times for a million-row file.
     def check(row: int, cells: list[str]) -> StagedLead:
@@ -96,27 +104,38 @@ def row_checker(columns: Sequence[str], skipped: FieldSkipped | None = None) -> 
                 attributes = "{" + ",".join(parts) + "}"
         return (
             row, email, address[2], first or None, last or None, company or None, title or None,
-            industry or None, size, country, zone, locale, stage, attributes, *NO_ORIGIN,
+            industry or None, size, country, zone, locale, stage, attributes, *NO_ORIGIN, NO_CONSENTS,
         )  # fmt: skip
 
     return check
 
 
-def _reference(columns: Sequence[str], skipped: FieldSkipped | None = None) -> RowChecker:
+def _reference(columns: Sequence[str], skipped: FieldSkipped | None, now: datetime) -> RowChecker:
     def check(row: int, cells: list[str]) -> StagedLead:
-        return staged(row, checked_record(row, dict(zip(columns, cells, strict=True)), skipped))
+        return staged(row, checked_record(row, dict(zip(columns, cells, strict=True)), skipped, now))
 
     return check
 
 
-def checked_record(row: int, values: dict[str, Any], skipped: FieldSkipped | None) -> LeadValues:
-    """:func:`validate_record`, telling ``skipped`` of each value it left out (when given)."""
-    if skipped is None:
-        return validate_record(values)
+def checked_record(
+    row: int, values: dict[str, Any], skipped: FieldSkipped | None, now: datetime
+) -> LeadValues:
+    """:func:`validate_record` for a file's row (which may name its lead by ``external_id``
+    alone, and give consents as the lead API takes them), telling ``skipped`` of each value it
+    left out (when given)."""
+    raw_consent = consent_of_columns(values) if any(map(is_consent_column, values)) else None
     left_out: SkippedFields = []
-    checked = validate_record(values, left_out)
-    for column, reason in left_out:
-        skipped(row, column, reason)
+    checked = validate_record(values, left_out if skipped is not None else None, by_external_id=True)
+    if raw_consent is not None:
+        problems: SkippedFields = []
+        # A file's consent has the source "import", or "import:SOURCE" as --consent-source says.
+        checked.consents = given_consents(raw_consent, now, "import", problems)
+        if problems and skipped is None:
+            raise RowInvalid(*problems[0])
+        left_out += problems
+    if skipped is not None:
+        for column, reason in left_out:
+            skipped(row, column, reason)
     return checked
 
 

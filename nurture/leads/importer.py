@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from nurture.collector import collector_paused
 from nurture.leads import write_sqlite
+from nurture.leads.named_rows import with_addresses
 from nurture.leads.pipeline import LeadWriter, Pipeline
 from nurture.leads.reading import checked_rows, pieces
 from nurture.leads.report import BatchHook, ImportReport, ProgressHook, RowProblem, RowsHook
@@ -74,8 +75,18 @@ class LeadImporter:
         report = ImportReport(path=path, dry_run=self.dry_run)
         with counter, collector_paused():
             rows = _peek(
-                checked_rows(
-                    path, kind, counter, report, skip_fields=self.skip_fields, encoding=self.encoding
+                with_addresses(
+                    checked_rows(
+                        path,
+                        kind,
+                        counter,
+                        report,
+                        skip_fields=self.skip_fields,
+                        encoding=self.encoding,
+                        now=self.now,
+                    ),
+                    self.engine,
+                    report,
                 )
             )
             with self.engine.connect() as conn:

@@ -16,20 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from nurture.json_kinds import json_kind
-from nurture.leads.consent import CONSENT_STATES, GivenConsent
+from nurture.leads.consent import GivenConsent
+from nurture.leads.consent_fields import CONSENT_KEY, Problems, given_consents
 from nurture.leads.validate import LeadValues, RowInvalid, SkippedFields, validate_record
-
-CONSENT_KEY = "consent"
-MAX_TOPIC = 100
-MAX_TEXT_VERSION = 100
-MAX_SOURCE = 100
-MAX_IP = 45
-MAX_CONSENTS = 20
-MAX_FUTURE = timedelta(minutes=5)  # clock skew between the sender and us
 
 
 @dataclass(frozen=True)
@@ -60,7 +53,9 @@ def check_lead(item: Any, now: datetime, *, default_source: str = "api") -> Chec
         return CheckedLead(None, errors=[FieldError("email", known)])
     if email is not None and not isinstance(email, str):
         errors.append(FieldError("email", f"must be a string, not {json_kind(email)}"))
-    consents = _consents(item.get(CONSENT_KEY), now, default_source, errors)
+    problems: Problems = []
+    consents = given_consents(item.get(CONSENT_KEY), now, default_source, problems)
+    errors += [FieldError(name, message) for name, message in problems]
     values: LeadValues | None = None
     skipped: SkippedFields = []
     fields = {key: value for key, value in item.items() if key != CONSENT_KEY}
@@ -77,84 +72,3 @@ def check_lead(item: Any, now: datetime, *, default_source: str = "api") -> Chec
     if errors:
         return CheckedLead(None, errors=errors)
     return CheckedLead(values, consents)
-
-
-def _consents(raw: Any, now: datetime, default_source: str, errors: list[FieldError]) -> list[GivenConsent]:
-    if raw is None:
-        return []
-    given = raw if isinstance(raw, list) else [raw]
-    if len(given) > MAX_CONSENTS:
-        errors.append(FieldError(CONSENT_KEY, f"at most {MAX_CONSENTS} consents per lead"))
-        return []
-    found: list[GivenConsent] = []
-    for position, entry in enumerate(given):
-        name = f"{CONSENT_KEY}[{position}]" if isinstance(raw, list) else CONSENT_KEY
-        if not isinstance(entry, Mapping):
-            errors.append(FieldError(name, f"must be an object, not {json_kind(entry)}"))
-            continue
-        before = len(errors)
-        unknown = sorted(set(entry) - {"topic", "status", "at", "source", "text_version", "ip"})
-        if unknown:
-            errors.append(
-                FieldError(f"{name}.{unknown[0]}", "is not a consent field (topic, status, at, source, "
-                           "text_version, ip)")
-            )  # fmt: skip
-        topic = _text(entry, "topic", MAX_TOPIC, name, errors, required=True)
-        status = _text(entry, "status", 16, name, errors) or "confirmed"
-        if status not in CONSENT_STATES:
-            errors.append(FieldError(f"{name}.status", f"is one of {', '.join(CONSENT_STATES)}"))
-        source = _text(entry, "source", MAX_SOURCE, name, errors)
-        text_version = _text(entry, "text_version", MAX_TEXT_VERSION, name, errors)
-        ip = _text(entry, "ip", MAX_IP, name, errors)
-        at = _instant(entry.get("at"), now, f"{name}.at", errors)
-        if len(errors) == before and topic is not None:
-            found.append(
-                GivenConsent(
-                    topic, status, at, f"{default_source}:{source}" if source else default_source,
-                    text_version, ip,
-                )
-            )  # fmt: skip
-    return found
-
-
-def _text(
-    entry: Mapping[str, Any],
-    key: str,
-    limit: int,
-    name: str,
-    errors: list[FieldError],
-    *,
-    required: bool = False,
-) -> str | None:
-    value = entry.get(key)
-    if value is None or value == "":
-        if required:
-            errors.append(FieldError(f"{name}.{key}", "is required"))
-        return None
-    if not isinstance(value, str):
-        errors.append(FieldError(f"{name}.{key}", f"must be a string, not {json_kind(value)}"))
-        return None
-    text = value.strip()
-    if len(text) > limit or "\n" in text or "\r" in text:
-        errors.append(FieldError(f"{name}.{key}", f"is one line of at most {limit} characters"))
-        return None
-    return text
-
-
-def _instant(value: Any, now: datetime, name: str, errors: list[FieldError]) -> datetime:
-    if value is None or value == "":
-        return now
-    if not isinstance(value, str):
-        errors.append(FieldError(name, f"must be an ISO-8601 string, not {json_kind(value)}"))
-        return now
-    text = value.strip()
-    try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        errors.append(FieldError(name, f"{value[:60]!r} is not an ISO-8601 date and time"))
-        return now
-    instant = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    if instant > now + MAX_FUTURE:
-        errors.append(FieldError(name, f"{value[:60]!r} is in the future"))
-        return now
-    return instant

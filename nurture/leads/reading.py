@@ -8,9 +8,11 @@ repeats across batches in the database.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nurture.clock import clock_from_env
 from nurture.leads.csv_rows import FieldSkipped, checked_record, row_checker
 from nurture.leads.report import ImportReport, duplicate
 from nurture.leads.sources import ByteCounter, read_csv, read_jsonl
@@ -26,21 +28,28 @@ def checked_rows(
     *,
     skip_fields: bool = False,
     encoding: str = "utf-8",
+    now: datetime | None = None,
 ) -> Iterator[StagedLead]:
     """The file's storable rows, the others reported. File-level problems raise ImportFileError,
     for CSV when called, for JSON Lines at the first row. With ``skip_fields`` a row with a bad
     value other than the e-mail is stored without that value, which is reported."""
     skipped = report.skip_field if skip_fields else None
+    now = now if now is not None else clock_from_env().now()
     if kind == "csv":
-        return _csv_rows(path, counter, report, skipped, encoding)
-    return _jsonl_rows(path, counter, report, skipped, encoding)
+        return _csv_rows(path, counter, report, skipped, encoding, now)
+    return _jsonl_rows(path, counter, report, skipped, encoding, now)
 
 
 def _csv_rows(
-    path: Path, counter: ByteCounter, report: ImportReport, skipped: FieldSkipped | None, encoding: str
+    path: Path,
+    counter: ByteCounter,
+    report: ImportReport,
+    skipped: FieldSkipped | None,
+    encoding: str,
+    now: datetime,
 ) -> Iterator[StagedLead]:
     columns, records = read_csv(path, counter, encoding)
-    check = row_checker(columns, skipped)
+    check = row_checker(columns, skipped, now=now)
 
     def rows() -> Iterator[StagedLead]:
         count = 0  # a local, added to the report at the end: this loop runs per row
@@ -61,7 +70,12 @@ def _csv_rows(
 
 
 def _jsonl_rows(
-    path: Path, counter: ByteCounter, report: ImportReport, skipped: FieldSkipped | None, encoding: str
+    path: Path,
+    counter: ByteCounter,
+    report: ImportReport,
+    skipped: FieldSkipped | None,
+    encoding: str,
+    now: datetime,
 ) -> Iterator[StagedLead]:
     for record in read_jsonl(path, counter, encoding):
         report.rows += 1
@@ -69,7 +83,7 @@ def _jsonl_rows(
             report.reject(record.row, record.problem or "cannot be read")
             continue
         try:
-            yield staged(record.row, checked_record(record.row, record.values, skipped))
+            yield staged(record.row, checked_record(record.row, record.values, skipped, now))
         except RowInvalid as exc:
             report.reject(record.row, str(exc))
 

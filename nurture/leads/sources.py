@@ -283,7 +283,7 @@ def _header(path: Path, header: list[str]) -> list[str]:
             )
         lowered = name.lower().replace(" ", "_").replace("-", "_")
         columns.append(lowered if lowered in known else name)
-    if "email" not in columns:
+    if "email" not in columns and "external_id" not in columns:  # rows name leads by either
         found = ", ".join(repr(c) for c in columns) or "nothing"
         raise ImportFileError(f"{path}: row 1: the header has no 'email' column (found {found})")
     seen: set[str] = set()

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from nurture.leads.addresses import email_domain
+from nurture.leads.consent_fields import consents_json, consents_of_json
 from nurture.leads.fields import STANDARD_FIELDS
 from nurture.leads.validate import LeadValues
 
@@ -20,17 +21,19 @@ LEAD_COLUMNS = ("email", "email_domain", *FIELD_NAMES, "attributes")
 # Where the lead comes from (its number in the other system, when it began there): applied after
 # the lead is written (nurture.leads.origins), since they can conflict with other leads.
 ORIGIN_COLUMNS = ("external_id", "created_at")
-# Everything but the row number, in tuple order.
-STAGED_COLUMNS = (*LEAD_COLUMNS, *ORIGIN_COLUMNS)
+# Everything but the row number, in tuple order; last the consents the row gives
+# (nurture.leads.consent_fields), recorded once its lead is written.
+STAGED_COLUMNS = (*LEAD_COLUMNS, *ORIGIN_COLUMNS, "consents")
 WIDTH = 1 + len(STAGED_COLUMNS)  # values per row: the row number, then STAGED_COLUMNS
 ROW, EMAIL = 0, 1
 FIRST_FIELD = 1 + STAGED_COLUMNS.index(FIELD_NAMES[0])  # FIELD_NAMES occupy [FIRST_FIELD, ATTRIBUTES)
 ATTRIBUTES = FIRST_FIELD + len(FIELD_NAMES)
-EXTERNAL_ID, CREATED_AT = ATTRIBUTES + 1, ATTRIBUTES + 2
-NO_ORIGIN = (None, None)  # what a row without origin columns ends with
+EXTERNAL_ID, CREATED_AT, CONSENTS = ATTRIBUTES + 1, ATTRIBUTES + 2, ATTRIBUTES + 3
+NO_ORIGIN = (None, None)  # a row without origin columns
+NO_CONSENTS = None  # a row without consent columns
 
 # (row number, email, email_domain, *FIELD_NAMES, attributes as JSON text, external_id,
-# created_at as ISO 8601 text); a blank cell is None.
+# created_at as ISO 8601 text, consents as JSON text); a blank cell is None.
 StagedLead = tuple[Any, ...]
 
 
@@ -58,16 +61,18 @@ def attributes_json(attributes: dict[str, Any]) -> str | None:
 
 
 def staged(row: int, lead: LeadValues) -> StagedLead:
-    """The tuple for a row checked by :func:`nurture.leads.validate.validate_record`."""
+    """The tuple for a row checked by :func:`nurture.leads.validate.validate_record`; a row
+    naming its lead by ``external_id`` alone has no address yet (:mod:`nurture.leads.named_rows`)."""
     fields = lead.fields
     return (
         row,
-        lead.email,
-        email_domain(lead.email),
+        lead.email or None,
+        email_domain(lead.email) if lead.email else None,
         *(fields.get(name) for name in FIELD_NAMES),
         attributes_json(lead.attributes),
         lead.external_id,
         lead.created_at.isoformat() if lead.created_at is not None else None,
+        consents_json(lead.consents),
     )
 
 
@@ -81,5 +86,5 @@ def lead_values(row: StagedLead) -> LeadValues:
     text, created = row[ATTRIBUTES], row[CREATED_AT]
     return LeadValues(
         row[EMAIL], fields, json.loads(text) if text else {}, row[EXTERNAL_ID],
-        datetime.fromisoformat(created) if created else None,
+        datetime.fromisoformat(created) if created else None, consents_of_json(row[CONSENTS]),
     )  # fmt: skip

@@ -145,4 +145,3 @@ def _named_by_external_id(conn: Connection, items: Sequence[Any]) -> list[Any]:
 def _given_email(item: Any) -> str | None:
     email = item.get("email") if isinstance(item, dict) else None
     return email[:320] if isinstance(email, str) else None
-

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from nurture.leads.addresses import InvalidAddress, email_domain, normalise_email
+from nurture.leads.consent import GivenConsent
 from nurture.leads.fields import ORIGIN_FIELDS, STANDARD_FIELDS
 from nurture.leads.sources import not_utf8_column
 
@@ -24,6 +25,7 @@ class LeadValues:
     attributes: dict[str, Any] = field(default_factory=dict)
     external_id: str | None = None  # the lead's number in the system it comes from
     created_at: datetime | None = None  # when it began there
+    consents: list[GivenConsent] = field(default_factory=list)  # recorded once the lead is stored
 
     @property
     def email_domain(self) -> str:
@@ -61,15 +63,28 @@ def _as_text(value: Any) -> str | None:
     raise TypeError
 
 
+def _as_text_or_none(value: Any) -> str | None:
+    try:
+        return _as_text(value)
+    except TypeError:
+        return None
+
+
 # (column, reason) of the fields left out of a row stored with --on-error skip-field
 SkippedFields = list[tuple[str, str]]
 
 
-def validate_record(values: dict[str, Any], skipped: SkippedFields | None = None) -> LeadValues:
+def validate_record(
+    values: dict[str, Any], skipped: SkippedFields | None = None, *, by_external_id: bool = False
+) -> LeadValues:
     """Check every column; raise RowInvalid naming the first bad one.
 
     With a ``skipped`` list, a bad column other than the e-mail is left out and added to it
     instead (``--on-error skip-field``): the row is stored with what is good in it.
+
+    With ``by_external_id`` a record without an address but with an ``external_id`` names the
+    lead holding that number: its values come with the address empty, which the caller fills in
+    (:mod:`nurture.leads.named_rows`).
 
     This runs once per row of files with millions of rows, so the common case (a CSV cell,
     always text) takes the shortest path.
@@ -78,14 +93,8 @@ def validate_record(values: dict[str, Any], skipped: SkippedFields | None = None
         column = not_utf8_column(values)
         if skipped is None or column in (None, "email", "(header)"):
             raise RowInvalid(column, "is not valid UTF-8; save the file as UTF-8 or pass --encoding")
-        return _skipping_bad_text(values, skipped)
-    raw_email = values.get("email")
-    if not isinstance(raw_email, str) or not raw_email.strip():
-        raise RowInvalid("email", "is missing")
-    try:
-        email = normalise_email(raw_email)
-    except InvalidAddress as exc:
-        raise RowInvalid("email", str(exc)) from None
+        return _skipping_bad_text(values, skipped, by_external_id)
+    email = _address(values, by_external_id)
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
     origins: dict[str, Any] = {}
@@ -102,7 +111,25 @@ def validate_record(values: dict[str, Any], skipped: SkippedFields | None = None
             if skipped is None:
                 raise
             skipped.append((exc.column or key, exc.reason))
-    return LeadValues(email, fields, attributes, origins.get("external_id"), origins.get("created_at"))
+    external_id = origins.get("external_id")
+    if not email and external_id is None:  # the number it was named by was left out
+        raise RowInvalid("email", "is missing")
+    return LeadValues(email, fields, attributes, external_id, origins.get("created_at"))
+
+
+def _address(values: dict[str, Any], by_external_id: bool) -> str:
+    """The record's normalised address; empty for one naming its lead by ``external_id``."""
+    raw_email = values.get("email")
+    if raw_email is None or (isinstance(raw_email, str) and not raw_email.strip()):
+        if not (by_external_id and _as_text_or_none(values.get("external_id"))):
+            raise RowInvalid("email", "is missing")
+        return ""
+    if not isinstance(raw_email, str):
+        raise RowInvalid("email", "is missing")
+    try:
+        return normalise_email(raw_email)
+    except InvalidAddress as exc:
+        raise RowInvalid("email", str(exc)) from None
 
 
 def _one_field(
@@ -137,7 +164,7 @@ def _one_field(
         raise RowInvalid(key, str(exc)) from None
 
 
-def _skipping_bad_text(values: dict[str, Any], skipped: SkippedFields) -> LeadValues:
+def _skipping_bad_text(values: dict[str, Any], skipped: SkippedFields, by_external_id: bool) -> LeadValues:
     """The row without its columns that are not valid text, each of them named in ``skipped``."""
     kept: dict[str, Any] = {}
     for key, value in values.items():
@@ -145,7 +172,7 @@ def _skipping_bad_text(values: dict[str, Any], skipped: SkippedFields) -> LeadVa
             skipped.append((key, "is not valid UTF-8"))
         else:
             kept[key] = value
-    return validate_record(kept, skipped)
+    return validate_record(kept, skipped, by_external_id=by_external_id)
 
 
 def _attributes(raw: dict[str, Any]) -> dict[str, Any]:

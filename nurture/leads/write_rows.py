@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, RootTransaction, func, insert, select
 
 from nurture.leads.addresses import suppression_hash
+from nurture.leads.consent import record_consents_once
 from nurture.leads.merge import merge, stage_move, write_changes
 from nurture.leads.origins import Origin, apply_origins
 from nurture.leads.report import BatchHook, ImportReport, RowsHook, duplicate
@@ -204,6 +205,14 @@ class RowWriter:
         self._created += written.created
         self._changed += written.changed
         self._named += [lead_id for lead_id in written.lead_ids if lead_id is not None]
+        if not self.dry_run:
+            given = [
+                (lead_id, consent)
+                for lead, lead_id in zip(rows, written.lead_ids, strict=True)
+                if lead_id is not None
+                for consent in lead.consents
+            ]
+            record_consents_once(self.conn, given)
 
     def _first_occurrences(self, piece: list[StagedLead]) -> list[StagedLead]:
         """The piece's leads whose address no earlier batch had; later ones are reported."""

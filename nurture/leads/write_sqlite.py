@@ -30,6 +30,8 @@ from typing import Any
 from sqlalchemy import Connection, RootTransaction
 
 from nurture.leads.addresses import suppression_hash
+from nurture.leads.consent import record_consents_once
+from nurture.leads.consent_fields import consents_of_json
 from nurture.leads.merge import merge, stage_move, write_changes
 from nurture.leads.origins import Origin, apply_origins
 from nurture.leads.report import BatchHook, ImportReport, RowsHook, duplicate
@@ -41,7 +43,7 @@ from nurture.store import bulk
 # 10,000-row batches spent more time committing than inserting). At ~10 µs a row this holds the
 # write lock for about half a second, well inside other writers' busy timeout.
 BATCH_SIZE = 50_000
-PIECE_ROWS = 2000  # rows per multi-row INSERT: ~28,000 values, under SQLite's 32,766 limit
+PIECE_ROWS = 1900  # rows per multi-row INSERT: ~32,000 values, under SQLite's 32,766 limit
 MET_SLICE = 5000  # staged rows merged at a time when they meet stored leads
 IN_LIST = 500  # values per IN list, under the oldest SQLite's limit of 999 parameters
 MIN_SQLITE = (3, 24, 0)  # upsert
@@ -90,6 +92,12 @@ _MET = (
 
 # Every lead the batch's rows name (rows repeating an earlier one were taken out of staging).
 _NAMED = "SELECT l.id FROM temp.import_staging s JOIN leads l ON l.email = s.email ORDER BY l.id"
+
+
+_CONSENTS = (
+    "SELECT l.id, s.consents FROM temp.import_staging s JOIN leads l ON l.email = s.email "
+    "WHERE s.consents IS NOT NULL ORDER BY s.rowid"
+)
 
 
 _ORIGINS = (
@@ -193,6 +201,11 @@ class SqliteWriter:
             bulk.execute(conn, _REMEMBER_NEW, {"first": created[0]})
         report.suppressed += self._count_suppressed()
         self._apply_origins(created)
+        given = bulk.execute(conn, _CONSENTS).all()
+        if given:
+            record_consents_once(
+                conn, [(int(lead_id), c) for lead_id, text in given for c in consents_of_json(text)]
+            )
         if self.on_batch and (created or changed):
             self.on_batch(conn, created, changed, self.now)
         if self.on_rows:

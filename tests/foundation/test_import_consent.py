@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from nurture.engagement import unsubscribe
 from nurture.leads.addresses import suppression_hash
-from nurture.store.schema import consent_proofs, consents
+from nurture.store.schema import consent_proofs, consents, leads
 
 ENV = {"NURTURE_NOW": "2026-03-02T09:00:00Z"}
 
@@ -103,3 +103,92 @@ def test_an_unsubscribe_is_recorded_as_a_withdrawal_of_every_consent(
         ("newsletter", "confirmed", "import:fair-2026"),
         ("newsletter", "withdrawn", "unsubscribe: one_click"),
     ]
+
+
+def test_a_row_gives_its_own_consent_in_the_lead_apis_fields(
+    cli: Any, workspace: Path, store: Engine
+) -> None:
+    path = workspace / "webinar.csv"
+    path.write_text(
+        "email,consent.topic,consent.status,consent.at,consent.source,consent.text_version,consent.ip\n"
+        "anna@firma.de,newsletter,,2026-02-10T09:30:00Z,webinar-7,v3,203.0.113.5\n"
+        "ben@firma.de,,,,,,\n"  # says nothing about consent
+        "cara@firma.de,webinar,pending,,,,\n"
+        "dora@firma.de,newsletter,,yesterday,,,\n"
+        "emil@firma.de,,,,webinar-7,,\n"
+        "fritz@firma.de,newsletter,maybe,,,,\n",
+        encoding="utf-8",
+    )
+    result = cli("leads", "import", str(path), "--json", env=ENV)
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert (report["created"], report["rejected"]) == (3, 3)
+    assert {p["row"]: p["message"] for p in report["problems"]} == {
+        5: "consent.at: 'yesterday' is not an ISO-8601 date and time",
+        6: "consent.topic: is required",
+        7: "consent.status: is one of pending, confirmed, withdrawn, expired",
+    }
+    with store.connect() as conn:
+        recorded = conn.execute(
+            select(
+                leads.c.email, consents.c.topic, consents.c.status, consents.c.at, consents.c.source,
+                consents.c.text_version, consents.c.ip,
+            ).join(leads, leads.c.id == consents.c.lead_id).order_by(leads.c.email)
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in recorded] == [
+        ("anna@firma.de", "newsletter", "confirmed", datetime(2026, 2, 10, 9, 30, tzinfo=UTC),
+         "import:webinar-7", "v3", "203.0.113.5"),
+        ("cara@firma.de", "webinar", "pending", datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "import", None, None),
+    ]  # fmt: skip
+    # The same file again: the leads are unchanged and so is their consent.
+    again = json.loads(cli("leads", "import", str(path), "--json", env=ENV).stdout)
+    assert again["unchanged"] == 3
+    with store.connect() as conn:
+        assert len(conn.execute(select(consents)).all()) == 2
+
+
+def test_json_lines_give_consent_as_the_api_does_and_bad_ones_can_be_left_out(
+    cli: Any, workspace: Path, store: Engine
+) -> None:
+    path = workspace / "leads.jsonl"
+    lines = [
+        {"email": "anna@firma.de", "consent": {"topic": "newsletter", "text_version": "v1"}},
+        {
+            "email": "ben@firma.de",
+            "consent": [{"topic": "newsletter"}, {"topic": "events", "status": "withdrawn"}],
+        },
+        {"email": "cara@firma.de", "consent": {"topic": "newsletter", "colour": "blue"}},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    dry = json.loads(cli("leads", "import", str(path), "--dry-run", "--json", env=ENV).stdout)
+    assert (dry["created"], dry["rejected"]) == (2, 1)
+    assert dry["problems"] == [
+        {"row": 3, "message": "consent.colour: is not a consent field (topic, status, at, source, "
+         "text_version, ip)"},
+    ]  # fmt: skip
+    with store.connect() as conn:
+        assert conn.execute(select(consents)).all() == []  # a dry run records nothing
+    kept = json.loads(cli("leads", "import", str(path), "--on-error", "skip-field", "--json", env=ENV).stdout)
+    assert (kept["created"], kept["rejected"], kept["fields_skipped"]) == (3, 0, 1)
+    with store.connect() as conn:
+        recorded = conn.execute(
+            select(leads.c.email, consents.c.topic, consents.c.status, consents.c.text_version)
+            .join(leads, leads.c.id == consents.c.lead_id).order_by(leads.c.email, consents.c.topic)
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in recorded] == [
+        ("anna@firma.de", "newsletter", "confirmed", "v1"),
+        ("ben@firma.de", "events", "withdrawn", None),
+        ("ben@firma.de", "newsletter", "confirmed", None),
+    ]
+
+
+def test_a_row_named_by_its_external_id_brings_consent_to_that_lead(
+    cli: Any, workspace: Path, store: Engine
+) -> None:
+    path = workspace / "crm.csv"
+    path.write_text("email,external_id\nanna@firma.de,CRM-1\n", encoding="utf-8")
+    assert cli("leads", "import", str(path), env=ENV).exit_code == 0
+    path.write_text("external_id,consent.topic,consent.source\nCRM-1,newsletter,crm\n", encoding="utf-8")
+    assert cli("leads", "import", str(path), env=ENV).exit_code == 0
+    shown = json.loads(cli("leads", "show", "anna@firma.de", "--json", env=ENV).stdout)
+    assert [(c["topic"], c["source"]) for c in shown["consent"]] == [("newsletter", "import:crm")]
