@@ -7,9 +7,10 @@ An item is a JSON object with the columns of a lead file::
      "consent": {"topic": "newsletter", "text_version": "2026-01", "source": "webinar-tool"}}
 
 Like a file's columns, a key that is no lead field is kept as a custom attribute; objects belong
-under ``attributes``. Unlike a file's row, an item is answered with all of its wrong fields at
-once, and none of it is stored while one is wrong: a system fixing its mapping sees everything
-to fix in one answer.
+under ``attributes``. A consent may also come as a lead file gives it, in flat ``consent.topic``,
+``consent.source``, ... keys (:mod:`nurture.leads.consent_fields`). Unlike a file's row, an item
+is answered with all of its wrong fields at once, and none of it is stored while one is wrong: a
+system fixing its mapping sees everything to fix in one answer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from nurture.json_kinds import json_kind
 from nurture.leads.consent import GivenConsent
-from nurture.leads.consent_fields import CONSENT_KEY, Problems, given_consents
+from nurture.leads.consent_fields import Problems, consent_of_columns, given_consents
 from nurture.leads.validate import LeadValues, RowInvalid, SkippedFields, validate_record
 
 
@@ -53,12 +54,13 @@ def check_lead(item: Any, now: datetime, *, default_source: str = "api") -> Chec
         return CheckedLead(None, errors=[FieldError("email", known)])
     if email is not None and not isinstance(email, str):
         errors.append(FieldError("email", f"must be a string, not {json_kind(email)}"))
+    fields = dict(item)
     problems: Problems = []
-    consents = given_consents(item.get(CONSENT_KEY), now, default_source, problems)
+    # `consent` as an object (or list), or the flat `consent.topic`, ... columns of a lead file.
+    consents = given_consents(consent_of_columns(fields), now, default_source, problems)
     errors += [FieldError(name, message) for name, message in problems]
     values: LeadValues | None = None
     skipped: SkippedFields = []
-    fields = {key: value for key, value in item.items() if key != CONSENT_KEY}
     attributes = fields.get("attributes")
     if attributes is not None and not isinstance(attributes, Mapping):
         errors.append(FieldError("attributes", f"must be an object, not {json_kind(attributes)}"))

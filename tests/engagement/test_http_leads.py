@@ -145,6 +145,15 @@ def test_consent_is_recorded_with_its_proof_and_a_retry_changes_nothing(
     bad = post(client, {**LENA, "consent": [{"topic": "", "status": "maybe", "color": "red"}]}).json()
     fields = [e["field"] for e in bad["leads"][0]["errors"]]
     assert fields == ["consent[0].color", "consent[0].topic", "consent[0].status"]
+    # A lead file's flat consent columns mean the same here, with the same names in the answer.
+    flat = {**LENA, "consent.topic": "events", "consent.source": "fair", "consent.at": "2026-03-01"}
+    assert post(client, flat).json()["leads"][0]["status"] == "unchanged"
+    wrong = post(client, {**LENA, "consent.topic": "events", "consent.at": "soon"}).json()["leads"][0]
+    assert wrong["errors"] == [{"field": "consent.at", "error": "'soon' is not an ISO-8601 date and time"}]
+    with store.connect() as conn:
+        events = conn.execute(select(consents.c.source, consents.c.at).where(consents.c.topic == "events"))
+        assert [(s, at.isoformat()) for s, at in events] == [("api:fair", "2026-03-01T00:00:00+00:00")]
+    assert not any(name.startswith("consent") for name in desk.lead("lena@alpenblick.de").attributes)
 
 
 def test_a_retry_under_an_idempotency_key_gets_the_first_answer(
