@@ -258,14 +258,14 @@ def _insert_leads(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Insert rows (values in storage form but for ``attributes``); their ids, in row order."""
     if conn.dialect.name == "sqlite":
         # Bound by position: a third cheaper per row than by name.
-        values = [
+        positional = [
             (
                 row["email"], row["email_domain"], *[row[name] for name in FIELD_NAMES],
                 bulk.json_value(conn, row["attributes"]), row["now"], row["now"],
             )
             for row in rows
         ]  # fmt: skip
-        bulk.executemany_rows(conn, _INSERT_LEAD, values)
+        bulk.executemany_rows(conn, _INSERT_LEAD, positional)
         # Within one BEGIN IMMEDIATE transaction nobody else writes, and SQLite gives each new
         # row max(rowid) + 1: the batch's ids are the consecutive run ending at the last one.
         last = int(bulk.execute(conn, "SELECT last_insert_rowid()").scalar_one())
