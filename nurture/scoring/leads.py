@@ -19,11 +19,11 @@ from nurture.scoring.rules import LeadConditions
 from nurture.scoring.state import (
     CHUNK,
     MQL_ELIGIBLE,
-    LedgerLine,
+    LedgerRow,
     ScoredLead,
     ScoreUpdate,
     load_scored_leads,
-    write_ledger,
+    write_ledger_rows,
     write_scores,
 )
 from nurture.store import bulk
@@ -51,7 +51,9 @@ def on_leads_changed(
     conditions = LeadConditions(now)
     scorer = fit_scorer(model)
     reasons = scorer.reasons
-    lines: list[LedgerLine] = []
+    # Ledger rows as written, built here: a batch of new leads earns several lines each.
+    at = bulk.instants(conn)(now)
+    lines: list[LedgerRow] = []
     updates: list[ScoreUpdate] = []
     candidates: list[tuple[ScoredLead, float]] = []
     for lead in leads.values():
@@ -66,14 +68,14 @@ def on_leads_changed(
                 reason = reasons.get(label, label.removeprefix("fit: "))
                 if label not in target:
                     reason += " (no longer holds)"
-                lines.append(LedgerLine(lead.id, change, "fit", label, reason[:500], now))
+                lines.append((lead.id, change, "fit", label, None, reason[:500], at))
         fit = sum(target.values())
         if fit != lead.fit:
             updates.append(ScoreUpdate(lead.id, fit, behaviour, fit + behaviour, as_of))
             lead.lead.update(fit_score=fit, score=fit + behaviour)
         if lead.stage in MQL_ELIGIBLE:
             candidates.append((lead, fit + behaviour))
-    write_ledger(conn, lines)
+    write_ledger_rows(conn, lines)
     write_scores(conn, updates)
     return candidates
 
