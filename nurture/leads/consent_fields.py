@@ -32,14 +32,28 @@ Problems = list[tuple[str, str]]  # (field, message)
 
 
 def is_consent_column(name: str) -> bool:
-    """Whether a file's column (or an item's key) says something about consent."""
+    """Whether a file's column (or an item's key) may say something about consent."""
     return name == CONSENT_KEY or name.startswith(_PREFIX)
 
 
-def consent_of_columns(values: dict[str, Any]) -> Any:
-    """Take the consent columns out of a file's row: the ``consent`` value they make up (None
-    when the row says nothing about consent; blank cells say nothing)."""
-    given = values.pop(CONSENT_KEY, None)
+def is_flat_consent_column(name: str) -> bool:
+    """Whether a file's column is one of the flat ``consent.FIELD`` columns."""
+    return name.startswith(_PREFIX)
+
+
+def consent_of_columns(values: dict[str, Any], *, shaped_only: bool = False) -> Any:
+    """Take the consent columns out of a row (or item): the ``consent`` value they make up (None
+    when it says nothing about consent; blank cells say nothing).
+
+    With ``shaped_only`` (a lead file's row) a ``consent`` column counts only when it holds what
+    the API takes there, an object or a list of objects; any other value (a spreadsheet's
+    "yes") stays what such a column always was, a custom attribute.
+    """
+    given = values.get(CONSENT_KEY)
+    if given is not None and (not shaped_only or _shaped(given)):
+        del values[CONSENT_KEY]
+    else:
+        given = None
     columns = [name for name in values if name.startswith(_PREFIX)]
     if not columns:
         return given
@@ -48,6 +62,12 @@ def consent_of_columns(values: dict[str, Any]) -> Any:
     if given is not None and flat:  # both ways at once: each is a consent
         return [*(given if isinstance(given, list) else [given]), flat]
     return flat or given
+
+
+def _shaped(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(entry, Mapping) for entry in value)
 
 
 def given_consents(raw: Any, now: datetime, default_source: str, problems: Problems) -> list[GivenConsent]:

@@ -18,7 +18,12 @@ from typing import Any
 
 from nurture.clock import clock_from_env
 from nurture.leads.addresses import ADDRESS
-from nurture.leads.consent_fields import consent_of_columns, given_consents, is_consent_column
+from nurture.leads.consent_fields import (
+    consent_of_columns,
+    given_consents,
+    is_consent_column,
+    is_flat_consent_column,
+)
 from nurture.leads.fields import STANDARD_FIELDS, TEXT_LIMITS
 from nurture.leads.staged import FIELD_NAMES, NO_CONSENTS, NO_ORIGIN, ORIGIN_COLUMNS, StagedLead, staged
 from nurture.leads.validate import MAX_ATTRIBUTE_BYTES, LeadValues, RowInvalid, SkippedFields, validate_record
@@ -50,7 +55,7 @@ def row_checker(
     ``now`` is the import's time, when consents given without a time were given.
     """
     now = now if now is not None else clock_from_env().now()
-    if set(ORIGIN_COLUMNS) & set(columns) or any(is_consent_column(name) for name in columns):
+    if set(ORIGIN_COLUMNS) & set(columns) or any(map(is_flat_consent_column, columns)):
         # Files brought from another tool, or saying who consented: checked one by one.
         return _reference(columns, skipped, now)
     width = len(columns)
@@ -123,7 +128,9 @@ def checked_record(
     """:func:`validate_record` for a file's row (which may name its lead by ``external_id``
     alone, and give consents as the lead API takes them), telling ``skipped`` of each value it
     left out (when given)."""
-    raw_consent = consent_of_columns(values) if any(map(is_consent_column, values)) else None
+    raw_consent = (
+        consent_of_columns(values, shaped_only=True) if any(map(is_consent_column, values)) else None
+    )
     left_out: SkippedFields = []
     checked = validate_record(values, left_out if skipped is not None else None, by_external_id=True)
     if raw_consent is not None:

@@ -192,3 +192,20 @@ def test_a_row_named_by_its_external_id_brings_consent_to_that_lead(
     assert cli("leads", "import", str(path), env=ENV).exit_code == 0
     shown = json.loads(cli("leads", "show", "anna@firma.de", "--json", env=ENV).stdout)
     assert [(c["topic"], c["source"]) for c in shown["consent"]] == [("newsletter", "import:crm")]
+
+
+def test_a_column_named_consent_with_a_spreadsheets_yes_stays_a_custom_attribute(
+    cli: Any, workspace: Path, store: Engine
+) -> None:
+    path = workspace / "sheet.csv"
+    path.write_text("email,consent\nanna@firma.de,yes\n", encoding="utf-8")
+    assert cli("leads", "import", str(path), env=ENV).exit_code == 0
+    lines = workspace / "sheet.jsonl"
+    lines.write_text(
+        json.dumps({"email": "ben@firma.de", "consent": ["newsletter"]}) + "\n", encoding="utf-8"
+    )
+    assert cli("leads", "import", str(lines), env=ENV).exit_code == 0
+    with store.connect() as conn:
+        kept = dict(conn.execute(select(leads.c.email, leads.c.attributes)).all())
+        assert conn.execute(select(consents)).all() == []
+    assert kept == {"anna@firma.de": {"consent": "yes"}, "ben@firma.de": {"consent": ["newsletter"]}}
