@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from nurture.delivery.transports import MemoryTransport, OutgoingMessage, SendResult
+from nurture.delivery.transports import HELD_BACK, GoAhead, MemoryTransport, OutgoingMessage, SendResult
 from nurture.sending.factory import build_outbox
 from nurture.store.schema import enrollments, leads, messages, suppressions
 from nurture.workspace import Workspace
@@ -174,3 +175,62 @@ def test_preview_renders_one_email_without_sending(harness: Harness, cli) -> Non
     assert wrong.exit_code == 1 and "did you mean 'welcome'" in wrong.output
     not_send = cli("preview", "trial", "opened-welcome", "--lead", "anna@alpenblick.de")
     assert not_send.exit_code == 1 and "sends no email" in not_send.output
+
+
+class WatchingTransport(MemoryTransport):
+    """Looks at each email's row when the go-ahead is given, and can stop the sender first."""
+
+    def __init__(self, h: Harness, stop_before: threading.Event | None = None) -> None:
+        super().__init__()
+        self.h = h
+        self.stop_before = stop_before
+        self.rows_at_go_ahead: list[tuple[str, bytes | None]] = []
+
+    async def send(self, message: OutgoingMessage, go_ahead: GoAhead | None = None) -> SendResult:
+        assert go_ahead is not None  # the outbox always asks
+        if self.stop_before is not None:
+            self.stop_before.set()
+        going = await go_ahead()
+        with self.h.store.connect() as conn:
+            row = conn.execute(
+                select(messages.c.status, messages.c.attempted_data).where(
+                    messages.c.id == message.message_ref
+                )
+            ).one()
+        self.rows_at_go_ahead.append((row.status, row.attempted_data))
+        if not going:
+            return SendResult.retry(HELD_BACK, stage="data")
+        self.sent.append(message)
+        return SendResult.ok("kept")
+
+
+def test_an_email_goes_only_once_its_sending_mark_with_its_bytes_is_committed(harness: Harness) -> None:
+    h = harness
+    h.import_leads(LEADS, MONDAY)
+    h.tick(MONDAY)
+    transport = WatchingTransport(h)
+    assert deliver(h, MONDAY, transport).outcomes == {"sent": 2}
+    assert [status for status, _ in transport.rows_at_go_ahead] == ["sending", "sending"]
+    assert sorted(data or b"" for _, data in transport.rows_at_go_ahead) == sorted(
+        m.data for m in transport.sent
+    )
+
+
+def test_a_stop_while_the_mark_is_written_hands_nothing_over_and_queues_the_email_again(
+    harness: Harness,
+) -> None:
+    h = harness
+    h.import_leads(LEADS.splitlines()[0] + "\n" + LEADS.splitlines()[1] + "\n", MONDAY)
+    h.tick(MONDAY)
+    stopping = threading.Event()
+    workspace = Workspace(h.root)
+    transport = WatchingTransport(h, stop_before=stopping)
+    outbox = build_outbox(h.store, h.engine().program, workspace, transport)
+    outbox.stopping = stopping
+
+    report = asyncio.run(outbox.deliver_due(MONDAY))
+    assert report.outcomes == {}
+    assert transport.sent == [] and [s for s, _ in transport.rows_at_go_ahead] == ["sending"]
+    with h.store.connect() as conn:
+        row = conn.execute(select(messages.c.status, messages.c.attempts, messages.c.attempted_data)).one()
+    assert (row.status, row.attempts, row.attempted_data) == ("queued", 0, None)
