@@ -109,6 +109,8 @@ class _Batch:
     settled: list[Verdict]
     ready: deque[tuple[Verdict, Composed]]
     groups: dict[int, str] = field(default_factory=dict)  # message id -> recipient host group
+    # Set once a connection found nothing more of the batch to take: the next batch may start.
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
 
     def take_unsent(self) -> list[int]:
         """Everything not handed over yet, taken out of the batch (to give back)."""
@@ -127,6 +129,9 @@ class _Run:
     given_back: bool = False
     deferred: int = 0
     claim_size: int = 0  # of the next claim: the first ones small, so the connections start at once
+    # One per connection: held from the rate limit's turn to the verdict, whichever batch the
+    # email is of, so two batches overlapping never have more emails marked than connections.
+    slots: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
 
 
 class _Handover:
@@ -202,10 +207,11 @@ class Outbox:
     async def deliver_due(self, now: datetime, *, max_batches: int = 10_000) -> DeliveryReport:
         """Send every message due at ``now`` (batch after batch) and record each verdict.
 
-        The next batch is claimed and built while the current one is on the wire, so the relay
-        connections are kept busy. Marks and verdicts are written on one thread of the sender's
-        own, in order; claims run on another, so a connection never waits for a claim to mark
-        its next message.
+        The next batch is claimed and built while the current one is on the wire, and starts as
+        soon as the current one has nothing left to hand over (its connections take over one by
+        one as the last emails before are answered), so the relay connections are kept busy.
+        Marks and verdicts are written on one thread of the sender's own, in order; claims run on
+        another, so a connection never waits for a claim to mark its next message.
         """
         report = DeliveryReport()
         database = ThreadPoolExecutor(1, "nurture-outbox-db")
@@ -215,8 +221,10 @@ class Outbox:
         # milliseconds instead of once a whole batch is built; each claim then doubles up to
         # ``batch_size``, so the next one is built while the one before is on the wire.
         run.claim_size = min(self.batch_size, 2 * self.concurrency)
+        run.slots = asyncio.Semaphore(self.concurrency)
         tending = asyncio.create_task(self._tend(run))
         upcoming: asyncio.Task[_Batch | None] | None = None
+        sending: list[tuple[_Batch, asyncio.Task[list[Verdict]]]] = []
         try:
             report.unknown = await self._in_database(self.ledger.recover)
             upcoming = asyncio.create_task(self._next_batch(now, run))
@@ -227,17 +235,28 @@ class Outbox:
                     break
                 if not self.stopping.is_set():
                     upcoming = asyncio.create_task(self._next_batch(now, run))
+                handing_over = asyncio.create_task(self._send_batch(batch, run))
+                sending.append((batch, handing_over))
+                drained = asyncio.create_task(batch.drained.wait())
                 try:
-                    self._tally(report, await self._send_batch(batch, run))
+                    await asyncio.wait((handing_over, drained), return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    # What a stop left unsent goes back now, whether or not the tending loop got
-                    # to it first (it looks every few milliseconds), never after the lease.
-                    with contextlib.suppress(Exception):
-                        await self._give_back(batch)
-                    self._done_with(batch, run)
+                    drained.cancel()
+                failure = await self._settle(report, sending, run, wait=False)
+                if failure is not None:
+                    raise failure
                 if upcoming is None:
                     break
+            failure = await self._settle(report, sending, run, wait=True)
+            if failure is not None:
+                raise failure
+        except asyncio.CancelledError:
+            for _, handing_over in sending:  # cancelled from outside: so is what is under way
+                handing_over.cancel()
+            raise
         finally:
+            if sending:  # after a failure: the batches under way end, and what they left goes back
+                await self._settle(report, sending, run, wait=True)
             if upcoming is not None:
                 await self._give_back_upcoming(upcoming, run)
             tending.cancel()
@@ -247,6 +266,36 @@ class Outbox:
             database.shutdown(wait=True)
         report.deferred = run.deferred
         return report
+
+    async def _settle(
+        self,
+        report: DeliveryReport,
+        sending: list[tuple[_Batch, asyncio.Task[list[Verdict]]]],
+        run: _Run,
+        *,
+        wait: bool,
+    ) -> BaseException | None:
+        """Count the verdicts of every batch whose sending has ended (with ``wait``, of all of
+        them, once they end), give back what they left unsent and forget them; returns the
+        first failure among them."""
+        failure: BaseException | None = None
+        for batch, handing_over in list(sending):
+            if not handing_over.done():
+                if not wait:
+                    continue
+                await asyncio.wait((handing_over,))
+            sending.remove((batch, handing_over))
+            try:
+                self._tally(report, handing_over.result())
+            except Exception as exc:
+                failure = failure or exc
+            finally:
+                # What a stop left unsent goes back now, whether or not the tending loop got to
+                # it first (it looks every few milliseconds), never after the lease.
+                with contextlib.suppress(Exception):
+                    await self._give_back(batch)
+                self._done_with(batch, run)
+        return failure
 
     async def _in_database(self, work: Callable[..., _T], *args: Any) -> _T:
         """Run ``work`` on the sender's database thread (a thread of the default pool outside
@@ -317,32 +366,34 @@ class Outbox:
                 verdict, composed, group = picked
                 result: SendResult | None = None
                 try:
-                    await self.transport.pace()  # a message waiting for the rate limit is not on the wire
-                    if self.stopping.is_set():
-                        batch.ready.appendleft((verdict, composed))  # given back with the rest
-                        break
-                    message = composed.message
-                    mark = Mark(verdict.row.id, batch.token, message.sender, message.data)
-                    handover = _Handover(run.writer.submit((), [mark]), verdict.row.id, self.stopping)
-                    result = await self._send(verdict, message, handover)
-                    if not await handover.marked():
-                        result = None
-                        _log.warning(
-                            "message %s: its claim was taken over; left to the sender now holding it",
-                            verdict.row.id,
-                        )
-                        continue
-                    if handover.held_back:  # stopped while it was being marked: not handed over
-                        result = None
-                        give_back = functools.partial(self.ledger.release, status="sending")
-                        await self._in_database(give_back, [verdict.row.id], batch.token)
-                        break
+                    async with run.slots:
+                        await self.transport.pace()  # an email waiting for the rate limit is not on the wire
+                        if self.stopping.is_set():
+                            batch.ready.appendleft((verdict, composed))  # given back with the rest
+                            break
+                        message = composed.message
+                        mark = Mark(verdict.row.id, batch.token, message.sender, message.data)
+                        handover = _Handover(run.writer.submit((), [mark]), verdict.row.id, self.stopping)
+                        result = await self._send(verdict, message, handover)
+                        if not await handover.marked():
+                            result = None
+                            _log.warning(
+                                "message %s: its claim was taken over; left to the sender now holding it",
+                                verdict.row.id,
+                            )
+                            continue
+                        if handover.held_back:  # stopped while it was being marked: not handed over
+                            result = None
+                            give_back = functools.partial(self.ledger.release, status="sending")
+                            await self._in_database(give_back, [verdict.row.id], batch.token)
+                            break
                     sent.append(verdict)
                     recorded.append(run.writer.submit([verdict]))
                 finally:
                     if self.throttle is not None:
                         self.throttle.end(group, result)
         finally:
+            batch.drained.set()
             written = await asyncio.gather(*recorded, return_exceptions=True)
         failure = next((w for w in written if isinstance(w, BaseException)), None)
         if failure is not None:

@@ -234,3 +234,48 @@ def test_a_stop_while_the_mark_is_written_hands_nothing_over_and_queues_the_emai
     with h.store.connect() as conn:
         row = conn.execute(select(messages.c.status, messages.c.attempts, messages.c.attempted_data)).one()
     assert (row.status, row.attempts, row.attempted_data) == ("queued", 0, None)
+
+
+class TimedTransport(MemoryTransport):
+    """The second email of every four takes its time; keeps when each went."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_wire = 0
+        self.most_on_wire = 0
+        self.started = 0
+        self.spans: dict[int, tuple[float, float]] = {}
+
+    async def send(self, message: OutgoingMessage, go_ahead: GoAhead | None = None) -> SendResult:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self.started += 1
+        slow = self.started % 4 == 2
+        self.on_wire += 1
+        self.most_on_wire = max(self.most_on_wire, self.on_wire)
+        try:
+            result = await super().send(message, go_ahead)
+            await asyncio.sleep(0.2 if slow else 0.005)
+        finally:
+            self.on_wire -= 1
+        self.spans[message.message_ref] = (started, loop.time())
+        return result
+
+
+def test_the_next_batch_starts_while_the_last_emails_of_one_are_answered_never_beyond_the_connections(
+    harness: Harness,
+) -> None:
+    h = harness
+    rows = "".join(f"lead{i}@firma{i}.de,Lead{i},Muster,DE,Europe/Berlin\n" for i in range(8))
+    h.import_leads(LEADS.splitlines()[0] + "\n" + rows, MONDAY)
+    h.tick(MONDAY)
+    transport = TimedTransport()
+    outbox = build_outbox(h.store, h.engine().program, Workspace(h.root), transport)
+    outbox.concurrency, outbox.batch_size = 2, 4
+
+    report = asyncio.run(outbox.deliver_due(MONDAY))
+    assert report.outcomes == {"sent": 8}
+    assert transport.most_on_wire == 2
+    first, second = sorted(transport.spans)[:4], sorted(transport.spans)[4:]
+    # The second email of the first batch is still on the wire when the second batch begins.
+    assert min(transport.spans[i][0] for i in second) < max(transport.spans[i][1] for i in first)
