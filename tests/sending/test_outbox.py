@@ -255,7 +255,7 @@ class TimedTransport(MemoryTransport):
         self.most_on_wire = max(self.most_on_wire, self.on_wire)
         try:
             result = await super().send(message, go_ahead)
-            await asyncio.sleep(0.2 if slow else 0.005)
+            await asyncio.sleep(1.0 if slow else 0.005)
         finally:
             self.on_wire -= 1
         self.spans[message.message_ref] = (started, loop.time())
