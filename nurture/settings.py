@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     dkim_private_key_file: str | None = None
     smtp_rate_per_second: float = Field(default=0, ge=0, description="0 = unlimited")
     smtp_pool_size: int = Field(
-        default=40, ge=1, le=500, description="connections to the relay (emails/s = connections / (2 x RTT))"
+        default=64, ge=1, le=500, description="connections to the relay (emails/s = connections / (2 x RTT))"
     )
     # Guards against a bad send (docs/guards.md).
     breaker_hard_bounce_rate: float = Field(

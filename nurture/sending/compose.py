@@ -88,13 +88,12 @@ class Composer:
         when not given: the sender passes the one it checked against suppressions and consent."""
         if transactional is None:
             transactional = self._is_transactional(campaign_key, step_id)
-        email, sender = self._marketing_email(
-            message_id, header_id, lead, campaign_key, step_id, now, variant, transactional=transactional
-        )
         if to is None:
             to = lead["email"]
-        else:
-            email = replace(email, to=Address(to, _full_name(lead)))
+        email, sender = self._marketing_email(
+            message_id, header_id, lead, campaign_key, step_id, now, variant,
+            transactional=transactional, to=to,
+        )  # fmt: skip
         return self._envelope(email, message_id, sender, to)
 
     def test_send(
@@ -135,6 +134,7 @@ class Composer:
         variant: str | None,
         *,
         transactional: bool,
+        to: str | None = None,
     ) -> tuple[Email, Address]:
         campaign = self.program.campaign(campaign_key)
         step = campaign.step(step_id)
@@ -170,7 +170,8 @@ class Composer:
         reply_to = Address.parse(send.reply_to) if send.reply_to else self.reply_to
         email = Email(
             sender=sender,
-            to=Address(lead["email"], _full_name(lead)),
+            # Built once, with the address it goes to: a message is composed per email sent.
+            to=Address(to or lead["email"], _full_name(lead)),
             subject=tracked.subject,
             text=tracked.text,
             html=tracked.html,

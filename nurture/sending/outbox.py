@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from nurture.clock import SystemClock
 from nurture.delivery.mail_hosts import MailHosts
 from nurture.delivery.throttle import Throttle
-from nurture.delivery.transports import OutgoingMessage, SendResult, SendStatus, Transport
+from nurture.delivery.transports import GoAhead, OutgoingMessage, SendResult, SendStatus, Transport
 from nurture.engagement.suppress import suppress
 from nurture.engine.enrollments import load_leads, stops, suppressed
 from nurture.errors import NurtureError
@@ -109,6 +109,8 @@ class _Batch:
     settled: list[Verdict]
     ready: deque[tuple[Verdict, Composed]]
     groups: dict[int, str] = field(default_factory=dict)  # message id -> recipient host group
+    # Set once a connection found nothing more of the batch to take: the next batch may start.
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
 
     def take_unsent(self) -> list[int]:
         """Everything not handed over yet, taken out of the batch (to give back)."""
@@ -126,6 +128,38 @@ class _Run:
     batches: list[_Batch] = field(default_factory=list)
     given_back: bool = False
     deferred: int = 0
+    claim_size: int = 0  # of the next claim: the first ones small, so the connections start at once
+    # One per connection: held from the rate limit's turn to the verdict, whichever batch the
+    # email is of, so two batches overlapping never have more emails marked than connections.
+    slots: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
+
+
+class _Handover:
+    """The go-ahead for one message, asked by the transport once the relay waits for the message
+    itself: given when its ``sending`` mark is committed, unless the sender is stopping or another
+    sender took its claim over meanwhile. So whatever reaches the relay is marked first, and the
+    mark's commit costs no time of its own: it is written during the envelope's round trip."""
+
+    def __init__(self, marking: asyncio.Future[set[int]], message_id: int, stopping: threading.Event) -> None:
+        self._marking = marking
+        self._message_id = message_id
+        self._stopping = stopping
+        self._marked: bool | None = None
+        self.held_back = False  # the go-ahead was refused for the stop: nothing of it was handed over
+
+    async def marked(self) -> bool:
+        """Whether the mark was committed (this sender still holds the claim)."""
+        if self._marked is None:
+            # Shielded: the future is shared by every mark of the group write, so a send
+            # interrupted while waiting must not cancel it for the others.
+            self._marked = self._message_id in await asyncio.shield(self._marking)
+        return self._marked
+
+    async def __call__(self) -> bool:
+        if not await self.marked():
+            return False
+        self.held_back = self._stopping.is_set()
+        return not self.held_back
 
 
 class Outbox:
@@ -173,17 +207,24 @@ class Outbox:
     async def deliver_due(self, now: datetime, *, max_batches: int = 10_000) -> DeliveryReport:
         """Send every message due at ``now`` (batch after batch) and record each verdict.
 
-        The next batch is claimed and built while the current one is on the wire, so the relay
-        connections are kept busy. Marks and verdicts are written on one thread of the sender's
-        own, in order; claims run on another, so a connection never waits for a claim to mark
-        its next message.
+        The next batch is claimed and built while the current one is on the wire, and starts as
+        soon as the current one has nothing left to hand over (its connections take over one by
+        one as the last emails before are answered), so the relay connections are kept busy.
+        Marks and verdicts are written on one thread of the sender's own, in order; claims run on
+        another, so a connection never waits for a claim to mark its next message.
         """
         report = DeliveryReport()
         database = ThreadPoolExecutor(1, "nurture-outbox-db")
         self._database = database
         run = _Run(GroupWriter(self.ledger, self._in_database, now), now)
+        # The first batch gives each connection two emails, so the relay has mail within
+        # milliseconds instead of once a whole batch is built; each claim then doubles up to
+        # ``batch_size``, so the next one is built while the one before is on the wire.
+        run.claim_size = min(self.batch_size, 2 * self.concurrency)
+        run.slots = asyncio.Semaphore(self.concurrency)
         tending = asyncio.create_task(self._tend(run))
         upcoming: asyncio.Task[_Batch | None] | None = None
+        sending: list[tuple[_Batch, asyncio.Task[list[Verdict]]]] = []
         try:
             report.unknown = await self._in_database(self.ledger.recover)
             upcoming = asyncio.create_task(self._next_batch(now, run))
@@ -194,17 +235,28 @@ class Outbox:
                     break
                 if not self.stopping.is_set():
                     upcoming = asyncio.create_task(self._next_batch(now, run))
+                handing_over = asyncio.create_task(self._send_batch(batch, run))
+                sending.append((batch, handing_over))
+                drained = asyncio.create_task(batch.drained.wait())
                 try:
-                    self._tally(report, await self._send_batch(batch, run))
+                    await asyncio.wait((handing_over, drained), return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    # What a stop left unsent goes back now, whether or not the tending loop got
-                    # to it first (it looks every few milliseconds), never after the lease.
-                    with contextlib.suppress(Exception):
-                        await self._give_back(batch)
-                    self._done_with(batch, run)
+                    drained.cancel()
+                failure = await self._settle(report, sending, run, wait=False)
+                if failure is not None:
+                    raise failure
                 if upcoming is None:
                     break
+            failure = await self._settle(report, sending, run, wait=True)
+            if failure is not None:
+                raise failure
+        except asyncio.CancelledError:
+            for _, handing_over in sending:  # cancelled from outside: so is what is under way
+                handing_over.cancel()
+            raise
         finally:
+            if sending:  # after a failure: the batches under way end, and what they left goes back
+                await self._settle(report, sending, run, wait=True)
             if upcoming is not None:
                 await self._give_back_upcoming(upcoming, run)
             tending.cancel()
@@ -214,6 +266,36 @@ class Outbox:
             database.shutdown(wait=True)
         report.deferred = run.deferred
         return report
+
+    async def _settle(
+        self,
+        report: DeliveryReport,
+        sending: list[tuple[_Batch, asyncio.Task[list[Verdict]]]],
+        run: _Run,
+        *,
+        wait: bool,
+    ) -> BaseException | None:
+        """Count the verdicts of every batch whose sending has ended (with ``wait``, of all of
+        them, once they end), give back what they left unsent and forget them; returns the
+        first failure among them."""
+        failure: BaseException | None = None
+        for batch, handing_over in list(sending):
+            if not handing_over.done():
+                if not wait:
+                    continue
+                await asyncio.wait((handing_over,))
+            sending.remove((batch, handing_over))
+            try:
+                self._tally(report, handing_over.result())
+            except Exception as exc:
+                failure = failure or exc
+            finally:
+                # What a stop left unsent goes back now, whether or not the tending loop got to
+                # it first (it looks every few milliseconds), never after the lease.
+                with contextlib.suppress(Exception):
+                    await self._give_back(batch)
+                self._done_with(batch, run)
+        return failure
 
     async def _in_database(self, work: Callable[..., _T], *args: Any) -> _T:
         """Run ``work`` on the sender's database thread (a thread of the default pool outside
@@ -233,8 +315,9 @@ class Outbox:
         if self.stopping.is_set():
             return None
         token = uuid.uuid4().hex
+        size, run.claim_size = run.claim_size, min(self.batch_size, 2 * run.claim_size)
         # On a thread of its own: the writes' thread stays free for the marks between messages.
-        claimed, recipients = await asyncio.to_thread(self._claim_with_recipients, now, token)
+        claimed, recipients = await asyncio.to_thread(self._claim_with_recipients, now, token, size)
         if not claimed:
             return None
         self.ledger.held[token] = [row.id for row in claimed]
@@ -249,12 +332,13 @@ class Outbox:
         return batch
 
     async def _send_batch(self, batch: _Batch, run: _Run) -> list[Verdict]:
-        """Hand the batch's messages over, ``concurrency`` at a time, each marked ``sending`` just
-        before it goes; record every verdict as soon as it is known.
+        """Hand the batch's messages over, ``concurrency`` at a time, each marked ``sending``
+        before any byte of it reaches the relay; record every verdict as soon as it is known.
 
         Marks and verdicts asked for while the database is busy are written together in the next
-        transaction, so a connection waits for one group commit between two messages, not for a
-        round trip of its own; a verdict is written with the mark of the message after it.
+        transaction (one commit serves every connection), and a mark is written while its
+        envelope's round trip to the relay is under way, so a connection does not wait for the
+        database between two messages.
         """
         settled, batch.settled = batch.settled, []
         settled_written = run.writer.submit(settled) if settled else None
@@ -270,9 +354,9 @@ class Outbox:
         return settled + [verdict for result in finished if isinstance(result, list) for verdict in result]
 
     async def _worker(self, batch: _Batch, run: _Run) -> list[Verdict]:
-        """One connection's share of a batch: mark, send, and the verdict goes with the next mark."""
+        """One connection's share of a batch: mark while the envelope goes, send, record."""
         sent: list[Verdict] = []
-        previous: list[Verdict] = []
+        recorded: list[asyncio.Future[set[int]]] = []
         try:
             while batch.ready and not self.stopping.is_set():
                 picked = self._pick(batch)
@@ -282,33 +366,38 @@ class Outbox:
                 verdict, composed, group = picked
                 result: SendResult | None = None
                 try:
-                    await self.transport.pace()  # a message waiting for the rate limit is not on the wire
-                    if self.stopping.is_set():
-                        batch.ready.appendleft((verdict, composed))  # given back with the rest
-                        break
-                    message = composed.message
-                    mark = Mark(verdict.row.id, batch.token, message.sender, message.data)
-                    marked = await run.writer.submit(previous, [mark])
-                    previous = []
-                    if verdict.row.id not in marked:
-                        _log.warning(
-                            "message %s: its claim was taken over; left to the sender now holding it",
-                            verdict.row.id,
-                        )
-                        continue
-                    if self.stopping.is_set():  # stopped while it was being marked: not handed over
-                        give_back = functools.partial(self.ledger.release, status="sending")
-                        await self._in_database(give_back, [verdict.row.id], batch.token)
-                        break
-                    result = await self._send(verdict, message)
+                    async with run.slots:
+                        await self.transport.pace()  # an email waiting for the rate limit is not on the wire
+                        if self.stopping.is_set():
+                            batch.ready.appendleft((verdict, composed))  # given back with the rest
+                            break
+                        message = composed.message
+                        mark = Mark(verdict.row.id, batch.token, message.sender, message.data)
+                        handover = _Handover(run.writer.submit((), [mark]), verdict.row.id, self.stopping)
+                        result = await self._send(verdict, message, handover)
+                        if not await handover.marked():
+                            result = None
+                            _log.warning(
+                                "message %s: its claim was taken over; left to the sender now holding it",
+                                verdict.row.id,
+                            )
+                            continue
+                        if handover.held_back:  # stopped while it was being marked: not handed over
+                            result = None
+                            give_back = functools.partial(self.ledger.release, status="sending")
+                            await self._in_database(give_back, [verdict.row.id], batch.token)
+                            break
                     sent.append(verdict)
-                    previous = [verdict]
+                    recorded.append(run.writer.submit([verdict]))
                 finally:
                     if self.throttle is not None:
                         self.throttle.end(group, result)
         finally:
-            if previous:
-                await run.writer.submit(previous)
+            batch.drained.set()
+            written = await asyncio.gather(*recorded, return_exceptions=True)
+        failure = next((w for w in written if isinstance(w, BaseException)), None)
+        if failure is not None:
+            raise failure
         return sent
 
     def _pick(self, batch: _Batch) -> tuple[Verdict, Composed, str] | dict[str, float]:
@@ -438,8 +527,8 @@ class Outbox:
                     return
         settled.append(verdict)
 
-    async def _send(self, verdict: Verdict, message: OutgoingMessage) -> SendResult:
-        result = await self.transport.send(message)
+    async def _send(self, verdict: Verdict, message: OutgoingMessage, go_ahead: GoAhead) -> SendResult:
+        result = await self.transport.send(message, go_ahead)
         if result.accepted:
             verdict.status = "sent"
         elif result.hard_bounce:
@@ -479,9 +568,11 @@ class Outbox:
         was sending are marked unknown and never resent. Returns how many are unknown."""
         return self.ledger.recover()
 
-    def claim(self, now: datetime, token: str = "") -> list[_Claimed]:
-        """Take the next messages due at ``now`` for this sender, with a lease from the clock and
-        the claim ``token`` every later write of them checks."""
+    def claim(self, now: datetime, token: str = "", size: int | None = None) -> list[_Claimed]:
+        """Take the next messages due at ``now`` for this sender (``size`` at most, else
+        ``batch_size``), with a lease from the clock and the claim ``token`` every later write of
+        them checks."""
+        size = min(size or self.batch_size, self.batch_size)
         m = messages.c
         with self.db.begin() as conn:
             columns = (m.id, m.message_id, m.kind, m.lead_id, m.campaign_key, m.step_id, m.to_address)
@@ -490,7 +581,7 @@ class Outbox:
                 select(*columns, m.subject, m.html, m.text, m.variant, m.attempts)
                 .where(m.status == "queued", m.next_attempt_at <= now, *paused)
                 .order_by(m.next_attempt_at, m.id)
-                .limit(self.batch_size)
+                .limit(size)
             )
             queries = [query]
             remaining = self._warmup_remaining(conn, now)
@@ -504,14 +595,14 @@ class Outbox:
                         .join(leads, leads.c.id == m.lead_id)
                         .order_by(None)
                         .order_by(leads.c.score.desc(), m.next_attempt_at, m.id)
-                        .limit(min(remaining, self.batch_size))
+                        .limit(min(remaining, size))
                     )
                     queries.append(engaged)
             if conn.dialect.name == "postgresql":
                 queries = [q.with_for_update(skip_locked=True, of=messages) for q in queries]
             # The query's columns are _Claimed's fields in order; attempts counts the one this claim starts.
             rows = [_Claimed._make((*r[:-1], r[-1] + 1)) for q in queries for r in conn.execute(q)]
-            rows = rows[: self.batch_size]
+            rows = rows[:size]
             if rows:
                 conn.execute(
                     update(messages)
@@ -541,8 +632,10 @@ class Outbox:
         """Messages of claim ``token`` never handed over go back to the queue."""
         self.ledger.release(ids, token, status=status)
 
-    def _claim_with_recipients(self, now: datetime, token: str) -> tuple[list[_Claimed], _Recipients]:
-        claimed = self.claim(now, token)
+    def _claim_with_recipients(
+        self, now: datetime, token: str, size: int
+    ) -> tuple[list[_Claimed], _Recipients]:
+        claimed = self.claim(now, token, size)
         return claimed, (self._recipients(claimed) if claimed else ({}, {}, {}))
 
     def _host_groups(self, claimed: Sequence[_Claimed]) -> dict[int, str]:

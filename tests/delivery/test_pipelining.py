@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiosmtpd.smtp import Session
 
-from nurture.delivery.transports import SendStatus, SmtpTransport
+from nurture.delivery.transports import HELD_BACK, GoAhead, SendStatus, SmtpTransport
 
 from .conftest import smtp_server
 from .test_smtp import Misbehaving, message, run, settings
@@ -185,5 +185,33 @@ def test_a_garbled_reply_in_a_group_is_a_retry_on_a_fresh_connection() -> None:
         assert garbled.status is SendStatus.RETRY and "malformed reply" in garbled.reason, garbled
         assert after.accepted and transport.connections_opened == 2
         assert relay.closed_in_data == 1 and len(relay.messages) == 1
+
+    run(scenario)
+
+
+def test_the_message_waits_for_the_go_ahead_and_a_refused_one_never_reaches_the_relay() -> None:
+    async def scenario() -> None:
+        relay = Scripted()
+        asked: list[int] = []
+
+        def go_ahead(answer: bool) -> GoAhead:
+            async def ask() -> bool:
+                # Asked once the relay took the envelope and waits for the message.
+                asked.append(sum(line.upper().startswith(b"DATA") for line in relay.reads))
+                return answer
+
+            return ask
+
+        async with scripted(relay) as port:
+            transport = SmtpTransport(settings(port, pool_size=1, timeout=2))
+            held = await transport.send(message(1), go_ahead(False))
+            sent = await transport.send(message(2), go_ahead(True))
+            await transport.close()
+        assert (held.status, held.reason, held.stage) == (SendStatus.RETRY, HELD_BACK, "data")
+        assert sent.accepted, sent
+        assert asked == [1, 2]  # each after its DATA had been answered
+        assert len(relay.messages) == 1 and b"#2" in relay.messages[0].replace(b"=23", b"#")
+        assert relay.closed_in_data == 1  # the relay dropped the held-back transaction
+        assert transport.connections_opened == 2
 
     run(scenario)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from nurture.delivery.transports import MemoryTransport, OutgoingMessage, SendResult
+from nurture.delivery.transports import HELD_BACK, GoAhead, MemoryTransport, OutgoingMessage, SendResult
 from nurture.sending.factory import build_outbox
 from nurture.store.schema import enrollments, leads, messages, suppressions
 from nurture.workspace import Workspace
@@ -174,3 +175,107 @@ def test_preview_renders_one_email_without_sending(harness: Harness, cli) -> Non
     assert wrong.exit_code == 1 and "did you mean 'welcome'" in wrong.output
     not_send = cli("preview", "trial", "opened-welcome", "--lead", "anna@alpenblick.de")
     assert not_send.exit_code == 1 and "sends no email" in not_send.output
+
+
+class WatchingTransport(MemoryTransport):
+    """Looks at each email's row when the go-ahead is given, and can stop the sender first."""
+
+    def __init__(self, h: Harness, stop_before: threading.Event | None = None) -> None:
+        super().__init__()
+        self.h = h
+        self.stop_before = stop_before
+        self.rows_at_go_ahead: list[tuple[str, bytes | None]] = []
+
+    async def send(self, message: OutgoingMessage, go_ahead: GoAhead | None = None) -> SendResult:
+        assert go_ahead is not None  # the outbox always asks
+        if self.stop_before is not None:
+            self.stop_before.set()
+        going = await go_ahead()
+        with self.h.store.connect() as conn:
+            row = conn.execute(
+                select(messages.c.status, messages.c.attempted_data).where(
+                    messages.c.id == message.message_ref
+                )
+            ).one()
+        self.rows_at_go_ahead.append((row.status, row.attempted_data))
+        if not going:
+            return SendResult.retry(HELD_BACK, stage="data")
+        self.sent.append(message)
+        return SendResult.ok("kept")
+
+
+def test_an_email_goes_only_once_its_sending_mark_with_its_bytes_is_committed(harness: Harness) -> None:
+    h = harness
+    h.import_leads(LEADS, MONDAY)
+    h.tick(MONDAY)
+    transport = WatchingTransport(h)
+    assert deliver(h, MONDAY, transport).outcomes == {"sent": 2}
+    assert [status for status, _ in transport.rows_at_go_ahead] == ["sending", "sending"]
+    assert sorted(data or b"" for _, data in transport.rows_at_go_ahead) == sorted(
+        m.data for m in transport.sent
+    )
+
+
+def test_a_stop_while_the_mark_is_written_hands_nothing_over_and_queues_the_email_again(
+    harness: Harness,
+) -> None:
+    h = harness
+    h.import_leads(LEADS.splitlines()[0] + "\n" + LEADS.splitlines()[1] + "\n", MONDAY)
+    h.tick(MONDAY)
+    stopping = threading.Event()
+    workspace = Workspace(h.root)
+    transport = WatchingTransport(h, stop_before=stopping)
+    outbox = build_outbox(h.store, h.engine().program, workspace, transport)
+    outbox.stopping = stopping
+
+    report = asyncio.run(outbox.deliver_due(MONDAY))
+    assert report.outcomes == {}
+    assert transport.sent == [] and [s for s, _ in transport.rows_at_go_ahead] == ["sending"]
+    with h.store.connect() as conn:
+        row = conn.execute(select(messages.c.status, messages.c.attempts, messages.c.attempted_data)).one()
+    assert (row.status, row.attempts, row.attempted_data) == ("queued", 0, None)
+
+
+class TimedTransport(MemoryTransport):
+    """The second email of every four takes its time; keeps when each went."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_wire = 0
+        self.most_on_wire = 0
+        self.started = 0
+        self.spans: dict[int, tuple[float, float]] = {}
+
+    async def send(self, message: OutgoingMessage, go_ahead: GoAhead | None = None) -> SendResult:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self.started += 1
+        slow = self.started % 4 == 2
+        self.on_wire += 1
+        self.most_on_wire = max(self.most_on_wire, self.on_wire)
+        try:
+            result = await super().send(message, go_ahead)
+            await asyncio.sleep(1.0 if slow else 0.005)
+        finally:
+            self.on_wire -= 1
+        self.spans[message.message_ref] = (started, loop.time())
+        return result
+
+
+def test_the_next_batch_starts_while_the_last_emails_of_one_are_answered_never_beyond_the_connections(
+    harness: Harness,
+) -> None:
+    h = harness
+    rows = "".join(f"lead{i}@firma{i}.de,Lead{i},Muster,DE,Europe/Berlin\n" for i in range(8))
+    h.import_leads(LEADS.splitlines()[0] + "\n" + rows, MONDAY)
+    h.tick(MONDAY)
+    transport = TimedTransport()
+    outbox = build_outbox(h.store, h.engine().program, Workspace(h.root), transport)
+    outbox.concurrency, outbox.batch_size = 2, 4
+
+    report = asyncio.run(outbox.deliver_due(MONDAY))
+    assert report.outcomes == {"sent": 8}
+    assert transport.most_on_wire == 2
+    first, second = sorted(transport.spans)[:4], sorted(transport.spans)[4:]
+    # The second email of the first batch is still on the wire when the second batch begins.
+    assert min(transport.spans[i][0] for i in second) < max(transport.spans[i][1] for i in first)

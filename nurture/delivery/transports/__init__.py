@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from nurture.delivery.transports.base import (
+    HELD_BACK,
+    GoAhead,
     OutgoingMessage,
     SendResult,
     SendStatus,
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from nurture.settings import Settings
 
 __all__ = [
+    "HELD_BACK",
+    "GoAhead",
     "MaildirTransport",
     "MemoryTransport",
     "OutgoingMessage",
@@ -127,7 +131,7 @@ def parse_smtp_url(url: str, workspace_root: Path, settings: Settings | None = N
         verify=_flag(options.get("verify", "true"), "verify", shown),
         helo=options.get("helo"),
         pool_size=int(_number(_either(options, "max_connections", "pool_size",
-                                      str(settings.smtp_pool_size if settings else 40)),
+                                      str(settings.smtp_pool_size if settings else 64)),
                               "max_connections", shown, minimum=1)),
         rate_per_second=_number(_either(options, "max_rate", "rate",
                                         str(settings.smtp_rate_per_second if settings else 0)),

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nurture.errors import NurtureError
 
 _UNSAFE_ENVELOPE = re.compile(r"[\s<>\x00-\x1f\x7f-\x9f]")
+
+# Asked once the relay is ready for the message itself and before any byte of it goes: True to
+# write it, False to hold it back (nothing of it reaches the relay). The sender records that the
+# email is on its way while the envelope's round trip is under way, instead of before it.
+GoAhead = Callable[[], Awaitable[bool]]
+HELD_BACK = "held back by the sender before the relay had any of the message"
 
 
 class TransportError(NurtureError):
@@ -112,8 +118,9 @@ class Transport(Protocol):
     """Where messages go. Implementations never raise for a message they could not send: they
     return a :class:`SendResult` saying whether to retry."""
 
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        """Hand one message over."""
+    async def send(self, message: OutgoingMessage, go_ahead: GoAhead | None = None) -> SendResult:
+        """Hand one message over; with ``go_ahead``, only once it says True (else the result is a
+        retry whose reason is :data:`HELD_BACK`, and nothing of the message was handed over)."""
         ...
 
     async def close(self) -> None:

@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from nurture.delivery.transports.base import OutgoingMessage, SendResult
+from nurture.delivery.transports.base import HELD_BACK, GoAhead, OutgoingMessage, SendResult
 
 
 class MaildirTransport:
@@ -43,13 +43,15 @@ class MaildirTransport:
     def __repr__(self) -> str:
         return f"MaildirTransport({str(self.path)!r}, fsync={self.fsync})"
 
-    async def send(self, message: OutgoingMessage) -> SendResult:
+    async def send(self, message: OutgoingMessage, go_ahead: GoAhead | None = None) -> SendResult:
         """Write ``message`` to ``new/``; a disk error is a retry, not a lost message."""
         problem = message.envelope_problem()
         if problem is not None:
             return SendResult.rejected(553, problem, "mail")
         if self._closed:
             return SendResult.retry("transport is closed")
+        if go_ahead is not None and not await go_ahead():
+            return SendResult.retry(HELD_BACK, stage="data")
         try:
             name = await asyncio.get_running_loop().run_in_executor(self._executor, self._deliver, message)
         except OSError as exc:

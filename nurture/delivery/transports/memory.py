@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nurture.delivery.transports.base import OutgoingMessage, SendResult
+from nurture.delivery.transports.base import HELD_BACK, GoAhead, OutgoingMessage, SendResult
 
 
 class MemoryTransport:
@@ -18,8 +18,10 @@ class MemoryTransport:
     def __repr__(self) -> str:
         return f"MemoryTransport({len(self.sent)} messages)"
 
-    async def send(self, message: OutgoingMessage) -> SendResult:
+    async def send(self, message: OutgoingMessage, go_ahead: GoAhead | None = None) -> SendResult:
         """Record ``message`` and return the scripted verdict (accepted by default)."""
+        if go_ahead is not None and not await go_ahead():
+            return SendResult.retry(HELD_BACK, stage="data")
         result = self._verdict(message) if self._verdict is not None else SendResult.ok("kept in memory")
         if result.accepted:
             self.sent.append(message)

@@ -35,7 +35,7 @@ import aiosmtplib
 
 from nurture.delivery.pacing import TokenBucket
 from nurture.delivery.tls import client_tls_context
-from nurture.delivery.transports.base import OutgoingMessage, SendResult
+from nurture.delivery.transports.base import HELD_BACK, GoAhead, OutgoingMessage, SendResult
 from nurture.delivery.transports.pipelining import NoReplies, send_group
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class SmtpSettings:
     ca_file: str | None = None
     verify: bool = True
     helo: str | None = None
-    pool_size: int = 40  # connections at most (max_connections)
+    pool_size: int = 64  # connections at most (max_connections)
     rate_per_second: float = 0.0
 
     def describe(self) -> str:
@@ -146,8 +146,12 @@ class SmtpTransport:
         """How many connections were opened so far (reconnects included)."""
         return sum(connection.connections_opened for connection in self._connections)
 
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        """Send one message; never raises for a delivery problem."""
+    async def send(self, message: OutgoingMessage, go_ahead: GoAhead | None = None) -> SendResult:
+        """Send one message; never raises for a delivery problem. With ``go_ahead`` the envelope
+        goes first and the message only once it says True (its round trip to the relay covers
+        the sender's own bookkeeping); when it says False the connection is closed before any
+        byte of the message, so the relay drops the transaction (a relay in DATA cannot be told
+        to forget it otherwise)."""
         if self._closed:
             return SendResult.retry("transport is closed", stage="connect")
         problem = message.envelope_problem()
@@ -166,7 +170,7 @@ class SmtpTransport:
             connection.stage = "connect"
             if task is not None:
                 self._under_way[task] = connection
-            return await self._send_on(connection, message)
+            return await self._send_on(connection, message, go_ahead)
         except asyncio.CancelledError:
             if task is None or task not in self._interrupting:
                 raise
@@ -247,7 +251,9 @@ class SmtpTransport:
                 self._idle.put_nowait(connection)
         return self._idle
 
-    async def _send_on(self, connection: _Connection, message: OutgoingMessage) -> SendResult:
+    async def _send_on(
+        self, connection: _Connection, message: OutgoingMessage, go_ahead: GoAhead | None
+    ) -> SendResult:
         failure, connection.failure = connection.failure, None
         if failure is not None and not connection.connected and self._clock() - connection.last_used < 1.0:
             return failure  # pace() just tried to connect for this send
@@ -259,14 +265,14 @@ class SmtpTransport:
             if failure is not None:
                 return failure
         try:
-            return await self._transaction(connection, message)
+            return await self._transaction(connection, message, go_ahead)
         except _StaleConnection:
             # The relay closed an idle connection before we sent anything: open a fresh one once.
             failure = await self._connect(connection)
             if failure is not None:
                 return failure
             try:
-                return await self._transaction(connection, message)
+                return await self._transaction(connection, message, go_ahead)
             except _StaleConnection as exc:
                 return SendResult.retry(f"connection lost: {exc}", stage="mail")
 
@@ -305,7 +311,9 @@ class SmtpTransport:
             return SendResult.retry(f"cannot connect to {where}: {_reason(exc)}", stage="connect")
         return None
 
-    async def _transaction(self, connection: _Connection, message: OutgoingMessage) -> SendResult:
+    async def _transaction(
+        self, connection: _Connection, message: OutgoingMessage, go_ahead: GoAhead | None
+    ) -> SendResult:
         client = connection.client
         connection.stage = "mail"
         try:
@@ -323,6 +331,8 @@ class SmtpTransport:
             else:
                 refused = await self._envelope_in_turn(connection, mail, message)
             connection.stage = "data"
+            if go_ahead is not None and not await _asked(connection, go_ahead):
+                return SendResult.retry(HELD_BACK, stage="data")
             response = await _content(connection, message.data, self.settings.data_timeout)
         except _AnswerLost as lost:
             connection.drop()
@@ -451,6 +461,19 @@ async def _content(connection: _Connection, data: bytes, answer_timeout: float) 
         client.close()
         raise _AnswerLost(f"no answer within {answer_timeout:g}s") from None
     return _expect(response, 250)
+
+
+async def _asked(connection: _Connection, go_ahead: GoAhead) -> bool:
+    """The sender's go-ahead for a message the relay waits for (after its 354); when it is not
+    given (or asking fails) the connection is closed: the relay drops the half-begun transaction."""
+    try:
+        going = await go_ahead()
+    except BaseException:
+        connection.drop()
+        raise
+    if not going:
+        connection.drop()
+    return going
 
 
 def _transparent(data: bytes) -> bytes:
