@@ -17,14 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from jinja2 import TemplateError
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, func, select
 
 from nurture.clock import as_utc
 from nurture.definitions import Program
 from nurture.definitions.form import Form
 from nurture.delivery.message_ids import new_message_id
 from nurture.durations import parse_duration
-from nurture.forms.opt_in import LIFTABLE, OptInLink, expire_pending, sign_link
+from nurture.forms.opt_in import LIFTABLE, OptInLink, expire_held, sign_link
 from nurture.i18n import DEFAULT_TEMPLATES, Reader, own_environment, render_own
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents
@@ -87,13 +87,15 @@ class ConfirmationMail:
         self.default_templates = own_environment(DEFAULT_TEMPLATES)
         self.zone = zone(settings.timezone)
 
-    def ask(self, conn: Connection, asked: Sequence[AskedConsent], now: datetime) -> list[ConfirmationSent]:
+    def ask(
+        self, conn: Connection, asked: Sequence[AskedConsent], now: datetime, *, any_suppressed: bool = True
+    ) -> list[ConfirmationSent]:
         """Record pending consent for each post's topics not yet confirmed and queue a
-        confirmation email where it may be sent; what became of each post."""
+        confirmation email where it may be sent; what became of each post. ``any_suppressed``
+        False: the caller knows that none of the addresses is suppressed."""
         settings = self.settings
-        ids = [post.lead_id for post in asked]
-        expire_pending(conn, now, self.expiry, lead_ids=ids)
-        states = current_consents(conn, ids)
+        states = current_consents(conn, [post.lead_id for post in asked])
+        expire_held(conn, states, now, self.expiry)  # an old pending consent is asked anew
         open_topics = [
             [t for t in _topics(post.form)
              if (found := states.get((post.lead_id, t))) is None or found.status != "confirmed"]
@@ -101,23 +103,22 @@ class ConfirmationMail:
         ]  # fmt: skip
         asking = [n for n, topics in enumerate(open_topics) if topics]
         since = now - timedelta(days=1)
-        # Before this group's rows: posts from each IP address, and which of these leads were
-        # already asked from it at this very moment (the count is of (lead, moment) pairs).
-        ips = sorted({ip for n in asking if (ip := asked[n].ip) is not None})
-        from_ip, asked_now = self._asked_from(conn, ips, since, now, [asked[n].lead_id for n in asking])
+        # Posts from each IP address before these; each of these counts when it is judged.
+        from_ip = self._asked_from(
+            conn, sorted({ip for n in asking if (ip := asked[n].ip) is not None}), since
+        )
         pending = consent_rows(
             [asked[n] for n in asking], "pending", now, topics=[open_topics[n] for n in asking]
         )
         if pending:
             conn.execute(consents.insert(), pending)
-        blocked = self._blocked(conn, [asked[n].email for n in asking])
+        blocked = self._blocked(conn, [asked[n].email for n in asking]) if any_suppressed else {}
         sent_to = self._emails_to(conn, [asked[n].email for n in asking], since)
         outcome: list[ConfirmationSent] = ["already_confirmed"] * len(asked)
         links: list[tuple[int, OptInLink]] = []
         for n in asking:
             post = asked[n]
-            if post.ip is not None and (post.ip, post.lead_id) not in asked_now:
-                asked_now.add((post.ip, post.lead_id))
+            if post.ip is not None:
                 from_ip[post.ip] += 1
             reason = blocked.get(post.email)
             if reason is not None and reason not in LIFTABLE:
@@ -138,13 +139,11 @@ class ConfirmationMail:
             self._queue(conn, [(asked[n], link) for n, link in links], now)
         return outcome
 
-    def _asked_from(
-        self, conn: Connection, ips: Sequence[str], since: datetime, now: datetime, lead_ids: Sequence[int]
-    ) -> tuple[Counter[str], set[tuple[str, int]]]:
+    def _asked_from(self, conn: Connection, ips: Sequence[str], since: datetime) -> Counter[str]:
         """Double opt-in posts from each IP address since then (each writes its pending rows at
-        one moment), and the (IP, lead) pairs already written at ``now``."""
+        one moment)."""
         if not ips:
-            return Counter(), set()
+            return Counter()
         c = consents.c
         posts = (
             select(c.ip, c.lead_id, c.at)
@@ -152,18 +151,8 @@ class ConfirmationMail:
             .distinct()
             .subquery()
         )
-        counted = Counter({str(ip): int(n) for ip, n in conn.execute(
-            select(posts.c.ip, func.count()).group_by(posts.c.ip)
-        )})  # fmt: skip
-        at_now = select(c.ip, c.lead_id).where(
-            and_(
-                c.status == "pending",
-                c.ip.in_(ips),
-                c.at == as_utc(now),
-                c.lead_id.in_(sorted(set(lead_ids))),
-            )
-        )
-        return counted, {(str(ip), int(lead_id)) for ip, lead_id in conn.execute(at_now)}
+        counted = conn.execute(select(posts.c.ip, func.count()).group_by(posts.c.ip))
+        return Counter({str(ip): int(n) for ip, n in counted})
 
     def _blocked(self, conn: Connection, addresses: Sequence[str]) -> dict[str, str]:
         """The suppression reason of each suppressed address."""

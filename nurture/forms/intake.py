@@ -166,6 +166,7 @@ class FormIntake:
         statuses: list[UpsertStatus] = ["unchanged"] * len(posts)
         created: list[int] = []
         changed: list[int] = []
+        suppressed = 0  # of these addresses
         by_form: dict[str, list[int]] = {}
         for n, post in enumerate(posts):
             by_form.setdefault(post.form.key, []).append(n)
@@ -179,6 +180,7 @@ class FormIntake:
                 statuses[n] = outcome  # type: ignore[call-overload]
             created += written.created
             changed += written.changed
+            suppressed += written.suppressed
         if then is not None and (created or changed):
             then.leads_imported(conn, created, changed, now)
         items = [
@@ -203,7 +205,11 @@ class FormIntake:
         sent: dict[int, ConfirmationSent] = {}
         if double:
             sent = dict(
-                zip((n for n, _ in double), self.mail.ask(conn, [a for _, a in double], now), strict=True)
+                zip(
+                    (n for n, _ in double),
+                    self.mail.ask(conn, [a for _, a in double], now, any_suppressed=suppressed > 0),
+                    strict=True,
+                )
             )
         return [Accepted(lead_ids[n], statuses[n], False, sent.get(n)) for n in range(len(posts))]
 
