@@ -111,13 +111,32 @@ class GroupWriter(Generic[Item, Outcome]):
                     stopping = True
                     break
                 batch.append(item)
-            outcomes = self._write(batch)
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-            for waiting, outcome in zip(batch, outcomes, strict=True):
-                by_loop.setdefault(waiting.loop, []).append((waiting.future, outcome))
-            for loop, answers in by_loop.items():
-                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                    loop.call_soon_threadsafe(_deliver, answers)
+            try:
+                outcomes = self._write(batch)
+            except BaseException:
+                # The thread is going down (an error that is no Exception): the group's requests
+                # are answered that nothing was stored rather than left waiting, and a new
+                # writer takes over the queue.
+                self._answer(batch, [NotRecorded()] * len(batch))
+                self._replace_writer(stopping)
+                raise
+            self._answer(batch, outcomes)
+
+    def _replace_writer(self, stopping: bool) -> None:
+        with self._lock:
+            if self._thread is threading.current_thread():
+                self._thread = None
+                if not stopping:
+                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                    self._thread.start()
+
+    def _answer(self, batch: Sequence[_Waiting], outcomes: Sequence[Any]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for waiting, outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(waiting.loop, []).append((waiting.future, outcome))
+        for loop, answers in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_deliver, answers)
 
     def _write(self, batch: Sequence[_Waiting]) -> list[Any]:
         items = [waiting.item for waiting in batch]
