@@ -29,7 +29,7 @@ from nurture.i18n import DEFAULT_TEMPLATES, Reader, own_environment, render_own
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents
 from nurture.settings import Settings
-from nurture.store.schema import consents, leads, messages, suppressions
+from nurture.store.schema import audit_log, consents, leads, messages, suppressions
 from nurture.tokens import TokenSigner
 from nurture.zones import zone
 
@@ -113,7 +113,7 @@ class ConfirmationMail:
         if pending:
             conn.execute(consents.insert(), pending)
         blocked = self._blocked(conn, [asked[n].email for n in asking]) if any_suppressed else {}
-        sent_to = self._emails_to(conn, [asked[n].email for n in asking], since)
+        sent_to = self._emails_to(conn, [asked[n] for n in asking], since)
         outcome: list[ConfirmationSent] = ["already_confirmed"] * len(asked)
         links: list[tuple[int, OptInLink]] = []
         for n in asking:
@@ -163,18 +163,24 @@ class ConfirmationMail:
         query = select(s.email_hash, s.reason).where(s.email_hash.in_(sorted(by_hash)))
         return {by_hash[h]: str(reason) for h, reason in conn.execute(query)}
 
-    def _emails_to(self, conn: Connection, addresses: Sequence[str], since: datetime) -> Counter[str]:
-        """Confirmation emails queued to each address since then."""
-        if not addresses:
+    def _emails_to(self, conn: Connection, asked: Sequence[AskedConsent], since: datetime) -> Counter[str]:
+        """Confirmation emails queued to each post's address since then.
+
+        Each was queued for the lead with that address, and only a merge moves a lead's emails
+        to another: without a merge since then (merges are in the audit log), they are found
+        through the leads' own emails (an index) rather than by reading every email there is."""
+        if not asked:
             return Counter()
-        m = messages.c
+        m, a = messages.c, audit_log.c
+        addresses = sorted({post.email for post in asked})
         query = (
             select(m.to_address, func.count())
-            .where(
-                m.kind == CONFIRMATION_KIND, m.to_address.in_(sorted(set(addresses))), m.created_at > since
-            )
+            .where(m.kind == CONFIRMATION_KIND, m.to_address.in_(addresses), m.created_at > since)
             .group_by(m.to_address)
         )
+        merged = conn.scalar(select(a.id).where(a.action == "merge", a.at > as_utc(since)).limit(1))
+        if merged is None:
+            query = query.where(m.lead_id.in_(sorted({post.lead_id for post in asked})))
         return Counter({str(address): int(n) for address, n in conn.execute(query)})
 
     def _queue(
