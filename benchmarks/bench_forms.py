@@ -2,8 +2,10 @@
 
 The server runs in its own process (uvicorn, one worker, the demo program with two forms added,
 SQLite, scoring on); the load comes from a second process, an asyncio client on raw sockets with
-keep-alive connections, each post urlencoded with an allowed ``Origin``. The per-IP rate limit is
-switched off (every post comes from 127.0.0.1). Scenarios, side by side:
+keep-alive connections, each post urlencoded with an allowed ``Origin`` and, as a site's visitors
+behind a proxy, its own address in ``X-Forwarded-For`` (``--one-address``: every post from
+127.0.0.1, the case the per-address limits of double opt-in are there for). The per-IP rate limit
+is switched off. Scenarios, side by side:
 
 - ``new``: a new address each post (lead created, fit scored, event, consent confirmed);
 - ``known``: addresses that are leads already (lead updated, event, consent);
@@ -99,8 +101,8 @@ def prepare(root: Path, known: int) -> list[str]:
     return [row["email"] for row in rows]
 
 
-def bodies(kind: str, count: int, known: list[str], salt: str) -> list[tuple[str, str]]:
-    """(form key, urlencoded body) for each post of a scenario."""
+def bodies(kind: str, count: int, known: list[str], salt: str, one_address: bool = False) -> list[list[str]]:
+    """[form key, urlencoded body, visitor's address or ""] for each post of a scenario."""
     rng = random.Random(7)
     posts = []
     for n in range(count):
@@ -113,15 +115,17 @@ def bodies(kind: str, count: int, known: list[str], salt: str) -> list[tuple[str
         fields = {"email": email, "first_name": "Lena", "consent": "on", "website": ""}
         if key == "demo":
             fields.update(company=f"Firma {rng.randrange(500)}", job_title="Head of Operations", country="DE")
-        posts.append((key, urlencode(fields)))
+        visitor = "" if one_address else f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
+        posts.append([key, urlencode(fields), visitor])
     return posts
 
 
 def _request(post: list[str]) -> bytes:
-    key, body = post
+    key, body, visitor = post
     data = body.encode("ascii")
+    forwarded = f"X-Forwarded-For: {visitor}\r\n" if visitor else ""
     return (
-        f"POST /forms/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {ORIGIN}\r\n"
+        f"POST /forms/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {ORIGIN}\r\n{forwarded}"
         f"Referer: {ORIGIN}/seite\r\nContent-Type: application/x-www-form-urlencoded\r\n"
         f"Content-Length: {len(data)}\r\n\r\n".encode("ascii")
         + data
@@ -147,6 +151,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--quick", action="store_true", help="1,000 posts per scenario, at most 10 s each")
+    parser.add_argument("--one-address", action="store_true", help="every post from 127.0.0.1")
     parser.add_argument("--serve", nargs=2, metavar=("ROOT", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--load", nargs=2, metavar=("PORT", "POSTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -168,11 +173,11 @@ def main() -> None:
             command = [sys.executable, __file__, "--connections", str(args.connections)]
             # A short warm-up so imports, templates and the first connections are not measured.
             warm = root / "warm.json"
-            warm.write_text(json.dumps(bodies("new", 200, known, "warm")))
+            warm.write_text(json.dumps(bodies("new", 200, known, "warm", args.one_address)))
             run_load(command, port, warm)
             for kind in ("new", "known", "double_opt_in"):
                 posts_file = root / f"{kind}.json"
-                posts_file.write_text(json.dumps(bodies(kind, args.requests, known, "run")))
+                posts_file.write_text(json.dumps(bodies(kind, args.requests, known, "run", args.one_address)))
                 cpu_before = server_cpu_seconds()
                 results[kind] = run_load([*command, "--seconds", str(args.seconds)], port, posts_file)
                 cpu_after = server_cpu_seconds()
@@ -180,10 +185,11 @@ def main() -> None:
                     results[kind]["cpu_ms"] = (cpu_after - cpu_before) * 1000 / results[kind]["requests"]
 
     print(f"load average before the run: {load_before}; after: {_load_average()}")
+    addresses = "every post from one address" if args.one_address else "a visitor address per post"
     print(
-        f"server: uvicorn ({uvicorn_flavour()}), 1 worker, SQLite, scoring on, rate limit off; load: {args.connections} keep-alive "
-        f"connections from a second process, {os.cpu_count()} cores; "
-        f"target >= {TARGET_PER_S} req/s, p99 < {TARGET_P99_MS:g} ms"
+        f"server: uvicorn ({uvicorn_flavour()}), 1 worker, SQLite, scoring on, rate limit off; "
+        f"load: {args.connections} keep-alive connections from a second process, {addresses}, "
+        f"{os.cpu_count()} cores; target >= {TARGET_PER_S} req/s, p99 < {TARGET_P99_MS:g} ms"
     )
     print(
         f"{'scenario':<14} {'posts':>7} {'errors':>7} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7}"
