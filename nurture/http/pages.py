@@ -32,7 +32,6 @@ from nurture.zones import zone
 
 log = logging.getLogger("nurture.http")
 
-
 def page_style(branding: Branding) -> str:
     """The one stylesheet of every page, in the workspace's colours (checked hex values)."""
     return (
