@@ -5,7 +5,9 @@ The lead is created or updated by the lead importer (so fit is recomputed, new l
 ``lead_created`` campaigns and may become MQLs as after any import); the event is recorded like
 one from the ingest API. A visitor who clicks twice within :data:`DOUBLE_POST_WINDOW` posts the
 same values twice: the second post is answered like the first and records nothing.
-Consent is its own record per topic (:mod:`nurture.leads.consent`); the lead's stage is not
+Posts are stored together: a group of posts (:meth:`FormIntake.accept_many`) is written with one
+lookup, one insert and one run of what follows per table, each post answered as if it had come
+alone. Consent is its own record per topic (:mod:`nurture.leads.consent`); the lead's stage is not
 touched: an SQL who fills in a newsletter form stays an SQL.
 """
 
@@ -13,50 +15,38 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
-from jinja2 import TemplateError
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
-from nurture.clock import as_utc
 from nurture.definitions import Program
 from nurture.definitions.form import OPT_IN_CONFIRMED, Form
-from nurture.delivery.message_ids import new_message_id
-from nurture.durations import parse_duration
 from nurture.engagement import record_events
-from nurture.forms.opt_in import (
-    LIFTABLE,
-    Confirmation,
-    OptInLink,
-    confirm,
-    expire_pending,
-    read_link,
-    sign_link,
+from nurture.forms.confirmation import (
+    CONFIRMATION_KIND,
+    AskedConsent,
+    ConfirmationMail,
+    ConfirmationSent,
+    consent_rows,
 )
+from nurture.forms.opt_in import Confirmation, confirm, read_link
 from nurture.forms.submission import Submission
-from nurture.i18n import DEFAULT_TEMPLATES, Reader, own_environment, render_own
-from nurture.leads.addresses import suppression_hash
-from nurture.leads.consent import current_consents, record_consent
-from nurture.leads.importer import LeadImporter, UpsertStatus
+from nurture.leads.importer import UpsertStatus
+from nurture.leads.validate import validate_record
+from nurture.leads.write_rows import write_leads
 from nurture.settings import Settings
-from nurture.store.schema import consents, events, leads, messages, suppressions
+from nurture.store.schema import consents, events, leads
 from nurture.tokens import TokenSigner
-from nurture.zones import zone
 
 if TYPE_CHECKING:
     from nurture.facts import WhatFollows
 
-log = logging.getLogger(__name__)
+__all__ = ["CONFIRMATION_KIND", "Accepted", "ConfirmationSent", "FormIntake", "Post", "TwinPosts"]
 
 DOUBLE_POST_WINDOW = timedelta(seconds=10)
-CONFIRMATION_KIND = "opt_in_confirmation"  # messages.kind: nurture's own, untracked, no List-Unsubscribe
-_WHITESPACE = re.compile(r"\s+")
-
-ConfirmationSent = Literal["sent", "already_confirmed", "address_limit", "ip_limit", "suppressed"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +59,28 @@ class Accepted:
     confirmation: ConfirmationSent | None = None  # double opt-in only
 
 
+@dataclass(frozen=True)
+class Post:
+    """A checked post waiting to be stored: the form, what it says, and who sent it when."""
+
+    form: Form
+    submission: Submission
+    ip: str | None
+    accept_language: str | None  # the visitor's browser's: the confirmation email's language
+    keys: tuple[str, str]  # its event ids in its double-post window and the one before
+
+    @classmethod
+    def of(
+        cls, form: Form, submission: Submission, now: datetime, ip: str | None, accept_language: str | None
+    ) -> Post:
+        return cls(form, submission, ip, accept_language, _post_keys(form, submission, now))
+
+
+class TwinPosts(Exception):
+    """Another process stored one of a group's posts at the same moment: the group is rolled
+    back, to be stored post by post (where a twin is answered as a double post)."""
+
+
 class FormIntake:
     """Stores good posts of a program's forms; built once per process (settings and key)."""
 
@@ -76,19 +88,12 @@ class FormIntake:
         self.program = program
         self.settings = settings
         self.signer = signer
-        self.expiry = parse_duration(settings.opt_in_expiry)
-        self.base_url = settings.base_url.rstrip("/")
-        self.message_domain = settings.from_address.rpartition("@")[2].strip(" >") or "nurture.invalid"
-        self.templates = own_environment(program.templates_dir, DEFAULT_TEMPLATES)
-        self.default_templates = own_environment(DEFAULT_TEMPLATES)
-        self.zone = zone(settings.timezone)
-
-    @property
-    def topics(self) -> set[str]:
-        """Every subscription topic the program's campaigns and forms name."""
-        found = {c.topic for c in self.program.campaigns.values()}
-        found.update(t for f in self.program.forms.values() if f.consent for t in f.consent.topics)
-        return found
+        self.mail = ConfirmationMail(program, settings, signer)
+        self.expiry = self.mail.expiry
+        self.topics = frozenset(  # every subscription topic the program's campaigns and forms name
+            {c.topic for c in program.campaigns.values()}
+            | {t for f in program.forms.values() if f.consent for t in f.consent.topics}
+        )
 
     def accept(
         self,
@@ -104,118 +109,109 @@ class FormIntake:
         """Store a checked post; ``then`` is what follows a change to a lead. ``accept_language``
         (the visitor's browser's) chooses the confirmation email's language when the lead has no
         locale; else the workspace's ``locale``."""
-        key, earlier = _post_keys(form, submission, now)
-        if conn.execute(select(events.c.id).where(events.c.idempotency_key.in_([key, earlier]))).first():
-            lead_id = conn.scalar(select(leads.c.id).where(leads.c.email == submission.email))
-            return Accepted(int(lead_id or 0), "unchanged", repeated=True)
-        importer = LeadImporter(conn.engine, now, on_batch=then.leads_imported if then else None)
-        upserted = importer.upsert(conn, submission.record, f"form {form.key}")
-        item = {"type": form.event, "email": submission.email, "id": key, "form": form.key}
-        result = record_events(conn, then, [item], now)
-        if result.stored == 0:  # the same post, stored by a twin request a moment ago
-            return Accepted(upserted.lead_id, upserted.status, repeated=True)
-        confirmation = None
-        if submission.consented and form.consent is not None:
-            confirmation = self._consent(conn, form, upserted.lead_id, submission, now, ip, accept_language)
-        return Accepted(upserted.lead_id, upserted.status, False, confirmation)
+        (accepted,) = self.accept_many(conn, then, [Post.of(form, submission, now, ip, accept_language)], now)
+        return accepted
 
-    def _consent(
-        self,
-        conn: Connection,
-        form: Form,
-        lead_id: int,
-        submission: Submission,
-        now: datetime,
-        ip: str | None,
-        accept_language: str | None,
-    ) -> ConfirmationSent | None:
-        assert form.consent is not None
-        version = form.consent.version
-        if not form.double_opt_in:
-            for topic in form.consent.topics:
-                record_consent(
-                    conn, lead_id, topic, "confirmed", now, source="form", text_version=version, ip=ip
+    def accept_many(
+        self, conn: Connection, then: WhatFollows | None, posts: Sequence[Post], now: datetime
+    ) -> list[Accepted]:
+        """Store checked posts in the caller's transaction, each as if it had come alone and in
+        order: a post of an address an earlier post of the group named waits for that one.
+        :class:`TwinPosts` when another process stored one of them meanwhile (more than one post)."""
+        answers: list[Accepted | None] = [None] * len(posts)
+        waiting = list(range(len(posts)))
+        while waiting:
+            now_round: list[int] = []
+            later: list[int] = []
+            named: set[str] = set()
+            for n in waiting:
+                email = posts[n].submission.email
+                (later if email in named else now_round).append(n)
+                named.add(email)
+            for n, accepted in zip(
+                now_round, self._accept_round(conn, then, [posts[n] for n in now_round], now), strict=True
+            ):
+                answers[n] = accepted
+            waiting = later
+        return [a for a in answers if a is not None]
+
+    def _accept_round(
+        self, conn: Connection, then: WhatFollows | None, posts: Sequence[Post], now: datetime
+    ) -> list[Accepted]:
+        """Posts of different addresses, stored together."""
+        keys = sorted({key for post in posts for key in post.keys})
+        taken = set(conn.scalars(select(events.c.idempotency_key).where(events.c.idempotency_key.in_(keys))))
+        repeated = [n for n, post in enumerate(posts) if taken.intersection(post.keys)]
+        answers: list[Accepted | None] = [None] * len(posts)
+        if repeated:
+            emails = [posts[n].submission.email for n in repeated]
+            ids = dict(conn.execute(select(leads.c.email, leads.c.id).where(leads.c.email.in_(emails))).all())
+            for n in repeated:
+                answers[n] = Accepted(
+                    int(ids.get(posts[n].submission.email) or 0), "unchanged", repeated=True
                 )
-            return None
-        expire_pending(conn, now, self.expiry, lead_ids=[lead_id])
-        states = current_consents(conn, [lead_id])
-        open_topics = [
-            t for t in form.consent.topics
-            if (found := states.get((lead_id, t))) is None or found.status != "confirmed"
-        ]  # fmt: skip
-        if not open_topics:
-            return "already_confirmed"
-        for topic in open_topics:
-            record_consent(conn, lead_id, topic, "pending", now, source="form", text_version=version, ip=ip)
-        blocked = conn.scalar(
-            select(suppressions.c.reason).where(
-                suppressions.c.email_hash == suppression_hash(submission.email)
+        fresh = [n for n in range(len(posts)) if answers[n] is None]
+        if fresh:
+            for n, accepted in zip(
+                fresh, self._store(conn, then, [posts[n] for n in fresh], now), strict=True
+            ):
+                answers[n] = accepted
+        return [a for a in answers if a is not None]
+
+    def _store(
+        self, conn: Connection, then: WhatFollows | None, posts: Sequence[Post], now: datetime
+    ) -> list[Accepted]:
+        """New posts of different addresses: the leads, the forms' events, the consent."""
+        lead_ids: list[int] = [0] * len(posts)
+        statuses: list[UpsertStatus] = ["unchanged"] * len(posts)
+        created: list[int] = []
+        changed: list[int] = []
+        suppressed = 0  # of these addresses
+        by_form: dict[str, list[int]] = {}
+        for n, post in enumerate(posts):
+            by_form.setdefault(post.form.key, []).append(n)
+        for key, positions in by_form.items():
+            # As a leads file's rows: blank values erase nothing, a new lead starts at its stage.
+            rows = [validate_record(posts[n].submission.record) for n in positions]
+            written = write_leads(conn, rows, now, f"form {key}", actor=f"form {key}")
+            for n, lead_id, outcome in zip(positions, written.lead_ids, written.outcomes, strict=True):
+                assert lead_id is not None  # not a dry run: a new lead has its id
+                lead_ids[n] = lead_id
+                statuses[n] = outcome  # type: ignore[call-overload]
+            created += written.created
+            changed += written.changed
+            suppressed += written.suppressed
+        if then is not None and (created or changed):
+            then.leads_imported(conn, created, changed, now)
+        items = [
+            {"type": p.form.event, "email": p.submission.email, "id": p.keys[0], "form": p.form.key}
+            for p in posts
+        ]
+        result = record_events(conn, then, items, now)
+        if result.stored < len(items):
+            if len(posts) > 1:
+                raise TwinPosts(f"{len(items) - result.stored} of {len(items)} form posts stored elsewhere")
+            # The same post, stored by a twin request a moment ago.
+            return [Accepted(lead_ids[0], statuses[0], repeated=True)]
+        consenting = [
+            (n, AskedConsent(post.form, lead_ids[n], post.submission.email, post.ip, post.accept_language))
+            for n, post in enumerate(posts)
+            if post.submission.consented and post.form.consent is not None
+        ]
+        confirmed = consent_rows([a for _, a in consenting if not a.form.double_opt_in], "confirmed", now)
+        if confirmed:
+            conn.execute(consents.insert(), confirmed)
+        double = [(n, a) for n, a in consenting if a.form.double_opt_in]
+        sent: dict[int, ConfirmationSent] = {}
+        if double:
+            sent = dict(
+                zip(
+                    (n for n, _ in double),
+                    self.mail.ask(conn, [a for _, a in double], now, any_suppressed=suppressed > 0),
+                    strict=True,
+                )
             )
-        )
-        if blocked is not None and blocked not in LIFTABLE:
-            return "suppressed"  # a bounced or complaining address is never mailed, this email included
-        since = now - timedelta(days=1)
-        if self._emails_to(conn, submission.email, since) >= self.settings.opt_in_emails_per_address:
-            return "address_limit"
-        if ip is not None and self._asked_from(conn, ip, since) > self.settings.opt_in_emails_per_ip:
-            return "ip_limit"
-        link = OptInLink(lead_id, form.key, version, tuple(open_topics))
-        self._queue_email(conn, form, lead_id, link, now, accept_language)
-        return "sent"
-
-    def _emails_to(self, conn: Connection, address: str, since: datetime) -> int:
-        m = messages.c
-        query = select(func.count()).where(
-            m.kind == CONFIRMATION_KIND, m.to_address == address, m.created_at > since
-        )
-        return int(conn.scalar(query) or 0)
-
-    def _asked_from(self, conn: Connection, ip: str, since: datetime) -> int:
-        """Double opt-in posts from ``ip`` since then (each writes its pending rows at one moment)."""
-        c = consents.c
-        posts = select(c.lead_id, c.at).where(c.status == "pending", c.ip == ip, c.at > since).distinct()
-        return int(conn.scalar(select(func.count()).select_from(posts.subquery())) or 0)
-
-    def _queue_email(
-        self,
-        conn: Connection,
-        form: Form,
-        lead_id: int,
-        link: OptInLink,
-        now: datetime,
-        accept_language: str | None,
-    ) -> None:
-        lead = leads.c
-        row = conn.execute(select(lead.email, lead.first_name, lead.locale).where(lead.id == lead_id)).one()
-        reader = Reader.of(
-            [row.locale], accept_language=accept_language, default=self.settings.locale, zone=self.zone
-        )
-        expires_at = now + self.expiry
-        token = sign_link(self.signer, link, expires_at)
-        assert form.consent is not None
-        variables = {
-            "lead": {"email": row.email, "first_name": row.first_name or ""},
-            "form": {"key": form.key, "name": form.name or ""},
-            "consent": {"text": form.consent.text, "version": form.consent.version},
-            "confirm_url": f"{self.base_url}/forms/confirm/{token}",
-            "expires_at": expires_at,
-        }
-        subject, html, text = self._render(reader, variables)
-        at = as_utc(now)
-        conn.execute(
-            messages.insert().values(
-                lead_id=lead_id, kind=CONFIRMATION_KIND, to_address=row.email, subject=subject, html=html,
-                text=text, message_id=new_message_id(self.message_domain, now), status="queued",
-                attempts=0, next_attempt_at=at, created_at=at,
-            )
-        )  # fmt: skip
-
-    def _render(self, reader: Reader, variables: dict[str, Any]) -> tuple[str, str, str]:
-        try:
-            return _render(self.templates, reader, variables)
-        except TemplateError as exc:
-            log.error("templates/forms/confirm.* failed (%s); sending nurture's own instead", exc)
-            return _render(self.default_templates, reader, variables)
+        return [Accepted(lead_ids[n], statuses[n], False, sent.get(n)) for n in range(len(posts))]
 
     def confirm(
         self, conn: Connection, then: WhatFollows | None, token: str, now: datetime, ip: str | None
@@ -234,14 +230,6 @@ class FormIntake:
             }  # fmt: skip
             record_events(conn, then, [item], now)
         return done
-
-
-def _render(env: Any, reader: Reader, variables: dict[str, Any]) -> tuple[str, str, str]:
-    subject = render_own(env.get_template("forms/confirm.subject.txt"), reader, variables)
-    html = render_own(env.get_template("forms/confirm.html"), reader, variables)
-    text = render_own(env.get_template("forms/confirm.txt"), reader, variables)
-    # The form's name reaches the subject: one line, whatever it holds.
-    return _WHITESPACE.sub(" ", subject).strip()[:998], html, text
 
 
 def _post_keys(form: Form, submission: Submission, now: datetime) -> tuple[str, str]:

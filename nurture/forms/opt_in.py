@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, select, update
 from nurture.clock import as_utc
 from nurture.guards.audit import record_audit
 from nurture.leads.addresses import suppression_hash
-from nurture.leads.consent import current_consents, record_consent
+from nurture.leads.consent import Consent, current_consents, record_consent
 from nurture.store.schema import audit_log, consents, leads, suppressions, topic_suppressions
 from nurture.tokens import InvalidToken, TokenSigner
 
@@ -196,8 +196,17 @@ def expire_pending(
         lead_ids = [int(lead_id) for lead_id in conn.scalars(query)]
     if not lead_ids:
         return 0
+    return expire_held(conn, current_consents(conn, lead_ids), now, expiry)
+
+
+def expire_held(
+    conn: Connection, held: dict[tuple[int, str], Consent], now: datetime, expiry: timedelta
+) -> int:
+    """:func:`expire_pending` for consent states already read (``held``, which is brought up to
+    date); how many expired."""
+    cutoff = as_utc(now - expiry)
     expired = 0
-    for (lead_id, topic), state in current_consents(conn, lead_ids).items():
+    for (lead_id, topic), state in list(held.items()):
         if state.status == "pending" and as_utc(state.at) <= cutoff:
             record_consent(
                 conn,
@@ -209,5 +218,6 @@ def expire_pending(
                 text_version=state.text_version,
                 ip=None,
             )
+            held[(lead_id, topic)] = replace(state, status="expired", at=now, source="expiry", ip=None)
             expired += 1
     return expired

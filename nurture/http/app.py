@@ -69,6 +69,7 @@ def create_app(
         ctx = source
         if checks:
             ctx.checks = {**ctx.checks, **checks}
+    forms = FormRoutes(ctx)
     routes: list[BaseRoute] = [
         *TrackingRoutes(ctx).routes(),
         *UnsubscribeRoutes(ctx).routes(),
@@ -76,7 +77,7 @@ def create_app(
         *LeadPageRoutes(ctx).routes(),
         *IngestRoutes(ctx).routes(),
         *LeadRoutes(ctx).routes(),
-        *FormRoutes(ctx).routes(),
+        *forms.routes(),
         *SalesApiRoutes(ctx).routes(),
         *HealthRoutes(ctx).routes(),
     ]
@@ -86,6 +87,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(ctx.sightings.stop)  # what readers were answered for is written
+        await run_in_threadpool(forms.stop)  # and the posts still waiting
         if ctx.owns_engine:
             ctx.engine.dispose()
 

@@ -10,6 +10,9 @@ A bad post records nothing. A browser is sent back to the page it came from with
 ``form_errors=field:code,...`` in the query (names and codes only, never what was typed); a
 client asking for ``application/json`` gets the errors as JSON with the status. A good post is
 stored (:class:`nurture.forms.FormIntake`) and the browser goes to the form's thank-you page.
+Good posts arriving together are stored together, a group per transaction
+(:class:`nurture.http.writer.GroupWriter`); each is answered once its group is committed, and a
+post that could not be stored is answered 503.
 
 ``GET /forms/confirm/{token}`` asks (link scanners follow GET links, so a GET confirms nothing);
 ``POST`` confirms.
@@ -18,26 +21,34 @@ stored (:class:`nurture.forms.FormIntake`) and the browser goes to the form's th
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email import message_from_bytes
 from email.message import Message
 from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from nurture.definitions.form import Form
-from nurture.forms import HONEYPOT, Accepted, Confirmation, FieldError, FormIntake, read_submission
+from nurture.forms import (
+    HONEYPOT,
+    Accepted,
+    Confirmation,
+    FieldError,
+    FormIntake,
+    Post,
+    read_submission,
+)
 from nurture.forms.opt_in import current_lead, read_link
 from nurture.http.context import HttpContext
 from nurture.http.pages import mask_email
 from nurture.http.rate_limit import RateLimiter
 from nurture.http.reading import BodyTooLarge, client_ip, read_body
+from nurture.http.writer import GroupWriter, NotRecorded
 from nurture.settings import origin_of
 from nurture.store.schema import leads
 from nurture.tokens import InvalidToken
@@ -57,6 +68,16 @@ class FormRoutes:
         self.allowed = frozenset(settings.allowed_origins if settings else ())
         self.limiter = RateLimiter(settings.form_rate_limit if settings else 0)
         self._intake: FormIntake | None = None
+        self.writer: GroupWriter[tuple[FormIntake, Post], Accepted] = GroupWriter(
+            ctx.transaction,
+            self._store,
+            name="nurture-forms",
+            describe=lambda p: f"a post of form {p[1].form.key}",
+        )
+
+    def stop(self) -> None:
+        """Store the posts still waiting, then stop the writer (the app's shutdown)."""
+        self.writer.stop()
 
     def routes(self) -> list[Route]:
         return [
@@ -135,11 +156,10 @@ class FormRoutes:
         checked = read_submission(form, posted)
         if isinstance(checked, list):
             return self._bad(request, checked, "input", wants_json, cors)
-        now = self.ctx.clock.now()
+        post = Post.of(form, checked, self.ctx.clock.now(), ip, request.headers.get("accept-language"))
         try:
-            await run_in_threadpool(self._accept, intake, form, checked, now, ip, request)
-        except Exception:
-            log.exception("could not store a post of form %s", form.key)
+            await self.writer.store((intake, post))
+        except NotRecorded:
             if wants_json:
                 return JSONResponse({"error": "temporarily unavailable"}, status_code=503, headers=cors)
             return self.ctx.pages.render("unavailable", self.ctx.pages.reader(request), 503)
@@ -149,12 +169,21 @@ class FormRoutes:
             return JSONResponse(body, headers=cors)
         return RedirectResponse(_on_origin(form.thank_you), status_code=303, headers=cors)
 
-    def _accept(
-        self, intake: FormIntake, form: Form, checked: Any, now: Any, ip: str | None, request: Request
-    ) -> Accepted:
-        languages = request.headers.get("accept-language")
-        with self.ctx.transaction() as conn:
-            return intake.accept(conn, self.ctx.lifecycle, form, checked, now, ip, accept_language=languages)
+    def _store(self, conn: Connection, group: Sequence[tuple[FormIntake, Post]]) -> list[Accepted]:
+        """Store a group of posts in one transaction (the writer thread's); a daemon's reload
+        between two posts leaves posts of two programs, each stored by its own intake."""
+        now = self.ctx.clock.now()
+        then = self.ctx.lifecycle
+        answers: list[Accepted] = []
+        start = 0
+        while start < len(group):
+            intake = group[start][0]
+            end = start
+            while end < len(group) and group[end][0] is intake:
+                end += 1
+            answers += intake.accept_many(conn, then, [post for _, post in group[start:end]], now)
+            start = end
+        return answers
 
     def _refuse(self, request: Request, reason: str, wants_json: bool, headers: dict[str, str]) -> Response:
         status = _STATUS[reason]

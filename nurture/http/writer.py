@@ -1,11 +1,16 @@
-"""Writing the opens and clicks of concurrent requests together (group commit).
+"""Writing what concurrent requests bring together (group commit).
 
-A mailing makes thousands of readers open and click within minutes. Each request still waits
-until its event is committed, but requests that arrive while a transaction is being written share
-the next one: one lookup of their messages, one insert, one call to scoring and one commit for
-all of them, from one writer thread (so SQLite's single writer is never fought over), and one
-wake-up of the event loop per batch. A batch that fails is retried one sighting at a time, so one
-bad event cannot take the others with it.
+A mailing makes thousands of readers open and click within minutes; a campaign's landing page
+makes hundreds of visitors post its form. Each request still waits until what it brought is
+committed, but requests that arrive while a transaction is being written share the next one:
+one lookup, one insert, one call to scoring and one commit for all of them, from one writer
+thread (so SQLite's single writer is never fought over), and one wake-up of the event loop per
+group. Nobody waits to fill a group: when the writer is idle, a lone request is written at once.
+
+A group that fails is retried one item at a time, each in its own transaction, so one bad item
+cannot take the others with it; an item whose own transaction fails is answered with
+:class:`NotRecorded` and nothing of it is stored. A request is answered only after its
+transaction committed: an answer of success always means stored.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from nurture.engagement.tracked import Sighting, Tracked, record_sightings
 
@@ -32,34 +37,46 @@ MAX_BATCH = 500  # a burst larger than this is written in several transactions
 _STOP = object()
 
 Transaction = Callable[[], AbstractContextManager["Connection"]]
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
 
 
 class NotRecorded(Exception):
-    """The sighting could not be stored (the cause is logged)."""
+    """The item could not be stored (the cause is logged)."""
 
 
 class _Waiting(NamedTuple):
-    sighting: Sighting
+    item: Any
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Tracked | None]
+    future: asyncio.Future[Any]
 
 
-class SightingWriter:
-    """Records sightings for request handlers; :meth:`record` returns once it is committed."""
+class GroupWriter(Generic[Item, Outcome]):
+    """Stores items for request handlers with ``write(conn, items)`` (one outcome per item, in
+    order), a group per transaction; :meth:`store` returns once its item is committed."""
 
-    def __init__(self, transaction: Transaction, lifecycle: Callable[[], WhatFollows | None]) -> None:
+    def __init__(
+        self,
+        transaction: Transaction,
+        write: Callable[[Connection, Sequence[Item]], Sequence[Outcome]],
+        *,
+        name: str,
+        describe: Callable[[Item], str] = lambda item: "an item",
+    ) -> None:
         self._transaction = transaction
-        self._lifecycle = lifecycle
+        self._write_group = write
+        self._name = name
+        self._describe = describe
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    async def record(self, sighting: Sighting) -> Tracked | None:
-        """Store a sighting with whatever else is waiting; :class:`NotRecorded` if it failed."""
+    async def store(self, item: Item) -> Outcome:
+        """Store an item with whatever else is waiting; :class:`NotRecorded` if it failed."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Tracked | None] = loop.create_future()
+        future: asyncio.Future[Outcome] = loop.create_future()
         self._ensure_started()
-        self._queue.put(_Waiting(sighting, loop, future))
+        self._queue.put(_Waiting(item, loop, future))
         return await future
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -75,7 +92,7 @@ class SightingWriter:
             return
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="nurture-sightings", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
@@ -94,25 +111,49 @@ class SightingWriter:
                     stopping = True
                     break
                 batch.append(item)
-            outcomes = self._write(batch)
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-            for waiting, outcome in zip(batch, outcomes, strict=True):
-                by_loop.setdefault(waiting.loop, []).append((waiting.future, outcome))
-            for loop, answers in by_loop.items():
-                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                    loop.call_soon_threadsafe(_deliver, answers)
+            try:
+                outcomes = self._write(batch)
+            except BaseException:
+                # The thread is going down (an error that is no Exception): the group's requests
+                # are answered that nothing was stored rather than left waiting, and a new
+                # writer takes over the queue.
+                self._answer(batch, [NotRecorded()] * len(batch))
+                self._replace_writer(stopping)
+                raise
+            self._answer(batch, outcomes)
 
-    def _write(self, batch: Sequence[_Waiting]) -> list[Tracked | NotRecorded | None]:
-        sightings = [waiting.sighting for waiting in batch]
+    def _replace_writer(self, stopping: bool) -> None:
+        with self._lock:
+            if self._thread is threading.current_thread():
+                self._thread = None
+                if not stopping:
+                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                    self._thread.start()
+
+    def _answer(self, batch: Sequence[_Waiting], outcomes: Sequence[Any]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for waiting, outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(waiting.loop, []).append((waiting.future, outcome))
+        for loop, answers in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_deliver, answers)
+
+    def _write(self, batch: Sequence[_Waiting]) -> list[Any]:
+        items = [waiting.item for waiting in batch]
         try:
             with self._transaction() as conn:
-                return list(record_sightings(conn, self._lifecycle(), sightings))
+                outcomes = list(self._write_group(conn, items))
         except Exception:
             if len(batch) > 1:
                 return [outcome for waiting in batch for outcome in self._write([waiting])]
-            sighting = sightings[0]
-            log.exception("could not record a %s of message %s", sighting.kind, sighting.message_id)
+            log.exception("could not record %s", self._describe(items[0]))
             return [NotRecorded()]
+        if len(outcomes) != len(items):  # a writer that lost count answers nobody with success
+            log.error(
+                "%s: %d outcomes for %d items; none answered as stored", self._name, len(outcomes), len(items)
+            )
+            return [NotRecorded()] * len(items)
+        return outcomes
 
 
 def _deliver(answers: list[tuple[asyncio.Future[Any], Any]]) -> None:
@@ -123,3 +164,19 @@ def _deliver(answers: list[tuple[asyncio.Future[Any], Any]]) -> None:
             future.set_exception(outcome)
         else:
             future.set_result(outcome)
+
+
+class SightingWriter(GroupWriter[Sighting, "Tracked | None"]):
+    """Records the opens and clicks of tracking requests; :meth:`record` returns once committed."""
+
+    def __init__(self, transaction: Transaction, lifecycle: Callable[[], WhatFollows | None]) -> None:
+        super().__init__(
+            transaction,
+            lambda conn, sightings: record_sightings(conn, lifecycle(), sightings),
+            name="nurture-sightings",
+            describe=lambda s: f"a {s.kind} of message {s.message_id}",
+        )
+
+    async def record(self, sighting: Sighting) -> Tracked | None:
+        """Store a sighting with whatever else is waiting; :class:`NotRecorded` if it failed."""
+        return await self.store(sighting)

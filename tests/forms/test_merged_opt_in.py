@@ -3,8 +3,13 @@ its pending consent moved to the kept record, and the link confirms it there."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import update
+
 from nurture.guards.audit import record_audit
 from nurture.leads.combine import merge_leads, plan_merge
+from nurture.store.schema import messages
 from tests.forms.conftest import Site
 from tests.forms.test_double_opt_in import GOOD, link_in
 
@@ -43,3 +48,20 @@ def test_a_merge_of_a_merge_is_followed(site: Site) -> None:
     _merge(site, KEEP, "lena.w@alpenblick.de")
     assert site.client.post(path).status_code == 200
     assert site.consent(KEEP, "newsletter") == "confirmed"
+
+
+def test_confirmation_emails_count_for_their_address_after_its_record_was_merged_away(site: Site) -> None:
+    for n in range(3):
+        site.clock.advance(timedelta(minutes=1))
+        site.post("newsletter", {**GOOD, "first_name": f"Lena {n}"}, **{"x-forwarded-for": f"192.0.2.{n}"})
+    with site.store.begin() as conn:
+        conn.execute(update(messages).values(status="sent"))  # sent: a merge leaves their address
+    site.post("demo", {"email": KEEP, "company": "Alpenblick", "consent": "on"})
+    _merge(site, KEEP, OTHER)  # the three emails to OTHER now belong to KEEP's record
+    site.clock.advance(timedelta(minutes=1))
+    site.post("newsletter", {**GOOD, "first_name": "Lena again"}, **{"x-forwarded-for": "192.0.2.9"})
+    assert site.lead(OTHER) is not None  # a new record for the address
+    assert len(site.confirmations()) == 3  # and still no fourth email to it within the day
+    site.clock.advance(timedelta(days=1))
+    site.post("newsletter", {**GOOD, "first_name": "Lena tomorrow"}, **{"x-forwarded-for": "192.0.2.10"})
+    assert [m.to_address for m in site.confirmations()] == [OTHER] * 4
