@@ -7,8 +7,11 @@ Changes, handoffs, events and sends after ``now`` are left out, so a report pinn
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
@@ -20,13 +23,15 @@ from nurture.store.schema import CAMPAIGN_MAIL, events, messages
 
 
 def read_history(conn: Connection, now: datetime) -> History:
-    """Leads, stage changes, handoffs, enrollments and touches recorded up to ``now``."""
+    """Leads, stage changes, handoffs and enrollments recorded up to ``now``; the touches are read
+    lead by lead while the report is made (:func:`touches_by_lead`), never held all at once."""
     return History(
         leads=_leads(conn, now),
         changes=_changes(conn, now),
         handoffs=_handoffs(conn, now),
         enrollments=_enrollments(conn, now),
-        touches=_touches(conn, now),
+        touches={},
+        touch_stream=touches_by_lead(conn, now),
     )
 
 
@@ -37,10 +42,26 @@ def read_stages(conn: Connection, now: datetime) -> History:
     )
 
 
-def _rows(conn: Connection, sql: str, now: datetime) -> Any:
-    """The driver's own rows of ``sql`` (``:now`` bound): a million leads are read here, and
-    SQLAlchemy's per-row result processing would cost more than the database's work."""
-    return bulk.execute(conn, sql, {"now": bulk.instant(conn, now)})
+_BATCH = 10_000
+_cursors = itertools.count()
+
+
+def _rows(conn: Connection, sql: str, now: datetime) -> Iterator[Any]:
+    """The driver's own rows of ``sql`` (``:now`` bound), fetched in batches: a million leads are
+    read here, and SQLAlchemy's per-row result processing would cost more than the database's
+    work. On PostgreSQL the cursor is the server's, so the rows never pile up in this process."""
+    params = {"now": bulk.instant(conn, now)}
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.cursor(name=f"nurture_report_{next(_cursors)}")
+        sql = sql.replace(":now", "%(now)s")
+    else:
+        cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(_BATCH):
+            yield from batch
+    finally:
+        cursor.close()
 
 
 class _Texts:
@@ -69,7 +90,8 @@ def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
     for id_, email, created, stage, owner, country, industry, attributes, handed in _rows(
         conn,
         "SELECT id, email, created_at, lifecycle_stage, owner_rep_id, country, industry, attributes, "
-        "EXISTS (SELECT 1 FROM handoffs h WHERE h.lead_id = leads.id) FROM leads WHERE created_at <= :now",
+        "EXISTS (SELECT 1 FROM handoffs h WHERE h.lead_id = leads.id) FROM leads WHERE created_at <= :now "
+        "ORDER BY id",
         now,
     ):
         found[id_] = Lead(
@@ -153,20 +175,36 @@ _ENGAGED = (
 )
 
 
-def _touches(conn: Connection, now: datetime) -> dict[int, list[Touch]]:
-    """Marketing emails sent and people's engagement (machine opens and clicks left out), of the
-    leads that qualified: touches only count up to a conversion, and most leads never convert."""
-    found: dict[int, list[Touch]] = defaultdict(list)
+def touches_by_lead(conn: Connection, now: datetime) -> Iterator[tuple[int, list[Touch]]]:
+    """Marketing emails sent and people's engagement (machine opens and clicks left out) of the
+    leads that qualified, lead by lead in id order, each lead's in time order (at the same instant
+    a send before an engagement): touches only count up to a conversion, and most leads never
+    convert. Two ordered reads merged here, so the database never sorts them together."""
     kept = _Texts()
-    for lead_id, at, campaign, step in _rows(conn, _SENT, now):
-        found[lead_id].append(Touch(lead_id, _instant(at), "sent", kept.opt(campaign), kept.opt(step)))
-    for lead_id, at, type_, campaign, step in _rows(conn, _ENGAGED, now):
-        found[lead_id].append(
-            Touch(lead_id, _instant(at), kept.one(type_), kept.opt(campaign), kept.opt(step))
+    sent = (
+        (lead_id, Touch(lead_id, _instant(at), "sent", kept.opt(campaign), kept.opt(step)))
+        for lead_id, at, campaign, step in _rows(conn, _SENT + " ORDER BY m.lead_id, m.sent_at, m.id", now)
+    )
+    engaged = (
+        (lead_id, Touch(lead_id, _instant(at), kept.one(type_), kept.opt(campaign), kept.opt(step)))
+        for lead_id, at, type_, campaign, step in _rows(
+            conn, _ENGAGED + " ORDER BY e.lead_id, e.occurred_at, e.id", now
         )
-    for touches in found.values():
-        touches.sort(key=lambda t: t.at)
-    return dict(found)
+    )
+    sends = itertools.groupby(sent, key=itemgetter(0))
+    engagements = itertools.groupby(engaged, key=itemgetter(0))
+    next_send, next_engagement = next(sends, None), next(engagements, None)
+    while next_send is not None or next_engagement is not None:
+        lead_id = min(group[0] for group in (next_send, next_engagement) if group is not None)
+        touches: list[Touch] = []
+        if next_send is not None and next_send[0] == lead_id:
+            touches.extend(t for _, t in next_send[1])
+            next_send = next(sends, None)
+        if next_engagement is not None and next_engagement[0] == lead_id:
+            touches.extend(t for _, t in next_engagement[1])
+            next_engagement = next(engagements, None)
+        touches.sort(key=lambda t: t.at)  # stable: sends stay before engagements of the same instant
+        yield lead_id, touches
 
 
 def _window(column: Any, since: datetime | None, until: datetime | None) -> Any:

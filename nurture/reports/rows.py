@@ -6,6 +6,7 @@ tested against hand-made rows whose answer is known.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -96,3 +97,6 @@ class History:
     enrollments: list[Enrollment]
     touches: dict[int, list[Touch]]  # per lead, in time order
     costs: list[Cost] = field(default_factory=list)
+    # Instead of ``touches``: each lead's touches (in time order) by ascending lead id, read once
+    # while the report is made, so a million leads' touches are never held at once.
+    touch_stream: Iterable[tuple[int, list[Touch]]] | None = None
