@@ -232,14 +232,16 @@ def step_counts(conn: Connection, since: datetime | None, until: datetime | None
         if status in ("sent", "bounced", "failed"):
             setattr(figures, status, getattr(figures, status) + count)
     ev = events.c
-    machine = ev.machine_reason.is_not(None)
     counts = (func.count(func.distinct(ev.message_id)), func.count())
-    for key, step_id, type_, is_machine, distinct_messages, total in conn.execute(
-        select(ev.campaign_key, ev.step_id, ev.type, machine, *counts)
+    # Grouped by the machine reason itself (not whether there is one), so the rows come in the
+    # order of ix_events_step_figures and the database sorts nothing but each group's messages.
+    for key, step_id, type_, machine, distinct_messages, total in conn.execute(
+        select(ev.campaign_key, ev.step_id, ev.type, ev.machine_reason, *counts)
         .where(ev.campaign_key.is_not(None), ev.step_id.is_not(None), _window(ev.occurred_at, since, until))
-        .group_by(ev.campaign_key, ev.step_id, ev.type, machine)
+        .group_by(ev.campaign_key, ev.step_id, ev.type, ev.machine_reason)
     ):
         figures = steps.setdefault((key, step_id), StepFigures(key, step_id))
+        is_machine = machine is not None
         if type_ == "email_open":
             figures.machine_opens += total if is_machine else 0
             figures.opened += 0 if is_machine else distinct_messages
