@@ -36,9 +36,14 @@ def read_history(conn: Connection, now: datetime) -> History:
 
 
 def read_stages(conn: Connection, now: datetime) -> History:
-    """Only leads and their stage changes (enough for journeys and stuck leads)."""
+    """Only leads, their stage changes and handoffs (enough for journeys and stuck leads, with the
+    owner each had at ``now``)."""
     return History(
-        leads=_leads(conn, now), changes=_changes(conn, now), handoffs=[], enrollments=[], touches={}
+        leads=_leads(conn, now),
+        changes=_changes(conn, now),
+        handoffs=_handoffs(conn, now),
+        enrollments=[],
+        touches={},
     )
 
 
