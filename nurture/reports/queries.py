@@ -8,9 +8,10 @@ Changes, handoffs, events and sends after ``now`` are left out, so a report pinn
 from __future__ import annotations
 
 import itertools
+import sys
 from collections import defaultdict
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -69,29 +70,32 @@ def _rows(conn: Connection, sql: str, now: datetime) -> Iterator[Any]:
         cursor.close()
 
 
-class _Texts:
-    """One shared copy of each text: the driver makes new strings for every row, while stages,
-    campaigns, steps, reps and reasons repeat across a million rows, so each is held once."""
-
-    def __init__(self) -> None:
-        self._kept: dict[str, str] = {}
-
-    def one(self, text: str) -> str:
-        return self._kept.setdefault(text, text)
-
-    def opt(self, text: str | None) -> str | None:
-        return None if text is None else self._kept.setdefault(text, text)
+# One shared copy of each text: the driver makes new strings for every row, while stages,
+# campaigns, steps, reps and reasons repeat across a million rows, so each is held once.
+_intern = sys.intern
 
 
-def _instant(value: object) -> datetime:
-    instant = bulk.read_instant(value)
-    assert instant is not None
-    return instant
+def _from_text(value: str) -> datetime:
+    """An instant SQLite stored as text (UTC, without an offset)."""
+    try:
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # text written by hand with its own offset
+        return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _from_driver(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _instants(conn: Connection) -> Callable[[Any], datetime]:
+    """:func:`nurture.store.bulk.read_instant` for one engine's non-null values, chosen once:
+    a million leads' rows hold some ten million instants."""
+    return _from_text if conn.dialect.name == "sqlite" else _from_driver
 
 
 def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
     found: dict[int, Lead] = {}
-    kept = _Texts()
+    instant, intern, read_json = _instants(conn), _intern, bulk.read_json
     for id_, email, created, stage, owner, country, industry, attributes, handed in _rows(
         conn,
         "SELECT id, email, created_at, lifecycle_stage, owner_rep_id, country, industry, attributes, "
@@ -100,15 +104,15 @@ def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
         now,
     ):
         found[id_] = Lead(
-            id_, email, _instant(created), kept.one(stage), kept.opt(owner), kept.opt(country),
-            kept.opt(industry), bulk.read_json(attributes) or {}, bool(handed),
+            id_, email, instant(created), intern(stage), owner and intern(owner), country and intern(country),
+            industry and intern(industry), read_json(attributes) or {}, bool(handed),
         )  # fmt: skip
     return found
 
 
 def _changes(conn: Connection, now: datetime) -> dict[int, list[StageChange]]:
     found: dict[int, list[StageChange]] = defaultdict(list)
-    kept = _Texts()
+    instant, intern = _instants(conn), _intern
     for lead_id, old, new, at, reason, amount, currency in _rows(
         conn,
         "SELECT lead_id, from_stage, to_stage, at, reason, amount, currency FROM stage_changes "
@@ -117,43 +121,40 @@ def _changes(conn: Connection, now: datetime) -> dict[int, list[StageChange]]:
     ):
         found[lead_id].append(
             StageChange(
-                lead_id,
-                kept.opt(old),
-                kept.one(new),
-                _instant(at),
-                kept.one(reason),
-                amount,
-                kept.opt(currency),
+                lead_id, old and intern(old), intern(new), instant(at), intern(reason), amount,
+                currency and intern(currency),
             )
-        )
+        )  # fmt: skip
     return dict(found)
 
 
 def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
     found = []
-    kept = _Texts()
+    instant, intern = _instants(conn), _intern
     for id_, lead_id, rep_id, status, assigned, due, responded_at, reason, team_key in _rows(
         conn,
         "SELECT id, lead_id, rep_id, status, assigned_at, accept_due_at, responded_at, reason, team_key "
         "FROM handoffs WHERE assigned_at <= :now ORDER BY id",
         now,
     ):
-        responded = bulk.read_instant(responded_at)
+        responded = None if responded_at is None else instant(responded_at)
         if responded is not None and responded > now:
             responded, status = None, "pending"  # answered after the report's moment
         found.append(
             Handoff(
-                id_, lead_id, kept.opt(rep_id), kept.one(status), _instant(assigned), bulk.read_instant(due),
-                responded, kept.opt(reason), kept.one(team_key),
+                id_, lead_id, rep_id and intern(rep_id), intern(status), instant(assigned),
+                None if due is None else instant(due), responded, reason and intern(reason), intern(team_key),
             )
         )  # fmt: skip
     return found
 
 
 def _enrollments(conn: Connection, now: datetime) -> list[Enrollment]:
-    kept = _Texts()
+    instant, intern = _instants(conn), _intern
     return [
-        Enrollment(lead_id, kept.one(campaign), kept.one(status), _instant(entered), kept.opt(exit_reason))
+        Enrollment(
+            lead_id, intern(campaign), intern(status), instant(entered), exit_reason and intern(exit_reason)
+        )
         for lead_id, campaign, status, entered, exit_reason in _rows(
             conn,
             "SELECT lead_id, campaign_key, status, entered_at, exit_reason FROM enrollments "
@@ -185,13 +186,16 @@ def touches_by_lead(conn: Connection, now: datetime) -> Iterator[tuple[int, list
     leads that qualified, lead by lead in id order, each lead's in time order (at the same instant
     a send before an engagement): touches only count up to a conversion, and most leads never
     convert. Two ordered reads merged here, so the database never sorts them together."""
-    kept = _Texts()
+    instant, intern = _instants(conn), _intern
     sent = (
-        (lead_id, Touch(lead_id, _instant(at), "sent", kept.opt(campaign), kept.opt(step)))
+        (lead_id, Touch(lead_id, instant(at), "sent", campaign and intern(campaign), step and intern(step)))
         for lead_id, at, campaign, step in _rows(conn, _SENT + " ORDER BY m.lead_id, m.sent_at, m.id", now)
     )
     engaged = (
-        (lead_id, Touch(lead_id, _instant(at), kept.one(type_), kept.opt(campaign), kept.opt(step)))
+        (
+            lead_id,
+            Touch(lead_id, instant(at), intern(type_), campaign and intern(campaign), step and intern(step)),
+        )
         for lead_id, at, type_, campaign, step in _rows(
             conn, _ENGAGED + " ORDER BY e.lead_id, e.occurred_at, e.id", now
         )

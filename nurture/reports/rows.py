@@ -1,7 +1,8 @@
 """The plain rows every figure is computed from: what the database holds, nothing derived.
 
 The figure modules take these rows (and ``now``) and never touch the database, so each figure can be
-tested against hand-made rows whose answer is known.
+tested against hand-made rows whose answer is known. The rows read by the million (stage changes,
+handoffs, enrollments, touches) are named tuples: made at a third of a frozen dataclass's cost.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 FUNNEL = ("lead", "mql", "sal", "sql", "opportunity", "customer")
 """The stages of the waterfall a lead moves up through, in order (``subscriber`` comes before)."""
@@ -22,8 +23,7 @@ def funnel_rank(stage: str | None) -> int:
     return FUNNEL.index(stage) if stage in FUNNEL else -1
 
 
-@dataclass(frozen=True, slots=True)
-class StageChange:
+class StageChange(NamedTuple):
     lead_id: int
     from_stage: str | None
     to_stage: str
@@ -46,8 +46,7 @@ class Lead:
     handed_over: bool = False  # ever handed to sales (the handoffs say who owned it when)
 
 
-@dataclass(frozen=True, slots=True)
-class Handoff:
+class Handoff(NamedTuple):
     id: int
     lead_id: int
     rep_id: str | None  # None: the team's manager held it
@@ -59,8 +58,7 @@ class Handoff:
     team_key: str = ""  # the team whose manager holds it when rep_id is None
 
 
-@dataclass(frozen=True, slots=True)
-class Enrollment:
+class Enrollment(NamedTuple):
     lead_id: int
     campaign: str
     status: str  # active | completed | exited | failed | holdout
@@ -68,8 +66,7 @@ class Enrollment:
     exit_reason: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Touch:
+class Touch(NamedTuple):
     """A marketing email sent to a lead (``kind`` "sent") or a person's engagement with it."""
 
     lead_id: int
