@@ -13,7 +13,7 @@ from nurture.definitions.steps import ExitStep
 from nurture.errors import NurtureError
 from nurture.reports import attribution as attribution_model
 from nurture.reports.attribution import DEFAULT_HALF_LIFE, Attribution, Credit, by_campaign
-from nurture.reports.balance import StageBalance, stage_balance
+from nurture.reports.balance import StageBalance, balance_rows, stage_moves
 from nurture.reports.breakdown import Group, breakdown, dimension
 from nurture.reports.campaigns import CampaignFigures, CampaignShape, StepFigures, campaign_figures
 from nurture.reports.clocks import CountedHours, RepHours
@@ -187,7 +187,11 @@ def build_report(
     credits = attribution.credits()
     per_campaign = by_campaign(credits)
     until = options.until or options.now
-    all_changes = [c for changes in history.changes.values() for c in changes]
+    moves = history.stage_moves
+    if moves is None:
+        moves = stage_moves(
+            (c for changes in history.changes.values() for c in changes), until, options.every
+        )
     teams = facts.sales_teams
     hours = CountedHours(facts.rep_hours)
     owners = owners_at(history.leads, history.handoffs, options.now, teams)
@@ -196,7 +200,7 @@ def build_report(
         cohort=len(members),
         funnel=waterfall(members),
         flows=flows(members, history.handoffs),
-        balance=stage_balance(all_changes, options.since, until, options.every),
+        balance=balance_rows(moves, options.since, until, options.every),
         velocity=velocity(members, history.handoffs, hours),
         stuck_limits_days={s: round(d, 2) for s, d in limits.items()},
         stuck=stuck_leads(everyone, limits, options.now, owners),

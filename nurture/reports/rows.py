@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from nurture.reports.balance import Moves
+    from nurture.reports.journeys import Journey
 
 FUNNEL = ("lead", "mql", "sal", "sql", "opportunity", "customer")
 """The stages of the waterfall a lead moves up through, in order (``subscriber`` comes before)."""
@@ -97,3 +101,7 @@ class History:
     # Instead of ``touches``: each lead's touches (in time order) by ascending lead id, read once
     # while the report is made, so a million leads' touches are never held at once.
     touch_stream: Iterable[tuple[int, list[Touch]]] | None = None
+    # Instead of ``changes``: each lead's journey (in ``leads`` order), built as the changes were
+    # read, and the moves per period counted by the database for the stage balance.
+    journeys: list[Journey] | None = None
+    stage_moves: Moves | None = None
