@@ -248,29 +248,26 @@ def touches_by_lead(conn: Connection, now: datetime) -> Iterator[tuple[int, list
     convert. Two ordered reads merged here, so the database never sorts them together."""
     instant, intern = _instants(conn), _intern
     sent = (
-        (lead_id, Touch(lead_id, instant(at), "sent", campaign and intern(campaign), step and intern(step)))
+        Touch(lead_id, instant(at), "sent", campaign and intern(campaign), step and intern(step))
         for lead_id, at, campaign, step in _rows(conn, _SENT + " ORDER BY m.lead_id, m.sent_at, m.id", now)
     )
     engaged = (
-        (
-            lead_id,
-            Touch(lead_id, instant(at), intern(type_), campaign and intern(campaign), step and intern(step)),
-        )
+        Touch(lead_id, instant(at), intern(type_), campaign and intern(campaign), step and intern(step))
         for lead_id, at, type_, campaign, step in _rows(
             conn, _ENGAGED + " ORDER BY e.lead_id, e.occurred_at, e.id", now
         )
     )
-    sends = itertools.groupby(sent, key=itemgetter(0))
-    engagements = itertools.groupby(engaged, key=itemgetter(0))
+    lead_of = itemgetter(0)  # a touch's lead_id, its first field
+    sends, engagements = itertools.groupby(sent, key=lead_of), itertools.groupby(engaged, key=lead_of)
     next_send, next_engagement = next(sends, None), next(engagements, None)
     while next_send is not None or next_engagement is not None:
         lead_id = min(group[0] for group in (next_send, next_engagement) if group is not None)
         touches: list[Touch] = []
         if next_send is not None and next_send[0] == lead_id:
-            touches.extend(t for _, t in next_send[1])
+            touches.extend(next_send[1])
             next_send = next(sends, None)
         if next_engagement is not None and next_engagement[0] == lead_id:
-            touches.extend(t for _, t in next_engagement[1])
+            touches.extend(next_engagement[1])
             next_engagement = next(engagements, None)
         touches.sort(key=lambda t: t.at)  # stable: sends stay before engagements of the same instant
         yield lead_id, touches
