@@ -6,6 +6,8 @@ country`` runs as the command line runs it (funnel, flows, balance, velocity, st
 touches, campaigns, SLA, attribution, money, the breakdown, score health and the audit log), in a
 fresh process with the clock pinned, and its peak resident memory (VmHWM) is its own. Beside the
 wall-clock seconds it prints the process's CPU seconds, which a loaded machine inflates less.
+The database is migrated to head first, so it has the indexes the report reads through
+(docs/reports.md, "Size"; migration 0009 adds the two on events).
 
 SQLite always; PostgreSQL with ``--postgres-url`` (a server where a throwaway database may be
 created and dropped, e.g. ``postgresql://postgres@127.0.0.1:5432/test``).

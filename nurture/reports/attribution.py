@@ -74,9 +74,25 @@ def attribute(
     half_life: timedelta = DEFAULT_HALF_LIFE,
 ) -> list[Credit]:
     """Credits per campaign step, most customers (then MQLs) first."""
-    credits: dict[tuple[str, str], Credit] = {}
+    attribution = Attribution(revenue, model, half_life)
     for j in leads:
-        own = [t for t in touches.get(j.lead.id, ()) if credited(t)]
+        attribution.add(j, touches.get(j.lead.id, ()))
+    return attribution.credits()
+
+
+class Attribution:
+    """The credits taken one lead at a time (in the cohort's order, so the sums come out the same
+    however the touches were read), so a million leads' touches are never held at once."""
+
+    def __init__(
+        self, revenue: Mapping[int, tuple[float, str]], model: str, half_life: timedelta = DEFAULT_HALF_LIFE
+    ) -> None:
+        self.revenue, self.model, self.half_life = revenue, model, half_life
+        self._credits: dict[tuple[str, str], Credit] = {}
+
+    def add(self, j: Journey, touches: Sequence[Touch]) -> None:
+        credits, revenue = self._credits, self.revenue
+        own = [t for t in touches if credited(t)]
         for stage in CONVERSIONS:
             converted = j.arrived(stage)
             if converted is None:
@@ -84,7 +100,7 @@ def attribute(
             before = [t for t in own if t.at <= converted]
             shares: dict[tuple[str, str], float] = defaultdict(float)
             for touch, weight in zip(
-                before, weights([t.at for t in before], converted, model, half_life), strict=True
+                before, weights([t.at for t in before], converted, self.model, self.half_life), strict=True
             ):
                 shares[(touch.campaign or "", touch.step or "")] += weight
             if not before:
@@ -100,8 +116,10 @@ def attribute(
                     if j.lead.id in revenue:
                         amount, currency = revenue[j.lead.id]
                         credit.revenue[currency] = credit.revenue.get(currency, 0.0) + weight * amount
-    # Not rounded: rounded shares would no longer add up to the number of conversions.
-    return sorted(credits.values(), key=lambda c: (-c.customers, -c.mqls, c.campaign, c.step))
+
+    def credits(self) -> list[Credit]:
+        # Not rounded: rounded shares would no longer add up to the number of conversions.
+        return sorted(self._credits.values(), key=lambda c: (-c.customers, -c.mqls, c.campaign, c.step))
 
 
 def by_campaign(credits: Sequence[Credit]) -> dict[str, Credit]:

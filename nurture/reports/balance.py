@@ -47,21 +47,37 @@ def _label(start: date, every: str) -> str:
     return start.isoformat() if every == "week" else start.strftime("%Y-%m")
 
 
-def stage_balance(
-    changes: Iterable[StageChange], since: datetime | None, until: datetime, every: str
-) -> list[StageBalance]:
-    """Per period from ``since`` (else the first change) up to ``until``, per stage."""
+Moves = tuple[Counter[tuple[date, str]], Counter[tuple[date, str]]]
+"""Moves into (inflow) and out of (outflow) each stage, by the start of the period they fell in."""
+
+
+def stage_moves(changes: Iterable[StageChange], until: datetime, every: str) -> Moves:
+    """The moves before ``until`` counted per period and stage (the database counts the same in
+    :func:`nurture.reports.queries.stage_moves`)."""
     inflow: Counter[tuple[date, str]] = Counter()
     outflow: Counter[tuple[date, str]] = Counter()
-    first: date | None = None
     for change in changes:
         if change.at >= until:
             continue
         start = period_start(change.at, every)
-        first = start if first is None or start < first else first
         inflow[(start, change.to_stage)] += 1
         if change.from_stage:
             outflow[(start, change.from_stage)] += 1
+    return inflow, outflow
+
+
+def stage_balance(
+    changes: Iterable[StageChange], since: datetime | None, until: datetime, every: str
+) -> list[StageBalance]:
+    """Per period from ``since`` (else the first change) up to ``until``, per stage."""
+    return balance_rows(stage_moves(changes, until, every), since, until, every)
+
+
+def balance_rows(moves: Moves, since: datetime | None, until: datetime, every: str) -> list[StageBalance]:
+    """:func:`stage_balance` from the moves already counted."""
+    inflow, outflow = moves
+    # Every counted move is a move into a stage: the first period is the earliest of those.
+    first = min((start for start, _ in inflow), default=None)
     if first is None:
         return []
     begin = period_start(since, every) if since is not None else first

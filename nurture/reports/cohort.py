@@ -119,11 +119,8 @@ def flows(leads: Sequence[Journey], handoffs: Sequence[Handoff]) -> Flows:
         reasons.update({(h.reason or "(none)") for h in own if h.status == "rejected"})
         figures.breached += bool(statuses & {"reassigned", "escalated"})
         figures.waiting += "pending" in statuses
-        recycled_at = j.first_at.get("recycled")
-        figures.recycled += recycled_at is not None
-        figures.requalified += recycled_at is not None and any(
-            c.to_stage == "mql" and c.at > recycled_at for c in j.changes
-        )
+        figures.recycled += "recycled" in j.first_at
+        figures.requalified += j.requalified
         figures.disqualified += "disqualified" in j.first_at
     figures.rejected_by_reason = dict(reasons.most_common())
     return figures

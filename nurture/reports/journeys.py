@@ -20,9 +20,14 @@ class Journey:
     first_at: dict[str, datetime]  # first arrival at each stage the lead was recorded at
     top: int  # the highest funnel rank reached (-1: never reached ``lead``)
     stage_since: datetime  # when the lead entered the stage it is at now
-    changes: tuple[StageChange, ...]
     # Per funnel rank, the first arrival at that stage or a later one (None: never got there).
     arrivals: tuple[datetime | None, ...]
+    # What else the figures read from the moves, kept instead of the moves themselves (a million
+    # leads move some ten million times): back to mql after the first recycling, and the latest
+    # deal amount (amount, currency as recorded) recorded with opportunity and with customer.
+    requalified: bool = False
+    opportunity_deal: tuple[float, str | None] | None = None
+    customer_deal: tuple[float, str | None] | None = None
 
     @property
     def entered_at(self) -> datetime | None:
@@ -65,13 +70,25 @@ def journey(lead: Lead, changes: Iterable[StageChange]) -> Journey:
         if at is not None and (earliest is None or at < earliest):
             earliest = at
         arrivals[rank] = earliest
-    return Journey(lead, stage, first_at, top, since, ordered, tuple(arrivals))
+    recycled_at = first_at.get("recycled")
+    requalified = recycled_at is not None and any(c.to_stage == "mql" and c.at > recycled_at for c in ordered)
+    deals: dict[str, tuple[float, str | None]] = {}
+    for change in ordered:
+        if change.to_stage in ("opportunity", "customer") and change.amount is not None:
+            deals[change.to_stage] = (change.amount, change.currency)
+    return Journey(
+        lead, stage, first_at, top, since, tuple(arrivals), requalified,
+        deals.get("opportunity"), deals.get("customer"),
+    )  # fmt: skip
 
 
 _RANK = {stage: rank for rank, stage in enumerate(FUNNEL)}
 
 
 def journeys(history: History) -> list[Journey]:
+    """Every lead's journey: those built as the history was read, else from its stage changes."""
+    if history.journeys is not None:
+        return history.journeys
     return [journey(lead, history.changes.get(lead.id, ())) for lead in history.leads.values()]
 
 

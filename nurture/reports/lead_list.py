@@ -1,7 +1,9 @@
 """``nurture leads list``: find leads by stage, owner, campaign or text, and the stuck ones.
 
 ``stale`` keeps the leads past their stage's limit, with the definition of the report's stuck leads
-(nurture/reports/stuck.py), so the list and the report never disagree.
+(nurture/reports/stuck.py), so the list and the report never disagree: stage, owner and days are
+those of the stuck lead at ``now`` (the owner is who held the lead then, read from the handoffs, as
+the report names it), and ``--stage``/``--owner`` pick from those.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from sqlalchemy import Connection, func, or_, select
 from nurture.definitions import Program
 from nurture.reports.cohort import waterfall
 from nurture.reports.journeys import journeys
+from nurture.reports.owners import owners_at
 from nurture.reports.queries import read_stages
 from nurture.reports.report import program_facts
-from nurture.reports.stuck import stage_limits, stuck_leads
+from nurture.reports.stuck import StuckLead, stage_limits, stuck_leads
 from nurture.store import bulk
 from nurture.store.schema import enrollments, leads, stage_changes
 
@@ -62,9 +65,10 @@ def list_leads(
         c.id, c.email, c.first_name, c.last_name, c.company, c.lifecycle_stage, c.owner_rep_id, c.score,
         func.coalesce(since.c.at, c.created_at).label("stage_since"),
     ).outerjoin(since, since.c.lead_id == c.id).where(c.created_at <= now)  # fmt: skip
-    if stage:
+    # A stale lead's stage and owner are those it had at ``now``: picked below, not from the row.
+    if stage and not stale:
         query = query.where(c.lifecycle_stage == stage)
-    if owner:
+    if owner and not stale:
         query = query.where(c.owner_rep_id == owner)
     if campaign:
         query = query.where(
@@ -76,28 +80,39 @@ def list_leads(
             or_(*(func.lower(column).like(pattern, escape="\\") for column in
                   (c.email, c.first_name, c.last_name, c.company)))
         )  # fmt: skip
-    limits: dict[str, float] = {}
-    stale_emails: set[str] = set()
+    stuck: dict[str, StuckLead] = {}
     if stale:
         history = read_stages(conn, now)
         everyone = journeys(history)
-        limits = stage_limits(program_facts(program).stale_after, waterfall(everyone))
-        stale_emails = {s.email for s in stuck_leads(everyone, limits, now)}
+        facts = program_facts(program)
+        limits = stage_limits(facts.stale_after, waterfall(everyone))
+        owners = owners_at(history.leads, history.handoffs, now, facts.sales_teams)
+        stuck = {
+            s.email: s
+            for s in stuck_leads(everyone, limits, now, owners)
+            if (not stage or s.stage == stage) and (not owner or s.owner == owner)
+        }
     found = []
     for row in conn.execute(query):
-        if stale and row.email not in stale_emails:
+        name = " ".join(x for x in (row.first_name, row.last_name) if x)
+        score = round(float(row.score), 1)
+        if stale:
+            if (s := stuck.get(row.email)) is not None:
+                found.append(
+                    ListedLead(row.email, name, row.company, s.stage, s.owner, score, s.days, s.limit_days)
+                )
             continue
         days = (now - bulk.read_instant(row.stage_since)).total_seconds() / 86_400  # type: ignore[operator]
         found.append(
             ListedLead(
                 row.email,
-                " ".join(x for x in (row.first_name, row.last_name) if x),
+                name,
                 row.company,
                 row.lifecycle_stage,
                 row.owner_rep_id,
-                round(float(row.score), 1),
+                score,
                 round(days, 1),
-                round(limits[row.lifecycle_stage], 1) if row.email in stale_emails else None,
+                None,
             )
         )
     found.sort(key=lambda lead: (-lead.days_in_stage, lead.email))

@@ -57,15 +57,16 @@ def deals(leads: Sequence[Journey]) -> list[Deal]:
     """Each lead's latest recorded amount at ``customer``, else at ``opportunity``."""
     found = []
     for j in leads:
-        latest: dict[str, Deal] = {}
-        for change in j.changes:
-            if change.to_stage in ("opportunity", "customer") and change.amount is not None:
-                currency = change.currency or DEFAULT_CURRENCY
-                latest[change.to_stage] = Deal(j.lead.id, change.to_stage, change.amount, currency)
-        if "customer" in latest and j.stage == "customer":
-            found.append(latest["customer"])
-        elif "opportunity" in latest and j.stage == "opportunity":
-            found.append(latest["opportunity"])
+        deal = (
+            j.customer_deal
+            if j.stage == "customer"
+            else j.opportunity_deal
+            if j.stage == "opportunity"
+            else None
+        )
+        if deal is not None:
+            amount, currency = deal
+            found.append(Deal(j.lead.id, j.stage, amount, currency or DEFAULT_CURRENCY))
     return found
 
 

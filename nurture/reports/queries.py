@@ -7,126 +7,214 @@ Changes, handoffs, events and sends after ``now`` are left out, so a report pinn
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import datetime
+import itertools
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
+from nurture.reports.balance import Moves
 from nurture.reports.campaigns import StepFigures
+from nurture.reports.journeys import Journey, journey
 from nurture.reports.rows import Enrollment, Handoff, History, Lead, StageChange, Touch
 from nurture.store import bulk
 from nurture.store.schema import CAMPAIGN_MAIL, events, messages
 
 
 def read_history(conn: Connection, now: datetime) -> History:
-    """Leads, stage changes, handoffs, enrollments and touches recorded up to ``now``."""
+    """Leads with their journeys, handoffs and enrollments recorded up to ``now``. The stage changes
+    are read lead by lead into the journeys and let go (:func:`stage_moves` counts them for the
+    balance, :func:`read_changes` reads them for experiments); the touches are read lead by lead
+    while the report is made (:func:`touches_by_lead`): neither is ever held all at once."""
+    leads = _leads(conn, now)
     return History(
-        leads=_leads(conn, now),
-        changes=_changes(conn, now),
+        leads=leads,
+        changes={},
         handoffs=_handoffs(conn, now),
         enrollments=_enrollments(conn, now),
-        touches=_touches(conn, now),
+        touches={},
+        touch_stream=touches_by_lead(conn, now),
+        journeys=_journeys(conn, leads, now),
     )
 
 
 def read_stages(conn: Connection, now: datetime) -> History:
-    """Only leads and their stage changes (enough for journeys and stuck leads)."""
+    """Only leads with their journeys, and handoffs (enough for stuck leads, with the owner each
+    had at ``now``)."""
+    leads = _leads(conn, now)
     return History(
-        leads=_leads(conn, now), changes=_changes(conn, now), handoffs=[], enrollments=[], touches={}
+        leads=leads,
+        changes={},
+        handoffs=_handoffs(conn, now),
+        enrollments=[],
+        touches={},
+        journeys=_journeys(conn, leads, now),
     )
 
 
-def _rows(conn: Connection, sql: str, now: datetime) -> Any:
-    """The driver's own rows of ``sql`` (``:now`` bound): a million leads are read here, and
-    SQLAlchemy's per-row result processing would cost more than the database's work."""
-    return bulk.execute(conn, sql, {"now": bulk.instant(conn, now)})
+def read_changes(conn: Connection, now: datetime) -> dict[int, list[StageChange]]:
+    """Every lead's stage changes up to ``now``, in time order."""
+    found: dict[int, list[StageChange]] = defaultdict(list)
+    for change in _changes(conn, now):
+        found[change.lead_id].append(change)
+    return dict(found)
 
 
-class _Texts:
-    """One shared copy of each text: the driver makes new strings for every row, while stages,
-    campaigns, steps, reps and reasons repeat across a million rows, so each is held once."""
+def _journeys(conn: Connection, leads: Mapping[int, Lead], now: datetime) -> list[Journey]:
+    """Each lead's journey (``leads`` in ascending id order), built as its stage changes arrive."""
+    found = []
+    changes = itertools.groupby(_changes(conn, now), key=attrgetter("lead_id"))
+    pending = next(changes, None)
+    for lead_id, lead in leads.items():
+        while pending is not None and pending[0] < lead_id:  # a lead created after ``now``
+            pending = next(changes, None)
+        if pending is not None and pending[0] == lead_id:
+            found.append(journey(lead, pending[1]))
+            pending = next(changes, None)
+        else:
+            found.append(journey(lead, ()))
+    return found
 
-    def __init__(self) -> None:
-        self._kept: dict[str, str] = {}
 
-    def one(self, text: str) -> str:
-        return self._kept.setdefault(text, text)
+# The start (UTC) of the week (Monday) or month a stage change fell in, as the database computes it.
+_PERIOD = {
+    ("sqlite", "week"): "date(at, 'weekday 0', '-6 days')",
+    ("sqlite", "month"): "date(at, 'start of month')",
+    ("postgresql", "week"): "CAST(date_trunc('week', at AT TIME ZONE 'UTC') AS DATE)",
+    ("postgresql", "month"): "CAST(date_trunc('month', at AT TIME ZONE 'UTC') AS DATE)",
+}
 
-    def opt(self, text: str | None) -> str | None:
-        return None if text is None else self._kept.setdefault(text, text)
+
+def stage_moves(conn: Connection, now: datetime, until: datetime, every: str) -> Moves:
+    """:func:`nurture.reports.balance.stage_moves` of every stage change up to ``now``, counted by
+    the database in one pass (a million leads move some ten million times)."""
+    inflow: Counter[tuple[date, str]] = Counter()
+    outflow: Counter[tuple[date, str]] = Counter()
+    period = _PERIOD[(conn.dialect.name, every)]
+    for start, old, new, count in _rows(
+        conn,
+        f"SELECT {period} AS period, from_stage, to_stage, COUNT(*) FROM stage_changes "  # noqa: S608 - fixed texts
+        "WHERE at <= :now AND at < :until GROUP BY period, from_stage, to_stage",
+        now,
+        until=until,
+    ):
+        day = date.fromisoformat(start) if isinstance(start, str) else start
+        inflow[(day, new)] += count
+        if old:
+            outflow[(day, old)] += count
+    return inflow, outflow
 
 
-def _instant(value: object) -> datetime:
-    instant = bulk.read_instant(value)
-    assert instant is not None
-    return instant
+_BATCH = 10_000
+_cursors = itertools.count()
+
+
+def _rows(conn: Connection, sql: str, now: datetime, **instants: datetime) -> Iterator[Any]:
+    """The driver's own rows of ``sql`` (``:now`` and any other ``instants`` bound), fetched in
+    batches: a million leads are read here, and SQLAlchemy's per-row result processing would cost
+    more than the database's work. On PostgreSQL the cursor is the server's, so the rows never
+    pile up in this process."""
+    params = {name: bulk.instant(conn, at) for name, at in {"now": now, **instants}.items()}
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.cursor(name=f"nurture_report_{next(_cursors)}")
+        for name in params:
+            sql = sql.replace(f":{name}", f"%({name})s")
+    else:
+        cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(_BATCH):
+            yield from batch
+    finally:
+        cursor.close()
+
+
+# One shared copy of each text: the driver makes new strings for every row, while stages,
+# campaigns, steps, reps and reasons repeat across a million rows, so each is held once.
+_intern = sys.intern
+
+
+def _from_text(value: str) -> datetime:
+    """An instant SQLite stored as text (UTC, without an offset)."""
+    try:
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # text written by hand with its own offset
+        return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _from_driver(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _instants(conn: Connection) -> Callable[[Any], datetime]:
+    """:func:`nurture.store.bulk.read_instant` for one engine's non-null values, chosen once:
+    a million leads' rows hold some ten million instants."""
+    return _from_text if conn.dialect.name == "sqlite" else _from_driver
 
 
 def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
     found: dict[int, Lead] = {}
-    kept = _Texts()
+    instant, intern, read_json = _instants(conn), _intern, bulk.read_json
     for id_, email, created, stage, owner, country, industry, attributes, handed in _rows(
         conn,
         "SELECT id, email, created_at, lifecycle_stage, owner_rep_id, country, industry, attributes, "
-        "EXISTS (SELECT 1 FROM handoffs h WHERE h.lead_id = leads.id) FROM leads WHERE created_at <= :now",
+        "EXISTS (SELECT 1 FROM handoffs h WHERE h.lead_id = leads.id) FROM leads WHERE created_at <= :now "
+        "ORDER BY id",
         now,
     ):
         found[id_] = Lead(
-            id_, email, _instant(created), kept.one(stage), kept.opt(owner), kept.opt(country),
-            kept.opt(industry), bulk.read_json(attributes) or {}, bool(handed),
+            id_, email, instant(created), intern(stage), owner and intern(owner), country and intern(country),
+            industry and intern(industry), read_json(attributes) or {}, bool(handed),
         )  # fmt: skip
     return found
 
 
-def _changes(conn: Connection, now: datetime) -> dict[int, list[StageChange]]:
-    found: dict[int, list[StageChange]] = defaultdict(list)
-    kept = _Texts()
+def _changes(conn: Connection, now: datetime) -> Iterator[StageChange]:
+    """The stage changes up to ``now``, lead by lead in time order."""
+    instant, intern = _instants(conn), _intern
     for lead_id, old, new, at, reason, amount, currency in _rows(
         conn,
         "SELECT lead_id, from_stage, to_stage, at, reason, amount, currency FROM stage_changes "
         "WHERE at <= :now ORDER BY lead_id, at, id",
         now,
     ):
-        found[lead_id].append(
-            StageChange(
-                lead_id,
-                kept.opt(old),
-                kept.one(new),
-                _instant(at),
-                kept.one(reason),
-                amount,
-                kept.opt(currency),
-            )
-        )
-    return dict(found)
+        yield StageChange(
+            lead_id, old and intern(old), intern(new), instant(at), intern(reason), amount,
+            currency and intern(currency),
+        )  # fmt: skip
 
 
 def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
     found = []
-    kept = _Texts()
+    instant, intern = _instants(conn), _intern
     for id_, lead_id, rep_id, status, assigned, due, responded_at, reason, team_key in _rows(
         conn,
         "SELECT id, lead_id, rep_id, status, assigned_at, accept_due_at, responded_at, reason, team_key "
         "FROM handoffs WHERE assigned_at <= :now ORDER BY id",
         now,
     ):
-        responded = bulk.read_instant(responded_at)
+        responded = None if responded_at is None else instant(responded_at)
         if responded is not None and responded > now:
             responded, status = None, "pending"  # answered after the report's moment
         found.append(
             Handoff(
-                id_, lead_id, kept.opt(rep_id), kept.one(status), _instant(assigned), bulk.read_instant(due),
-                responded, kept.opt(reason), kept.one(team_key),
+                id_, lead_id, rep_id and intern(rep_id), intern(status), instant(assigned),
+                None if due is None else instant(due), responded, reason and intern(reason), intern(team_key),
             )
         )  # fmt: skip
     return found
 
 
 def _enrollments(conn: Connection, now: datetime) -> list[Enrollment]:
-    kept = _Texts()
+    instant, intern = _instants(conn), _intern
     return [
-        Enrollment(lead_id, kept.one(campaign), kept.one(status), _instant(entered), kept.opt(exit_reason))
+        Enrollment(
+            lead_id, intern(campaign), intern(status), instant(entered), exit_reason and intern(exit_reason)
+        )
         for lead_id, campaign, status, entered, exit_reason in _rows(
             conn,
             "SELECT lead_id, campaign_key, status, entered_at, exit_reason FROM enrollments "
@@ -153,20 +241,36 @@ _ENGAGED = (
 )
 
 
-def _touches(conn: Connection, now: datetime) -> dict[int, list[Touch]]:
-    """Marketing emails sent and people's engagement (machine opens and clicks left out), of the
-    leads that qualified: touches only count up to a conversion, and most leads never convert."""
-    found: dict[int, list[Touch]] = defaultdict(list)
-    kept = _Texts()
-    for lead_id, at, campaign, step in _rows(conn, _SENT, now):
-        found[lead_id].append(Touch(lead_id, _instant(at), "sent", kept.opt(campaign), kept.opt(step)))
-    for lead_id, at, type_, campaign, step in _rows(conn, _ENGAGED, now):
-        found[lead_id].append(
-            Touch(lead_id, _instant(at), kept.one(type_), kept.opt(campaign), kept.opt(step))
+def touches_by_lead(conn: Connection, now: datetime) -> Iterator[tuple[int, list[Touch]]]:
+    """Marketing emails sent and people's engagement (machine opens and clicks left out) of the
+    leads that qualified, lead by lead in id order, each lead's in time order (at the same instant
+    a send before an engagement): touches only count up to a conversion, and most leads never
+    convert. Two ordered reads merged here, so the database never sorts them together."""
+    instant, intern = _instants(conn), _intern
+    sent = (
+        Touch(lead_id, instant(at), "sent", campaign and intern(campaign), step and intern(step))
+        for lead_id, at, campaign, step in _rows(conn, _SENT + " ORDER BY m.lead_id, m.sent_at, m.id", now)
+    )
+    engaged = (
+        Touch(lead_id, instant(at), intern(type_), campaign and intern(campaign), step and intern(step))
+        for lead_id, at, type_, campaign, step in _rows(
+            conn, _ENGAGED + " ORDER BY e.lead_id, e.occurred_at, e.id", now
         )
-    for touches in found.values():
-        touches.sort(key=lambda t: t.at)
-    return dict(found)
+    )
+    lead_of = itemgetter(0)  # a touch's lead_id, its first field
+    sends, engagements = itertools.groupby(sent, key=lead_of), itertools.groupby(engaged, key=lead_of)
+    next_send, next_engagement = next(sends, None), next(engagements, None)
+    while next_send is not None or next_engagement is not None:
+        lead_id = min(group[0] for group in (next_send, next_engagement) if group is not None)
+        touches: list[Touch] = []
+        if next_send is not None and next_send[0] == lead_id:
+            touches.extend(next_send[1])
+            next_send = next(sends, None)
+        if next_engagement is not None and next_engagement[0] == lead_id:
+            touches.extend(next_engagement[1])
+            next_engagement = next(engagements, None)
+        touches.sort(key=lambda t: t.at)  # stable: sends stay before engagements of the same instant
+        yield lead_id, touches
 
 
 def _window(column: Any, since: datetime | None, until: datetime | None) -> Any:
@@ -194,14 +298,16 @@ def step_counts(conn: Connection, since: datetime | None, until: datetime | None
         if status in ("sent", "bounced", "failed"):
             setattr(figures, status, getattr(figures, status) + count)
     ev = events.c
-    machine = ev.machine_reason.is_not(None)
     counts = (func.count(func.distinct(ev.message_id)), func.count())
-    for key, step_id, type_, is_machine, distinct_messages, total in conn.execute(
-        select(ev.campaign_key, ev.step_id, ev.type, machine, *counts)
+    # Grouped by the machine reason itself (not whether there is one), so the rows come in the
+    # order of ix_events_step_figures and the database sorts nothing but each group's messages.
+    for key, step_id, type_, machine, distinct_messages, total in conn.execute(
+        select(ev.campaign_key, ev.step_id, ev.type, ev.machine_reason, *counts)
         .where(ev.campaign_key.is_not(None), ev.step_id.is_not(None), _window(ev.occurred_at, since, until))
-        .group_by(ev.campaign_key, ev.step_id, ev.type, machine)
+        .group_by(ev.campaign_key, ev.step_id, ev.type, ev.machine_reason)
     ):
         figures = steps.setdefault((key, step_id), StepFigures(key, step_id))
+        is_machine = machine is not None
         if type_ == "email_open":
             figures.machine_opens += total if is_machine else 0
             figures.opened += 0 if is_machine else distinct_messages

@@ -3,7 +3,7 @@ HTML page) shows these figures and computes none of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,19 +12,19 @@ from nurture.definitions import Program, SalesTeam
 from nurture.definitions.steps import ExitStep
 from nurture.errors import NurtureError
 from nurture.reports import attribution as attribution_model
-from nurture.reports.attribution import DEFAULT_HALF_LIFE, Credit, attribute, by_campaign
-from nurture.reports.balance import StageBalance, stage_balance
+from nurture.reports.attribution import DEFAULT_HALF_LIFE, Attribution, Credit, by_campaign
+from nurture.reports.balance import StageBalance, balance_rows, stage_moves
 from nurture.reports.breakdown import Group, breakdown, dimension
 from nurture.reports.campaigns import CampaignFigures, CampaignShape, StepFigures, campaign_figures
-from nurture.reports.clocks import RepHours
+from nurture.reports.clocks import CountedHours, RepHours
 from nurture.reports.cohort import Flows, Waterfall, flows, waterfall
-from nurture.reports.journeys import cohort, journeys
+from nurture.reports.journeys import Journey, cohort, journeys
 from nurture.reports.money import MoneyFigures, costs_in_period, deals, money_figures, revenue_by_lead
 from nurture.reports.owners import owners_at
 from nurture.reports.reps import SlaFigures, sla_figures
-from nurture.reports.rows import History
+from nurture.reports.rows import History, Touch
 from nurture.reports.stuck import StuckLead, stage_limits, stuck_leads
-from nurture.reports.touches import TouchFigures, touches_before_mql
+from nurture.reports.touches import TouchCounter, TouchFigures
 from nurture.reports.velocity import Velocity, velocity
 from nurture.sales.handoffs import manager_owner
 from nurture.zones import zone
@@ -179,28 +179,34 @@ def build_report(
     overall = waterfall(everyone)
     limits = stage_limits(facts.stale_after, overall)
     found_deals = deals(members)
-    credits = attribute(
-        members, history.touches, revenue_by_lead(found_deals), options.attribution, facts.half_life
-    )
+    counted_touches = TouchCounter()
+    attribution = Attribution(revenue_by_lead(found_deals), options.attribution, facts.half_life)
+    for member, touches in _with_touches(members, history):
+        counted_touches.add(member, touches)
+        attribution.add(member, touches)
+    credits = attribution.credits()
     per_campaign = by_campaign(credits)
     until = options.until or options.now
-    all_changes = [c for changes in history.changes.values() for c in changes]
+    moves = history.stage_moves
+    if moves is None:
+        moves = stage_moves(
+            (c for changes in history.changes.values() for c in changes), until, options.every
+        )
     teams = facts.sales_teams
+    hours = CountedHours(facts.rep_hours)
     owners = owners_at(history.leads, history.handoffs, options.now, teams)
     return Report(
         options=options,
         cohort=len(members),
         funnel=waterfall(members),
         flows=flows(members, history.handoffs),
-        balance=stage_balance(all_changes, options.since, until, options.every),
-        velocity=velocity(members, history.handoffs, facts.rep_hours),
+        balance=balance_rows(moves, options.since, until, options.every),
+        velocity=velocity(members, history.handoffs, hours),
         stuck_limits_days={s: round(d, 2) for s, d in limits.items()},
         stuck=stuck_leads(everyone, limits, options.now, owners),
-        touches=touches_before_mql(members, history.touches),
+        touches=counted_touches.figures(),
         campaigns=campaign_figures(history.enrollments, steps, facts.campaigns, options.since, options.until),
-        sla=sla_figures(
-            history.handoffs, by_id, facts.rep_hours, options.since, options.until, facts.sales_teams
-        ),
+        sla=sla_figures(history.handoffs, by_id, hours, options.since, options.until, facts.sales_teams),
         attribution=credits,
         attribution_by_campaign=sorted(
             per_campaign.values(), key=lambda c: (-c.customers, -c.mqls, c.campaign)
@@ -218,7 +224,27 @@ def build_report(
                 owners_at(history.leads, history.handoffs, until, teams) if options.by == "owner" else None,
             ),
             history.handoffs,
-            facts.rep_hours,
+            hours,
         ),
         half_life_days=round(facts.half_life.total_seconds() / 86_400, 2),
     )
+
+
+def _with_touches(members: Sequence[Journey], history: History) -> Iterator[tuple[Journey, Sequence[Touch]]]:
+    """Each member with its touches; from ``history.touch_stream`` (ascending lead ids, as the
+    members are read) by walking both in step, else from ``history.touches``."""
+    if history.touch_stream is None:
+        for member in members:
+            yield member, history.touches.get(member.lead.id, ())
+        return
+    stream = iter(history.touch_stream)
+    lead_id, touches = next(stream, (None, []))
+    previous = None
+    for member in members:
+        wanted = member.lead.id
+        if previous is not None and wanted <= previous:
+            raise AssertionError("the touches are read by ascending lead id, so the cohort must be too")
+        previous = wanted
+        while lead_id is not None and lead_id < wanted:
+            lead_id, touches = next(stream, (None, []))
+        yield member, (touches if lead_id == wanted else ())

@@ -34,22 +34,36 @@ def _bucket(count: int) -> str:
 
 
 def touches_before_mql(leads: Sequence[Journey], touches: Mapping[int, Sequence[Touch]]) -> TouchFigures:
-    emails: list[float] = []
-    engagements: list[float] = []
+    counter = TouchCounter()
     for j in leads:
+        counter.add(j, touches.get(j.lead.id, ()))
+    return counter.figures()
+
+
+class TouchCounter:
+    """The figures taken one lead at a time, so a million leads' touches are never held at once."""
+
+    def __init__(self) -> None:
+        self.emails: list[float] = []
+        self.engagements: list[float] = []
+
+    def add(self, j: Journey, touches: Sequence[Touch]) -> None:
         qualified = j.first_at.get("mql")
         if qualified is None:
-            continue
-        before = [t for t in touches.get(j.lead.id, ()) if t.at <= qualified]
-        emails.append(sum(1 for t in before if t.kind == "sent"))
-        engagements.append(sum(1 for t in before if t.kind != "sent"))
-    distribution = {_bucket(low): 0 for low, _ in BUCKETS}
-    for count in emails:
-        distribution[_bucket(int(count))] += 1
-    return TouchFigures(
-        mqls=len(emails),
-        median_emails=rounded(median(emails)),
-        median_engagements=rounded(median(engagements)),
-        p90_emails=rounded(percentile(emails, 0.9)),
-        emails_distribution=distribution,
-    )
+            return
+        before = [t for t in touches if t.at <= qualified]
+        self.emails.append(sum(1 for t in before if t.kind == "sent"))
+        self.engagements.append(sum(1 for t in before if t.kind != "sent"))
+
+    def figures(self) -> TouchFigures:
+        emails = self.emails
+        distribution = {_bucket(low): 0 for low, _ in BUCKETS}
+        for count in emails:
+            distribution[_bucket(int(count))] += 1
+        return TouchFigures(
+            mqls=len(emails),
+            median_emails=rounded(median(emails)),
+            median_engagements=rounded(median(self.engagements)),
+            p90_emails=rounded(percentile(emails, 0.9)),
+            emails_distribution=distribution,
+        )

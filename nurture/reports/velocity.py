@@ -84,8 +84,12 @@ def velocity(leads: Sequence[Journey], handoffs: Sequence[Handoff], hours: RepHo
         values = [v for _, v in measured]
         clock = "working hours" if (start, end) == ("mql", "sal") else "days"
         legs.append(Leg(name, clock, len(values), rounded(median(values)), rounded(percentile(values, 0.9))))
-        months: dict[str, list[float]] = defaultdict(list)
+        months: dict[tuple[int, int], list[float]] = defaultdict(list)
         for ended, value in measured:
-            months[ended.astimezone(UTC).strftime("%Y-%m")].append(value)
-        trend.extend(LegMonth(m, name, len(v), rounded(median(v))) for m, v in sorted(months.items()))
+            utc = ended.astimezone(UTC)
+            months[(utc.year, utc.month)].append(value)  # formatted once per month, not per lead
+        trend.extend(
+            LegMonth(f"{year:04d}-{month:02d}", name, len(v), rounded(median(v)))
+            for (year, month), v in sorted(months.items())
+        )
     return Velocity(legs, trend)

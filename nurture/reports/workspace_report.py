@@ -11,28 +11,29 @@ from nurture.definitions import Program
 from nurture.reports.costs import read_costs
 from nurture.reports.experiment_rows import holdout_members, promoted_winners, variant_sends
 from nurture.reports.experiments import judge_experiments
-from nurture.reports.queries import read_history, step_counts
+from nurture.reports.queries import read_changes, read_history, stage_moves, step_counts
 from nurture.reports.report import Report, ReportOptions, build_report, program_facts
 
 
 def workspace_report(conn: Connection, program: Program | None, root: Path, options: ReportOptions) -> Report:
     history = read_history(conn, options.now)
+    history.stage_moves = stage_moves(conn, options.now, options.until or options.now, options.every)
     history.costs = read_costs(root)
     steps = step_counts(conn, options.since, options.until)
     report = build_report(history, steps, program_facts(program), options)
-    report.experiments = experiments(conn, program, history.changes, options)
+    report.experiments = experiments(conn, program, options)
     return report
 
 
-def experiments(
-    conn: Connection, program: Program | None, changes: Any, options: ReportOptions
-) -> list[dict[str, Any]]:
+def experiments(conn: Connection, program: Program | None, options: ReportOptions) -> list[dict[str, Any]]:
     """Every experiment of the program, judged at the report's moment."""
     if program is None:
         return []
     campaigns = list(program.campaigns.values())
     with_holdout = [(c.key, c.holdout.within) for c in campaigns if c.holdout is not None]
     has_variants = any(step.send.variants for c in campaigns for step in c.send_steps)
+    # The outcomes are read from the stage changes, only when there is an experiment to judge.
+    changes = read_changes(conn, options.now) if with_holdout or has_variants else {}
     return judge_experiments(
         campaigns,
         variant_sends(conn, options.now) if has_variants else [],

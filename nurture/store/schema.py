@@ -233,6 +233,27 @@ events = Table(
     Index("ix_events_type_occurred", "type", "occurred_at"),
     Index("ix_events_message", "message_id"),
     Index("ix_events_anonymous", "anonymous_email", **_where("lead_id IS NULL")),
+    # The report: sends and engagement per campaign step, and each lead's touches in time order,
+    # read from the index alone (a million leads have tens of millions of events).
+    Index(
+        "ix_events_step_figures",
+        "campaign_key",
+        "step_id",
+        "type",
+        "machine_reason",
+        "message_id",
+        "occurred_at",
+    ),
+    Index(
+        "ix_events_lead_touches",
+        "lead_id",
+        "occurred_at",
+        "id",
+        "machine_reason",
+        "type",
+        "campaign_key",
+        "step_id",
+    ),
 )
 
 score_ledger = Table(

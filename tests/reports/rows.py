@@ -15,14 +15,21 @@ def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
 
 
-def walk(lead_id: int, *path: tuple[str, float], created: float = 0, **fields: Any) -> Journey:
-    """A journey through ``(stage, day)`` moves; the first is its creation stage."""
+def moves(lead_id: int, *path: tuple[str, float], deals: dict[str, Any] | None = None) -> list[StageChange]:
+    """The stage changes of ``(stage, day)`` moves; ``deals``: ``deal_STAGE`` -> (amount, currency)."""
     changes = []
     previous = None
     for stage, at in path:
-        changes.append(
-            StageChange(lead_id, previous, stage, day(at), "t", *fields.pop(f"deal_{stage}", (None, None)))
-        )
+        deal = (deals or {}).get(f"deal_{stage}", (None, None))
+        changes.append(StageChange(lead_id, previous, stage, day(at), "t", *deal))
         previous = stage
-    lead = Lead(lead_id, f"lead{lead_id}@example.com", day(created), previous or "lead", **fields)
+    return changes
+
+
+def walk(lead_id: int, *path: tuple[str, float], created: float = 0, **fields: Any) -> Journey:
+    """A journey through ``(stage, day)`` moves; the first is its creation stage."""
+    deals = {key: fields.pop(key) for key in list(fields) if key.startswith("deal_")}
+    changes = moves(lead_id, *path, deals=deals)
+    stage = changes[-1].to_stage if changes else "lead"
+    lead = Lead(lead_id, f"lead{lead_id}@example.com", day(created), stage, **fields)
     return journey(lead, changes)

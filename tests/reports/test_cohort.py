@@ -8,7 +8,7 @@ from nurture.reports.balance import stage_balance
 from nurture.reports.cohort import flows, waterfall
 from nurture.reports.journeys import cohort
 from nurture.reports.rows import Handoff
-from tests.reports.rows import day, walk
+from tests.reports.rows import day, moves, walk
 
 
 def test_rates_follow_the_cohort_and_never_pass_one() -> None:
@@ -86,12 +86,11 @@ def test_flows_say_what_became_of_each_mql_once() -> None:
 
 
 def test_balance_is_inflow_minus_outflow_carried_from_period_to_period() -> None:
-    leads = [
-        walk(1, ("lead", 0), ("mql", 8)),  # weeks of 2 March and 9 March
-        walk(2, ("lead", 1), ("mql", 2), ("sal", 9)),
-        walk(3, ("lead", 10), created=10),
+    changes = [
+        *moves(1, ("lead", 0), ("mql", 8)),  # weeks of 2 March and 9 March
+        *moves(2, ("lead", 1), ("mql", 2), ("sal", 9)),
+        *moves(3, ("lead", 10)),
     ]
-    changes = [c for j in leads for c in j.changes]
     rows = {
         (r.period, r.stage): (r.inflow, r.outflow, r.balance)
         for r in stage_balance(changes, None, day(13), "week")

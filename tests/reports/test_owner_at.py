@@ -95,3 +95,34 @@ def test_the_report_command_pinned_before_a_reassignment_names_the_rep_of_then(d
         assert {s["email"]: s["owner"] for s in data["stuck"]["leads"]}[MAX] == owner
         groups = {g["value"]: g["leads"] for g in data["breakdown"]["groups"]}
         assert groups[owner] == 1
+
+
+def test_the_stale_list_names_who_held_the_lead_while_it_sat_at_its_stage(desk: Desk, cli: Any) -> None:
+    write_workspace(desk.root, sla=SLA + "stale_after: {mql: 2d}\n", sales_team=team())
+    desk.reload()
+    desk.import_leads(LEADS_CSV, MONDAY)
+    desk.make_mql(MAX, MONDAY + timedelta(days=1))
+    (first,) = desk.handoffs(MAX)
+    other = "anna" if first.rep_id == "ben" else "ben"
+    moved = cli(
+        "sales", "reassign", MAX, "--to", other, "--actor", "petra",
+        env={"NURTURE_NOW": (MONDAY + timedelta(days=10)).isoformat()},
+    )  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+
+    def stale(at: timedelta, *more: str) -> list[dict[str, Any]]:
+        done = cli(
+            "leads", "list", "--stage", "mql", "--stale", "--json", *more,
+            env={"NURTURE_NOW": (MONDAY + at).isoformat()},
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+        return list(json.loads(done.output))
+
+    # On day 5 the lead had sat at mql for four days with its first rep; today's owner is the other.
+    (listed,) = stale(timedelta(days=5))
+    assert (listed["email"], listed["stage"], listed["owner"]) == (MAX, "mql", first.rep_id)
+    assert (listed["days_in_stage"], listed["stale_limit_days"]) == (4.0, 2.0)
+    assert [x["email"] for x in stale(timedelta(days=5), "--owner", str(first.rep_id))] == [MAX]
+    assert stale(timedelta(days=5), "--owner", other) == []
+    (later,) = stale(timedelta(days=12))
+    assert later["owner"] == other
