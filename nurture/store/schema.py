@@ -453,6 +453,7 @@ consents = Table(
     Column("text_version", String(100)),  # which wording of the consent text the person saw
     Column("ip", String(45)),
     Index("ix_consents_lead_topic", "lead_id", "topic", "at"),
+    Index("ix_consents_ip_at", "ip", "at"),  # a form's double opt-in limit per IP address
 )
 
 # The consent records of erased people, kept by the hash of their address only: the proof that
