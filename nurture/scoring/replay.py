@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -69,9 +69,9 @@ def replay_events(
         rules = {kind: [_rule(rule) for rule in by_type[kind]] for kind in plain}
         machine = {kind: [rule for rule in found if rule[3]] for kind, found in rules.items()}
         rows = _events(conn, ids, plain, "lead_id, type, occurred_at, id, machine_reason")
-        read_instant = cast(Callable[[Any], datetime], bulk.read_instant)  # occurred_at is never NULL
+        at = _instant_reader(conn)
         met: Iterable[_Met] = (
-            (lead_id, read_instant(occurred), event_id, rules[kind] if reason is None else machine[kind])
+            (lead_id, at(occurred), event_id, rules[kind] if reason is None else machine[kind])
             for lead_id, kind, occurred, event_id, reason in rows
         )
         _earn(replay, met, scored, now, model, default_zone)
@@ -80,6 +80,21 @@ def replay_events(
         rows = _events(conn, ids, conditional, fields)
         _earn(replay, _conditional(rows, scored, by_type, now), scored, now, model, default_zone)
     return replay
+
+
+def _instant_reader(conn: Connection) -> Callable[[Any], datetime]:
+    """:func:`bulk.read_instant` for ``occurred_at`` (never NULL), at a call less on SQLite."""
+    if conn.dialect.name != "sqlite":
+        return cast(Callable[[Any], datetime], bulk.read_instant)
+    from_text = datetime.fromisoformat
+
+    def read(value: str) -> datetime:
+        try:
+            return from_text(value + "+00:00")  # stored text carries no offset
+        except ValueError:  # text written by hand with its own offset
+            return from_text(value).astimezone(UTC)
+
+    return read
 
 
 def _rule(rule: ScoringRule) -> _Rule:

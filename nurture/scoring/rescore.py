@@ -31,9 +31,8 @@ from nurture.definitions import Program, ScoringModel
 from nurture.scoring.caps import DailyCaps
 from nurture.scoring.replay import Replay, lead_ranges, replay_events
 from nurture.scoring.rules import (
+    FitPoints,
     LeadConditions,
-    fit_labels,
-    fit_points,
     fit_reasons,
 )
 from nurture.scoring.state import (
@@ -49,7 +48,7 @@ from nurture.scoring.version import model_version
 from nurture.store import bulk
 from nurture.store.schema import leads
 
-BATCH = 1_000
+BATCH = 2_000
 MAX_MQLS = 200  # per run, by default
 EPSILON = 1e-6  # points: below this a rule is unchanged (float sums of faded lines)
 RULE_KINDS = ("fit", "behavior", "rescore")
@@ -216,7 +215,7 @@ def _rescore_batch(
     stored_today = _stored_today(conn, scored, replay, now, default_zone)
     conditions = LeadConditions(now)
     reasons_of_fit = fit_reasons(model.fit)
-    labels_of_fit = fit_labels(model.fit)
+    fit_of = FitPoints(model.fit, conditions)
     mql_rule = _mql_rule(program)
     fit_why = f"rescored, model {version}"
     behaviour_why = f"rescored under model {version}"
@@ -226,7 +225,7 @@ def _rescore_batch(
     candidates: list[tuple[ScoredLead, float]] = []
     for lead in scored.values():
         lead_id = lead.id
-        fit_target = fit_points(model.fit, lead.lead, conditions, labels_of_fit)
+        fit_target = fit_of.of(lead.lead)
         fit_held, behaviour_held = held.get(lead_id, (nothing, nothing))
         fit_changes = _changes(fit_target, fit_held)
         behaviour_changes = _changes(earned.get(lead_id, nothing), behaviour_held)
