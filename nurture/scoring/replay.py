@@ -46,8 +46,9 @@ class Replay:
 
 # A rule as the replay uses it: label, points, daily cap, whether machine events count.
 _Rule = tuple[str, int, int | None, bool]
-# An event as the replay uses it: lead id, occurred_at, event id, the rules it meets.
-_Met = tuple[int, datetime, int, Sequence[_Rule]]
+# An event as the replay reads it: lead id, type (or what picks its rules), occurred_at (as
+# stored, or read already), event id, machine_reason.
+_Row = tuple[int, Any, Any, int, str | None]
 
 
 def replay_events(
@@ -69,22 +70,20 @@ def replay_events(
         rules = {kind: [_rule(rule) for rule in by_type[kind]] for kind in plain}
         machine = {kind: [rule for rule in found if rule[3]] for kind, found in rules.items()}
         rows = _events(conn, ids, plain, "lead_id, type, occurred_at, id, machine_reason")
-        at = _instant_reader(conn)
-        met: Iterable[_Met] = (
-            (lead_id, at(occurred), event_id, rules[kind] if reason is None else machine[kind])
-            for lead_id, kind, occurred, event_id, reason in rows
-        )
-        _earn(replay, met, scored, now, model, default_zone)
+        read = _instant_reader(text=conn.dialect.name == "sqlite")
+        _earn(replay, rows, rules, machine, read, scored, now, model, default_zone)
     if conditional:
         fields = "id, lead_id, type, occurred_at, properties, url, machine_reason, campaign_key, step_id"
-        rows = _events(conn, ids, conditional, fields)
-        _earn(replay, _conditional(rows, scored, by_type, now), scored, now, model, default_zone)
+        met: dict[Any, list[_Rule]] = {}
+        found = _conditional(_events(conn, ids, conditional, fields), scored, by_type, now, met)
+        _earn(replay, found, met, met, _as_read, scored, now, model, default_zone)
     return replay
 
 
-def _instant_reader(conn: Connection) -> Callable[[Any], datetime]:
-    """:func:`bulk.read_instant` for ``occurred_at`` (never NULL), at a call less on SQLite."""
-    if conn.dialect.name != "sqlite":
+def _instant_reader(*, text: bool) -> Callable[[Any], datetime]:
+    """:func:`bulk.read_instant` for ``occurred_at`` (never NULL), for SQLite's text without
+    the checks for other forms."""
+    if not text:
         return cast(Callable[[Any], datetime], bulk.read_instant)
     from_text = datetime.fromisoformat
 
@@ -97,6 +96,10 @@ def _instant_reader(conn: Connection) -> Callable[[Any], datetime]:
     return read
 
 
+def _as_read(value: datetime) -> datetime:
+    return value
+
+
 def _rule(rule: ScoringRule) -> _Rule:
     return rule.label, rule.points, rule.max_per_day, rule.count_machine
 
@@ -106,8 +109,10 @@ def _conditional(
     scored: Mapping[int, ScoredLead],
     by_type: Mapping[str, Sequence[ScoringRule]],
     now: datetime,
-) -> Iterable[_Met]:
-    """Events of types whose rules have a ``where``, with the rules each one meets."""
+    met: dict[Any, list[_Rule]],
+) -> Iterable[_Row]:
+    """Events of types whose rules have a ``where``, as rows for :func:`_earn` whose type is the
+    rules the event meets (entered in ``met`` before the row is handed on)."""
     read_instant, read_json = bulk.read_instant, bulk.read_json
     for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
         lead = scored.get(lead_id)
@@ -118,20 +123,24 @@ def _conditional(
         event = StoredEvent(
             event_id, lead_id, kind, occurred_at, read_json(properties) or {}, url, machine, campaign, step
         )
-        met = rules_met(by_type[kind], event, lead, now)
-        if met:
-            yield lead_id, occurred_at, event_id, [_rule(rule) for rule in met]
+        rules = tuple(_rule(rule) for rule in rules_met(by_type[kind], event, lead, now))
+        if rules:
+            met.setdefault(rules, list(rules))
+            yield lead_id, rules, occurred_at, event_id, None
 
 
 def _earn(
     replay: Replay,
-    events: Iterable[_Met],
+    rows: Iterable[_Row],
+    rules_of: Mapping[Any, Sequence[_Rule]],
+    machine_rules_of: Mapping[Any, Sequence[_Rule]],
+    read: Callable[[Any], datetime],
     scored: Mapping[int, ScoredLead],
     now: datetime,
     model: ScoringModel,
     default_zone: ZoneInfo,
 ) -> None:
-    """Sum each lead's points per rule over its events (lead by lead, in time order)."""
+    """Sum each lead's points per rule over its events (rows lead by lead, in time order)."""
     half_life: timedelta | None = model.decay.half_life if model.decay else None
     earned, today = replay.earned, replay.today
     zones = DailyCaps(default_zone)  # for each lead's time zone, read once
@@ -142,7 +151,7 @@ def _earn(
     counts: dict[tuple[str, date], int] = {}
     zone: ZoneInfo | None = None
     lead_today: date | None = None
-    for lead_id, occurred, event_id, rules in events:
+    for lead_id, kind, occurred, event_id, machine in rows:
         if lead_id != current:  # events come lead by lead
             current = lead_id
             lead = scored.get(lead_id)
@@ -154,11 +163,12 @@ def _earn(
             zone = lead_today = None
         elif lead is None:
             continue
-        at = occurred if occurred < now else now  # a clock ahead of ours must not earn fresher points
+        at = read(occurred)
+        at = at if at < now else now  # a clock ahead of ours must not earn fresher points
         # decayed(): the points as they are, or faded by one factor for all of the event's rules.
         factor = 0.5 ** ((as_of - at) / half_life) if half_life is not None and as_of > at else None
         day: date | None = None
-        for label, points, cap, _ in rules:
+        for label, points, cap, _ in rules_of[kind] if machine is None else machine_rules_of[kind]:
             if cap is not None:
                 if day is None:
                     if zone is None:
@@ -176,19 +186,21 @@ def _earn(
             sums[label] = sums.get(label, 0) + (points * factor if factor is not None and points else points)
 
 
-def _events(conn: Connection, ids: Sequence[int], types: Sequence[str], fields: str) -> Iterable[Any]:
+def _events(conn: Connection, ids: Sequence[int], types: Sequence[str], fields: str) -> list[Any]:
     """The leads' events of these types, lead by lead in time order, as driver rows."""
     # The leads pick the rows (ix_events_lead_occurred); SQLite's planner would rather take the
     # type index, which reads every lead's events of those types for each batch: the unary +
     # keeps it from that index.
     type_column = "+type" if conn.dialect.name == "sqlite" else "type"
+    rows: list[Any] = []
     for which, params in lead_ranges(ids):
-        yield from bulk.fetch_positional(
+        rows += bulk.fetch_positional(
             conn,
             f"SELECT {fields} FROM events WHERE {which} AND {type_column} IN {bulk.markers(len(types))} "  # noqa: S608 - markers only
             "ORDER BY lead_id, occurred_at, id",
             [*params, *types],
         )
+    return rows
 
 
 def lead_ranges(ids: Sequence[int]) -> Iterable[tuple[str, list[int]]]:

@@ -218,7 +218,6 @@ class LeadConditions:
     def __init__(self, now: datetime) -> None:
         self.now = now
         self._plans: dict[Condition, tuple[Quick | None, tuple[str, ...] | None]] = {}
-        self.sandboxed = 0  # conditions handed to the sandbox so far (each may count a failure)
 
     def holds(self, condition: Condition, lead: Mapping[str, Any]) -> bool:
         plan = self._plans.get(condition)
@@ -230,9 +229,9 @@ class LeadConditions:
             try:
                 return bool(direct(lead, None))
             except Exception:  # a missing or odd value: the sandbox decides, and explains
-                return self._sandboxed(condition, lead)
+                return _sandboxed(condition, lead, self.now)
         if fields is None:
-            return self._sandboxed(condition, lead)
+            return _sandboxed(condition, lead, self.now)
         memo = _memo.setdefault(condition.source, {})
         key = _memo_key(lead, fields)
         try:
@@ -240,16 +239,12 @@ class LeadConditions:
         except KeyError:
             pass
         except TypeError:  # an unhashable value the key could not flatten
-            return self._sandboxed(condition, lead)
-        outcome = self._sandboxed(condition, lead)
+            return _sandboxed(condition, lead, self.now)
+        outcome = _sandboxed(condition, lead, self.now)
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
         memo[key] = outcome
         return outcome
-
-    def _sandboxed(self, condition: Condition, lead: Mapping[str, Any]) -> bool:
-        self.sandboxed += 1
-        return _sandboxed(condition, lead, self.now)
 
 
 def fit_points(
@@ -267,46 +262,6 @@ def fit_points(
         if rule.points and conditions.holds(rule.when, lead):
             earned[label] = earned.get(label, 0.0) + rule.points
     return earned
-
-
-class FitPoints:
-    """:func:`fit_points` for many leads, remembered by the values of the lead fields the fit
-    rules read (a rescore asks for every lead, and thousands share a job title and a size).
-
-    An outcome is remembered only when no condition went to the sandbox for it: the sandbox
-    counts a failure per lead it fails for (:func:`take_scoring_failures`), so such leads are
-    asked afresh, as without the memo.
-    """
-
-    def __init__(self, rules: Sequence[FitRule], conditions: LeadConditions) -> None:
-        self.rules = rules
-        self.conditions = conditions
-        self.labels = fit_labels(rules)
-        fields: set[str] | None = set()
-        for rule in rules:
-            read = lead_fields_only(rule.when)
-            fields = None if read is None or fields is None else fields | set(read)
-        self.fields = tuple(sorted(fields)) if fields is not None else None
-        self._memo: dict[tuple[Any, ...], dict[str, float]] = {}
-
-    def of(self, lead: Mapping[str, Any]) -> dict[str, float]:
-        """The points each fit rule gives the lead now, by label (shared: do not change it)."""
-        if self.fields is None:
-            return fit_points(self.rules, lead, self.conditions, self.labels)
-        key = tuple([lead.get(name) for name in self.fields])
-        try:
-            return self._memo[key]
-        except KeyError:
-            pass
-        except TypeError:  # a list or mapping among the values: not a key
-            return fit_points(self.rules, lead, self.conditions, self.labels)
-        asked = self.conditions.sandboxed
-        earned = fit_points(self.rules, lead, self.conditions, self.labels)
-        if self.conditions.sandboxed == asked:
-            if len(self._memo) >= _MEMO_LIMIT:
-                self._memo.clear()
-            self._memo[key] = earned
-        return earned
 
 
 @dataclass(frozen=True)
