@@ -1,32 +1,37 @@
 """Replay: the behaviour points the current model gives a batch of leads' recorded events.
 
 A rescore replays every recorded event of every lead, so this runs over millions of rows and
-holds no object per event: rows come from the driver as plain tuples in lead and time order, each
-event's decay factor is worked out once for all its rules, and types whose rules read nothing of
-the event (no ``where``) come without the event's fields and skip the condition machinery. Only
-types with a ``where`` are read in full and asked through :func:`rules_met`.
+holds no object per event. Types whose rules read nothing of the event (no ``where``) come
+without the event's fields and are replayed a column at a time (:func:`_earn_columns`): moments
+as whole microseconds, each event's decay factor worked out once for all its rules, caps by a
+sort per (lead, local day), sums by ``np.bincount``. Only types with a ``where`` are read in full
+and asked event by event through :func:`rules_met`.
 
-The figures are those of scoring each event as it came in under today's rules: per rule, points
-faded to the lead's moment of ``now`` (``points * 0.5 ** (age / half_life)``), summed in event
-order; a rule's ``max_per_day`` counts its scorings per lead per local day of the lead, afresh
-(the replay is the whole history). A rule belongs to one event type, so replaying the plain
-types and those with a ``where`` one after the other leaves every rule's sum and cap as they
-would be in one pass.
+The figures are those of scoring each event as it came in under today's rules, to the bit: per
+rule, points faded to the lead's moment of ``now`` (``points * 0.5 ** (age / half_life)``),
+summed in event order; a rule's ``max_per_day`` counts its scorings per lead per local day of
+the lead, afresh (the replay is the whole history). A rule belongs to one event type, so
+replaying the plain types and those with a ``where`` one after the other leaves every rule's sum
+and cap as they would be in one pass. ``tests/scoring/test_rescore_replay.py`` holds this against
+a plain event-by-event replay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Connection
 
 from nurture.definitions import ScoringModel
 from nurture.scoring.caps import DailyCaps
 from nurture.scoring.events import StoredEvent, rules_met
+from nurture.scoring.instants import halvings, local_days, micros, micros_column
 from nurture.scoring.rules import ScoringRule, scoring_rules
 from nurture.scoring.state import ScoredLead
 from nurture.store import bulk
@@ -46,9 +51,8 @@ class Replay:
 
 # A rule as the replay uses it: label, points, daily cap, whether machine events count.
 _Rule = tuple[str, int, int | None, bool]
-# An event as the replay reads it: lead id, type (or what picks its rules), occurred_at (as
-# stored, or read already), event id, machine_reason.
-_Row = tuple[int, Any, Any, int, str | None]
+# An event of a type with a `where`: lead id, occurred_at, event id, the rules it meets.
+_Met = tuple[int, datetime, int, list[_Rule]]
 
 
 def replay_events(
@@ -68,36 +72,116 @@ def replay_events(
     ids = sorted(scored)
     if plain:
         rules = {kind: [_rule(rule) for rule in by_type[kind]] for kind in plain}
-        machine = {kind: [rule for rule in found if rule[3]] for kind, found in rules.items()}
         rows = _events(conn, ids, plain, "lead_id, type, occurred_at, id, machine_reason")
-        read = _instant_reader(text=conn.dialect.name == "sqlite")
-        _earn(replay, rows, rules, machine, read, scored, now, model, default_zone)
+        if rows:
+            _earn_columns(replay, rows, rules, scored, now, model, default_zone)
     if conditional:
         fields = "id, lead_id, type, occurred_at, properties, url, machine_reason, campaign_key, step_id"
-        met: dict[Any, list[_Rule]] = {}
-        found = _conditional(_events(conn, ids, conditional, fields), scored, by_type, now, met)
-        _earn(replay, found, met, met, _as_read, scored, now, model, default_zone)
+        found = _conditional(_events(conn, ids, conditional, fields), scored, by_type, now)
+        _earn(replay, found, scored, now, model, default_zone)
     return replay
 
 
-def _instant_reader(*, text: bool) -> Callable[[Any], datetime]:
-    """:func:`bulk.read_instant` for ``occurred_at`` (never NULL), for SQLite's text without
-    the checks for other forms."""
-    if not text:
-        return cast(Callable[[Any], datetime], bulk.read_instant)
-    from_text = datetime.fromisoformat
+def _earn_columns(
+    replay: Replay,
+    rows: list[Any],
+    rules_of: Mapping[str, Sequence[_Rule]],
+    scored: Mapping[int, ScoredLead],
+    now: datetime,
+    model: ScoringModel,
+    default_zone: ZoneInfo,
+) -> None:
+    """:func:`_earn` for events of plain types (driver rows: lead id, type, occurred_at, event
+    id, machine_reason), a column at a time: per rule, the events it scores (machine events only
+    for rules that count them; a capped rule's first ``max_per_day`` of each lead's local day, in
+    event order), their points faded, summed per lead in event order by ``np.bincount``."""
+    half_life = model.decay.half_life if model.decay else None
+    lead_ids, kinds, occurred, event_ids, machine_reasons = zip(*rows, strict=True)
+    leads = np.array(sorted(scored), dtype=np.int64)
+    of_row = np.array(lead_ids, dtype=np.int64)
+    lead = np.minimum(np.searchsorted(leads, of_row), len(leads) - 1)  # each row's lead, by position
+    known = leads[lead] == of_row  # a lead outside the batch (a range reads all ids between)
+    as_of = np.array([micros(scored[lead_id].as_of(now)) for lead_id in leads.tolist()], dtype=np.int64)
+    at = np.minimum(micros_column(occurred), micros(now))  # a clock ahead of ours earns no fresher points
+    ages = as_of[lead] - at
+    fades = known & (ages > 0) if half_life is not None else np.zeros(len(rows), dtype=bool)
+    factor = np.ones(len(rows), dtype=np.float64)
+    if half_life is not None:
+        factor[fades] = halvings(ages[fades], half_life)
+    codes = {kind: n for n, kind in enumerate(rules_of)}
+    kind = np.array([codes[name] for name in kinds], dtype=np.int64)
+    machine = np.array([reason is not None for reason in machine_reasons], dtype=bool)
+    days: NDArray[np.int64] | None = None
+    for name, rules in rules_of.items():
+        of_kind = known & (kind == codes[name])
+        for label, points, cap, count_machine in rules:
+            scoring = np.flatnonzero(of_kind if count_machine else of_kind & ~machine)
+            if cap is not None:
+                if days is None:
+                    days, today = _local_days(leads, lead, at, as_of, scored, default_zone)
+                scoring = _first_of_each_day(scoring, lead[scoring], days[scoring], cap)
+                _credit_today(
+                    replay, label, scoring[days[scoring] == today[lead[scoring]]], leads, lead, event_ids
+                )
+            weights = np.where(fades[scoring], points * factor[scoring], float(points))
+            sums = np.bincount(lead[scoring], weights=weights, minlength=len(leads))
+            for n in np.flatnonzero(np.bincount(lead[scoring], minlength=len(leads))).tolist():
+                replay.earned.setdefault(int(leads[n]), {})[label] = float(sums[n])
 
-    def read(value: str) -> datetime:
-        try:
-            return from_text(value + "+00:00")  # stored text carries no offset
-        except ValueError:  # text written by hand with its own offset
-            return from_text(value).astimezone(UTC)
 
-    return read
+def _local_days(
+    leads: NDArray[np.int64],
+    lead: NDArray[np.int64],
+    at: NDArray[np.int64],
+    as_of: NDArray[np.int64],
+    scored: Mapping[int, ScoredLead],
+    default_zone: ZoneInfo,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each event's local day in its lead's time zone, and each lead's day of its ``as_of``."""
+    zones = DailyCaps(default_zone)
+    zone_of = [zones.zone_of(scored[lead_id]) for lead_id in leads.tolist()]
+    named = {zone: n for n, zone in enumerate(dict.fromkeys(zone_of))}
+    zone_code = np.array([named[zone] for zone in zone_of], dtype=np.int64)
+    days = np.zeros(len(at), dtype=np.int64)
+    today = np.zeros(len(leads), dtype=np.int64)
+    for zone, n in named.items():
+        events = np.flatnonzero(zone_code[lead] == n)
+        days[events] = local_days(at[events], zone)
+        own = np.flatnonzero(zone_code == n)
+        today[own] = local_days(as_of[own], zone)
+    return days, today
 
 
-def _as_read(value: datetime) -> datetime:
-    return value
+def _first_of_each_day(
+    rows: NDArray[np.int64], lead: NDArray[np.int64], day: NDArray[np.int64], cap: int
+) -> NDArray[np.int64]:
+    """The rows (in event order) among the first ``cap`` of their lead's local day."""
+    if not len(rows):
+        return rows
+    group = lead * (int(day.max() - day.min()) + 1) + (day - day.min())
+    order = np.argsort(group, kind="stable")  # event order kept within a (lead, day)
+    grouped = group[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    kept = np.zeros(len(rows), dtype=bool)
+    kept[order] = rank < cap
+    return rows[kept]
+
+
+def _credit_today(
+    replay: Replay,
+    label: str,
+    rows: NDArray[np.int64],
+    leads: NDArray[np.int64],
+    lead: NDArray[np.int64],
+    event_ids: Sequence[int],
+) -> None:
+    """Count a capped rule's scorings on each lead's day of now, naming the day's last event."""
+    today = replay.today
+    for row in rows.tolist():
+        key = (int(leads[lead[row]]), label)
+        count, _ = today.get(key, (0, 0))
+        today[key] = (count + 1, int(event_ids[row]))
 
 
 def _rule(rule: ScoringRule) -> _Rule:
@@ -109,10 +193,8 @@ def _conditional(
     scored: Mapping[int, ScoredLead],
     by_type: Mapping[str, Sequence[ScoringRule]],
     now: datetime,
-    met: dict[Any, list[_Rule]],
-) -> Iterable[_Row]:
-    """Events of types whose rules have a ``where``, as rows for :func:`_earn` whose type is the
-    rules the event meets (entered in ``met`` before the row is handed on)."""
+) -> Iterable[_Met]:
+    """Events of types whose rules have a ``where``, with the rules each one meets."""
     read_instant, read_json = bulk.read_instant, bulk.read_json
     for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
         lead = scored.get(lead_id)
@@ -123,24 +205,21 @@ def _conditional(
         event = StoredEvent(
             event_id, lead_id, kind, occurred_at, read_json(properties) or {}, url, machine, campaign, step
         )
-        rules = tuple(_rule(rule) for rule in rules_met(by_type[kind], event, lead, now))
+        rules = [_rule(rule) for rule in rules_met(by_type[kind], event, lead, now)]
         if rules:
-            met.setdefault(rules, list(rules))
-            yield lead_id, rules, occurred_at, event_id, None
+            yield lead_id, occurred_at, event_id, rules
 
 
 def _earn(
     replay: Replay,
-    rows: Iterable[_Row],
-    rules_of: Mapping[Any, Sequence[_Rule]],
-    machine_rules_of: Mapping[Any, Sequence[_Rule]],
-    read: Callable[[Any], datetime],
+    events: Iterable[_Met],
     scored: Mapping[int, ScoredLead],
     now: datetime,
     model: ScoringModel,
     default_zone: ZoneInfo,
 ) -> None:
-    """Sum each lead's points per rule over its events (rows lead by lead, in time order)."""
+    """Sum each lead's points per rule over its events (lead by lead, in time order), one event
+    at a time."""
     half_life: timedelta | None = model.decay.half_life if model.decay else None
     earned, today = replay.earned, replay.today
     zones = DailyCaps(default_zone)  # for each lead's time zone, read once
@@ -151,7 +230,7 @@ def _earn(
     counts: dict[tuple[str, date], int] = {}
     zone: ZoneInfo | None = None
     lead_today: date | None = None
-    for lead_id, kind, occurred, event_id, machine in rows:
+    for lead_id, occurred, event_id, rules in events:
         if lead_id != current:  # events come lead by lead
             current = lead_id
             lead = scored.get(lead_id)
@@ -163,12 +242,11 @@ def _earn(
             zone = lead_today = None
         elif lead is None:
             continue
-        at = read(occurred)
-        at = at if at < now else now  # a clock ahead of ours must not earn fresher points
+        at = occurred if occurred < now else now  # a clock ahead of ours must not earn fresher points
         # decayed(): the points as they are, or faded by one factor for all of the event's rules.
         factor = 0.5 ** ((as_of - at) / half_life) if half_life is not None and as_of > at else None
         day: date | None = None
-        for label, points, cap, _ in rules_of[kind] if machine is None else machine_rules_of[kind]:
+        for label, points, cap, _ in rules:
             if cap is not None:
                 if day is None:
                     if zone is None:
