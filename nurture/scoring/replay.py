@@ -29,10 +29,11 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection
 
 from nurture.definitions import ScoringModel
+from nurture.definitions.event_view import event_view
 from nurture.scoring.caps import DailyCaps
 from nurture.scoring.events import StoredEvent, rules_met
 from nurture.scoring.instants import halvings, local_days, micros, micros_column
-from nurture.scoring.rules import ScoringRule, scoring_rules
+from nurture.scoring.rules import ScoringRule, reads_event_only, scoring_rules
 from nurture.scoring.state import ScoredLead
 from nurture.store import bulk
 
@@ -194,20 +195,62 @@ def _conditional(
     by_type: Mapping[str, Sequence[ScoringRule]],
     now: datetime,
 ) -> Iterable[_Met]:
-    """Events of types whose rules have a ``where``, with the rules each one meets."""
+    """Events of types whose rules have a ``where``, with the rules each one meets.
+
+    A type whose every ``where`` reads only named fields of the event (``'/pricing' in
+    event.url``) and has a quick path is decided once per distinct event (its fields and
+    properties as stored) in the batch; an event a quick path declines goes the full way, so
+    failures are counted per event as always."""
     read_instant, read_json = bulk.read_instant, bulk.read_json
+    by_fields = {kind: all(_by_fields(rule) for rule in rules) for kind, rules in by_type.items()}
+    decided: dict[tuple[Any, ...], list[_Rule]] = {}
     for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
         lead = scored.get(lead_id)
         if lead is None:
             continue
         occurred_at = read_instant(occurred)
         assert occurred_at is not None
+        key = None
+        if by_fields[kind] and (isinstance(properties, str) or properties == {}):
+            key = (kind, str(properties or "{}"), url, machine is not None, campaign, step)
+            rules = decided.get(key)
+            if rules is not None:
+                if rules:
+                    yield lead_id, occurred_at, event_id, rules
+                continue
         event = StoredEvent(
             event_id, lead_id, kind, occurred_at, read_json(properties) or {}, url, machine, campaign, step
         )
-        rules = [_rule(rule) for rule in rules_met(by_type[kind], event, lead, now)]
-        if rules:
-            yield lead_id, occurred_at, event_id, rules
+        found = _met_quickly(by_type[kind], event, lead) if key is not None else None
+        if found is not None:
+            assert key is not None
+            decided[key] = found
+        else:
+            found = [_rule(rule) for rule in rules_met(by_type[kind], event, lead, now)]
+        if found:
+            yield lead_id, occurred_at, event_id, found
+
+
+def _by_fields(rule: ScoringRule) -> bool:
+    return rule.where is None or (rule.quick_where is not None and reads_event_only(rule.where))
+
+
+def _met_quickly(rules: Sequence[ScoringRule], event: StoredEvent, lead: ScoredLead) -> list[_Rule] | None:
+    """:func:`rules_met` by the quick paths alone; None when one declines (the sandbox decides)."""
+    view = event_view(event)
+    met = []
+    for rule in rules:
+        if event.machine_reason is not None and not rule.count_machine:
+            continue
+        if rule.quick_where is not None:
+            try:
+                holds = bool(rule.quick_where(lead.lead, view))
+            except Exception:  # a missing or odd value: the sandbox decides, and explains
+                return None
+            if not holds:
+                continue
+        met.append(_rule(rule))
+    return met
 
 
 def _earn(
