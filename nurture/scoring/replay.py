@@ -2,10 +2,10 @@
 
 A rescore replays every recorded event of every lead, so this runs over millions of rows and
 holds no object per event. Types whose rules read nothing of the event (no ``where``) come
-without the event's fields and are replayed a column at a time (:func:`_earn_columns`): moments
-as whole microseconds, each event's decay factor worked out once for all its rules, caps by a
-sort per (lead, local day), sums by ``np.bincount``. Only types with a ``where`` are read in full
-and asked event by event through :func:`rules_met`.
+without the event's fields and are replayed a column at a time
+(:mod:`nurture.scoring.replay_columns`). Only types with a ``where`` are read in full and asked
+event by event through :func:`rules_met`, once per distinct event where the ``where`` reads only
+the event's fields.
 
 The figures are those of scoring each event as it came in under today's rules, to the bit: per
 rule, points faded to the lead's moment of ``now`` (``points * 0.5 ** (age / half_life)``),
@@ -24,15 +24,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import Connection
 
 from nurture.definitions import ScoringModel
 from nurture.definitions.event_view import event_view
 from nurture.scoring.caps import DailyCaps
 from nurture.scoring.events import StoredEvent, rules_met
-from nurture.scoring.instants import halvings, local_days, micros, micros_column
 from nurture.scoring.rules import ScoringRule, reads_event_only, scoring_rules
 from nurture.scoring.state import ScoredLead
 from nurture.store import bulk
@@ -51,9 +48,9 @@ class Replay:
 
 
 # A rule as the replay uses it: label, points, daily cap, whether machine events count.
-_Rule = tuple[str, int, int | None, bool]
+RuleParts = tuple[str, int, int | None, bool]
 # An event of a type with a `where`: lead id, occurred_at, event id, the rules it meets.
-_Met = tuple[int, datetime, int, list[_Rule]]
+_Met = tuple[int, datetime, int, list[RuleParts]]
 
 
 def replay_events(
@@ -75,7 +72,10 @@ def replay_events(
         rules = {kind: [_rule(rule) for rule in by_type[kind]] for kind in plain}
         rows = _events(conn, ids, plain, "lead_id, type, occurred_at, id, machine_reason")
         if rows:
-            _earn_columns(replay, rows, rules, scored, now, model, default_zone)
+            # why: numpy loads when a batch is replayed; everyday commands import the rescore
+            from nurture.scoring.replay_columns import earn_columns
+
+            earn_columns(replay, rows, rules, scored, now, model, default_zone)
     if conditional:
         fields = "id, lead_id, type, occurred_at, properties, url, machine_reason, campaign_key, step_id"
         found = _conditional(_events(conn, ids, conditional, fields), scored, by_type, now)
@@ -83,109 +83,7 @@ def replay_events(
     return replay
 
 
-def _earn_columns(
-    replay: Replay,
-    rows: list[Any],
-    rules_of: Mapping[str, Sequence[_Rule]],
-    scored: Mapping[int, ScoredLead],
-    now: datetime,
-    model: ScoringModel,
-    default_zone: ZoneInfo,
-) -> None:
-    """:func:`_earn` for events of plain types (driver rows: lead id, type, occurred_at, event
-    id, machine_reason), a column at a time: per rule, the events it scores (machine events only
-    for rules that count them; a capped rule's first ``max_per_day`` of each lead's local day, in
-    event order), their points faded, summed per lead in event order by ``np.bincount``."""
-    half_life = model.decay.half_life if model.decay else None
-    lead_ids, kinds, occurred, event_ids, machine_reasons = zip(*rows, strict=True)
-    leads = np.array(sorted(scored), dtype=np.int64)
-    of_row = np.array(lead_ids, dtype=np.int64)
-    lead = np.minimum(np.searchsorted(leads, of_row), len(leads) - 1)  # each row's lead, by position
-    known = leads[lead] == of_row  # a lead outside the batch (a range reads all ids between)
-    as_of = np.array([micros(scored[lead_id].as_of(now)) for lead_id in leads.tolist()], dtype=np.int64)
-    at = np.minimum(micros_column(occurred), micros(now))  # a clock ahead of ours earns no fresher points
-    ages = as_of[lead] - at
-    fades = known & (ages > 0) if half_life is not None else np.zeros(len(rows), dtype=bool)
-    factor = np.ones(len(rows), dtype=np.float64)
-    if half_life is not None:
-        factor[fades] = halvings(ages[fades], half_life)
-    codes = {kind: n for n, kind in enumerate(rules_of)}
-    kind = np.array([codes[name] for name in kinds], dtype=np.int64)
-    machine = np.array([reason is not None for reason in machine_reasons], dtype=bool)
-    days: NDArray[np.int64] | None = None
-    for name, rules in rules_of.items():
-        of_kind = known & (kind == codes[name])
-        for label, points, cap, count_machine in rules:
-            scoring = np.flatnonzero(of_kind if count_machine else of_kind & ~machine)
-            if cap is not None:
-                if days is None:
-                    days, today = _local_days(leads, lead, at, as_of, scored, default_zone)
-                scoring = _first_of_each_day(scoring, lead[scoring], days[scoring], cap)
-                _credit_today(
-                    replay, label, scoring[days[scoring] == today[lead[scoring]]], leads, lead, event_ids
-                )
-            weights = np.where(fades[scoring], points * factor[scoring], float(points))
-            sums = np.bincount(lead[scoring], weights=weights, minlength=len(leads))
-            for n in np.flatnonzero(np.bincount(lead[scoring], minlength=len(leads))).tolist():
-                replay.earned.setdefault(int(leads[n]), {})[label] = float(sums[n])
-
-
-def _local_days(
-    leads: NDArray[np.int64],
-    lead: NDArray[np.int64],
-    at: NDArray[np.int64],
-    as_of: NDArray[np.int64],
-    scored: Mapping[int, ScoredLead],
-    default_zone: ZoneInfo,
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Each event's local day in its lead's time zone, and each lead's day of its ``as_of``."""
-    zones = DailyCaps(default_zone)
-    zone_of = [zones.zone_of(scored[lead_id]) for lead_id in leads.tolist()]
-    named = {zone: n for n, zone in enumerate(dict.fromkeys(zone_of))}
-    zone_code = np.array([named[zone] for zone in zone_of], dtype=np.int64)
-    days = np.zeros(len(at), dtype=np.int64)
-    today = np.zeros(len(leads), dtype=np.int64)
-    for zone, n in named.items():
-        events = np.flatnonzero(zone_code[lead] == n)
-        days[events] = local_days(at[events], zone)
-        own = np.flatnonzero(zone_code == n)
-        today[own] = local_days(as_of[own], zone)
-    return days, today
-
-
-def _first_of_each_day(
-    rows: NDArray[np.int64], lead: NDArray[np.int64], day: NDArray[np.int64], cap: int
-) -> NDArray[np.int64]:
-    """The rows (in event order) among the first ``cap`` of their lead's local day."""
-    if not len(rows):
-        return rows
-    group = lead * (int(day.max() - day.min()) + 1) + (day - day.min())
-    order = np.argsort(group, kind="stable")  # event order kept within a (lead, day)
-    grouped = group[order]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    kept = np.zeros(len(rows), dtype=bool)
-    kept[order] = rank < cap
-    return rows[kept]
-
-
-def _credit_today(
-    replay: Replay,
-    label: str,
-    rows: NDArray[np.int64],
-    leads: NDArray[np.int64],
-    lead: NDArray[np.int64],
-    event_ids: Sequence[int],
-) -> None:
-    """Count a capped rule's scorings on each lead's day of now, naming the day's last event."""
-    today = replay.today
-    for row in rows.tolist():
-        key = (int(leads[lead[row]]), label)
-        count, _ = today.get(key, (0, 0))
-        today[key] = (count + 1, int(event_ids[row]))
-
-
-def _rule(rule: ScoringRule) -> _Rule:
+def _rule(rule: ScoringRule) -> RuleParts:
     return rule.label, rule.points, rule.max_per_day, rule.count_machine
 
 
@@ -203,7 +101,7 @@ def _conditional(
     failures are counted per event as always."""
     read_instant, read_json = bulk.read_instant, bulk.read_json
     by_fields = {kind: all(_by_fields(rule) for rule in rules) for kind, rules in by_type.items()}
-    decided: dict[tuple[Any, ...], list[_Rule]] = {}
+    decided: dict[tuple[Any, ...], list[RuleParts]] = {}
     for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
         lead = scored.get(lead_id)
         if lead is None:
@@ -235,7 +133,9 @@ def _by_fields(rule: ScoringRule) -> bool:
     return rule.where is None or (rule.quick_where is not None and reads_event_only(rule.where))
 
 
-def _met_quickly(rules: Sequence[ScoringRule], event: StoredEvent, lead: ScoredLead) -> list[_Rule] | None:
+def _met_quickly(
+    rules: Sequence[ScoringRule], event: StoredEvent, lead: ScoredLead
+) -> list[RuleParts] | None:
     """:func:`rules_met` by the quick paths alone; None when one declines (the sandbox decides)."""
     view = event_view(event)
     met = []
