@@ -17,11 +17,12 @@ takes them, so reps are not flooded.
 
 from __future__ import annotations
 
+import gc
 import heapq
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,15 +31,12 @@ from sqlalchemy.engine import Engine
 
 from nurture.definitions import Program, ScoringModel
 from nurture.scoring.caps import DailyCaps
-from nurture.scoring.events import StoredEvent, rules_met
-from nurture.scoring.ledger import decayed
+from nurture.scoring.replay import Replay, lead_ranges, replay_events
 from nurture.scoring.rules import (
     LeadConditions,
-    ScoringRule,
     fit_labels,
     fit_points,
     fit_reasons,
-    scoring_rules,
 )
 from nurture.scoring.state import (
     MQL_ELIGIBLE,
@@ -53,7 +51,7 @@ from nurture.scoring.version import model_version
 from nurture.store import bulk
 from nurture.store.schema import leads
 
-BATCH = 1_000
+BATCH = 2_000
 MAX_MQLS = 200  # per run, by default
 EPSILON = 1e-6  # points: below this a rule is unchanged (float sums of faded lines)
 RULE_KINDS = ("fit", "behavior", "rescore")
@@ -80,8 +78,12 @@ class RescoreReport:
     complete: bool = False
     largest: list[tuple[float, int, Move]] = field(default_factory=list)  # heap of (|move|, id, move)
 
-    def note(self, move: Move, keep: int = 10) -> None:
-        item = (abs(move.after - move.before), move.lead_id, move)
+    def note(self, lead_id: int, lead: dict[str, Any], before: float, after: float, keep: int = 10) -> None:
+        """Remember the move if it is among the ``keep`` largest so far (the later lead of a tie)."""
+        size = abs(after - before)
+        if len(self.largest) >= keep and (size, lead_id) < self.largest[0][:2]:
+            return
+        item = (size, lead_id, Move(lead_id, str(lead.get("email", lead_id)), before, after))
         if len(self.largest) < keep:
             heapq.heappush(self.largest, item)
         else:
@@ -129,7 +131,7 @@ def rescore(
     budget = max_mqls
     batches = 0
     while max_batches is None or batches < max_batches:
-        with db.begin() as conn:
+        with db.begin() as conn, _cycles_left_alone():
             ids = [
                 int(i)
                 for i in conn.scalars(
@@ -148,6 +150,23 @@ def rescore(
         if progress is not None:
             progress(report.leads)
     return report
+
+
+@contextmanager
+def _cycles_left_alone() -> Iterator[None]:
+    """Python's collector of reference cycles paused for one batch.
+
+    A batch makes some hundred thousand row tuples, none of them in a cycle (reference counting
+    frees them all), yet each few hundred new objects set the collector going over every object
+    the process holds: a third of a rescore's time went to it.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def rescore_leads(
@@ -211,49 +230,42 @@ def _rescore_batch(
     version = report.model_version
     scored = load_scored_leads(conn, ids, lock=not report.dry_run, complete=True)
     held = _held(conn, ids, now, half_life)
-    replay = _replay(conn, scored, model, now, default_zone)
+    replay = replay_events(conn, scored, model, now, default_zone)
     earned = replay.earned
     stored_today = _stored_today(conn, scored, replay, now, default_zone)
     conditions = LeadConditions(now)
     reasons_of_fit = fit_reasons(model.fit)
     labels_of_fit = fit_labels(model.fit)
     mql_rule = _mql_rule(program)
+    fit_why = f"rescored, model {version}"
+    behaviour_why = f"rescored under model {version}"
+    nothing: dict[str, float] = {}
     lines: list[LedgerLine] = []
     updates: list[ScoreUpdate] = []
     candidates: list[tuple[ScoredLead, float]] = []
     for lead in scored.values():
+        lead_id = lead.id
+        fit_target = fit_points(model.fit, lead.lead, conditions, labels_of_fit)
+        fit_held, behaviour_held = held.get(lead_id, (nothing, nothing))
+        fit_changes = _changes(fit_target, fit_held)
+        behaviour_changes = _changes(earned.get(lead_id, nothing), behaviour_held)
+        if not fit_changes and not behaviour_changes:
+            continue
         as_of = lead.as_of(now)
+        mine: list[LedgerLine] = []
+        for label, change in fit_changes:
+            reason = reasons_of_fit.get(label, label.removeprefix("fit: ") + " (no longer in the model)")
+            mine.append(LedgerLine(lead_id, change, "fit", label, f"{reason} ({fit_why})"[:500], as_of))
+        behaviour_change = 0.0
+        for label, change in behaviour_changes:
+            behaviour_change += change
+            # A capped rule credited today more often than the ledger's lines of today say:
+            # the line names today's last event, so the live cap counts it (nurture.scoring.caps).
+            count, event_id = replay.today.get((lead_id, label), (0, 0))
+            marked = event_id if count > stored_today.get((lead_id, label), 0) else None
+            mine.append(LedgerLine(lead_id, change, "rescore", label, behaviour_why, as_of, marked))
         before_behaviour = lead.behavior_at(as_of, half_life)
         before = lead.fit + before_behaviour
-        fit_target = fit_points(model.fit, lead.lead, conditions, labels_of_fit)
-        behaviour_target = earned.get(lead.id, {})
-        mine: list[LedgerLine] = []
-        fit_held, behaviour_held = held.get(lead.id, ({}, {}))
-        for label in sorted(fit_held.keys() | fit_target.keys()):
-            change = fit_target.get(label, 0.0) - fit_held.get(label, 0.0)
-            if abs(change) > EPSILON:
-                reason = reasons_of_fit.get(label, label.removeprefix("fit: ") + " (no longer in the model)")
-                mine.append(
-                    LedgerLine(
-                        lead.id, change, "fit", label, f"{reason} (rescored, model {version})"[:500], as_of
-                    )
-                )
-        behaviour_change = 0.0
-        for label in sorted(behaviour_held.keys() | behaviour_target.keys()):
-            change = behaviour_target.get(label, 0.0) - behaviour_held.get(label, 0.0)
-            if abs(change) > EPSILON:
-                behaviour_change += change
-                # A capped rule credited today more often than the ledger's lines of today say:
-                # the line names today's last event, so the live cap counts it (nurture.scoring.caps).
-                count, event_id = replay.today.get((lead.id, label), (0, 0))
-                marked = event_id if count > stored_today.get((lead.id, label), 0) else None
-                mine.append(
-                    LedgerLine(
-                        lead.id, change, "rescore", label, f"rescored under model {version}", as_of, marked
-                    )
-                )
-        if not mine:
-            continue
         fit = sum(fit_target.values())
         behaviour = before_behaviour + behaviour_change
         after = fit + behaviour
@@ -265,11 +277,11 @@ def _rescore_batch(
                     continue  # left as it is: a later run finds the same change and takes it then
                 candidates.append((lead, after))
         lines += mine
-        updates.append(ScoreUpdate(lead.id, fit, behaviour, after, as_of))
+        updates.append(ScoreUpdate(lead_id, fit, behaviour, after, as_of))
         lead.lead.update(fit_score=fit, behavior_score=behaviour, score=after)
         report.changed += 1
         report.lines += len(mine)
-        report.note(Move(lead.id, str(lead.lead.get("email", lead.id)), before, after))
+        report.note(lead_id, lead.lead, before, after)
     if not report.dry_run:
         write_ledger(conn, lines)
         write_scores(conn, updates)
@@ -279,6 +291,22 @@ def _rescore_batch(
         return 0
     report.new_mqls += len(candidates)
     return len(candidates)
+
+
+def _changes(target: dict[str, float], held: dict[str, float]) -> list[tuple[str, float]]:
+    """The rules (by label, in label order) whose points differ from what the ledger holds, and
+    by how much; rules in only one of the two count as zero in the other."""
+    changes = []
+    for label, points in target.items():
+        change = points - held.get(label, 0.0)
+        if abs(change) > EPSILON:
+            changes.append((label, change))
+    for label, points in held.items():
+        if label not in target and abs(-points) > EPSILON:
+            changes.append((label, 0.0 - points))
+    if len(changes) > 1:
+        changes.sort()
+    return changes
 
 
 def _stored_today(
@@ -310,85 +338,31 @@ def _held(
     """Per lead: what each fit rule's lines sum to, and each behaviour rule's lines faded to now."""
     held: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
     read_instant = bulk.read_instant
-    # Read at the driver's level: a rescore reads every ledger line of every lead.
-    rows = bulk.fetch_positional(
-        conn,
-        "SELECT lead_id, kind, rule, points, at FROM score_ledger WHERE lead_id BETWEEN :lo AND :hi "
-        "AND kind IN ('fit', 'behavior', 'rescore')",
-        [ids[0], ids[-1]],
-    )
-    for lead_id, kind, rule, points, at in rows:
-        fit, behaviour = held.setdefault(int(lead_id), ({}, {}))
-        if kind == "fit":
-            fit[rule] = fit.get(rule, 0.0) + float(points)
-        else:
-            behaviour[rule] = behaviour.get(rule, 0.0) + decayed(
-                float(points), read_instant(at), now, half_life
-            )
+    from_text = datetime.fromisoformat
+    current = None
+    fit: dict[str, float] = {}
+    behaviour: dict[str, float] = {}
+    for which, params in lead_ranges(ids):
+        # Read at the driver's level: a rescore reads every ledger line of every lead. In time
+        # order, so the faded lines of a rule add up the same on every engine.
+        rows = bulk.fetch_positional(
+            conn,
+            f"SELECT lead_id, kind, rule, points, at FROM score_ledger WHERE {which} "  # noqa: S608 - markers only
+            "AND kind IN ('fit', 'behavior', 'rescore') ORDER BY lead_id, at, id",
+            params,
+        )
+        for lead_id, kind, rule, points, at in rows:
+            if lead_id != current:  # lines come lead by lead
+                current = lead_id
+                fit, behaviour = held[lead_id] = ({}, {})
+            value = float(points)
+            if kind == "fit":
+                fit[rule] = fit.get(rule, 0.0) + value
+                continue
+            if value and half_life is not None:
+                # decayed(), with SQLite's stored text read without a call (bulk.read_instant).
+                since = from_text(at + "+00:00") if type(at) is str and len(at) == 26 else read_instant(at)
+                if since is not None and now > since:
+                    value = value * 0.5 ** ((now - since) / half_life)
+            behaviour[rule] = behaviour.get(rule, 0.0) + value
     return held
-
-
-@dataclass
-class Replay:
-    """What the current model gives each lead's recorded events."""
-
-    # lead -> rule label -> the points its events earn, each faded to the lead's moment of ``now``
-    earned: dict[int, dict[str, float]]
-    # (lead, capped rule label) -> (scorings on the lead's day of ``now``, the last one's event id)
-    today: dict[tuple[int, str], tuple[int, int]]
-
-
-def _replay(
-    conn: Connection, scored: dict[int, ScoredLead], model: ScoringModel, now: datetime, default_zone: Any
-) -> Replay:
-    """The behaviour points the current model gives each lead's recorded events, by rule label."""
-    by_type: dict[str, list[ScoringRule]] = scoring_rules(model)
-    half_life = model.decay.half_life if model.decay else None
-    earned: dict[int, dict[str, float]] = defaultdict(dict)
-    caps = DailyCaps(default_zone)  # counted afresh: the replay is the whole history
-    today: dict[tuple[int, str], tuple[int, int]] = {}
-    if not by_type or not scored:
-        return Replay(earned, today)
-    ids = sorted(scored)
-    types = sorted(by_type)
-    # Properties are parsed only for types whose rules look at the event.
-    parse = {kind for kind, rules in by_type.items() if any(rule.where is not None for rule in rules)}
-    read_instant, read_json = bulk.read_instant, bulk.read_json
-    # The batch's leads pick the rows (ix_events_lead_occurred); SQLite's planner would rather
-    # take the type index, which reads every lead's events of those types for each batch: the
-    # unary + keeps it from that index.
-    type_column = "+type" if conn.dialect.name == "sqlite" else "type"
-    rows = bulk.fetch_positional(
-        conn,
-        "SELECT id, lead_id, type, occurred_at, properties, url, machine_reason, campaign_key, step_id "  # noqa: S608 - markers only
-        f"FROM events WHERE lead_id BETWEEN :lo AND :hi AND {type_column} IN {bulk.markers(len(types))} "
-        "ORDER BY lead_id, occurred_at, id",
-        [ids[0], ids[-1], *types],
-    )
-    current_day: dict[int, date] = {}  # each lead's day of ``now``, for the caps of today
-    for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
-        lead = scored.get(int(lead_id))
-        if lead is None:
-            continue
-        occurred_at = read_instant(occurred)
-        assert occurred_at is not None
-        event = StoredEvent(
-            event_id, int(lead_id), kind, occurred_at, (read_json(properties) or {}) if kind in parse else {},
-            url, machine, campaign, step,
-        )  # fmt: skip
-        at = min(occurred_at, now)
-        for rule in rules_met(by_type[kind], event, lead, now):
-            if rule.max_per_day is not None:
-                day = caps.day(lead, at)
-                if not caps.take(lead.id, rule.label, day, rule.max_per_day):
-                    continue
-                current = current_day.get(lead.id)
-                if current is None:
-                    current = current_day[lead.id] = caps.day(lead, lead.as_of(now))
-                if day == current:
-                    count, _ = today.get((lead.id, rule.label), (0, 0))
-                    today[(lead.id, rule.label)] = (count + 1, int(event_id))
-            # Summed as the events come (in time order), faded as a new score is stated.
-            sums = earned[lead.id]
-            sums[rule.label] = sums.get(rule.label, 0) + decayed(rule.points, at, lead.as_of(now), half_life)
-    return Replay(earned, today)

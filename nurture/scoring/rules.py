@@ -147,6 +147,7 @@ def _sandboxed(
 class _Reads:
     fields: tuple[str, ...] | None  # None: the lead is read as a whole, or by computed names
     context: bool  # reads the time, the event or engagement as well
+    event_only: bool = False  # reads named fields of the event (not its time), and nothing else
 
 
 _reads: dict[str, _Reads] = {}
@@ -161,6 +162,12 @@ def lead_fields_only(condition: Condition) -> tuple[str, ...] | None:
     """The lead fields a condition reads, when they are *all* it reads; None otherwise."""
     reads = _reads_of(condition)
     return None if reads.context else reads.fields
+
+
+def reads_event_only(condition: Condition) -> bool:
+    """Whether a condition reads nothing but named fields of the event other than its time (no
+    lead, no clock, no engagement): its outcome then follows from those fields alone."""
+    return _reads_of(condition).event_only
 
 
 def _reads_of(condition: Condition) -> _Reads:
@@ -179,27 +186,40 @@ def _inspect(source: str) -> _Reads:
         return _Reads(None, True)
     fields: set[str] | None = set()
     context = False
+    event_only = True
     stack: list[tuple[nodes.Node, nodes.Node | None]] = [(tree, None)]
     while stack:
         node, parent = stack.pop()
         if isinstance(node, nodes.Name):
             context = context or node.name in _CONTEXT_NAMES
+            if node.name == "event":
+                event_only = event_only and _field_named(node, parent) not in (None, "occurred_at")
+            elif node.name == "lead" or node.name in _CONTEXT_NAMES:
+                event_only = False
             if node.name == "lead" and fields is not None:
                 # Only lead.NAME and lead['NAME'] say which field is read; anything else
                 # (lead | list, lead[expr]) may read them all.
-                if isinstance(parent, nodes.Getattr) and parent.node is node:
-                    fields.add(parent.attr)
-                elif (
-                    isinstance(parent, nodes.Getitem)
-                    and parent.node is node
-                    and isinstance(parent.arg, nodes.Const)
-                    and isinstance(parent.arg.value, str)
-                ):
-                    fields.add(parent.arg.value)
-                else:
+                field = _field_named(node, parent)
+                if field is None:
                     fields = None
+                else:
+                    fields.add(field)
         stack.extend((child, node) for child in node.iter_child_nodes())
-    return _Reads(tuple(sorted(fields)) if fields is not None else None, context)
+    return _Reads(tuple(sorted(fields)) if fields is not None else None, context, event_only)
+
+
+def _field_named(node: nodes.Name, parent: nodes.Node | None) -> str | None:
+    """The field ``NAME.field`` or ``NAME['field']`` reads, if that is what ``parent`` does."""
+    if isinstance(parent, nodes.Getattr) and parent.node is node:
+        return parent.attr
+    if (
+        isinstance(parent, nodes.Getitem)
+        and parent.node is node
+        and isinstance(parent.arg, nodes.Const)
+        and isinstance(parent.arg.value, str)
+    ):
+        return parent.arg.value
+    return None
 
 
 def _memo_key(lead: Mapping[str, Any], fields: Sequence[str]) -> tuple[Any, ...]:

@@ -1,0 +1,237 @@
+"""Replay: the behaviour points the current model gives a batch of leads' recorded events.
+
+A rescore replays every recorded event of every lead, so this runs over millions of rows and
+holds no object per event. Types whose rules read nothing of the event (no ``where``) come
+without the event's fields and are replayed a column at a time
+(:mod:`nurture.scoring.replay_columns`). Only types with a ``where`` are read in full and asked
+event by event through :func:`rules_met`, once per distinct event where the ``where`` reads only
+the event's fields.
+
+The figures are those of scoring each event as it came in under today's rules, to the bit: per
+rule, points faded to the lead's moment of ``now`` (``points * 0.5 ** (age / half_life)``),
+summed in event order; a rule's ``max_per_day`` counts its scorings per lead per local day of
+the lead, afresh (the replay is the whole history). A rule belongs to one event type, so
+replaying the plain types and those with a ``where`` one after the other leaves every rule's sum
+and cap as they would be in one pass. ``tests/scoring/test_rescore_replay.py`` holds this against
+a plain event-by-event replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from nurture.definitions import ScoringModel
+from nurture.definitions.event_view import event_view
+from nurture.scoring.caps import DailyCaps
+from nurture.scoring.events import StoredEvent, rules_met
+from nurture.scoring.rules import ScoringRule, reads_event_only, scoring_rules
+from nurture.scoring.state import ScoredLead
+from nurture.store import bulk
+
+IN_LIST = 2_000  # lead ids per IN list, for a set of leads too sparse for a range
+
+
+@dataclass
+class Replay:
+    """What the current model gives each lead's recorded events."""
+
+    # lead -> rule label -> the points its events earn, each faded to the lead's moment of ``now``
+    earned: dict[int, dict[str, float]]
+    # (lead, capped rule label) -> (scorings on the lead's day of ``now``, the last one's event id)
+    today: dict[tuple[int, str], tuple[int, int]]
+
+
+# A rule as the replay uses it: label, points, daily cap, whether machine events count.
+RuleParts = tuple[str, int, int | None, bool]
+# An event of a type with a `where`: lead id, occurred_at, event id, the rules it meets.
+_Met = tuple[int, datetime, int, list[RuleParts]]
+
+
+def replay_events(
+    conn: Connection,
+    scored: Mapping[int, ScoredLead],
+    model: ScoringModel,
+    now: datetime,
+    default_zone: ZoneInfo,
+) -> Replay:
+    """The behaviour points the current model gives each lead's recorded events, by rule label."""
+    replay = Replay({}, {})
+    by_type = scoring_rules(model)
+    if not by_type or not scored:
+        return replay
+    plain = sorted(kind for kind, rules in by_type.items() if all(rule.where is None for rule in rules))
+    conditional = sorted(kind for kind in by_type if kind not in plain)
+    ids = sorted(scored)
+    if plain:
+        rules = {kind: [_rule(rule) for rule in by_type[kind]] for kind in plain}
+        rows = _events(conn, ids, plain, "lead_id, type, occurred_at, id, machine_reason")
+        if rows:
+            # why: numpy loads when a batch is replayed; everyday commands import the rescore
+            from nurture.scoring.replay_columns import earn_columns
+
+            earn_columns(replay, rows, rules, scored, now, model, default_zone)
+    if conditional:
+        fields = "id, lead_id, type, occurred_at, properties, url, machine_reason, campaign_key, step_id"
+        found = _conditional(_events(conn, ids, conditional, fields), scored, by_type, now)
+        _earn(replay, found, scored, now, model, default_zone)
+    return replay
+
+
+def _rule(rule: ScoringRule) -> RuleParts:
+    return rule.label, rule.points, rule.max_per_day, rule.count_machine
+
+
+def _conditional(
+    rows: Iterable[Sequence[Any]],
+    scored: Mapping[int, ScoredLead],
+    by_type: Mapping[str, Sequence[ScoringRule]],
+    now: datetime,
+) -> Iterable[_Met]:
+    """Events of types whose rules have a ``where``, with the rules each one meets.
+
+    A type whose every ``where`` reads only named fields of the event (``'/pricing' in
+    event.url``) and has a quick path is decided once per distinct event (its fields and
+    properties as stored) in the batch; an event a quick path declines goes the full way, so
+    failures are counted per event as always."""
+    read_instant, read_json = bulk.read_instant, bulk.read_json
+    by_fields = {kind: all(_by_fields(rule) for rule in rules) for kind, rules in by_type.items()}
+    decided: dict[tuple[Any, ...], list[RuleParts]] = {}
+    for event_id, lead_id, kind, occurred, properties, url, machine, campaign, step in rows:
+        lead = scored.get(lead_id)
+        if lead is None:
+            continue
+        occurred_at = read_instant(occurred)
+        assert occurred_at is not None
+        key = None
+        if by_fields[kind] and (isinstance(properties, str) or properties == {}):
+            key = (kind, str(properties or "{}"), url, machine is not None, campaign, step)
+            rules = decided.get(key)
+            if rules is not None:
+                if rules:
+                    yield lead_id, occurred_at, event_id, rules
+                continue
+        event = StoredEvent(
+            event_id, lead_id, kind, occurred_at, read_json(properties) or {}, url, machine, campaign, step
+        )
+        found = _met_quickly(by_type[kind], event, lead) if key is not None else None
+        if found is not None:
+            assert key is not None
+            decided[key] = found
+        else:
+            found = [_rule(rule) for rule in rules_met(by_type[kind], event, lead, now)]
+        if found:
+            yield lead_id, occurred_at, event_id, found
+
+
+def _by_fields(rule: ScoringRule) -> bool:
+    return rule.where is None or (rule.quick_where is not None and reads_event_only(rule.where))
+
+
+def _met_quickly(
+    rules: Sequence[ScoringRule], event: StoredEvent, lead: ScoredLead
+) -> list[RuleParts] | None:
+    """:func:`rules_met` by the quick paths alone; None when one declines (the sandbox decides)."""
+    view = event_view(event)
+    met = []
+    for rule in rules:
+        if event.machine_reason is not None and not rule.count_machine:
+            continue
+        if rule.quick_where is not None:
+            try:
+                holds = bool(rule.quick_where(lead.lead, view))
+            except Exception:  # a missing or odd value: the sandbox decides, and explains
+                return None
+            if not holds:
+                continue
+        met.append(_rule(rule))
+    return met
+
+
+def _earn(
+    replay: Replay,
+    events: Iterable[_Met],
+    scored: Mapping[int, ScoredLead],
+    now: datetime,
+    model: ScoringModel,
+    default_zone: ZoneInfo,
+) -> None:
+    """Sum each lead's points per rule over its events (lead by lead, in time order), one event
+    at a time."""
+    half_life: timedelta | None = model.decay.half_life if model.decay else None
+    earned, today = replay.earned, replay.today
+    zones = DailyCaps(default_zone)  # for each lead's time zone, read once
+    current = None
+    lead: ScoredLead | None = None
+    as_of = now
+    sums: dict[str, float] = {}
+    counts: dict[tuple[str, date], int] = {}
+    zone: ZoneInfo | None = None
+    lead_today: date | None = None
+    for lead_id, occurred, event_id, rules in events:
+        if lead_id != current:  # events come lead by lead
+            current = lead_id
+            lead = scored.get(lead_id)
+            if lead is None:
+                continue
+            as_of = lead.as_of(now)
+            sums = earned.setdefault(lead_id, {})
+            counts = {}  # the caps count afresh: the replay is the whole history
+            zone = lead_today = None
+        elif lead is None:
+            continue
+        at = occurred if occurred < now else now  # a clock ahead of ours must not earn fresher points
+        # decayed(): the points as they are, or faded by one factor for all of the event's rules.
+        factor = 0.5 ** ((as_of - at) / half_life) if half_life is not None and as_of > at else None
+        day: date | None = None
+        for label, points, cap, _ in rules:
+            if cap is not None:
+                if day is None:
+                    if zone is None:
+                        zone = zones.zone_of(lead)
+                        lead_today = lead.as_of(now).astimezone(zone).date()
+                    day = at.astimezone(zone).date()
+                key = (label, day)
+                taken = counts.get(key, 0)
+                if taken >= cap:
+                    continue
+                counts[key] = taken + 1
+                if day == lead_today:
+                    count, _ = today.get((lead_id, label), (0, 0))
+                    today[(lead_id, label)] = (count + 1, int(event_id))
+            sums[label] = sums.get(label, 0) + (points * factor if factor is not None and points else points)
+
+
+def _events(conn: Connection, ids: Sequence[int], types: Sequence[str], fields: str) -> list[Any]:
+    """The leads' events of these types, lead by lead in time order, as driver rows."""
+    # The leads pick the rows (ix_events_lead_occurred); SQLite's planner would rather take the
+    # type index, which reads every lead's events of those types for each batch: the unary +
+    # keeps it from that index.
+    type_column = "+type" if conn.dialect.name == "sqlite" else "type"
+    rows: list[Any] = []
+    for which, params in lead_ranges(ids):
+        rows += bulk.fetch_positional(
+            conn,
+            f"SELECT {fields} FROM events WHERE {which} AND {type_column} IN {bulk.markers(len(types))} "  # noqa: S608 - markers only
+            "ORDER BY lead_id, occurred_at, id",
+            [*params, *types],
+        )
+    return rows
+
+
+def lead_ranges(ids: Sequence[int]) -> Iterable[tuple[str, list[int]]]:
+    """Conditions on ``lead_id`` picking these (sorted) leads, in id order: one range for a batch
+    of consecutive ids, IN lists for a few scattered leads (a range would read all between)."""
+    if not ids:
+        return
+    if ids[-1] - ids[0] < 2 * len(ids):
+        yield "lead_id BETWEEN :lo AND :hi", [ids[0], ids[-1]]
+        return
+    for start in range(0, len(ids), IN_LIST):
+        chunk = list(ids[start : start + IN_LIST])
+        yield f"lead_id IN {bulk.markers(len(chunk))}", chunk

@@ -1,0 +1,126 @@
+"""The replay of events whose rules read nothing of the event, a column at a time.
+
+Part of :mod:`nurture.scoring.replay` (which see for what the figures are): moments become whole
+microseconds (:mod:`nurture.scoring.instants`), each event's decay factor is worked out once for
+all its rules, a capped rule keeps the first ``max_per_day`` events of each lead's local day by
+one sort, and the faded points are summed per lead in event order by ``np.bincount``, which adds
+its weights one after the other, as scoring adds them live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nurture.definitions import ScoringModel
+from nurture.scoring.caps import DailyCaps
+from nurture.scoring.instants import halvings, local_days, micros, micros_column
+from nurture.scoring.replay import Replay, RuleParts
+from nurture.scoring.state import ScoredLead
+
+
+def earn_columns(
+    replay: Replay,
+    rows: list[Any],
+    rules_of: Mapping[str, Sequence[RuleParts]],
+    scored: Mapping[int, ScoredLead],
+    now: datetime,
+    model: ScoringModel,
+    default_zone: ZoneInfo,
+) -> None:
+    """:func:`_earn` for events of plain types (driver rows: lead id, type, occurred_at, event
+    id, machine_reason), a column at a time: per rule, the events it scores (machine events only
+    for rules that count them; a capped rule's first ``max_per_day`` of each lead's local day, in
+    event order), their points faded, summed per lead in event order by ``np.bincount``."""
+    half_life = model.decay.half_life if model.decay else None
+    lead_ids, kinds, occurred, event_ids, machine_reasons = zip(*rows, strict=True)
+    leads = np.array(sorted(scored), dtype=np.int64)
+    of_row = np.array(lead_ids, dtype=np.int64)
+    lead = np.minimum(np.searchsorted(leads, of_row), len(leads) - 1)  # each row's lead, by position
+    known = leads[lead] == of_row  # a lead outside the batch (a range reads all ids between)
+    as_of = np.array([micros(scored[lead_id].as_of(now)) for lead_id in leads.tolist()], dtype=np.int64)
+    at = np.minimum(micros_column(occurred), micros(now))  # a clock ahead of ours earns no fresher points
+    ages = as_of[lead] - at
+    fades = known & (ages > 0) if half_life is not None else np.zeros(len(rows), dtype=bool)
+    factor = np.ones(len(rows), dtype=np.float64)
+    if half_life is not None:
+        factor[fades] = halvings(ages[fades], half_life)
+    codes = {kind: n for n, kind in enumerate(rules_of)}
+    kind = np.array([codes[name] for name in kinds], dtype=np.int64)
+    machine = np.array([reason is not None for reason in machine_reasons], dtype=bool)
+    days: NDArray[np.int64] | None = None
+    for name, rules in rules_of.items():
+        of_kind = known & (kind == codes[name])
+        for label, points, cap, count_machine in rules:
+            scoring = np.flatnonzero(of_kind if count_machine else of_kind & ~machine)
+            if cap is not None:
+                if days is None:
+                    days, today = _local_days(leads, lead, at, as_of, scored, default_zone)
+                scoring = _first_of_each_day(scoring, lead[scoring], days[scoring], cap)
+                _credit_today(
+                    replay, label, scoring[days[scoring] == today[lead[scoring]]], leads, lead, event_ids
+                )
+            weights = np.where(fades[scoring], points * factor[scoring], float(points))
+            sums = np.bincount(lead[scoring], weights=weights, minlength=len(leads))
+            for n in np.flatnonzero(np.bincount(lead[scoring], minlength=len(leads))).tolist():
+                replay.earned.setdefault(int(leads[n]), {})[label] = float(sums[n])
+
+
+def _local_days(
+    leads: NDArray[np.int64],
+    lead: NDArray[np.int64],
+    at: NDArray[np.int64],
+    as_of: NDArray[np.int64],
+    scored: Mapping[int, ScoredLead],
+    default_zone: ZoneInfo,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each event's local day in its lead's time zone, and each lead's day of its ``as_of``."""
+    zones = DailyCaps(default_zone)
+    zone_of = [zones.zone_of(scored[lead_id]) for lead_id in leads.tolist()]
+    named = {zone: n for n, zone in enumerate(dict.fromkeys(zone_of))}
+    zone_code = np.array([named[zone] for zone in zone_of], dtype=np.int64)
+    days = np.zeros(len(at), dtype=np.int64)
+    today = np.zeros(len(leads), dtype=np.int64)
+    for zone, n in named.items():
+        events = np.flatnonzero(zone_code[lead] == n)
+        days[events] = local_days(at[events], zone)
+        own = np.flatnonzero(zone_code == n)
+        today[own] = local_days(as_of[own], zone)
+    return days, today
+
+
+def _first_of_each_day(
+    rows: NDArray[np.int64], lead: NDArray[np.int64], day: NDArray[np.int64], cap: int
+) -> NDArray[np.int64]:
+    """The rows (in event order) among the first ``cap`` of their lead's local day."""
+    if not len(rows):
+        return rows
+    group = lead * (int(day.max() - day.min()) + 1) + (day - day.min())
+    order = np.argsort(group, kind="stable")  # event order kept within a (lead, day)
+    grouped = group[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    kept = np.zeros(len(rows), dtype=bool)
+    kept[order] = rank < cap
+    return rows[kept]
+
+
+def _credit_today(
+    replay: Replay,
+    label: str,
+    rows: NDArray[np.int64],
+    leads: NDArray[np.int64],
+    lead: NDArray[np.int64],
+    event_ids: Sequence[int],
+) -> None:
+    """Count a capped rule's scorings on each lead's day of now, naming the day's last event."""
+    today = replay.today
+    for row in rows.tolist():
+        key = (int(leads[lead[row]]), label)
+        count, _ = today.get(key, (0, 0))
+        today[key] = (count + 1, int(event_ids[row]))
