@@ -1,4 +1,4 @@
-"""The cycle collector during bulk imports: the two ways nurture keeps it out of the way.
+"""The cycle collector during bulk work (imports, rescores): the two ways nurture keeps it out of the way.
 
 A bulk import makes many short-lived objects. CPython's collector counts allocations and walks
 the young ones every few hundred, and each time enough have survived, every object in the

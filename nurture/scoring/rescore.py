@@ -17,10 +17,8 @@ takes them, so reps are not flooded.
 
 from __future__ import annotations
 
-import gc
 import heapq
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
+from nurture.collector import collector_paused
 from nurture.definitions import Program, ScoringModel
 from nurture.scoring.caps import DailyCaps
 from nurture.scoring.replay import Replay, lead_ranges, replay_events
@@ -131,7 +130,7 @@ def rescore(
     budget = max_mqls
     batches = 0
     while max_batches is None or batches < max_batches:
-        with db.begin() as conn, _cycles_left_alone():
+        with db.begin() as conn, collector_paused():
             ids = [
                 int(i)
                 for i in conn.scalars(
@@ -150,23 +149,6 @@ def rescore(
         if progress is not None:
             progress(report.leads)
     return report
-
-
-@contextmanager
-def _cycles_left_alone() -> Iterator[None]:
-    """Python's collector of reference cycles paused for one batch.
-
-    A batch makes some hundred thousand row tuples, none of them in a cycle (reference counting
-    frees them all), yet each few hundred new objects set the collector going over every object
-    the process holds: a third of a rescore's time went to it.
-    """
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
 
 
 def rescore_leads(
