@@ -11,6 +11,7 @@ the lead was recorded at, to its first arrival at this stage (leads that skipped
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,36 +47,51 @@ class Waterfall:
         return worst.stage if worst is not None and worst.lost else None
 
 
-def stage_days(journey: Journey, stage: str) -> float | None:
-    """Days from the latest earlier recorded stage to this stage's first arrival; None if skipped."""
-    arrived = journey.first_at.get(stage)
-    if arrived is None:
-        return None
-    earlier = [at for s in FUNNEL[: FUNNEL.index(stage)] if (at := journey.first_at.get(s)) and at <= arrived]
-    return (arrived - max(earlier)).total_seconds() / _DAY if earlier else None
-
-
 def waterfall(leads: Sequence[Journey]) -> Waterfall:
-    """Per stage of the funnel: reached, rate, median and 90th percentile days, still open, skipped."""
+    """Per stage of the funnel: reached, rate, median and 90th percentile days, still open, skipped.
+
+    One pass over the leads, each counted into every stage it reached (a breakdown calls this once
+    per group, so a pass per stage would read every lead six times); the days are kept as plain
+    doubles. A stage's days run from the first arrival at the latest earlier stage the lead was
+    recorded at (no later than this one) to its first arrival here."""
+    size = len(FUNNEL)
+    reached, still_open, skipped, lost = [0] * size, [0] * size, [0] * size, [0] * size
+    days = [array("d") for _ in FUNNEL]
+    for j in leads:
+        top = j.top
+        if top < 0:
+            continue
+        first_at, now_at = j.first_at, j.stage
+        arrivals = [first_at.get(stage) for stage in FUNNEL[: top + 1]]
+        for rank, arrived in enumerate(arrivals):
+            reached[rank] += 1
+            stage = FUNNEL[rank]
+            if now_at == stage:
+                still_open[rank] += 1
+            if arrived is None:
+                skipped[rank] += 1
+            else:
+                earlier = [at for at in arrivals[:rank] if at is not None and at <= arrived]
+                if earlier:
+                    days[rank].append((arrived - max(earlier)).total_seconds() / _DAY)
+        if top < size - 1 and now_at != FUNNEL[top]:
+            lost[top] += 1  # reached this stage, not the next one, and no longer here
     stages: list[StageFigures] = []
     previous = len(leads)
     for rank, stage in enumerate(FUNNEL):
-        reached = [j for j in leads if j.top >= rank]
-        days = [d for j in reached if (d := stage_days(j, stage)) is not None]
-        nxt = rank + 1
         stages.append(
             StageFigures(
                 stage=stage,
-                reached=len(reached),
-                rate=rounded(share(len(reached), previous), 4),
-                median_days=rounded(median(days)),
-                p90_days=rounded(percentile(days, 0.9)),
-                still_open=sum(1 for j in reached if j.stage == stage),
-                skipped=sum(1 for j in reached if not j.recorded(stage)),
-                lost=sum(1 for j in reached if j.top < nxt and j.stage != stage) if nxt < len(FUNNEL) else 0,
+                reached=reached[rank],
+                rate=rounded(share(reached[rank], previous), 4),
+                median_days=rounded(median(days[rank])),
+                p90_days=rounded(percentile(days[rank], 0.9)),
+                still_open=still_open[rank],
+                skipped=skipped[rank],
+                lost=lost[rank],
             )
         )
-        previous = len(reached)
+        previous = reached[rank]
     return Waterfall(len(leads), stages)
 
 
