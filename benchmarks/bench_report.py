@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
+from synthetic_program import PROGRAM_YAML, peak_mb
 
-from nurture.scoring.synthetic import SYNTHETIC_MODEL_YAML
 from nurture.store import bulk
 from nurture.store.engine import create_store_engine
 from nurture.store.migrate import upgrade
@@ -48,32 +48,6 @@ WALK = ("lead", "mql", "recycled", "mql", "sal", "sql", "opportunity", "customer
 TYPES = ("email_open", "email_open", "email_click", "page_view", "email_open")
 COUNTRIES = ("DE", "AT", "CH", "US", "FR")
 BATCH = 5_000  # leads per insert round
-PROGRAM = (
-    SYNTHETIC_MODEL_YAML
-    + """\
----
-kind: SLA
-name: marketing-sales
-mql: {when: "lead.score >= 40"}
-route_to: dach
-accept_within: 4h
----
-kind: SalesTeam
-key: dach
-manager: {name: Petra Vogel, email: petra.vogel@example.com}
-reps:
-  - {id: anna, name: Anna, email: anna@sales.example, territories: [DE, AT, CH], capacity: 100000,
-     working_hours: {timezone: Europe/Berlin, days: mon-fri, hours: "08:00-18:00"}}
-"""
-)
-
-
-def _peak_mb() -> float:
-    """This process's peak resident memory (VmHWM starts afresh with the program)."""
-    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _rows(
@@ -168,7 +142,7 @@ def workspace(folder: Path, url: str) -> Path:
     (root / "nurture.toml").write_text(
         f'database_url = "{url}"\nsecret_key = "bench-secret-0123456789"\n', encoding="utf-8"
     )
-    (root / "campaigns" / "program.yaml").write_text(PROGRAM, encoding="utf-8")
+    (root / "campaigns" / "program.yaml").write_text(PROGRAM_YAML, encoding="utf-8")
     return root
 
 
@@ -183,7 +157,7 @@ def measure(root: Path) -> dict[str, float]:
     seconds, cpu = time.perf_counter() - begin, time.process_time() - cpu
     report = json.loads(out.getvalue())
     return {
-        "seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "peak_mb": round(_peak_mb()),
+        "seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "peak_mb": round(peak_mb()),
         "leads": report["period"]["leads"],
     }  # fmt: skip
 

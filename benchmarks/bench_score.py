@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,41 +27,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from synthetic_program import PROGRAM_YAML, peak_mb
+
 from nurture.lifecycle import Lifecycle
 from nurture.store.engine import create_store_engine
 from nurture.store.migrate import upgrade
 
-SLA = """\
----
-kind: SLA
-name: marketing-sales
-mql: {when: "lead.score >= 40"}
-route_to: dach
-accept_within: 4h
----
-kind: SalesTeam
-key: dach
-manager: {name: Petra Vogel, email: petra.vogel@example.com}
-reps:
-  - {id: anna, name: Anna, email: anna@sales.example, territories: [DE, AT, CH], capacity: 100000,
-     working_hours: {timezone: Europe/Berlin, days: mon-fri, hours: "08:00-18:00"}}
-"""
-
-
-def _peak_mb() -> float:
-    """This process's peak resident memory. VmHWM starts afresh with the program, while
-    ru_maxrss carries over the parent's peak across fork and exec."""
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
 
 def prepare(root: Path, count: int) -> None:
-    from nurture.scoring.synthetic import SYNTHETIC_MODEL_YAML, generate_history
+    from nurture.scoring.synthetic import generate_history
     from nurture.scoring.synthetic_store import load_history
 
     (root / "campaigns").mkdir(parents=True)
@@ -71,7 +44,7 @@ def prepare(root: Path, count: int) -> None:
         f'database_url = "sqlite:///{root / "nurture.db"}"\nsecret_key = "bench-secret-0123456789"\n',
         encoding="utf-8",
     )
-    (root / "campaigns" / "program.yaml").write_text(SYNTHETIC_MODEL_YAML + SLA, encoding="utf-8")
+    (root / "campaigns" / "program.yaml").write_text(PROGRAM_YAML, encoding="utf-8")
     db = create_store_engine(f"sqlite:///{root / 'nurture.db'}")
     upgrade(db)
     started = time.perf_counter()
@@ -121,7 +94,7 @@ def measure(root: Path, what: str) -> dict[str, float]:
         backtest = evaluate(found.samples, threshold=mql_threshold(program), left_out=found.left_out)
         suggestion = suggest_points(found.samples, rules)
         seconds = time.perf_counter() - started
-        return {"seconds": seconds, "cpu_s": time.process_time() - cpu, "reading_s": read, "peak_mb": _peak_mb(),
+        return {"seconds": seconds, "cpu_s": time.process_time() - cpu, "reading_s": read, "peak_mb": peak_mb(),
                 "leads": backtest.leads,
                 "auc": backtest.auc.value if backtest.auc else -1.0, "rules": len(suggestion.rules),
                 "load": os.getloadavg()[0]}  # fmt: skip
@@ -135,7 +108,7 @@ def measure(root: Path, what: str) -> dict[str, float]:
         "cpu_s": time.process_time() - cpu,
         "leads_per_s": report.leads / seconds,
         "changed": report.changed,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
         "load": os.getloadavg()[0],
     }
 
