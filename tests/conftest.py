@@ -84,10 +84,27 @@ def postgres_session_url() -> Iterator[str]:
     drop_postgres_database(url)
 
 
+# Which tables hold a row: one query. Truncating costs new files for each table and its indexes
+# (about 200 ms for all of them on a busy machine), so only the tables a test wrote to are emptied.
+_HOLDING_ROWS = " UNION ALL ".join(
+    f'SELECT {i} FROM (SELECT 1 FROM "{table.name}" LIMIT 1) AS t{i}'
+    for i, table in enumerate(metadata.sorted_tables)
+)
+# Every id sequence starts again, also those of tables left empty by a rollback or a delete.
+_RESTART_SEQUENCES = (
+    "SELECT setval(s.seqrelid, s.seqstart, false) FROM pg_sequence s "
+    "JOIN pg_class c ON c.oid = s.seqrelid WHERE c.relnamespace = current_schema()::regnamespace"
+)
+
+
 def _empty_postgres(engine: Engine) -> None:
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    tables = metadata.sorted_tables
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        holding = [tables[i] for i in conn.execute(text(_HOLDING_ROWS)).scalars()]
+        if holding:
+            names = ", ".join(f'"{t.name}"' for t in holding)
+            conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        conn.execute(text(_RESTART_SEQUENCES))
 
 
 @pytest.fixture(params=ENGINES)
