@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
@@ -30,6 +31,12 @@ ENGINES = ["sqlite", "postgresql"]
 # processes they start (nurture tick, nurture run).
 os.environ.setdefault("NURTURE_MAIL_HOST_MX_LOOKUP", "false")
 os.environ.setdefault("NURTURE_MAIL_HOST_LIMITS", '{"default": {"rate": 1000000, "connections": 100000}}')
+
+
+# Speed is measured by the benchmarks, never by a test: a property test is not failed because one
+# example took longer than Hypothesis's 200 ms on a busy machine (four test processes, two cores).
+settings.register_profile("nurture", deadline=None)
+settings.load_profile("nurture")
 
 
 def postgres_admin_url() -> str | None:

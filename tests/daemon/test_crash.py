@@ -48,8 +48,7 @@ def test_sigterm_mid_send_finishes_the_batch_in_hand_and_exits_cleanly(
     import_leads(root, store, 3_000)
     daemon = DaemonProcess(root)
     try:
-        # Each poll lists the Maildir: polling every 50 ms leaves the CPU to the daemon under test.
-        wait_for(lambda: count_delivered(outbox) >= 400, 60, "sending to be under way")
+        wait_for(lambda: count_delivered(outbox) >= 400, 60, "sending to be under way", every=0.01)
         code, took = daemon.stop(signal.SIGTERM)
     finally:
         daemon.ensure_gone()
