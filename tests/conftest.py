@@ -2,8 +2,10 @@
 
 Every store test runs on SQLite and on PostgreSQL. SQLite databases are copies of one migrated
 template file; PostgreSQL tests share one database created for the session (and dropped after),
-emptied before each test. PostgreSQL comes from ``NURTURE_TEST_POSTGRES_URL``; without it, or
-without a server behind it, those tests are skipped with the reason shown.
+emptied before each test. Under ``-n`` (pytest-xdist) each test process has its own session, so its
+own database, template, servers and ports: nothing is shared between processes. PostgreSQL comes
+from ``NURTURE_TEST_POSTGRES_URL``; without it, or without a server behind it, those tests are
+skipped with the reason shown.
 """
 
 from __future__ import annotations
