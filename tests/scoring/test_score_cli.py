@@ -11,17 +11,22 @@ import pytest
 import yaml
 from sqlalchemy.engine import Engine
 
-from nurture.scoring.synthetic import SYNTHETIC_MODEL_YAML, generate_history
+from nurture.scoring.synthetic import SYNTHETIC_MODEL_YAML, SyntheticHistory, generate_history
 from nurture.scoring.synthetic_store import load_history
 from tests.sales.desk import SLA, write_workspace
 
 Cli = Callable[..., Any]
 
 
+@pytest.fixture(scope="module")
+def history() -> SyntheticHistory:
+    """A fixed seed makes the same (frozen) history for every test: generated once, loaded per test."""
+    return generate_history(seed=8, leads=1_500)
+
+
 @pytest.fixture
-def history_workspace(workspace: Path, store: Engine) -> str:
+def history_workspace(workspace: Path, store: Engine, history: SyntheticHistory) -> str:
     write_workspace(workspace, scoring=SYNTHETIC_MODEL_YAML, sla=SLA.replace(">= 100", ">= 40"))
-    history = generate_history(seed=8, leads=1_500)
     with store.begin() as conn:
         load_history(conn, history)
     return history.now.isoformat()
