@@ -8,8 +8,8 @@ another runs for hours. A marketer's typo must fail that email, never the daemon
   the growing string methods and filters) is checked against :attr:`RenderLimits.max_chars`
   *before* it allocates, so no single step builds more than the limit;
 - output is counted as it is produced, in slices, and the render stops past the limit;
-- loops count their turns on one budget per render and look at the clock every few hundred
-  turns, so nested loops stop at :attr:`RenderLimits.seconds`.
+- loops count their turns on one budget per render and look at the thread's CPU clock every few
+  hundred turns, so nested loops stop at :attr:`RenderLimits.seconds` of processor time.
 
 All of it runs in the rendering thread (no watchdog thread per render): a check costs a
 comparison, and the clock is read once per render and every 256 loop turns.
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
-from time import monotonic
+from time import thread_time
 from typing import Any
 
 from jinja2 import Environment
@@ -43,7 +43,9 @@ class RenderLimits:
     """Characters one rendered part (subject, HTML, text) may have; also the largest string or
     list the template may build on the way (setting ``render_max_chars``)."""
     seconds: float = 1.0
-    """Wall-clock time one render may take (setting ``render_time_limit``)."""
+    """Processor time one render may take (setting ``render_time_limit``). The render's own
+    thread's CPU time, not the wall clock: on a busy machine a render that waits for a core is
+    not a runaway template, and failing it would fail an MQL's routing or a form's page."""
 
 
 DEFAULT_LIMITS = RenderLimits()
@@ -58,12 +60,12 @@ class RenderBudget:
 
     def __init__(self, limits: RenderLimits) -> None:
         self.limits = limits
-        self.deadline = monotonic() + limits.seconds
+        self.deadline = thread_time() + limits.seconds
         self.turns = self.CHECK_EVERY
 
     def check_time(self) -> None:
         self.turns = self.CHECK_EVERY
-        if monotonic() > self.deadline:
+        if thread_time() > self.deadline:
             raise RenderLimitExceeded(
                 f"rendering took longer than {self.limits.seconds:g} s (render_time_limit)"
             )

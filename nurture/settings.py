@@ -108,7 +108,7 @@ class Settings(BaseSettings):
         default=1_000_000, ge=10_000, description="characters per rendered part of an email; larger fails it"
     )
     render_time_limit: float = Field(
-        default=1.0, gt=0, le=60, description="seconds one email may take to render; slower fails it"
+        default=1.0, gt=0, le=60, description="CPU seconds one email may take to render; more fails it"
     )
     outbox_lease: float = Field(
         default=60, ge=1, description="seconds a sender's claim lasts unless extended (a dead sender's wait)"

@@ -92,6 +92,20 @@ def test_a_broken_override_falls_back_to_the_default(desk: Desk, caplog: pytest.
     assert "templates/sales/notification failed" in caplog.text
 
 
+def test_an_override_over_a_render_limit_falls_back_to_the_default(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = desk.root / "templates" / "sales"
+    folder.mkdir()
+    (folder / "notification.html").write_text("{{ 'lead ' * 1000000 }}")  # over render_max_chars
+    desk.reload()
+    desk.import_leads("email,first_name,country\nmax@bergwerk.at,Max,AT\n")
+    desk.make_mql("max@bergwerk.at", MONDAY)  # the lead is routed all the same
+    [notice] = desk.sales_messages("max@bergwerk.at")
+    assert "Accept lead" in notice.html
+    assert "templates/sales/notification failed" in caplog.text
+
+
 def test_subjects_stay_on_one_line_whatever_a_name_holds(desk: Desk) -> None:
     from nurture.store.schema import leads
 
