@@ -255,15 +255,21 @@ class Outbox:
                 handing_over.cancel()
             raise
         finally:
-            if sending:  # after a failure: the batches under way end, and what they left goes back
-                await self._settle(report, sending, run, wait=True)
-            if upcoming is not None:
-                await self._give_back_upcoming(upcoming, run)
-            tending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tending
-            self._database = None
-            database.shutdown(wait=True)
+            # Each step runs whatever the one before raised: a run cancelled from outside still
+            # gives back what it claimed, stops renewing its leases and closes its database thread.
+            try:
+                if sending:  # after a failure: the batches under way end, and what they left goes back
+                    await self._settle(report, sending, run, wait=True)
+            finally:
+                try:
+                    if upcoming is not None:
+                        await self._give_back_upcoming(upcoming, run)
+                finally:
+                    tending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await tending
+                    self._database = None
+                    database.shutdown(wait=True)
         report.deferred = run.deferred
         return report
 
@@ -286,7 +292,8 @@ class Outbox:
                 await asyncio.wait((handing_over,))
             sending.remove((batch, handing_over))
             try:
-                self._tally(report, handing_over.result())
+                if not handing_over.cancelled():  # a cancelled batch has no verdicts to count
+                    self._tally(report, handing_over.result())
             except Exception as exc:
                 failure = failure or exc
             finally:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -279,3 +281,38 @@ def test_the_next_batch_starts_while_the_last_emails_of_one_are_answered_never_b
     first, second = sorted(transport.spans)[:4], sorted(transport.spans)[4:]
     # The second email of the first batch is still on the wire when the second batch begins.
     assert min(transport.spans[i][0] for i in second) < max(transport.spans[i][1] for i in first)
+
+
+class StuckTransport(MemoryTransport):
+    """A relay that takes each email and never answers."""
+
+    async def send(self, message: OutgoingMessage, go_ahead: GoAhead | None = None) -> SendResult:
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+
+def test_a_send_run_cancelled_from_outside_gives_back_its_claims_and_stops_renewing_them(
+    harness: Harness,
+) -> None:
+    h = harness
+    rows = "".join(f"lead{i}@firma{i}.de,Lead{i},Muster,DE,Europe/Berlin\n" for i in range(8))
+    h.import_leads(LEADS.splitlines()[0] + "\n" + rows, MONDAY)
+    h.tick(MONDAY)
+    outbox = build_outbox(h.store, h.engine().program, Workspace(h.root), StuckTransport())
+    outbox.concurrency, outbox.batch_size = 2, 4
+
+    async def cancelled_run() -> set[str]:
+        running = asyncio.create_task(outbox.deliver_due(MONDAY))
+        await asyncio.sleep(0.5)  # a batch is on the wire and the next one is claimed ahead
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await asyncio.sleep(0)
+        return {t.get_coro().__qualname__ for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+    left_running = asyncio.run(cancelled_run())
+    assert not any("_tend" in name for name in left_running), left_running
+    assert not any(outbox.ledger.held.values()), outbox.ledger.held
+    with h.store.connect() as conn:
+        left = Counter(conn.scalars(select(messages.c.status)))
+    assert "claimed" not in left, left  # nothing waits for a lease to run out
