@@ -67,7 +67,9 @@ class GroupWriter(Generic[Item, Outcome]):
         self._write_group = write
         self._name = name
         self._describe = describe
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # One queue per writer thread: an item stored after a stop goes to the next writer's
+        # queue, never behind the stop mark of a thread that is ending.
+        self._queue: queue.SimpleQueue[Any] | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -75,36 +77,38 @@ class GroupWriter(Generic[Item, Outcome]):
         """Store an item with whatever else is waiting; :class:`NotRecorded` if it failed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
-        self._ensure_started()
-        self._queue.put(_Waiting(item, loop, future))
+        with self._lock:
+            if self._queue is None or self._thread is None:
+                self._queue = queue.SimpleQueue()
+                self._thread = self._start(self._queue)
+            self._queue.put(_Waiting(item, loop, future))
         return await future
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop the writer thread."""
         with self._lock:
             thread, self._thread = self._thread, None
+            waiting, self._queue = self._queue, None
+            if waiting is not None:
+                waiting.put(_STOP)
         if thread is not None:
-            self._queue.put(_STOP)
             thread.join(timeout)
 
-    def _ensure_started(self) -> None:
-        if self._thread is not None:
-            return
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+    def _start(self, waiting: queue.SimpleQueue[Any]) -> threading.Thread:
+        thread = threading.Thread(target=self._run, args=(waiting,), name=self._name, daemon=True)
+        thread.start()
+        return thread
 
-    def _run(self) -> None:
+    def _run(self, waiting: queue.SimpleQueue[Any]) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            first = waiting.get()
             if first is _STOP:
                 return
             batch = [first]
             while len(batch) < MAX_BATCH:
                 try:
-                    item = self._queue.get_nowait()
+                    item = waiting.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:
@@ -118,17 +122,21 @@ class GroupWriter(Generic[Item, Outcome]):
                 # are answered that nothing was stored rather than left waiting, and a new
                 # writer takes over the queue.
                 self._answer(batch, [NotRecorded()] * len(batch))
-                self._replace_writer(stopping)
+                self._replace_writer(waiting, stopping)
                 raise
             self._answer(batch, outcomes)
 
-    def _replace_writer(self, stopping: bool) -> None:
+    def _replace_writer(self, waiting: queue.SimpleQueue[Any], stopping: bool) -> None:
+        """A new thread takes over the dying one's queue, up to its stop mark if a stop came."""
         with self._lock:
-            if self._thread is threading.current_thread():
-                self._thread = None
-                if not stopping:
-                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                    self._thread.start()
+            ours = self._thread is threading.current_thread()
+            if stopping:
+                if ours:
+                    self._thread = None
+                return
+            replacement = self._start(waiting)
+            if ours:
+                self._thread = replacement
 
     def _answer(self, batch: Sequence[_Waiting], outcomes: Sequence[Any]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
@@ -143,17 +151,20 @@ class GroupWriter(Generic[Item, Outcome]):
         try:
             with self._transaction() as conn:
                 outcomes = list(self._write_group(conn, items))
+                if len(outcomes) != len(items):
+                    # A writer that lost count: nothing of the group is kept (the transaction
+                    # rolls back), so no request is answered an error for what was stored.
+                    raise _LostCount(f"{self._name}: {len(outcomes)} outcomes for {len(items)} items")
         except Exception:
             if len(batch) > 1:
                 return [outcome for waiting in batch for outcome in self._write([waiting])]
             log.exception("could not record %s", self._describe(items[0]))
             return [NotRecorded()]
-        if len(outcomes) != len(items):  # a writer that lost count answers nobody with success
-            log.error(
-                "%s: %d outcomes for %d items; none answered as stored", self._name, len(outcomes), len(items)
-            )
-            return [NotRecorded()] * len(items)
         return outcomes
+
+
+class _LostCount(Exception):
+    """The group's writer answered for more or fewer items than it was given."""
 
 
 def _deliver(answers: list[tuple[asyncio.Future[Any], Any]]) -> None:

@@ -11,14 +11,14 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
 from nurture.clock import FixedClock
@@ -26,6 +26,7 @@ from nurture.forms import FormIntake, Post, Submission, read_submission
 from nurture.http import HttpContext, create_app
 from nurture.http.forms import FormRoutes
 from nurture.http.writer import GroupWriter, NotRecorded
+from nurture.store.schema import audit_log
 from tests.engagement.conftest import serving
 from tests.forms.conftest import NOW, PAGE, SITE, Site, write_forms_workspace
 
@@ -212,11 +213,29 @@ def test_a_writer_that_dies_answers_not_stored_and_the_next_item_starts_a_new_on
     assert after == "stored next" and written == [["next"]]
 
 
-def test_a_writer_that_loses_count_answers_nobody_as_stored(store: Engine) -> None:
-    writer: GroupWriter[str, str] = GroupWriter(store.begin, lambda conn, items: ["one answer"], name="test")
+def test_a_writer_that_loses_count_answers_nobody_as_stored_and_keeps_nothing(store: Engine) -> None:
+    def write(conn: Connection, items: Sequence[str]) -> list[str]:
+        for item in items:
+            conn.execute(audit_log.insert().values(at=datetime.now(UTC), actor="t", action="x", subject=item))
+        return ["one answer"]  # for every group, whatever its size
+
+    writer: GroupWriter[str, str] = GroupWriter(store.begin, write, name="test")
     group = [SimpleNamespace(item="a"), SimpleNamespace(item="b")]
     outcomes = writer._write(group)  # type: ignore[arg-type]
-    assert len(outcomes) == 2 and all(isinstance(o, NotRecorded) for o in outcomes)
+    # Each item was then written alone, and answered as stored with its own write.
+    assert outcomes == ["one answer", "one answer"]
+    with store.connect() as conn:
+        assert sorted(conn.scalars(select(audit_log.c.subject))) == ["a", "b"]  # the group's rolled back
+
+    def lost(conn: Connection, items: Sequence[str]) -> list[str]:
+        write(conn, items)
+        return []
+
+    nobody: GroupWriter[str, str] = GroupWriter(store.begin, lost, name="test")
+    [outcome] = nobody._write([SimpleNamespace(item="c")])  # type: ignore[list-item]
+    assert isinstance(outcome, NotRecorded)
+    with store.connect() as conn:
+        assert "c" not in set(conn.scalars(select(audit_log.c.subject)))
 
 
 def intake_with(site: Site, **settings: Any) -> FormIntake:
