@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from nurture.clock import parse_instant
+from nurture.errors import NurtureError
 from nurture.json_kinds import json_kind
 from nurture.leads.consent import CONSENT_STATES, GivenConsent
 
@@ -157,13 +159,11 @@ def _instant(value: Any, now: datetime, name: str, problems: Problems) -> dateti
     if not isinstance(value, str):
         problems.append((name, f"must be an ISO-8601 string, not {json_kind(value)}"))
         return now
-    text = value.strip()
     try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
+        instant = parse_instant(value)
+    except NurtureError:
         problems.append((name, f"{value[:60]!r} is not an ISO-8601 date and time"))
         return now
-    instant = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     if instant > now + MAX_FUTURE:
         problems.append((name, f"{value[:60]!r} is in the future"))
         return now
