@@ -209,7 +209,7 @@ def _earn(
 
 def _events(conn: Connection, ids: Sequence[int], types: Sequence[str], fields: str) -> list[Any]:
     """The leads' events of these types, lead by lead in time order, as driver rows."""
-    # The leads pick the rows (ix_events_lead_occurred); SQLite's planner would rather take the
+    # The leads pick the rows (ix_events_lead_touches); SQLite's planner would rather take the
     # type index, which reads every lead's events of those types for each batch: the unary +
     # keeps it from that index.
     type_column = "+type" if conn.dialect.name == "sqlite" else "type"

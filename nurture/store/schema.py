@@ -229,12 +229,12 @@ events = Table(
     Column("properties", Json, nullable=False, default=dict),
     # Brought by `nurture history import`: a record of the past, which the engine never reacts to.
     Column("from_history", Boolean, nullable=False, server_default=text("false")),
-    Index("ix_events_lead_occurred", "lead_id", "occurred_at"),
     Index("ix_events_type_occurred", "type", "occurred_at"),
     Index("ix_events_message", "message_id"),
     Index("ix_events_anonymous", "anonymous_email", **_where("lead_id IS NULL")),
     # The report: sends and engagement per campaign step, and each lead's touches in time order,
-    # read from the index alone (a million leads have tens of millions of events).
+    # read from the index alone (a million leads have tens of millions of events). The second
+    # is also every lead's events in time order (rescore, the lead's history, merges).
     Index(
         "ix_events_step_figures",
         "campaign_key",
