@@ -179,6 +179,31 @@ class Ledger:
 
         with_retry(work, retry_for=self.retry_for, what="releasing claims")
 
+    def release_claims(self, tokens: Sequence[str]) -> int:
+        """Every row still only claimed under these tokens goes back to the queue (a run's last
+        step: a claimed row was never marked ``sending``, so it never reached the relay)."""
+        if not tokens:
+            return 0
+        m = messages.c
+
+        def work() -> int:
+            with self.db.begin() as conn:
+                result = conn.execute(
+                    update(messages)
+                    .where(m.claim_token.in_(list(tokens)), m.status == "claimed")
+                    .values(
+                        status="queued",
+                        claimed_until=None,
+                        claim_token=None,
+                        attempted_sender=None,
+                        attempted_data=None,
+                        attempts=m.attempts - 1,
+                    )
+                )
+                return int(result.rowcount or 0)
+
+        return with_retry(work, retry_for=self.retry_for, what="releasing claims")
+
     def defer(self, until: dict[int, datetime], token: str) -> None:
         """Rows never handed over go back to the queue until the given time (their mail host was
         at its limit); their attempt does not count."""

@@ -129,6 +129,7 @@ class _Run:
     given_back: bool = False
     deferred: int = 0
     claim_size: int = 0  # of the next claim: the first ones small, so the connections start at once
+    tokens: list[str] = field(default_factory=list)  # of every claim the run made
     # One per connection: held from the rate limit's turn to the verdict, whichever batch the
     # email is of, so two batches overlapping never have more emails marked than connections.
     slots: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
@@ -264,6 +265,7 @@ class Outbox:
                 try:
                     if upcoming is not None:
                         await self._give_back_upcoming(upcoming, run)
+                    await self._release_leftovers(run)
                 finally:
                     tending.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -324,6 +326,7 @@ class Outbox:
         token = uuid.uuid4().hex
         size, run.claim_size = run.claim_size, min(self.batch_size, 2 * run.claim_size)
         # On a thread of its own: the writes' thread stays free for the marks between messages.
+        run.tokens.append(token)
         claimed, recipients = await asyncio.to_thread(self._claim_with_recipients, now, token, size)
         if not claimed:
             return None
@@ -464,6 +467,17 @@ class Outbox:
                 except Exception as exc:  # the next beat tries again; the lease has room for it
                     _log.warning("could not extend the outbox leases: %s", exc)
             await asyncio.sleep(_TEND)
+
+    async def _release_leftovers(self, run: _Run) -> None:
+        """The run's last word on its claims: whatever is still only claimed goes back now rather
+        than after its lease (nothing of it was marked, so nothing of it reached the relay)."""
+        try:
+            left = await self._in_database(self.ledger.release_claims, run.tokens)
+        except Exception as exc:  # the lease still returns them; a stop must not fail on it
+            _log.warning("could not give back the run's last claims (their lease returns them): %s", exc)
+            return
+        if left:
+            _log.warning("gave back %d claimed messages left at the end of a send run", left)
 
     async def _give_back(self, batch: _Batch) -> None:
         ids = batch.take_unsent()
