@@ -50,6 +50,16 @@ class Held(Protocol):
     def campaign_key(self) -> str | None: ...
 
 
+# A row given back without having been handed over: queued again, its attempt not counted.
+_BACK_TO_THE_QUEUE = {
+    "status": "queued",
+    "claimed_until": None,
+    "claim_token": None,
+    "attempted_sender": None,
+    "attempted_data": None,
+    "attempts": messages.c.attempts - 1,
+}
+
 @dataclass
 class Verdict:
     """What became of one held row: sent | retry | failed | bounced | suppressed | unknown."""
@@ -167,14 +177,7 @@ class Ledger:
                 conn.execute(
                     update(messages)
                     .where(m.id.in_(list(ids)), m.claim_token == token, m.status == status)
-                    .values(
-                        status="queued",
-                        claimed_until=None,
-                        claim_token=None,
-                        attempted_sender=None,
-                        attempted_data=None,
-                        attempts=m.attempts - 1,
-                    )
+                    .values(**_BACK_TO_THE_QUEUE)
                 )
 
         with_retry(work, retry_for=self.retry_for, what="releasing claims")
@@ -191,14 +194,7 @@ class Ledger:
                 result = conn.execute(
                     update(messages)
                     .where(m.claim_token.in_(list(tokens)), m.status == "claimed")
-                    .values(
-                        status="queued",
-                        claimed_until=None,
-                        claim_token=None,
-                        attempted_sender=None,
-                        attempted_data=None,
-                        attempts=m.attempts - 1,
-                    )
+                    .values(**_BACK_TO_THE_QUEUE)
                 )
                 return int(result.rowcount or 0)
 

@@ -238,6 +238,13 @@ def test_a_stop_while_the_mark_is_written_hands_nothing_over_and_queues_the_emai
     assert (row.status, row.attempts, row.attempted_data) == ("queued", 0, None)
 
 
+def eight_emails_queued(h: Harness) -> Harness:
+    rows = "".join(f"lead{i}@firma{i}.de,Lead{i},Muster,DE,Europe/Berlin\n" for i in range(8))
+    h.import_leads(LEADS.splitlines()[0] + "\n" + rows, MONDAY)
+    h.tick(MONDAY)
+    return h
+
+
 class TimedTransport(MemoryTransport):
     """The second email of every four takes its time; keeps when each went."""
 
@@ -267,10 +274,7 @@ class TimedTransport(MemoryTransport):
 def test_the_next_batch_starts_while_the_last_emails_of_one_are_answered_never_beyond_the_connections(
     harness: Harness,
 ) -> None:
-    h = harness
-    rows = "".join(f"lead{i}@firma{i}.de,Lead{i},Muster,DE,Europe/Berlin\n" for i in range(8))
-    h.import_leads(LEADS.splitlines()[0] + "\n" + rows, MONDAY)
-    h.tick(MONDAY)
+    h = eight_emails_queued(harness)
     transport = TimedTransport()
     outbox = build_outbox(h.store, h.engine().program, Workspace(h.root), transport)
     outbox.concurrency, outbox.batch_size = 2, 4
@@ -294,10 +298,7 @@ class StuckTransport(MemoryTransport):
 def test_a_send_run_cancelled_from_outside_gives_back_its_claims_and_stops_renewing_them(
     harness: Harness,
 ) -> None:
-    h = harness
-    rows = "".join(f"lead{i}@firma{i}.de,Lead{i},Muster,DE,Europe/Berlin\n" for i in range(8))
-    h.import_leads(LEADS.splitlines()[0] + "\n" + rows, MONDAY)
-    h.tick(MONDAY)
+    h = eight_emails_queued(harness)
     outbox = build_outbox(h.store, h.engine().program, Workspace(h.root), StuckTransport())
     outbox.concurrency, outbox.batch_size = 2, 4
 
