@@ -10,8 +10,8 @@ from __future__ import annotations
 import itertools
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -138,27 +138,9 @@ def _rows(conn: Connection, sql: str, now: datetime, **instants: datetime) -> It
 _intern = sys.intern
 
 
-def _from_text(value: str) -> datetime:
-    """An instant SQLite stored as text (UTC, without an offset)."""
-    try:
-        return datetime.fromisoformat(value + "+00:00")
-    except ValueError:  # text written by hand with its own offset
-        return datetime.fromisoformat(value).astimezone(UTC)
-
-
-def _from_driver(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _instants(conn: Connection) -> Callable[[Any], datetime]:
-    """:func:`nurture.store.bulk.read_instant` for one engine's non-null values, chosen once:
-    a million leads' rows hold some ten million instants."""
-    return _from_text if conn.dialect.name == "sqlite" else _from_driver
-
-
 def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
     found: dict[int, Lead] = {}
-    instant, intern, read_json = _instants(conn), _intern, bulk.read_json
+    instant, intern, read_json = bulk.instant_reader(conn), _intern, bulk.read_json
     for id_, email, created, stage, owner, country, industry, attributes, handed in _rows(
         conn,
         "SELECT id, email, created_at, lifecycle_stage, owner_rep_id, country, industry, attributes, "
@@ -175,7 +157,7 @@ def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
 
 def _changes(conn: Connection, now: datetime) -> Iterator[StageChange]:
     """The stage changes up to ``now``, lead by lead in time order."""
-    instant, intern = _instants(conn), _intern
+    instant, intern = bulk.instant_reader(conn), _intern
     for lead_id, old, new, at, reason, amount, currency in _rows(
         conn,
         "SELECT lead_id, from_stage, to_stage, at, reason, amount, currency FROM stage_changes "
@@ -190,7 +172,7 @@ def _changes(conn: Connection, now: datetime) -> Iterator[StageChange]:
 
 def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
     found = []
-    instant, intern = _instants(conn), _intern
+    instant, intern = bulk.instant_reader(conn), _intern
     for id_, lead_id, rep_id, status, assigned, due, responded_at, reason, team_key in _rows(
         conn,
         "SELECT id, lead_id, rep_id, status, assigned_at, accept_due_at, responded_at, reason, team_key "
@@ -210,7 +192,7 @@ def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
 
 
 def _enrollments(conn: Connection, now: datetime) -> list[Enrollment]:
-    instant, intern = _instants(conn), _intern
+    instant, intern = bulk.instant_reader(conn), _intern
     return [
         Enrollment(
             lead_id, intern(campaign), intern(status), instant(entered), exit_reason and intern(exit_reason)
@@ -246,7 +228,7 @@ def touches_by_lead(conn: Connection, now: datetime) -> Iterator[tuple[int, list
     leads that qualified, lead by lead in id order, each lead's in time order (at the same instant
     a send before an engagement): touches only count up to a conversion, and most leads never
     convert. Two ordered reads merged here, so the database never sorts them together."""
-    instant, intern = _instants(conn), _intern
+    instant, intern = bulk.instant_reader(conn), _intern
     sent = (
         Touch(lead_id, instant(at), "sent", campaign and intern(campaign), step and intern(step))
         for lead_id, at, campaign, step in _rows(conn, _SENT + " ORDER BY m.lead_id, m.sent_at, m.id", now)

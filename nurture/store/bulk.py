@@ -132,14 +132,27 @@ def read_instant(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        # SQLite's stored text carries no offset; parsing it with one is 7x faster than replace().
-        try:
-            return datetime.fromisoformat(value + "+00:00")
-        except ValueError:  # text written by hand with its own offset
-            return datetime.fromisoformat(value).astimezone(UTC)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-    return value.astimezone(UTC)  # type: ignore[no-any-return]
+        return _instant_from_text(value)
+    return _instant_from_driver(value)
+
+
+def instant_reader(conn: Connection) -> Callable[[Any], datetime]:
+    """:func:`read_instant` for one engine's non-null values, chosen once: for reading millions
+    of rows, where the checks per value add up."""
+    return _instant_from_text if conn.dialect.name == "sqlite" else _instant_from_driver
+
+
+def _instant_from_text(value: str) -> datetime:
+    """An instant SQLite stored as text (UTC, without an offset)."""
+    # Parsing it with the offset added is 7x faster than replace() after parsing.
+    try:
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # text written by hand with its own offset
+        return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _instant_from_driver(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def read_json(value: Any) -> Any:
