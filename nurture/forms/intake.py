@@ -95,23 +95,6 @@ class FormIntake:
             | {t for f in program.forms.values() if f.consent for t in f.consent.topics}
         )
 
-    def accept(
-        self,
-        conn: Connection,
-        then: WhatFollows | None,
-        form: Form,
-        submission: Submission,
-        now: datetime,
-        ip: str | None,
-        *,
-        accept_language: str | None = None,
-    ) -> Accepted:
-        """Store a checked post; ``then`` is what follows a change to a lead. ``accept_language``
-        (the visitor's browser's) chooses the confirmation email's language when the lead has no
-        locale; else the workspace's ``locale``."""
-        (accepted,) = self.accept_many(conn, then, [Post.of(form, submission, now, ip, accept_language)], now)
-        return accepted
-
     def accept_many(
         self, conn: Connection, then: WhatFollows | None, posts: Sequence[Post], now: datetime
     ) -> list[Accepted]:

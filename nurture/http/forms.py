@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from email import message_from_bytes
 from email.message import Message
 from email.policy import HTTP
+from itertools import groupby
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -175,14 +176,9 @@ class FormRoutes:
         now = self.ctx.clock.now()
         then = self.ctx.lifecycle
         answers: list[Accepted] = []
-        start = 0
-        while start < len(group):
-            intake = group[start][0]
-            end = start
-            while end < len(group) and group[end][0] is intake:
-                end += 1
-            answers += intake.accept_many(conn, then, [post for _, post in group[start:end]], now)
-            start = end
+        for _, run in groupby(group, key=lambda pair: id(pair[0])):
+            posts = list(run)
+            answers += posts[0][0].accept_many(conn, then, [post for _, post in posts], now)
         return answers
 
     def _refuse(self, request: Request, reason: str, wants_json: bool, headers: dict[str, str]) -> Response:

@@ -14,7 +14,7 @@ from nurture.delivery.transports import MemoryTransport
 from nurture.engagement import suppress, unsubscribe
 from nurture.engagement.preferences import leave_topic
 from nurture.engine.tick import CampaignEngine
-from nurture.forms import FormIntake, Submission, expire_pending, read_submission
+from nurture.forms import FormIntake, Post, Submission, expire_pending, read_submission
 from nurture.forms.opt_in import OptInLink, confirm
 from nurture.guards.consent import consent_settings
 from nurture.guards.suppression_lists import Entry, import_suppressions
@@ -247,10 +247,10 @@ def test_confirmation_emails_asked_from_one_ip_are_limited(site: Site) -> None:
     for n in range(4):
         submission = read_submission(form, {**GOOD, "email": f"victim{n}@example.org"})
         assert isinstance(submission, Submission)
+        post = Post.of(form, submission, site.clock.now(), "192.0.2.1", None)
         with site.store.begin() as conn:
-            answers.append(
-                intake.accept(conn, None, form, submission, site.clock.now(), "192.0.2.1").confirmation
-            )
+            (accepted,) = intake.accept_many(conn, None, [post], site.clock.now())
+        answers.append(accepted.confirmation)
         site.clock.advance(timedelta(seconds=1))
     assert answers == ["sent", "sent", "ip_limit", "ip_limit"]
     assert len(site.confirmations()) == 2
