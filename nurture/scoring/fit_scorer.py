@@ -1,11 +1,11 @@
 """A scoring model's fit rules prepared once per model, then asked of lead after lead.
 
 Fit is recomputed for every lead an import, a form or ``POST /api/leads`` creates or changes, by
-the thousand per second. :func:`nurture.scoring.rules.fit_points` works out the rules' labels
-and looks up each condition's quick path on every call; here that is done once per loaded model
-(a reloaded program is a new model, so a new scorer), and each lead costs one pass over the
-rules' ready evaluators. The verdicts are those of :class:`LeadConditions`: a quick path that
-cannot decide hands the condition to it, which asks the sandbox.
+the thousand per second, and by the hundred thousand in a rescore. The rules' labels and each
+condition's quick path are worked out once per loaded model (a reloaded program is a new model,
+so a new scorer), and each lead costs one pass over the rules' ready evaluators. The verdicts
+are those of :class:`LeadConditions`: a quick path that cannot decide hands the condition to it,
+which asks the sandbox.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class FitScorer:
         )
 
     def points(self, lead: Mapping[str, Any], conditions: LeadConditions) -> dict[str, float]:
-        """What :func:`nurture.scoring.rules.fit_points` answers for this lead."""
+        """The points each rule that holds gives this lead, by label (rules worth none are not
+        asked); the same as asking :class:`LeadConditions` rule by rule."""
         earned: dict[str, float] = {}
         for label, points, direct, condition in self._plan:
             if direct is not None:

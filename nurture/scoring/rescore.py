@@ -30,12 +30,10 @@ from sqlalchemy.engine import Engine
 from nurture.collector import collector_paused
 from nurture.definitions import Program, ScoringModel
 from nurture.scoring.caps import DailyCaps
+from nurture.scoring.fit_scorer import fit_scorer
 from nurture.scoring.replay import Replay, lead_ranges, replay_events
 from nurture.scoring.rules import (
     LeadConditions,
-    fit_labels,
-    fit_points,
-    fit_reasons,
 )
 from nurture.scoring.state import (
     MQL_ELIGIBLE,
@@ -216,8 +214,7 @@ def _rescore_batch(
     earned = replay.earned
     stored_today = _stored_today(conn, scored, replay, now, default_zone)
     conditions = LeadConditions(now)
-    reasons_of_fit = fit_reasons(model.fit)
-    labels_of_fit = fit_labels(model.fit)
+    fit_rules = fit_scorer(model)  # prepared once per model, as imports and the lead API use them
     mql_rule = _mql_rule(program)
     fit_why = f"rescored, model {version}"
     behaviour_why = f"rescored under model {version}"
@@ -227,7 +224,7 @@ def _rescore_batch(
     candidates: list[tuple[ScoredLead, float]] = []
     for lead in scored.values():
         lead_id = lead.id
-        fit_target = fit_points(model.fit, lead.lead, conditions, labels_of_fit)
+        fit_target = fit_rules.points(lead.lead, conditions)
         fit_held, behaviour_held = held.get(lead_id, (nothing, nothing))
         fit_changes = _changes(fit_target, fit_held)
         behaviour_changes = _changes(earned.get(lead_id, nothing), behaviour_held)
@@ -236,7 +233,7 @@ def _rescore_batch(
         as_of = lead.as_of(now)
         mine: list[LedgerLine] = []
         for label, change in fit_changes:
-            reason = reasons_of_fit.get(label, label.removeprefix("fit: ") + " (no longer in the model)")
+            reason = fit_rules.reasons.get(label, label.removeprefix("fit: ") + " (no longer in the model)")
             mine.append(LedgerLine(lead_id, change, "fit", label, f"{reason} ({fit_why})"[:500], as_of))
         behaviour_change = 0.0
         for label, change in behaviour_changes:

@@ -267,23 +267,6 @@ class LeadConditions:
         return outcome
 
 
-def fit_points(
-    rules: Sequence[FitRule],
-    lead: Mapping[str, Any],
-    conditions: LeadConditions,
-    labels: Sequence[str] | None = None,
-) -> dict[str, float]:
-    """The points each fit rule gives this lead now, by label (rules that do not hold are absent).
-
-    ``labels``: :func:`fit_labels` of ``rules``, worked out once by callers that score many leads.
-    """
-    earned: dict[str, float] = {}
-    for rule, label in zip(rules, labels if labels is not None else fit_labels(rules), strict=True):
-        if rule.points and conditions.holds(rule.when, lead):
-            earned[label] = earned.get(label, 0.0) + rule.points
-    return earned
-
-
 @dataclass(frozen=True)
 class ScoringRule:
     """A behaviour rule with what scoring needs of it at hand."""

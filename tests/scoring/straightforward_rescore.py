@@ -10,13 +10,14 @@ ledger in time order), so the figures must match to the last bit.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
-from nurture.definitions import Program, ScoringModel
+from nurture.definitions import FitRule, Program, ScoringModel
 from nurture.scoring.caps import DailyCaps
 from nurture.scoring.events import StoredEvent, rules_met
 from nurture.scoring.ledger import decayed
@@ -25,7 +26,6 @@ from nurture.scoring.rules import (
     LeadConditions,
     ScoringRule,
     fit_labels,
-    fit_points,
     fit_reasons,
     scoring_rules,
 )
@@ -39,6 +39,24 @@ from nurture.scoring.state import (
     write_scores,
 )
 from nurture.store import bulk
+
+
+def fit_points(
+    rules: Sequence[FitRule],
+    lead: Mapping[str, Any],
+    conditions: LeadConditions,
+    labels: Sequence[str] | None = None,
+) -> dict[str, float]:
+    """The points each fit rule gives this lead now, by label (rules that do not hold are absent),
+    asked rule by rule: what :class:`nurture.scoring.fit_scorer.FitScorer` must answer.
+
+    ``labels``: :func:`fit_labels` of ``rules``, worked out once by callers that score many leads.
+    """
+    earned: dict[str, float] = {}
+    for rule, label in zip(rules, labels if labels is not None else fit_labels(rules), strict=True):
+        if rule.points and conditions.holds(rule.when, lead):
+            earned[label] = earned.get(label, 0.0) + rule.points
+    return earned
 
 
 def rescore_batch(

@@ -8,7 +8,8 @@ from typing import Any
 from nurture.definitions import FitRule, ScoringModel, compile_condition
 from nurture.definitions.quick import quick
 from nurture.scoring.fit_scorer import fit_scorer
-from nurture.scoring.rules import LeadConditions, fit_points
+from nurture.scoring.rules import LeadConditions
+from tests.scoring.straightforward_rescore import fit_points
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
