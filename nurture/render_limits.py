@@ -27,14 +27,17 @@ from functools import wraps
 from time import thread_time
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, TemplateError
 from jinja2.nodes import EvalContext
 
 MAX_INT_BITS = 4096  # a number in an email has a few digits; this is 1,233 of them
 
 
-class RenderLimitExceeded(Exception):
-    """A template went over a render limit; the message names the limit and its setting."""
+class RenderLimitExceeded(TemplateError):
+    """A template went over a render limit; the message names the limit and its setting.
+
+    A template error like any other: wherever a failing workspace template falls back to
+    nurture's own (sales emails, pages, the opt-in confirmation), one over a limit does too."""
 
 
 @dataclass(frozen=True, slots=True)

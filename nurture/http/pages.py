@@ -27,7 +27,6 @@ from starlette.responses import HTMLResponse
 
 from nurture.branding import Branding
 from nurture.i18n import DEFAULT_TEMPLATES, Reader, own_environment, render_own
-from nurture.render_limits import RenderLimitExceeded
 from nurture.settings import Settings
 from nurture.zones import zone
 
@@ -139,7 +138,7 @@ class Pages:
         values["brand"] = self.branding
         try:
             html = render_own(self.environment.get_template(f"pages/{name}.html"), reader, values)
-        except (TemplateError, RenderLimitExceeded) as exc:
+        except TemplateError as exc:
             # A typo in templates/pages/ must not keep a lead from unsubscribing: nurture's own page.
             log.error("templates/pages/%s.html failed (%s); serving nurture's own page", name, exc)
             html = render_own(self.fallback.get_template(f"pages/{name}.html"), reader, values)

@@ -24,7 +24,6 @@ from nurture.durations import format_duration
 from nurture.i18n import Reader, render_own
 from nurture.leads.fields import STANDARD_FIELDS
 from nurture.predict.refresh import explain
-from nurture.render_limits import RenderLimitExceeded
 from nurture.sales.context import SalesContext
 from nurture.sales.links import accept_url, lead_url, reject_url
 from nurture.scoring.breakdown import score_breakdown
@@ -138,7 +137,7 @@ def render(
     override."""
     try:
         return _render(context.templates, template, reader, variables)
-    except (TemplateError, RenderLimitExceeded) as exc:
+    except TemplateError as exc:
         log.error("templates/sales/%s failed (%s); sending nurture's default instead", template, exc)
         return _render(context.default_templates, template, reader, variables)
 

@@ -7,6 +7,7 @@ import asyncio
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from nurture.definitions import load_program
@@ -263,3 +264,17 @@ def test_a_double_opt_in_topic_needs_confirmed_consent_to_be_mailed(site: Site) 
     screened = consent_settings(settings, program)
     assert screened.consent_required("newsletter") and not screened.consent_required("marketing")
     assert not settings.consent_required("newsletter")  # the workspace's own setting is left as written
+
+
+def test_a_confirmation_template_over_a_render_limit_falls_back_to_nurtures_own(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert site.root is not None
+    folder = site.root / "templates" / "forms"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "confirm.html").write_text("{{ 'x' * 2000000 }}", encoding="utf-8")  # over render_max_chars
+    response = site.post("newsletter", GOOD)
+    assert response.status_code == 303
+    (email,) = site.confirmations()
+    assert "/forms/confirm/" in email.html and "x" * 1000 not in email.html
+    assert "templates/forms/confirm.* failed" in caplog.text
