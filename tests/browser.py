@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import struct
 import subprocess
 import time
@@ -17,6 +16,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from websockets.sync.client import connect
+
+from tests.ports import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -45,9 +46,7 @@ class BrowserTab:
 
     def __init__(self, profile: Path, *extra: str, timeout: float = 30) -> None:
         self.timeout = timeout
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         command = chromium_command(
             profile, f"--remote-debugging-port={port}", "--remote-allow-origins=*", *extra
         )

@@ -28,6 +28,7 @@ import pytest
 
 from nurture.delivery.bounce_mailbox.imap import quoted
 from tests.certificates import make_certificates
+from tests.ports import free_port
 
 DOVECOT_MISSING = (
     "the IMAP bounce-mailbox tests need Dovecot as a real IMAP server: apt-get install dovecot-imapd"
@@ -202,12 +203,6 @@ def _answers(port: int, process: subprocess.Popen[bytes]) -> bool:
                 return True
         time.sleep(0.05)
     return False
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _uid(name: str) -> int:

@@ -12,17 +12,12 @@ what it never confirmed).
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.ports import free_port
 
 
 def message_id(content: bytes) -> str:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from nurture.leads.importer import LeadImporter
+from tests.ports import free_port
 from tests.program import write_program
 
 # A Monday, 10:30 in Berlin: inside the test program's send window.
@@ -37,12 +37,6 @@ jobs:
 """
 
 _HEADERS = email.parser.BytesHeaderParser(policy=email.policy.default)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def make_workspace(

@@ -16,7 +16,8 @@ from nurture.delivery.bounce_mailbox import (
 from nurture.delivery.bounces import BounceKind
 from nurture.tokens import TokenSigner
 from tests.delivery.test_bounces import fixture
-from tests.imap_server import Dovecot, free_port, start_dovecot
+from tests.imap_server import Dovecot, start_dovecot
+from tests.ports import free_port
 
 
 def mailbox(url: str, signer: TokenSigner) -> ImapBounceInbox:

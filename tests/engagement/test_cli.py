@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from tests.engagement.conftest import Mailroom
+from tests.ports import free_port
 from tests.sales.desk import write_workspace
 
 LINES = [
@@ -79,9 +79,7 @@ def test_events_import_can_refuse_unknown_addresses(cli: Any, program_workspace:
 
 
 def test_serve_answers_and_stops_gracefully_on_sigterm(program_workspace: Path, store: Engine) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "NURTURE_WORKSPACE": str(program_workspace)}
     process = subprocess.Popen(
         [sys.executable, "-m", "nurture", "serve", "--port", str(port)],

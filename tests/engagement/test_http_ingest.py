@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from nurture.engagement import join_anonymous_events
 from nurture.http import sign_body
 from tests.engagement.conftest import INGEST_KEY, NOW, Live, Mailroom
+from tests.ports import free_port
 
 BEARER = {"authorization": f"Bearer {INGEST_KEY.decode()}"}
 BATCH = {
@@ -158,7 +159,6 @@ def test_metrics_are_not_public_without_their_token(live: Live, store: object) -
 
 
 def test_the_admin_listener_serves_metrics_and_the_public_one_does_not(live: Live) -> None:
-    import socket
     import threading
     import time
 
@@ -166,11 +166,7 @@ def test_the_admin_listener_serves_metrics_and_the_public_one_does_not(live: Liv
 
     from nurture.http import build_server, create_app
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
+    ports = [free_port(), free_port()]
     live.context.metrics_token = None
     server = build_server(
         create_app(live.context), "127.0.0.1", ports[0], log_level="warning",

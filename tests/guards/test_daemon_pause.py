@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
 from nurture.cli import main
-from tests.daemon.helpers import PINNED, DaemonProcess, free_port, import_leads, make_workspace, wait_for
+from tests.daemon.helpers import PINNED, DaemonProcess, import_leads, make_workspace, wait_for
+from tests.ports import free_port
 
 LEADS = 1500
 RATE = 100  # emails per second the daemon hands to the relay: the backlog takes 15 s

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from nurture.sales import deliver_webhooks, webhook_key
 from nurture.sales.webhooks import MAX_ATTEMPTS, retry_delay
 from nurture.store.schema import webhook_deliveries
+from tests.ports import free_port
 from tests.sales.desk import MONDAY, Desk, team, write_workspace
 
 LEAD = "lena@alpenblick.de"
@@ -100,9 +100,7 @@ def test_a_failing_receiver_gets_the_same_signed_body_again_until_it_takes_it(
 
 
 def test_an_unreachable_receiver_is_given_up_after_the_last_attempt(desk: Desk) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     with_webhook(desk, f"http://127.0.0.1:{port}/")
     now = MONDAY
     for attempt in range(1, MAX_ATTEMPTS + 1):

@@ -6,7 +6,6 @@ import asyncio
 import email
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from sqlalchemy import select
 
 from nurture.store.schema import messages
 from tests.harness import Harness
+from tests.ports import free_port
 
 LEADS = 80
 STALL_AFTER = 5
@@ -43,12 +43,6 @@ class StallingRelay:
         parsed = email.message_from_bytes(envelope.content)
         self.received.append(str(parsed["Message-ID"]))
         return "250 2.0.0 queued"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_tick(root: Path, now: str) -> subprocess.Popen[bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from sqlalchemy import func, select
 
 from nurture.store.schema import events, leads, messages, score_ledger, stage_changes
 from tests.harness import Harness
+from tests.ports import free_port
 
 MONDAY = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 LEADS = "email,first_name,country,timezone\nanna@alpenblick.de,Anna,DE,Europe/Berlin\n"
@@ -26,12 +26,6 @@ class Relay:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 2.0.0 queued"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def counts(h: Harness) -> dict[str, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import select
 
 from nurture.store.schema import messages
 from tests.harness import Harness
+from tests.ports import free_port
 
 MONDAY = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 LEADS = "email,first_name,country,timezone\nJürgen@Müller-Bau.de,Jürgen,DE,Europe/Berlin\n"
@@ -28,12 +28,6 @@ class Relay:
             (list(envelope.mail_options), list(envelope.rcpt_tos), envelope.original_content)
         )
         return "250 2.0.0 queued"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def send_through(harness: Harness, cli, *, smtputf8: bool) -> Relay:  # type: ignore[no-untyped-def]
