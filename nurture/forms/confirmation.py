@@ -24,7 +24,7 @@ from nurture.definitions import Program
 from nurture.definitions.form import Form
 from nurture.delivery.message_ids import new_message_id
 from nurture.durations import parse_duration
-from nurture.forms.opt_in import LIFTABLE, OptInLink, expire_held, sign_link
+from nurture.forms.opt_in import LIFTABLE, OptInLink, expire_held, merged_into, sign_link
 from nurture.i18n import DEFAULT_TEMPLATES, Reader, own_environment, render_own
 from nurture.leads.addresses import suppression_hash
 from nurture.leads.consent import current_consents
@@ -166,21 +166,27 @@ class ConfirmationMail:
     def _emails_to(self, conn: Connection, asked: Sequence[AskedConsent], since: datetime) -> Counter[str]:
         """Confirmation emails queued to each post's address since then.
 
-        Each was queued for the lead with that address, and only a merge moves a lead's emails
-        to another: without a merge since then (merges are in the audit log), they are found
-        through the leads' own emails (an index) rather than by reading every email there is."""
+        Each was queued for the lead with that address, and only a merge moves a lead's emails to
+        another (the kept record, named in the audit log): so they are under the posts' own leads
+        or under a record kept by a merge made since then, and are found through those leads'
+        emails (an index) rather than by reading every email to the address."""
         if not asked:
             return Counter()
         m, a = messages.c, audit_log.c
         addresses = sorted({post.email for post in asked})
+        holders = {post.lead_id for post in asked}
+        kept_since = conn.scalars(select(a.subject).where(a.action == "merge", a.at > as_utc(since)))
+        holders.update(kept for kept in map(merged_into, kept_since) if kept is not None)
         query = (
             select(m.to_address, func.count())
-            .where(m.kind == CONFIRMATION_KIND, m.to_address.in_(addresses), m.created_at > since)
+            .where(
+                m.kind == CONFIRMATION_KIND,
+                m.to_address.in_(addresses),
+                m.created_at > since,
+                m.lead_id.in_(sorted(holders)),
+            )
             .group_by(m.to_address)
         )
-        merged = conn.scalar(select(a.id).where(a.action == "merge", a.at > as_utc(since)).limit(1))
-        if merged is None:
-            query = query.where(m.lead_id.in_(sorted({post.lead_id for post in asked})))
         return Counter({str(address): int(n) for address, n in conn.execute(query)})
 
     def _queue(

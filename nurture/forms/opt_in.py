@@ -128,10 +128,18 @@ def current_lead(conn: Connection, lead_id: int) -> int | None:
         kept = next(
             (subject for subject, detail in merges if (detail or {}).get("merged_lead") == lead_id), None
         )
-        if kept is None or not kept.startswith("lead:") or not kept[5:].isdigit():
+        kept_id = merged_into(kept)
+        if kept_id is None:
             return None
-        lead_id = int(kept[5:])
+        lead_id = kept_id
     return lead_id
+
+
+def merged_into(subject: str | None) -> int | None:
+    """The kept record's id in a merge's audit line (its subject, ``lead:ID``)."""
+    if subject is None or not subject.startswith("lead:") or not subject[5:].isdigit():
+        return None
+    return int(subject[5:])
 
 
 def lift_suppressions(
