@@ -98,9 +98,12 @@ class DaemonHealth:
 
     def sends_finished(self, sent: int, retried: int) -> None:
         """After a send run: a run in which every message had to be retried means the relay (or
-        the Maildir's disk) is refusing; one message through clears it."""
+        the Maildir's disk) is refusing; one message through clears it, and a failed probe of the
+        relay from before it too (mail just went through: /healthz must not say otherwise for
+        the rest of the probe's cache time)."""
         if sent:
             self.last_send_problem = None
+            self._probe = (time.monotonic(), None)
         elif retried:
             self.last_send_problem = f"all {retried} sends of the last run failed for now and will be retried"
 

@@ -24,11 +24,11 @@ from tests.daemon.helpers import (
     PINNED,
     DaemonProcess,
     count_delivered,
-    free_port,
     import_leads,
     make_workspace,
     wait_for,
 )
+from tests.ports import free_port
 
 
 class Relay:
