@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 
 from nurture.delivery.transports import HELD_BACK, GoAhead, MemoryTransport, OutgoingMessage, SendResult
+from nurture.sending import outbox as outbox_module
 from nurture.sending.factory import build_outbox
 from nurture.store.schema import enrollments, leads, messages, suppressions
 from nurture.workspace import Workspace
@@ -243,6 +244,35 @@ def eight_emails_queued(h: Harness) -> Harness:
     h.import_leads(LEADS.splitlines()[0] + "\n" + rows, MONDAY)
     h.tick(MONDAY)
     return h
+
+
+def test_building_pauses_while_ahead_of_the_connections_and_goes_full_speed_once_they_catch_up(
+    harness: Harness, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    h = eight_emails_queued(harness)
+    outbox = build_outbox(h.store, h.engine().program, Workspace(h.root), MemoryTransport())
+    claimed = outbox.claim(MONDAY)
+    recipients = outbox._recipients(claimed)
+    monkeypatch.setattr(outbox_module, "_BUILD_SLICE", 0.0)  # the loop handed back after every email
+    pauses: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        pauses.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    # Five messages built before still wait for a connection: building pauses once it has fewer
+    # than five left to build, from the fourth email of eight on.
+    settled, ready = asyncio.run(
+        outbox._prepare_between_sends(claimed, recipients, MONDAY, "t", waiting=lambda: 5)
+    )
+    assert not settled and len(ready) == 8
+    assert pauses == [0, 0, 0] + [outbox_module._BUILD_PAUSE] * 5
+    assert outbox_module._BUILD_PAUSE > 0
+    pauses.clear()
+    asyncio.run(outbox._prepare_between_sends(claimed, recipients, MONDAY, "t", waiting=lambda: 0))
+    assert pauses == [0] * 8  # nothing waits for a connection: no pause at all
 
 
 class TimedTransport(MemoryTransport):
