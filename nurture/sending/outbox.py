@@ -45,7 +45,7 @@ _TEND = 0.05  # seconds between looks at the stop flag
 # so the connections carry mail to the other hosts meanwhile; a shorter wait is waited out.
 DEFER_AFTER = 1.0  # seconds
 _BUILD_SLICE = 0.0005  # seconds of building between turns of the event loop
-_BUILD_PAUSE = 0.0005  # seconds the loop has to itself after a slice, while building is ahead
+_BUILD_PAUSE = 0.002  # seconds a slice of building ahead waits at most for the database thread
 
 _log = logging.getLogger(__name__)
 
@@ -334,9 +334,7 @@ class Outbox:
             return None
         self.ledger.held[token] = [row.id for row in claimed]
         groups = await asyncio.to_thread(self._host_groups, claimed) if self.throttle is not None else {}
-        settled, ready = await self._prepare_between_sends(
-            claimed, recipients, now, token, waiting=lambda: sum(len(b.ready) for b in run.batches)
-        )
+        settled, ready = await self._prepare_between_sends(claimed, recipients, now, token, run=run)
         batch = _Batch(token, settled, deque(ready), groups)
         run.batches.append(batch)
         if self.stopping.is_set() or run.given_back:
@@ -508,7 +506,7 @@ class Outbox:
         now: datetime,
         token: str = "",
         *,
-        waiting: Callable[[], int] | None = None,
+        run: _Run | None = None,
     ) -> _Prepared:
         """Build the batch's messages on the event loop, a slice of at most half a millisecond at
         a time, between the replies of the relay. A worker thread would compete with the loop for
@@ -517,16 +515,17 @@ class Outbox:
         anything else on the loop (the HTTP server in ``nurture run``) responsive, without paying
         a turn of the loop for every message.
 
-        ``waiting`` tells how many messages built before are still waiting for a connection.
-        While they outnumber the ones left to build here, building is ahead of the connections
-        and pauses after each slice: the loop then has idle moments, in which the relay's replies
-        are handled at once and the sender's database thread gets the interpreter at once. A
-        loop that is never idle hands the interpreter over only when the interpreter's switch
-        interval (5 ms) runs out, and the database thread asks for it again after every
-        statement, so the marks that let the messages go lag all through a build at full speed.
-        Building an email takes a fraction of the time sending it does: once the messages
-        waiting are no more than the ones left to build, building at full speed still has the
-        batch ready before they are all handed over."""
+        While the messages of the ``run`` built before and still waiting for a connection
+        outnumber the ones left to build here, building is ahead of the connections, and a slice
+        of it that ends while the sender's database thread writes waits for that write (up to
+        ``_BUILD_PAUSE``): a loop that is never idle hands the interpreter to another thread only
+        when the interpreter's switch interval (5 ms) runs out, and the database thread asks for
+        it again after every statement, so the marks that let the messages go would lag all
+        through the build. The loop is left idle only for the sender's own writes, never
+        otherwise, so on a busy machine no processor time is given away. Building an email takes
+        a fraction of the time sending it does: once the messages waiting are no more than the
+        ones left to build, building at full speed still has the batch ready before they are
+        all handed over."""
         settled: list[Verdict] = []
         ready: list[tuple[Verdict, Composed]] = []
         clock = time.perf_counter
@@ -536,8 +535,13 @@ class Outbox:
             self._build(row, token, recipients, now, settled, ready)
             left -= 1
             if clock() >= handing_back:
-                ahead = waiting is not None and waiting() > left
-                await asyncio.sleep(_BUILD_PAUSE if ahead else 0)
+                write = None
+                if run is not None and sum(len(batch.ready) for batch in run.batches) > left:
+                    write = run.writer.committing()
+                if write is None:
+                    await asyncio.sleep(0)
+                else:
+                    await asyncio.wait((write,), timeout=_BUILD_PAUSE)
                 handing_back = clock() + _BUILD_SLICE
         return settled, ready
 

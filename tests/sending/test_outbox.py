@@ -7,7 +7,7 @@ import contextlib
 import email
 import email.policy
 import threading
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +16,8 @@ from sqlalchemy import func, select, update
 from nurture.delivery.transports import HELD_BACK, GoAhead, MemoryTransport, OutgoingMessage, SendResult
 from nurture.sending import outbox as outbox_module
 from nurture.sending.factory import build_outbox
+from nurture.sending.ledger import GroupWriter, Mark
+from nurture.sending.outbox import _Batch, _Run
 from nurture.store.schema import enrollments, leads, messages, suppressions
 from nurture.workspace import Workspace
 from tests.harness import Harness
@@ -246,7 +248,7 @@ def eight_emails_queued(h: Harness) -> Harness:
     return h
 
 
-def test_building_pauses_while_ahead_of_the_connections_and_goes_full_speed_once_they_catch_up(
+def test_building_ahead_of_the_connections_waits_for_the_database_thread_and_only_for_it(
     harness: Harness, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     h = eight_emails_queued(harness)
@@ -254,25 +256,46 @@ def test_building_pauses_while_ahead_of_the_connections_and_goes_full_speed_once
     claimed = outbox.claim(MONDAY)
     recipients = outbox._recipients(claimed)
     monkeypatch.setattr(outbox_module, "_BUILD_SLICE", 0.0)  # the loop handed back after every email
-    pauses: list[float] = []
+    turns: list[str] = []
     real_sleep = asyncio.sleep
 
     async def sleep(delay: float) -> None:
-        pauses.append(delay)
+        turns.append(f"turn {delay}")
         await real_sleep(0)
 
+    async def wait(futures, timeout):  # type: ignore[no-untyped-def]
+        turns.append(f"wait {timeout}")
+        return set(), set(futures)
+
     monkeypatch.setattr(asyncio, "sleep", sleep)
-    # Five messages built before still wait for a connection: building pauses once it has fewer
-    # than five left to build, from the fourth email of eight on.
-    settled, ready = asyncio.run(
-        outbox._prepare_between_sends(claimed, recipients, MONDAY, "t", waiting=lambda: 5)
-    )
-    assert not settled and len(ready) == 8
-    assert pauses == [0, 0, 0] + [outbox_module._BUILD_PAUSE] * 5
-    assert outbox_module._BUILD_PAUSE > 0
-    pauses.clear()
-    asyncio.run(outbox._prepare_between_sends(claimed, recipients, MONDAY, "t", waiting=lambda: 0))
-    assert pauses == [0] * 8  # nothing waits for a connection: no pause at all
+    monkeypatch.setattr(asyncio, "wait", wait)
+
+    async def build(waiting: int, writing: bool) -> int:
+        writer = GroupWriter(outbox.ledger, lambda *_: asyncio.Event().wait(), MONDAY)
+        if writing:
+            writer.submit(marks=[Mark(1, "t", "", b"")])  # a write that never ends
+            await real_sleep(0)
+        run = _Run(writer, MONDAY)
+        run.batches.append(_Batch("before", [], deque([None] * waiting)))  # type: ignore[list-item]
+        settled, ready = await outbox._prepare_between_sends(claimed, recipients, MONDAY, "t", run=run)
+        assert not settled
+        if writer._writing is not None:
+            writer._writing.cancel()
+        return len(ready)
+
+    # Five messages built before still wait for a connection while the database thread writes:
+    # building waits for the write once it has fewer than five left to build, from the fourth
+    # email of eight on.
+    assert asyncio.run(build(5, writing=True)) == 8
+    assert turns == ["turn 0"] * 3 + [f"wait {outbox_module._BUILD_PAUSE}"] * 5
+    turns.clear()
+    # Nothing written meanwhile: no wait, the loop is never left idle.
+    assert asyncio.run(build(5, writing=False)) == 8
+    assert turns == ["turn 0"] * 8
+    turns.clear()
+    # Nothing built before waits: building goes full speed whatever is written.
+    assert asyncio.run(build(0, writing=True)) == 8
+    assert turns == ["turn 0"] * 8
 
 
 class TimedTransport(MemoryTransport):
