@@ -111,7 +111,7 @@ class PrebuiltComposer:
     def __init__(self, message: OutgoingMessage) -> None:
         self.message = message
 
-    def marketing(self, message_id: int, *_: object) -> Composed:
+    def marketing(self, message_id: int, *_: object, **__: object) -> Composed:
         return Composed(
             OutgoingMessage(self.message.sender, self.message.recipients, self.message.data, message_id), ""
         )

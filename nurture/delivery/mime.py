@@ -15,7 +15,7 @@ import base64
 import binascii
 import contextlib
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
@@ -116,17 +116,17 @@ def build_message(email: Email, dkim: Signer | None = None) -> BuiltMessage:
     message_id = email.message_id or new_message_id(email.sender.domain)
     head = [
         _date_field(email.date),
-        address_field("From", email.sender),
+        _sender_field("From", email.sender),
         address_field("To", email.to),
     ]
     if email.reply_to is not None:
-        head.append(address_field("Reply-To", email.reply_to))
+        head.append(_sender_field("Reply-To", email.reply_to))
     head.append(header_field("Subject", email.subject))
     head.append(raw_field("Message-ID", message_id))
     head.extend(_list_unsubscribe(email))
     if email.bounce_token:
         head.append(raw_field(BOUNCE_TOKEN_HEADER, email.bounce_token))
-    head.extend(_extra_headers(email.extra_headers.items()))
+    head.extend(_extra_headers(tuple(email.extra_headers.items())))
     head.append(b"MIME-Version: 1.0\r\n")
 
     text_type, text_body = _encode_body(email.text)
@@ -178,14 +178,22 @@ def _list_unsubscribe(email: Email) -> list[bytes]:
     ]
 
 
-def _extra_headers(items: Iterable[tuple[str, str]]) -> list[bytes]:
+# The sender's own fields and a step's extra headers are the same in every email of a send:
+# written once per value (the fields are whole functions of the values they are kept by).
+@lru_cache(maxsize=256)
+def _sender_field(name: str, address: Address) -> bytes:
+    return address_field(name, address)
+
+
+@lru_cache(maxsize=1024)
+def _extra_headers(items: tuple[tuple[str, str], ...]) -> tuple[bytes, ...]:
     fields = []
     for name, value in items:
         check_header_name(name)
         if name.lower() in _RESERVED_HEADERS:
             raise HeaderError(f"{name} is written by nurture itself and cannot be set as an extra header")
         fields.append(header_field(name, value))
-    return fields
+    return tuple(fields)
 
 
 def _encode_body(text: str) -> tuple[bytes, bytes]:

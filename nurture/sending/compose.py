@@ -36,6 +36,26 @@ class Composed:
     subject: str
 
 
+# Send steps x variants x locales a composer keeps the plans of; more than a program has.
+_PLANS_KEPT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _StepPlan:
+    """What every email of one send step (variant, transactional or not) in one locale shares:
+    nothing in it comes from a lead but the locale it is keyed by."""
+
+    topic: str | None
+    campaign: MappingProxyType[str, Any]
+    step: MappingProxyType[str, Any]
+    context: MappingProxyType[str, str]  # the layout and the locale the template is written in
+    template: str
+    subject: str  # the subject's template source
+    sender: Address
+    reply_to: Address | None
+    extra_headers: MappingProxyType[str, str]
+
+
 def template_lead(lead: dict[str, Any]) -> MappingProxyType[str, Any]:
     """The lead as templates see it: unknown fields are *undefined*, not ``None``, so a template
     must say what to write instead (``{{ lead.first_name | default('Hallo') }}``) and ``nurture
@@ -67,6 +87,7 @@ class Composer:
         self.dkim = DkimSigner.from_settings(settings, program.root, self.sender.domain)
         self.default_locale = settings.locale
         self.locale = locale
+        self._plans: dict[tuple[str, str, str | None, bool, str | None], _StepPlan] = {}
 
     def marketing(
         self,
@@ -136,40 +157,24 @@ class Composer:
         transactional: bool,
         to: str | None = None,
     ) -> tuple[Email, Address]:
-        campaign = self.program.campaign(campaign_key)
-        step = campaign.step(step_id)
-        if not isinstance(step, SendStep):
-            raise ValueError(f"step {step_id!r} of campaign {campaign_key!r} is not a send step")
-        send = step.send.variant(variant)
-        # A transactional email still offers the preference centre in its body when the template
-        # links it, but names no topic and carries no one-click header: it belongs to no list.
-        topic = None if transactional else campaign.topic
-        unsubscribe_url = self.tracker.unsubscribe_url(message_id, lead["id"], topic)
+        lead_locale = self.locale if self.locale is not None else lead.get("locale")
+        plan = self._plan(campaign_key, step_id, variant, transactional, lead_locale)
+        unsubscribe_url = self.tracker.unsubscribe_url(message_id, lead["id"], plan.topic)
         context = email_context(
             lead=template_lead(lead),
-            campaign=MappingProxyType({"key": campaign.key, "name": campaign.title}),
-            step=MappingProxyType({"id": step_id, "template": send.template, "variant": variant}),
+            campaign=plan.campaign,
+            step=plan.step,
             unsubscribe_url=unsubscribe_url,
             now=now,
+            **plan.context,
         )
-        if send.layout:
-            context["layout"] = f"layouts/{send.layout}.html"
-        lead_locale = self.locale if self.locale is not None else lead.get("locale")
-        versions = template_versions(send.template, lead_locale, self.default_locale)
-        template = self.renderer.first_existing(name for name, _ in versions)
-        written_in = dict(versions)[template] or self.default_locale
-        context["locale"] = written_in
-        subject = pick_text(send.subject, lead_locale, self.default_locale)
-        rendered = self.renderer.render(template, subject, context)
+        rendered = self.renderer.render(plan.template, plan.subject, context)
         if transactional:  # no open pixel, no rewritten links: nothing about reading it is recorded
             tracked = rendered
         else:
             tracked = self.tracker.track(rendered, message_id, unsubscribe_url=unsubscribe_url)
-        chosen = pick_text(send.from_, lead_locale, self.default_locale) if send.from_ else None
-        sender = Address.parse(chosen) if chosen else self.sender
-        reply_to = Address.parse(send.reply_to) if send.reply_to else self.reply_to
         email = Email(
-            sender=sender,
+            sender=plan.sender,
             # Built once, with the address it goes to: a message is composed per email sent.
             to=Address(to or lead["email"], _full_name(lead)),
             subject=tracked.subject,
@@ -177,12 +182,55 @@ class Composer:
             html=tracked.html,
             date=now,
             list_unsubscribe=None if transactional else unsubscribe_url,
-            reply_to=reply_to,
+            reply_to=plan.reply_to,
             message_id=header_id,
             bounce_token=bounce_token(self.signer, message_id),
-            extra_headers={"X-Nurture-Campaign": f"{campaign_key}/{step_id}", "Content-Language": written_in},
+            extra_headers=plan.extra_headers,
         )
-        return email, sender
+        return email, plan.sender
+
+    def _plan(
+        self, campaign_key: str, step_id: str, variant: str | None, transactional: bool, locale: str | None
+    ) -> _StepPlan:
+        """What every email of a send step in one locale has in common, worked out once."""
+        key = (campaign_key, step_id, variant, transactional, locale)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _PLANS_KEPT:
+                self._plans.clear()
+            plan = self._plans[key] = self._make_plan(*key)
+        return plan
+
+    def _make_plan(
+        self, campaign_key: str, step_id: str, variant: str | None, transactional: bool, locale: str | None
+    ) -> _StepPlan:
+        campaign = self.program.campaign(campaign_key)
+        step = campaign.step(step_id)
+        if not isinstance(step, SendStep):
+            raise ValueError(f"step {step_id!r} of campaign {campaign_key!r} is not a send step")
+        send = step.send.variant(variant)
+        versions = template_versions(send.template, locale, self.default_locale)
+        template = self.renderer.first_existing(name for name, _ in versions)
+        written_in = dict(versions)[template] or self.default_locale
+        context = {"layout": f"layouts/{send.layout}.html"} if send.layout else {}
+        context["locale"] = written_in
+        chosen = pick_text(send.from_, locale, self.default_locale) if send.from_ else None
+        return _StepPlan(
+            # A transactional email still offers the preference centre in its body when the
+            # template links it, but names no topic and carries no one-click header: it belongs
+            # to no list.
+            topic=None if transactional else campaign.topic,
+            campaign=MappingProxyType({"key": campaign.key, "name": campaign.title}),
+            step=MappingProxyType({"id": step_id, "template": send.template, "variant": variant}),
+            context=MappingProxyType(context),
+            template=template,
+            subject=pick_text(send.subject, locale, self.default_locale),
+            sender=Address.parse(chosen) if chosen else self.sender,
+            reply_to=Address.parse(send.reply_to) if send.reply_to else self.reply_to,
+            extra_headers=MappingProxyType(
+                {"X-Nurture-Campaign": f"{campaign_key}/{step_id}", "Content-Language": written_in}
+            ),
+        )
 
     def prebuilt(
         self,

@@ -60,6 +60,7 @@ _BACK_TO_THE_QUEUE = {
     "attempts": messages.c.attempts - 1,
 }
 
+
 @dataclass
 class Verdict:
     """What became of one held row: sent | retry | failed | bounced | suppressed | unknown."""
@@ -314,6 +315,7 @@ class GroupWriter:
         self._marks: list[Mark] = []
         self._result: asyncio.Future[set[int]] | None = None
         self._writing: asyncio.Task[None] | None = None
+        self._committing: asyncio.Future[set[int]] | None = None  # of the transaction under way
 
     def submit(
         self, verdicts: Sequence[Verdict] = (), marks: Sequence[Mark] = ()
@@ -328,10 +330,16 @@ class GroupWriter:
             self._writing = asyncio.create_task(self._write_all())
         return result
 
+    def committing(self) -> asyncio.Future[set[int]] | None:
+        """Done once the transaction under way is committed; None while nothing is written."""
+        committing = self._committing
+        return committing if committing is not None and not committing.done() else None
+
     async def _write_all(self) -> None:
         while self._result is not None:
             verdicts, marks, result = self._verdicts, self._marks, self._result
             self._verdicts, self._marks, self._result = [], [], None
+            self._committing = result
             try:
                 marked = await self._run(self._ledger.write, verdicts, marks, self._now)
             except BaseException as exc:  # handed to every waiter

@@ -31,6 +31,7 @@ from nurture.guards.consent import ConsentScreen
 from nurture.sending.compose import Composed, Composer
 from nurture.sending.ledger import MAX_ATTEMPTS, GroupWriter, Ledger, Mark, Verdict
 from nurture.sending.warmup import Warmup, held_back
+from nurture.store.engine import reading
 from nurture.store.schema import CAMPAIGN_MAIL, leads, messages
 
 __all__ = ["HEARTBEAT", "LEASE", "MAX_ATTEMPTS", "DeliveryReport", "Outbox", "suppress_hard_bounce"]
@@ -44,6 +45,7 @@ _TEND = 0.05  # seconds between looks at the stop flag
 # so the connections carry mail to the other hosts meanwhile; a shorter wait is waited out.
 DEFER_AFTER = 1.0  # seconds
 _BUILD_SLICE = 0.0005  # seconds of building between turns of the event loop
+_BUILD_PAUSE = 0.002  # seconds a slice of building ahead waits at most for the database thread
 
 _log = logging.getLogger(__name__)
 
@@ -332,7 +334,7 @@ class Outbox:
             return None
         self.ledger.held[token] = [row.id for row in claimed]
         groups = await asyncio.to_thread(self._host_groups, claimed) if self.throttle is not None else {}
-        settled, ready = await self._prepare_between_sends(claimed, recipients, now, token)
+        settled, ready = await self._prepare_between_sends(claimed, recipients, now, token, run=run)
         batch = _Batch(token, settled, deque(ready), groups)
         run.batches.append(batch)
         if self.stopping.is_set() or run.given_back:
@@ -498,22 +500,48 @@ class Outbox:
             run.batches.remove(batch)
 
     async def _prepare_between_sends(
-        self, claimed: list[_Claimed], recipients: _Recipients, now: datetime, token: str = ""
+        self,
+        claimed: list[_Claimed],
+        recipients: _Recipients,
+        now: datetime,
+        token: str = "",
+        *,
+        run: _Run | None = None,
     ) -> _Prepared:
         """Build the batch's messages on the event loop, a slice of at most half a millisecond at
         a time, between the replies of the relay. A worker thread would compete with the loop for
         the interpreter, and a loop that waits milliseconds for its turn leaves the relay
         connections idle; handing the loop back after every slice keeps the connections and
         anything else on the loop (the HTTP server in ``nurture run``) responsive, without paying
-        a turn of the loop for every message."""
+        a turn of the loop for every message.
+
+        While the messages of the ``run`` built before and still waiting for a connection
+        outnumber the ones left to build here, building is ahead of the connections, and a slice
+        of it that ends while the sender's database thread writes waits for that write (up to
+        ``_BUILD_PAUSE``): a loop that is never idle hands the interpreter to another thread only
+        when the interpreter's switch interval (5 ms) runs out, and the database thread asks for
+        it again after every statement, so the marks that let the messages go would lag all
+        through the build. The loop is left idle only for the sender's own writes, never
+        otherwise, so on a busy machine no processor time is given away. Building an email takes
+        a fraction of the time sending it does: once the messages waiting are no more than the
+        ones left to build, building at full speed still has the batch ready before they are
+        all handed over."""
         settled: list[Verdict] = []
         ready: list[tuple[Verdict, Composed]] = []
         clock = time.perf_counter
         handing_back = clock() + _BUILD_SLICE
+        left = len(claimed)
         for row in claimed:
             self._build(row, token, recipients, now, settled, ready)
+            left -= 1
             if clock() >= handing_back:
-                await asyncio.sleep(0)
+                write = None
+                if run is not None and sum(len(batch.ready) for batch in run.batches) > left:
+                    write = run.writer.committing()
+                if write is None:
+                    await asyncio.sleep(0)
+                else:
+                    await asyncio.wait((write,), timeout=_BUILD_PAUSE)
                 handing_back = clock() + _BUILD_SLICE
         return settled, ready
 
@@ -669,7 +697,8 @@ class Outbox:
     def _recipients(self, claimed: Sequence[_Claimed]) -> _Recipients:
         campaign_mail = [r for r in claimed if r.kind in CAMPAIGN_MAIL and r.lead_id]
         marketing = [r for r in campaign_mail if r.kind == "marketing"]
-        with self.db.begin() as conn:
+        # Only reads: the sender's marks and verdicts are written meanwhile, on another thread.
+        with reading(self.db).begin() as conn:
             lead_rows = load_leads(conn, (r.lead_id for r in campaign_mail if r.lead_id))
             blocked = suppressed(conn, {r.to_address.lower() for r in claimed})
             refused: dict[int, str] = {}

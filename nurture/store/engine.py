@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine, make_url
 from nurture.errors import SettingsError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_READING = "nurture_reading"
 
 
 def normalise_url(url: str) -> str:
@@ -65,6 +66,18 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(_READING):
+            connection.exec_driver_sql("BEGIN")  # a snapshot; never upgraded, so never refused
+            return
         # IMMEDIATE takes the write lock up front: two writers wait for each other (busy
         # timeout) instead of failing at once when a read transaction tries to upgrade.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reading(engine: Engine) -> Engine:
+    """``engine`` for transactions that only read. On SQLite every other transaction takes the
+    write lock at its start; these don't (in WAL mode a reader never blocks the writer), so a
+    long read, such as the leads of a batch of emails, does not hold up the writes of another
+    thread for its whole length. Write nothing in them: on SQLite the write would first have to
+    take the lock, which is refused once another writer has committed since the snapshot."""
+    return engine.execution_options(**{_READING: True})

@@ -6,10 +6,13 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 from email.message import EmailMessage
 
 import pytest
 
+from nurture.sending.factory import build_outbox
+from nurture.workspace import Workspace
 from tests.harness import Harness
 from tests.program import TRIAL, write_program
 from tests.sending.test_outbox import MONDAY, deliver
@@ -116,3 +119,62 @@ def test_simulate_renders_in_each_leads_locale_or_the_one_given(h: Harness, cli)
     )
     english = json.loads(cli(*args, "--locale", "en", env=env).output)
     assert {s["subject"].split(",")[0] for s in english["sends"]} == {"Welcome"}
+
+
+def test_one_composer_keeps_each_leads_locale_and_each_emails_kind_apart(h: Harness) -> None:
+    # What a send step's emails share is worked out once per locale and kind: an email must
+    # never take the subject, sender, template or headers worked out for another lead's locale,
+    # nor a transactional email the topic of a marketing one.
+    composer = build_outbox(h.store, h.engine().program, Workspace(h.root)).composer
+
+    def compose(lead_id: int, first_name: str, locale: str | None, transactional: bool) -> EmailMessage:
+        lead = {"id": lead_id, "email": f"{first_name.lower()}@example.com", "first_name": first_name}
+        lead["locale"] = locale
+        composed = composer.marketing(
+            lead_id,
+            f"<m{lead_id}@example.com>",
+            lead,
+            "trial",
+            "welcome",
+            MONDAY,
+            transactional=transactional,
+        )
+        parsed = email.message_from_bytes(composed.message.data, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    for round_ in range(2):
+        anna = compose(1, "Anna", "de", False)
+        tom = compose(2, "Tom", "en-US", False)
+        ueli = compose(3, "Ueli", "de-CH", False)
+        tom_receipt = compose(4, "Tom", "en-US", True)
+        assert (anna["Subject"], anna["Content-Language"], str(anna["From"])) == (
+            "Willkommen, Anna!",
+            "de",
+            "Taktwerk <hallo@taktwerk.example>",
+        ), round_
+        assert (tom["Subject"], tom["Content-Language"], str(tom["From"])) == (
+            "Welcome, Tom!",
+            "en",
+            "Taktwerk Team <hello@taktwerk.example>",
+        ), round_
+        assert "Hallo Anna" in html(anna) and "Hello Tom" in html(tom) and "Grüezi Ueli" in html(ueli)
+        assert ueli["Content-Language"] == "de-CH"
+        assert anna["List-Unsubscribe"] and tom["List-Unsubscribe"]
+        assert tom_receipt["List-Unsubscribe"] is None and tom_receipt["Subject"] == "Welcome, Tom!"
+        # Each email's own unsubscribe link: the lead's, naming the campaign's topic unless the
+        # email is transactional.
+        links = {name: unsubscribe_link(mail) for name, mail in (("anna", anna), ("tom", tom))}
+        links["receipt"] = unsubscribe_link(tom_receipt)
+        read = composer.tracker.read_unsubscribe
+        assert [read(links[name]) for name in ("anna", "tom", "receipt")] == [
+            (1, 1, "marketing"),
+            (2, 2, "marketing"),
+            (4, 4, None),
+        ]
+
+
+def unsubscribe_link(message: EmailMessage) -> str:
+    match = re.search(r'href="[^"]*/u/([^"]+)"', html(message))
+    assert match is not None
+    return match.group(1)

@@ -7,14 +7,17 @@ import contextlib
 import email
 import email.policy
 import threading
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, update
 
 from nurture.delivery.transports import HELD_BACK, GoAhead, MemoryTransport, OutgoingMessage, SendResult
+from nurture.sending import outbox as outbox_module
 from nurture.sending.factory import build_outbox
+from nurture.sending.ledger import GroupWriter, Mark
+from nurture.sending.outbox import _Batch, _Run
 from nurture.store.schema import enrollments, leads, messages, suppressions
 from nurture.workspace import Workspace
 from tests.harness import Harness
@@ -243,6 +246,56 @@ def eight_emails_queued(h: Harness) -> Harness:
     h.import_leads(LEADS.splitlines()[0] + "\n" + rows, MONDAY)
     h.tick(MONDAY)
     return h
+
+
+def test_building_ahead_of_the_connections_waits_for_the_database_thread_and_only_for_it(
+    harness: Harness, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    h = eight_emails_queued(harness)
+    outbox = build_outbox(h.store, h.engine().program, Workspace(h.root), MemoryTransport())
+    claimed = outbox.claim(MONDAY)
+    recipients = outbox._recipients(claimed)
+    monkeypatch.setattr(outbox_module, "_BUILD_SLICE", 0.0)  # the loop handed back after every email
+    turns: list[str] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        turns.append(f"turn {delay}")
+        await real_sleep(0)
+
+    async def wait(futures, timeout):  # type: ignore[no-untyped-def]
+        turns.append(f"wait {timeout}")
+        return set(), set(futures)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    monkeypatch.setattr(asyncio, "wait", wait)
+
+    async def build(waiting: int, writing: bool) -> int:
+        writer = GroupWriter(outbox.ledger, lambda *_: asyncio.Event().wait(), MONDAY)
+        if writing:
+            writer.submit(marks=[Mark(1, "t", "", b"")])  # a write that never ends
+            await real_sleep(0)
+        run = _Run(writer, MONDAY)
+        run.batches.append(_Batch("before", [], deque([None] * waiting)))  # type: ignore[list-item]
+        settled, ready = await outbox._prepare_between_sends(claimed, recipients, MONDAY, "t", run=run)
+        assert not settled
+        if writer._writing is not None:
+            writer._writing.cancel()
+        return len(ready)
+
+    # Five messages built before still wait for a connection while the database thread writes:
+    # building waits for the write once it has fewer than five left to build, from the fourth
+    # email of eight on.
+    assert asyncio.run(build(5, writing=True)) == 8
+    assert turns == ["turn 0"] * 3 + [f"wait {outbox_module._BUILD_PAUSE}"] * 5
+    turns.clear()
+    # Nothing written meanwhile: no wait, the loop is never left idle.
+    assert asyncio.run(build(5, writing=False)) == 8
+    assert turns == ["turn 0"] * 8
+    turns.clear()
+    # Nothing built before waits: building goes full speed whatever is written.
+    assert asyncio.run(build(0, writing=True)) == 8
+    assert turns == ["turn 0"] * 8
 
 
 class TimedTransport(MemoryTransport):
