@@ -19,9 +19,9 @@ a plain event-by-event replay.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -34,6 +34,10 @@ from nurture.scoring.rules import ScoringRule, reads_event_only, scoring_rules
 from nurture.scoring.state import ScoredLead
 from nurture.store import bulk
 
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
 IN_LIST = 2_000  # lead ids per IN list, for a set of leads too sparse for a range
 
 
@@ -45,6 +49,10 @@ class Replay:
     earned: dict[int, dict[str, float]]
     # (lead, capped rule label) -> (scorings on the lead's day of ``now``, the last one's event id)
     today: dict[tuple[int, str], tuple[int, int]]
+    # The rules of types replayed a column at a time, which are not in ``earned``: rule label ->
+    # (whether each lead's events earn anything under it, the points they earn), for the batch's
+    # leads in id order.
+    columns: dict[str, tuple[NDArray[np.bool_], NDArray[np.float64]]] = field(default_factory=dict)
 
 
 # A rule as the replay uses it: label, points, daily cap, whether machine events count.

@@ -36,7 +36,8 @@ def earn_columns(
     """:func:`_earn` for events of plain types (driver rows: lead id, type, occurred_at, event
     id, machine_reason), a column at a time: per rule, the events it scores (machine events only
     for rules that count them; a capped rule's first ``max_per_day`` of each lead's local day, in
-    event order), their points faded, summed per lead in event order by ``np.bincount``."""
+    event order), their points faded, summed per lead in event order by ``np.bincount``, into
+    ``replay.columns``."""
     half_life = model.decay.half_life if model.decay else None
     lead_ids, kinds, occurred, event_ids, machine_reasons = zip(*rows, strict=True)
     leads = np.array(sorted(scored), dtype=np.int64)
@@ -66,9 +67,10 @@ def earn_columns(
                     replay, label, scoring[days[scoring] == today[lead[scoring]]], leads, lead, event_ids
                 )
             weights = np.where(fades[scoring], points * factor[scoring], float(points))
-            sums = np.bincount(lead[scoring], weights=weights, minlength=len(leads))
-            for n in np.flatnonzero(np.bincount(lead[scoring], minlength=len(leads))).tolist():
-                replay.earned.setdefault(int(leads[n]), {})[label] = float(sums[n])
+            sums = np.bincount(lead[scoring], weights=weights, minlength=len(leads)).astype(
+                np.float64, copy=False
+            )
+            replay.columns[label] = (np.bincount(lead[scoring], minlength=len(leads)) > 0, sums)
 
 
 def _local_days(
