@@ -38,6 +38,7 @@ from nurture.scoring.state import (
     LedgerRow,
     ScoredLead,
     ScoreUpdate,
+    fields_for,
     load_scored_leads,
     write_ledger_rows,
     write_scores,
@@ -211,7 +212,17 @@ def _rescore_batch(
 
     half_life = model.decay.half_life if model.decay else None
     version = report.model_version
-    scored = load_scored_leads(conn, ids, lock=not report.dry_run, complete=True)
+    mql_rule = _mql_rule(program)
+    # Each lead as the model's conditions and the MQL rule read it: the light view with the
+    # fields they read, else the whole lead (the MQL step completes the views it needs).
+    also = fields_for(
+        [
+            *(rule.when for rule in model.fit if rule.points),
+            *(rule.where for rule in model.behavior if rule.where is not None),
+            *((mql_rule,) if mql_rule is not None else ()),
+        ]
+    )
+    scored = load_scored_leads(conn, ids, lock=not report.dry_run, complete=also is None, also=also or ())
     rows = np.array(list(scored), dtype=np.int64)  # the leads in id order, as scored holds them
     position = {lead_id: n for n, lead_id in enumerate(scored)}
     columns = {label: n for n, label in enumerate(behavior_labels(model.behavior))}
@@ -221,7 +232,6 @@ def _rescore_batch(
     stored_today = _stored_today(conn, scored, replay, now, default_zone)
     conditions = LeadConditions(now)
     fit_rules = fit_scorer(model)  # prepared once per model, as imports and the lead API use them
-    mql_rule = _mql_rule(program)
     fit_why = f"rescored, model {version}"
     behaviour_why = f"rescored under model {version}"
     instant = bulk.instants(conn)
