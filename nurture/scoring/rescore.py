@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from nurture.collector import collector_paused
@@ -37,15 +37,16 @@ from nurture.scoring.state import (
     MQL_ELIGIBLE,
     LedgerRow,
     ScoredLead,
+    ScoreRow,
     ScoreUpdate,
     fields_for,
     load_scored_leads,
     write_ledger_rows,
+    write_score_rows,
     write_scores,
 )
 from nurture.scoring.version import model_version
 from nurture.store import bulk
-from nurture.store.schema import leads
 
 BATCH = 2_000
 MAX_MQLS = 200  # per run, by default
@@ -128,10 +129,11 @@ def rescore(
     batches = 0
     while max_batches is None or batches < max_batches:
         with db.begin() as conn, collector_paused():
+            # At the driver's level: a million ids go through here.
             ids = [
-                int(i)
-                for i in conn.scalars(
-                    select(leads.c.id).where(leads.c.id > after).order_by(leads.c.id).limit(batch)
+                int(lead_id)
+                for (lead_id,) in bulk.fetch_positional(
+                    conn, "SELECT id FROM leads WHERE id > :after ORDER BY id LIMIT :batch", [after, batch]
                 )
             ]
             if not ids:
@@ -236,16 +238,18 @@ def _rescore_batch(
     behaviour_why = f"rescored under model {version}"
     instant = bulk.instants(conn)
     stored_as_of: dict[datetime, Any] = {}  # a batch's lines mostly share one moment
-    nothing: dict[str, float] = {}
+    today, reasons = replay.today, fit_rules.reasons
     no_changes: list[tuple[str, float]] = []
     lines: list[LedgerRow] = []
-    updates: list[ScoreUpdate] = []
+    updates: list[ScoreRow] = []
     candidates: list[tuple[ScoredLead, float]] = []
     fit_held = held.fit
     for row, lead in enumerate(scored.values()):
-        lead_id = lead.id
-        fit_target = fit_rules.points(lead.lead, conditions)
-        fit_changes = _changes(fit_target, fit_held[row] or nothing)
+        lead_id, view = lead.id, lead.lead
+        fit_target = fit_rules.points(view, conditions)
+        fit_lines = fit_held[row]
+        # Equal points (the usual case) leave nothing to change; else rule by rule.
+        fit_changes = no_changes if fit_target == (fit_lines or {}) else _changes(fit_target, fit_lines or {})
         behaviour_changes_ = behaviour_due.get(row, no_changes)
         if not fit_changes and not behaviour_changes_:
             continue
@@ -255,37 +259,44 @@ def _rescore_batch(
             at = stored_as_of[as_of] = instant(as_of)
         mine: list[LedgerRow] = []
         for label, change in fit_changes:
-            reason = fit_rules.reasons.get(label, label.removeprefix("fit: ") + " (no longer in the model)")
+            reason = (
+                reasons[label]
+                if label in reasons
+                else label.removeprefix("fit: ") + " (no longer in the model)"
+            )
             mine.append((lead_id, change, "fit", label, None, f"{reason} ({fit_why})"[:500], at))
         behaviour_change = 0.0
         for label, change in behaviour_changes_:
             behaviour_change += change
-            # A capped rule credited today more often than the ledger's lines of today say:
-            # the line names today's last event, so the live cap counts it (nurture.scoring.caps).
-            count, event_id = replay.today.get((lead_id, label), (0, 0))
-            marked = event_id if count > stored_today.get((lead_id, label), 0) else None
+            marked = None
+            if today:
+                # A capped rule credited today more often than the ledger's lines of today say:
+                # the line names today's last event, so the live cap counts it (nurture.scoring.caps).
+                count, event_id = today.get((lead_id, label), (0, 0))
+                marked = event_id if count > stored_today.get((lead_id, label), 0) else None
             mine.append((lead_id, change, "rescore", label, marked, behaviour_why, at))
         before_behaviour = lead.behavior_at(as_of, half_life)
         before = lead.fit + before_behaviour
         fit = sum(fit_target.values())
         behaviour = before_behaviour + behaviour_change
         after = fit + behaviour
-        if lead.stage in MQL_ELIGIBLE and after > before and mql_rule is not None:
-            view = dict(lead.lead, score=after, fit_score=fit, behavior_score=behaviour)
-            if conditions.holds(mql_rule, view):
-                if budget - len(candidates) <= 0:
-                    report.deferred += 1
-                    continue  # left as it is: a later run finds the same change and takes it then
-                candidates.append((lead, after))
+        kept = view["fit_score"], view["behavior_score"], view["score"]
+        view.update(fit_score=fit, behavior_score=behaviour, score=after)  # as the MQL rule reads it
+        rose = after > before and mql_rule is not None and view["lifecycle_stage"] in MQL_ELIGIBLE
+        if rose and conditions.holds(mql_rule, view):
+            if budget - len(candidates) <= 0:
+                report.deferred += 1
+                view.update(zip(("fit_score", "behavior_score", "score"), kept, strict=True))
+                continue  # left as it is: a later run finds the same change and takes it then
+            candidates.append((lead, after))
         lines += mine
-        updates.append(ScoreUpdate(lead_id, fit, behaviour, after, as_of))
-        lead.lead.update(fit_score=fit, behavior_score=behaviour, score=after)
+        updates.append((fit, behaviour, at, after, at, lead_id))
         report.changed += 1
         report.lines += len(mine)
-        report.note(lead_id, lead.lead, before, after)
+        report.note(lead_id, view, before, after)
     if not report.dry_run:
         write_ledger_rows(conn, lines)
-        write_scores(conn, updates)
+        write_score_rows(conn, updates)
         if candidates:
             report.new_mqls += qualifier(conn, candidates, now)
             return len(candidates)

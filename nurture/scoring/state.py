@@ -192,6 +192,17 @@ def write_scores(conn: Connection, updates: Sequence[ScoreUpdate], *, touch: boo
     bulk.executemany_rows(conn, _TOUCH_SCORES if touch else _WRITE_SCORES, rows)
 
 
+# Score parts as written, the leads touched: (fit, behaviour, at, score, at, lead_id), ``at`` in
+# storage form (``bulk.instants``).
+ScoreRow = tuple[float, float, Any, float, Any, int]
+
+
+def write_score_rows(conn: Connection, rows: Sequence[ScoreRow]) -> None:
+    """:func:`write_scores` (touching the leads) for rows built as plain tuples: the rescore
+    writes tens of thousands a batch."""
+    bulk.executemany_rows(conn, _TOUCH_SCORES, rows)
+
+
 @dataclass(frozen=True)
 class LedgerLine:
     lead_id: int
