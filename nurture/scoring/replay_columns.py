@@ -9,7 +9,7 @@ its weights one after the other, as scoring adds them live.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,14 +32,16 @@ def earn_columns(
     now: datetime,
     model: ScoringModel,
     default_zone: ZoneInfo,
+    met: Sequence[tuple[str, ...]] | None = None,
 ) -> None:
-    """:func:`_earn` for events of plain types (driver rows: lead id, type, occurred_at, event
-    id, machine_reason), a column at a time: per rule, the events it scores (machine events only
-    for rules that count them; a capped rule's first ``max_per_day`` of each lead's local day, in
-    event order), their points faded, summed per lead in event order by ``np.bincount``, into
+    """The events' points (driver rows beginning with lead id, type, occurred_at, event id,
+    machine_reason), a column at a time: per rule, the events it scores (those that meet its
+    ``where``, by ``met``'s labels for each row, when it has one; machine events only for rules
+    that count them; a capped rule's first ``max_per_day`` of each lead's local day, in event
+    order), their points faded, summed per lead in event order by ``np.bincount``, into
     ``replay.columns``."""
     half_life = model.decay.half_life if model.decay else None
-    lead_ids, kinds, occurred, event_ids, machine_reasons = zip(*rows, strict=True)
+    lead_ids, kinds, occurred, event_ids, machine_reasons = list(zip(*rows, strict=True))[:5]
     leads = np.array(sorted(scored), dtype=np.int64)
     of_row = np.array(lead_ids, dtype=np.int64)
     lead = np.minimum(np.searchsorted(leads, of_row), len(leads) - 1)  # each row's lead, by position
@@ -54,11 +56,13 @@ def earn_columns(
     codes = {kind: n for n, kind in enumerate(rules_of)}
     kind = np.array([codes[name] for name in kinds], dtype=np.int64)
     machine = np.array([reason is not None for reason in machine_reasons], dtype=bool)
+    meets = _meets(met) if met is not None else None
     days: NDArray[np.int64] | None = None
     for name, rules in rules_of.items():
         of_kind = known & (kind == codes[name])
         for label, points, cap, count_machine in rules:
-            scoring = np.flatnonzero(of_kind if count_machine else of_kind & ~machine)
+            scores = of_kind if meets is None else of_kind & meets(label)
+            scoring = np.flatnonzero(scores if count_machine else scores & ~machine)
             if cap is not None:
                 if days is None:
                     days, today = _local_days(leads, lead, at, as_of, scored, default_zone)
@@ -71,6 +75,20 @@ def earn_columns(
                 np.float64, copy=False
             )
             replay.columns[label] = (np.bincount(lead[scoring], minlength=len(leads)) > 0, sums)
+
+
+def _meets(met: Sequence[tuple[str, ...]]) -> Callable[[str], NDArray[np.bool_]]:
+    """Which rows meet a rule, by label, from each row's labels: events share a few outcomes."""
+    outcomes: dict[tuple[str, ...], int] = {}
+    outcome = np.fromiter(
+        (outcomes.setdefault(labels, len(outcomes)) for labels in met), dtype=np.int64, count=len(met)
+    )
+
+    def meets(label: str) -> NDArray[np.bool_]:
+        has = np.array([label in labels for labels in outcomes], dtype=bool)
+        return has[outcome]
+
+    return meets
 
 
 def _local_days(
