@@ -75,7 +75,7 @@ def replay_events(
     ids = sorted(scored)
     if plain:
         rules = {kind: [_rule(rule) for rule in by_type[kind]] for kind in plain}
-        rows = _events(conn, ids, plain, "lead_id, type, occurred_at, id, machine_reason")
+        rows = _events(conn, ids, plain, "lead_id, {type}, occurred_at, id, machine_reason")
         if rows:
             # why: numpy loads when a batch is replayed; everyday commands import the rescore
             from nurture.scoring.replay_columns import earn_columns
@@ -83,14 +83,14 @@ def replay_events(
             earn_columns(replay, rows, rules, scored, now, model, default_zone)
     if conditional:
         # The plain columns first, as earn_columns reads them, then what the `where`s read.
-        fields = "lead_id, type, occurred_at, id, machine_reason, properties, url, campaign_key, step_id"
+        fields = "lead_id, {type}, occurred_at, id, machine_reason, properties, url, campaign_key, step_id"
         rows = _events(conn, ids, conditional, fields)
         if rows:
             # why: numpy loads when a batch is replayed; everyday commands import the rescore
             from nurture.scoring.replay_columns import earn_columns
 
             rules = {kind: [_rule(rule) for rule in by_type[kind]] for kind in conditional}
-            met = _met(rows, scored, by_type, now)
+            met = _met(rows, conditional, scored, by_type, now)
             earn_columns(replay, rows, rules, scored, now, model, default_zone, met)
     return replay
 
@@ -101,6 +101,7 @@ def _rule(rule: ScoringRule) -> RuleParts:
 
 def _met(
     rows: Sequence[Sequence[Any]],
+    types: Sequence[str],
     scored: Mapping[int, ScoredLead],
     by_type: Mapping[str, Sequence[ScoringRule]],
     now: datetime,
@@ -115,7 +116,8 @@ def _met(
     by_fields = {kind: all(_by_fields(rule) for rule in rules) for kind, rules in by_type.items()}
     decided: dict[tuple[Any, ...], tuple[str, ...]] = {}
     met: list[tuple[str, ...]] = []
-    for lead_id, kind, occurred, event_id, machine, properties, url, campaign, step in rows:
+    for lead_id, code, occurred, event_id, machine, properties, url, campaign, step in rows:
+        kind = types[code]
         lead = scored.get(lead_id)
         if lead is None:
             met.append(())
@@ -167,18 +169,21 @@ def _met_quickly(
 
 
 def _events(conn: Connection, ids: Sequence[int], types: Sequence[str], fields: str) -> list[Any]:
-    """The leads' events of these types, lead by lead in time order, as driver rows."""
+    """The leads' events of these types, lead by lead in time order, as driver rows; ``{type}``
+    in ``fields`` reads each event's type as its position in ``types`` (a small whole number the
+    driver does not build an object for, where the name would be a new string per row)."""
     # The leads pick the rows (ix_events_lead_touches); SQLite's planner would rather take the
     # type index, which reads every lead's events of those types for each batch: the unary +
     # keeps it from that index.
     type_column = "+type" if conn.dialect.name == "sqlite" else "type"
+    code = "CASE type " + " ".join(f"WHEN :p THEN {n}" for n in range(len(types))) + " END"
     rows: list[Any] = []
     for which, params in lead_ranges(ids):
         rows += bulk.fetch_positional(
             conn,
-            f"SELECT {fields} FROM events WHERE {which} AND {type_column} IN {bulk.markers(len(types))} "  # noqa: S608 - markers only
-            "ORDER BY lead_id, occurred_at, id",
-            [*params, *types],
+            f"SELECT {fields.format(type=code)} FROM events WHERE {which} "  # noqa: S608 - markers only
+            f"AND {type_column} IN {bulk.markers(len(types))} ORDER BY lead_id, occurred_at, id",
+            [*types, *params, *types],
         )
     return rows
 

@@ -34,12 +34,12 @@ def earn_columns(
     default_zone: ZoneInfo,
     met: Sequence[tuple[str, ...]] | None = None,
 ) -> None:
-    """The events' points (driver rows beginning with lead id, type, occurred_at, event id,
-    machine_reason), a column at a time: per rule, the events it scores (those that meet its
-    ``where``, by ``met``'s labels for each row, when it has one; machine events only for rules
-    that count them; a capped rule's first ``max_per_day`` of each lead's local day, in event
-    order), their points faded, summed per lead in event order by ``np.bincount``, into
-    ``replay.columns``."""
+    """The events' points (driver rows beginning with lead id, type as its position in
+    ``rules_of``, occurred_at, event id, machine_reason), a column at a time: per rule, the
+    events it scores (those that meet its ``where``, by ``met``'s labels for each row, when it
+    has one; machine events only for rules that count them; a capped rule's first
+    ``max_per_day`` of each lead's local day, in event order), their points faded, summed per
+    lead in event order by ``np.bincount``, into ``replay.columns``."""
     half_life = model.decay.half_life if model.decay else None
     lead_ids, kinds, occurred, event_ids, machine_reasons = list(zip(*rows, strict=True))[:5]
     leads = np.array(sorted(scored), dtype=np.int64)
@@ -54,7 +54,7 @@ def earn_columns(
     if half_life is not None:
         factor[fades] = halvings(ages[fades], half_life)
     codes = {kind: n for n, kind in enumerate(rules_of)}
-    kind = np.array([codes[name] for name in kinds], dtype=np.int64)
+    kind = np.array(kinds, dtype=np.int64)
     machine = np.array([reason is not None for reason in machine_reasons], dtype=bool)
     meets = _meets(met) if met is not None else None
     days: NDArray[np.int64] | None = None

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -49,21 +48,29 @@ def read_held(
 ) -> Held:
     """The ledger lines of ``ids`` summed per lead and rule (``leads``: the rows, sorted ids);
     ``columns`` starts with the model's behaviour labels and gains any other the ledger names."""
+    # Each line's rule as its column when the model has it (a small whole number the driver
+    # builds no object for), else by name: -1 and the label.
+    labels = list(columns)
+    if labels:
+        code = "CASE rule " + " ".join(f"WHEN :p THEN {n}" for n in range(len(labels))) + " ELSE -1 END"
+        other = f"CASE WHEN rule IN {bulk.markers(len(labels))} THEN NULL ELSE rule END"
+    else:
+        code, other = "-1", "rule"
     rows: list[Any] = []
     for which, params in lead_ranges(ids):
         # Read at the driver's level: a rescore reads every ledger line of every lead. In time
         # order, so the faded lines of a rule add up the same on every engine.
         rows += bulk.fetch_positional(
             conn,
-            f"SELECT lead_id, kind = 'fit', rule, points, at FROM score_ledger WHERE {which} "  # noqa: S608 - markers only
-            "AND kind IN ('fit', 'behavior', 'rescore') ORDER BY lead_id, at, id",
-            params,
+            f"SELECT lead_id, kind = 'fit', {code}, {other}, points, at FROM score_ledger "  # noqa: S608 - markers only
+            f"WHERE {which} AND kind IN ('fit', 'behavior', 'rescore') ORDER BY lead_id, at, id",
+            [*labels, *labels, *params],
         )
     fit: list[dict[str, float] | None] = [None] * len(leads)
     if not rows or not len(leads):
         width = len(columns)
         return Held(fit, columns, np.zeros((len(leads), width)), np.zeros((len(leads), width), dtype=bool))
-    lead_ids, fit_flags, rules, points, instants = zip(*rows, strict=True)
+    lead_ids, fit_flags, codes, rules, points, instants = zip(*rows, strict=True)
     of_row = np.array(lead_ids, dtype=np.int64)
     lead = np.minimum(np.searchsorted(leads, of_row), len(leads) - 1)
     known = leads[lead] == of_row  # a range reads the lines of ids between that are not the batch's
@@ -72,7 +79,7 @@ def read_held(
         sums = fit[int(lead[row])]
         if sums is None:
             sums = fit[int(lead[row])] = {}
-        rule = rules[row]
+        rule = rules[row] if codes[row] < 0 else labels[codes[row]]
         sums[rule] = sums.get(rule, 0.0) + float(points[row])
     behaviour = np.flatnonzero(known & ~is_fit)
     value = np.array(points, dtype=np.float64)[behaviour]
@@ -81,13 +88,11 @@ def read_held(
         ages = micros(now) - micros_column(instants)[behaviour]
         fading = np.flatnonzero((value != 0) & (ages > 0))
         value[fading] = value[fading] * halvings(ages[fading], half_life)
-    # Each line's rule as its column; a rule the model does not have (-1) gets one of its own.
-    codes = np.fromiter(map(columns.get, rules, repeat(-1)), dtype=np.int64, count=len(rules))
-    code = codes[behaviour]
-    for n in np.flatnonzero(code < 0).tolist():
-        code[n] = columns.setdefault(rules[int(behaviour[n])], len(columns))
+    code_of = np.array(codes, dtype=np.int64)[behaviour]
+    for n in np.flatnonzero(code_of < 0).tolist():  # a rule the model does not have: a column of its own
+        code_of[n] = columns.setdefault(rules[int(behaviour[n])], len(columns))
     width = len(columns)
-    cell = lead[behaviour] * width + code
+    cell = lead[behaviour] * width + code_of
     size = len(leads) * width
     summed = np.bincount(cell, weights=value, minlength=size).astype(np.float64, copy=False)
     there = (np.bincount(cell, minlength=size) > 0).reshape(len(leads), width)
