@@ -211,6 +211,7 @@ def _rescore_batch(
     # why: numpy loads when a batch is rescored; everyday commands import the rescore
     import numpy as np
 
+    # why: the column work needs numpy, and imports this module for EPSILON
     from nurture.scoring.rescore_columns import behaviour_changes, read_held
 
     half_life = model.decay.half_life if model.decay else None
