@@ -46,7 +46,15 @@ def earn_columns(
     of_row = np.array(lead_ids, dtype=np.int64)
     lead = np.minimum(np.searchsorted(leads, of_row), len(leads) - 1)  # each row's lead, by position
     known = leads[lead] == of_row  # a lead outside the batch (a range reads all ids between)
-    as_of = np.array([micros(scored[lead_id].as_of(now)) for lead_id in leads.tolist()], dtype=np.int64)
+    # Each lead's moment of now (ScoredLead.as_of): now, unless its stored score is later already.
+    now_us = micros(now)
+    as_of = np.array(
+        [
+            now_us if lead.scored_at is None or not lead.scored_at > now else micros(lead.scored_at)
+            for lead in map(scored.__getitem__, leads.tolist())
+        ],
+        dtype=np.int64,
+    )
     at = np.minimum(micros_column(occurred), micros(now))  # a clock ahead of ours earns no fresher points
     ages = as_of[lead] - at
     fades = known & (ages > 0) if half_life is not None else np.zeros(len(rows), dtype=bool)
@@ -101,9 +109,12 @@ def _local_days(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Each event's local day in its lead's time zone, and each lead's day of its ``as_of``."""
     zones = DailyCaps(default_zone)
-    zone_of = [zones.zone_of(scored[lead_id]) for lead_id in leads.tolist()]
-    named = {zone: n for n, zone in enumerate(dict.fromkeys(zone_of))}
-    zone_code = np.array([named[zone] for zone in zone_of], dtype=np.int64)
+    # A batch's leads name a few time zones: each name is looked up once.
+    names = [scored[lead_id].lead.get("timezone") for lead_id in leads.tolist()]
+    zone_of = {name: zones.zone_named(name) for name in set(names)}
+    named = {zone: n for n, zone in enumerate(dict.fromkeys(zone_of.values()))}
+    code_of = {name: named[zone] for name, zone in zone_of.items()}
+    zone_code = np.array([code_of[name] for name in names], dtype=np.int64)
     days = np.zeros(len(at), dtype=np.int64)
     today = np.zeros(len(leads), dtype=np.int64)
     for zone, n in named.items():
