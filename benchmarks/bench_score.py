@@ -150,6 +150,10 @@ def main() -> None:
         if not (kept / "now").exists():
             print(f"preparing {args.leads} leads ...", file=sys.stderr)
             prepare(kept, args.leads)
+        else:  # a workspace kept by an earlier version takes the migrations since
+            db = create_store_engine(f"sqlite:///{kept / 'nurture.db'}")
+            upgrade(db)
+            db.dispose()
         for what in (args.only,) if args.only else ("evaluate", "rescore"):
             root = kept
             if what == "rescore" and args.data:  # rescore changes the database: measure on a copy

@@ -7,7 +7,7 @@ has credited today does not score past its cap when the next event of the day co
 lines for earlier days' events name none and take nothing from today's cap.
 
 A batch asks about a few (lead, day) pairs, so only the ledger lines of those days are read: one
-query per chunk joins the ledger to the days' time windows (``ix_score_ledger_lead_at`` answers
+query per chunk joins the ledger to the days' time windows (``ix_score_ledger_lead_lines`` answers
 each window). The cost follows the batch, not how much history its leads have gathered.
 """
 
