@@ -44,13 +44,14 @@ IN_LIST = 2_000  # lead ids per IN list, for a set of leads too sparse for a ran
 class Replay:
     """What the current model gives each lead's recorded events."""
 
-    # lead -> rule label -> the points its events earn, each faded to the lead's moment of ``now``
+    # lead -> rule label -> the points its events earn, each faded to the lead's moment of
+    # ``now``, for a replay event by event (the tests' reference); :func:`replay_events` fills
+    # ``columns`` instead, and the rescore reads both
     earned: dict[int, dict[str, float]]
     # (lead, capped rule label) -> (scorings on the lead's day of ``now``, the last one's event id)
     today: dict[tuple[int, str], tuple[int, int]]
-    # The rules of types replayed a column at a time, which are not in ``earned``: rule label ->
-    # (whether each lead's events earn anything under it, the points they earn), for the batch's
-    # leads in id order.
+    # rule label -> (whether each lead's events earn anything under it, the points they earn),
+    # for the batch's leads in id order
     columns: dict[str, tuple[NDArray[np.bool_], NDArray[np.float64]]] = field(default_factory=dict)
 
 
