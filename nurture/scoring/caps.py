@@ -7,7 +7,7 @@ has credited today does not score past its cap when the next event of the day co
 lines for earlier days' events name none and take nothing from today's cap.
 
 A batch asks about a few (lead, day) pairs, so only the ledger lines of those days are read: one
-query per chunk joins the ledger to the days' time windows (``ix_score_ledger_lead_at`` answers
+query per chunk joins the ledger to the days' time windows (``ix_score_ledger_lead_lines`` answers
 each window). The cost follows the batch, not how much history its leads have gathered.
 """
 
@@ -45,15 +45,17 @@ class DailyCaps:
         """The lead's time zone, else the workspace's (also for a name that is not a zone)."""
         found = self._zones.get(lead.id)
         if found is None:
-            found = self.default_zone
-            name = lead.lead.get("timezone")
-            if name:
-                try:
-                    found = zone(str(name))
-                except ValueError:  # not a zone nurture knows: the workspace's stands in
-                    found = self.default_zone
-            self._zones[lead.id] = found
+            found = self._zones[lead.id] = self.zone_named(lead.lead.get("timezone"))
         return found
+
+    def zone_named(self, name: Any) -> ZoneInfo:
+        """The zone a lead's ``timezone`` names, else the workspace's (none, or not a zone)."""
+        if name:
+            try:
+                return zone(str(name))
+            except ValueError:  # not a zone nurture knows: the workspace's stands in
+                pass
+        return self.default_zone
 
     def day(self, lead: ScoredLead, at: datetime) -> date:
         """The lead's calendar day at the instant ``at``."""

@@ -9,7 +9,7 @@ its weights one after the other, as scoring adds them live.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,18 +32,29 @@ def earn_columns(
     now: datetime,
     model: ScoringModel,
     default_zone: ZoneInfo,
+    met: Sequence[tuple[str, ...]] | None = None,
 ) -> None:
-    """:func:`_earn` for events of plain types (driver rows: lead id, type, occurred_at, event
-    id, machine_reason), a column at a time: per rule, the events it scores (machine events only
-    for rules that count them; a capped rule's first ``max_per_day`` of each lead's local day, in
-    event order), their points faded, summed per lead in event order by ``np.bincount``."""
+    """The events' points (driver rows beginning with lead id, type as its position in
+    ``rules_of``, occurred_at, event id, machine_reason), a column at a time: per rule, the
+    events it scores (those that meet its ``where``, by ``met``'s labels for each row, when it
+    has one; machine events only for rules that count them; a capped rule's first
+    ``max_per_day`` of each lead's local day, in event order), their points faded, summed per
+    lead in event order by ``np.bincount``, into ``replay.columns``."""
     half_life = model.decay.half_life if model.decay else None
-    lead_ids, kinds, occurred, event_ids, machine_reasons = zip(*rows, strict=True)
+    lead_ids, kinds, occurred, event_ids, machine_reasons = list(zip(*rows, strict=True))[:5]
     leads = np.array(sorted(scored), dtype=np.int64)
     of_row = np.array(lead_ids, dtype=np.int64)
     lead = np.minimum(np.searchsorted(leads, of_row), len(leads) - 1)  # each row's lead, by position
     known = leads[lead] == of_row  # a lead outside the batch (a range reads all ids between)
-    as_of = np.array([micros(scored[lead_id].as_of(now)) for lead_id in leads.tolist()], dtype=np.int64)
+    # Each lead's moment of now (ScoredLead.as_of): now, unless its stored score is later already.
+    now_us = micros(now)
+    as_of = np.array(
+        [
+            now_us if lead.scored_at is None or not lead.scored_at > now else micros(lead.scored_at)
+            for lead in map(scored.__getitem__, leads.tolist())
+        ],
+        dtype=np.int64,
+    )
     at = np.minimum(micros_column(occurred), micros(now))  # a clock ahead of ours earns no fresher points
     ages = as_of[lead] - at
     fades = known & (ages > 0) if half_life is not None else np.zeros(len(rows), dtype=bool)
@@ -51,13 +62,15 @@ def earn_columns(
     if half_life is not None:
         factor[fades] = halvings(ages[fades], half_life)
     codes = {kind: n for n, kind in enumerate(rules_of)}
-    kind = np.array([codes[name] for name in kinds], dtype=np.int64)
+    kind = np.array(kinds, dtype=np.int64)
     machine = np.array([reason is not None for reason in machine_reasons], dtype=bool)
+    meets = _meets(met) if met is not None else None
     days: NDArray[np.int64] | None = None
     for name, rules in rules_of.items():
         of_kind = known & (kind == codes[name])
         for label, points, cap, count_machine in rules:
-            scoring = np.flatnonzero(of_kind if count_machine else of_kind & ~machine)
+            scores = of_kind if meets is None else of_kind & meets(label)
+            scoring = np.flatnonzero(scores if count_machine else scores & ~machine)
             if cap is not None:
                 if days is None:
                     days, today = _local_days(leads, lead, at, as_of, scored, default_zone)
@@ -66,9 +79,24 @@ def earn_columns(
                     replay, label, scoring[days[scoring] == today[lead[scoring]]], leads, lead, event_ids
                 )
             weights = np.where(fades[scoring], points * factor[scoring], float(points))
-            sums = np.bincount(lead[scoring], weights=weights, minlength=len(leads))
-            for n in np.flatnonzero(np.bincount(lead[scoring], minlength=len(leads))).tolist():
-                replay.earned.setdefault(int(leads[n]), {})[label] = float(sums[n])
+            sums = np.bincount(lead[scoring], weights=weights, minlength=len(leads)).astype(
+                np.float64, copy=False
+            )
+            replay.columns[label] = (np.bincount(lead[scoring], minlength=len(leads)) > 0, sums)
+
+
+def _meets(met: Sequence[tuple[str, ...]]) -> Callable[[str], NDArray[np.bool_]]:
+    """Which rows meet a rule, by label, from each row's labels: events share a few outcomes."""
+    outcomes: dict[tuple[str, ...], int] = {}
+    outcome = np.fromiter(
+        (outcomes.setdefault(labels, len(outcomes)) for labels in met), dtype=np.int64, count=len(met)
+    )
+
+    def meets(label: str) -> NDArray[np.bool_]:
+        has = np.array([label in labels for labels in outcomes], dtype=bool)
+        return has[outcome]
+
+    return meets
 
 
 def _local_days(
@@ -81,9 +109,12 @@ def _local_days(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Each event's local day in its lead's time zone, and each lead's day of its ``as_of``."""
     zones = DailyCaps(default_zone)
-    zone_of = [zones.zone_of(scored[lead_id]) for lead_id in leads.tolist()]
-    named = {zone: n for n, zone in enumerate(dict.fromkeys(zone_of))}
-    zone_code = np.array([named[zone] for zone in zone_of], dtype=np.int64)
+    # A batch's leads name a few time zones: each name is looked up once.
+    names = [scored[lead_id].lead.get("timezone") for lead_id in leads.tolist()]
+    zone_of = {name: zones.zone_named(name) for name in set(names)}
+    named = {zone: n for n, zone in enumerate(dict.fromkeys(zone_of.values()))}
+    code_of = {name: named[zone] for name, zone in zone_of.items()}
+    zone_code = np.array([code_of[name] for name in names], dtype=np.int64)
     days = np.zeros(len(at), dtype=np.int64)
     today = np.zeros(len(leads), dtype=np.int64)
     for zone, n in named.items():

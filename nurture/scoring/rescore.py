@@ -20,33 +20,34 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from nurture.collector import collector_paused
-from nurture.definitions import Program, ScoringModel
+from nurture.definitions import Condition, Program, ScoringModel
+from nurture.definitions.quick import Quick, quick
 from nurture.scoring.caps import DailyCaps
 from nurture.scoring.fit_scorer import fit_scorer
-from nurture.scoring.replay import Replay, lead_ranges, replay_events
-from nurture.scoring.rules import (
-    LeadConditions,
-)
+from nurture.scoring.replay import Replay, replay_events
+from nurture.scoring.rules import LeadConditions, behavior_labels
 from nurture.scoring.state import (
     MQL_ELIGIBLE,
-    LedgerLine,
+    LedgerRow,
     ScoredLead,
+    ScoreRow,
     ScoreUpdate,
+    fields_for,
     load_scored_leads,
-    write_ledger,
+    write_ledger_rows,
+    write_score_rows,
     write_scores,
 )
 from nurture.scoring.version import model_version
 from nurture.store import bulk
-from nurture.store.schema import leads
 
 BATCH = 2_000
 MAX_MQLS = 200  # per run, by default
@@ -129,10 +130,11 @@ def rescore(
     batches = 0
     while max_batches is None or batches < max_batches:
         with db.begin() as conn, collector_paused():
+            # At the driver's level: a million ids go through here.
             ids = [
-                int(i)
-                for i in conn.scalars(
-                    select(leads.c.id).where(leads.c.id > after).order_by(leads.c.id).limit(batch)
+                int(lead_id)
+                for (lead_id,) in bulk.fetch_positional(
+                    conn, "SELECT id FROM leads WHERE id > :after ORDER BY id LIMIT :batch", [after, batch]
                 )
             ]
             if not ids:
@@ -206,64 +208,98 @@ def _rescore_batch(
     qualifier: Qualifier,
 ) -> int:
     """Rescore one batch of leads; returns how many it made (or would make) MQLs."""
+    # why: numpy loads when a batch is rescored; everyday commands import the rescore
+    import numpy as np
+
+    # why: the column work needs numpy, and imports this module for EPSILON
+    from nurture.scoring.rescore_columns import behaviour_changes, read_held
+
     half_life = model.decay.half_life if model.decay else None
     version = report.model_version
-    scored = load_scored_leads(conn, ids, lock=not report.dry_run, complete=True)
-    held = _held(conn, ids, now, half_life)
+    mql_rule = _mql_rule(program)
+    # Each lead as the model's conditions and the MQL rule read it: the light view with the
+    # fields they read, else the whole lead (the MQL step completes the views it needs).
+    also = fields_for(
+        [
+            *(rule.when for rule in model.fit if rule.points),
+            *(rule.where for rule in model.behavior if rule.where is not None),
+            *((mql_rule,) if mql_rule is not None else ()),
+        ]
+    )
+    scored = load_scored_leads(conn, ids, lock=not report.dry_run, complete=also is None, also=also or ())
+    rows = np.array(list(scored), dtype=np.int64)  # the leads in id order, as scored holds them
+    position = {lead_id: n for n, lead_id in enumerate(scored)}
+    columns = {label: n for n, label in enumerate(behavior_labels(model.behavior))}
+    held = read_held(conn, ids, rows, now, half_life, columns)
     replay = replay_events(conn, scored, model, now, default_zone)
-    earned = replay.earned
+    behaviour_due = behaviour_changes(held, replay, rows, position)
     stored_today = _stored_today(conn, scored, replay, now, default_zone)
     conditions = LeadConditions(now)
     fit_rules = fit_scorer(model)  # prepared once per model, as imports and the lead API use them
-    mql_rule = _mql_rule(program)
+    mql_quick = quick(mql_rule) if mql_rule is not None else None
     fit_why = f"rescored, model {version}"
     behaviour_why = f"rescored under model {version}"
-    nothing: dict[str, float] = {}
-    lines: list[LedgerLine] = []
-    updates: list[ScoreUpdate] = []
+    instant = bulk.instants(conn)
+    stored_as_of: dict[datetime, Any] = {}  # a batch's lines mostly share one moment
+    today, reasons = replay.today, fit_rules.reasons
+    no_changes: list[tuple[str, float]] = []
+    lines: list[LedgerRow] = []
+    updates: list[ScoreRow] = []
     candidates: list[tuple[ScoredLead, float]] = []
-    for lead in scored.values():
-        lead_id = lead.id
-        fit_target = fit_rules.points(lead.lead, conditions)
-        fit_held, behaviour_held = held.get(lead_id, (nothing, nothing))
-        fit_changes = _changes(fit_target, fit_held)
-        behaviour_changes = _changes(earned.get(lead_id, nothing), behaviour_held)
-        if not fit_changes and not behaviour_changes:
+    fit_held = held.fit
+    for row, lead in enumerate(scored.values()):
+        lead_id, view = lead.id, lead.lead
+        fit_target = fit_rules.points(view, conditions)
+        fit_lines = fit_held[row]
+        # Equal points (the usual case) leave nothing to change; else rule by rule.
+        fit_changes = no_changes if fit_target == (fit_lines or {}) else _changes(fit_target, fit_lines or {})
+        behaviour_changes_ = behaviour_due.get(row, no_changes)
+        if not fit_changes and not behaviour_changes_:
             continue
         as_of = lead.as_of(now)
-        mine: list[LedgerLine] = []
+        at = stored_as_of.get(as_of)
+        if at is None:
+            at = stored_as_of[as_of] = instant(as_of)
+        mine: list[LedgerRow] = []
         for label, change in fit_changes:
-            reason = fit_rules.reasons.get(label, label.removeprefix("fit: ") + " (no longer in the model)")
-            mine.append(LedgerLine(lead_id, change, "fit", label, f"{reason} ({fit_why})"[:500], as_of))
+            reason = (
+                reasons[label]
+                if label in reasons
+                else label.removeprefix("fit: ") + " (no longer in the model)"
+            )
+            mine.append((lead_id, change, "fit", label, None, f"{reason} ({fit_why})"[:500], at))
         behaviour_change = 0.0
-        for label, change in behaviour_changes:
+        for label, change in behaviour_changes_:
             behaviour_change += change
-            # A capped rule credited today more often than the ledger's lines of today say:
-            # the line names today's last event, so the live cap counts it (nurture.scoring.caps).
-            count, event_id = replay.today.get((lead_id, label), (0, 0))
-            marked = event_id if count > stored_today.get((lead_id, label), 0) else None
-            mine.append(LedgerLine(lead_id, change, "rescore", label, behaviour_why, as_of, marked))
+            marked = None
+            if today:
+                # A capped rule credited today more often than the ledger's lines of today say:
+                # the line names today's last event, so the live cap counts it (nurture.scoring.caps).
+                count, event_id = today.get((lead_id, label), (0, 0))
+                marked = event_id if count > stored_today.get((lead_id, label), 0) else None
+            mine.append((lead_id, change, "rescore", label, marked, behaviour_why, at))
         before_behaviour = lead.behavior_at(as_of, half_life)
         before = lead.fit + before_behaviour
         fit = sum(fit_target.values())
         behaviour = before_behaviour + behaviour_change
         after = fit + behaviour
-        if lead.stage in MQL_ELIGIBLE and after > before and mql_rule is not None:
-            view = dict(lead.lead, score=after, fit_score=fit, behavior_score=behaviour)
-            if conditions.holds(mql_rule, view):
-                if budget - len(candidates) <= 0:
-                    report.deferred += 1
-                    continue  # left as it is: a later run finds the same change and takes it then
-                candidates.append((lead, after))
+        kept = view["fit_score"], view["behavior_score"], view["score"]
+        view.update(fit_score=fit, behavior_score=behaviour, score=after)  # as the MQL rule reads it
+        rose = after > before and mql_rule is not None and view["lifecycle_stage"] in MQL_ELIGIBLE
+        if rose and _holds(mql_quick, mql_rule, view, conditions):
+            if budget - len(candidates) <= 0:
+                report.deferred += 1
+                view.update(zip(("fit_score", "behavior_score", "score"), kept, strict=True))
+                continue  # left as it is: a later run finds the same change and takes it then
+            candidates.append((lead, after))
         lines += mine
-        updates.append(ScoreUpdate(lead_id, fit, behaviour, after, as_of))
-        lead.lead.update(fit_score=fit, behavior_score=behaviour, score=after)
+        updates.append((fit, behaviour, at, after, at, lead_id))
         report.changed += 1
         report.lines += len(mine)
-        report.note(lead_id, lead.lead, before, after)
+        report.note(lead_id, view, before, after)
     if not report.dry_run:
-        write_ledger(conn, lines)
-        write_scores(conn, updates)
+        write_ledger_rows(conn, lines)
+        write_score_rows(conn, updates)
         if candidates:
             report.new_mqls += qualifier(conn, candidates, now)
             return len(candidates)
@@ -304,44 +340,21 @@ def _stored_today(
     }
 
 
+def _holds(
+    direct: Quick | None, condition: Condition, lead: dict[str, Any], conditions: LeadConditions
+) -> bool:
+    """``conditions.holds(condition, lead)`` by the condition's quick path, prepared once per
+    batch (thousands of leads a batch ask the MQL rule)."""
+    if direct is None:
+        return conditions.holds(condition, lead)
+    try:
+        return bool(direct(lead, None))
+    except Exception:  # a missing or odd value: the sandbox decides, and explains
+        return conditions.holds(condition, lead)
+
+
 def _mql_rule(program: Program) -> Any:
     try:
         return program.sla.mql.when
     except KeyError:
         return None
-
-
-def _held(
-    conn: Connection, ids: list[int], now: datetime, half_life: timedelta | None
-) -> dict[int, tuple[dict[str, float], dict[str, float]]]:
-    """Per lead: what each fit rule's lines sum to, and each behaviour rule's lines faded to now."""
-    held: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
-    read_instant = bulk.read_instant
-    from_text = datetime.fromisoformat
-    current = None
-    fit: dict[str, float] = {}
-    behaviour: dict[str, float] = {}
-    for which, params in lead_ranges(ids):
-        # Read at the driver's level: a rescore reads every ledger line of every lead. In time
-        # order, so the faded lines of a rule add up the same on every engine.
-        rows = bulk.fetch_positional(
-            conn,
-            f"SELECT lead_id, kind, rule, points, at FROM score_ledger WHERE {which} "  # noqa: S608 - markers only
-            "AND kind IN ('fit', 'behavior', 'rescore') ORDER BY lead_id, at, id",
-            params,
-        )
-        for lead_id, kind, rule, points, at in rows:
-            if lead_id != current:  # lines come lead by lead
-                current = lead_id
-                fit, behaviour = held[lead_id] = ({}, {})
-            value = float(points)
-            if kind == "fit":
-                fit[rule] = fit.get(rule, 0.0) + value
-                continue
-            if value and half_life is not None:
-                # decayed(), with SQLite's stored text read without a call (bulk.read_instant).
-                since = from_text(at + "+00:00") if type(at) is str and len(at) == 26 else read_instant(at)
-                if since is not None and now > since:
-                    value = value * 0.5 ** ((now - since) / half_life)
-            behaviour[rule] = behaviour.get(rule, 0.0) + value
-    return held

@@ -33,6 +33,10 @@ def _select(columns: Sequence[str]) -> tuple[tuple[str, ...], str]:
 
 _LIGHT_NAMES, _LIGHT_SELECT = _select(_LIGHT_COLUMNS)
 _COMPLETE_SELECT = _select(LEAD_COLUMNS)[1]
+# Columns a view holds as the driver returns them, which a light view can take on as they are.
+_PLAIN_COLUMNS = frozenset(LEAD_COLUMNS) - {
+    "owner_rep_id", "unsubscribed_at", "attributes", "created_at", "updated_at"
+}  # fmt: skip
 _SCORE_FIELDS = ("score", "fit_score", "behavior_score")
 # Stages from which a lead can become an MQL: recycled leads qualify again when they warm up.
 MQL_ELIGIBLE = frozenset({"subscriber", "lead", "recycled"})
@@ -64,13 +68,19 @@ class ScoredLead:
 
 
 def load_scored_leads(
-    conn: Connection, lead_ids: Iterable[int], *, lock: bool, complete: bool = False
+    conn: Connection,
+    lead_ids: Iterable[int],
+    *,
+    lock: bool,
+    complete: bool = False,
+    also: tuple[str, ...] = (),
 ) -> dict[int, ScoredLead]:
     """The leads with these ids; with ``lock`` their rows stay locked (PostgreSQL) until commit.
 
     Rows are locked in id order, the order every writer of several leads uses, so two batches
     sharing leads wait for each other instead of deadlocking. Without ``complete`` only the
-    fields in :data:`LIGHT_FIELDS` are read (use :func:`complete_views` for the rest). Rows are
+    fields in :data:`LIGHT_FIELDS` are read, and the plain ``also`` (:func:`fields_for`; use
+    :func:`complete_views` for the rest). Rows are
     read at the driver's level: events and imports arrive by the ten thousand and this is on
     their path.
     """
@@ -84,7 +94,7 @@ def load_scored_leads(
             float(view["score"]),
             complete,
         )
-        for lead_id, view, scored_at in _read(conn, lead_ids, complete=complete, lock=lock)
+        for lead_id, view, scored_at in _read(conn, lead_ids, complete=complete, lock=lock, also=also)
     }
 
 
@@ -99,20 +109,36 @@ def complete_views(conn: Connection, scored: Iterable[ScoredLead]) -> None:
 
 
 def _read(
-    conn: Connection, lead_ids: Iterable[int], *, complete: bool, lock: bool
+    conn: Connection, lead_ids: Iterable[int], *, complete: bool, lock: bool, also: tuple[str, ...] = ()
 ) -> Iterator[tuple[int, dict[str, Any], datetime | None]]:
     ids = sorted(set(lead_ids))
-    select_sql = _COMPLETE_SELECT if complete else _LIGHT_SELECT
+    names, select_sql = (_LIGHT_NAMES, _LIGHT_SELECT) if not also else _select((*_LIGHT_COLUMNS, *also))
+    if complete:
+        select_sql = _COMPLETE_SELECT
     lock_sql = " FOR UPDATE" if lock and conn.dialect.name == "postgresql" else ""
     read_instant = bulk.read_instant
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         query = f"{select_sql} WHERE id IN {bulk.markers(len(chunk))} ORDER BY id{lock_sql}"
         for row in bulk.fetch_positional(conn, query, chunk):
-            view = (
-                lead_for_conditions(row[:-1]) if complete else dict(zip(_LIGHT_NAMES, row[1:-1], strict=True))
-            )
+            view = lead_for_conditions(row[:-1]) if complete else dict(zip(names, row[1:-1], strict=True))
             yield int(row[0]), view, read_instant(row[-1])
+
+
+def fields_for(conditions: Iterable[Condition]) -> tuple[str, ...] | None:
+    """The columns to read besides the light ones so that these conditions see every lead field
+    they read; None when they need the complete view (a field read as a whole or by a computed
+    name, or one the view converts: owner, unsubscribed, attributes and the moments)."""
+    needed: set[str] = set()
+    for condition in conditions:
+        fields = lead_fields_read(condition)
+        if fields is None:
+            return None
+        needed.update(fields)
+    needed -= LIGHT_FIELDS
+    if not needed <= _PLAIN_COLUMNS:
+        return None
+    return tuple(sorted(needed))
 
 
 def light_view_suffices(condition: Condition) -> bool:
@@ -164,6 +190,17 @@ def write_scores(conn: Connection, updates: Sequence[ScoreUpdate], *, touch: boo
             else (u.fit, u.behavior, at, u.score, u.lead_id)
         )
     bulk.executemany_rows(conn, _TOUCH_SCORES if touch else _WRITE_SCORES, rows)
+
+
+# Score parts as written, the leads touched: (fit, behaviour, at, score, at, lead_id), ``at`` in
+# storage form (``bulk.instants``).
+ScoreRow = tuple[float, float, Any, float, Any, int]
+
+
+def write_score_rows(conn: Connection, rows: Sequence[ScoreRow]) -> None:
+    """:func:`write_scores` (touching the leads) for rows built as plain tuples: the rescore
+    writes tens of thousands a batch."""
+    bulk.executemany_rows(conn, _TOUCH_SCORES, rows)
 
 
 @dataclass(frozen=True)

@@ -267,7 +267,9 @@ score_ledger = Table(
     Column("event_id", Id, ForeignKey("events.id", ondelete="SET NULL")),
     Column("reason", String(500), nullable=False),
     Column("at", UTCDateTime, nullable=False),
-    Index("ix_score_ledger_lead_at", "lead_id", "at"),
+    # Each lead's lines in time order, read from the index alone: the rescore and the backtest
+    # read every line of every lead (ten million at a million leads), and the caps a lead's day.
+    Index("ix_score_ledger_lead_lines", "lead_id", "at", "id", "kind", "points", "rule"),
 )
 
 handoffs = Table(
