@@ -3,7 +3,6 @@ the SLA; text, JSON, CSV files or an HTML page with charts, all from one computa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -15,6 +14,7 @@ from nurture.clock import parse_instant
 from nurture.guards.audit import AuditEntry, audit_entries
 from nurture.reports.attribution import MODELS
 from nurture.reports.csv_files import write_csv_files
+from nurture.reports.json_text import indented_json
 from nurture.reports.page import render_report_page
 from nurture.reports.predictive import predictive_lines, predictive_section
 from nurture.reports.report import EVERY, ReportOptions
@@ -87,7 +87,7 @@ def report(
         for path in write_csv_files(data, csv_dir):
             click.echo(f"wrote {path}", err=as_json)
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(indented_json(data))
     elif not html_file and not csv_dir:
         print_report(data)
         click.echo("\n".join([*score_health_lines(health), *predictive_lines(predictive)]))
