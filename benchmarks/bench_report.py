@@ -9,18 +9,21 @@ wall-clock seconds it prints the process's CPU seconds, which a loaded machine i
 The database is migrated to head first, so it has the indexes the report reads through
 (docs/reports.md, "Size"; migration 0009 adds the two on events).
 
-SQLite always; PostgreSQL with ``--postgres-url`` (a server where a throwaway database may be
-created and dropped, e.g. ``postgresql://postgres@127.0.0.1:5432/test``).
+SQLite always (unless ``--no-sqlite``); PostgreSQL with ``--postgres-url`` (a server where a
+throwaway database may be created and dropped, e.g. ``postgresql://postgres@127.0.0.1:5432/test``).
 
     .venv/bin/python benchmarks/bench_report.py --quick            # 20,000 leads
     .venv/bin/python benchmarks/bench_report.py --leads 200000 --postgres-url URL
 
-Writing a million leads' history takes long, so it can be kept and measured again later: with
-``--keep DIR`` the SQLite database and the workspaces stay in DIR, and with ``--postgres-database
-NAME`` the PostgreSQL one is that database, not dropped. A kept history of the same size is
-reused (migrated to head first), never written twice:
+Writing a million leads' history takes a quarter of an hour (SQLite) to an hour (PostgreSQL), so it
+can be kept and measured again later: with ``--keep DIR`` the SQLite database and the workspaces
+stay in DIR, and with ``--postgres-database NAME`` (and ``--keep``, where the workspace and the note
+of what was written stay) the PostgreSQL one is that database, never dropped. A kept history of
+the same size is reused (migrated to head first), never written twice; a database of that name
+that the benchmark did not write is left alone:
 
-    .venv/bin/python benchmarks/bench_report.py --keep /work/data/report-sqlite \
+    .venv/bin/python benchmarks/bench_report.py --keep DIR                      # 1,000,000 leads
+    .venv/bin/python benchmarks/bench_report.py --no-sqlite --keep DIR \
         --postgres-url URL --postgres-database report_bench_1m
 """
 
