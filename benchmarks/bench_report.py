@@ -9,11 +9,22 @@ wall-clock seconds it prints the process's CPU seconds, which a loaded machine i
 The database is migrated to head first, so it has the indexes the report reads through
 (docs/reports.md, "Size"; migration 0009 adds the two on events).
 
-SQLite always; PostgreSQL with ``--postgres-url`` (a server where a throwaway database may be
-created and dropped, e.g. ``postgresql://postgres@127.0.0.1:5432/test``).
+SQLite always (unless ``--no-sqlite``); PostgreSQL with ``--postgres-url`` (a server where a
+throwaway database may be created and dropped, e.g. ``postgresql://postgres@127.0.0.1:5432/test``).
 
     .venv/bin/python benchmarks/bench_report.py --quick            # 20,000 leads
     .venv/bin/python benchmarks/bench_report.py --leads 200000 --postgres-url URL
+
+Writing a million leads' history takes a quarter of an hour (SQLite) to an hour (PostgreSQL), so it
+can be kept and measured again later: with ``--keep DIR`` the SQLite database and the workspaces
+stay in DIR, and with ``--postgres-database NAME`` (and ``--keep``, where the workspace and the note
+of what was written stay) the PostgreSQL one is that database, never dropped. A kept history of
+the same size is reused (migrated to head first), never written twice; a database of that name
+that the benchmark did not write is left alone:
+
+    .venv/bin/python benchmarks/bench_report.py --keep DIR                      # 1,000,000 leads
+    .venv/bin/python benchmarks/bench_report.py --no-sqlite --keep DIR \
+        --postgres-url URL --postgres-database report_bench_1m
 """
 
 from __future__ import annotations
@@ -114,11 +125,28 @@ INSERTS = {
 }
 
 
+# The secondary indexes of the tables written, as the database itself states them: dropped while the
+# history is written and made again after it, in one sorted pass each. Written row by row, tens of
+# millions of events land in index pages in no order, and a million leads' history took hours.
+_INDEXES = {
+    "sqlite": "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+    "AND tbl_name IN ('leads', 'stage_changes', 'handoffs', 'enrollments', 'events')",
+    "postgresql": "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "
+    "AND i.tablename IN ('leads', 'stage_changes', 'handoffs', 'enrollments', 'events') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+}
+
+
 def populate(url: str, n: int, changes: int, per_lead: int, seed: int = 1) -> None:
     engine = create_store_engine(url)
     upgrade(engine)
     chance = random.Random(seed)
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA cache_size = -1000000")  # 1 GB for the index builds' sorts
+        indexes = conn.exec_driver_sql(_INDEXES[conn.dialect.name]).all()
+        for name, _ in indexes:
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
         at = bulk.instants(conn)
         for first in range(1, n + 1, BATCH):
             batch = _rows(first, min(first + BATCH - 1, n), changes, per_lead, chance, at)
@@ -130,6 +158,8 @@ def populate(url: str, n: int, changes: int, per_lead: int, seed: int = 1) -> No
                 bulk.executemany_rows(conn, sql, rows)
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT setval('leads_id_seq', (SELECT MAX(id) FROM leads))")
+        for _, definition in indexes:
+            conn.exec_driver_sql(definition)
     with engine.connect() as conn:  # the planner's statistics, as a running database has them
         conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     engine.dispose()
@@ -162,12 +192,33 @@ def measure(root: Path) -> dict[str, float]:
     }  # fmt: skip
 
 
+def _shape(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    return {"leads": args.leads, "changes": args.changes, "events": args.events, "url": url}
+
+
+def _kept(written: Path, args: argparse.Namespace, url: str) -> bool:
+    """Whether ``written`` says a history of this size was fully written at ``url``."""
+    return written.exists() and json.loads(written.read_text(encoding="utf-8")) == _shape(args, url)
+
+
 def run(engine: str, url: str, args: argparse.Namespace, folder: Path) -> None:
-    begin = time.perf_counter()
-    populate(url, args.leads, args.changes, args.events)
-    print(f"[{engine}] wrote {args.leads:,} leads, up to {args.changes} stage changes and {args.events} "
-          f"events each, in {time.perf_counter() - begin:.0f} s", flush=True)  # fmt: skip
-    root = workspace(folder / engine, url)
+    written = folder / engine / "populated.json"
+    if _kept(written, args, url):
+        upgrade_engine = create_store_engine(url)
+        upgrade(upgrade_engine)  # a kept history gets the indexes added since it was written
+        upgrade_engine.dispose()
+        print(f"[{engine}] reusing the kept history of {args.leads:,} leads in {folder / engine}", flush=True)
+    else:
+        written.parent.mkdir(parents=True, exist_ok=True)
+        written.write_text(json.dumps({"writing": True}), encoding="utf-8")  # its database is ours
+        begin = time.perf_counter()
+        populate(url, args.leads, args.changes, args.events)
+        print(f"[{engine}] wrote {args.leads:,} leads, up to {args.changes} stage changes and {args.events} "
+              f"events each, in {time.perf_counter() - begin:.0f} s", flush=True)  # fmt: skip
+        written.write_text(json.dumps(_shape(args, url)), encoding="utf-8")
+    root = folder / engine / "ws"
+    if not root.exists():
+        workspace(folder / engine, url)
     done = subprocess.run(
         [sys.executable, __file__, "--measure-only", str(root)],
         capture_output=True, text=True, env={**os.environ, "NURTURE_NOW": NOW.isoformat()},
@@ -194,6 +245,13 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--events", type=int, default=30)
     parser.add_argument("--postgres-url", help="also run on PostgreSQL (a throwaway database is made there)")
+    parser.add_argument(
+        "--keep", metavar="DIR", help="keep (or reuse) the SQLite history and the workspaces in DIR"
+    )
+    parser.add_argument(
+        "--postgres-database", metavar="NAME", help="keep (or reuse) the PostgreSQL history in NAME"
+    )
+    parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
     parser.add_argument("--measure-only", metavar="ROOT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_only:
@@ -201,21 +259,50 @@ def main() -> None:
         return
     if args.quick:
         args.leads = QUICK
-    with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
-        run("sqlite", f"sqlite:///{folder / 'bench.db'}", args, folder)
+    with contextlib.ExitStack() as cleanup:
+        if args.keep:
+            folder = Path(args.keep).resolve()
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            folder = Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
+        if not args.no_sqlite:
+            sqlite_file = folder / "sqlite" / "bench.db"
+            url = f"sqlite:///{sqlite_file}"
+            if not _kept(folder / "sqlite" / "populated.json", args, url):
+                for leftover in ("", "-wal", "-shm"):  # half-written, or of another size
+                    sqlite_file.with_name(sqlite_file.name + leftover).unlink(missing_ok=True)
+            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+            run("sqlite", url, args, folder)
         if args.postgres_url:
-            database = f"nurture_bench_report_{os.getpid()}"
-            admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
+            _postgres(args, folder)
+
+
+def _postgres(args: argparse.Namespace, folder: Path) -> None:
+    database = args.postgres_database or f"nurture_bench_report_{os.getpid()}"
+    url = args.postgres_url.rsplit("/", 1)[0] + f"/{database}"
+    admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
+        ).first()
+        written = folder / "postgresql" / "populated.json"
+        if exists and args.postgres_database and not written.exists():
+            sys.exit(
+                f"database {database} exists but holds no history kept in {folder}: drop it or name another"
+            )
+        if exists and not _kept(written, args, url):
+            conn.execute(text(f'DROP DATABASE "{database}" WITH (FORCE)'))  # half-written, or of another size
+            exists = None
+        if not exists:
+            written.unlink(missing_ok=True)
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
+    try:
+        run("postgresql", url, args, folder)
+    finally:
+        if not args.postgres_database:
             with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{database}"'))
-            try:
-                url = args.postgres_url.rsplit("/", 1)[0] + f"/{database}"
-                run("postgresql", url, args, folder)
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-                admin.dispose()
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
 
 
 if __name__ == "__main__":

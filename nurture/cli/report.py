@@ -3,7 +3,6 @@ the SLA; text, JSON, CSV files or an HTML page with charts, all from one computa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -15,6 +14,7 @@ from nurture.clock import parse_instant
 from nurture.guards.audit import AuditEntry, audit_entries
 from nurture.reports.attribution import MODELS
 from nurture.reports.csv_files import write_csv_files
+from nurture.reports.json_text import indented_json
 from nurture.reports.page import render_report_page
 from nurture.reports.predictive import predictive_lines, predictive_section
 from nurture.reports.report import EVERY, ReportOptions
@@ -25,7 +25,7 @@ from nurture.reports.score_health import (
     with_score_health,
 )
 from nurture.reports.text import print_report
-from nurture.reports.workspace_report import workspace_report
+from nurture.reports.workspace_report import cycle_collection_paused, workspace_report
 
 
 @click.command()
@@ -70,28 +70,29 @@ def report(
         attribution=attribution,
         by=by,
     )
-    with app.store.connect() as conn:
-        data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
-        health = score_health(conn, app.program, options.now)
-        predictive = predictive_section(conn, app.program, options.now)
-        until = options.until
-        audit = [e for e in audit_entries(conn, since=options.since) if until is None or e.at < until]
-    data["score_health"] = score_health_json(app.program, health, predictive)
-    data["audit"] = [e.as_dict() for e in audit]
-    if html_file:
-        html_file.write_text(
-            with_score_health(render_report_page(data), health, predictive), encoding="utf-8"
-        )
-        click.echo(f"wrote {html_file}", err=as_json)
-    if csv_dir:
-        for path in write_csv_files(data, csv_dir):
-            click.echo(f"wrote {path}", err=as_json)
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    elif not html_file and not csv_dir:
-        print_report(data)
-        click.echo("\n".join([*score_health_lines(health), *predictive_lines(predictive)]))
-        _print_audit(audit)
+    with cycle_collection_paused():
+        with app.store.connect() as conn:
+            data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
+            health = score_health(conn, app.program, options.now)
+            predictive = predictive_section(conn, app.program, options.now)
+            until = options.until
+            audit = [e for e in audit_entries(conn, since=options.since) if until is None or e.at < until]
+        data["score_health"] = score_health_json(app.program, health, predictive)
+        data["audit"] = [e.as_dict() for e in audit]
+        if html_file:
+            html_file.write_text(
+                with_score_health(render_report_page(data), health, predictive), encoding="utf-8"
+            )
+            click.echo(f"wrote {html_file}", err=as_json)
+        if csv_dir:
+            for path in write_csv_files(data, csv_dir):
+                click.echo(f"wrote {path}", err=as_json)
+        if as_json:
+            click.echo(indented_json(data))
+        elif not html_file and not csv_dir:
+            print_report(data)
+            click.echo("\n".join([*score_health_lines(health), *predictive_lines(predictive)]))
+            _print_audit(audit)
 
 
 def _print_audit(audit: list[AuditEntry]) -> None:

@@ -11,16 +11,19 @@ the lead was recorded at, to its first arrival at this stage (leads that skipped
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from nurture.reports.journeys import Journey
 from nurture.reports.rows import FUNNEL, Handoff
 from nurture.reports.stats import median, percentile, rounded, share
 
 _DAY = 86_400.0
+_RANK = {stage: rank for rank, stage in enumerate(FUNNEL)}
 
 
 @dataclass(frozen=True)
@@ -55,27 +58,33 @@ def waterfall(leads: Sequence[Journey]) -> Waterfall:
     doubles. A stage's days run from the first arrival at the latest earlier stage the lead was
     recorded at (no later than this one) to its first arrival here."""
     size = len(FUNNEL)
-    reached, still_open, skipped, lost = [0] * size, [0] * size, [0] * size, [0] * size
+    tops, still_open, skipped, lost = [0] * size, [0] * size, [0] * size, [0] * size
     days = [array("d") for _ in FUNNEL]
     for j in leads:
         top = j.top
         if top < 0:
             continue
+        tops[top] += 1
         first_at, now_at = j.first_at, j.stage
-        arrivals = [first_at.get(stage) for stage in FUNNEL[: top + 1]]
-        for rank, arrived in enumerate(arrivals):
-            reached[rank] += 1
-            stage = FUNNEL[rank]
-            if now_at == stage:
-                still_open[rank] += 1
+        now_rank = _RANK.get(now_at, -1)
+        if 0 <= now_rank <= top:  # at a stage of the funnel it reached (not recycled, say)
+            still_open[now_rank] += 1
+        recorded: list[datetime] = []  # the arrivals at the earlier stages the lead was recorded at
+        for rank in range(top + 1):
+            arrived = first_at.get(FUNNEL[rank])
             if arrived is None:
                 skipped[rank] += 1
-            else:
-                earlier = [at for at in arrivals[:rank] if at is not None and at <= arrived]
-                if earlier:
-                    days[rank].append((arrived - max(earlier)).total_seconds() / _DAY)
+                continue
+            latest = None  # the latest earlier arrival, no later than this one
+            for at in recorded:
+                if at <= arrived and (latest is None or at > latest):
+                    latest = at
+            if latest is not None:
+                days[rank].append((arrived - latest).total_seconds() / _DAY)
+            recorded.append(arrived)
         if top < size - 1 and now_at != FUNNEL[top]:
             lost[top] += 1  # reached this stage, not the next one, and no longer here
+    reached = list(itertools.accumulate(reversed(tops)))[::-1]  # at this stage or a later one
     stages: list[StageFigures] = []
     previous = len(leads)
     for rank, stage in enumerate(FUNNEL):

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from nurture.reports.rows import FUNNEL, History, Lead, StageChange, funnel_rank
+from nurture.reports.rows import FUNNEL, History, Lead, StageChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,22 +47,48 @@ class Journey:
 
 
 def journey(lead: Lead, changes: Iterable[StageChange]) -> Journey:
-    """The journey of one lead; a lead without recorded changes sits at its stage since creation."""
-    ordered = tuple(changes)
+    """The journey of one lead; a lead without recorded changes sits at its stage since creation.
+
+    One pass over the changes (a million leads move some ten million times): each stage's first
+    arrival, the move into today's stage and the latest deal amounts are taken as they pass."""
+    ordered = changes if isinstance(changes, (list, tuple)) else tuple(changes)
+    created = lead.created_at
     first_at: dict[str, datetime] = {}
-    for change in ordered:
-        if change.from_stage and change.from_stage not in first_at and change is ordered[0]:
-            first_at[change.from_stage] = min(change.at, lead.created_at)
-        first_at.setdefault(change.to_stage, change.at)
     if not ordered:
-        first_at[lead.stage] = lead.created_at
-    top = max((funnel_rank(stage) for stage in first_at), default=-1)
-    # The lead row holds today's stage; a report pinned to an earlier moment reads it from the moves.
-    stage = ordered[-1].to_stage if ordered else lead.stage
-    since = lead.created_at
-    for change in ordered:
-        if change.to_stage == stage and change.from_stage != stage:
-            since = change.at
+        first_at[lead.stage] = created
+        stage, since = lead.stage, created
+        opportunity_deal = customer_deal = None
+    else:
+        first = ordered[0]
+        if first.from_stage:
+            first_at[first.from_stage] = min(first.at, created)
+        # The lead row holds today's stage; a report pinned to an earlier moment reads it from the moves.
+        stage, since = ordered[-1].to_stage, created
+        opportunity_deal = customer_deal = None
+        for change in ordered:
+            to_stage, at = change.to_stage, change.at
+            if to_stage not in first_at:
+                first_at[to_stage] = at
+            if to_stage == stage and change.from_stage != stage:
+                since = at
+            if change.amount is not None:
+                if to_stage == "opportunity":
+                    opportunity_deal = (change.amount, change.currency)
+                elif to_stage == "customer":
+                    customer_deal = (change.amount, change.currency)
+    recycled_at = first_at.get("recycled")
+    requalified = recycled_at is not None and any(c.to_stage == "mql" and c.at > recycled_at for c in ordered)
+    top, arrivals = _arrivals(first_at)
+    return Journey(lead, stage, first_at, top, since, arrivals, requalified, opportunity_deal, customer_deal)
+
+
+def _arrivals(first_at: dict[str, datetime]) -> tuple[int, tuple[datetime | None, ...]]:
+    """The highest funnel rank recorded, and per rank the first arrival there or later."""
+    top = -1
+    for recorded in first_at:
+        rank = _RANK.get(recorded, -1)
+        if rank > top:
+            top = rank
     arrivals: list[datetime | None] = [None] * len(FUNNEL)
     earliest: datetime | None = None
     for rank in range(len(FUNNEL) - 1, -1, -1):  # from customer down: "this stage or a later one"
@@ -70,16 +96,7 @@ def journey(lead: Lead, changes: Iterable[StageChange]) -> Journey:
         if at is not None and (earliest is None or at < earliest):
             earliest = at
         arrivals[rank] = earliest
-    recycled_at = first_at.get("recycled")
-    requalified = recycled_at is not None and any(c.to_stage == "mql" and c.at > recycled_at for c in ordered)
-    deals: dict[str, tuple[float, str | None]] = {}
-    for change in ordered:
-        if change.to_stage in ("opportunity", "customer") and change.amount is not None:
-            deals[change.to_stage] = (change.amount, change.currency)
-    return Journey(
-        lead, stage, first_at, top, since, tuple(arrivals), requalified,
-        deals.get("opportunity"), deals.get("customer"),
-    )  # fmt: skip
+    return top, tuple(arrivals)
 
 
 _RANK = {stage: rank for rank, stage in enumerate(FUNNEL)}

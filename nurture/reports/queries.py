@@ -67,7 +67,7 @@ def read_changes(conn: Connection, now: datetime) -> dict[int, list[StageChange]
 def _journeys(conn: Connection, leads: Mapping[int, Lead], now: datetime) -> list[Journey]:
     """Each lead's journey (``leads`` in ascending id order), built as its stage changes arrive."""
     found = []
-    changes = itertools.groupby(_changes(conn, now), key=attrgetter("lead_id"))
+    changes = itertools.groupby(_passing_changes(conn, now), key=itemgetter(0))  # by lead_id
     pending = next(changes, None)
     for lead_id, lead in leads.items():
         while pending is not None and pending[0] < lead_id:  # a lead created after ``now``
@@ -155,19 +155,30 @@ def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
     return found
 
 
+_CHANGES = (
+    "SELECT lead_id, from_stage, to_stage, at, reason, amount, currency FROM stage_changes "
+    "WHERE at <= :now ORDER BY lead_id, at, id"
+)
+
+
 def _changes(conn: Connection, now: datetime) -> Iterator[StageChange]:
-    """The stage changes up to ``now``, lead by lead in time order."""
+    """The stage changes up to ``now``, lead by lead in time order, to be held."""
     instant, intern = bulk.instant_reader(conn), _intern
-    for lead_id, old, new, at, reason, amount, currency in _rows(
-        conn,
-        "SELECT lead_id, from_stage, to_stage, at, reason, amount, currency FROM stage_changes "
-        "WHERE at <= :now ORDER BY lead_id, at, id",
-        now,
-    ):
+    for lead_id, old, new, at, reason, amount, currency in _rows(conn, _CHANGES, now):
         yield StageChange(
             lead_id, old and intern(old), intern(new), instant(at), intern(reason), amount,
             currency and intern(currency),
         )  # fmt: skip
+
+
+def _passing_changes(conn: Connection, now: datetime) -> Iterator[StageChange]:
+    """:func:`_changes` for journeys, which keep only the stages' names and deals' currencies
+    (interned) of the ten million moves of a million leads: the rest of each is let go, so it is
+    taken as read, and each is made as a plain tuple of the named type."""
+    instant, intern, make = bulk.instant_reader(conn), _intern, tuple.__new__
+    for lead_id, old, new, at, reason, amount, currency in _rows(conn, _CHANGES, now):
+        old, kept = old and intern(old), currency and intern(currency)  # currency: held with a deal
+        yield make(StageChange, (lead_id, old, intern(new), instant(at), reason, amount, kept))
 
 
 def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
@@ -223,21 +234,47 @@ _ENGAGED = (
 )
 
 
+# SQLite: each lead's latest conversion looked up as the leads are walked in id order (through
+# ix_stage_changes_lead_at), then its touches read in order from their indexes; the grouped
+# subquery above would come out unordered, so SQLite would sort every touch it read (some ten
+# million for a million leads) and compute the subquery once for each read. PostgreSQL sorts and
+# joins the grouped form in its own processes, and plans that one better.
+_SQLITE_SENT = (
+    "SELECT m.lead_id, m.sent_at, m.campaign_key, m.step_id FROM leads l CROSS JOIN messages m "
+    "ON m.lead_id = l.id WHERE m.kind = 'marketing' AND m.sent_at IS NOT NULL AND m.sent_at <= "
+    "(SELECT MAX(s.at) FROM stage_changes s WHERE s.lead_id = l.id AND "
+    "s.to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND s.at <= :now) "
+    "ORDER BY l.id, m.sent_at, m.id"
+)
+_SQLITE_ENGAGED = (
+    "SELECT e.lead_id, e.occurred_at, e.type, e.campaign_key, e.step_id FROM leads l CROSS JOIN events e "
+    "ON e.lead_id = l.id WHERE e.machine_reason IS NULL AND e.occurred_at <= "
+    "(SELECT MAX(s.at) FROM stage_changes s WHERE s.lead_id = l.id AND "
+    "s.to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND s.at <= :now) "
+    "ORDER BY l.id, e.occurred_at, e.id"
+)
+
+
 def touches_by_lead(conn: Connection, now: datetime) -> Iterator[tuple[int, list[Touch]]]:
     """Marketing emails sent and people's engagement (machine opens and clicks left out) of the
     leads that qualified, lead by lead in id order, each lead's in time order (at the same instant
     a send before an engagement): touches only count up to a conversion, and most leads never
     convert. Two ordered reads merged here, so the database never sorts them together."""
-    instant, intern = bulk.instant_reader(conn), _intern
+    # A lead's touches are let go once counted, so their texts are not interned, and each is made
+    # as a plain tuple of the named type: there are some ten for each lead.
+    instant, make = bulk.instant_reader(conn), tuple.__new__
+    if conn.dialect.name == "sqlite":
+        sent_sql, engaged_sql = _SQLITE_SENT, _SQLITE_ENGAGED
+    else:
+        sent_sql = _SENT + " ORDER BY m.lead_id, m.sent_at, m.id"
+        engaged_sql = _ENGAGED + " ORDER BY e.lead_id, e.occurred_at, e.id"
     sent = (
-        Touch(lead_id, instant(at), "sent", campaign and intern(campaign), step and intern(step))
-        for lead_id, at, campaign, step in _rows(conn, _SENT + " ORDER BY m.lead_id, m.sent_at, m.id", now)
+        make(Touch, (lead_id, instant(at), "sent", campaign, step))
+        for lead_id, at, campaign, step in _rows(conn, sent_sql, now)
     )
     engaged = (
-        Touch(lead_id, instant(at), intern(type_), campaign and intern(campaign), step and intern(step))
-        for lead_id, at, type_, campaign, step in _rows(
-            conn, _ENGAGED + " ORDER BY e.lead_id, e.occurred_at, e.id", now
-        )
+        make(Touch, (lead_id, instant(at), type_, campaign, step))
+        for lead_id, at, type_, campaign, step in _rows(conn, engaged_sql, now)
     )
     lead_of = itemgetter(0)  # a touch's lead_id, its first field
     sends, engagements = itertools.groupby(sent, key=lead_of), itertools.groupby(engaged, key=lead_of)
@@ -251,8 +288,11 @@ def touches_by_lead(conn: Connection, now: datetime) -> Iterator[tuple[int, list
         if next_engagement is not None and next_engagement[0] == lead_id:
             touches.extend(next_engagement[1])
             next_engagement = next(engagements, None)
-        touches.sort(key=lambda t: t.at)  # stable: sends stay before engagements of the same instant
+        touches.sort(key=_touch_at)  # stable: sends stay before engagements of the same instant
         yield lead_id, touches
+
+
+_touch_at = attrgetter("at")
 
 
 def _window(column: Any, since: datetime | None, until: datetime | None) -> Any:

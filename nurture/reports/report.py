@@ -132,7 +132,7 @@ class Report:
             "flows": asdict(self.flows),
             "balance": {"every": o.every, "rows": [asdict(b) for b in self.balance]},
             "velocity": asdict(self.velocity),
-            "stuck": {"limits_days": self.stuck_limits_days, "leads": [asdict(s) for s in self.stuck]},
+            "stuck": {"limits_days": self.stuck_limits_days, "leads": [s.as_dict() for s in self.stuck]},
             "touches": asdict(self.touches),
             "campaigns": [_campaign_json(c) for c in self.campaigns],
             "sla": asdict(self.sla),

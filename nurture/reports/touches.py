@@ -51,9 +51,10 @@ class TouchCounter:
         qualified = j.first_at.get("mql")
         if qualified is None:
             return
-        before = [t for t in touches if t.at <= qualified]
-        self.emails.append(sum(1 for t in before if t.kind == "sent"))
-        self.engagements.append(sum(1 for t in before if t.kind != "sent"))
+        before = [t.kind for t in touches if t.at <= qualified]
+        sent = before.count("sent")
+        self.emails.append(sent)
+        self.engagements.append(len(before) - sent)
 
     def figures(self) -> TouchFigures:
         emails = self.emails

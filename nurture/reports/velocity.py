@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from nurture.reports.clocks import RepHours, days_between, working_hours_between
+from nurture.reports.clocks import RepHours, working_hours_between
 from nurture.reports.journeys import Journey
-from nurture.reports.rows import Handoff
+from nurture.reports.rows import FUNNEL, Handoff
 from nurture.reports.stats import median, percentile, rounded
 
 LEGS = (("lead", "mql"), ("mql", "sal"), ("sal", "sql"), ("lead", "customer"))
@@ -45,29 +45,38 @@ class Velocity:
     trend: list[LegMonth]
 
 
+_RANKS = {stage: rank for rank, stage in enumerate(FUNNEL)}
+
+
 def _durations(
-    leads: Sequence[Journey], start: str, end: str, handoffs: dict[int, Handoff], hours: RepHours
-) -> list[tuple[datetime, float]]:
-    """(when the leg ended, how long it took) for each lead that made it."""
-    found: list[tuple[datetime, float]] = []
+    leads: Sequence[Journey], handoffs: dict[int, Handoff], hours: RepHours
+) -> list[list[tuple[datetime, float]]]:
+    """Per leg of :data:`LEGS`, (when the leg ended, how long it took) for each lead that made it;
+    one pass over the leads for all legs."""
+    legs = [(_RANKS[start], _RANKS[end], (start, end) == ("mql", "sal")) for start, end in LEGS]
+    found: list[list[tuple[datetime, float]]] = [[] for _ in LEGS]
     for j in leads:
-        began, ended = j.arrived(start), j.arrived(end)
-        if began is None or ended is None or not j.reached(end):
-            continue
-        if (start, end) == ("mql", "sal"):
-            accepted = handoffs.get(j.lead.id)
-            if accepted is None or accepted.responded_at is None:
-                continue  # moved on without a rep's acceptance: no SLA clock to read
-            found.append(
-                (
-                    accepted.responded_at,
-                    working_hours_between(
-                        hours, accepted.rep_id, accepted.assigned_at, accepted.responded_at
-                    ),
+        arrivals, top = j.arrivals, j.top
+        for (start, end, in_hours), measured in zip(legs, found, strict=True):
+            if top < end:
+                continue  # (a lead that got there has arrived at every earlier stage too)
+            began, ended = arrivals[start], arrivals[end]
+            if began is None or ended is None:
+                continue
+            if in_hours:
+                accepted = handoffs.get(j.lead.id)
+                if accepted is None or accepted.responded_at is None:
+                    continue  # moved on without a rep's acceptance: no SLA clock to read
+                measured.append(
+                    (
+                        accepted.responded_at,
+                        working_hours_between(
+                            hours, accepted.rep_id, accepted.assigned_at, accepted.responded_at
+                        ),
+                    )
                 )
-            )
-        else:
-            found.append((ended, days_between(began, ended)))
+            else:
+                measured.append((ended, (ended - began).total_seconds() / 86_400))  # days_between
     return found
 
 
@@ -78,9 +87,8 @@ def velocity(leads: Sequence[Journey], handoffs: Sequence[Handoff], hours: RepHo
             accepted.setdefault(handoff.lead_id, handoff)
     legs: list[Leg] = []
     trend: list[LegMonth] = []
-    for start, end in LEGS:
+    for (start, end), measured in zip(LEGS, _durations(leads, accepted, hours), strict=True):
         name = f"{start} -> {end}"
-        measured = _durations(leads, start, end, accepted, hours)
         values = [v for _, v in measured]
         clock = "working hours" if (start, end) == ("mql", "sal") else "days"
         legs.append(Leg(name, clock, len(values), rounded(median(values)), rounded(percentile(values, 0.9))))

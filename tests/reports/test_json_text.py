@@ -1,0 +1,44 @@
+"""The report's JSON text is json.dumps(ensure_ascii=False, indent=2) of the same data, byte for byte."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nurture.reports.json_text import indented_json
+
+_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text()
+)
+_KEYS = st.text() | st.integers() | st.floats(allow_nan=False) | st.booleans() | st.none()
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4) | st.tuples(inner, inner)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_VALUES)
+def test_any_plain_value_is_written_as_json_dumps_writes_it(value: Any) -> None:
+    assert indented_json(value) == json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def test_a_report_shaped_value_with_escapes_and_empty_containers() -> None:
+    value = {
+        "period": {"since": None, "leads": 3, "rate": 0.1 + 0.2},
+        "stuck": {"limits_days": {}, "leads": [{"email": 'zoë@exämple.com\n"', "days": 1e-7, "owner": None}]},
+        "rows": [[], {}, [1, [2.5, True]], (False,)],
+    }
+    assert indented_json(value) == json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def test_what_json_dumps_refuses_it_refuses_the_same_way() -> None:
+    with pytest.raises(TypeError):
+        indented_json({"at": object()})
