@@ -2,7 +2,7 @@
 with their kind, points and rule, so the rescore and the backtest, which read every line of every
 lead, read the index alone; it replaces ix_score_ledger_lead_at, whose (lead_id, at) it begins with
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = '0012'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
