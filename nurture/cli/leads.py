@@ -31,6 +31,7 @@ from nurture.leads.report import ImportReport, RowsHook
 from nurture.leads.sources import ENCODINGS
 from nurture.reports.lead_list import list_leads
 from nurture.reports.lead_profile import lead_profile
+from nurture.store.engine import reading
 from nurture.store.schema import LIFECYCLE_STAGES
 
 PROGRESS_MIN_BYTES = 1 << 20  # smaller files finish before a bar would help
@@ -347,7 +348,7 @@ def list_command(
 ) -> None:  # fmt: skip
     """Find leads; with --stale, those sales should look at first (longest in their stage first)."""
     program = _program_if_valid(app) if stale else None
-    with app.store.connect() as conn:
+    with reading(app.store).connect() as conn:
         found = list_leads(
             conn, program, app.clock.now(), stage=stage, owner=owner, campaign=campaign, search=search,
             stale=stale, limit=limit,

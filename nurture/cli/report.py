@@ -26,6 +26,7 @@ from nurture.reports.score_health import (
 )
 from nurture.reports.text import print_report
 from nurture.reports.workspace_report import cycle_collection_paused, workspace_report
+from nurture.store.engine import reading
 
 
 @click.command()
@@ -71,7 +72,7 @@ def report(
         by=by,
     )
     with cycle_collection_paused():
-        with app.store.connect() as conn:
+        with reading(app.store).connect() as conn:
             data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
             health = score_health(conn, app.program, options.now)
             predictive = predictive_section(conn, app.program, options.now)

@@ -19,6 +19,7 @@ from nurture.scoring.snapshot_stream import read_samples
 from nurture.scoring.snapshots import OUTCOMES, ModelRules, Question
 from nurture.scoring.suggest import Suggestion, suggest_points, suggested_model
 from nurture.scoring.version import model_version, mql_threshold
+from nurture.store.engine import reading
 
 
 class ScoringError(NurtureError):
@@ -90,7 +91,7 @@ def evaluate_command(
     question = _question(outcome, horizon, at)
     rules = _model_rules(app)
     now = app.clock.now()
-    with app.store.connect() as conn:
+    with reading(app.store).connect() as conn:
         found = read_samples(conn, question, rules, now)
     threshold = mql_threshold(app.program)
     result = evaluate(
@@ -158,7 +159,7 @@ def suggest_command(
     """Suggested points per rule from recorded outcomes, with 95% intervals."""
     question = _question(outcome, horizon, at)
     rules = _model_rules(app)
-    with app.store.connect() as conn:
+    with reading(app.store).connect() as conn:
         found = read_samples(conn, question, rules, app.clock.now())
     result = suggest_points(found.samples, rules)
     if write_file is not None:
@@ -257,7 +258,7 @@ def train_command(app: App, outcome: str, horizon: str, at: str, as_json: bool) 
     question = _question(outcome, horizon, at)
     rules = _model_rules(app)
     now = app.clock.now()
-    with app.store.connect() as conn:
+    with reading(app.store).connect() as conn:
         examples = collect_examples(read_histories(conn), question, rules, now)
     model = train(examples, rules, question, now)
     with app.store.begin() as conn:

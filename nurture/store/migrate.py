@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 import nurture
+from nurture.store.engine import reading
 
 
 def migrations_dir() -> Path:
@@ -36,7 +37,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    # A read only: every command asks this first, and must not wait for the daemon's writes.
+    with reading(engine).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

@@ -149,3 +149,16 @@ def test_the_report_page_renders_in_a_real_browser(harness: Harness, cli, tmp_pa
     taking = chromium_command(tmp_path / "profile", f"--screenshot={shot}", "--window-size=1000,1200")
     subprocess.run([*taking, page.as_uri()], capture_output=True, timeout=60, check=True)
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def test_the_report_reads_while_the_daemon_writes(harness: Harness, cli) -> None:  # type: ignore[no-untyped-def]
+    """A report over a large history reads for minutes: it must not hold the database's write
+    lock meanwhile (on SQLite it took it at its start, and the daemon's writes waited or failed)."""
+    engaged_history(harness)
+    with harness.store.begin() as writing:  # a write under way for the whole report
+        writing.execute(messages.update().values(attempts=messages.c.attempts))
+        result = cli("report", "--json", env={"NURTURE_NOW": NOW.isoformat()})
+        stale = cli("leads", "list", "--stage", "sal", "--stale", env={"NURTURE_NOW": NOW.isoformat()})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["funnel"][1]["reached"] == 1
+    assert stale.exit_code == 0, stale.output
