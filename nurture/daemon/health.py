@@ -92,7 +92,10 @@ class DaemonHealth:
         checked_at, problem = self._probe
         if time.monotonic() - checked_at < PROBE_CACHE_S:
             return problem
+        started = time.monotonic()
         problem = probe_transport(self.transport)
+        if self._probe[0] > started:  # mail went through while it probed: that is the newer word
+            return self._probe[1]
         self._probe = (time.monotonic(), problem)
         return problem
 
