@@ -32,16 +32,10 @@ def _key(key: Any) -> str:
     """An object key as json.dumps writes it (it turns numbers, booleans and None into text)."""
     if isinstance(key, str):
         return encode_basestring(key)
-    if key is True:
-        return '"true"'
-    if key is False:
-        return '"false"'
-    if key is None:
-        return '"null"'
-    if isinstance(key, float):
-        return encode_basestring(_number(key))
-    if isinstance(key, int):
-        return encode_basestring(int.__repr__(key))
+    if key is None or isinstance(key, (int, float)):  # a bool is an int
+        text = _scalar(key)
+        assert text is not None
+        return encode_basestring(text)
     raise TypeError(f"keys must be str, int, float, bool or None, not {key.__class__.__name__}")
 
 

@@ -177,7 +177,7 @@ def _events(conn: Connection, ids: Sequence[int], types: Sequence[str], fields: 
     # type index, which reads every lead's events of those types for each batch: the unary +
     # keeps it from that index.
     type_column = "+type" if conn.dialect.name == "sqlite" else "type"
-    code = "CASE type " + " ".join(f"WHEN :p THEN {n}" for n in range(len(types))) + " END"
+    code = bulk.positions("type", len(types))
     rows: list[Any] = []
     for which, params in lead_ranges(ids):
         rows += bulk.fetch_positional(

@@ -52,7 +52,7 @@ def read_held(
     # builds no object for), else by name: -1 and the label.
     labels = list(columns)
     if labels:
-        code = "CASE rule " + " ".join(f"WHEN :p THEN {n}" for n in range(len(labels))) + " ELSE -1 END"
+        code = bulk.positions("rule", len(labels), otherwise="-1")
         other = f"CASE WHEN rule IN {bulk.markers(len(labels))} THEN NULL ELSE rule END"
     else:
         code, other = "-1", "rule"

@@ -78,6 +78,14 @@ def markers(count: int, width: int = 1) -> str:
     return ", ".join(["(" + ", ".join([":p"] * width) + ")"] * count)
 
 
+
+def positions(column: str, count: int, otherwise: str = "NULL") -> str:
+    """``CASE column WHEN :p THEN 0 WHEN :p THEN 1 ... ELSE otherwise END``: a value's position in a
+    list of ``count`` given in :func:`fetch_positional` (a small whole number the driver builds no
+    object for, where the value itself would be a new string per row)."""
+    return f"CASE {column} " + " ".join(f"WHEN :p THEN {n}" for n in range(count)) + f" ELSE {otherwise} END"
+
+
 def execute(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> Any:
     """Run ``sql`` once; returns the driver-level result."""
     return conn.exec_driver_sql(_adapt(sql, conn.dialect.name), dict(params or {}))
