@@ -178,18 +178,28 @@ def _events(conn: Connection, ids: Sequence[int], types: Sequence[str], fields: 
     # keeps it from that index.
     type_column = "+type" if conn.dialect.name == "sqlite" else "type"
     code = bulk.positions("type", len(types))
+    return fetch_for_leads(
+        conn,
+        ids,
+        f"SELECT {fields.format(type=code)} FROM events WHERE {{leads}} "  # noqa: S608 - markers only
+        f"AND {type_column} IN {bulk.markers(len(types))} ORDER BY lead_id, occurred_at, id",
+        before=types,
+        after=types,
+    )
+
+
+def fetch_for_leads(
+    conn: Connection, ids: Sequence[int], sql: str, *, before: Sequence[Any] = (), after: Sequence[Any] = ()
+) -> list[Any]:
+    """The driver rows of ``sql`` for these (sorted) leads, in id order: ``{leads}`` in it is
+    the condition on ``lead_id``, its values given between ``before`` and ``after``."""
     rows: list[Any] = []
-    for which, params in lead_ranges(ids):
-        rows += bulk.fetch_positional(
-            conn,
-            f"SELECT {fields.format(type=code)} FROM events WHERE {which} "  # noqa: S608 - markers only
-            f"AND {type_column} IN {bulk.markers(len(types))} ORDER BY lead_id, occurred_at, id",
-            [*types, *params, *types],
-        )
+    for which, params in _lead_ranges(ids):
+        rows += bulk.fetch_positional(conn, sql.replace("{leads}", which), [*before, *params, *after])
     return rows
 
 
-def lead_ranges(ids: Sequence[int]) -> Iterable[tuple[str, list[int]]]:
+def _lead_ranges(ids: Sequence[int]) -> Iterable[tuple[str, list[int]]]:
     """Conditions on ``lead_id`` picking these (sorted) leads, in id order: one range for a batch
     of consecutive ids, IN lists for a few scattered leads (a range would read all between)."""
     if not ids:

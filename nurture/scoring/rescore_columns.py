@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Connection
 
 from nurture.scoring.instants import halvings, micros, micros_column
-from nurture.scoring.replay import Replay, lead_ranges
+from nurture.scoring.replay import Replay, fetch_for_leads
 from nurture.scoring.rescore import EPSILON
 from nurture.store import bulk
 
@@ -56,16 +55,15 @@ def read_held(
         other = f"CASE WHEN rule IN {bulk.markers(len(labels))} THEN NULL ELSE rule END"
     else:
         code, other = "-1", "rule"
-    rows: list[Any] = []
-    for which, params in lead_ranges(ids):
-        # Read at the driver's level: a rescore reads every ledger line of every lead. In time
-        # order, so the faded lines of a rule add up the same on every engine.
-        rows += bulk.fetch_positional(
-            conn,
-            f"SELECT lead_id, kind = 'fit', {code}, {other}, points, at FROM score_ledger "  # noqa: S608 - markers only
-            f"WHERE {which} AND kind IN ('fit', 'behavior', 'rescore') ORDER BY lead_id, at, id",
-            [*labels, *labels, *params],
-        )
+    # Read at the driver's level: a rescore reads every ledger line of every lead. In time
+    # order, so the faded lines of a rule add up the same on every engine.
+    rows = fetch_for_leads(
+        conn,
+        ids,
+        f"SELECT lead_id, kind = 'fit', {code}, {other}, points, at FROM score_ledger "  # noqa: S608 - markers only
+        "WHERE {leads} AND kind IN ('fit', 'behavior', 'rescore') ORDER BY lead_id, at, id",
+        before=[*labels, *labels],
+    )
     fit: list[dict[str, float] | None] = [None] * len(leads)
     if not rows or not len(leads):
         width = len(columns)
