@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from nurture.reports.journeys import Journey
-from nurture.reports.rows import FUNNEL, Handoff
+from nurture.reports.rows import FUNNEL, FUNNEL_RANK, Handoff
 from nurture.reports.stats import median, percentile, rounded, share
 
 _DAY = 86_400.0
-_RANK = {stage: rank for rank, stage in enumerate(FUNNEL)}
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def waterfall(leads: Sequence[Journey]) -> Waterfall:
             continue
         tops[top] += 1
         first_at, now_at = j.first_at, j.stage
-        now_rank = _RANK.get(now_at, -1)
+        now_rank = FUNNEL_RANK.get(now_at, -1)
         if 0 <= now_rank <= top:  # at a stage of the funnel it reached (not recycled, say)
             still_open[now_rank] += 1
         recorded: list[datetime] = []  # the arrivals at the earlier stages the lead was recorded at

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from nurture.reports.rows import FUNNEL, History, Lead, StageChange
+from nurture.reports.rows import FUNNEL, FUNNEL_RANK, History, Lead, StageChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +36,11 @@ class Journey:
 
     def reached(self, stage: str) -> bool:
         """This stage or a later one: a lead that skipped a stage has passed it all the same."""
-        return self.top >= _RANK[stage]
+        return self.top >= FUNNEL_RANK[stage]
 
     def arrived(self, stage: str) -> datetime | None:
         """When the lead reached this stage or a later one, whichever came first."""
-        return self.arrivals[_RANK[stage]]
+        return self.arrivals[FUNNEL_RANK[stage]]
 
     def recorded(self, stage: str) -> bool:
         return stage in self.first_at
@@ -54,17 +54,17 @@ def journey(lead: Lead, changes: Iterable[StageChange]) -> Journey:
     ordered = changes if isinstance(changes, (list, tuple)) else tuple(changes)
     created = lead.created_at
     first_at: dict[str, datetime] = {}
+    opportunity_deal: tuple[float, str | None] | None = None
+    customer_deal: tuple[float, str | None] | None = None
     if not ordered:
         first_at[lead.stage] = created
         stage, since = lead.stage, created
-        opportunity_deal = customer_deal = None
     else:
         first = ordered[0]
         if first.from_stage:
             first_at[first.from_stage] = min(first.at, created)
         # The lead row holds today's stage; a report pinned to an earlier moment reads it from the moves.
         stage, since = ordered[-1].to_stage, created
-        opportunity_deal = customer_deal = None
         for change in ordered:
             to_stage, at = change.to_stage, change.at
             if to_stage not in first_at:
@@ -86,7 +86,7 @@ def _arrivals(first_at: dict[str, datetime]) -> tuple[int, tuple[datetime | None
     """The highest funnel rank recorded, and per rank the first arrival there or later."""
     top = -1
     for recorded in first_at:
-        rank = _RANK.get(recorded, -1)
+        rank = FUNNEL_RANK.get(recorded, -1)
         if rank > top:
             top = rank
     arrivals: list[datetime | None] = [None] * len(FUNNEL)
@@ -98,8 +98,6 @@ def _arrivals(first_at: dict[str, datetime]) -> tuple[int, tuple[datetime | None
         arrivals[rank] = earliest
     return top, tuple(arrivals)
 
-
-_RANK = {stage: rank for rank, stage in enumerate(FUNNEL)}
 
 
 def journeys(history: History) -> list[Journey]:

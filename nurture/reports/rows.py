@@ -22,9 +22,13 @@ FUNNEL = ("lead", "mql", "sal", "sql", "opportunity", "customer")
 SIDE_STAGES = ("recycled", "disqualified")
 
 
+FUNNEL_RANK = {stage: rank for rank, stage in enumerate(FUNNEL)}
+"""Each funnel stage's position; looked up per lead and stage, so a table rather than a search."""
+
+
 def funnel_rank(stage: str | None) -> int:
     """Position in the funnel, -1 for stages outside it (subscriber, recycled, disqualified)."""
-    return FUNNEL.index(stage) if stage in FUNNEL else -1
+    return FUNNEL_RANK.get(stage, -1) if stage is not None else -1
 
 
 class StageChange(NamedTuple):

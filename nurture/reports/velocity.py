@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from nurture.reports.clocks import RepHours, working_hours_between
+from nurture.reports.clocks import RepHours, days_between, working_hours_between
 from nurture.reports.journeys import Journey
-from nurture.reports.rows import FUNNEL, Handoff
+from nurture.reports.rows import FUNNEL_RANK, Handoff
 from nurture.reports.stats import median, percentile, rounded
 
 LEGS = (("lead", "mql"), ("mql", "sal"), ("sal", "sql"), ("lead", "customer"))
@@ -45,15 +45,13 @@ class Velocity:
     trend: list[LegMonth]
 
 
-_RANKS = {stage: rank for rank, stage in enumerate(FUNNEL)}
-
 
 def _durations(
     leads: Sequence[Journey], handoffs: dict[int, Handoff], hours: RepHours
 ) -> list[list[tuple[datetime, float]]]:
     """Per leg of :data:`LEGS`, (when the leg ended, how long it took) for each lead that made it;
     one pass over the leads for all legs."""
-    legs = [(_RANKS[start], _RANKS[end], (start, end) == ("mql", "sal")) for start, end in LEGS]
+    legs = [(FUNNEL_RANK[start], FUNNEL_RANK[end], (start, end) == ("mql", "sal")) for start, end in LEGS]
     found: list[list[tuple[datetime, float]]] = [[] for _ in LEGS]
     for j in leads:
         arrivals, top = j.arrivals, j.top
@@ -76,7 +74,7 @@ def _durations(
                     )
                 )
             else:
-                measured.append((ended, (ended - began).total_seconds() / 86_400))  # days_between
+                measured.append((ended, days_between(began, ended)))
     return found
 
 
