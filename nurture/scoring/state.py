@@ -112,9 +112,13 @@ def _read(
     conn: Connection, lead_ids: Iterable[int], *, complete: bool, lock: bool, also: tuple[str, ...] = ()
 ) -> Iterator[tuple[int, dict[str, Any], datetime | None]]:
     ids = sorted(set(lead_ids))
-    names, select_sql = (_LIGHT_NAMES, _LIGHT_SELECT) if not also else _select((*_LIGHT_COLUMNS, *also))
+    names: tuple[str, ...] = ()  # a complete row becomes the view as a whole
     if complete:
         select_sql = _COMPLETE_SELECT
+    elif also:
+        names, select_sql = _select((*_LIGHT_COLUMNS, *also))
+    else:
+        names, select_sql = _LIGHT_NAMES, _LIGHT_SELECT
     lock_sql = " FOR UPDATE" if lock and conn.dialect.name == "postgresql" else ""
     read_instant = bulk.read_instant
     for start in range(0, len(ids), CHUNK):
