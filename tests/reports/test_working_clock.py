@@ -80,7 +80,8 @@ clock_times = st.one_of(
 def rep_hours(draw: st.DrawFn, around: date) -> tuple[WeeklyHours, ZoneInfo]:
     days = draw(st.frozensets(st.integers(0, 6), min_size=1))
     start = draw(clock_times)
-    # An end equal to the start is a whole day (00:00-24:00 among them); before it, a night shift.
+    # An end equal to the start is a whole day (00:00-24:00 among them); an end before it, a night
+    # shift running into the next day.
     end = draw(st.one_of(st.just(start), clock_times))
     # Days off near the instants asked, so that spans meet them.
     near = st.dates(around - timedelta(days=130), around + timedelta(days=130))
@@ -112,9 +113,9 @@ def pairs(draw: st.DrawFn, edges: list[int], lowest: int, highest: int) -> list[
     found = []
     for _ in range(draw(st.integers(1, 12))):
         start = draw(instants)
-        kind = draw(st.sampled_from(["after", "before", "edge"]))
-        if kind == "edge":
-            end = draw(instants)  # either side of the start, or the start itself
+        kind = draw(st.sampled_from(["after", "before", "any"]))
+        if kind == "any":
+            end = draw(instants)  # either side of the start, the start itself, or an edge
         else:
             length = draw(durations)
             end = start + length if kind == "after" else start - length
@@ -311,6 +312,16 @@ def test_later_calls_beyond_the_walked_span_count_as_a_fresh_clock() -> None:
         at = middle + reach * DAY_US
         pairs = [(at, at + 9 * DAY_US + 123), (at - 13 * HOUR_US, at), (middle, at)]
         assert assert_as_the_sla_counts(clock, hours, "rep", pairs)
+    # Decades, and instants before 1970 (negative microseconds).
+    decades = [
+        (micros(datetime(1965, 2, 3, 1, 2, tzinfo=UTC)), micros(datetime(2031, 5, 6, 7, 8, tzinfo=UTC))),
+        (
+            micros(datetime(1969, 12, 31, 23, 59, tzinfo=UTC)),
+            micros(datetime(1970, 1, 5, 1, 0, 1, tzinfo=UTC)),
+        ),
+    ]
+    assert assert_as_the_sla_counts(clock, hours, "rep", decades)
+    assert assert_as_the_sla_counts(WorkingClock(hours), hours, "rep", decades)
 
 
 def test_empty_columns_and_columns_of_different_lengths() -> None:
