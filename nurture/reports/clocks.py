@@ -167,7 +167,8 @@ class WorkingClock:
 
     def __init__(self, hours: RepHours) -> None:
         self.hours = hours
-        self._lines: dict[str, _WorkingLine] = {}
+        # Reps of a team share their hours: one line serves all who have equal ones.
+        self._lines: dict[object, _WorkingLine] = {}
 
     def hours_between(
         self, rep_id: str | None, starts: NDArray[np.int64], ends: NDArray[np.int64]
@@ -189,7 +190,12 @@ class WorkingClock:
         self, rep_id: str, known: tuple[WeeklyHours, ZoneInfo], lowest: int, highest: int
     ) -> _WorkingLine:
         """The rep's line over a span holding ``[lowest, highest]``; walks only days not yet walked."""
-        line = self._lines.get(rep_id)
+        key: object = known
+        try:
+            hash(known)
+        except TypeError:  # days off kept in a container without a hash: the rep's own line
+            key = rep_id
+        line = self._lines.get(key)
         if line is not None and line.first <= lowest and highest <= line.last:
             return line
         weekly, zone = known
@@ -204,5 +210,5 @@ class WorkingClock:
             after = _open_micros(weekly, zone, line.last, last) if last > line.last else []
             intervals = before + line.intervals + after
             first, last = min(first, line.first), max(last, line.last)
-        line = self._lines[rep_id] = _WorkingLine.build(first, last, intervals)
+        line = self._lines[key] = _WorkingLine.build(first, last, intervals)
         return line

@@ -324,6 +324,25 @@ def test_later_calls_beyond_the_walked_span_count_as_a_fresh_clock() -> None:
     assert assert_as_the_sla_counts(WorkingClock(hours), hours, "rep", decades)
 
 
+def test_reps_with_equal_hours_share_a_walk_and_others_keep_their_own() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    hours = {
+        "anna": (WeeklyHours.parse("mon-fri", "09:00-17:00"), berlin),
+        "ben": (WeeklyHours.parse("mon-fri", "09:00-17:00"), berlin),  # equal to anna's, not the same
+        "cem": (WeeklyHours.parse("mon-fri", "09:00-17:00"), ZoneInfo("America/New_York")),
+        "dora": (WeeklyHours.parse("mon-fri", "09:00-16:00"), berlin),
+        # Days off in a set (no hash): dora's week, but a line of its own.
+        "emil": (WeeklyHours(frozenset(range(5)), time(9), time(16), closed={date(2026, 10, 26)}), berlin),
+    }
+    clock = WorkingClock(hours)
+    spring = micros(datetime(2026, 3, 27, 10, tzinfo=UTC))
+    autumn = micros(datetime(2026, 10, 23, 10, tzinfo=UTC))
+    for rep, at in [("anna", spring), ("ben", autumn), ("cem", spring), ("dora", autumn), ("emil", autumn)]:
+        pairs = [(at, at + k * 13 * HOUR_US) for k in range(-20, 20)] + [(spring, autumn)]
+        assert assert_as_the_sla_counts(clock, hours, rep, pairs)
+    assert len(clock._lines) == 4
+
+
 def test_empty_columns_and_columns_of_different_lengths() -> None:
     clock = WorkingClock({"rep": (OFFICE, ZoneInfo("Europe/Berlin"))})
     empty = np.zeros(0, dtype=np.int64)
