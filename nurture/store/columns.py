@@ -340,55 +340,72 @@ def _uniform(text: bytes | None, rows: int, width: int) -> NDArray[np.uint8] | N
 # SQLite writes integers as [-]digits. Up to 15 digits are one matrix product in float64: every
 # partial sum is a whole number below 2**53, so exact. Longer ones are added up in int64.
 _POWERS = 10.0 ** np.arange(14, -1, -1)
+# numpy's temporaries for this many rows stay in the processor's cache: parsing in blocks of them
+# is several times faster than whole chunks at once (0.08 against 0.6 µs a row for instants).
+_BLOCK_ROWS = 4096
+
+
+def _blockwise(parse: Any, matrix: NDArray[np.uint8]) -> Any:
+    """``parse`` applied to ``matrix`` block of rows by block, its results joined."""
+    found = [
+        parse(matrix[block : block + _BLOCK_ROWS]) for block in range(0, max(len(matrix), 1), _BLOCK_ROWS)
+    ]
+    if len(found) == 1:
+        return found[0]
+    if isinstance(found[0], tuple):
+        return tuple(np.concatenate(part) for part in zip(*found, strict=True))
+    return np.concatenate(found)
 
 
 def _parse_ints(text: bytes | None, rows: int, nulls: int | None, null: int) -> NDArray[np.int64]:
     if rows == 0:
         return np.empty(0, np.int64)
     first = text.find(b",") if text else -1
-    matrix = _uniform(text, rows, first if first > 0 else len(text or b""))
-    empty = np.zeros(rows, dtype=bool)
-    if matrix is None:
-        raw, starts, ends = _tokens(text, rows, nulls)
-        lengths = ends - starts
-        empty = lengths == 0
-        if np.count_nonzero(empty) != (nulls or 0):
-            raise ValueError("read_columns: an empty text in an integer column")
-        width = int(lengths.max())
-        if width >= 19:  # beyond what numpy adds up exactly here: Python's int reads them
-            return _long_ints(bytes(text or b""), starts, ends, null)
-        matrix = np.full((rows, width), 48, dtype=np.uint8)  # left-padded with '0'
-        inside = raw != 44
-        row = np.cumsum(~inside)[inside]
-        place = row * width + width - ends[row] + np.flatnonzero(inside)
-        matrix.ravel()[place] = raw[inside]
-        firsts = width - lengths
-    else:
-        width = matrix.shape[1]
+    width = first if first > 0 else len(text or b"")
+    matrix = _uniform(text, rows, width)
+    if matrix is not None:  # every value as wide: the common case (ids of one range)
         if width >= 19:
             starts = np.arange(rows, dtype=np.int64) * (width + 1)
             return _long_ints(bytes(text or b""), starts, starts + width, null)
-        firsts = np.zeros(rows, dtype=np.int64)
-    minus = matrix == 45
-    signed = minus.any(axis=1)
+        values: NDArray[np.int64] = _blockwise(_digits_value, matrix)
+        return values
+    raw, starts, ends = _tokens(text, rows, nulls)
+    lengths = ends - starts
+    counts = np.bincount(lengths)
+    if counts[0] != (nulls or 0):
+        raise ValueError("read_columns: an empty text in an integer column")
+    values = np.full(rows, null, dtype=np.int64)
+    for length in np.flatnonzero(counts[1:]) + 1:  # a few widths: each read as one matrix
+        chosen = np.flatnonzero(lengths == length)
+        if length >= 19:
+            values[chosen] = _long_ints(bytes(text or b""), starts[chosen], ends[chosen], null)
+        else:
+            for block in range(0, len(chosen), _BLOCK_ROWS):
+                some = chosen[block : block + _BLOCK_ROWS]
+                values[some] = _digits_value(raw[starts[some, None] + np.arange(length)])
+    return values
+
+
+def _digits_value(matrix: NDArray[np.uint8]) -> NDArray[np.int64]:
+    """The integers written in the rows of ``matrix`` (``[-]digits``, all of one width up to 18)."""
+    width = matrix.shape[1]
     digits = matrix - np.uint8(48)
-    if not ((digits <= 9) | minus).all() or (minus.sum(axis=1) > 1).any():
+    signed = matrix[:, 0] == 45
+    if (
+        digits[:, 1:].max(initial=0) > 9
+        or ((digits[:, 0] > 9) & ~signed).any()
+        or (signed.any() and width < 2)
+    ):
         raise ValueError("read_columns: a value that is not an integer")
     if signed.any():
-        lead = matrix[np.flatnonzero(signed), firsts[signed]]
-        if (lead != 45).any() or (width - firsts[signed] < 2).any():
-            raise ValueError("read_columns: a value that is not an integer")
-        digits = np.where(minus, np.uint8(0), digits)
+        digits[signed, 0] = 0
     if width <= 15:
-        magnitude = (digits @ _POWERS[15 - width :]).astype(np.int64)
+        magnitude = (digits.astype(np.float64) @ _POWERS[15 - width :]).astype(np.int64)
     else:
-        magnitude = np.zeros(rows, dtype=np.int64)
+        magnitude = np.zeros(len(matrix), dtype=np.int64)
         for column in range(width):  # at most 18 digits: no overflow
             magnitude = magnitude * 10 + digits[:, column]
-    values = np.where(signed, -magnitude, magnitude)
-    if empty.any():
-        values[empty] = null
-    return values
+    return np.where(signed, -magnitude, magnitude)
 
 
 def _long_ints(
@@ -413,8 +430,8 @@ _SEPARATORS = {4: b"-", 7: b"-", 10: b" ", 13: b":", 16: b":", 19: b"."}
 _SEPARATOR_AT = np.array(list(_SEPARATORS), dtype=np.intp)
 _SEPARATOR_IS = np.frombuffer(b"".join(_SEPARATORS.values()), dtype=np.uint8)
 _DIGIT_AT = np.array([i for i in range(_FIXED) if i not in _SEPARATORS], dtype=np.intp)
-_WEIGHTS = np.zeros((len(_DIGIT_AT), 5))
-for _column, _places in enumerate(
+_WEIGHTS = np.zeros((5, len(_DIGIT_AT)))
+for _row, _places in enumerate(
     (
         {0: 1000, 1: 100, 2: 10, 3: 1},
         {5: 10, 6: 1},
@@ -424,8 +441,11 @@ for _column, _places in enumerate(
     )
 ):
     for _at, _weight in _places.items():
-        _WEIGHTS[list(_DIGIT_AT).index(_at), _column] = _weight
+        _WEIGHTS[_row, list(_DIGIT_AT).index(_at)] = _weight
 _MINUTE_TENS, _SECOND_TENS = list(_DIGIT_AT).index(14), list(_DIGIT_AT).index(17)
+# Days before each month's first in a year counted from March (so a leap day comes last), and
+# each month's length in a common year.
+_FROM_MARCH = np.array([0, 306, 337, 0, 31, 61, 92, 122, 153, 184, 214, 245, 275], dtype=np.int64)
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
@@ -434,39 +454,48 @@ def _parse_instants(text: bytes | None, rows: int, nulls: int | None, _null: int
     if rows == 0:
         return values
     matrix = _uniform(text, rows, _FIXED)
-    fixed: NDArray[np.intp] | slice = slice(None)
+    where = np.arange(rows)
     others: list[tuple[int, bytes]] = []
     if matrix is None:
         raw, starts, ends = _tokens(text, rows, nulls)
         lengths = ends - starts
         if np.count_nonzero(lengths == 0) != (nulls or 0):
             raise _Unpackable  # a stored '': the row reader says what it makes of it
-        fixed = np.flatnonzero(lengths == _FIXED)
-        matrix = raw[starts[fixed, None] + np.arange(_FIXED)]
-        odd = np.flatnonzero((lengths != _FIXED) & (lengths != 0))
+        where = np.flatnonzero(lengths == _FIXED)
+        matrix = raw[starts[where, None] + np.arange(_FIXED)]
         blob = bytes(text or b"")
-        others = [(int(i), blob[starts[i] : ends[i]]) for i in odd]
-    digits = matrix[:, _DIGIT_AT] - np.uint8(48)
-    form = (digits <= 9).all(axis=1) & (matrix[:, _SEPARATOR_AT] == _SEPARATOR_IS).all(axis=1)
-    year, month, day, second, micro = (digits @ _WEIGHTS).astype(np.int64).T
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    month_days = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
-    form &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
-    form &= (second < 86400) & (digits[:, _MINUTE_TENS] <= 5) & (digits[:, _SECOND_TENS] <= 5)
-    # Days from 1970-01-01 (H. Hinnant's days_from_civil, in whole-array arithmetic).
-    shifted = year - (month <= 2)
-    era = shifted // 400
-    of_era = shifted - era * 400
-    of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-    days = era * 146097 + of_era * 365 + of_era // 4 - of_era // 100 + of_year - 719468
-    parsed = (days * 86400 + second) * 1_000_000 + micro
-    where = np.arange(rows)[fixed]
+        odd = np.flatnonzero((lengths != _FIXED) & (lengths != 0)).tolist()
+        others = [(i, blob[starts[i] : ends[i]]) for i in odd]
+    parsed, form = _blockwise(_fixed_instants, matrix)
     values[where[form]] = parsed[form]
     for wrong in np.flatnonzero(~form).tolist():  # a form numpy does not read: the row reader does
         others.append((int(where[wrong]), matrix[wrong].tobytes()))
     for row, value in others:
         values[row] = micros(_read_text(value))
     return values
+
+
+def _fixed_instants(matrix: NDArray[np.uint8]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Rows of ``YYYY-MM-DD HH:MM:SS.ffffff`` as microseconds since 1970, and which rows are in
+    that form with a real date and time (the others' microseconds are meaningless)."""
+    digits = matrix[:, _DIGIT_AT] - np.uint8(48)
+    form = digits.max(axis=1) <= 9
+    form &= (matrix[:, _SEPARATOR_AT] == _SEPARATOR_IS).all(axis=1)
+    form &= (digits[:, _MINUTE_TENS] <= 5) & (digits[:, _SECOND_TENS] <= 5)  # minutes, seconds < 60
+    year, month, day, second, micro = (_WEIGHTS @ digits.astype(np.float64).T).astype(np.int64)
+    form &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (second < 86400)
+    month = np.where(form, month, 1)
+    form &= day <= _MONTH_DAYS[month] + (month == 2)  # a 29 February: is it a leap year?
+    for leap in np.flatnonzero(form & (month == 2) & (day == 29)).tolist():
+        form[leap] = year[leap] % 4 == 0 and (year[leap] % 100 != 0 or year[leap] % 400 == 0)
+    # Days from 1970-01-01: whole years from 0000-03-01 with their leap days, then the day in
+    # the year begun in March (H. Hinnant's days_from_civil, for years from 0 on).
+    shifted = year - (month <= 2)
+    days = (
+        shifted * 365 + (shifted >> 2) - shifted // 100 + shifted // 400 + _FROM_MARCH[month] + day - 719469
+    )
+    parsed = (days * 86400 + second) * 1_000_000 + micro
+    return parsed, form
 
 
 def _read_text(value: bytes) -> datetime:
