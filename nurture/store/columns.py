@@ -37,11 +37,14 @@ stage changes read as lead_id, at, id ordered by lead_id, at, id; figures in µs
 What callers must know:
 
 - **Chunks (SQLite)**: one text per column must not hold ten million rows, so SQLite reads in
-  ranges of ``chunk_key`` (an integer column of the query, e.g. ``lead_id``), about
+  ranges of ``chunk_key`` (an integer output column of the query, e.g. ``lead_id``), about
   :data:`CHUNK_ROWS` rows each: ``WHERE key >= lo AND key < hi`` is put around the query, and
   SQLite pushes it into the query, so a chunk costs only its own rows when an index serves the
-  key (it must be a plain column the query could filter on, not an aggregate's result). Rows
-  whose key is NULL come with the first chunk. Without ``chunk_key`` SQLite reads through the
+  key (it must be a plain column the query could filter on, not an expression nor an
+  aggregate's result, else every chunk scans the whole query). Rows whose key is NULL are read
+  first, as one chunk. The first key is found with ``LIMIT 1`` and, after an empty range, whether
+  any key lies beyond: cheap when the query's ORDER BY starts with the key and an index serves
+  it, a whole sort otherwise. Without ``chunk_key`` SQLite reads through the
   driver, row by row (exact, bounded memory, at the baseline's speed). PostgreSQL ignores it.
 - **Order**: PostgreSQL keeps the query's order exactly. On SQLite the rows of a chunk are in the
   order the query produced them (SQLite 3.40 feeds ``group_concat`` in its subquery's order,
@@ -215,7 +218,10 @@ def _read_sqlite_chunks(
         raise ValueError(f"read_columns: chunk_key {key!r} holds {first[0]!r}, not an integer")
     nullable: set[str] = set()
     parts: dict[str, list[NDArray[np.int64]]] = {name: [] for name in columns}
-    low: int | None = None  # the first chunk has no lower bound: it takes NULL keys too
+    # Rows without a key first (SQLite orders NULLs first); a query of their own, since an OR in
+    # the first range's condition would make SQLite scan the whole index for it.
+    _sqlite_chunk(conn, sql, columns, params, f'q."{key}" IS NULL', nullable, null, parts)
+    low: int | None = None  # the first range has no lower bound
     span = 1024
     while True:
         high = first[0] + span if low is None else low + span
@@ -239,8 +245,7 @@ def _range(key: str, low: int | None, high: int) -> tuple[str, dict[str, int]]:
     if high <= _INT64_MAX:
         clauses.append(f'q."{key}" < :nurture_high')
         bounds["nurture_high"] = high
-    where = " AND ".join(clauses) or "1"
-    return (f'({where} OR q."{key}" IS NULL)' if low is None else where), bounds
+    return " AND ".join(clauses) or f'q."{key}" IS NOT NULL', bounds
 
 
 def _any_from(conn: Connection, sql: str, key: str, low: int, params: Mapping[str, Any]) -> bool:
