@@ -7,32 +7,45 @@ whole columns at a time and numpy turns them into int64 arrays:
 
 - **PostgreSQL**: ``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)``. Every output column is made
   eight bytes wide in SQL (``COALESCE(col::int8, null)``; instants stay ``timestamptz``, whose
-  binary form is int64 microseconds since 2000-01-01), so every row has the same width and a
-  block of rows is one numpy structured array (big-endian fields). The stream is read block by
-  block; a row split between two blocks waits for the next. Rows arrive in exactly the order of
-  the query, and the query runs once, whatever its size.
+  binary form is int64 microseconds since 2000-01-01), so every row has the same width and 4 MiB
+  of rows at a time are one numpy structured array (big-endian fields); a row split between two
+  blocks waits for the next. The server sends each row as a message of its own: those libpq
+  has already received are taken from it directly (psycopg's own iteration costs 0.4 µs a row
+  more), psycopg waiting only when none is there. Rows arrive in exactly the order of the query,
+  which runs once, whatever its size. psycopg binds COPY's parameters into its text itself.
+  The columns' types are checked first (``LIMIT 0``): a float is never rounded to an integer.
 - **SQLite**: each column of a chunk of rows comes back as one text, ``group_concat(col, ',')``
   (an integer in SQLite's own decimal text, an instant as the stored ``YYYY-MM-DD
-  HH:MM:SS.ffffff``), read as bytes and parsed by numpy: digits by position when every value
-  has the same width (the common case: ids of one range, stored instants), else by the
-  separators' positions; instants with a vectorised days-from-civil. Every value not in the
+  HH:MM:SS.ffffff``), read as bytes and parsed by numpy, 4,096 rows at a time so that its
+  temporaries stay in the processor's cache: digits by position when every value has the same
+  width (the common case: ids of one range, stored instants), else grouped by width at the
+  separators' positions; instants with a vectorised days-from-civil. Every instant not in the
   stored fixed form (text written by hand with its own offset, without microseconds, with a
-  ``T``) goes through :func:`nurture.store.bulk.read_instant`, the row-by-row reader: nothing
-  is guessed. SQL-side formatting (``printf``, ``substr`` padding) costs more in SQLite's
-  virtual machine than numpy takes to parse the plain text, so the SQL only concatenates.
+  ``T``, or an impossible date) goes through :func:`nurture.store.bulk.read_instant`, the
+  row-by-row reader, which reads or refuses it: nothing is guessed. A chunk whose text cannot be
+  split at its commas (a comma inside a value) is read row by row. ``group_concat`` skips NULLs:
+  a column found with fewer values than rows is read again with NULL as '' (and so for the
+  chunks after it), ``count(col)`` telling NULL from a stored ''.
 
-Measured (2 cores shared with other benchmarks; ``benchmarks/bench_columns.py``, 2,000,000
-stage changes read as lead_id, at, id ordered by lead_id, at, id; figures in µs per row):
+Measured with ``benchmarks/bench_columns.py`` (2 cores, shared with other benchmarks: load 1.4
+to 2.5): 2,000,000 stage changes of a migrated database read as ``lead_id, at, id ... WHERE
+at <= :now ORDER BY lead_id, at, id``, in µs per row, best of 3:
 
-    ============================================  ======  ==========
-    method                                        SQLite  PostgreSQL
-    ============================================  ======  ==========
-    driver rows, fetchmany + zip + numpy.array     2.2      2.9
-    this module                                    0.85     1.1
-    ============================================  ======  ==========
+    =============================================  ======  ==========
+    method                                         SQLite  PostgreSQL
+    =============================================  ======  ==========
+    driver rows (fetchmany, instants as today)      2.08     3.83
+    driver rows, integers only (no datetimes)       1.39     2.80
+    read_columns                                    0.69     0.61
+    =============================================  ======  ==========
 
-(see the benchmark's output for the load at the time; the floor is the database's own scan:
-``SELECT count(*)`` of the same query costs about 0.35 µs a row on SQLite, 0.6 on PostgreSQL.)
+Tried and left (prototypes over the same 2 million rows, under a load of 3 to 5, so only their
+ratios count): on SQLite, fixed-width packing in SQL, ``printf('%010d%010d', ...) || at`` 0.85
+and ``substr('0000000000' || x, -10)`` 1.1 to 1.2 µs a row for the SQL alone, against 0.55 to
+0.7 for plain ``group_concat`` per column (``count(*)`` alone: 0.35 to 0.5); each function
+SQLite calls per row costs 0.04 to 0.1 µs, which numpy's parsing undercuts. On PostgreSQL,
+``string_agg(int8send(col))`` and ``array_send(array_agg(col))`` per key range (1.1 to 1.5 µs a
+row, in an order PostgreSQL does not promise), and COPY through psycopg's iteration (1.1 to 1.6).
 
 What callers must know:
 
@@ -50,7 +63,12 @@ What callers must know:
   order the query produced them (SQLite 3.40 feeds ``group_concat`` in its subquery's order,
   though no document promises it), and chunks follow one another in ascending key: the query's
   order when its ORDER BY starts with the key, ascending. Callers that need an order check it
-  with :func:`ordered`, which costs a few vector comparisons and sorts (stably) only when needed.
+  with :func:`ordered`, which costs a few vector comparisons and sorts (stably) only when needed
+  (it puts NULLs, the smallest int64, first: as SQLite orders them, where PostgreSQL's
+  ascending order puts them last).
+- **Memory**: no Python object per row on these paths (PostgreSQL: one bytes object per row
+  message, let go at once). A chunk's text is a few megabytes; the arrays of each column are
+  joined at the end, so for a moment a column is held twice (80 MB for ten million rows).
 - **NULL**: an instant's NULL is :data:`NO_INSTANT`; an integer's NULL is the ``null`` argument
   (:data:`NO_INT` unless given). On PostgreSQL NULLs are replaced in SQL, so a stored integer
   equal to ``null`` reads the same as NULL, and a stored ``-infinity`` reads as
