@@ -66,7 +66,7 @@ What callers must know:
   with :func:`ordered`, which costs a few vector comparisons and sorts (stably) only when needed
   (it puts NULLs, the smallest int64, first: as SQLite orders them, where PostgreSQL's
   ascending order puts them last).
-- **Memory**: no Python object per row on these paths (PostgreSQL: one bytes object per row
+- **Memory**: no Python object per row on these paths (PostgreSQL: one buffer per row
   message, let go at once). A chunk's text is a few megabytes; the arrays of each column are
   joined at the end, so for a moment a column is held twice (80 MB for ten million rows).
 - **NULL**: an instant's NULL is :data:`NO_INSTANT`; an integer's NULL is the ``null`` argument
