@@ -66,9 +66,10 @@ What callers must know:
   with :func:`ordered`, which costs a few vector comparisons and sorts (stably) only when needed
   (it puts NULLs, the smallest int64, first: as SQLite orders them, where PostgreSQL's
   ascending order puts them last).
-- **Memory**: no Python object per row on these paths (PostgreSQL: one buffer per row
-  message, let go at once). A chunk's text is a few megabytes; the arrays of each column are
-  joined at the end, so for a moment a column is held twice (80 MB for ten million rows).
+- **Memory**: no Python object per row on SQLite's chunked path; on PostgreSQL only libpq's
+  buffer of each row message, appended to a block and let go at once. A chunk's text is a few
+  megabytes; the arrays of each column are joined at the end, so for a moment a column is held
+  twice (80 MB for ten million rows).
 - **NULL**: an instant's NULL is :data:`NO_INSTANT`; an integer's NULL is the ``null`` argument
   (:data:`NO_INT` unless given). On PostgreSQL NULLs are replaced in SQL, so a stored integer
   equal to ``null`` reads the same as NULL, and a stored ``-infinity`` reads as
