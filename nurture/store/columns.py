@@ -121,6 +121,8 @@ def read_columns(
     parameters; datetimes among ``params`` are bound in the engine's stored form. An instant is
     read as microseconds since 1970-01-01 UTC (NULL: :data:`NO_INSTANT`), an integer as itself
     (NULL: ``null``). ``chunk_key`` names an integer column SQLite reads in ranges of."""
+    if not columns:
+        raise ValueError("read_columns: no column asked for")
     for name, kind in columns.items():
         if kind not in ("int", "instant") or not re.fullmatch(r"\w+", name):
             raise ValueError(f"read_columns: column {name!r} of kind {kind!r}")
