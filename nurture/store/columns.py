@@ -39,6 +39,9 @@ at <= :now ORDER BY lead_id, at, id``, in µs per row, best of 3:
     read_columns                                    0.69     0.61
     =============================================  ======  ==========
 
+(a second run, the load rising to 3.3: 2.56, 1.87 and 0.87 on SQLite; 3.70, 3.07 and 0.94 on
+PostgreSQL.)
+
 Tried and left (prototypes over the same 2 million rows, under a load of 3 to 5, so only their
 ratios count): on SQLite, fixed-width packing in SQL, ``printf('%010d%010d', ...) || at`` 0.85
 and ``substr('0000000000' || x, -10)`` 1.1 to 1.2 µs a row for the SQL alone, against 0.55 to
