@@ -7,47 +7,72 @@ whole columns at a time and numpy turns them into int64 arrays:
 
 - **PostgreSQL**: ``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)``. Every output column is made
   eight bytes wide in SQL (``COALESCE(col::int8, null)``; instants stay ``timestamptz``, whose
-  binary form is int64 microseconds since 2000-01-01), so every row has the same width and a
-  block of rows is one numpy structured array (big-endian fields). The stream is read block by
-  block; a row split between two blocks waits for the next. Rows arrive in exactly the order of
-  the query, and the query runs once, whatever its size.
+  binary form is int64 microseconds since 2000-01-01), so every row has the same width and 4 MiB
+  of rows at a time are one numpy structured array (big-endian fields); a row split between two
+  blocks waits for the next. The server sends each row as a message of its own: those libpq
+  has already received are taken from it directly (psycopg's own iteration costs 0.4 µs a row
+  more), psycopg waiting only when none is there. Rows arrive in exactly the order of the query,
+  which runs once, whatever its size. psycopg binds COPY's parameters into its text itself.
+  The columns' types are checked first (``LIMIT 0``): a float is never rounded to an integer.
 - **SQLite**: each column of a chunk of rows comes back as one text, ``group_concat(col, ',')``
   (an integer in SQLite's own decimal text, an instant as the stored ``YYYY-MM-DD
-  HH:MM:SS.ffffff``), read as bytes and parsed by numpy: digits by position when every value
-  has the same width (the common case: ids of one range, stored instants), else by the
-  separators' positions; instants with a vectorised days-from-civil. Every value not in the
+  HH:MM:SS.ffffff``), read as bytes and parsed by numpy, 4,096 rows at a time so that its
+  temporaries stay in the processor's cache: digits by position when every value has the same
+  width (the common case: ids of one range, stored instants), else grouped by width at the
+  separators' positions; instants with a vectorised days-from-civil. Every instant not in the
   stored fixed form (text written by hand with its own offset, without microseconds, with a
-  ``T``) goes through :func:`nurture.store.bulk.read_instant`, the row-by-row reader: nothing
-  is guessed. SQL-side formatting (``printf``, ``substr`` padding) costs more in SQLite's
-  virtual machine than numpy takes to parse the plain text, so the SQL only concatenates.
+  ``T``, or an impossible date) goes through :func:`nurture.store.bulk.read_instant`, the
+  row-by-row reader, which reads or refuses it: nothing is guessed. A chunk whose text cannot be
+  split at its commas (a comma inside a value) is read row by row. ``group_concat`` skips NULLs:
+  a column found with fewer values than rows is read again with NULL as '' (and so for the
+  chunks after it), ``count(col)`` telling NULL from a stored ''.
 
-Measured (2 cores shared with other benchmarks; ``benchmarks/bench_columns.py``, 2,000,000
-stage changes read as lead_id, at, id ordered by lead_id, at, id; figures in µs per row):
+Measured with ``benchmarks/bench_columns.py`` (2 cores, shared with other benchmarks: load 1.4
+to 2.5): 2,000,000 stage changes of a migrated database read as ``lead_id, at, id ... WHERE
+at <= :now ORDER BY lead_id, at, id``, in µs per row, best of 3:
 
-    ============================================  ======  ==========
-    method                                        SQLite  PostgreSQL
-    ============================================  ======  ==========
-    driver rows, fetchmany + zip + numpy.array     2.2      2.9
-    this module                                    0.85     1.1
-    ============================================  ======  ==========
+    =============================================  ======  ==========
+    method                                         SQLite  PostgreSQL
+    =============================================  ======  ==========
+    driver rows (fetchmany, instants as today)      2.08     3.83
+    driver rows, integers only (no datetimes)       1.39     2.80
+    read_columns                                    0.69     0.61
+    =============================================  ======  ==========
 
-(see the benchmark's output for the load at the time; the floor is the database's own scan:
-``SELECT count(*)`` of the same query costs about 0.35 µs a row on SQLite, 0.6 on PostgreSQL.)
+(a second run, the load rising to 3.3: 2.56, 1.87 and 0.87 on SQLite; 3.70, 3.07 and 0.94 on
+PostgreSQL.)
+
+Tried and left (prototypes over the same 2 million rows, under a load of 3 to 5, so only their
+ratios count): on SQLite, fixed-width packing in SQL, ``printf('%010d%010d', ...) || at`` 0.85
+and ``substr('0000000000' || x, -10)`` 1.1 to 1.2 µs a row for the SQL alone, against 0.55 to
+0.7 for plain ``group_concat`` per column (``count(*)`` alone: 0.35 to 0.5); each function
+SQLite calls per row costs 0.04 to 0.1 µs, which numpy's parsing undercuts. On PostgreSQL,
+``string_agg(int8send(col))`` and ``array_send(array_agg(col))`` per key range (1.1 to 1.5 µs a
+row, in an order PostgreSQL does not promise), and COPY through psycopg's iteration (1.1 to 1.6).
 
 What callers must know:
 
 - **Chunks (SQLite)**: one text per column must not hold ten million rows, so SQLite reads in
-  ranges of ``chunk_key`` (an integer column of the query, e.g. ``lead_id``), about
+  ranges of ``chunk_key`` (an integer output column of the query, e.g. ``lead_id``), about
   :data:`CHUNK_ROWS` rows each: ``WHERE key >= lo AND key < hi`` is put around the query, and
   SQLite pushes it into the query, so a chunk costs only its own rows when an index serves the
-  key (it must be a plain column the query could filter on, not an aggregate's result). Rows
-  whose key is NULL come with the first chunk. Without ``chunk_key`` SQLite reads through the
+  key (it must be a plain column the query could filter on, not an expression nor an
+  aggregate's result, else every chunk scans the whole query). Rows whose key is NULL are read
+  first, as one chunk. The first key is found with ``LIMIT 1`` and, after an empty range, whether
+  any key lies beyond: cheap when the query's ORDER BY starts with the key and an index serves
+  it, a whole sort otherwise. Without ``chunk_key`` SQLite reads through the
   driver, row by row (exact, bounded memory, at the baseline's speed). PostgreSQL ignores it.
 - **Order**: PostgreSQL keeps the query's order exactly. On SQLite the rows of a chunk are in the
   order the query produced them (SQLite 3.40 feeds ``group_concat`` in its subquery's order,
   though no document promises it), and chunks follow one another in ascending key: the query's
   order when its ORDER BY starts with the key, ascending. Callers that need an order check it
-  with :func:`ordered`, which costs a few vector comparisons and sorts (stably) only when needed.
+  with :func:`ordered`, which costs a few vector comparisons and sorts (stably) only when needed
+  (it puts NULLs, the smallest int64, first: as SQLite orders them, where PostgreSQL's
+  ascending order puts them last).
+- **Memory**: no Python object per row on SQLite's chunked path; on PostgreSQL only libpq's
+  buffer of each row message, appended to a block and let go at once. A chunk's text is a few
+  megabytes; the arrays of each column are joined at the end, so for a moment a column is held
+  twice (80 MB for ten million rows).
 - **NULL**: an instant's NULL is :data:`NO_INSTANT`; an integer's NULL is the ``null`` argument
   (:data:`NO_INT` unless given). On PostgreSQL NULLs are replaced in SQL, so a stored integer
   equal to ``null`` reads the same as NULL, and a stored ``-infinity`` reads as
@@ -99,6 +124,8 @@ def read_columns(
     parameters; datetimes among ``params`` are bound in the engine's stored form. An instant is
     read as microseconds since 1970-01-01 UTC (NULL: :data:`NO_INSTANT`), an integer as itself
     (NULL: ``null``). ``chunk_key`` names an integer column SQLite reads in ranges of."""
+    if not columns:
+        raise ValueError("read_columns: no column asked for")
     for name, kind in columns.items():
         if kind not in ("int", "instant") or not re.fullmatch(r"\w+", name):
             raise ValueError(f"read_columns: column {name!r} of kind {kind!r}")
@@ -215,7 +242,10 @@ def _read_sqlite_chunks(
         raise ValueError(f"read_columns: chunk_key {key!r} holds {first[0]!r}, not an integer")
     nullable: set[str] = set()
     parts: dict[str, list[NDArray[np.int64]]] = {name: [] for name in columns}
-    low: int | None = None  # the first chunk has no lower bound: it takes NULL keys too
+    # Rows without a key first (SQLite orders NULLs first); a query of their own, since an OR in
+    # the first range's condition would make SQLite scan the whole index for it.
+    _sqlite_chunk(conn, sql, columns, params, f'q."{key}" IS NULL', nullable, null, parts)
+    low: int | None = None  # the first range has no lower bound
     span = 1024
     while True:
         high = first[0] + span if low is None else low + span
@@ -239,8 +269,7 @@ def _range(key: str, low: int | None, high: int) -> tuple[str, dict[str, int]]:
     if high <= _INT64_MAX:
         clauses.append(f'q."{key}" < :nurture_high')
         bounds["nurture_high"] = high
-    where = " AND ".join(clauses) or "1"
-    return (f'({where} OR q."{key}" IS NULL)' if low is None else where), bounds
+    return " AND ".join(clauses) or f'q."{key}" IS NOT NULL', bounds
 
 
 def _any_from(conn: Connection, sql: str, key: str, low: int, params: Mapping[str, Any]) -> bool:

@@ -253,3 +253,24 @@ def test_a_query_failing_midway_through_copy_is_an_error(store: Engine) -> None:
         with pytest.raises(psycopg.Error, match="division by zero"):
             read_columns(conn, "SELECT id FROM probe WHERE 1 / (id - 15000) <> 7 ORDER BY id", {"id": "int"})
         transaction.rollback()
+
+
+NUMBERS = [
+    [-(2**63), 2**63 - 1, -(10**18), 10**18],  # 19 and 20 bytes
+    [2**63 - 1, 10**18, 4 * 10**18],  # all 19 bytes
+    [-(2**63), -5 * 10**18],  # all 20 bytes
+    [10**17, -(10**16)],  # 18 bytes: beyond float's exact whole numbers
+    [-9, -1, -5],
+]
+
+
+@pytest.mark.parametrize("numbers", NUMBERS)
+def test_integers_of_one_width_at_the_edges(conn: Connection, numbers: list[int]) -> None:
+    """Every value as wide (the fast path), at 19 and 20 bytes, signed, or beyond float's exactness."""
+    bulk.executemany(
+        conn,
+        "INSERT INTO probe (id, k, n, at) VALUES (:id, 1, :n, :at)",
+        [{"id": i, "n": n, "at": bulk.instant(conn, NOW)} for i, n in enumerate(numbers)],
+    )
+    arrays = _check(conn, "SELECT k, n FROM probe ORDER BY id", {"n": "int"}, chunk_key="k")
+    assert arrays["n"].tolist() == numbers
