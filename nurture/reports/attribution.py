@@ -14,13 +14,16 @@ Models: ``first`` and ``last`` give all to one touch; ``linear`` shares equally;
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from nurture.reports.journeys import Journey
-from nurture.reports.rows import FUNNEL, Touch
+import numpy as np
+
+from nurture.reports.instants import NEVER
+from nurture.reports.journeys import Journeys
+from nurture.reports.rows import FUNNEL
+from nurture.reports.touch_columns import Touches
 
 MODELS = ("first", "last", "linear", "u_shaped", "time_decay")
 CONVERSIONS = ("mql", "sql", "customer")
@@ -62,74 +65,102 @@ def weights(
     raise ValueError(f"attribution model must be one of {', '.join(MODELS)}, not {model!r}")
 
 
-def credited(touch: Touch) -> bool:
-    """A person's engagement with a campaign's email (sends alone earn nothing)."""
-    return touch.kind != "sent" and touch.campaign is not None and touch.step is not None
-
-
 def attribute(
-    leads: Sequence[Journey],
-    touches: Mapping[int, Sequence[Touch]],
+    journeys: Journeys,
+    members: np.ndarray,
+    touches: Touches,
     revenue: Mapping[int, tuple[float, str]],
     model: str,
     half_life: timedelta = DEFAULT_HALF_LIFE,
 ) -> list[Credit]:
-    """Credits per campaign step, most customers (then MQLs) first."""
-    attribution = Attribution(revenue, model, half_life)
-    for j in leads:
-        attribution.add(j, touches.get(j.lead.id, ()))
-    return attribution.credits()
+    """Credits per campaign step for the conversions of ``members`` (rows), most customers (then
+    MQLs) first; ``revenue``: the customer deal by lead row. All conversions of a stage at once:
+    each touch's share of its conversion is worked out from its place among the lead's touches
+    before the conversion (they are in time order, lead by lead)."""
+    if model not in MODELS:
+        raise ValueError(f"attribution model must be one of {', '.join(MODELS)}, not {model!r}")
+    size = len(journeys)
+    chosen = np.zeros(size, dtype=bool)
+    chosen[members] = True
+    credited = (touches.step >= 0) & chosen[touches.lead]
+    amounts = np.zeros(size)
+    currencies = sorted({currency for _, currency in revenue.values()})
+    currency_of = np.full(size, -1, dtype=np.int64)
+    for row, (amount, currency) in revenue.items():
+        amounts[row], currency_of[row] = amount, currencies.index(currency)
+    steps = len(touches.steps.texts)
+    totals: dict[str, np.ndarray] = {}
+    earned = np.zeros((len(currencies), steps + 1))  # the last column: (no touch)
+    earning = np.zeros((len(currencies), steps + 1), dtype=bool)  # a customer with revenue credited it
+    touched_steps = np.zeros(steps, dtype=bool)
+    for stage, rank in _CONVERSION_RANKS:
+        converted = journeys.arrivals[:, rank]
+        when = converted[touches.lead]
+        picked = np.flatnonzero(credited & (when != NEVER) & (touches.at <= when))
+        lead = touches.lead[picked]
+        share = conversion_shares(lead, touches.at[picked], converted[lead], model, half_life)
+        step = touches.step[picked]
+        touched_steps[step] = True
+        counted = np.bincount(step, weights=share, minlength=steps)
+        had_touch = np.zeros(size, dtype=bool)
+        had_touch[lead] = True
+        untouched = chosen & (converted != NEVER) & ~had_touch
+        totals[stage] = np.r_[counted, np.count_nonzero(untouched)]
+        if stage == "customer":
+            for code in range(len(currencies)):
+                own = currency_of[lead] == code
+                earned[code, :steps] = np.bincount(
+                    step[own], weights=share[own] * amounts[lead[own]], minlength=steps
+                )
+                earning[code, step[own]] = True
+                paying = untouched & (currency_of == code)
+                earned[code, steps] = amounts[paying].sum()
+                earning[code, steps] = paying.any()
+    credits = []
+    for code in [*np.flatnonzero(touched_steps), steps]:
+        if code == steps and not any(totals[stage][steps] for stage, _ in _CONVERSION_RANKS):
+            continue
+        campaign, step_id = NO_TOUCH if code == steps else touches.step_of(int(code))
+        credit = Credit(
+            campaign,
+            step_id,
+            float(totals["mql"][code]),
+            float(totals["sql"][code]),
+            float(totals["customer"][code]),
+        )
+        for index, currency in enumerate(currencies):
+            if earning[index, code]:
+                credit.revenue[currency] = float(earned[index, code])
+        credits.append(credit)
+    # Not rounded: rounded shares would no longer add up to the number of conversions.
+    return sorted(credits, key=lambda c: (-c.customers, -c.mqls, c.campaign, c.step))
 
 
-class Attribution:
-    """The credits taken one lead at a time (in the cohort's order, so the sums come out the same
-    however the touches were read), so a million leads' touches are never held at once."""
-
-    def __init__(
-        self, revenue: Mapping[int, tuple[float, str]], model: str, half_life: timedelta = DEFAULT_HALF_LIFE
-    ) -> None:
-        self.revenue, self.model, self.half_life = revenue, model, half_life
-        self._credits: dict[tuple[str, str], Credit] = {}
-
-    def add(self, j: Journey, touches: Sequence[Touch]) -> None:
-        credits, revenue = self._credits, self.revenue
-        # Each credited touch's instant and campaign step (what credited() checks, inline: a
-        # million leads touch some ten million times).
-        own = [
-            (t.at, (t.campaign, t.step))
-            for t in touches
-            if t.kind != "sent" and t.campaign is not None and t.step is not None
-        ]
-        arrivals = j.arrivals
-        for stage, rank in _CONVERSION_RANKS:
-            converted = arrivals[rank]
-            if converted is None:
-                continue
-            before = [touch for touch in own if touch[0] <= converted]
-            shares: dict[tuple[str, str], float] = defaultdict(float)
-            for (_, key), weight in zip(
-                before, weights([at for at, _ in before], converted, self.model, self.half_life), strict=True
-            ):
-                shares[key] += weight
-            if not before:
-                shares[NO_TOUCH] = 1.0
-            for key, weight in shares.items():
-                credit = credits.get(key)
-                if credit is None:
-                    credit = credits[key] = Credit(*key)
-                if stage == "mql":
-                    credit.mqls += weight
-                elif stage == "sql":
-                    credit.sqls += weight
-                else:
-                    credit.customers += weight
-                    if j.lead.id in revenue:
-                        amount, currency = revenue[j.lead.id]
-                        credit.revenue[currency] = credit.revenue.get(currency, 0.0) + weight * amount
-
-    def credits(self) -> list[Credit]:
-        # Not rounded: rounded shares would no longer add up to the number of conversions.
-        return sorted(self._credits.values(), key=lambda c: (-c.customers, -c.mqls, c.campaign, c.step))
+def conversion_shares(
+    lead: np.ndarray, at: np.ndarray, converted: np.ndarray, model: str, half_life: timedelta
+) -> np.ndarray:
+    """Each touch's share of its lead's conversion (``lead`` grouped, touches in time order)."""
+    if len(lead) == 0:
+        return np.zeros(0)
+    starts = np.flatnonzero(np.r_[True, lead[1:] != lead[:-1]])
+    counts = np.diff(np.r_[starts, len(lead)])
+    n = np.repeat(counts, counts)
+    position = np.arange(len(lead)) - np.repeat(starts, counts)
+    found: np.ndarray
+    if model == "first":
+        found = (position == 0).astype(np.float64)
+    elif model == "last":
+        found = (position == n - 1).astype(np.float64)
+    elif model == "linear":
+        found = 1.0 / n
+    elif model == "u_shaped":
+        ends = (position == 0) | (position == n - 1)
+        middle = 0.2 / np.maximum(n - 2, 1)
+        found = np.where(n <= 2, 1.0 / n, np.where(ends, 0.4, middle))
+    else:
+        raw = 0.5 ** ((converted - at) / (half_life // timedelta(microseconds=1)))
+        found = raw / np.repeat(np.add.reduceat(raw, starts), counts)
+    return found
 
 
 def by_campaign(credits: Sequence[Credit]) -> dict[str, Credit]:

@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from nurture.reports.rows import FUNNEL, SIDE_STAGES, StageChange
+import numpy as np
 
-STAGES = ("subscriber", *FUNNEL, *SIDE_STAGES)
+from nurture.reports.instants import micros
+from nurture.reports.journeys import STAGES, stage_code
+from nurture.reports.rows import StageChange
 
 
 @dataclass(frozen=True)
@@ -52,17 +54,49 @@ Moves = tuple[Counter[tuple[date, str]], Counter[tuple[date, str]]]
 
 
 def stage_moves(changes: Iterable[StageChange], until: datetime, every: str) -> Moves:
-    """The moves before ``until`` counted per period and stage (the database counts the same in
-    :func:`nurture.reports.queries.stage_moves`)."""
+    """The moves before ``until`` counted per period and stage (plain rows)."""
+    listed = list(changes)
+    return counted_moves(
+        np.array([stage_code(c.from_stage) for c in listed], dtype=np.int64),
+        np.array([stage_code(c.to_stage) for c in listed], dtype=np.int64),
+        np.array([micros(c.at) for c in listed], dtype=np.int64),
+        until,
+        every,
+    )
+
+
+_EPOCH_DAY = date(1970, 1, 1)
+_DAY_US = 86_400_000_000
+_DENSE = 10_000_000  # (day, stage) keys counted in an array; beyond, by sorting
+
+
+def counted_moves(
+    from_stage: np.ndarray, to_stage: np.ndarray, at: np.ndarray, until: datetime, every: str
+) -> Moves:
+    """:func:`stage_moves` of changes as columns (stage codes, -1 for none; µs instants): each
+    change's period worked out for all at once, the moves counted per period and stage."""
+    if every not in ("week", "month"):
+        raise ValueError(f"every must be week or month, not {every!r}")
+    before = at < micros(until)
+    day = np.floor_divide(at[before], _DAY_US)
+    if every == "week":
+        start = day - (day + 3) % 7  # 1970-01-01 was a Thursday; weeks start on Monday
+    else:
+        start = day.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
     inflow: Counter[tuple[date, str]] = Counter()
     outflow: Counter[tuple[date, str]] = Counter()
-    for change in changes:
-        if change.at >= until:
-            continue
-        start = period_start(change.at, every)
-        inflow[(start, change.to_stage)] += 1
-        if change.from_stage:
-            outflow[(start, change.from_stage)] += 1
+    first = int(start.min()) if len(start) else 0
+    for counter, stage in ((inflow, to_stage[before]), (outflow, from_stage[before])):
+        known = stage >= 0
+        keys = (start[known] - first) * len(STAGES) + stage[known]
+        if len(keys) and int(keys.max()) < _DENSE:  # the usual span of days: counted in one pass
+            counts = np.bincount(keys)
+            found, counted = np.flatnonzero(counts), counts[counts > 0]
+        else:  # a history spread over centuries (hand-written instants): counted by sorting
+            found, counted = np.unique(keys, return_counts=True)
+        for key, count in zip(found.tolist(), counted.tolist(), strict=True):
+            period, code = divmod(key, len(STAGES))
+            counter[(_EPOCH_DAY + timedelta(days=first + period), STAGES[code])] += count
     return inflow, outflow
 
 

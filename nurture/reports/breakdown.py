@@ -9,14 +9,15 @@ entered) or any custom attribute (``attributes.NAME`` or ``NAME``). Leads withou
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from nurture.reports.clocks import RepHours
+import numpy as np
+
+from nurture.reports.clocks import WorkingClock
 from nurture.reports.cohort import Waterfall, waterfall
-from nurture.reports.journeys import Journey
-from nurture.reports.rows import Enrollment, Handoff
+from nurture.reports.handoffs import Handoffs
+from nurture.reports.journeys import Journeys
+from nurture.reports.lead_facts import LeadFacts
 from nurture.reports.velocity import Velocity, velocity
 
 NONE = "(none)"
@@ -30,47 +31,32 @@ class Group:
 
 
 def dimension(
-    by: str, enrollments: Sequence[Enrollment], owners: Mapping[int, str | None] | None = None
-) -> Callable[[Journey], str]:
-    """The function that reads a lead's value of the dimension ``by`` (``owners``: each lead's
-    owner at the moment the breakdown is for, else the lead row's)."""
+    by: str, leads: int, facts: LeadFacts, owners: tuple[np.ndarray, list[str]] | None = None
+) -> list[str]:
+    """Each lead row's value of the dimension ``by`` (``owners``: each lead's owner at the moment
+    the breakdown is for, as :func:`nurture.reports.owners.owners_at` gives them)."""
     if by == "owner" and owners is not None:
-        return lambda j: str(owners.get(j.lead.id, j.lead.owner) or NONE)
-    if by in ("country", "industry", "owner"):
-        return lambda j: str(getattr(j.lead, by) or NONE)
+        codes, names = owners
+        return [NONE if code < 0 else names[code] for code in codes.tolist()]
     if by == "campaign":
-        first: dict[int, Enrollment] = {}
-        for e in enrollments:
-            if e.lead_id not in first or e.entered_at < first[e.lead_id].entered_at:
-                first[e.lead_id] = e
-        return lambda j: first[j.lead.id].campaign if j.lead.id in first else NONE
-    name = by.removeprefix("attributes.")
-
-    def attribute(j: Journey) -> str:
-        value = j.lead.attributes.get(name)
-        return NONE if value is None or value == "" else str(value)
-
-    return attribute
+        first = facts.first_campaigns()
+        return [first.get(row, NONE) for row in range(leads)]
+    values = facts.values(by if by in ("country", "industry", "owner") else by.removeprefix("attributes."))
+    return [NONE if value is None or value == "" else str(value) for value in values]
 
 
 def breakdown(
-    leads: Sequence[Journey],
-    key: Callable[[Journey], str],
-    handoffs: Sequence[Handoff],
-    hours: RepHours,
+    journeys: Journeys, members: np.ndarray, values: list[str], handoffs: Handoffs, clock: WorkingClock
 ) -> list[Group]:
-    groups: Mapping[str, list[Journey]] = defaultdict(list)
-    group_of: dict[int, str] = {}
-    for j in leads:
-        value = group_of[j.lead.id] = key(j)
-        groups[value].append(j)
-    # Each group's velocity reads its own leads' handoffs only (in id order, as read): with
-    # thousands of groups, handing every group all handoffs would cost groups x handoffs.
-    own: Mapping[str, list[Handoff]] = defaultdict(list)
-    for h in handoffs:
-        if (group := group_of.get(h.lead_id)) is not None:
-            own[group].append(h)
+    """The waterfall and velocity of each group of ``members`` (rows) by its ``values`` (by row),
+    largest group first."""
+    names = sorted({values[row] for row in members.tolist()})
+    index = {name: code for code, name in enumerate(names)}
+    group_of = np.array([index[values[row]] for row in members.tolist()], dtype=np.int64)
+    order = np.argsort(group_of, kind="stable")
+    starts = np.searchsorted(group_of[order], np.arange(len(names) + 1))
+    groups = [(names[code], members[order[starts[code] : starts[code + 1]]]) for code in range(len(names))]
     return [
-        Group(value, waterfall(members), velocity(members, own.get(value, []), hours))
-        for value, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+        Group(value, waterfall(journeys, rows), velocity(journeys, rows, handoffs, clock))
+        for value, rows in sorted(groups, key=lambda item: (-len(item[1]), item[0]))
     ]

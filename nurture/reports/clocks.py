@@ -131,8 +131,7 @@ class _WorkingLine:
 
     @classmethod
     def build(cls, first: int, last: int, intervals: list[tuple[int, int]]) -> _WorkingLine:
-        # why: everyday commands (nurture leads) load this module through the report; numpy
-        # loads only when a column of handoffs is counted
+        # why: numpy loads only when a column of handoffs is counted, not for everyday commands
         import numpy as np
 
         # The span's first instant is a breakpoint of its own, so every instant asked has one at

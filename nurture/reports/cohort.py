@@ -11,18 +11,15 @@ the lead was recorded at, to its first arrival at this stage (leads that skipped
 
 from __future__ import annotations
 
-import itertools
-from array import array
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from nurture.reports.journeys import Journey
-from nurture.reports.rows import FUNNEL, FUNNEL_RANK, Handoff
+import numpy as np
+
+from nurture.reports.handoffs import Handoffs
+from nurture.reports.instants import NEVER
+from nurture.reports.journeys import DISQUALIFIED, FUNNEL_CODES, RANK_OF_CODE, RECYCLED, STAGE_CODE, Journeys
+from nurture.reports.rows import FUNNEL
 from nurture.reports.stats import median, percentile, rounded, share
-
-_DAY = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -49,58 +46,46 @@ class Waterfall:
         return worst.stage if worst is not None and worst.lost else None
 
 
-def waterfall(leads: Sequence[Journey]) -> Waterfall:
+def waterfall(journeys: Journeys, members: np.ndarray | None = None) -> Waterfall:
     """Per stage of the funnel: reached, rate, median and 90th percentile days, still open, skipped.
 
-    One pass over the leads, each counted into every stage it reached (a breakdown calls this once
-    per group, so a pass per stage would read every lead six times); the days are kept as plain
-    doubles. A stage's days run from the first arrival at the latest earlier stage the lead was
-    recorded at (no later than this one) to its first arrival here."""
+    ``members``: the rows of the leads to count (all when None). All leads at once, stage by stage.
+    A stage's days run from the first arrival at the latest earlier stage the lead was recorded at
+    (no later than this one) to its first arrival here."""
+    rows = np.arange(len(journeys)) if members is None else members
     size = len(FUNNEL)
-    tops, still_open, skipped, lost = [0] * size, [0] * size, [0] * size, [0] * size
-    days = [array("d") for _ in FUNNEL]
-    for j in leads:
-        top = j.top
-        if top < 0:
-            continue
-        tops[top] += 1
-        first_at, now_at = j.first_at, j.stage
-        now_rank = FUNNEL_RANK.get(now_at, -1)
-        if 0 <= now_rank <= top:  # at a stage of the funnel it reached (not recycled, say)
-            still_open[now_rank] += 1
-        recorded: list[datetime] = []  # the arrivals at the earlier stages the lead was recorded at
-        for rank in range(top + 1):
-            arrived = first_at.get(FUNNEL[rank])
-            if arrived is None:
-                skipped[rank] += 1
-                continue
-            latest = None  # the latest earlier arrival, no later than this one
-            for at in recorded:
-                if at <= arrived and (latest is None or at > latest):
-                    latest = at
-            if latest is not None:
-                days[rank].append((arrived - latest).total_seconds() / _DAY)
-            recorded.append(arrived)
-        if top < size - 1 and now_at != FUNNEL[top]:
-            lost[top] += 1  # reached this stage, not the next one, and no longer here
-    reached = list(itertools.accumulate(reversed(tops)))[::-1]  # at this stage or a later one
+    top = journeys.top[rows].astype(np.int64)
+    funnel = journeys.first_at[rows][:, FUNNEL_CODES]
+    spent_at = journeys.stage_days[rows]
+    now_rank = RANK_OF_CODE[journeys.stage[rows].astype(np.int64)].astype(np.int64)
+    in_funnel = top >= 0
+    tops = np.bincount(top[in_funnel], minlength=size)
+    still_open = np.bincount(now_rank[in_funnel & (now_rank >= 0) & (now_rank <= top)], minlength=size)
+    stopped = in_funnel & (top < size - 1) & (now_rank != top)  # reached this stage, not the next, gone
+    lost = np.bincount(top[stopped], minlength=size)
+    reached = np.cumsum(tops[::-1])[::-1]  # at this stage or a later one
     stages: list[StageFigures] = []
-    previous = len(leads)
+    previous = len(rows)
     for rank, stage in enumerate(FUNNEL):
+        arrived = funnel[:, rank]
+        passed = top >= rank
+        skipped = int(np.count_nonzero(passed & (arrived == NEVER)))
+        spent = spent_at[:, rank]
+        spent = spent[~np.isnan(spent)]
         stages.append(
             StageFigures(
                 stage=stage,
-                reached=reached[rank],
-                rate=rounded(share(reached[rank], previous), 4),
-                median_days=rounded(median(days[rank])),
-                p90_days=rounded(percentile(days[rank], 0.9)),
-                still_open=still_open[rank],
-                skipped=skipped[rank],
-                lost=lost[rank],
+                reached=int(reached[rank]),
+                rate=rounded(share(int(reached[rank]), previous), 4),
+                median_days=rounded(median(spent)),
+                p90_days=rounded(percentile(spent, 0.9)),
+                still_open=int(still_open[rank]),
+                skipped=skipped,
+                lost=int(lost[rank]),
             )
         )
-        previous = reached[rank]
-    return Waterfall(len(leads), stages)
+        previous = int(reached[rank])
+    return Waterfall(len(rows), stages)
 
 
 @dataclass
@@ -126,25 +111,27 @@ class Flows:
     disqualified: int = 0
 
 
-def flows(leads: Sequence[Journey], handoffs: Sequence[Handoff]) -> Flows:
-    by_lead: dict[int, list[Handoff]] = {}
-    for handoff in handoffs:
-        by_lead.setdefault(handoff.lead_id, []).append(handoff)
+def flows(journeys: Journeys, members: np.ndarray, handoffs: Handoffs) -> Flows:
+    """What became of the MQLs among ``members`` (rows of ``journeys``)."""
+    statuses = handoffs.statuses_per_lead(len(journeys))[members]
+    had = handoffs.status_bit
+    has_handoff = statuses != 0
+    mqls = journeys.first_at[members, STAGE_CODE["mql"]] != NEVER
+    mqls |= has_handoff
+    top = journeys.top[members]
     figures = Flows()
-    reasons: Counter[str] = Counter()
-    for j in leads:
-        own = by_lead.get(j.lead.id, [])
-        if not (j.recorded("mql") or own):
-            continue
-        figures.mqls += 1
-        statuses = {h.status for h in own}
-        figures.accepted += bool(statuses & {"accepted", "converted"}) or j.top >= FUNNEL.index("sal")
-        figures.rejected += "rejected" in statuses
-        reasons.update({(h.reason or "(none)") for h in own if h.status == "rejected"})
-        figures.breached += bool(statuses & {"reassigned", "escalated"})
-        figures.waiting += "pending" in statuses
-        figures.recycled += "recycled" in j.first_at
-        figures.requalified += j.requalified
-        figures.disqualified += "disqualified" in j.first_at
-    figures.rejected_by_reason = dict(reasons.most_common())
+    figures.mqls = int(np.count_nonzero(mqls))
+    accepted = (statuses & (had("accepted") | had("converted"))) != 0
+    figures.accepted = int(np.count_nonzero(mqls & (accepted | (top >= FUNNEL.index("sal")))))
+    figures.rejected = int(np.count_nonzero(mqls & ((statuses & had("rejected")) != 0)))
+    figures.breached = int(
+        np.count_nonzero(mqls & ((statuses & (had("reassigned") | had("escalated"))) != 0))
+    )
+    figures.waiting = int(np.count_nonzero(mqls & ((statuses & had("pending")) != 0)))
+    figures.recycled = int(np.count_nonzero(mqls & (journeys.first_at[members, RECYCLED] != NEVER)))
+    figures.requalified = int(np.count_nonzero(mqls & journeys.requalified[members]))
+    figures.disqualified = int(np.count_nonzero(mqls & (journeys.first_at[members, DISQUALIFIED] != NEVER)))
+    chosen = np.zeros(len(journeys), dtype=bool)
+    chosen[members[mqls]] = True
+    figures.rejected_by_reason = handoffs.rejected_by_reason(chosen)
     return figures

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, func, or_, select
 
 from nurture.definitions import Program
-from nurture.reports.cohort import waterfall
-from nurture.reports.journeys import journeys
-from nurture.reports.owners import owners_at
-from nurture.reports.queries import read_stages
-from nurture.reports.report import program_facts
-from nurture.reports.stuck import StuckLead, stage_limits, stuck_leads
 from nurture.store import bulk
 from nurture.store.schema import enrollments, leads, stage_changes
+
+if TYPE_CHECKING:
+    from nurture.reports.stuck import StuckLead
 
 
 @dataclass(frozen=True)
@@ -82,14 +80,20 @@ def list_leads(
         )  # fmt: skip
     stuck: dict[str, StuckLead] = {}
     if stale:
-        history = read_stages(conn, now)
-        everyone = journeys(history)
+        # why: the stuck leads' figures are numpy columns; only --stale loads them
+        from nurture.reports.cohort import waterfall
+        from nurture.reports.owners import owners_at
+        from nurture.reports.queries import read_stages
+        from nurture.reports.report import program_facts
+        from nurture.reports.stuck import stage_limits, stuck_leads
+
+        everyone, handoffs, lead_facts = read_stages(conn, now)
         facts = program_facts(program)
         limits = stage_limits(facts.stale_after, waterfall(everyone))
-        owners = owners_at(history.leads, history.handoffs, now, facts.sales_teams)
+        owners = owners_at(len(everyone), handoffs, lead_facts, now, facts.sales_teams)
         stuck = {
             s.email: s
-            for s in stuck_leads(everyone, limits, now, owners)
+            for s in stuck_leads(everyone, limits, now, lead_facts, owners)
             if (not stage or s.stage == stage) and (not owner or s.owner == owner)
         }
     found = []

@@ -15,8 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from nurture.reports.attribution import Credit
-from nurture.reports.journeys import Journey
+from nurture.reports.journeys import CUSTOMER, OPPORTUNITY, Journeys
 from nurture.reports.rows import Cost
 from nurture.reports.stats import rounded, share
 
@@ -25,7 +27,7 @@ DEFAULT_CURRENCY = "EUR"
 
 @dataclass(frozen=True)
 class Deal:
-    lead_id: int
+    lead: int  # the lead's row in the journeys
     stage: str  # opportunity | customer
     amount: float
     currency: str
@@ -53,25 +55,26 @@ class MoneyFigures:
     campaigns: list[CampaignMoney] = field(default_factory=list)
 
 
-def deals(leads: Sequence[Journey]) -> list[Deal]:
-    """Each lead's latest recorded amount at ``customer``, else at ``opportunity``."""
+def deals(journeys: Journeys, members: np.ndarray) -> list[Deal]:
+    """Each member's latest recorded amount at ``customer``, else at ``opportunity``, by the stage
+    it is at now."""
     found = []
-    for j in leads:
-        deal = (
-            j.customer_deal
-            if j.stage == "customer"
-            else j.opportunity_deal
-            if j.stage == "opportunity"
-            else None
-        )
-        if deal is not None:
-            amount, currency = deal
-            found.append(Deal(j.lead.id, j.stage, amount, currency or DEFAULT_CURRENCY))
-    return found
+    stages = journeys.stage
+    for row, held in ((CUSTOMER, journeys.customer_deals), (OPPORTUNITY, journeys.opportunity_deals)):
+        chosen = [lead for lead in held if stages[lead] == row]
+        if not chosen:
+            continue
+        inside = np.isin(np.array(chosen, dtype=np.int64), members)
+        stage = "customer" if row == CUSTOMER else "opportunity"
+        for lead, keep in zip(chosen, inside, strict=True):
+            if keep:
+                amount, currency = held[lead]
+                found.append(Deal(lead, stage, amount, currency or DEFAULT_CURRENCY))
+    return sorted(found, key=lambda deal: deal.lead)
 
 
 def revenue_by_lead(found: Sequence[Deal]) -> dict[int, tuple[float, str]]:
-    return {d.lead_id: (d.amount, d.currency) for d in found if d.stage == "customer"}
+    return {d.lead: (d.amount, d.currency) for d in found if d.stage == "customer"}
 
 
 def costs_in_period(

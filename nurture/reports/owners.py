@@ -11,46 +11,46 @@ import, say), since no recorded change contradicts it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 
+import numpy as np
+
 from nurture.definitions import SalesTeam
-from nurture.reports.rows import Handoff, Lead
-from nurture.sales.handoffs import handoff_holder
-
-
-def holder(handoff: Handoff, teams: Mapping[str, SalesTeam]) -> str:
-    """Who held ``handoff``, named as the lead's owner is: the rep, else the team manager's owner
-    id (``manager.id``, else ``manager:<team>``)."""
-    return handoff_holder(handoff.rep_id, handoff.team_key, teams)
+from nurture.reports.handoffs import Handoffs
+from nurture.reports.instants import NEVER, micros
+from nurture.reports.lead_facts import LeadFacts
 
 
 def owners_at(
-    leads: Mapping[int, Lead],
-    handoffs: Iterable[Handoff],
+    leads: int,
+    handoffs: Handoffs,
+    facts: LeadFacts,
     at: datetime,
     teams: Mapping[str, SalesTeam] | None = None,
-) -> dict[int, str | None]:
-    """Each lead's owner at ``at``; ``handoffs`` may leave out those assigned after it.
-    ``teams`` (the program's sales teams) name the manager holding an escalated lead."""
-    latest: dict[int, Handoff] = {}
-    for handoff in handoffs:
-        if handoff.assigned_at > at:
-            continue
-        held = latest.get(handoff.lead_id)
-        if held is None or (handoff.assigned_at, handoff.id) >= (held.assigned_at, held.id):
-            latest[handoff.lead_id] = handoff
-    found: dict[int, str | None] = {}
-    for lead_id, lead in leads.items():
-        last = latest.get(lead_id)
-        if last is None and not lead.handed_over:
-            found[lead_id] = lead.owner
-            continue
-        rejected = (
-            last is not None
-            and last.status == "rejected"
-            and last.responded_at is not None
-            and last.responded_at <= at
-        )
-        found[lead_id] = None if last is None or rejected else holder(last, teams or {})
-    return found
+) -> tuple[np.ndarray, list[str]]:
+    """Each lead row's owner at ``at``, as codes (-1: nobody) into the returned names; ``handoffs``
+    may leave out those assigned after it. ``teams`` (the program's sales teams) name the manager
+    holding an escalated lead."""
+    holder, names = handoffs.holders(teams or {})
+    when = micros(at)
+    held = np.flatnonzero((handoffs.assigned <= when) & (handoffs.lead >= 0))
+    held = held[np.lexsort((handoffs.id[held], handoffs.assigned[held], handoffs.lead[held]))]
+    lead_rows = handoffs.lead[held]
+    last = held[np.r_[lead_rows[1:] != lead_rows[:-1], True]] if len(held) else held
+    rejected = (
+        handoffs.is_status("rejected")[last]
+        & (handoffs.responded[last] != NEVER)
+        & (handoffs.responded[last] <= when)
+    )
+    found = np.full(leads, -1, dtype=np.int32)
+    found[handoffs.lead[last]] = np.where(rejected, -1, holder[last])
+    codes = {name: code for code, name in enumerate(names)}
+    named = list(names)
+    for row, owner in facts.unhanded_owners().items():
+        code = codes.get(owner)
+        if code is None:
+            code = codes[owner] = len(named)
+            named.append(owner)
+        found[row] = code
+    return found, named

@@ -7,106 +7,152 @@ Changes, handoffs, events and sends after ``now`` are left out, so a report pinn
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
-from datetime import date, datetime
-from operator import attrgetter, itemgetter
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, and_, func, select
 
-from nurture.reports.balance import Moves
-from nurture.reports.campaigns import StepFigures
-from nurture.reports.journeys import Journey, journey
-from nurture.reports.rows import Enrollment, Handoff, History, Lead, StageChange, Touch
+from nurture.reports.balance import Moves, counted_moves
+from nurture.reports.campaigns import Entries, StepFigures
+from nurture.reports.handoffs import Handoffs, Vocabulary
+from nurture.reports.instants import NEVER, micros
+from nurture.reports.journeys import STAGES, Changes, Deals, Journeys, build_journeys, stage_code
+from nurture.reports.lead_facts import LeadFacts, attribute_text
+from nurture.reports.recorded import Recorded
+from nurture.reports.rows import StageChange
+from nurture.reports.touch_columns import STEP_SEPARATOR, Touches, step_key
 from nurture.store import bulk
+from nurture.store.columns import NO_INSTANT, read_columns
 from nurture.store.schema import CAMPAIGN_MAIL, events, messages
 
+# A stage's code (its place in STAGES), worked out by the database for every row; -1: none.
+_STAGE_CASE = (
+    "CASE {column} " + " ".join(f"WHEN '{s}' THEN {code}" for code, s in enumerate(STAGES)) + " ELSE -1 END"
+)
 
-def read_history(conn: Connection, now: datetime) -> History:
-    """Leads with their journeys, handoffs and enrollments recorded up to ``now``. The stage changes
-    are read lead by lead into the journeys and let go (:func:`stage_moves` counts them for the
-    balance, :func:`read_changes` reads them for experiments); the touches are read lead by lead
-    while the report is made (:func:`touches_by_lead`): neither is ever held all at once."""
-    leads = _leads(conn, now)
-    return History(
-        leads=leads,
-        changes={},
-        handoffs=_handoffs(conn, now),
-        enrollments=_enrollments(conn, now),
-        touches={},
-        touch_stream=touches_by_lead(conn, now),
-        journeys=_journeys(conn, leads, now),
+
+def _stage_of(column: str) -> str:
+    return _STAGE_CASE.format(column=column)
+
+
+def read_recorded(
+    conn: Connection,
+    now: datetime,
+    until: datetime,
+    every: str,
+    since: datetime | None,
+    period_end: datetime | None,
+    known_steps: Iterable[tuple[str, str]] = (),
+) -> Recorded:
+    """Everything the figures read, recorded up to ``now``: ``until`` ends the balance's moves,
+    ``since`` and ``period_end`` bound the enrollments counted. Read as columns (the stage changes,
+    handoffs and touches of a million leads never become objects)."""
+    journeys, moves = read_journeys(conn, now, until, every)
+    return Recorded(
+        journeys=journeys,
+        handoffs=read_handoffs(conn, now, journeys),
+        touches=placed(read_touches(conn, now, known_steps), journeys),
+        moves=moves,
+        entered=campaign_entries(conn, now, since, period_end),
+        facts=DatabaseFacts(conn, journeys.lead_id, now),
     )
 
 
-def read_stages(conn: Connection, now: datetime) -> History:
-    """Only leads with their journeys, and handoffs (enough for stuck leads, with the owner each
-    had at ``now``)."""
-    leads = _leads(conn, now)
-    return History(
-        leads=leads,
-        changes={},
-        handoffs=_handoffs(conn, now),
-        enrollments=[],
-        touches={},
-        journeys=_journeys(conn, leads, now),
+def read_stages(conn: Connection, now: datetime) -> tuple[Journeys, Handoffs, LeadFacts]:
+    """Only the journeys and handoffs, with the leads' facts (enough for stuck leads, with the
+    owner each had at ``now``)."""
+    journeys, _ = read_journeys(conn, now, now, "month")
+    return journeys, read_handoffs(conn, now, journeys), DatabaseFacts(conn, journeys.lead_id, now)
+
+
+def read_journeys(conn: Connection, now: datetime, until: datetime, every: str) -> tuple[Journeys, Moves]:
+    """Every lead's journey, and the stage balance's moves: the stage changes are read once, as
+    columns, for both (moves of leads created after ``now`` count in the balance only)."""
+    leads = read_columns(
+        conn,
+        f"SELECT id, created_at, {_stage_of('lifecycle_stage')} AS stage FROM leads "  # noqa: S608 - fixed texts
+        "WHERE created_at <= :now ORDER BY id",
+        {"id": "int", "created_at": "instant", "stage": "int"},
+        {"now": now},
+        chunk_key="id",
     )
+    changes = read_columns(
+        conn,
+        f"SELECT lead_id, {_stage_of('from_stage')} AS from_stage, {_stage_of('to_stage')} AS to_stage, at "  # noqa: S608
+        "FROM stage_changes WHERE at <= :now ORDER BY lead_id, at, id",
+        {"lead_id": "int", "from_stage": "int", "to_stage": "int", "at": "instant"},
+        {"now": now},
+        chunk_key="lead_id",
+    )
+    lead_id = leads["id"]
+    moves = counted_moves(changes["from_stage"], changes["to_stage"], changes["at"], until, every)
+    rows = _rows_of(lead_id, changes["lead_id"])
+    known = rows >= 0
+    found = Changes(
+        rows[known], changes["from_stage"][known], changes["to_stage"][known], changes["at"][known]
+    )
+    del changes
+    # One pass over the table in its own order (on SQLite "+" keeps the indexes out: through
+    # them, each of a few hundred thousand deals cost a lookup of its row), put in lead and time
+    # order here: the latest amount of a lead is the one kept.
+    plus = "+" if conn.dialect.name == "sqlite" else ""
+    recorded = sorted(
+        _rows(
+            conn,
+            "SELECT lead_id, to_stage, amount, currency, at, id FROM stage_changes "  # noqa: S608 - fixed texts
+            f"WHERE amount IS NOT NULL AND {plus}to_stage IN ('opportunity', 'customer') "
+            f"AND {plus}at <= :now",
+            now,
+        ),
+        key=_deal_order,
+    )
+    deal_rows = _rows_of(lead_id, np.array([r[0] for r in recorded], dtype=np.int64)).tolist()
+    kept = [(row, r) for row, r in zip(deal_rows, recorded, strict=True) if row >= 0]
+    deals = Deals(
+        [row for row, _ in kept],
+        [stage_code(r[1]) for _, r in kept],
+        [r[2] for _, r in kept],
+        [r[3] and _intern(r[3]) for _, r in kept],
+    )
+    return build_journeys(lead_id, leads["created_at"], leads["stage"], found, deals), moves
+
+
+def _deal_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    lead_id, _, _, _, at, id_ = row
+    return (lead_id, at, id_)  # stored instants compare as they sort (UTC text, or timestamptz)
+
+
+def _rows_of(lead_id: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The rows (in ascending ``lead_id``) of the ``wanted`` ids; -1 for ids not among them."""
+    if len(lead_id) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    rows = np.minimum(np.searchsorted(lead_id, wanted), len(lead_id) - 1)
+    return np.where(lead_id[rows] == wanted, rows, -1)
 
 
 def read_changes(conn: Connection, now: datetime) -> dict[int, list[StageChange]]:
-    """Every lead's stage changes up to ``now``, in time order."""
+    """Every lead's stage changes up to ``now``, in time order (the experiments' outcomes)."""
     found: dict[int, list[StageChange]] = defaultdict(list)
-    for change in _changes(conn, now):
-        found[change.lead_id].append(change)
-    return dict(found)
-
-
-def _journeys(conn: Connection, leads: Mapping[int, Lead], now: datetime) -> list[Journey]:
-    """Each lead's journey (``leads`` in ascending id order), built as its stage changes arrive."""
-    found = []
-    changes = itertools.groupby(_passing_changes(conn, now), key=itemgetter(0))  # by lead_id
-    pending = next(changes, None)
-    for lead_id, lead in leads.items():
-        while pending is not None and pending[0] < lead_id:  # a lead created after ``now``
-            pending = next(changes, None)
-        if pending is not None and pending[0] == lead_id:
-            found.append(journey(lead, pending[1]))
-            pending = next(changes, None)
-        else:
-            found.append(journey(lead, ()))
-    return found
-
-
-# The start (UTC) of the week (Monday) or month a stage change fell in, as the database computes it.
-_PERIOD = {
-    ("sqlite", "week"): "date(at, 'weekday 0', '-6 days')",
-    ("sqlite", "month"): "date(at, 'start of month')",
-    ("postgresql", "week"): "CAST(date_trunc('week', at AT TIME ZONE 'UTC') AS DATE)",
-    ("postgresql", "month"): "CAST(date_trunc('month', at AT TIME ZONE 'UTC') AS DATE)",
-}
-
-
-def stage_moves(conn: Connection, now: datetime, until: datetime, every: str) -> Moves:
-    """:func:`nurture.reports.balance.stage_moves` of every stage change up to ``now``, counted by
-    the database in one pass (a million leads move some ten million times)."""
-    inflow: Counter[tuple[date, str]] = Counter()
-    outflow: Counter[tuple[date, str]] = Counter()
-    period = _PERIOD[(conn.dialect.name, every)]
-    for start, old, new, count in _rows(
+    instant, intern = bulk.instant_reader(conn), _intern
+    for lead_id, old, new, at, reason, amount, currency in _rows(
         conn,
-        f"SELECT {period} AS period, from_stage, to_stage, COUNT(*) FROM stage_changes "  # noqa: S608 - fixed texts
-        "WHERE at <= :now AND at < :until GROUP BY period, from_stage, to_stage",
+        "SELECT lead_id, from_stage, to_stage, at, reason, amount, currency FROM stage_changes "
+        "WHERE at <= :now ORDER BY lead_id, at, id",
         now,
-        until=until,
     ):
-        day = date.fromisoformat(start) if isinstance(start, str) else start
-        inflow[(day, new)] += count
-        if old:
-            outflow[(day, old)] += count
-    return inflow, outflow
+        found[lead_id].append(
+            StageChange(
+                lead_id, old and intern(old), intern(new), instant(at), intern(reason), amount,
+                currency and intern(currency),
+            )
+        )  # fmt: skip
+    return dict(found)
 
 
 _BATCH = 10_000
@@ -138,161 +184,306 @@ def _rows(conn: Connection, sql: str, now: datetime, **instants: datetime) -> It
 _intern = sys.intern
 
 
-def _leads(conn: Connection, now: datetime) -> dict[int, Lead]:
-    found: dict[int, Lead] = {}
-    instant, intern, read_json = bulk.instant_reader(conn), _intern, bulk.read_json
-    for id_, email, created, stage, owner, country, industry, attributes, handed in _rows(
+def _coded(column: str, vocabulary: Vocabulary, params: dict[str, Any]) -> str:
+    """A CASE giving each text of ``column`` its code in ``vocabulary`` (-1: NULL), the texts
+    bound as parameters."""
+    if not vocabulary.texts:
+        return "-1"
+    branches = []
+    for code, text in enumerate(vocabulary.texts):
+        params[f"{column}_{code}"] = text
+        branches.append(f"WHEN :{column}_{code} THEN {code}")
+    return f"CASE {column} {' '.join(branches)} ELSE -1 END"
+
+
+def read_handoffs(conn: Connection, now: datetime, journeys: Journeys) -> Handoffs:
+    """The handoffs assigned up to ``now`` in id order; one answered after ``now`` is pending then.
+    The texts are coded by the database from the few there are, found by one grouped pass."""
+    texts = ("rep_id", "team_key", "status", "reason")
+    vocabularies = {column: Vocabulary() for column in texts}
+    for row in _rows(
         conn,
-        "SELECT id, email, created_at, lifecycle_stage, owner_rep_id, country, industry, attributes, "
-        "EXISTS (SELECT 1 FROM handoffs h WHERE h.lead_id = leads.id) FROM leads WHERE created_at <= :now "
-        "ORDER BY id",
+        f"SELECT {', '.join(texts)} FROM handoffs WHERE assigned_at <= :now GROUP BY {', '.join(texts)}",  # noqa: S608
         now,
     ):
-        found[id_] = Lead(
-            id_, email, instant(created), intern(stage), owner and intern(owner), country and intern(country),
-            industry and intern(industry), read_json(attributes) or {}, bool(handed),
-        )  # fmt: skip
-    return found
-
-
-_CHANGES = (
-    "SELECT lead_id, from_stage, to_stage, at, reason, amount, currency FROM stage_changes "
-    "WHERE at <= :now ORDER BY lead_id, at, id"
-)
-
-
-def _changes(conn: Connection, now: datetime) -> Iterator[StageChange]:
-    """The stage changes up to ``now``, lead by lead in time order, to be held."""
-    instant, intern = bulk.instant_reader(conn), _intern
-    for lead_id, old, new, at, reason, amount, currency in _rows(conn, _CHANGES, now):
-        yield StageChange(
-            lead_id, old and intern(old), intern(new), instant(at), intern(reason), amount,
-            currency and intern(currency),
-        )  # fmt: skip
-
-
-def _passing_changes(conn: Connection, now: datetime) -> Iterator[StageChange]:
-    """:func:`_changes` for journeys, which keep only the stages' names and deals' currencies
-    (interned) of the ten million moves of a million leads: the rest of each is let go, so it is
-    taken as read, and each is made as a plain tuple of the named type."""
-    instant, intern, make = bulk.instant_reader(conn), _intern, tuple.__new__
-    for lead_id, old, new, at, reason, amount, currency in _rows(conn, _CHANGES, now):
-        old, kept = old and intern(old), currency and intern(currency)  # currency: held with a deal
-        yield make(StageChange, (lead_id, old, intern(new), instant(at), reason, amount, kept))
-
-
-def _handoffs(conn: Connection, now: datetime) -> list[Handoff]:
-    found = []
-    instant, intern = bulk.instant_reader(conn), _intern
-    for id_, lead_id, rep_id, status, assigned, due, responded_at, reason, team_key in _rows(
+        for column, text in zip(texts, row, strict=True):
+            vocabularies[column].code(text)
+    for vocabulary in vocabularies.values():
+        vocabulary.texts.sort()
+        vocabulary.__init__(list(vocabulary.texts))  # type: ignore[misc]  # codes in text order
+    params: dict[str, Any] = {"now": now}
+    coded = ", ".join(f"{_coded(column, vocabularies[column], params)} AS {column}" for column in texts)
+    found = read_columns(
         conn,
-        "SELECT id, lead_id, rep_id, status, assigned_at, accept_due_at, responded_at, reason, team_key "
-        "FROM handoffs WHERE assigned_at <= :now ORDER BY id",
+        f"SELECT id, lead_id, {coded}, assigned_at, accept_due_at, responded_at FROM handoffs "  # noqa: S608
+        "WHERE assigned_at <= :now ORDER BY id",
+        {
+            "id": "int",
+            "lead_id": "int",
+            "rep_id": "int",
+            "team_key": "int",
+            "status": "int",
+            "reason": "int",
+            "assigned_at": "instant",
+            "accept_due_at": "instant",
+            "responded_at": "instant",
+        },
+        params,
+        chunk_key="id",
+    )
+    due, responded, status = found["accept_due_at"], found["responded_at"], found["status"]
+    due[due == NO_INSTANT] = NEVER
+    responded[responded == NO_INSTANT] = NEVER
+    statuses = vocabularies["status"]
+    late = (responded != NEVER) & (responded > micros(now))
+    if late.any():
+        responded[late], status[late] = NEVER, statuses.code("pending")  # answered after the report's moment
+    return Handoffs(
+        found["id"], found["lead_id"], _rows_of(journeys.lead_id, found["lead_id"]),
+        found["rep_id"].astype(np.int32), found["team_key"].astype(np.int32), status.astype(np.int32),
+        found["assigned_at"], due, responded, found["reason"].astype(np.int32),
+        vocabularies["rep_id"], vocabularies["team_key"], statuses, vocabularies["reason"],
+    )  # fmt: skip
+
+
+def campaign_entries(
+    conn: Connection, now: datetime, since: datetime | None, until: datetime | None
+) -> Entries:
+    """Enrollments entered in the period up to ``now``, counted by the database per campaign,
+    status and exit reason."""
+    clauses = ["entered_at <= :now"]
+    instants = {}
+    if since is not None:
+        clauses.append("entered_at >= :since")
+        instants["since"] = since
+    if until is not None:
+        clauses.append("entered_at < :until")
+        instants["until"] = until
+    found: Entries = Counter()
+    for campaign, status, exit_reason, count in _rows(
+        conn,
+        "SELECT campaign_key, status, exit_reason, COUNT(*) FROM enrollments "  # noqa: S608 - fixed texts
+        f"WHERE {' AND '.join(clauses)} GROUP BY campaign_key, status, exit_reason",
         now,
+        **instants,
     ):
-        responded = None if responded_at is None else instant(responded_at)
-        if responded is not None and responded > now:
-            responded, status = None, "pending"  # answered after the report's moment
-        found.append(
-            Handoff(
-                id_, lead_id, rep_id and intern(rep_id), intern(status), instant(assigned),
-                None if due is None else instant(due), responded, reason and intern(reason), intern(team_key),
-            )
-        )  # fmt: skip
+        found[(campaign, status, exit_reason)] += count
     return found
-
-
-def _enrollments(conn: Connection, now: datetime) -> list[Enrollment]:
-    instant, intern = bulk.instant_reader(conn), _intern
-    return [
-        Enrollment(
-            lead_id, intern(campaign), intern(status), instant(entered), exit_reason and intern(exit_reason)
-        )
-        for lead_id, campaign, status, entered, exit_reason in _rows(
-            conn,
-            "SELECT lead_id, campaign_key, status, entered_at, exit_reason FROM enrollments "
-            "WHERE entered_at <= :now",
-            now,
-        )
-    ]
 
 
 # Touches count only up to a conversion (mql or a later stage), so only those of leads that
 # qualified, up to their latest move to such a stage, are read: most leads never convert, and
-# engagement after the last conversion would never be credited.
+# engagement after the last conversion would never be credited. Each lead's latest conversion is
+# looked up as the leads are walked in id order (through ix_stage_changes_lead_at), then its
+# touches read in order from their indexes, so the database sorts nothing.
+_LATEST_CONVERSION = (
+    "(SELECT MAX(s.at) FROM stage_changes s WHERE s.lead_id = l.id AND "
+    "s.to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND s.at <= :now)"
+)
 _SENT = (
-    "SELECT m.lead_id, m.sent_at, m.campaign_key, m.step_id FROM messages m JOIN "
-    "(SELECT lead_id, MAX(at) AS last_at FROM stage_changes "
-    "WHERE to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND at <= :now GROUP BY lead_id) c "
-    "ON c.lead_id = m.lead_id WHERE m.kind = 'marketing' AND m.sent_at IS NOT NULL AND m.sent_at <= c.last_at"
+    "SELECT l.id AS lead_id, m.sent_at FROM leads l CROSS JOIN messages m "  # noqa: S608 - fixed texts
+    "ON m.lead_id = l.id WHERE l.created_at <= :now AND m.kind = 'marketing' AND m.sent_at IS NOT NULL "
+    f"AND m.sent_at <= {_LATEST_CONVERSION}"
 )
 _ENGAGED = (
-    "SELECT e.lead_id, e.occurred_at, e.type, e.campaign_key, e.step_id FROM events e JOIN "
-    "(SELECT lead_id, MAX(at) AS last_at FROM stage_changes "
-    "WHERE to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND at <= :now GROUP BY lead_id) c "
-    "ON c.lead_id = e.lead_id WHERE e.machine_reason IS NULL AND e.occurred_at <= c.last_at"
+    "SELECT l.id AS lead_id, e.occurred_at, {step} AS step FROM leads l CROSS JOIN events e "  # noqa: S608 - fixed texts
+    "ON e.lead_id = l.id WHERE l.created_at <= :now AND e.machine_reason IS NULL "
+    f"AND e.occurred_at <= {_LATEST_CONVERSION} ORDER BY l.id, e.occurred_at, e.id"
 )
 
 
-# SQLite: each lead's latest conversion looked up as the leads are walked in id order (through
-# ix_stage_changes_lead_at), then its touches read in order from their indexes; the grouped
-# subquery above would come out unordered, so SQLite would sort every touch it read (some ten
-# million for a million leads) and compute the subquery once for each read. PostgreSQL sorts and
-# joins the grouped form in its own processes, and plans that one better.
-_SQLITE_SENT = (
-    "SELECT m.lead_id, m.sent_at, m.campaign_key, m.step_id FROM leads l CROSS JOIN messages m "
-    "ON m.lead_id = l.id WHERE m.kind = 'marketing' AND m.sent_at IS NOT NULL AND m.sent_at <= "
-    "(SELECT MAX(s.at) FROM stage_changes s WHERE s.lead_id = l.id AND "
-    "s.to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND s.at <= :now) "
-    "ORDER BY l.id, m.sent_at, m.id"
-)
-_SQLITE_ENGAGED = (
-    "SELECT e.lead_id, e.occurred_at, e.type, e.campaign_key, e.step_id FROM leads l CROSS JOIN events e "
-    "ON e.lead_id = l.id WHERE e.machine_reason IS NULL AND e.occurred_at <= "
-    "(SELECT MAX(s.at) FROM stage_changes s WHERE s.lead_id = l.id AND "
-    "s.to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND s.at <= :now) "
-    "ORDER BY l.id, e.occurred_at, e.id"
-)
+def _joined(conn: Connection, sql: str) -> str:
+    """SQLite keeps the order of a CROSS JOIN (leads walked in id order); PostgreSQL plans its own."""
+    return sql if conn.dialect.name == "sqlite" else sql.replace(" CROSS JOIN ", " JOIN ")
 
 
-def touches_by_lead(conn: Connection, now: datetime) -> Iterator[tuple[int, list[Touch]]]:
+def read_touches(conn: Connection, now: datetime, known_steps: Iterable[tuple[str, str]]) -> Touches:
     """Marketing emails sent and people's engagement (machine opens and clicks left out) of the
-    leads that qualified, lead by lead in id order, each lead's in time order (at the same instant
-    a send before an engagement): touches only count up to a conversion, and most leads never
-    convert. Two ordered reads merged here, so the database never sorts them together."""
-    # A lead's touches are let go once counted, so their texts are not interned, and each is made
-    # as a plain tuple of the named type: there are some ten for each lead.
-    instant, make = bulk.instant_reader(conn), tuple.__new__
-    if conn.dialect.name == "sqlite":
-        sent_sql, engaged_sql = _SQLITE_SENT, _SQLITE_ENGAGED
-    else:
-        sent_sql = _SENT + " ORDER BY m.lead_id, m.sent_at, m.id"
-        engaged_sql = _ENGAGED + " ORDER BY e.lead_id, e.occurred_at, e.id"
-    sent = (
-        make(Touch, (lead_id, instant(at), "sent", campaign, step))
-        for lead_id, at, campaign, step in _rows(conn, sent_sql, now)
+    leads that qualified, up to their latest conversion: the sends (counted only), then the
+    engagements lead by lead in time order (their order tells first from last touch). ``lead``
+    holds the lead ids, until :func:`placed` puts each lead's row there.
+
+    An engagement's campaign step is coded by the database from ``known_steps`` (the steps the
+    per-step counts found); should one be missing (counts of a shorter period), every step with
+    engagement is looked up and the engagements read again."""
+    steps = Vocabulary(step_key(campaign, step) for campaign, step in known_steps)
+    sent = read_columns(
+        conn,
+        _joined(conn, _SENT),
+        {"lead_id": "int", "sent_at": "instant"},
+        {"now": now},
+        chunk_key="lead_id",
     )
-    engaged = (
-        make(Touch, (lead_id, instant(at), type_, campaign, step))
-        for lead_id, at, type_, campaign, step in _rows(conn, engaged_sql, now)
+    engaged = _engaged(conn, now, steps)
+    if (engaged["step"] == _UNKNOWN_STEP).any():
+        steps = Vocabulary(
+            step_key(campaign, step)
+            for campaign, step in _rows(
+                conn,
+                "SELECT DISTINCT campaign_key, step_id FROM events WHERE campaign_key IS NOT NULL "
+                "AND step_id IS NOT NULL AND occurred_at <= :now",
+                now,
+            )
+        )
+        engaged = _engaged(conn, now, steps)
+    return Touches(
+        np.concatenate([sent["lead_id"], engaged["lead_id"]]),
+        np.concatenate([sent["sent_at"], engaged["occurred_at"]]),
+        np.r_[np.ones(len(sent["lead_id"]), dtype=bool), np.zeros(len(engaged["lead_id"]), dtype=bool)],
+        np.r_[np.full(len(sent["lead_id"]), -1, dtype=np.int32), engaged["step"].astype(np.int32)],
+        steps,
     )
-    lead_of = itemgetter(0)  # a touch's lead_id, its first field
-    sends, engagements = itertools.groupby(sent, key=lead_of), itertools.groupby(engaged, key=lead_of)
-    next_send, next_engagement = next(sends, None), next(engagements, None)
-    while next_send is not None or next_engagement is not None:
-        lead_id = min(group[0] for group in (next_send, next_engagement) if group is not None)
-        touches: list[Touch] = []
-        if next_send is not None and next_send[0] == lead_id:
-            touches.extend(next_send[1])
-            next_send = next(sends, None)
-        if next_engagement is not None and next_engagement[0] == lead_id:
-            touches.extend(next_engagement[1])
-            next_engagement = next(engagements, None)
-        touches.sort(key=_touch_at)  # stable: sends stay before engagements of the same instant
-        yield lead_id, touches
 
 
-_touch_at = attrgetter("at")
+def placed(touches: Touches, journeys: Journeys) -> Touches:
+    """:func:`read_touches` with each lead id replaced by the lead's row in ``journeys``."""
+    return dataclasses.replace(touches, lead=_rows_of(journeys.lead_id, touches.lead))
+
+
+_UNKNOWN_STEP = -2
+
+
+def _engaged(conn: Connection, now: datetime, steps: Vocabulary) -> dict[str, np.ndarray]:
+    params: dict[str, Any] = {"now": now}
+    branches = []
+    for code, key in enumerate(steps.texts):
+        campaign, _, step = key.partition(STEP_SEPARATOR)
+        params[f"c{code}"], params[f"s{code}"] = campaign, step
+        branches.append(f"WHEN e.campaign_key = :c{code} AND e.step_id = :s{code} THEN {code}")
+    step_case = (
+        f"CASE WHEN e.campaign_key IS NULL OR e.step_id IS NULL THEN -1 {' '.join(branches)} "
+        f"ELSE {_UNKNOWN_STEP} END"
+    )
+    return read_columns(
+        conn,
+        _joined(conn, _ENGAGED.format(step=step_case)),
+        {"lead_id": "int", "occurred_at": "instant", "step": "int"},
+        params,
+        chunk_key="lead_id",
+    )
+
+
+_EMAIL_BLOCK = 50_000  # leads whose addresses SQLite hands over as one text
+
+
+class DatabaseFacts(LeadFacts):
+    """Lead texts read from the database when a figure asks for them."""
+
+    def __init__(self, conn: Connection, lead_id: np.ndarray, now: datetime) -> None:
+        self.conn, self.lead_id, self.now = conn, lead_id, now
+
+    def _by_row(self, sql: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """The rows of ``sql`` (a lead id first) with the lead's row, leads not reported left out."""
+        cursor = self.conn.connection.cursor()
+        try:
+            cursor.execute(sql)
+            while batch := cursor.fetchmany(_BATCH):
+                rows = _rows_of(self.lead_id, np.array([record[0] for record in batch], dtype=np.int64))
+                for row, record in zip(rows.tolist(), batch, strict=True):
+                    if row >= 0:
+                        yield row, tuple(record[1:])
+        finally:
+            cursor.close()
+
+    def emails(self, rows: np.ndarray) -> list[str]:
+        """The addresses of these rows; on SQLite a block of leads' addresses comes as one text
+        (half a million stuck leads' addresses, row by row, took longer than their figures)."""
+        if self.conn.dialect.name != "sqlite":
+            wanted = np.zeros(len(self.lead_id), dtype=bool)
+            wanted[rows] = True
+            found = {
+                row: email for row, (email,) in self._by_row("SELECT id, email FROM leads") if wanted[row]
+            }
+            return [found[row] for row in rows.tolist()]
+        by_row: dict[int, str] = {}
+        ordered = np.sort(rows)
+        begin = 0
+        while begin < len(ordered):
+            first = int(ordered[begin])
+            last = min(first + _EMAIL_BLOCK, len(self.lead_id)) - 1
+            end = int(np.searchsorted(ordered, last, side="right"))
+            addresses = self._block_emails(first, last)
+            for row in ordered[begin:end].tolist():
+                by_row[row] = addresses[row - first]
+            begin = end
+        return [by_row[row] for row in rows.tolist()]
+
+    def _block_emails(self, first: int, last: int) -> list[str]:
+        """The addresses of rows ``first`` to ``last`` (in id order, as the journeys are)."""
+        low, high = int(self.lead_id[first]), int(self.lead_id[last])
+        params = {"low": low, "high": high, "now": bulk.instant(self.conn, self.now)}
+        cursor = self.conn.connection.cursor()
+        try:
+            cursor.execute(
+                "SELECT group_concat(email, char(30)) FROM (SELECT email FROM leads WHERE id >= :low "
+                "AND id <= :high AND created_at <= :now ORDER BY id)",
+                params,
+            )
+            text = cursor.fetchone()[0]  # type: ignore[index]  # an aggregate: always one row
+            addresses = text.split("\x1e") if text else []
+            if len(addresses) != last - first + 1:  # an address holding the separator: row by row
+                cursor.execute(
+                    "SELECT email FROM leads WHERE id >= :low AND id <= :high AND created_at <= :now "
+                    "ORDER BY id",
+                    params,
+                )
+                addresses = [email for (email,) in cursor.fetchall()]
+        finally:
+            cursor.close()
+        return addresses
+
+    def unhanded_owners(self) -> dict[int, str]:
+        return {
+            row: owner
+            for row, (owner,) in self._by_row(
+                "SELECT id, owner_rep_id FROM leads WHERE owner_rep_id IS NOT NULL AND NOT EXISTS "
+                "(SELECT 1 FROM handoffs h WHERE h.lead_id = leads.id)"
+            )
+        }
+
+    def values(self, field: str) -> list[str | None]:
+        found: list[str | None] = [None] * len(self.lead_id)
+        if field in ("country", "industry", "owner"):
+            # The few values are found by one grouped pass, then each lead's is read as a code.
+            column = "owner_rep_id" if field == "owner" else field
+            values = Vocabulary(
+                value
+                for (value,) in _rows(
+                    self.conn,
+                    f"SELECT {column} FROM leads WHERE {column} IS NOT NULL GROUP BY {column}",  # noqa: S608
+                    self.now,
+                )
+            )
+            params: dict[str, Any] = {"now": self.now}
+            coded = read_columns(
+                self.conn,
+                f"SELECT id, {_coded(column, values, params)} AS code FROM leads "  # noqa: S608 - fixed texts
+                "WHERE created_at <= :now ORDER BY id",
+                {"id": "int", "code": "int"},
+                params,
+                chunk_key="id",
+            )
+            rows = _rows_of(self.lead_id, coded["id"])
+            named: list[str | None] = [*values.texts, None]  # code -1: no value
+            for row, code in zip(rows.tolist(), coded["code"].tolist(), strict=True):
+                if row >= 0:
+                    found[row] = named[code]
+            return found
+        for row, (attributes,) in self._by_row("SELECT id, attributes FROM leads"):
+            found[row] = attribute_text((bulk.read_json(attributes) or {}).get(field))
+        return found
+
+    def first_campaigns(self) -> dict[int, str]:
+        instant = bulk.instant_reader(self.conn)
+        first: dict[int, tuple[datetime, str]] = {}
+        for row, (entered, campaign) in self._by_row(
+            "SELECT lead_id, entered_at, campaign_key FROM enrollments"
+        ):
+            at = instant(entered)
+            held = first.get(row)
+            if held is None or at < held[0]:
+                first[row] = (at, campaign)
+        return {row: campaign for row, (_, campaign) in first.items()}
 
 
 def _window(column: Any, since: datetime | None, until: datetime | None) -> Any:

@@ -3,7 +3,7 @@ HTML page) shows these figures and computes none of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,19 +12,20 @@ from nurture.definitions import Program, SalesTeam
 from nurture.definitions.steps import ExitStep
 from nurture.errors import NurtureError
 from nurture.reports import attribution as attribution_model
-from nurture.reports.attribution import DEFAULT_HALF_LIFE, Attribution, Credit, by_campaign
-from nurture.reports.balance import StageBalance, balance_rows, stage_moves
+from nurture.reports.attribution import DEFAULT_HALF_LIFE, Credit, attribute, by_campaign
+from nurture.reports.balance import StageBalance, balance_rows
 from nurture.reports.breakdown import Group, breakdown, dimension
 from nurture.reports.campaigns import CampaignFigures, CampaignShape, StepFigures, campaign_figures
-from nurture.reports.clocks import CountedHours, RepHours
+from nurture.reports.clocks import RepHours, WorkingClock
 from nurture.reports.cohort import Flows, Waterfall, flows, waterfall
-from nurture.reports.journeys import Journey, cohort, journeys
+from nurture.reports.journeys import cohort
 from nurture.reports.money import MoneyFigures, costs_in_period, deals, money_figures, revenue_by_lead
 from nurture.reports.owners import owners_at
+from nurture.reports.recorded import Recorded, recorded_from_rows
 from nurture.reports.reps import SlaFigures, sla_figures
-from nurture.reports.rows import History, Touch
+from nurture.reports.rows import History
 from nurture.reports.stuck import StuckLead, stage_limits, stuck_leads
-from nurture.reports.touches import TouchCounter, TouchFigures
+from nurture.reports.touches import TouchFigures, touches_before_mql
 from nurture.reports.velocity import Velocity, velocity
 from nurture.sales.handoffs import manager_owner
 from nurture.zones import zone
@@ -170,81 +171,67 @@ def _campaign_json(campaign: CampaignFigures) -> dict[str, Any]:
 
 
 def build_report(
-    history: History, steps: list[StepFigures], facts: ProgramFacts, options: ReportOptions
+    history: Recorded | History, steps: list[StepFigures], facts: ProgramFacts, options: ReportOptions
 ) -> Report:
-    """Every figure of the report, from plain rows."""
-    everyone = journeys(history)
-    by_id = {j.lead.id: j for j in everyone}
-    members = cohort(everyone, options.since, options.until, by_entry=options.by_entry)
-    overall = waterfall(everyone)
-    limits = stage_limits(facts.stale_after, overall)
-    found_deals = deals(members)
-    counted_touches = TouchCounter()
-    attribution = Attribution(revenue_by_lead(found_deals), options.attribution, facts.half_life)
-    for member, touches in _with_touches(members, history):
-        counted_touches.add(member, touches)
-        attribution.add(member, touches)
-    credits = attribution.credits()
-    per_campaign = by_campaign(credits)
+    """Every figure of the report, from the recorded history (or plain rows, made columns first)."""
     until = options.until or options.now
-    moves = history.stage_moves
-    if moves is None:
-        moves = stage_moves(
-            (c for changes in history.changes.values() for c in changes), until, options.every
-        )
+    recorded = (
+        recorded_from_rows(history, until, options.every, options.since, options.until)
+        if isinstance(history, History)
+        else history
+    )
+    everyone = recorded.journeys
+    handoffs = recorded.handoffs
+    members = cohort(everyone, options.since, options.until, by_entry=options.by_entry)
+    limits = stage_limits(facts.stale_after, waterfall(everyone))
+    found_deals = deals(everyone, members)
+    credits = attribute(
+        everyone,
+        members,
+        recorded.touches,
+        revenue_by_lead(found_deals),
+        options.attribution,
+        facts.half_life,
+    )
+    per_campaign = by_campaign(credits)
     teams = facts.sales_teams
-    hours = CountedHours(facts.rep_hours)
-    owners = owners_at(history.leads, history.handoffs, options.now, teams)
+    clock = WorkingClock(facts.rep_hours)
+    leads = len(everyone)
+    owners = owners_at(leads, handoffs, recorded.facts, options.now, teams)
     return Report(
         options=options,
         cohort=len(members),
-        funnel=waterfall(members),
-        flows=flows(members, history.handoffs),
-        balance=balance_rows(moves, options.since, until, options.every),
-        velocity=velocity(members, history.handoffs, hours),
+        funnel=waterfall(everyone, members),
+        flows=flows(everyone, members, handoffs),
+        balance=balance_rows(recorded.moves, options.since, until, options.every),
+        velocity=velocity(everyone, members, handoffs, clock),
         stuck_limits_days={s: round(d, 2) for s, d in limits.items()},
-        stuck=stuck_leads(everyone, limits, options.now, owners),
-        touches=counted_touches.figures(),
-        campaigns=campaign_figures(history.enrollments, steps, facts.campaigns, options.since, options.until),
-        sla=sla_figures(history.handoffs, by_id, hours, options.since, options.until, facts.sales_teams),
+        stuck=stuck_leads(everyone, limits, options.now, recorded.facts, owners),
+        touches=touches_before_mql(everyone, members, recorded.touches),
+        campaigns=campaign_figures(recorded.entered, steps, facts.campaigns),
+        sla=sla_figures(handoffs, everyone, clock, options.since, options.until, facts.sales_teams),
         attribution=credits,
         attribution_by_campaign=sorted(
             per_campaign.values(), key=lambda c: (-c.customers, -c.mqls, c.campaign)
         ),
         money=money_figures(
-            found_deals, per_campaign, costs_in_period(history.costs, options.since, options.until)
+            found_deals, per_campaign, costs_in_period(recorded.costs, options.since, options.until)
         ),
         breakdown=None
         if options.by is None
         else breakdown(
+            everyone,
             members,
             dimension(
                 options.by,
-                history.enrollments,
-                owners_at(history.leads, history.handoffs, until, teams) if options.by == "owner" else None,
+                leads,
+                recorded.facts,
+                (owners if until == options.now else owners_at(leads, handoffs, recorded.facts, until, teams))
+                if options.by == "owner"
+                else None,
             ),
-            history.handoffs,
-            hours,
+            handoffs,
+            clock,
         ),
         half_life_days=round(facts.half_life.total_seconds() / 86_400, 2),
     )
-
-
-def _with_touches(members: Sequence[Journey], history: History) -> Iterator[tuple[Journey, Sequence[Touch]]]:
-    """Each member with its touches; from ``history.touch_stream`` (ascending lead ids, as the
-    members are read) by walking both in step, else from ``history.touches``."""
-    if history.touch_stream is None:
-        for member in members:
-            yield member, history.touches.get(member.lead.id, ())
-        return
-    stream = iter(history.touch_stream)
-    lead_id, touches = next(stream, (None, []))
-    previous = None
-    for member in members:
-        wanted = member.lead.id
-        if previous is not None and wanted <= previous:
-            raise AssertionError("the touches are read by ascending lead id, so the cohort must be too")
-        previous = wanted
-        while lead_id is not None and lead_id < wanted:
-            lead_id, touches = next(stream, (None, []))
-        yield member, (touches if lead_id == wanted else ())

@@ -10,16 +10,19 @@ their conversion is the share of those that reached SQL (or later) and customer.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+
 from nurture.definitions import SalesTeam
-from nurture.reports.clocks import RepHours, working_hours_between
-from nurture.reports.journeys import Journey
-from nurture.reports.owners import holder
-from nurture.reports.rows import FUNNEL, Handoff
+from nurture.reports.clocks import WorkingClock
+from nurture.reports.handoffs import Handoffs
+from nurture.reports.instants import NEVER, micros
+from nurture.reports.journeys import Journeys
+from nurture.reports.rows import FUNNEL
 from nurture.reports.stats import median, rounded, share
 
 ANSWERS = ("accepted", "rejected", "converted", "disqualified")
@@ -56,69 +59,70 @@ class SlaFigures:
     by_rep: list[RepFigures] = field(default_factory=list)
 
 
-def _in_period(at: datetime, since: datetime | None, until: datetime | None) -> bool:
-    return (since is None or at >= since) and (until is None or at < until)
-
-
 def sla_figures(
-    handoffs: Sequence[Handoff],
-    journeys: Mapping[int, Journey],
-    hours: RepHours,
+    handoffs: Handoffs,
+    journeys: Journeys,
+    clock: WorkingClock,
     since: datetime | None,
     until: datetime | None,
     teams: Mapping[str, SalesTeam] | None = None,
 ) -> SlaFigures:
     """The SLA's figures over the handoffs assigned in the period, in all and by holder: a rep, or
     a team's manager by their owner id (``teams`` name them), each in their own working hours."""
-    teams = teams or {}
-    chosen = [h for h in handoffs if _in_period(h.assigned_at, since, until)]
-    total = _figures(MANAGER, chosen, journeys, hours, teams)
-    per_rep: dict[str, list[Handoff]] = defaultdict(list)
-    for handoff in chosen:
-        per_rep[holder(handoff, teams)].append(handoff)
+    chosen = np.ones(len(handoffs), dtype=bool)
+    if since is not None:
+        chosen &= handoffs.assigned >= micros(since)
+    if until is not None:
+        chosen &= handoffs.assigned < micros(until)
+    holder, names = handoffs.holders(teams or {})
+    hours = np.full(len(handoffs), np.nan)
+    answered = chosen & handoffs.is_status(*ANSWERS) & (handoffs.responded != NEVER)
+    for code, name in enumerate(names):
+        own = answered & (holder == code)
+        hours[own] = clock.hours_between(name, handoffs.assigned[own], handoffs.responded[own])
+    total = _figures(MANAGER, chosen, handoffs, hours, journeys)
+    statuses = Counter(handoffs.statuses.texts[code] for code in handoffs.status[chosen].tolist())
     return SlaFigures(
         handoffs=total.handoffs,
-        by_status=dict(sorted(Counter(h.status for h in chosen).items())),
+        by_status=dict(sorted(statuses.items())),
         accepted_in_time=total.accepted_in_time,
         accepted_late=total.accepted_late,
         breaches=total.breached,
         median_hours_to_answer=total.median_hours_to_answer,
-        by_rep=[_figures(rep, per_rep[rep], journeys, hours, teams) for rep in sorted(per_rep)],
+        by_rep=[
+            _figures(name, chosen & (holder == code), handoffs, hours, journeys)
+            for code, name in sorted(enumerate(names), key=lambda item: item[1])
+            if np.any(chosen & (holder == code))
+        ],
     )
 
 
 def _figures(
-    rep: str,
-    handoffs: Sequence[Handoff],
-    journeys: Mapping[int, Journey],
-    hours: RepHours,
-    teams: Mapping[str, SalesTeam],
+    rep: str, chosen: np.ndarray, handoffs: Handoffs, hours: np.ndarray, journeys: Journeys
 ) -> RepFigures:
-    figures = RepFigures(rep, handoffs=len(handoffs))
-    answered: list[float] = []
-    reasons: Counter[str] = Counter()
-    sals: set[int] = set()
-    for h in handoffs:
-        if h.status in BREACHES:
-            figures.breached += 1
-        elif h.status == "pending":
-            figures.pending += 1
-        elif h.status in ANSWERS and h.responded_at is not None:
-            answered.append(working_hours_between(hours, holder(h, teams), h.assigned_at, h.responded_at))
-            if h.status in ("accepted", "converted"):
-                in_time = h.accept_due_at is None or h.responded_at <= h.accept_due_at
-                figures.accepted_in_time += in_time
-                figures.accepted_late += not in_time
-                sals.add(h.lead_id)
-            elif h.status == "rejected":
-                figures.rejected += 1
-                reasons[h.reason or "(none)"] += 1
+    figures = RepFigures(rep, handoffs=int(np.count_nonzero(chosen)))
+    figures.breached = int(np.count_nonzero(chosen & handoffs.is_status(*BREACHES)))
+    figures.pending = int(np.count_nonzero(chosen & handoffs.is_status("pending")))
+    answered = chosen & handoffs.is_status(*ANSWERS) & (handoffs.responded != NEVER)
+    accepted = answered & handoffs.is_status("accepted", "converted")
+    in_time = accepted & ((handoffs.due == NEVER) | (handoffs.responded <= handoffs.due))
+    figures.accepted_in_time = int(np.count_nonzero(in_time))
+    figures.accepted_late = int(np.count_nonzero(accepted)) - figures.accepted_in_time
+    rejected = answered & handoffs.is_status("rejected")
+    figures.rejected = int(np.count_nonzero(rejected))
+    reasons = Counter(handoffs.reasons.text(code) or "(none)" for code in handoffs.reason[rejected].tolist())
     figures.rejected_by_reason = dict(reasons.most_common())
-    figures.median_hours_to_answer = rounded(median(answered))
-    reached = [journeys[lead] for lead in sals if lead in journeys]
-    figures.sals = len(sals)
-    figures.sqls = sum(1 for j in reached if j.top >= FUNNEL.index("sql"))
-    figures.customers = sum(1 for j in reached if j.top >= FUNNEL.index("customer"))
+    figures.median_hours_to_answer = rounded(median(hours[answered]))
+    accepted_leads = handoffs.lead[accepted]
+    sals = np.zeros(len(journeys), dtype=bool)
+    sals[accepted_leads[accepted_leads >= 0]] = True
+    # A handoff of a lead created after the report's moment has no journey: counted, not reached.
+    figures.sals = int(np.count_nonzero(sals)) + len(
+        np.unique(handoffs.lead_ids[accepted][accepted_leads < 0])
+    )
+    top = journeys.top[sals]
+    figures.sqls = int(np.count_nonzero(top >= FUNNEL.index("sql")))
+    figures.customers = int(np.count_nonzero(top >= FUNNEL.index("customer")))
     figures.sal_to_sql = rounded(share(figures.sqls, figures.sals), 4)
     figures.sal_to_customer = rounded(share(figures.customers, figures.sals), 4)
     return figures

@@ -7,14 +7,9 @@ handoffs, enrollments, touches) are named tuples: made at a third of a frozen da
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-if TYPE_CHECKING:
-    from nurture.reports.balance import Moves
-    from nurture.reports.journeys import Journey
+from typing import Any, NamedTuple
 
 FUNNEL = ("lead", "mql", "sal", "sql", "opportunity", "customer")
 """The stages of the waterfall a lead moves up through, in order (``subscriber`` comes before)."""
@@ -94,7 +89,8 @@ class Cost:
 
 @dataclass
 class History:
-    """Everything the report reads, as plain rows."""
+    """Everything the report reads, as plain rows (hand-made histories; the database's are read
+    as columns, :mod:`nurture.reports.recorded`)."""
 
     leads: dict[int, Lead]
     changes: dict[int, list[StageChange]]  # per lead, in time order
@@ -102,10 +98,3 @@ class History:
     enrollments: list[Enrollment]
     touches: dict[int, list[Touch]]  # per lead, in time order
     costs: list[Cost] = field(default_factory=list)
-    # Instead of ``touches``: each lead's touches (in time order) by ascending lead id, read once
-    # while the report is made, so a million leads' touches are never held at once.
-    touch_stream: Iterable[tuple[int, list[Touch]]] | None = None
-    # Instead of ``changes``: each lead's journey (in ``leads`` order), built as the changes were
-    # read, and the moves per period counted by the database for the stage balance.
-    journeys: list[Journey] | None = None
-    stage_moves: Moves | None = None

@@ -7,12 +7,14 @@ proxies and scanners are not touches). Distribution in buckets of sent emails.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from nurture.reports.journeys import Journey
-from nurture.reports.rows import Touch
+import numpy as np
+
+from nurture.reports.instants import NEVER
+from nurture.reports.journeys import MQL, Journeys
 from nurture.reports.stats import median, percentile, rounded
+from nurture.reports.touch_columns import Touches
 
 BUCKETS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 12), (13, None))
 
@@ -33,38 +35,24 @@ def _bucket(count: int) -> str:
     raise AssertionError(count)
 
 
-def touches_before_mql(leads: Sequence[Journey], touches: Mapping[int, Sequence[Touch]]) -> TouchFigures:
-    counter = TouchCounter()
-    for j in leads:
-        counter.add(j, touches.get(j.lead.id, ()))
-    return counter.figures()
-
-
-class TouchCounter:
-    """The figures taken one lead at a time, so a million leads' touches are never held at once."""
-
-    def __init__(self) -> None:
-        self.emails: list[float] = []
-        self.engagements: list[float] = []
-
-    def add(self, j: Journey, touches: Sequence[Touch]) -> None:
-        qualified = j.first_at.get("mql")
-        if qualified is None:
-            return
-        before = [t.kind for t in touches if t.at <= qualified]
-        sent = before.count("sent")
-        self.emails.append(sent)
-        self.engagements.append(len(before) - sent)
-
-    def figures(self) -> TouchFigures:
-        emails = self.emails
-        distribution = {_bucket(low): 0 for low, _ in BUCKETS}
-        for count in emails:
-            distribution[_bucket(int(count))] += 1
-        return TouchFigures(
-            mqls=len(emails),
-            median_emails=rounded(median(emails)),
-            median_engagements=rounded(median(self.engagements)),
-            p90_emails=rounded(percentile(emails, 0.9)),
-            emails_distribution=distribution,
-        )
+def touches_before_mql(journeys: Journeys, members: np.ndarray, touches: Touches) -> TouchFigures:
+    """The touches of the ``members`` (rows) that qualified, up to their first qualification."""
+    qualified = journeys.first_at[:, MQL]
+    counted = np.zeros(len(journeys), dtype=bool)
+    counted[members] = True
+    counted &= qualified != NEVER
+    before = counted[touches.lead] & (touches.at <= qualified[touches.lead])
+    size = len(journeys)
+    emails = np.bincount(touches.lead[before & touches.sent], minlength=size)[counted]
+    engagements = np.bincount(touches.lead[before & ~touches.sent], minlength=size)[counted]
+    distribution = {_bucket(low): 0 for low, _ in BUCKETS}
+    for low, high in BUCKETS:
+        inside = (emails >= low) if high is None else ((emails >= low) & (emails <= high))
+        distribution[_bucket(low)] = int(np.count_nonzero(inside))
+    return TouchFigures(
+        mqls=len(emails),
+        median_emails=rounded(median(emails.astype(np.float64))),
+        median_engagements=rounded(median(engagements.astype(np.float64))),
+        p90_emails=rounded(percentile(emails.astype(np.float64), 0.9)),
+        emails_distribution=distribution,
+    )

@@ -9,14 +9,15 @@ except MQL -> SAL, which is counted in working hours of the rep who accepted, as
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from nurture.reports.clocks import RepHours, days_between, working_hours_between
-from nurture.reports.journeys import Journey
-from nurture.reports.rows import FUNNEL_RANK, Handoff
+import numpy as np
+
+from nurture.reports.clocks import WorkingClock
+from nurture.reports.handoffs import Handoffs
+from nurture.reports.instants import NEVER, days, month_label, months
+from nurture.reports.journeys import Journeys
+from nurture.reports.rows import FUNNEL_RANK
 from nurture.reports.stats import median, percentile, rounded
 
 LEGS = (("lead", "mql"), ("mql", "sal"), ("sal", "sql"), ("lead", "customer"))
@@ -45,57 +46,51 @@ class Velocity:
     trend: list[LegMonth]
 
 
-
 def _durations(
-    leads: Sequence[Journey], handoffs: dict[int, Handoff], hours: RepHours
-) -> list[list[tuple[datetime, float]]]:
-    """Per leg of :data:`LEGS`, (when the leg ended, how long it took) for each lead that made it;
-    one pass over the leads for all legs."""
-    legs = [(FUNNEL_RANK[start], FUNNEL_RANK[end], (start, end) == ("mql", "sal")) for start, end in LEGS]
-    found: list[list[tuple[datetime, float]]] = [[] for _ in LEGS]
-    for j in leads:
-        arrivals, top = j.arrivals, j.top
-        for (start, end, in_hours), measured in zip(legs, found, strict=True):
-            if top < end:
-                continue  # (a lead that got there has arrived at every earlier stage too)
-            began, ended = arrivals[start], arrivals[end]
-            if began is None or ended is None:
-                continue
-            if in_hours:
-                accepted = handoffs.get(j.lead.id)
-                if accepted is None or accepted.responded_at is None:
-                    continue  # moved on without a rep's acceptance: no SLA clock to read
-                measured.append(
-                    (
-                        accepted.responded_at,
-                        working_hours_between(
-                            hours, accepted.rep_id, accepted.assigned_at, accepted.responded_at
-                        ),
-                    )
-                )
-            else:
-                measured.append((ended, days_between(began, ended)))
+    journeys: Journeys, members: np.ndarray, handoffs: Handoffs, clock: WorkingClock
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per leg of :data:`LEGS`, (when the leg ended, how long it took) for each lead that made it."""
+    found = []
+    top = journeys.top[members]
+    arrivals = journeys.arrivals[members]
+    for start, end in LEGS:
+        first, last = FUNNEL_RANK[start], FUNNEL_RANK[end]
+        began, ended = arrivals[:, first], arrivals[:, last]
+        made_it = (top >= last) & (began != NEVER) & (ended != NEVER)
+        if (start, end) != ("mql", "sal"):
+            found.append((ended[made_it], days(ended[made_it] - began[made_it])))
+            continue
+        # Measured from the lead's first accepted handoff, in the accepting rep's working hours;
+        # a lead that moved on without a rep's acceptance has no SLA clock to read.
+        picked = handoffs.first_acceptance(len(journeys))[members[made_it]]
+        picked = picked[picked >= 0]
+        answered = handoffs.responded[picked]
+        spent = np.empty(len(picked), dtype=np.float64)
+        for rep in np.unique(handoffs.rep[picked]):
+            of_rep = handoffs.rep[picked] == rep
+            spent[of_rep] = clock.hours_between(
+                handoffs.reps.text(int(rep)), handoffs.assigned[picked][of_rep], answered[of_rep]
+            )
+        found.append((answered, spent))
     return found
 
 
-def velocity(leads: Sequence[Journey], handoffs: Sequence[Handoff], hours: RepHours) -> Velocity:
-    accepted: dict[int, Handoff] = {}
-    for handoff in handoffs:  # in id order: the first acceptance of each lead
-        if handoff.status in ("accepted", "converted") and handoff.responded_at is not None:
-            accepted.setdefault(handoff.lead_id, handoff)
+def velocity(journeys: Journeys, members: np.ndarray, handoffs: Handoffs, clock: WorkingClock) -> Velocity:
     legs: list[Leg] = []
     trend: list[LegMonth] = []
-    for (start, end), measured in zip(LEGS, _durations(leads, accepted, hours), strict=True):
+    for (start, end), (ended, values) in zip(
+        LEGS, _durations(journeys, members, handoffs, clock), strict=True
+    ):
         name = f"{start} -> {end}"
-        values = [v for _, v in measured]
-        clock = "working hours" if (start, end) == ("mql", "sal") else "days"
-        legs.append(Leg(name, clock, len(values), rounded(median(values)), rounded(percentile(values, 0.9))))
-        months: dict[tuple[int, int], list[float]] = defaultdict(list)
-        for ended, value in measured:
-            utc = ended.astimezone(UTC)
-            months[(utc.year, utc.month)].append(value)  # formatted once per month, not per lead
-        trend.extend(
-            LegMonth(f"{year:04d}-{month:02d}", name, len(v), rounded(median(v)))
-            for (year, month), v in sorted(months.items())
+        clock_name = "working hours" if (start, end) == ("mql", "sal") else "days"
+        legs.append(
+            Leg(name, clock_name, len(values), rounded(median(values)), rounded(percentile(values, 0.9)))
         )
+        month = months(ended)
+        order = np.argsort(month, kind="stable")
+        found, starts = np.unique(month[order], return_index=True)
+        for index, (at, begin) in enumerate(zip(found, starts, strict=True)):
+            stop = starts[index + 1] if index + 1 < len(starts) else len(order)
+            chosen = values[order[begin:stop]]
+            trend.append(LegMonth(month_label(int(at)), name, len(chosen), rounded(median(chosen))))
     return Velocity(legs, trend)

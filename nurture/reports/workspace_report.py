@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 from nurture.definitions import Program
+from nurture.reports.campaigns import StepFigures
 from nurture.reports.costs import read_costs
 from nurture.reports.experiment_rows import holdout_members, promoted_winners, variant_sends
 from nurture.reports.experiments import judge_experiments
-from nurture.reports.queries import read_changes, read_history, stage_moves, step_counts
+from nurture.reports.queries import (
+    DatabaseFacts,
+    campaign_entries,
+    placed,
+    read_changes,
+    read_handoffs,
+    read_journeys,
+    read_touches,
+    step_counts,
+)
+from nurture.reports.recorded import Recorded
 from nurture.reports.report import Report, ReportOptions, build_report, program_facts
+from nurture.reports.touch_columns import Touches
 
 
 @contextlib.contextmanager
@@ -33,12 +46,56 @@ def cycle_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def beside(conn: Connection, read: Callable[[Connection], T]) -> Iterator[Callable[[], T]]:
+    """``read`` run on a connection of its own in a thread, while the caller reads on ``conn``;
+    the function yielded waits for its result. The engagement (tens of millions of events) is
+    counted by the database's own code, which lets go of the interpreter, so on a machine with two
+    cores the report takes about the longer of the two reads instead of their sum.
+
+    Each connection reads its own snapshot (on SQLite a read transaction is one connection's): a
+    row recorded while the report reads, with an instant before the report's moment, may show in
+    one section and not the other. An in-memory SQLite database (tests) has one connection, so
+    ``read`` runs there first."""
+    if conn.dialect.name == "sqlite" and conn.engine.url.database in (None, "", ":memory:"):
+        found = read(conn)
+        yield lambda: found
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nurture-report") as pool:
+
+        def on_own_connection() -> T:
+            with conn.engine.connect() as side:
+                return read(side)
+
+        running = pool.submit(on_own_connection)
+        try:
+            yield running.result
+        finally:
+            running.cancel()
+
+
 def workspace_report(conn: Connection, program: Program | None, root: Path, options: ReportOptions) -> Report:
-    history = read_history(conn, options.now)
-    history.stage_moves = stage_moves(conn, options.now, options.until or options.now, options.every)
-    history.costs = read_costs(root)
-    steps = step_counts(conn, options.since, options.until)
-    report = build_report(history, steps, program_facts(program), options)
+    facts = program_facts(program)
+    program_steps = [(key, step) for key, shape in facts.campaigns.items() for step in shape.step_ids]
+    now = options.now
+
+    def engagement(side: Connection) -> tuple[list[StepFigures], Touches]:
+        steps = step_counts(side, options.since, options.until)
+        return steps, read_touches(side, now, [*program_steps, *((s.campaign, s.step) for s in steps)])
+
+    with beside(conn, engagement) as later:
+        journeys, moves = read_journeys(conn, now, options.until or now, options.every)
+        handoffs = read_handoffs(conn, now, journeys)
+        entered = campaign_entries(conn, now, options.since, options.until)
+        steps, touches = later()
+    lead_facts = DatabaseFacts(conn, journeys.lead_id, now)
+    recorded = Recorded(
+        journeys, handoffs, placed(touches, journeys), moves, entered, lead_facts, read_costs(root)
+    )
+    report = build_report(recorded, steps, facts, options)
     report.experiments = experiments(conn, program, options)
     return report
 

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from nurture.scoring.sample_columns import EPOCH, NO_ANSWER, SampleColumns, micros
 from nurture.scoring.snapshots import FUNNEL, ModelRules, Question, Samples, snapshot_delay
 from nurture.store import bulk
+from nurture.store.columns import read_columns
 
 CHUNK = 20_000  # leads per round: their rows in Python are the peak of memory
 _NEVER = np.iinfo(np.int64).max
@@ -72,10 +73,12 @@ def read_samples(
         f"SELECT lead_id, {_codes('kind', _KINDS)}, {_codes('rule', rules.labels)}, points, "  # noqa: S608 - constants
         f"{_moment_sql(conn, 'at')} FROM score_ledger WHERE lead_id BETWEEN :p AND :p"
     )
+    # The moves come as columns (five million of them for a million leads); a reason is read
+    # only for the few moves that turn out to be a lead's first answer.
+    stage_case = " ".join(f"WHEN '{stage}' THEN {code}" for code, stage in enumerate(_STAGES))
     moves_sql = (
-        f"SELECT lead_id, {_codes('to_stage', _STAGES)}, {_moment_sql(conn, 'at')}, "  # noqa: S608 - constants
-        "CASE WHEN to_stage IN ('recycled', 'disqualified') THEN reason END "
-        "FROM stage_changes WHERE lead_id BETWEEN :p AND :p ORDER BY lead_id, at, id"
+        f"SELECT lead_id, CASE to_stage {stage_case} ELSE -1 END AS stage, at, id "  # noqa: S608 - constants
+        "FROM stage_changes WHERE lead_id >= :low AND lead_id <= :high ORDER BY lead_id, at, id"
     )
     while True:
         leads = bulk.fetch_positional(conn, leads_sql, [after, chunk])
@@ -85,8 +88,14 @@ def read_samples(
         created = _moments([row[1] for row in leads])
         lo, hi = int(ids[0]), int(ids[-1])
         ledger = bulk.fetch_positional(conn, ledger_sql, [*_KINDS, *rules.labels, lo, hi])
-        moves = bulk.fetch_positional(conn, moves_sql, [*_STAGES, lo, hi])
-        part, reasons = _chunk(ids, created, ledger, moves, question, rules, micros(now), width)
+        moves = read_columns(
+            conn,
+            moves_sql,
+            {"lead_id": "int", "stage": "int", "at": "instant", "id": "int"},
+            {"low": lo, "high": hi},
+            chunk_key="lead_id",
+        )
+        part, reasons = _chunk(conn, ids, created, ledger, moves, question, rules, micros(now), width)
         parts.append(part)
         left_out.update(reasons)  # in the order leads first gave each reason, as one by one
         after = hi
@@ -94,10 +103,11 @@ def read_samples(
 
 
 def _chunk(
+    conn: Connection,
     ids: NDArray[np.int64],
     created: NDArray[np.int64],
     ledger: list[Any],
-    moves: list[Any],
+    moves: dict[str, NDArray[np.int64]],
     question: Question,
     rules: ModelRules,
     now: int,
@@ -105,9 +115,9 @@ def _chunk(
 ) -> tuple[SampleColumns, dict[str, int]]:
     n = len(ids)
     # Stage moves: code (FUNNEL position, then recycled, disqualified), moment, reason.
-    m_lead = np.searchsorted(ids, _column(moves, 0))
-    m_stage = _column(moves, 1)
-    m_at = _moments([r[2] for r in moves])
+    m_lead = np.searchsorted(ids, moves["lead_id"])
+    m_stage = moves["stage"]
+    m_at = moves["at"]
     mql = FUNNEL.index("mql")
     mql_at = np.full(n, _NEVER, dtype=np.int64)
     is_mql = m_stage == mql
@@ -133,7 +143,7 @@ def _chunk(
     reached = (m_stage >= outcome) & (m_stage < len(FUNNEL)) & (m_at <= end[m_lead])
     converted = np.bincount(m_lead[reached], minlength=n) > 0
     handed_over = mql_at <= end
-    answer, names = _answers(moves, m_lead, m_stage, m_at, mql_at, end, n)
+    answer, names = _answers(conn, moves["id"], m_lead, m_stage, m_at, mql_at, end, n)
     score, features = _ledger(ledger, ids, at, rules, width)
     return (
         SampleColumns(
@@ -154,7 +164,8 @@ def _first(rows: NDArray[np.bool_]) -> int:
 
 
 def _answers(
-    moves: list[Any],
+    conn: Connection,
+    move_ids: NDArray[np.int64],
     m_lead: NDArray[np.int64],
     m_stage: NDArray[np.int64],
     m_at: NDArray[np.int64],
@@ -171,11 +182,23 @@ def _answers(
         return answer, []
     # Moves come ordered by lead and time: the first candidate of each lead is its answer.
     leads, first = np.unique(m_lead[candidates], return_index=True)
+    chosen = candidates[first]
+    given = _reasons(conn, move_ids[chosen[m_stage[chosen] >= len(FUNNEL)]].tolist())
     names: dict[str, int] = {}
-    for lead, row in zip(leads.tolist(), candidates[first].tolist(), strict=True):
-        name = ACCEPTED if m_stage[row] < len(FUNNEL) else (moves[row][3] or NO_REASON)
+    for lead, row in zip(leads.tolist(), chosen.tolist(), strict=True):
+        name = ACCEPTED if m_stage[row] < len(FUNNEL) else (given.get(int(move_ids[row])) or NO_REASON)
         answer[lead] = names.setdefault(name, len(names))
     return answer, list(names)
+
+
+def _reasons(conn: Connection, move_ids: list[int]) -> dict[int, str | None]:
+    """The reasons recorded with these stage changes (recycled or disqualified), by id."""
+    found: dict[int, str | None] = {}
+    for start in range(0, len(move_ids), 500):
+        batch = move_ids[start : start + 500]
+        sql = f"SELECT id, reason FROM stage_changes WHERE id IN {bulk.markers(len(batch))}"  # noqa: S608
+        found.update(bulk.fetch_positional(conn, sql, batch))
+    return found
 
 
 def _ledger(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from nurture.reports.journeys import Journey
-from tests.reports.rows import walk
+from nurture.reports.journeys import Journeys
+from tests.reports.rows import journeys_of, walk
 
 ON = {"mql": 0.3, "sal": 0.6, "sql": 0.5, "opportunity": 0.5, "customer": 0.4}
 MEAN_DAYS = {"mql": 10.0, "sal": 2.0, "sql": 7.0, "opportunity": 14.0, "customer": 21.0}
@@ -38,7 +38,7 @@ TRUTH = Truth(
 )
 
 
-def generate(n: int, seed: int) -> list[Journey]:
+def generate(n: int, seed: int) -> Journeys:
     chance = random.Random(seed)
     leads = []
     for lead_id in range(1, n + 1):
@@ -75,4 +75,4 @@ def generate(n: int, seed: int) -> list[Journey]:
                     at += wait("mql")
                     path.append(("mql", at))
         leads.append(walk(lead_id, *path, created=created))
-    return leads
+    return journeys_of(leads)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from nurture.reports.journeys import Journey, journey
-from nurture.reports.rows import Lead, StageChange
+import numpy as np
+
+from nurture.reports.handoffs import Handoffs, handoffs_from_rows
+from nurture.reports.journeys import Journeys, journeys_from_rows
+from nurture.reports.rows import Handoff, Lead, StageChange, Touch
+from nurture.reports.touch_columns import Touches, touches_from_rows
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -26,10 +31,31 @@ def moves(lead_id: int, *path: tuple[str, float], deals: dict[str, Any] | None =
     return changes
 
 
-def walk(lead_id: int, *path: tuple[str, float], created: float = 0, **fields: Any) -> Journey:
-    """A journey through ``(stage, day)`` moves; the first is its creation stage."""
+class Walk(NamedTuple):
+    lead: Lead
+    changes: list[StageChange]
+
+
+def walk(lead_id: int, *path: tuple[str, float], created: float = 0, **fields: Any) -> Walk:
+    """A lead's walk through ``(stage, day)`` moves; the first is its creation stage."""
     deals = {key: fields.pop(key) for key in list(fields) if key.startswith("deal_")}
     changes = moves(lead_id, *path, deals=deals)
     stage = changes[-1].to_stage if changes else "lead"
-    lead = Lead(lead_id, f"lead{lead_id}@example.com", day(created), stage, **fields)
-    return journey(lead, changes)
+    return Walk(Lead(lead_id, f"lead{lead_id}@example.com", day(created), stage, **fields), changes)
+
+
+def journeys_of(walks: Sequence[Walk]) -> Journeys:
+    return journeys_from_rows([w.lead for w in walks], {w.lead.id: w.changes for w in walks})
+
+
+def every(journeys: Journeys) -> np.ndarray:
+    """The rows of all the journeys."""
+    return np.arange(len(journeys))
+
+
+def handoffs_of(handoffs: Sequence[Handoff], journeys: Journeys) -> Handoffs:
+    return handoffs_from_rows(handoffs, {int(lead): row for row, lead in enumerate(journeys.lead_id)})
+
+
+def touches_of(touches: dict[int, list[Touch]], journeys: Journeys) -> Touches:
+    return touches_from_rows(touches, {int(lead): row for row, lead in enumerate(journeys.lead_id)})

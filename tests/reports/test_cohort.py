@@ -8,7 +8,7 @@ from nurture.reports.balance import stage_balance
 from nurture.reports.cohort import flows, waterfall
 from nurture.reports.journeys import cohort
 from nurture.reports.rows import Handoff
-from tests.reports.rows import day, moves, walk
+from tests.reports.rows import day, every, handoffs_of, journeys_of, moves, walk
 
 
 def test_rates_follow_the_cohort_and_never_pass_one() -> None:
@@ -19,7 +19,7 @@ def test_rates_follow_the_cohort_and_never_pass_one() -> None:
         walk(4, ("lead", 0), ("mql", 1), ("recycled", 2)),
         walk(5, ("lead", 0)),
     ]
-    figures = {s.stage: s for s in waterfall(leads).stages}
+    figures = {s.stage: s for s in waterfall(journeys_of(leads)).stages}
     assert [figures[s].reached for s in ("lead", "mql", "sal", "sql", "opportunity", "customer")] == [
         5,
         4,
@@ -41,12 +41,12 @@ def test_rates_follow_the_cohort_and_never_pass_one() -> None:
     assert (figures["lead"].still_open, figures["sal"].still_open, figures["sql"].still_open) == (1, 1, 1)
     # Lost after mql: lead 4 (recycled); lead 5 is still open at lead, not lost.
     assert figures["mql"].lost == 1 and figures["lead"].lost == 0
-    assert waterfall(leads).bottleneck == "mql"
+    assert waterfall(journeys_of(leads)).bottleneck == "mql"
 
 
 def test_a_recycled_lead_counts_once_per_cohort_at_its_first_arrival() -> None:
     back_and_forth = walk(1, ("lead", 0), ("mql", 2), ("recycled", 3), ("mql", 20), ("sal", 21))
-    figures = {s.stage: s for s in waterfall([back_and_forth]).stages}
+    figures = {s.stage: s for s in waterfall(journeys_of([back_and_forth])).stages}
     assert figures["mql"].reached == 1 and figures["mql"].median_days == 2.0
     # SAL is measured from the first MQL: the cohort's clock does not restart on recycling.
     assert figures["sal"].median_days == 19.0
@@ -56,10 +56,12 @@ def test_the_cohort_is_leads_created_in_the_period_or_with_by_entry_first_in_the
     early = walk(1, ("lead", 0), ("mql", 40))
     subscriber = walk(2, ("subscriber", 0), ("lead", 35), created=0)
     late = walk(3, ("lead", 31), created=31)
-    assert [j.lead.id for j in cohort([early, subscriber, late], day(30), day(60))] == [3]
-    assert [j.lead.id for j in cohort([early, subscriber, late], day(30), day(60), by_entry=True)] == [2, 3]
+    three = journeys_of([early, subscriber, late])
+    assert three.lead_id[cohort(three, day(30), day(60))].tolist() == [3]
+    assert three.lead_id[cohort(three, day(30), day(60), by_entry=True)].tolist() == [2, 3]
     # A subscriber who never became a lead is in the created cohort but has reached no stage.
-    figures = waterfall(cohort([walk(4, ("subscriber", 0))], None, None)).stages
+    alone = journeys_of([walk(4, ("subscriber", 0))])
+    figures = waterfall(alone, cohort(alone, None, None)).stages
     assert figures[0].reached == 0 and figures[0].rate == 0.0
 
 
@@ -79,7 +81,8 @@ def test_flows_say_what_became_of_each_mql_once() -> None:
         Handoff(5, 3, "anna", "rejected", day(1), day(1.2), day(2), "no budget"),
         Handoff(6, 3, "anna", "rejected", day(1), day(1.2), day(2), "no budget"),
     ]
-    f = flows(leads, handoffs)
+    journeys = journeys_of(leads)
+    f = flows(journeys, every(journeys), handoffs_of(handoffs, journeys))
     assert (f.mqls, f.accepted, f.rejected, f.breached, f.waiting) == (4, 1, 2, 1, 1)
     assert f.rejected_by_reason == {"no budget": 2}  # leads, not rejections
     assert (f.recycled, f.requalified, f.disqualified) == (2, 1, 1)

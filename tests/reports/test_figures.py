@@ -6,18 +6,23 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
-from nurture.reports.attribution import MODELS, NO_TOUCH, attribute, by_campaign, weights
+from nurture.reports.attribution import MODELS, NO_TOUCH, attribute, by_campaign, conversion_shares, weights
+from nurture.reports.clocks import WorkingClock
 from nurture.reports.cohort import waterfall
+from nurture.reports.instants import micros
+from nurture.reports.lead_facts import RowFacts
 from nurture.reports.money import costs_in_period, deals, money_figures, revenue_by_lead
+from nurture.reports.owners import owners_at
 from nurture.reports.reps import sla_figures
 from nurture.reports.rows import Cost, Handoff, Touch
 from nurture.reports.stuck import stage_limits, stuck_leads
 from nurture.reports.touches import touches_before_mql
 from nurture.reports.velocity import velocity
 from nurture.timewindows import WeeklyHours
-from tests.reports.rows import day, walk
+from tests.reports.rows import day, every, handoffs_of, journeys_of, touches_of, walk
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOURS = {"anna": (WeeklyHours.parse("mon-fri", "08:00-18:00"), BERLIN)}
@@ -28,7 +33,13 @@ MONDAY_MORNING = datetime(2026, 3, 9, 8, 30, tzinfo=UTC)  # 09:30 in Berlin
 def test_velocity_counts_mql_to_sal_in_the_accepting_reps_working_hours() -> None:
     lena = walk(1, ("lead", 0), ("mql", 4.3), ("sal", 7), ("sql", 9), ("customer", 30))
     handoffs = [Handoff(1, 1, "anna", "accepted", FRIDAY_EVENING, None, MONDAY_MORNING, None)]
-    legs = {leg.leg: leg for leg in velocity([lena], handoffs, HOURS).legs}
+    journeys = journeys_of([lena])
+    legs = {
+        leg.leg: leg
+        for leg in velocity(
+            journeys, every(journeys), handoffs_of(handoffs, journeys), WorkingClock(HOURS)
+        ).legs
+    }
     assert legs["mql -> sal"].median == 2.0 and legs["mql -> sal"].clock == "working hours"
     assert legs["lead -> mql"].median == 4.3 and legs["sal -> sql"].median == 2.0
     assert legs["lead -> customer"].median == 30.0
@@ -40,16 +51,20 @@ def test_velocity_trend_groups_legs_by_the_month_they_ended() -> None:
         walk(2, ("lead", 0), ("mql", 4)),
         walk(3, ("lead", 0), ("mql", 40)),
     ]
-    trend = [(t.month, t.leads, t.median) for t in velocity(leads, [], {}).trend if t.leg == "lead -> mql"]
+    journeys = journeys_of(leads)
+    found = velocity(journeys, every(journeys), handoffs_of([], journeys), WorkingClock({}))
+    trend = [(t.month, t.leads, t.median) for t in found.trend if t.leg == "lead -> mql"]
     assert trend == [("2026-03", 2, 3.0), ("2026-04", 1, 40.0)]
 
 
 def test_rep_view_counts_answers_in_working_hours_and_breaches_apart() -> None:
-    journeys = {
-        1: walk(1, ("lead", 0), ("mql", 4), ("sal", 7), ("sql", 8)),
-        2: walk(2, ("lead", 0), ("mql", 4), ("recycled", 8)),
-        3: walk(3, ("lead", 0), ("mql", 4)),
-    }
+    journeys = journeys_of(
+        [
+            walk(1, ("lead", 0), ("mql", 4), ("sal", 7), ("sql", 8)),
+            walk(2, ("lead", 0), ("mql", 4), ("recycled", 8)),
+            walk(3, ("lead", 0), ("mql", 4)),
+        ]
+    )
     due = FRIDAY_EVENING + timedelta(days=3)
     handoffs = [
         Handoff(1, 1, "anna", "accepted", FRIDAY_EVENING, due, MONDAY_MORNING, None),
@@ -60,7 +75,7 @@ def test_rep_view_counts_answers_in_working_hours_and_breaches_apart() -> None:
         Handoff(3, 3, "anna", "reassigned", FRIDAY_EVENING, due, due, None),
         Handoff(4, 3, None, "pending", due, None, None, None, "dach"),  # the manager of a team gone since
     ]
-    sla = sla_figures(handoffs, journeys, HOURS, None, None)
+    sla = sla_figures(handoffs_of(handoffs, journeys), journeys, WorkingClock(HOURS), None, None)
     assert (sla.handoffs, sla.accepted_in_time, sla.breaches) == (4, 1, 1)
     assert sla.median_hours_to_answer == 3.0  # of 2 and 4 working hours
     anna = next(r for r in sla.by_rep if r.rep == "anna")
@@ -76,9 +91,12 @@ def test_stuck_leads_by_the_slas_stale_after_or_a_multiple_of_the_median() -> No
         walk(3, ("lead", 0), ("mql", 18)),  # 2 days at mql
         walk(4, ("lead", 0)),  # 20 days at lead
     ]
-    limits = stage_limits({"lead": timedelta(days=30)}, waterfall(leads))
+    journeys = journeys_of(leads)
+    limits = stage_limits({"lead": timedelta(days=30)}, waterfall(journeys))
     assert limits["lead"] == 30.0 and limits["mql"] == 3.0  # three times the median day to SAL
-    stuck = stuck_leads(leads, limits, day(20))
+    facts = RowFacts([w.lead for w in leads], [])
+    owners = owners_at(len(journeys), handoffs_of([], journeys), facts, day(20))
+    stuck = stuck_leads(journeys, limits, day(20), facts, owners)
     assert [(s.email, s.stage, s.owner, s.days) for s in stuck] == [
         ("lead2@example.com", "mql", "anna", 10.0)
     ]
@@ -92,7 +110,8 @@ def test_touches_before_mql_count_emails_and_human_engagement_up_to_qualificatio
         2: [Touch(2, day(0.5), "sent", "trial", "s0")],
         3: [Touch(3, day(0.5), "sent", "trial", "s0")],
     }
-    figures = touches_before_mql(leads, touches)
+    journeys = journeys_of(leads)
+    figures = touches_before_mql(journeys, every(journeys), touches_of(touches, journeys))
     assert (figures.mqls, figures.median_emails, figures.median_engagements) == (2, 3.0, 0.5)
     assert figures.emails_distribution == {"0": 0, "1-2": 1, "3-5": 1, "6-8": 0, "9-12": 0, "13+": 0}
 
@@ -134,7 +153,9 @@ def test_a_single_touch_journey_is_credited_the_same_under_every_model() -> None
     }
     results = set()
     for model in MODELS:
-        (credit,) = attribute([lead], touches, revenue_by_lead(deals([lead])), model)
+        journeys = journeys_of([lead])
+        revenue = revenue_by_lead(deals(journeys, every(journeys)))
+        (credit,) = attribute(journeys, every(journeys), touches_of(touches, journeys), revenue, model)
         results.add(
             (credit.campaign, credit.step, credit.mqls, credit.sqls, credit.customers, credit.revenue["EUR"])
         )
@@ -153,14 +174,16 @@ def test_attribution_credits_add_up_to_the_conversions_and_machines_earn_nothing
         2: [Touch(2, day(1), "sent", "trial", "a")],  # a send alone: no human touch
         3: [Touch(3, day(6), "email_click", "trial", "a")],  # after its conversion
     }  # fmt: skip
+    journeys = journeys_of(leads)
+    rows, touched = every(journeys), touches_of(touches, journeys)
     for model in MODELS:
-        credits = attribute(leads, touches, {}, model)
+        credits = attribute(journeys, rows, touched, {}, model)
         assert sum(c.mqls for c in credits) == pytest.approx(3)
         assert sum(c.sqls for c in credits) == pytest.approx(2)
         assert sum(c.customers for c in credits) == pytest.approx(1)
         none = next(c for c in credits if (c.campaign, c.step) == NO_TOUCH)
         assert none.mqls == 2.0
-    last = {(c.campaign, c.step): c for c in attribute(leads, touches, {}, "last")}
+    last = {(c.campaign, c.step): c for c in attribute(journeys, rows, touched, {}, "last")}
     assert last[("webinar", "b")].mqls == 1.0 and last[("trial", "c")].customers == 1.0
 
 
@@ -172,9 +195,12 @@ def test_money_deal_size_revenue_cost_per_customer_and_roi() -> None:
         walk(3, ("lead", 0), ("opportunity", 9), deal_opportunity=(3000.0, "EUR")),
         walk(4, ("lead", 0), ("customer", 9), deal_customer=(1000.0, "USD")),
     ]  # fmt: skip
-    found = deals(leads)
+    journeys = journeys_of(leads)
+    found = deals(journeys, every(journeys))
     touches = {i: [Touch(i, day(1), "email_click", "trial", "a")] for i in (1, 2, 3)}
-    credits = attribute(leads, touches, revenue_by_lead(found), "linear")
+    credits = attribute(
+        journeys, every(journeys), touches_of(touches, journeys), revenue_by_lead(found), "linear"
+    )
     costs = costs_in_period(
         [Cost("trial", "2026-02", 999.0, "EUR"), Cost("trial", "2026-03", 4000.0, "EUR")], day(0), day(30)
     )
@@ -184,3 +210,22 @@ def test_money_deal_size_revenue_cost_per_customer_and_roi() -> None:
     (trial,) = money.campaigns
     assert (trial.cost, trial.mqls, trial.customers, trial.revenue) == (4000.0, 3.0, 2.0, 20000.0)
     assert (trial.cost_per_mql, trial.cost_per_customer, trial.roi) == (1333.33, 2000.0, 4.0)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_shares_of_every_conversion_at_once_are_those_of_each_conversion_alone(model: str) -> None:
+    # Each lead's touches are grouped and in time order, as the report holds them; every share is
+    # the reference definition's (weights), conversion by conversion.
+    chance = random.Random(11)
+    half_life = timedelta(days=7)
+    leads, at, converted, expected = [], [], [], []
+    for lead in range(300):
+        n = chance.randint(1, 9)
+        touched = sorted(day(chance.uniform(0, 60)) for _ in range(n))
+        conversion = day(60 + chance.uniform(0, 5))
+        leads += [lead] * n
+        at += [micros(t) for t in touched]
+        converted += [micros(conversion)] * n
+        expected += weights(touched, conversion, model, half_life)
+    found = conversion_shares(np.array(leads), np.array(at), np.array(converted), model, half_life)
+    assert found.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-15)

@@ -11,9 +11,11 @@ import math
 
 import pytest
 
+from nurture.reports.clocks import WorkingClock
 from nurture.reports.cohort import waterfall
 from nurture.reports.velocity import velocity
 from tests.reports.generated import MEAN_DAYS, TRUTH, generate
+from tests.reports.rows import every, handoffs_of
 
 N = 6000
 
@@ -56,5 +58,5 @@ def test_median_days_are_within_sampling_error_of_the_truth(figures, stage: str)
 
 def test_velocity_lead_to_mql_median_matches_the_waterfall() -> None:
     leads = generate(2000, seed=7)
-    (lead_to_mql, *_) = velocity(leads, [], {}).legs
+    (lead_to_mql, *_) = velocity(leads, every(leads), handoffs_of([], leads), WorkingClock({})).legs
     assert lead_to_mql.median == {s.stage: s for s in waterfall(leads).stages}["mql"].median_days

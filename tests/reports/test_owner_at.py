@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from nurture.reports.journeys import journeys_from_rows
+from nurture.reports.lead_facts import RowFacts
 from nurture.reports.owners import owners_at
 from nurture.reports.report import ProgramFacts, ReportOptions, build_report
 from nurture.reports.rows import Handoff, History, Lead, StageChange
-from tests.reports.rows import day
+from tests.reports.rows import day, handoffs_of
 from tests.sales.desk import LEADS as LEADS_CSV
 from tests.sales.desk import MONDAY, SLA, Desk, team, write_workspace
 
@@ -33,10 +35,19 @@ HANDOFFS = [
 LEADS = {1: _lead(1, "ben"), 2: _lead(2, None), 3: _lead(3, "carl"), 4: _lead(4, "ben")}
 
 
+def _owners(at: datetime) -> dict[int, str | None]:
+    journeys = journeys_from_rows(LEADS.values(), {})
+    codes, names = owners_at(len(journeys), handoffs_of(HANDOFFS, journeys), RowFacts(LEADS.values(), []), at)
+    return {
+        int(lead): None if code < 0 else names[code]
+        for lead, code in zip(journeys.lead_id, codes, strict=True)
+    }
+
+
 def test_the_owner_at_a_moment_is_the_holder_of_the_latest_handoff_by_then() -> None:
-    assert owners_at(LEADS, HANDOFFS, day(5)) == {1: "anna", 2: "anna", 3: "carl", 4: None}
-    assert owners_at(LEADS, HANDOFFS, day(10)) == {1: "anna", 2: None, 3: "carl", 4: None}
-    assert owners_at(LEADS, HANDOFFS, day(40)) == {1: "ben", 2: None, 3: "carl", 4: "ben"}
+    assert _owners(day(5)) == {1: "anna", 2: "anna", 3: "carl", 4: None}
+    assert _owners(day(10)) == {1: "anna", 2: None, 3: "carl", 4: None}
+    assert _owners(day(40)) == {1: "ben", 2: None, 3: "carl", 4: "ben"}
 
 
 def _history() -> History:

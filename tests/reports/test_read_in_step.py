@@ -10,15 +10,19 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
 from nurture.reports import balance
-from nurture.reports.journeys import journeys
-from nurture.reports.queries import read_changes, read_history, stage_moves, touches_by_lead
+from nurture.reports.instants import micros
+from nurture.reports.journeys import STAGE_CODE, STAGES, journeys_from_rows
+from nurture.reports.queries import DatabaseFacts, read_changes, read_recorded
+from nurture.reports.recorded import Recorded
 from nurture.reports.report import ProgramFacts, ReportOptions, build_report
-from nurture.reports.rows import FUNNEL, History
+from nurture.reports.rows import FUNNEL, Handoff, History, Lead, Touch
+from nurture.store import bulk
 from nurture.store.schema import events, handoffs, leads, stage_changes
 
 T0 = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)  # a Sunday, an hour before the week of 2 March
@@ -100,47 +104,93 @@ def written(store: Engine) -> Engine:
     return store
 
 
-def test_journeys_built_as_the_changes_stream_in_equal_those_of_the_plain_rows(written: Engine) -> None:
+def _plain(conn: Connection) -> History:
+    """The history up to ``NOW`` read row by row, the way a reader of the tables would."""
+    instant = bulk.read_instant
+    found_leads = {
+        row.id: Lead(
+            row.id, row.email, instant(row.created_at), row.lifecycle_stage, row.owner_rep_id, row.country
+        )
+        for row in conn.execute(select(leads).where(leads.c.created_at <= NOW).order_by(leads.c.id))
+    }
+    found_handoffs = []
+    for row in conn.execute(select(handoffs).where(handoffs.c.assigned_at <= NOW).order_by(handoffs.c.id)):
+        responded, status = instant(row.responded_at), row.status
+        if responded is not None and responded > NOW:
+            responded, status = None, "pending"
+        found_handoffs.append(
+            Handoff(
+                row.id, row.lead_id, row.rep_id, status, instant(row.assigned_at), instant(row.accept_due_at),
+                responded, row.reason, row.team_key,
+            )
+        )  # fmt: skip
+    touches: dict[int, list[Touch]] = {}
+    for row in conn.execute(
+        select(events)
+        .where(events.c.occurred_at <= NOW, events.c.machine_reason.is_(None))
+        .order_by(events.c.lead_id, events.c.occurred_at, events.c.id)
+    ):
+        at = instant(row.occurred_at)
+        assert at is not None
+        touches.setdefault(row.lead_id, []).append(
+            Touch(row.lead_id, at, row.type, row.campaign_key, row.step_id)
+        )
+    return History(found_leads, read_changes(conn, NOW), found_handoffs, [], touches)
+
+
+def test_journeys_read_as_columns_equal_those_of_the_plain_rows(written: Engine) -> None:
     with written.connect() as conn:
-        streamed = read_history(conn, NOW)
-        plain = History(streamed.leads, read_changes(conn, NOW), [], [], {})
-    assert streamed.journeys is not None and len(streamed.journeys) == len(streamed.leads)
-    assert streamed.journeys == journeys(plain)
-    by_id = {j.lead.id: j for j in streamed.journeys}
-    assert 6 not in by_id  # created after now
-    assert (by_id[2].top, by_id[2].recorded("mql")) == (FUNNEL.index("customer"), False)
-    assert by_id[3].requalified and by_id[3].first_at["mql"] == _at(2)
-    assert by_id[4].first_at["mql"] == _at(1.5)  # imported at mql before its creation's record
-    assert (by_id[5].stage, by_id[2].customer_deal) == ("mql", (1000.0, "EUR"))
+        read = read_recorded(conn, NOW, NOW, "week", None, None).journeys
+        plain = _plain(conn)
+    made = journeys_from_rows(plain.leads.values(), plain.changes)
+    for name in ("lead_id", "created", "stage", "since", "first_at", "arrivals", "top", "requalified"):
+        assert np.array_equal(getattr(read, name), getattr(made, name)), name
+    assert (read.opportunity_deals, read.customer_deals) == (made.opportunity_deals, made.customer_deals)
+    row = {int(lead): row for row, lead in enumerate(read.lead_id)}
+    assert 6 not in row  # created after now
+    assert (read.top[row[2]], read.recorded("mql")[row[2]]) == (FUNNEL.index("customer"), False)
+    assert read.requalified[row[3]] and read.first_at[row[3], STAGE_CODE["mql"]] == micros(_at(2))
+    assert read.first_at[row[4], STAGE_CODE["mql"]] == micros(_at(1.5))  # imported at mql before its creation
+    assert (STAGES[read.stage[row[5]]], read.customer_deals[row[2]]) == ("mql", (1000.0, "EUR"))
 
 
 @pytest.mark.parametrize("every", ["week", "month"])
 @pytest.mark.parametrize("until", [NOW, _at(20.5)])
-def test_the_databases_moves_per_period_equal_those_counted_from_the_rows(
+def test_the_moves_per_period_read_as_columns_equal_those_counted_from_the_rows(
     written: Engine, every: str, until: datetime
 ) -> None:
     with written.connect() as conn:
-        counted = stage_moves(conn, NOW, until, every)
+        counted = read_recorded(conn, NOW, until, every, None, None).moves
         changes = [c for moved in read_changes(conn, NOW).values() for c in moved]
     assert counted == balance.stage_moves(changes, until, every)
     assert sum(counted[0].values()) == sum(1 for c in changes if c.at < until)
 
 
 @pytest.mark.parametrize("model", ["linear", "u_shaped", "time_decay"])
-def test_the_report_read_in_step_equals_the_report_of_the_plain_rows(written: Engine, model: str) -> None:
+def test_the_report_read_as_columns_equals_the_report_of_the_plain_rows(written: Engine, model: str) -> None:
     options = ReportOptions(now=NOW, attribution=model, by="country", every="week")
     facts = ProgramFacts()
 
-    def report(history: History) -> Any:
+    def report(history: History | Recorded) -> Any:
         return json.loads(json.dumps(build_report(history, [], facts, options).as_json()))
 
     with written.connect() as conn:
-        streamed = read_history(conn, NOW)
-        streamed.stage_moves = stage_moves(conn, NOW, NOW, "week")
-        in_step = report(streamed)
-        touches = dict(touches_by_lead(conn, NOW))
-        plain = History(
-            streamed.leads, read_changes(conn, NOW), streamed.handoffs, streamed.enrollments, touches
-        )
-    assert in_step == report(plain)
-    assert in_step["touches"]["mqls"] > 0 and in_step["attribution"]["credits"]
+        in_columns = report(read_recorded(conn, NOW, NOW, "week", None, None))
+        plain = _plain(conn)
+    assert in_columns == report(plain)
+    assert in_columns["touches"]["mqls"] > 0 and in_columns["attribution"]["credits"]
+
+
+def test_lead_facts_read_for_the_figures_equal_the_rows(written: Engine) -> None:
+    with written.begin() as conn:  # an address holding the separator SQLite's block read uses
+        conn.execute(leads.update().where(leads.c.id == 3).values(email="odd\x1ename@example.com"))
+    with written.connect() as conn:
+        journeys = read_recorded(conn, NOW, NOW, "week", None, None).journeys
+        facts = DatabaseFacts(conn, journeys.lead_id, NOW)
+        plain = _plain(conn)
+        rows = np.array([0, 2, 5, len(journeys) - 1, 1], dtype=np.int64)
+        emails = facts.emails(rows)
+        countries = facts.values("country")
+    assert emails == [plain.leads[int(journeys.lead_id[row])].email for row in rows]
+    assert "odd\x1ename@example.com" in emails
+    assert countries == [plain.leads[int(lead)].country for lead in journeys.lead_id]
