@@ -25,7 +25,7 @@ from nurture.reports.score_health import (
     with_score_health,
 )
 from nurture.reports.text import print_report
-from nurture.reports.workspace_report import cycle_collection_paused, workspace_report
+from nurture.reports.workspace_report import beside, cycle_collection_paused, workspace_report
 from nurture.store.engine import reading
 
 
@@ -73,8 +73,10 @@ def report(
     )
     with cycle_collection_paused():
         with reading(app.store).connect() as conn:
-            data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
-            health = score_health(conn, app.program, options.now)
+            # The score's backtest reads and computes beside the report's own figures.
+            with beside(conn, lambda side: score_health(side, app.program, options.now)) as backtested:
+                data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
+                health = backtested()
             predictive = predictive_section(conn, app.program, options.now)
             until = options.until
             audit = [e for e in audit_entries(conn, since=options.since) if until is None or e.at < until]

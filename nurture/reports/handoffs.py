@@ -98,7 +98,11 @@ class Handoffs:
         rejected = self.is_status("rejected") & (self.lead >= 0)
         rejected[rejected] = chosen[self.lead[rejected]]
         pairs = np.unique(np.stack([self.lead[rejected], self.reason[rejected].astype(np.int64)]), axis=1)
-        counts = Counter(self.reasons.text(int(code)) or "(none)" for code in pairs[1])
+        # Each lead once per reason as shown: no reason and an empty one are both "(none)".
+        shown = {
+            (lead, self.reasons.text(code) or "(none)") for lead, code in zip(*pairs.tolist(), strict=True)
+        }
+        counts = Counter(reason for _, reason in shown)
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
     def first_acceptance(self, leads: int) -> np.ndarray:

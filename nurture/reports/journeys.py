@@ -165,15 +165,39 @@ def build_journeys(
     top = np.where(reached.any(axis=1), len(FUNNEL) - 1 - np.argmax(reached[:, ::-1], axis=1), -1).astype(
         np.int8
     )
-    opportunity: dict[int, tuple[float, str | None]] = {}
-    customer: dict[int, tuple[float, str | None]] = {}
+    opportunity, customer = _deal_amounts(deals)
+    return Journeys(
+        lead_id, created, stage, since, first_at, arrivals, top, requalified, opportunity, customer
+    )
+
+
+NO_DEALS = Deals([], [], [], [])
+
+Amounts = dict[int, tuple[float, str | None]]
+
+
+def _deal_amounts(deals: Deals) -> tuple[Amounts, Amounts]:
+    """The latest amount recorded with a move to opportunity and to customer, by lead row."""
+    opportunity: Amounts = {}
+    customer: Amounts = {}
     for row, stage_at, amount, currency in zip(
         deals.lead, deals.stage, deals.amount, deals.currency, strict=True
     ):
         (customer if stage_at == CUSTOMER else opportunity)[row] = (amount, currency)  # the latest stays
+    return opportunity, customer
+
+
+def joined(parts: Sequence[Journeys], deals: Deals) -> Journeys:
+    """The journeys of consecutive blocks of leads (each built without deals; at least one) as
+    one, with the amounts of ``deals`` (rows of the whole)."""
+    opportunity, customer = _deal_amounts(deals)
+    def whole(name: str) -> np.ndarray:
+        return np.concatenate([getattr(part, name) for part in parts])
+
     return Journeys(
-        lead_id, created, stage, since, first_at, arrivals, top, requalified, opportunity, customer
-    )
+        whole("lead_id"), whole("created"), whole("stage"), whole("since"), whole("first_at"),
+        whole("arrivals"), whole("top"), whole("requalified"), opportunity, customer,
+    )  # fmt: skip
 
 
 def journeys_from_rows(leads: Iterable[Lead], changes: Mapping[int, Sequence[StageChange]]) -> Journeys:

@@ -1,18 +1,18 @@
-"""The database side of the report: read the recorded history once, as plain rows.
+"""The database side of the report: read the recorded history as columns.
 
-Each table is read in one pass ordered so rows arrive grouped per lead; nothing is computed here.
-Changes, handoffs, events and sends after ``now`` are left out, so a report pinned to a moment
-(``NURTURE_NOW``) sees the history as it stood then.
+Stage changes, handoffs and touches come as numpy columns (:mod:`nurture.store.columns`), block by
+block of leads where a table is read by the million; texts are coded by the database from the few
+values there are. Changes, handoffs, events and sends after ``now`` are left out, so a report
+pinned to a moment (``NURTURE_NOW``) sees the history as it stood then.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,16 @@ from nurture.reports.balance import Moves, counted_moves
 from nurture.reports.campaigns import Entries, StepFigures
 from nurture.reports.handoffs import Handoffs, Vocabulary
 from nurture.reports.instants import NEVER, micros
-from nurture.reports.journeys import STAGES, Changes, Deals, Journeys, build_journeys, stage_code
+from nurture.reports.journeys import (
+    NO_DEALS,
+    STAGES,
+    Changes,
+    Deals,
+    Journeys,
+    build_journeys,
+    joined,
+    stage_code,
+)
 from nurture.reports.lead_facts import LeadFacts, attribute_text
 from nurture.reports.recorded import Recorded
 from nurture.reports.rows import StageChange
@@ -82,22 +91,42 @@ def read_journeys(conn: Connection, now: datetime, until: datetime, every: str) 
         {"now": now},
         chunk_key="id",
     )
-    changes = read_columns(
-        conn,
-        f"SELECT lead_id, {_stage_of('from_stage')} AS from_stage, {_stage_of('to_stage')} AS to_stage, at "  # noqa: S608
-        "FROM stage_changes WHERE at <= :now ORDER BY lead_id, at, id",
-        {"lead_id": "int", "from_stage": "int", "to_stage": "int", "at": "instant"},
-        {"now": now},
-        chunk_key="lead_id",
-    )
-    lead_id = leads["id"]
-    moves = counted_moves(changes["from_stage"], changes["to_stage"], changes["at"], until, every)
-    rows = _rows_of(lead_id, changes["lead_id"])
-    known = rows >= 0
-    found = Changes(
-        rows[known], changes["from_stage"][known], changes["to_stage"][known], changes["at"][known]
-    )
-    del changes
+    lead_id, created, row_stage = leads["id"], leads["created_at"], leads["stage"]
+    # Block by block of leads, so that only a block's stage changes are ever held; the blocks
+    # cover every id (moves of leads created after ``now`` count in the balance).
+    parts = []
+    inflow: Counter[tuple[date, str]] = Counter()
+    outflow: Counter[tuple[date, str]] = Counter()
+    for start in range(0, max(len(lead_id), 1), _BLOCK_LEADS):
+        end = min(start + _BLOCK_LEADS, len(lead_id))
+        params: dict[str, Any] = {"now": now}
+        bounds = ""
+        if start > 0:
+            params["low"] = int(lead_id[start])
+            bounds += " AND lead_id >= :low"
+        if end < len(lead_id):
+            params["high"] = int(lead_id[end])
+            bounds += " AND lead_id < :high"
+        changes = read_columns(
+            conn,
+            f"SELECT lead_id, {_stage_of('from_stage')} AS from_stage, {_stage_of('to_stage')} AS to_stage, "  # noqa: S608
+            f"at FROM stage_changes WHERE at <= :now{bounds} ORDER BY lead_id, at, id",
+            {"lead_id": "int", "from_stage": "int", "to_stage": "int", "at": "instant"},
+            params,
+            chunk_key="lead_id",
+        )
+        came, left = counted_moves(changes["from_stage"], changes["to_stage"], changes["at"], until, every)
+        inflow.update(came)
+        outflow.update(left)
+        rows = _rows_of(lead_id[start:end], changes["lead_id"])
+        known = rows >= 0
+        found = Changes(
+            rows[known], changes["from_stage"][known], changes["to_stage"][known], changes["at"][known]
+        )
+        parts.append(
+            build_journeys(lead_id[start:end], created[start:end], row_stage[start:end], found, NO_DEALS)
+        )
+        del changes, found
     # One pass over the table in its own order (on SQLite "+" keeps the indexes out: through
     # them, each of a few hundred thousand deals cost a lookup of its row), put in lead and time
     # order here: the latest amount of a lead is the one kept.
@@ -120,7 +149,10 @@ def read_journeys(conn: Connection, now: datetime, until: datetime, every: str) 
         [r[2] for _, r in kept],
         [r[3] and _intern(r[3]) for _, r in kept],
     )
-    return build_journeys(lead_id, leads["created_at"], leads["stage"], found, deals), moves
+    return joined(parts, deals), (inflow, outflow)
+
+
+_BLOCK_LEADS = 100_000  # leads whose stage changes are held at once
 
 
 def _deal_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -184,9 +216,12 @@ def _rows(conn: Connection, sql: str, now: datetime, **instants: datetime) -> It
 _intern = sys.intern
 
 
+_CASE_LIMIT = 64  # texts a CASE codes in the database; beyond, every row would test them all
+
+
 def _coded(column: str, vocabulary: Vocabulary, params: dict[str, Any]) -> str:
     """A CASE giving each text of ``column`` its code in ``vocabulary`` (-1: NULL), the texts
-    bound as parameters."""
+    bound as parameters; for a column of few texts (:data:`_CASE_LIMIT`)."""
     if not vocabulary.texts:
         return "-1"
     branches = []
@@ -198,8 +233,10 @@ def _coded(column: str, vocabulary: Vocabulary, params: dict[str, Any]) -> str:
 
 def read_handoffs(conn: Connection, now: datetime, journeys: Journeys) -> Handoffs:
     """The handoffs assigned up to ``now`` in id order; one answered after ``now`` is pending then.
-    The texts are coded by the database from the few there are, found by one grouped pass."""
-    texts = ("rep_id", "team_key", "status", "reason")
+    Reps, teams and statuses are coded by the database from the few there are (found by one
+    grouped pass; read row by row when there are many); reasons are free text, read only for the
+    rejected handoffs."""
+    texts = ("rep_id", "team_key", "status")
     vocabularies = {column: Vocabulary() for column in texts}
     for row in _rows(
         conn,
@@ -208,22 +245,18 @@ def read_handoffs(conn: Connection, now: datetime, journeys: Journeys) -> Handof
     ):
         for column, text in zip(texts, row, strict=True):
             vocabularies[column].code(text)
-    for vocabulary in vocabularies.values():
-        vocabulary.texts.sort()
-        vocabulary.__init__(list(vocabulary.texts))  # type: ignore[misc]  # codes in text order
+    vocabularies = {column: Vocabulary(sorted(v.texts)) for column, v in vocabularies.items()}  # text order
     params: dict[str, Any] = {"now": now}
-    coded = ", ".join(f"{_coded(column, vocabularies[column], params)} AS {column}" for column in texts)
+    by_case = [column for column in texts if len(vocabularies[column].texts) <= _CASE_LIMIT]
+    coded = "".join(f", {_coded(column, vocabularies[column], params)} AS {column}" for column in by_case)
     found = read_columns(
         conn,
-        f"SELECT id, lead_id, {coded}, assigned_at, accept_due_at, responded_at FROM handoffs "  # noqa: S608
+        f"SELECT id, lead_id{coded}, assigned_at, accept_due_at, responded_at FROM handoffs "  # noqa: S608
         "WHERE assigned_at <= :now ORDER BY id",
         {
             "id": "int",
             "lead_id": "int",
-            "rep_id": "int",
-            "team_key": "int",
-            "status": "int",
-            "reason": "int",
+            **dict.fromkeys(by_case, "int"),
             "assigned_at": "instant",
             "accept_due_at": "instant",
             "responded_at": "instant",
@@ -231,6 +264,21 @@ def read_handoffs(conn: Connection, now: datetime, journeys: Journeys) -> Handof
         params,
         chunk_key="id",
     )
+    ids = found["id"]
+    for column in texts:
+        if column not in by_case:
+            found[column] = _texts_by_row(conn, column, now, ids, vocabularies[column])
+    reasons = Vocabulary()
+    reason = _placed_texts(
+        ids,
+        _rows(
+            conn,
+            "SELECT id, reason FROM handoffs WHERE status = 'rejected' AND reason IS NOT NULL "
+            "AND assigned_at <= :now",
+            now,
+        ),
+        reasons,
+    ).astype(np.int32)
     due, responded, status = found["accept_due_at"], found["responded_at"], found["status"]
     due[due == NO_INSTANT] = NEVER
     responded[responded == NO_INSTANT] = NEVER
@@ -239,11 +287,34 @@ def read_handoffs(conn: Connection, now: datetime, journeys: Journeys) -> Handof
     if late.any():
         responded[late], status[late] = NEVER, statuses.code("pending")  # answered after the report's moment
     return Handoffs(
-        found["id"], found["lead_id"], _rows_of(journeys.lead_id, found["lead_id"]),
+        ids, found["lead_id"], _rows_of(journeys.lead_id, found["lead_id"]),
         found["rep_id"].astype(np.int32), found["team_key"].astype(np.int32), status.astype(np.int32),
-        found["assigned_at"], due, responded, found["reason"].astype(np.int32),
-        vocabularies["rep_id"], vocabularies["team_key"], statuses, vocabularies["reason"],
+        found["assigned_at"], due, responded, reason, vocabularies["rep_id"], vocabularies["team_key"],
+        statuses, reasons,
     )  # fmt: skip
+
+
+def _texts_by_row(
+    conn: Connection, column: str, now: datetime, ids: np.ndarray, vocabulary: Vocabulary
+) -> np.ndarray:
+    """The codes of a handoff text column of many values, read row by row (ids in order)."""
+    sql = f"SELECT id, {column} FROM handoffs WHERE assigned_at <= :now AND {column} IS NOT NULL"  # noqa: S608
+    return _placed_texts(ids, _rows(conn, sql, now), vocabulary)
+
+
+def _placed_texts(ids: np.ndarray, rows: Iterable[tuple[int, str]], vocabulary: Vocabulary) -> np.ndarray:
+    """Per id of ``ids`` (ascending), the code of its text among ``rows`` (id, text); -1: none."""
+    listed = list(rows)
+    codes = np.full(len(ids), -1, dtype=np.int64)
+    if not listed or not len(ids):
+        return codes
+    wanted = np.array([id_ for id_, _ in listed], dtype=np.int64)
+    at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+    found = ids[at] == wanted
+    codes[at[found]] = [
+        vocabulary.code(text) for (_, text), keep in zip(listed, found.tolist(), strict=True) if keep
+    ]
+    return codes
 
 
 def campaign_entries(
@@ -274,27 +345,49 @@ def campaign_entries(
 # Touches count only up to a conversion (mql or a later stage), so only those of leads that
 # qualified, up to their latest move to such a stage, are read: most leads never convert, and
 # engagement after the last conversion would never be credited. Each lead's latest conversion is
-# looked up as the leads are walked in id order (through ix_stage_changes_lead_at), then its
+# looked up as the leads are walked in id order (through ix_stage_changes_lead_moves), then its
 # touches read in order from their indexes, so the database sorts nothing.
-_LATEST_CONVERSION = (
-    "(SELECT MAX(s.at) FROM stage_changes s WHERE s.lead_id = l.id AND "
-    "s.to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND s.at <= :now)"
+_CONVERSIONS_OF_L = (
+    "SELECT MAX(s.at) FROM stage_changes s WHERE s.lead_id = l.id AND "
+    "s.to_stage IN ('mql', 'sal', 'sql', 'opportunity', 'customer') AND s.at <= :now"
 )
+_LATEST_CONVERSION = f"({_CONVERSIONS_OF_L})"
 _SENT = (
     "SELECT l.id AS lead_id, m.sent_at FROM leads l CROSS JOIN messages m "  # noqa: S608 - fixed texts
-    "ON m.lead_id = l.id WHERE l.created_at <= :now AND m.kind = 'marketing' AND m.sent_at IS NOT NULL "
+    "ON m.lead_id = l.id WHERE l.id >= :low AND l.id < :high AND l.created_at <= :now "
+    "AND m.kind = 'marketing' AND m.sent_at IS NOT NULL "
     f"AND m.sent_at <= {_LATEST_CONVERSION}"
 )
 _ENGAGED = (
     "SELECT l.id AS lead_id, e.occurred_at, {step} AS step FROM leads l CROSS JOIN events e "  # noqa: S608 - fixed texts
-    "ON e.lead_id = l.id WHERE l.created_at <= :now AND e.machine_reason IS NULL "
+    "ON e.lead_id = l.id WHERE l.id >= :low AND l.id < :high AND l.created_at <= :now "
+    "AND e.machine_reason IS NULL "
     f"AND e.occurred_at <= {_LATEST_CONVERSION} ORDER BY l.id, e.occurred_at, e.id"
 )
 
 
-def _joined(conn: Connection, sql: str) -> str:
-    """SQLite keeps the order of a CROSS JOIN (leads walked in id order); PostgreSQL plans its own."""
-    return sql if conn.dialect.name == "sqlite" else sql.replace(" CROSS JOIN ", " JOIN ")
+# PostgreSQL: each lead's latest conversion and then its touches as LATERAL subqueries, so each
+# lead's are found through the indexes; planned as a join, every block of leads scanned the whole
+# events table (24 million rows) into a hash join and sorted the result.
+_PG_SENT = (
+    "SELECT l.id AS lead_id, m.sent_at FROM leads l CROSS JOIN LATERAL ("  # noqa: S608 - fixed texts
+    f"{_CONVERSIONS_OF_L}) c(last_at) CROSS JOIN LATERAL ("
+    "SELECT m.sent_at FROM messages m WHERE m.lead_id = l.id AND m.kind = 'marketing' "
+    "AND m.sent_at IS NOT NULL AND m.sent_at <= c.last_at) m "
+    "WHERE l.id >= :low AND l.id < :high AND l.created_at <= :now"
+)
+_PG_ENGAGED = (
+    "SELECT l.id AS lead_id, e.occurred_at, e.step AS step FROM leads l CROSS JOIN LATERAL ("  # noqa: S608
+    f"{_CONVERSIONS_OF_L}) c(last_at) CROSS JOIN LATERAL ("
+    "SELECT e.occurred_at, e.id, {step} AS step FROM events e WHERE e.lead_id = l.id "
+    "AND e.machine_reason IS NULL AND e.occurred_at <= c.last_at) e "
+    "WHERE l.id >= :low AND l.id < :high AND l.created_at <= :now ORDER BY l.id, e.occurred_at, e.id"
+)
+
+
+def _for(conn: Connection, sqlite: str, postgresql: str) -> str:
+    """SQLite keeps the order of a CROSS JOIN (leads walked in id order); PostgreSQL is told."""
+    return sqlite if conn.dialect.name == "sqlite" else postgresql
 
 
 def read_touches(conn: Connection, now: datetime, known_steps: Iterable[tuple[str, str]]) -> Touches:
@@ -307,44 +400,93 @@ def read_touches(conn: Connection, now: datetime, known_steps: Iterable[tuple[st
     per-step counts found); should one be missing (counts of a shorter period), every step with
     engagement is looked up and the engagements read again."""
     steps = Vocabulary(step_key(campaign, step) for campaign, step in known_steps)
+    # Blocks of leads by count (ids may be sparse), each block's touches read and kept small.
+    ids = read_columns(
+        conn,
+        "SELECT id FROM leads WHERE created_at <= :now ORDER BY id",
+        {"id": "int"},
+        {"now": now},
+        chunk_key="id",
+    )["id"]
+    parts: list[Touches] = []
+    start, looked_up = 0, False
+    while start < len(ids):
+        end = min(start + _BLOCK_LEADS, len(ids))
+        high = int(ids[end]) if end < len(ids) else int(ids[-1]) + 1
+        block = _touch_block(conn, now, steps, int(ids[start]), high, last_try=looked_up)
+        if block is None:  # a step the vocabulary lacks: every step looked up, all read again once
+            steps = Vocabulary(
+                step_key(campaign, step)
+                for campaign, step in _rows(
+                    conn,
+                    "SELECT DISTINCT campaign_key, step_id FROM events WHERE campaign_key IS NOT NULL "
+                    "AND step_id IS NOT NULL AND occurred_at <= :now",
+                    now,
+                )
+            )
+            parts, start, looked_up = [], 0, True
+            continue
+        parts.append(block)
+        start = end
+    return Touches(
+        np.concatenate([p.lead for p in parts]) if parts else np.zeros(0, np.int64),
+        np.concatenate([p.at for p in parts]) if parts else np.zeros(0, np.int64),
+        np.concatenate([p.sent for p in parts]) if parts else np.zeros(0, bool),
+        np.concatenate([p.step for p in parts]) if parts else np.zeros(0, np.int16),
+        steps,
+    )
+
+
+def _touch_block(
+    conn: Connection, now: datetime, steps: Vocabulary, low: int, high: int, *, last_try: bool
+) -> Touches | None:
+    """The touches of the leads with ids in ``[low, high)``: their sends, then their engagements
+    (each lead's in time order), kept in small types; None when an engagement's step is not in
+    ``steps``, unless ``last_try`` (such an engagement is then not credited)."""
+    bounds = {"now": now, "low": low, "high": high}
     sent = read_columns(
         conn,
-        _joined(conn, _SENT),
+        _for(conn, _SENT, _PG_SENT),
         {"lead_id": "int", "sent_at": "instant"},
-        {"now": now},
+        bounds,
         chunk_key="lead_id",
     )
-    engaged = _engaged(conn, now, steps)
-    if (engaged["step"] == _UNKNOWN_STEP).any():
-        steps = Vocabulary(
-            step_key(campaign, step)
-            for campaign, step in _rows(
-                conn,
-                "SELECT DISTINCT campaign_key, step_id FROM events WHERE campaign_key IS NOT NULL "
-                "AND step_id IS NOT NULL AND occurred_at <= :now",
-                now,
-            )
-        )
-        engaged = _engaged(conn, now, steps)
+    engaged = _engaged(conn, steps, bounds)
+    unknown = engaged["step"] == _UNKNOWN_STEP
+    if unknown.any():
+        if not last_try:
+            return None
+        engaged["step"][unknown] = -1
+    wide = len(steps.texts) >= np.iinfo(np.int16).max
     return Touches(
         np.concatenate([sent["lead_id"], engaged["lead_id"]]),
         np.concatenate([sent["sent_at"], engaged["occurred_at"]]),
         np.r_[np.ones(len(sent["lead_id"]), dtype=bool), np.zeros(len(engaged["lead_id"]), dtype=bool)],
-        np.r_[np.full(len(sent["lead_id"]), -1, dtype=np.int32), engaged["step"].astype(np.int32)],
+        np.r_[np.full(len(sent["lead_id"]), -1), engaged["step"]].astype(np.int32 if wide else np.int16),
         steps,
     )
 
 
 def placed(touches: Touches, journeys: Journeys) -> Touches:
     """:func:`read_touches` with each lead id replaced by the lead's row in ``journeys``."""
-    return dataclasses.replace(touches, lead=_rows_of(journeys.lead_id, touches.lead))
+    rows = _rows_of(journeys.lead_id, touches.lead)
+    # A lead recorded after the journeys were read (the touches come from another connection's
+    # snapshot) has no row: its touches are left out, as the journeys leave it out.
+    known = rows >= 0
+    return Touches(
+        rows[known].astype(np.int32) if len(journeys) < 2**31 else rows[known],
+        touches.at[known],
+        touches.sent[known],
+        touches.step[known],
+        touches.steps,
+    )
 
 
 _UNKNOWN_STEP = -2
 
 
-def _engaged(conn: Connection, now: datetime, steps: Vocabulary) -> dict[str, np.ndarray]:
-    params: dict[str, Any] = {"now": now}
+def _engaged(conn: Connection, steps: Vocabulary, bounds: dict[str, Any]) -> dict[str, np.ndarray]:
+    params: dict[str, Any] = dict(bounds)
     branches = []
     for code, key in enumerate(steps.texts):
         campaign, _, step = key.partition(STEP_SEPARATOR)
@@ -356,7 +498,7 @@ def _engaged(conn: Connection, now: datetime, steps: Vocabulary) -> dict[str, np
     )
     return read_columns(
         conn,
-        _joined(conn, _ENGAGED.format(step=step_case)),
+        _for(conn, _ENGAGED, _PG_ENGAGED).format(step=step_case),
         {"lead_id": "int", "occurred_at": "instant", "step": "int"},
         params,
         chunk_key="lead_id",
@@ -372,11 +514,16 @@ class DatabaseFacts(LeadFacts):
     def __init__(self, conn: Connection, lead_id: np.ndarray, now: datetime) -> None:
         self.conn, self.lead_id, self.now = conn, lead_id, now
 
-    def _by_row(self, sql: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
-        """The rows of ``sql`` (a lead id first) with the lead's row, leads not reported left out."""
+    def _by_row(
+        self, sql: str, params: dict[str, Any] | None = None
+    ) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """The rows of ``sql`` (a lead id first; ``:now`` bound from ``params``) with the lead's
+        row, leads not reported left out."""
         cursor = self.conn.connection.cursor()
+        if params and self.conn.dialect.name == "postgresql":
+            sql = sql.replace(":now", "%(now)s")
         try:
-            cursor.execute(sql)
+            cursor.execute(sql, params or {})
             while batch := cursor.fetchmany(_BATCH):
                 rows = _rows_of(self.lead_id, np.array([record[0] for record in batch], dtype=np.int64))
                 for row, record in zip(rows.tolist(), batch, strict=True):
@@ -476,8 +623,9 @@ class DatabaseFacts(LeadFacts):
     def first_campaigns(self) -> dict[int, str]:
         instant = bulk.instant_reader(self.conn)
         first: dict[int, tuple[datetime, str]] = {}
+        params = {"now": bulk.instant(self.conn, self.now)}
         for row, (entered, campaign) in self._by_row(
-            "SELECT lead_id, entered_at, campaign_key FROM enrollments"
+            "SELECT lead_id, entered_at, campaign_key FROM enrollments WHERE entered_at <= :now", params
         ):
             at = instant(entered)
             held = first.get(row)

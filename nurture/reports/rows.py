@@ -1,8 +1,8 @@
-"""The plain rows every figure is computed from: what the database holds, nothing derived.
+"""Plain rows of the recorded history: what the database holds, nothing derived.
 
-The figure modules take these rows (and ``now``) and never touch the database, so each figure can be
-tested against hand-made rows whose answer is known. The rows read by the million (stage changes,
-handoffs, enrollments, touches) are named tuples: made at a third of a frozen dataclass's cost.
+Hand-made histories (the tests', whose answers are known) are written as these rows and turned into
+the columns every figure is computed from (:mod:`nurture.reports.recorded`); the database's history
+is read as those columns directly. The figure modules never touch the database.
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ from nurture.reports.rows import Touch
 
 @dataclass(frozen=True)
 class Touches:
-    lead: np.ndarray  # int64: the lead's row in the journeys
+    lead: np.ndarray  # int32: the lead's row in the journeys
     at: np.ndarray  # int64 µs
     sent: np.ndarray  # bool: an email sent (else a person's engagement)
-    step: np.ndarray  # int32 code into ``steps`` of an engagement with a campaign's step; -1: none
+    step: np.ndarray  # int16 code (int32 past 32,766 steps) into ``steps`` of an engagement's step; -1: none
     steps: Vocabulary = field(default_factory=Vocabulary)  # "campaign\x1fstep"
 
     def __len__(self) -> int:

@@ -29,6 +29,7 @@ from nurture.reports.queries import (
 from nurture.reports.recorded import Recorded
 from nurture.reports.report import Report, ReportOptions, build_report, program_facts
 from nurture.reports.touch_columns import Touches
+from nurture.store.engine import reading
 
 
 @contextlib.contextmanager
@@ -49,6 +50,13 @@ def cycle_collection_paused() -> Iterator[None]:
 T = TypeVar("T")
 
 
+def without_jit(conn: Connection) -> None:
+    """PostgreSQL compiles a query it expects to be costly before running it (0.3-1 s each); the
+    report runs dozens of block reads whose rows it takes through indexes, so compiling is all cost."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
+
 @contextlib.contextmanager
 def beside(conn: Connection, read: Callable[[Connection], T]) -> Iterator[Callable[[], T]]:
     """``read`` run on a connection of its own in a thread, while the caller reads on ``conn``;
@@ -67,7 +75,9 @@ def beside(conn: Connection, read: Callable[[Connection], T]) -> Iterator[Callab
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nurture-report") as pool:
 
         def on_own_connection() -> T:
-            with conn.engine.connect() as side:
+            # A reading connection, whatever ``conn`` is: on SQLite another would take the write lock.
+            with reading(conn.engine).connect() as side:
+                without_jit(side)
                 return read(side)
 
         running = pool.submit(on_own_connection)
@@ -78,6 +88,7 @@ def beside(conn: Connection, read: Callable[[Connection], T]) -> Iterator[Callab
 
 
 def workspace_report(conn: Connection, program: Program | None, root: Path, options: ReportOptions) -> Report:
+    without_jit(conn)
     facts = program_facts(program)
     program_steps = [(key, step) for key, shape in facts.campaigns.items() for step in shape.step_ids]
     now = options.now

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
-from nurture.reports import balance
+from nurture.reports import balance, queries
 from nurture.reports.instants import micros
 from nurture.reports.journeys import STAGE_CODE, STAGES, journeys_from_rows
 from nurture.reports.queries import DatabaseFacts, read_changes, read_recorded
@@ -194,3 +194,19 @@ def test_lead_facts_read_for_the_figures_equal_the_rows(written: Engine) -> None
     assert emails == [plain.leads[int(journeys.lead_id[row])].email for row in rows]
     assert "odd\x1ename@example.com" in emails
     assert countries == [plain.leads[int(lead)].country for lead in journeys.lead_id]
+
+
+def test_journeys_and_touches_read_in_blocks_of_leads_equal_those_read_at_once(
+    written: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with written.connect() as conn:
+        whole = read_recorded(conn, NOW, NOW, "week", None, None)
+        monkeypatch.setattr(queries, "_BLOCK_LEADS", 7)  # blocks of 7 leads, ids of later leads between
+        blocks = read_recorded(conn, NOW, NOW, "week", None, None)
+    for name in ("lead_id", "created", "stage", "since", "first_at", "arrivals", "top", "requalified"):
+        assert np.array_equal(getattr(blocks.journeys, name), getattr(whole.journeys, name)), name
+    assert blocks.journeys.customer_deals == whole.journeys.customer_deals
+    assert blocks.moves == whole.moves  # moves of the lead created after now included
+    for name in ("lead", "at", "sent", "step"):
+        assert np.array_equal(getattr(blocks.touches, name), getattr(whole.touches, name)), name
+    assert len(whole.touches) > 0

@@ -1,0 +1,140 @@
+"""Reading the report's history as columns at its edges: many distinct texts, engagement of a
+lead recorded after the journeys were read, enrollments after the report's moment, and the second
+connection beside one that took SQLite's write lock."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+
+from nurture.reports import queries
+from nurture.reports.handoffs import handoffs_from_rows
+from nurture.reports.report import ReportOptions
+from nurture.reports.rows import Handoff
+from nurture.reports.touch_columns import Touches
+from nurture.reports.workspace_report import workspace_report
+from nurture.store.schema import enrollments, handoffs, leads, stage_changes
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NOW = T0 + timedelta(days=30)
+
+
+def _lead(conn, lead_id: int, created: datetime) -> None:  # type: ignore[no-untyped-def]
+    conn.execute(
+        insert(leads).values(
+            id=lead_id, email=f"lead{lead_id}@example.com", email_domain="example.com", lifecycle_stage="mql",
+            attributes={}, created_at=created, updated_at=created,
+        )
+    )  # fmt: skip
+    conn.execute(
+        insert(stage_changes).values(
+            lead_id=lead_id,
+            from_stage="lead",
+            to_stage="mql",
+            at=created + timedelta(days=1),
+            reason="t",
+            actor="t",
+        )
+    )
+
+
+def test_handoffs_of_many_reps_and_free_text_reasons_read_as_the_rows_say(store: Engine) -> None:
+    rows = []
+    with store.begin() as conn:
+        for number in range(1, 91):  # more reps and reasons than a CASE codes in the database
+            _lead(conn, number, T0)
+            rep = None if number % 9 == 0 else f"rep-{number:03d}"
+            status = ("rejected", "accepted", "pending")[number % 3]
+            reason = f"too small: note {number}" if status == "rejected" else None
+            assigned, answered = T0 + timedelta(days=2), T0 + timedelta(days=2, hours=number % 7)
+            responded = None if status == "pending" else answered
+            conn.execute(
+                insert(handoffs).values(
+                    id=number, lead_id=number, team_key="dach", rep_id=rep, status=status, reason=reason,
+                    assigned_at=assigned, accept_due_at=assigned + timedelta(hours=4), responded_at=responded,
+                )
+            )  # fmt: skip
+            rows.append(
+                Handoff(
+                    number,
+                    number,
+                    rep,
+                    status,
+                    assigned,
+                    assigned + timedelta(hours=4),
+                    responded,
+                    reason,
+                    "dach",
+                )
+            )
+    with store.connect() as conn:
+        journeys, _ = queries.read_journeys(conn, NOW, NOW, "month")
+        read = queries.read_handoffs(conn, NOW, journeys)
+    made = handoffs_from_rows(rows, {int(lead): row for row, lead in enumerate(journeys.lead_id)})
+    assert len(read.reps.texts) > queries._CASE_LIMIT
+    for field in ("id", "lead", "assigned", "due", "responded"):
+        assert np.array_equal(getattr(read, field), getattr(made, field)), field
+    for field, names in (("rep", "reps"), ("status", "statuses"), ("reason", "reasons")):
+        as_read = [getattr(read, names).text(int(c)) for c in getattr(read, field)]
+        as_made = [getattr(made, names).text(int(c)) for c in getattr(made, field)]
+        assert as_read == as_made, field
+    everyone = np.ones(len(journeys), dtype=bool)
+    assert read.rejected_by_reason(everyone) == made.rejected_by_reason(everyone)
+    assert len(read.rejected_by_reason(everyone)) == 30
+
+
+def test_touches_of_a_lead_the_journeys_do_not_hold_are_left_out(store: Engine) -> None:
+    with store.begin() as conn:
+        _lead(conn, 1, T0)
+        _lead(conn, 2, T0)
+    with store.connect() as conn:
+        journeys, _ = queries.read_journeys(conn, NOW, NOW, "month")
+    # Lead 7 was recorded after the journeys were read (the touches' own snapshot holds it).
+    read = Touches(
+        np.array([1, 7, 2], dtype=np.int64),
+        np.array([10, 20, 30], dtype=np.int64),
+        np.array([True, False, False]),
+        np.array([-1, 0, 0], dtype=np.int16),
+    )
+    placed = queries.placed(read, journeys)
+    assert placed.lead.tolist() == [0, 1] and placed.at.tolist() == [10, 30]
+
+
+def test_the_first_campaign_of_a_lead_is_the_first_entered_by_the_reports_moment(store: Engine) -> None:
+    with store.begin() as conn:
+        _lead(conn, 1, T0)
+        _lead(conn, 2, T0)
+        for lead_id, campaign, entered in (
+            (1, "later", NOW + timedelta(days=1)),
+            (2, "trial", T0),
+            (2, "webinar", NOW),
+        ):
+            conn.execute(
+                insert(enrollments).values(
+                    lead_id=lead_id,
+                    campaign_key=campaign,
+                    campaign_version="v1",
+                    status="active",
+                    entered_at=entered,
+                )
+            )
+    with store.connect() as conn:
+        journeys, _ = queries.read_journeys(conn, NOW, NOW, "month")
+        first = queries.DatabaseFacts(conn, journeys.lead_id, NOW).first_campaigns()
+    assert first == {1: "trial"}  # lead 1 entered a campaign only after the report's moment
+
+
+def test_the_report_beside_a_connection_holding_sqlites_write_lock(store: Engine, tmp_path: Path) -> None:
+    with store.begin() as conn:
+        _lead(conn, 1, T0)
+    with store.connect() as conn:
+        # A transaction of this connection is open (on SQLite it took the write lock): a second
+        # connection that wanted the lock too would fail with "database is locked".
+        conn.execute(leads.select().limit(1)).all()
+        report = workspace_report(conn, None, tmp_path, ReportOptions(now=NOW))
+    assert json.loads(json.dumps(report.as_json()))["period"]["leads"] == 1
