@@ -14,7 +14,7 @@ from nurture.clock import parse_instant
 from nurture.guards.audit import AuditEntry, audit_entries
 from nurture.reports.attribution import MODELS
 from nurture.reports.csv_files import write_csv_files
-from nurture.reports.json_text import indented_json
+from nurture.reports.json_text import write_indented_json
 from nurture.reports.page import render_report_page
 from nurture.reports.predictive import predictive_lines, predictive_section
 from nurture.reports.report import EVERY, ReportOptions
@@ -91,7 +91,9 @@ def report(
             for path in write_csv_files(data, csv_dir):
                 click.echo(f"wrote {path}", err=as_json)
         if as_json:
-            click.echo(indented_json(data))
+            # Written as it is laid out: a million leads' report is some hundred megabytes of text.
+            write_indented_json(data, lambda text: click.echo(text, nl=False))
+            click.echo()
         elif not html_file and not csv_dir:
             print_report(data)
             click.echo("\n".join([*score_health_lines(health), *predictive_lines(predictive)]))

@@ -146,3 +146,30 @@ def indented_json(value: Any) -> str:
     except TypeError:
         return json.dumps(value, ensure_ascii=False, indent=2)
     return "".join(parts)
+
+
+def write_indented_json(value: Any, write: Callable[[str], object]) -> None:
+    """:func:`indented_json` handed to ``write`` piece by piece, never held whole: a million
+    leads' report is some hundred megabytes of text. Plain JSON data only: anything else raises
+    TypeError, possibly after some text was written."""
+    pending: list[str] = []
+    size = 0
+
+    def collect(text: str) -> None:
+        nonlocal size
+        pending.append(text)
+        size += len(text)
+        if size >= _FLUSH:
+            flush()
+
+    def flush() -> None:
+        nonlocal size
+        write("".join(pending))
+        pending.clear()
+        size = 0
+
+    _write(value, 0, collect)
+    flush()
+
+
+_FLUSH = 1 << 20  # characters gathered before each write

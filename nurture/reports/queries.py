@@ -473,13 +473,10 @@ def placed(touches: Touches, journeys: Journeys) -> Touches:
     # A lead recorded after the journeys were read (the touches come from another connection's
     # snapshot) has no row: its touches are left out, as the journeys leave it out.
     known = rows >= 0
-    return Touches(
-        rows[known].astype(np.int32) if len(journeys) < 2**31 else rows[known],
-        touches.at[known],
-        touches.sent[known],
-        touches.step[known],
-        touches.steps,
-    )
+    lead = rows.astype(np.int32) if len(journeys) < 2**31 else rows
+    if known.all():  # the usual case: the columns are kept, not copied (ten million touches)
+        return Touches(lead, touches.at, touches.sent, touches.step, touches.steps)
+    return Touches(lead[known], touches.at[known], touches.sent[known], touches.step[known], touches.steps)
 
 
 _UNKNOWN_STEP = -2

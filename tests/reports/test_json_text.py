@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nurture.reports.json_text import indented_json
+from nurture.reports.json_text import indented_json, write_indented_json
 
 _SCALARS = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text()
@@ -42,3 +42,13 @@ def test_a_report_shaped_value_with_escapes_and_empty_containers() -> None:
 def test_what_json_dumps_refuses_it_refuses_the_same_way() -> None:
     with pytest.raises(TypeError):
         indented_json({"at": object()})
+
+
+def test_the_text_written_in_pieces_is_the_whole_text() -> None:
+    value = {
+        "stuck": [{"email": f"lead{i}@example.com", "days": i / 7, "owner": None} for i in range(40_000)]
+    }
+    pieces: list[str] = []
+    write_indented_json(value, pieces.append)
+    assert "".join(pieces) == json.dumps(value, ensure_ascii=False, indent=2)
+    assert len(pieces) > 1  # handed over as it was made, not held whole
