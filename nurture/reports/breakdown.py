@@ -17,7 +17,7 @@ from nurture.reports.clocks import WorkingClock
 from nurture.reports.cohort import Waterfall, waterfall
 from nurture.reports.handoffs import Handoffs
 from nurture.reports.journeys import Journeys
-from nurture.reports.lead_facts import LeadFacts
+from nurture.reports.lead_facts import LeadFacts, attribute_text
 from nurture.reports.velocity import Velocity, velocity
 
 NONE = "(none)"
@@ -42,7 +42,7 @@ def dimension(
         first = facts.first_campaigns()
         return [first.get(row, NONE) for row in range(leads)]
     values = facts.values(by if by in ("country", "industry", "owner") else by.removeprefix("attributes."))
-    return [NONE if value is None or value == "" else str(value) for value in values]
+    return [attribute_text(value) or NONE for value in values]
 
 
 def breakdown(

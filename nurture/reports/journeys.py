@@ -105,13 +105,6 @@ class Journeys:
             found[measured, rank] = days(arrived[measured] - latest[measured])
         return found
 
-    def row_of(self, lead_ids: np.ndarray) -> np.ndarray:
-        """The rows of these lead ids (-1 for an id not among the journeys)."""
-        rows = np.searchsorted(self.lead_id, lead_ids)
-        rows = np.minimum(rows, max(len(self.lead_id) - 1, 0))
-        found = (self.lead_id[rows] == lead_ids) if len(self.lead_id) else np.zeros(len(lead_ids), bool)
-        return np.where(found, rows, -1)
-
 
 def build_journeys(
     lead_id: np.ndarray, created: np.ndarray, row_stage: np.ndarray, changes: Changes, deals: Deals
@@ -191,6 +184,7 @@ def joined(parts: Sequence[Journeys], deals: Deals) -> Journeys:
     """The journeys of consecutive blocks of leads (each built without deals; at least one) as
     one, with the amounts of ``deals`` (rows of the whole)."""
     opportunity, customer = _deal_amounts(deals)
+
     def whole(name: str) -> np.ndarray:
         return np.concatenate([getattr(part, name) for part in parts])
 

@@ -36,7 +36,7 @@ class LeadFacts(ABC):
 
 
 def attribute_text(value: object) -> str | None:
-    """A custom attribute's value as a group name (None: no value)."""
+    """A lead's value of a breakdown's dimension as a group name (None: no value)."""
     return None if value is None or value == "" else str(value)
 
 

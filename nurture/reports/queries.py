@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -57,18 +57,23 @@ def read_recorded(
     every: str,
     since: datetime | None,
     period_end: datetime | None,
-    known_steps: Iterable[tuple[str, str]] = (),
+    touches: Callable[[], Touches] | None = None,
 ) -> Recorded:
     """Everything the figures read, recorded up to ``now``: ``until`` ends the balance's moves,
     ``since`` and ``period_end`` bound the enrollments counted. Read as columns (the stage changes,
-    handoffs and touches of a million leads never become objects)."""
+    handoffs and touches of a million leads never become objects). ``touches`` gives the
+    :func:`read_touches` read elsewhere (the report reads them on a connection of its own), asked
+    for once the rest is read; without it they are read here."""
     journeys, moves = read_journeys(conn, now, until, every)
+    handoffs = read_handoffs(conn, now, journeys)
+    entered = campaign_entries(conn, now, since, period_end)
+    read = touches() if touches is not None else read_touches(conn, now, ())
     return Recorded(
         journeys=journeys,
-        handoffs=read_handoffs(conn, now, journeys),
-        touches=placed(read_touches(conn, now, known_steps), journeys),
+        handoffs=handoffs,
+        touches=placed(read, journeys),
         moves=moves,
-        entered=campaign_entries(conn, now, since, period_end),
+        entered=entered,
         facts=DatabaseFacts(conn, journeys.lead_id, now),
     )
 
@@ -306,14 +311,10 @@ def _placed_texts(ids: np.ndarray, rows: Iterable[tuple[int, str]], vocabulary: 
     """Per id of ``ids`` (ascending), the code of its text among ``rows`` (id, text); -1: none."""
     listed = list(rows)
     codes = np.full(len(ids), -1, dtype=np.int64)
-    if not listed or not len(ids):
-        return codes
-    wanted = np.array([id_ for id_, _ in listed], dtype=np.int64)
-    at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
-    found = ids[at] == wanted
-    codes[at[found]] = [
-        vocabulary.code(text) for (_, text), keep in zip(listed, found.tolist(), strict=True) if keep
-    ]
+    at = _rows_of(ids, np.array([id_ for id_, _ in listed], dtype=np.int64))
+    for row, (_, text) in zip(at.tolist(), listed, strict=True):
+        if row >= 0:
+            codes[row] = vocabulary.code(text)
     return codes
 
 
@@ -511,23 +512,15 @@ class DatabaseFacts(LeadFacts):
     def __init__(self, conn: Connection, lead_id: np.ndarray, now: datetime) -> None:
         self.conn, self.lead_id, self.now = conn, lead_id, now
 
-    def _by_row(
-        self, sql: str, params: dict[str, Any] | None = None
-    ) -> Iterator[tuple[int, tuple[Any, ...]]]:
-        """The rows of ``sql`` (a lead id first; ``:now`` bound from ``params``) with the lead's
+    def _by_row(self, sql: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """The rows of ``sql`` (a lead id first; ``:now`` is the report's moment) with the lead's
         row, leads not reported left out."""
-        cursor = self.conn.connection.cursor()
-        if params and self.conn.dialect.name == "postgresql":
-            sql = sql.replace(":now", "%(now)s")
-        try:
-            cursor.execute(sql, params or {})
-            while batch := cursor.fetchmany(_BATCH):
-                rows = _rows_of(self.lead_id, np.array([record[0] for record in batch], dtype=np.int64))
-                for row, record in zip(rows.tolist(), batch, strict=True):
-                    if row >= 0:
-                        yield row, tuple(record[1:])
-        finally:
-            cursor.close()
+        found = _rows(self.conn, sql, self.now)
+        while batch := list(itertools.islice(found, _BATCH)):
+            rows = _rows_of(self.lead_id, np.array([record[0] for record in batch], dtype=np.int64))
+            for row, record in zip(rows.tolist(), batch, strict=True):
+                if row >= 0:
+                    yield row, tuple(record[1:])
 
     def emails(self, rows: np.ndarray) -> list[str]:
         """The addresses of these rows; on SQLite a block of leads' addresses comes as one text
@@ -620,9 +613,8 @@ class DatabaseFacts(LeadFacts):
     def first_campaigns(self) -> dict[int, str]:
         instant = bulk.instant_reader(self.conn)
         first: dict[int, tuple[datetime, str]] = {}
-        params = {"now": bulk.instant(self.conn, self.now)}
         for row, (entered, campaign) in self._by_row(
-            "SELECT lead_id, entered_at, campaign_key FROM enrollments WHERE entered_at <= :now", params
+            "SELECT lead_id, entered_at, campaign_key FROM enrollments WHERE entered_at <= :now"
         ):
             at = instant(entered)
             held = first.get(row)

@@ -17,16 +17,11 @@ from nurture.reports.costs import read_costs
 from nurture.reports.experiment_rows import holdout_members, promoted_winners, variant_sends
 from nurture.reports.experiments import judge_experiments
 from nurture.reports.queries import (
-    DatabaseFacts,
-    campaign_entries,
-    placed,
     read_changes,
-    read_handoffs,
-    read_journeys,
+    read_recorded,
     read_touches,
     step_counts,
 )
-from nurture.reports.recorded import Recorded
 from nurture.reports.report import Report, ReportOptions, build_report, program_facts
 from nurture.reports.touch_columns import Touches
 from nurture.store.engine import reading
@@ -98,15 +93,11 @@ def workspace_report(conn: Connection, program: Program | None, root: Path, opti
         return steps, read_touches(side, now, [*program_steps, *((s.campaign, s.step) for s in steps)])
 
     with beside(conn, engagement) as later:
-        journeys, moves = read_journeys(conn, now, options.until or now, options.every)
-        handoffs = read_handoffs(conn, now, journeys)
-        entered = campaign_entries(conn, now, options.since, options.until)
-        steps, touches = later()
-    lead_facts = DatabaseFacts(conn, journeys.lead_id, now)
-    recorded = Recorded(
-        journeys, handoffs, placed(touches, journeys), moves, entered, lead_facts, read_costs(root)
-    )
-    del touches  # the lead ids (80 MB at a million leads) go; the rows took their place
+        recorded = read_recorded(
+            conn, now, options.until or now, options.every, options.since, options.until, lambda: later()[1]
+        )
+        steps, _ = later()
+    recorded.costs = read_costs(root)
     report = build_report(recorded, steps, facts, options)
     report.experiments = experiments(conn, program, options)
     return report

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nurture.reports.clocks import CountedHours, RepHours, WorkingClock, working_hours_between
+from nurture.reports.clocks import RepHours, WorkingClock, working_hours_between
 from nurture.timewindows import WeeklyHours, open_intervals
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -292,16 +292,6 @@ def test_a_manager_and_a_rep_gone_from_the_program_count_wall_clock_hours() -> N
     clock = WorkingClock(hours)
     assert assert_as_the_sla_counts(clock, hours, None, pairs) == [7.0, 7.5, -1 / 1e6 / 3600]
     assert assert_as_the_sla_counts(clock, hours, "gone", pairs) == [7.0, 7.5, -1 / 1e6 / 3600]
-
-
-def test_counted_hours_serve_as_the_reps_hours() -> None:
-    plain = {"rep": (WeeklyHours.parse("mon-sat", "22:00-06:00"), ZoneInfo("America/New_York"))}
-    counted = CountedHours(plain)
-    start = local("America/New_York", 2026, 3, 6, 12)
-    pairs = [(start + k * 7 * HOUR_US, start + k * 11 * HOUR_US) for k in range(40)]
-    assert assert_as_the_sla_counts(WorkingClock(counted), counted, "rep", pairs) == assert_as_the_sla_counts(
-        WorkingClock(plain), plain, "rep", pairs
-    )
 
 
 def test_later_calls_beyond_the_walked_span_count_as_a_fresh_clock() -> None:
