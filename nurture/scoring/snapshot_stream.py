@@ -78,7 +78,7 @@ def read_samples(
     stage_case = " ".join(f"WHEN '{stage}' THEN {code}" for code, stage in enumerate(_STAGES))
     moves_sql = (
         f"SELECT lead_id, CASE to_stage {stage_case} ELSE -1 END AS stage, at, id "  # noqa: S608 - constants
-        "FROM stage_changes WHERE lead_id >= :low AND lead_id <= :high ORDER BY lead_id, at, id"
+        "FROM stage_changes WHERE lead_id >= :low AND lead_id < :high ORDER BY lead_id, at, id"
     )
     while True:
         leads = bulk.fetch_positional(conn, leads_sql, [after, chunk])
@@ -92,8 +92,9 @@ def read_samples(
             conn,
             moves_sql,
             {"lead_id": "int", "stage": "int", "at": "instant", "id": "int"},
-            {"low": lo, "high": hi},
+            {"low": lo, "high": hi + 1},
             chunk_key="lead_id",
+            key_bounds=("low", "high"),
         )
         part, reasons = _chunk(conn, ids, created, ledger, moves, question, rules, micros(now), width)
         parts.append(part)

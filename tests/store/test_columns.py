@@ -150,6 +150,22 @@ def test_parameters_are_bound_in_stored_form(conn: Connection) -> None:
     assert sqlite_chunks["id"].tolist() == arrays["id"].tolist()
 
 
+@pytest.mark.parametrize(
+    ("low", "high"), [(0, 1_000_000), (250_000, 250_001), (-5, 40), (999_990, 2**62), (7, 7)]
+)
+def test_a_query_that_bounds_its_key_reads_its_chunks_through_its_own_bounds(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch, low: int, high: int
+) -> None:
+    """Chunks bound through the query's own parameters: the same rows as the query read whole,
+    across gaps in the keys (sparse keys, an empty range), never a row outside the bounds."""
+    monkeypatch.setattr(columns, "CHUNK_ROWS", 32)
+    _fill(conn, 1500, seed=11)
+    sql = "SELECT id, k, n, at, later FROM probe WHERE k >= :low AND k < :high ORDER BY k, at, id"
+    params = {"low": low, "high": high}
+    arrays = _check(conn, sql, KINDS, chunk_key="k", key_bounds=("low", "high"), params=params)
+    assert ((arrays["k"] >= low) & (arrays["k"] < high)).all()
+
+
 def test_an_empty_result(conn: Connection) -> None:
     for chunk_key in (None, "k"):
         arrays = read_columns(conn, ORDERED, KINDS, chunk_key=chunk_key)
