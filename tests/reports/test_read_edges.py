@@ -88,6 +88,36 @@ def test_handoffs_of_many_reps_and_free_text_reasons_read_as_the_rows_say(store:
     assert len(read.rejected_by_reason(everyone)) == 30
 
 
+def test_texts_only_of_handoffs_after_the_reports_moment_are_not_in_its_vocabularies(store: Engine) -> None:
+    """The table's texts are looked up whole, then kept to the handoffs read, in text order."""
+    later = NOW + timedelta(days=1)
+    with store.begin() as conn:
+        for number, (rep, team, status, assigned) in enumerate(
+            [
+                ("zoe", "dach", "accepted", T0 + timedelta(days=2)),
+                ("anna", "dach", "pending", T0 + timedelta(days=3)),
+                ("bert", "nordics", "reassigned", later),  # after the report's moment only
+                (None, "dach", "rejected", T0 + timedelta(days=4)),
+            ],
+            start=1,
+        ):
+            _lead(conn, number, T0)
+            conn.execute(
+                insert(handoffs).values(
+                    id=number, lead_id=number, team_key=team, rep_id=rep, status=status, assigned_at=assigned,
+                    accept_due_at=assigned + timedelta(hours=4),
+                )
+            )  # fmt: skip
+    with store.connect() as conn:
+        journeys, _ = queries.read_journeys(conn, NOW, NOW, "month")
+        read = queries.read_handoffs(conn, NOW, journeys)
+    assert read.reps.texts == ["anna", "zoe"]
+    assert read.teams.texts == ["dach"]
+    assert read.statuses.texts == ["accepted", "pending", "rejected"]
+    assert [read.reps.text(int(c)) for c in read.rep] == ["zoe", "anna", None]
+    assert [read.statuses.text(int(c)) for c in read.status] == ["accepted", "pending", "rejected"]
+
+
 def test_touches_of_a_lead_the_journeys_do_not_hold_are_left_out(store: Engine) -> None:
     with store.begin() as conn:
         _lead(conn, 1, T0)
