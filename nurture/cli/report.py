@@ -25,7 +25,12 @@ from nurture.reports.score_health import (
     with_score_health,
 )
 from nurture.reports.text import print_report
-from nurture.reports.workspace_report import beside, cycle_collection_paused, workspace_report
+from nurture.reports.workspace_report import (
+    beside,
+    cycle_collection_paused,
+    return_freed_memory,
+    workspace_report,
+)
 from nurture.store.engine import reading
 
 
@@ -71,6 +76,7 @@ def report(
         attribution=attribution,
         by=by,
     )
+    return_freed_memory()
     with cycle_collection_paused():
         with reading(app.store).connect() as conn:
             # The score's backtest reads and computes beside the report's own figures.

@@ -79,61 +79,113 @@ def attribute(
     before the conversion (they are in time order, lead by lead)."""
     if model not in MODELS:
         raise ValueError(f"attribution model must be one of {', '.join(MODELS)}, not {model!r}")
-    size = len(journeys)
-    chosen = np.zeros(size, dtype=bool)
+    chosen = np.zeros(len(journeys), dtype=bool)
     chosen[members] = True
+    tally = _Tally(journeys, chosen, revenue, len(touches.steps.texts))
     credited = (touches.step >= 0) & chosen[touches.lead]
-    amounts = np.zeros(size)
-    currencies = sorted({currency for _, currency in revenue.values()})
-    currency_of = np.full(size, -1, dtype=np.int64)
-    for row, (amount, currency) in revenue.items():
-        amounts[row], currency_of[row] = amount, currencies.index(currency)
-    steps = len(touches.steps.texts)
-    totals: dict[str, np.ndarray] = {}
-    earned = np.zeros((len(currencies), steps + 1))  # the last column: (no touch)
-    earning = np.zeros((len(currencies), steps + 1), dtype=bool)  # a customer with revenue credited it
-    touched_steps = np.zeros(steps, dtype=bool)
-    for stage, rank in _CONVERSION_RANKS:
-        converted = journeys.arrivals[:, rank]
-        when = converted[touches.lead]
-        picked = np.flatnonzero(credited & (when != NEVER) & (touches.at <= when))
-        lead = touches.lead[picked]
-        share = conversion_shares(lead, touches.at[picked], converted[lead], model, half_life)
-        step = touches.step[picked]
-        touched_steps[step] = True
-        counted = np.bincount(step, weights=share, minlength=steps)
-        had_touch = np.zeros(size, dtype=bool)
-        had_touch[lead] = True
-        untouched = chosen & (converted != NEVER) & ~had_touch
-        totals[stage] = np.r_[counted, np.count_nonzero(untouched)]
+    # Block by block of touches, cut between leads: the temporaries of ten million touches, for
+    # each stage, were the report's peak of memory.
+    for begin, end in _lead_blocks(touches.lead, _BLOCK_TOUCHES):
+        for stage, rank in _CONVERSION_RANKS:
+            tally.add(
+                stage, journeys.arrivals[:, rank], touches.lead[begin:end], touches.at[begin:end],
+                touches.step[begin:end], credited[begin:end], model, half_life,
+            )  # fmt: skip
+    return tally.credits(touches)
+
+
+class _Tally:
+    """The credits of each stage's conversions, added up block by block of touches."""
+
+    def __init__(
+        self, journeys: Journeys, chosen: np.ndarray, revenue: Mapping[int, tuple[float, str]], steps: int
+    ) -> None:
+        size = len(journeys)
+        self.journeys, self.chosen, self.steps = journeys, chosen, steps
+        self.amounts = np.zeros(size)
+        self.currencies = sorted({currency for _, currency in revenue.values()})
+        self.currency_of = np.full(size, -1, dtype=np.int64)
+        for row, (amount, currency) in revenue.items():
+            self.amounts[row], self.currency_of[row] = amount, self.currencies.index(currency)
+        self.earned = np.zeros((len(self.currencies), steps + 1))  # the last column: (no touch)
+        self.earning = np.zeros((len(self.currencies), steps + 1), dtype=bool)  # revenue credited it
+        self.touched_steps = np.zeros(steps, dtype=bool)
+        self.had_touch = {stage: np.zeros(size, dtype=bool) for stage in CONVERSIONS}
+        self.counted = {stage: np.zeros(steps) for stage in CONVERSIONS}
+
+    def add(
+        self, stage: str, converted: np.ndarray, leads: np.ndarray, at: np.ndarray, steps: np.ndarray,
+        credited: np.ndarray, model: str, half_life: timedelta,
+    ) -> None:  # fmt: skip
+        """The shares of a block's touches in the conversions to ``stage`` (``converted``: when
+        each lead converted, by row)."""
+        when = converted[leads]
+        picked = np.flatnonzero(credited & (when != NEVER) & (at <= when))
+        lead = leads[picked]
+        share = conversion_shares(lead, at[picked], when[picked], model, half_life)
+        step = steps[picked]
+        self.touched_steps[step] = True
+        self.counted[stage] += np.bincount(step, weights=share, minlength=self.steps)
+        self.had_touch[stage][lead] = True
         if stage == "customer":
-            for code in range(len(currencies)):
-                own = currency_of[lead] == code
-                earned[code, :steps] = np.bincount(
-                    step[own], weights=share[own] * amounts[lead[own]], minlength=steps
+            for code in range(len(self.currencies)):
+                own = self.currency_of[lead] == code
+                self.earned[code, : self.steps] += np.bincount(
+                    step[own], weights=share[own] * self.amounts[lead[own]], minlength=self.steps
                 )
-                earning[code, step[own]] = True
-                paying = untouched & (currency_of == code)
-                earned[code, steps] = amounts[paying].sum()
-                earning[code, steps] = paying.any()
-    credits = []
-    for code in [*np.flatnonzero(touched_steps), steps]:
-        if code == steps and not any(totals[stage][steps] for stage, _ in _CONVERSION_RANKS):
-            continue
-        campaign, step_id = NO_TOUCH if code == steps else touches.step_of(int(code))
-        credit = Credit(
-            campaign,
-            step_id,
-            float(totals["mql"][code]),
-            float(totals["sql"][code]),
-            float(totals["customer"][code]),
-        )
-        for index, currency in enumerate(currencies):
-            if earning[index, code]:
-                credit.revenue[currency] = float(earned[index, code])
-        credits.append(credit)
-    # Not rounded: rounded shares would no longer add up to the number of conversions.
-    return sorted(credits, key=lambda c: (-c.customers, -c.mqls, c.campaign, c.step))
+                self.earning[code, step[own]] = True
+
+    def credits(self, touches: Touches) -> list[Credit]:
+        """Every step's credits, and ``(no touch)``'s: the conversions no touch came before."""
+        steps, totals = self.steps, {}
+        for stage, rank in _CONVERSION_RANKS:
+            converted = self.journeys.arrivals[:, rank]
+            untouched = self.chosen & (converted != NEVER) & ~self.had_touch[stage]
+            totals[stage] = np.r_[self.counted[stage], np.count_nonzero(untouched)]
+            if stage == "customer":
+                for code in range(len(self.currencies)):
+                    paying = untouched & (self.currency_of == code)
+                    self.earned[code, steps] = self.amounts[paying].sum()
+                    self.earning[code, steps] = paying.any()
+        credits = []
+        for code in [*np.flatnonzero(self.touched_steps), steps]:
+            if code == steps and not any(totals[stage][steps] for stage in CONVERSIONS):
+                continue
+            campaign, step_id = NO_TOUCH if code == steps else touches.step_of(int(code))
+            credit = Credit(
+                campaign,
+                step_id,
+                float(totals["mql"][code]),
+                float(totals["sql"][code]),
+                float(totals["customer"][code]),
+            )
+            for index, currency in enumerate(self.currencies):
+                if self.earning[index, code]:
+                    credit.revenue[currency] = float(self.earned[index, code])
+            credits.append(credit)
+        # Not rounded: rounded shares would no longer add up to the number of conversions.
+        return sorted(credits, key=lambda c: (-c.customers, -c.mqls, c.campaign, c.step))
+
+
+_BLOCK_TOUCHES = 1_000_000  # touches whose shares are worked out at once
+
+
+def _lead_blocks(lead: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """``[begin, end)`` ranges of about ``size`` rows of ``lead``, each cut where the lead changes:
+    a lead's engagements are together (its sends may be elsewhere), so none is split."""
+    blocks, begin = [], 0
+    while begin < len(lead):
+        end = min(begin + size, len(lead))
+        while end < len(lead):  # on to the first row whose lead is not the one before it
+            window = lead[end : end + 4096]
+            changed = np.flatnonzero(window != lead[end - 1])
+            if len(changed):
+                end += int(changed[0])
+                break
+            end += len(window)
+        blocks.append((begin, end))
+        begin = end
+    return blocks
 
 
 def conversion_shares(

@@ -9,16 +9,20 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from nurture.reports import attribution
+from nurture.reports import touches as touches_module
 from nurture.reports.attribution import MODELS, NO_TOUCH, attribute, by_campaign, conversion_shares, weights
 from nurture.reports.clocks import WorkingClock
 from nurture.reports.cohort import waterfall
 from nurture.reports.instants import micros
+from nurture.reports.journeys import Journeys
 from nurture.reports.lead_facts import RowFacts
 from nurture.reports.money import costs_in_period, deals, money_figures, revenue_by_lead
 from nurture.reports.owners import owners_at
 from nurture.reports.reps import sla_figures
 from nurture.reports.rows import Cost, Handoff, Touch
 from nurture.reports.stuck import stage_limits, stuck_leads
+from nurture.reports.touch_columns import Touches
 from nurture.reports.touches import touches_before_mql
 from nurture.reports.velocity import velocity
 from nurture.timewindows import WeeklyHours
@@ -229,3 +233,56 @@ def test_the_shares_of_every_conversion_at_once_are_those_of_each_conversion_alo
         expected += weights(touched, conversion, model, half_life)
     found = conversion_shares(np.array(leads), np.array(at), np.array(converted), model, half_life)
     assert found.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def _many_journeys_and_touches(seed: int) -> tuple[Journeys, Touches, Touches]:
+    """120 leads with random walks, deals and touches: the touches as made (lead by lead) and as
+    the database read lays them out (the sends of all leads first, then the engagements)."""
+    rnd = random.Random(seed)
+    stages = ("mql", "sal", "sql", "opportunity", "customer")
+    leads, touches = [], {}
+    for lead_id in range(1, 121):
+        moves = [("lead", 0)] + [(stage, 2 + 3 * i) for i, stage in enumerate(stages[: rnd.randrange(6)])]
+        deal = (rnd.choice([500.0, 1200.0]), rnd.choice(["EUR", "USD"])) if len(moves) == 6 else None
+        leads.append(walk(lead_id, *moves, deal_customer=deal))
+        touches[lead_id] = sorted(
+            (
+                Touch(lead_id, day(rnd.uniform(0, 18)), rnd.choice(["sent", "email_open", "email_click"]),
+                      "trial", rnd.choice("abc"))
+                for _ in range(rnd.randrange(0, 9))
+            ),
+            key=lambda t: (t.at, t.kind != "sent"),
+        )  # fmt: skip
+    journeys = journeys_of(leads)
+    made = touches_of(touches, journeys)
+    layout = np.r_[np.flatnonzero(made.sent), np.flatnonzero(~made.sent)]
+    read = Touches(made.lead[layout], made.at[layout], made.sent[layout], made.step[layout], made.steps)
+    return journeys, made, read
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_attribution_block_by_block_equals_all_touches_at_once(
+    model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Touches laid out as the database read gives them, credited in blocks of a few rows: the
+    same credits as all at once."""
+    journeys, made, read = _many_journeys_and_touches(seed=5)
+    revenue = revenue_by_lead(deals(journeys, every(journeys)))
+    whole = attribute(journeys, every(journeys), made, revenue, model)
+    monkeypatch.setattr(attribution, "_BLOCK_TOUCHES", 7)
+    blocked = attribute(journeys, every(journeys), read, revenue, model)
+    assert [(c.campaign, c.step) for c in blocked] == [(c.campaign, c.step) for c in whole]
+    for mine, theirs in zip(blocked, whole, strict=True):
+        assert (mine.mqls, mine.sqls, mine.customers) == pytest.approx(
+            (theirs.mqls, theirs.sqls, theirs.customers)
+        )
+        assert mine.revenue == pytest.approx(theirs.revenue)
+    assert sum(c.customers for c in whole) > 5 and len(attribution._lead_blocks(read.lead, 7)) > 50
+
+
+def test_touches_before_mql_block_by_block_equal_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    journeys, made, read = _many_journeys_and_touches(seed=6)
+    whole = touches_before_mql(journeys, every(journeys), made)
+    monkeypatch.setattr(touches_module, "_BLOCK_TOUCHES", 5)
+    assert touches_before_mql(journeys, every(journeys), read) == whole
+    assert whole.mqls > 50 and whole.emails_distribution["0"] < whole.mqls  # some mails came before
