@@ -432,9 +432,9 @@ def read_touches(conn: Connection, now: datetime, known_steps: Iterable[tuple[st
     engagements lead by lead in time order (their order tells first from last touch). ``lead``
     holds the lead ids, until :func:`placed` puts each lead's row there.
 
-    An engagement's campaign step is coded by the database from ``known_steps`` (the steps the
-    per-step counts found); should one be missing (counts of a shorter period), every step with
-    engagement is looked up and the engagements read again."""
+    An engagement's campaign step is coded by the database from ``known_steps`` (the program's
+    steps); should one be missing (a step since removed from the program), every step with
+    engagement is looked up once and the block read again."""
     steps = Vocabulary(step_key(campaign, step) for campaign, step in known_steps)
     # Blocks of leads by count (ids may be sparse), each block's touches read and kept small.
     ids = read_columns(
@@ -450,17 +450,15 @@ def read_touches(conn: Connection, now: datetime, known_steps: Iterable[tuple[st
     while len(parts) < len(blocks):
         _, _, low, high = blocks[len(parts)]
         block = _touch_block(conn, now, steps, low, high, last_try=looked_up)
-        if block is None:  # a step the vocabulary lacks: every step looked up, all read again once
-            steps = Vocabulary(
-                step_key(campaign, step)
-                for campaign, step in _rows(
-                    conn,
-                    "SELECT DISTINCT campaign_key, step_id FROM events WHERE campaign_key IS NOT NULL "
-                    "AND step_id IS NOT NULL AND occurred_at <= :now",
-                    now,
-                )
-            )
-            parts, looked_up = [], True
+        if block is None:  # a step the vocabulary lacks: every step looked up, the block read again
+            for campaign, step in _rows(
+                conn,
+                "SELECT DISTINCT campaign_key, step_id FROM events WHERE campaign_key IS NOT NULL "
+                "AND step_id IS NOT NULL AND occurred_at <= :now",
+                now,
+            ):
+                steps.code(step_key(campaign, step))  # new codes after the known: the blocks read keep theirs
+            looked_up = True
             continue
         parts.append(block)
     return Touches(

@@ -3,7 +3,7 @@ HTML page) shows these figures and computes none of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -171,9 +171,13 @@ def _campaign_json(campaign: CampaignFigures) -> dict[str, Any]:
 
 
 def build_report(
-    history: Recorded | History, steps: list[StepFigures], facts: ProgramFacts, options: ReportOptions
+    history: Recorded | History,
+    steps: list[StepFigures] | Callable[[], list[StepFigures]],
+    facts: ProgramFacts,
+    options: ReportOptions,
 ) -> Report:
-    """Every figure of the report, from the recorded history (or plain rows, made columns first)."""
+    """Every figure of the report, from the recorded history (or plain rows, made columns first).
+    ``steps`` may be a function that waits for them (they are counted beside): it is called last."""
     until = options.until or options.now
     recorded = (
         recorded_from_rows(history, until, options.every, options.since, options.until)
@@ -198,7 +202,7 @@ def build_report(
     clock = WorkingClock(facts.rep_hours)
     leads = len(everyone)
     owners = owners_at(leads, handoffs, recorded.facts, options.now, teams)
-    return Report(
+    report = Report(
         options=options,
         cohort=len(members),
         funnel=waterfall(everyone, members),
@@ -208,7 +212,7 @@ def build_report(
         stuck_limits_days={s: round(d, 2) for s, d in limits.items()},
         stuck=stuck_leads(everyone, limits, options.now, recorded.facts, owners),
         touches=touches_before_mql(everyone, members, recorded.touches),
-        campaigns=campaign_figures(recorded.entered, steps, facts.campaigns),
+        campaigns=[],  # below, once the steps are counted
         sla=sla_figures(handoffs, everyone, clock, options.since, options.until, facts.sales_teams),
         attribution=credits,
         attribution_by_campaign=sorted(
@@ -235,3 +239,7 @@ def build_report(
         ),
         half_life_days=round(facts.half_life.total_seconds() / 86_400, 2),
     )
+    report.campaigns = campaign_figures(
+        recorded.entered, steps() if callable(steps) else steps, facts.campaigns
+    )
+    return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import queue
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -150,17 +151,31 @@ def workspace_report(conn: Connection, program: Program | None, root: Path, opti
     program_steps = [(key, step) for key, shape in facts.campaigns.items() for step in shape.step_ids]
     now = options.now
 
-    def engagement(side: Connection) -> tuple[list[StepFigures], Touches]:
-        steps = step_counts(side, options.since, options.until)
-        return steps, read_touches(side, now, [*program_steps, *((s.campaign, s.step) for s in steps)])
+    # Beside the journeys, the touches are read first (the recorded history waits for them), then
+    # the per-step counts, which only the campaigns' figures wait for, last of all. The touches
+    # are handed over, not kept: their lead ids as read go once placed.
+    handed: queue.Queue[Touches | BaseException] = queue.Queue(maxsize=1)
 
-    with scan_cache(conn), beside(conn, engagement) as later:
+    def engagement(side: Connection) -> list[StepFigures]:
+        try:
+            handed.put(read_touches(side, now, program_steps))
+        except BaseException as error:
+            handed.put(error)
+            raise
+        return step_counts(side, options.since, options.until)
+
+    def touches() -> Touches:
+        found = handed.get()
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
+    with scan_cache(conn), beside(conn, engagement) as counted:
         recorded = read_recorded(
-            conn, now, options.until or now, options.every, options.since, options.until, lambda: later()[1]
+            conn, now, options.until or now, options.every, options.since, options.until, touches
         )
-        steps = later()[0]  # not the touches as read: their lead ids go once placed
-    recorded.costs = read_costs(root)
-    report = build_report(recorded, steps, facts, options)
+        recorded.costs = read_costs(root)
+        report = build_report(recorded, counted, facts, options)
     report.experiments = experiments(conn, program, options)
     return report
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
@@ -18,7 +19,7 @@ from nurture.reports.report import ReportOptions
 from nurture.reports.rows import Handoff
 from nurture.reports.touch_columns import Touches
 from nurture.reports.workspace_report import workspace_report
-from nurture.store.schema import enrollments, handoffs, leads, stage_changes
+from nurture.store.schema import enrollments, events, handoffs, leads, stage_changes
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)
@@ -168,3 +169,26 @@ def test_the_report_beside_a_connection_holding_sqlites_write_lock(store: Engine
         conn.execute(leads.select().limit(1)).all()
         report = workspace_report(conn, None, tmp_path, ReportOptions(now=NOW))
     assert json.loads(json.dumps(report.as_json()))["period"]["leads"] == 1
+
+
+def test_a_step_missing_from_the_known_ones_is_looked_up_and_its_block_read_again(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Engagement with a step the program no longer has (only in the second block of leads): the
+    step is looked up and that block read again; the blocks read before keep their codes."""
+    monkeypatch.setattr(queries, "_BLOCK_LEADS", 2)
+    steps_of = {1: "welcome", 2: "welcome", 3: "welcome", 4: "retired"}
+    with store.begin() as conn:
+        for number, step in steps_of.items():
+            _lead(conn, number, T0)
+            conn.execute(
+                insert(events).values(
+                    lead_id=number, type="email_click", occurred_at=T0 + timedelta(hours=number),
+                    received_at=T0 + timedelta(hours=number), campaign_key="trial", step_id=step,
+                    properties={},
+                )
+            )  # fmt: skip
+    with store.connect() as conn:
+        read = queries.read_touches(conn, NOW, [("trial", "welcome")])
+    assert read.lead.tolist() == [1, 2, 3, 4]
+    assert [read.step_of(int(code)) for code in read.step] == [("trial", steps_of[n]) for n in (1, 2, 3, 4)]
