@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
@@ -429,45 +430,101 @@ def _for(conn: Connection, sqlite: str, postgresql: str) -> str:
 def read_touches(conn: Connection, now: datetime, known_steps: Iterable[tuple[str, str]]) -> Touches:
     """Marketing emails sent and people's engagement (machine opens and clicks left out) of the
     leads that qualified, up to their latest conversion: the sends (counted only), then the
-    engagements lead by lead in time order (their order tells first from last touch). ``lead``
-    holds the lead ids, until :func:`placed` puts each lead's row there.
+    engagements lead by lead in time order (their order tells first from last touch), block by
+    block of leads. ``lead`` holds the lead ids, until :func:`placed` puts each lead's row there.
 
     An engagement's campaign step is coded by the database from ``known_steps`` (the program's
     steps); should one be missing (a step since removed from the program), every step with
     engagement is looked up once and the block read again."""
-    steps = Vocabulary(step_key(campaign, step) for campaign, step in known_steps)
-    # Blocks of leads by count (ids may be sparse), each block's touches read and kept small.
-    ids = read_columns(
-        conn,
-        "SELECT id FROM leads WHERE created_at <= :now ORDER BY id",
-        {"id": "int"},
-        {"now": now},
-        chunk_key="id",
-    )["id"]
-    parts: list[Touches] = []
-    looked_up = False
-    blocks = list(_blocks(ids))
-    while len(parts) < len(blocks):
-        _, _, low, high = blocks[len(parts)]
-        block = _touch_block(conn, now, steps, low, high, last_try=looked_up)
-        if block is None:  # a step the vocabulary lacks: every step looked up, the block read again
-            for campaign, step in _rows(
-                conn,
-                "SELECT DISTINCT campaign_key, step_id FROM events WHERE campaign_key IS NOT NULL "
-                "AND step_id IS NOT NULL AND occurred_at <= :now",
-                now,
-            ):
-                steps.code(step_key(campaign, step))  # new codes after the known: the blocks read keep theirs
-            looked_up = True
-            continue
-        parts.append(block)
-    return Touches(
-        np.concatenate([p.lead for p in parts]) if parts else np.zeros(0, np.int64),
-        np.concatenate([p.at for p in parts]) if parts else np.zeros(0, np.int64),
-        np.concatenate([p.sent for p in parts]) if parts else np.zeros(0, bool),
-        np.concatenate([p.step for p in parts]) if parts else np.zeros(0, np.int16),
-        steps,
-    )
+    reading = TouchReading(now, known_steps)
+    reading.join(conn)
+    return reading.result()
+
+
+class TouchReading:
+    """:func:`read_touches` with blocks of leads read by whichever connections join in: the
+    report's second connection starts at once and its first, done with the journeys, takes the
+    blocks left instead of waiting (each block comes from the snapshot of the connection that read
+    it). The blocks are put together in lead order whoever read them."""
+
+    def __init__(self, now: datetime, known_steps: Iterable[tuple[str, str]]) -> None:
+        self.now = now
+        self.steps = Vocabulary(step_key(campaign, step) for campaign, step in known_steps)
+        self._lock = threading.Condition()
+        self._blocks: list[tuple[int, int]] | None = None
+        self._parts: dict[int, Touches] = {}
+        self._started = 0
+        self._looked_up = False
+        self._failed: BaseException | None = None
+        self._taken = False
+
+    def join(self, conn: Connection) -> None:
+        """Read blocks on ``conn`` until every block is taken (the first to join finds them)."""
+        with self._lock:
+            if self._blocks is None:
+                # Blocks of leads by count (ids may be sparse), each block's touches kept small.
+                ids = read_columns(
+                    conn,
+                    "SELECT id FROM leads WHERE created_at <= :now ORDER BY id",
+                    {"id": "int"},
+                    {"now": self.now},
+                    chunk_key="id",
+                )["id"]
+                self._blocks = [(low, high) for _, _, low, high in _blocks(ids)]
+        while True:
+            with self._lock:
+                if self._failed is not None or self._started >= len(self._blocks):
+                    return
+                index = self._started
+                self._started += 1
+            try:
+                part = self._block(conn, *self._blocks[index])
+            except BaseException as error:
+                with self._lock:
+                    self._failed = error
+                    self._lock.notify_all()
+                raise
+            with self._lock:
+                self._parts[index] = part
+                self._lock.notify_all()
+
+    def _block(self, conn: Connection, low: int, high: int) -> Touches:
+        while True:
+            with self._lock:
+                looked_up = self._looked_up
+            block = _touch_block(conn, self.now, self.steps, low, high, last_try=looked_up)
+            if block is not None:
+                return block
+            with self._lock:  # a step the vocabulary lacks: every step looked up once, then read again
+                if not self._looked_up:
+                    for campaign, step in _rows(
+                        conn,
+                        "SELECT DISTINCT campaign_key, step_id FROM events WHERE campaign_key IS NOT NULL "
+                        "AND step_id IS NOT NULL AND occurred_at <= :now",
+                        self.now,
+                    ):
+                        self.steps.code(step_key(campaign, step))  # after the known: blocks read keep theirs
+                    self._looked_up = True
+
+    def result(self) -> Touches:
+        """Every block's touches in lead order, once all are read (a reader's error raised)."""
+        with self._lock:
+            while self._failed is None and (self._blocks is None or len(self._parts) < len(self._blocks)):
+                self._lock.wait()
+            if self._failed is not None:
+                raise self._failed
+            if self._taken:
+                raise RuntimeError("the touches were handed over already")
+            parts = [self._parts[index] for index in range(len(self._parts))]
+            self._parts.clear()  # handed over, not kept: the lead ids as read go once placed
+            self._taken = True
+        return Touches(
+            np.concatenate([p.lead for p in parts]) if parts else np.zeros(0, np.int64),
+            np.concatenate([p.at for p in parts]) if parts else np.zeros(0, np.int64),
+            np.concatenate([p.sent for p in parts]) if parts else np.zeros(0, bool),
+            np.concatenate([p.step for p in parts]) if parts else np.zeros(0, np.int16),
+            self.steps,
+        )
 
 
 def _touch_block(

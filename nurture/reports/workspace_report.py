@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
-import queue
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -18,12 +17,7 @@ from nurture.reports.campaigns import StepFigures
 from nurture.reports.costs import read_costs
 from nurture.reports.experiment_rows import holdout_members, promoted_winners, variant_sends
 from nurture.reports.experiments import judge_experiments
-from nurture.reports.queries import (
-    read_changes,
-    read_recorded,
-    read_touches,
-    step_counts,
-)
+from nurture.reports.queries import TouchReading, read_changes, read_recorded, step_counts
 from nurture.reports.report import Report, ReportOptions, build_report, program_facts
 from nurture.reports.touch_columns import Touches
 from nurture.store.engine import reading
@@ -151,24 +145,18 @@ def workspace_report(conn: Connection, program: Program | None, root: Path, opti
     program_steps = [(key, step) for key, shape in facts.campaigns.items() for step in shape.step_ids]
     now = options.now
 
-    # Beside the journeys, the touches are read first (the recorded history waits for them), then
-    # the per-step counts, which only the campaigns' figures wait for, last of all. The touches
-    # are handed over, not kept: their lead ids as read go once placed.
-    handed: queue.Queue[Touches | BaseException] = queue.Queue(maxsize=1)
+    # Beside the journeys, the touches are read first, then the per-step counts, which only the
+    # campaigns' figures wait for, last of all. Done with the journeys, this connection takes
+    # the blocks of touches not yet begun.
+    reading = TouchReading(now, program_steps)
 
     def engagement(side: Connection) -> list[StepFigures]:
-        try:
-            handed.put(read_touches(side, now, program_steps))
-        except BaseException as error:
-            handed.put(error)
-            raise
+        reading.join(side)
         return step_counts(side, options.since, options.until)
 
     def touches() -> Touches:
-        found = handed.get()
-        if isinstance(found, BaseException):
-            raise found
-        return found
+        reading.join(conn)
+        return reading.result()
 
     with scan_cache(conn), beside(conn, engagement) as counted:
         recorded = read_recorded(
