@@ -167,9 +167,8 @@ def _blocks(
     """Blocks of :data:`_BLOCK_LEADS` of ``ids`` (ascending): the rows ``[start, end)`` and the
     keys ``[low, high)`` a block reads, which cover every id between; the first reaches down to
     ``lowest`` and the last up to ``highest`` (keys of rows without a lead, where they count)."""
-    if not len(ids):
-        if lowest is not None and highest is not None:
-            yield 0, 0, lowest, highest + 1
+    if not len(ids):  # one block all the same: the changes of leads after ``now``, or none
+        yield 0, 0, lowest if lowest is not None else 0, highest + 1 if highest is not None else 0
         return
     for start in range(0, len(ids), _BLOCK_LEADS):
         end = min(start + _BLOCK_LEADS, len(ids))
@@ -460,33 +459,34 @@ class TouchReading:
 
     def join(self, conn: Connection) -> None:
         """Read blocks on ``conn`` until every block is taken (the first to join finds them)."""
-        with self._lock:
-            if self._blocks is None:
-                # Blocks of leads by count (ids may be sparse), each block's touches kept small.
-                ids = read_columns(
-                    conn,
-                    "SELECT id FROM leads WHERE created_at <= :now ORDER BY id",
-                    {"id": "int"},
-                    {"now": self.now},
-                    chunk_key="id",
-                )["id"]
-                self._blocks = [(low, high) for _, _, low, high in _blocks(ids)]
-        while True:
+        try:
             with self._lock:
-                if self._failed is not None or self._started >= len(self._blocks):
-                    return
-                index = self._started
-                self._started += 1
-            try:
-                part = self._block(conn, *self._blocks[index])
-            except BaseException as error:
-                with self._lock:
-                    self._failed = error
+                if self._blocks is None:
+                    # Blocks of leads by count (ids may be sparse), each block's touches kept small.
+                    ids = read_columns(
+                        conn,
+                        "SELECT id FROM leads WHERE created_at <= :now ORDER BY id",
+                        {"id": "int"},
+                        {"now": self.now},
+                        chunk_key="id",
+                    )["id"]
+                    self._blocks = [(low, high) for _, _, low, high in _blocks(ids)]
                     self._lock.notify_all()
-                raise
+            while True:
+                with self._lock:
+                    if self._failed is not None or self._started >= len(self._blocks):
+                        return
+                    index = self._started
+                    self._started += 1
+                part = self._block(conn, *self._blocks[index])
+                with self._lock:
+                    self._parts[index] = part
+                    self._lock.notify_all()
+        except BaseException as error:
             with self._lock:
-                self._parts[index] = part
+                self._failed = self._failed or error
                 self._lock.notify_all()
+            raise
 
     def _block(self, conn: Connection, low: int, high: int) -> Touches:
         while True:
@@ -509,12 +509,12 @@ class TouchReading:
     def result(self) -> Touches:
         """Every block's touches in lead order, once all are read (a reader's error raised)."""
         with self._lock:
+            if self._taken:
+                raise RuntimeError("the touches were handed over already")
             while self._failed is None and (self._blocks is None or len(self._parts) < len(self._blocks)):
                 self._lock.wait()
             if self._failed is not None:
                 raise self._failed
-            if self._taken:
-                raise RuntimeError("the touches were handed over already")
             parts = [self._parts[index] for index in range(len(self._parts))]
             self._parts.clear()  # handed over, not kept: the lead ids as read go once placed
             self._taken = True

@@ -189,19 +189,21 @@ def _answers(
     leads, first = np.unique(m_lead[candidates], return_index=True)
     chosen = candidates[first]
     refused = m_stage[chosen] >= len(FUNNEL)
-    # Each answer's name as a code: 0 accepted, 1 no reason given, then the reasons found.
+    # Each answer's name as a code: 0 accepted, 1 no reason given, then the other reasons found.
     given = _reasons(conn, move_ids[chosen[refused]], *leads_between)
-    found = list(dict.fromkeys(reason for reason in given.values() if reason))  # '' names none
-    code_of = {reason: 2 + i for i, reason in enumerate(found)}
+    code_of = {ACCEPTED: 0, NO_REASON: 1}
+    for reason in given.values():
+        if reason:  # '' names none
+            code_of.setdefault(reason, len(code_of))
     keys = np.zeros(len(chosen), dtype=np.int64)
-    keys[refused] = [code_of.get(given.get(move) or "", 1) for move in move_ids[chosen[refused]].tolist()]
+    keys[refused] = [code_of[given.get(move) or NO_REASON] for move in move_ids[chosen[refused]].tolist()]
     # Names numbered in the order the chunk's leads first give them, as one by one.
     present, first_given = np.unique(keys, return_index=True)
     order = present[np.argsort(first_given)]
-    number = np.zeros(len(found) + 2, dtype=np.int32)
+    number = np.zeros(len(code_of), dtype=np.int32)
     number[order] = np.arange(len(order), dtype=np.int32)
     answer[leads] = number[keys]
-    labels = [ACCEPTED, NO_REASON, *found]
+    labels = list(code_of)
     return answer, [labels[key] for key in order.tolist()]
 
 

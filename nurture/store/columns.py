@@ -130,7 +130,8 @@ def read_columns(
     read as microseconds since 1970-01-01 UTC (NULL: :data:`NO_INSTANT`), an integer as itself
     (NULL: ``null``). ``chunk_key`` names an integer column SQLite reads in ranges of;
     ``key_bounds`` names the two integer parameters (low, inclusive; high, exclusive) with which
-    ``sql`` itself keeps ``chunk_key`` in a range: SQLite then reads its ranges by binding them."""
+    ``sql`` itself keeps ``chunk_key`` in a range: SQLite then reads its ranges by binding them,
+    and ``sql`` must be ordered by ``chunk_key`` first (the next key is the first row's)."""
     if not columns:
         raise ValueError("read_columns: no column asked for")
     for name, kind in columns.items():

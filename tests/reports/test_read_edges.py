@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -192,3 +193,46 @@ def test_a_step_missing_from_the_known_ones_is_looked_up_and_its_block_read_agai
         read = queries.read_touches(conn, NOW, [("trial", "welcome")])
     assert read.lead.tolist() == [1, 2, 3, 4]
     assert [read.step_of(int(code)) for code in read.step] == [("trial", steps_of[n]) for n in (1, 2, 3, 4)]
+
+
+def test_a_store_without_leads_reads_as_empty(store: Engine) -> None:
+    """No lead up to the report's moment and no stage change: empty columns, not an error."""
+    with store.begin() as conn:
+        conn.execute(
+            insert(leads).values(
+                id=5, email="later@example.com", email_domain="example.com", lifecycle_stage="lead",
+                attributes={}, created_at=NOW + timedelta(days=1), updated_at=NOW + timedelta(days=1),
+            )
+        )  # fmt: skip
+    with store.connect() as conn:
+        journeys, (inflow, outflow) = queries.read_journeys(conn, NOW, NOW, "month")
+        assert len(journeys) == 0 and not inflow and not outflow
+        assert len(queries.read_touches(conn, NOW, [])) == 0
+        report = workspace_report(conn, None, Path("."), ReportOptions(now=NOW))
+    assert report.cohort == 0 and report.funnel.stages[0].reached == 0
+
+
+def test_touches_are_handed_over_once_and_a_readers_error_reaches_the_taker(store: Engine) -> None:
+    with store.begin() as conn:
+        _lead(conn, 1, T0)
+    with store.connect() as conn:
+        reading = queries.TouchReading(NOW, [])
+        reading.join(conn)
+        assert len(reading.result()) == 0
+        with pytest.raises(RuntimeError, match="handed over already"):
+            reading.result()
+        failing = queries.TouchReading(NOW, [])
+        with pytest.raises(ZeroDivisionError):
+            failing.join(_Broken(conn))
+        with pytest.raises(ZeroDivisionError):
+            failing.result()
+
+
+class _Broken:
+    """A connection whose every read fails."""
+
+    def __init__(self, conn: Any) -> None:
+        self.dialect = conn.dialect
+
+    def __getattr__(self, name: str) -> Any:
+        raise ZeroDivisionError(name)
