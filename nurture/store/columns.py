@@ -266,8 +266,8 @@ def _read_sqlite_chunks(
         if rows == 0 and not _any_from(conn, sql, key, high, params):
             break
         low = high
-        span = max(1, int(span * min(4.0, max(0.25, CHUNK_ROWS / max(rows, 1)))))
-    return {name: np.concatenate(found) if found else np.empty(0, np.int64) for name, found in parts.items()}
+        span = _next_span(span, rows)
+    return _joined(parts)
 
 
 def _read_sqlite_bounded(
@@ -301,7 +301,16 @@ def _read_sqlite_bounded(
         chunk = {**params, low_name: low, high_name: high}
         rows = _sqlite_chunk(conn, sql, columns, chunk, "", nullable, null, parts)
         low = high
-        span = max(1, int(span * min(4.0, max(0.25, CHUNK_ROWS / max(rows, 1)))))
+        span = _next_span(span, rows)
+    return _joined(parts)
+
+
+def _next_span(span: int, rows: int) -> int:
+    """The next chunk's key span, grown or shrunk towards :data:`CHUNK_ROWS` rows (at most 4x)."""
+    return max(1, int(span * min(4.0, max(0.25, CHUNK_ROWS / max(rows, 1)))))
+
+
+def _joined(parts: dict[str, list[NDArray[np.int64]]]) -> Arrays:
     return {name: np.concatenate(found) if found else np.empty(0, np.int64) for name, found in parts.items()}
 
 
@@ -618,7 +627,7 @@ def _read_postgres(
             raise ValueError("read_columns: the COPY stream ended within a row")
     finally:
         cursor.close()
-    return {name: np.concatenate(found) if found else np.empty(0, np.int64) for name, found in parts.items()}
+    return _joined(parts)
 
 
 def _copy_data(copy: Any, pgconn: Any) -> Iterator[Any]:
