@@ -83,9 +83,7 @@ def attribute(
     chosen[members] = True
     tally = _Tally(journeys, chosen, revenue, len(touches.steps.texts))
     credited = (touches.step >= 0) & chosen[touches.lead]
-    # Block by block of touches, cut between leads: the temporaries of ten million touches, for
-    # each stage, were the report's peak of memory.
-    for begin, end in _lead_blocks(touches.lead, _BLOCK_TOUCHES):
+    for begin, end in touches.blocks():
         for stage, rank in _CONVERSION_RANKS:
             tally.add(
                 stage, journeys.arrivals[:, rank], touches.lead[begin:end], touches.at[begin:end],
@@ -165,27 +163,6 @@ class _Tally:
             credits.append(credit)
         # Not rounded: rounded shares would no longer add up to the number of conversions.
         return sorted(credits, key=lambda c: (-c.customers, -c.mqls, c.campaign, c.step))
-
-
-_BLOCK_TOUCHES = 1_000_000  # touches whose shares are worked out at once
-
-
-def _lead_blocks(lead: np.ndarray, size: int) -> list[tuple[int, int]]:
-    """``[begin, end)`` ranges of about ``size`` rows of ``lead``, each cut where the lead changes:
-    a lead's engagements are together (its sends may be elsewhere), so none is split."""
-    blocks, begin = [], 0
-    while begin < len(lead):
-        end = min(begin + size, len(lead))
-        while end < len(lead):  # on to the first row whose lead is not the one before it
-            window = lead[end : end + 4096]
-            changed = np.flatnonzero(window != lead[end - 1])
-            if len(changed):
-                end += int(changed[0])
-                break
-            end += len(window)
-        blocks.append((begin, end))
-        begin = end
-    return blocks
 
 
 def conversion_shares(

@@ -17,7 +17,6 @@ from nurture.reports.stats import median, percentile, rounded
 from nurture.reports.touch_columns import Touches
 
 BUCKETS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 12), (13, None))
-_BLOCK_TOUCHES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -45,12 +44,9 @@ def touches_before_mql(journeys: Journeys, members: np.ndarray, touches: Touches
     size = len(journeys)
     emails = np.zeros(size, dtype=np.int64)
     engagements = np.zeros(size, dtype=np.int64)
-    # A million touches at a time: over ten million at once, the temporaries were a tenth of the
-    # report's peak memory.
-    for begin in range(0, len(touches), _BLOCK_TOUCHES):
-        lead = touches.lead[begin : begin + _BLOCK_TOUCHES]
-        sent = touches.sent[begin : begin + _BLOCK_TOUCHES]
-        before = counted[lead] & (touches.at[begin : begin + _BLOCK_TOUCHES] <= qualified[lead])
+    for begin, end in touches.blocks():
+        lead, sent = touches.lead[begin:end], touches.sent[begin:end]
+        before = counted[lead] & (touches.at[begin:end] <= qualified[lead])
         emails += np.bincount(lead[before & sent], minlength=size)
         engagements += np.bincount(lead[before & ~sent], minlength=size)
     emails, engagements = emails[counted], engagements[counted]

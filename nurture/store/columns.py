@@ -245,11 +245,9 @@ def _read_sqlite_chunks(
     conn: Connection, sql: str, columns: Mapping[str, Kind], params: dict[str, Any], key: str, null: int
 ) -> Arrays:
     probe = f'SELECT q."{key}" FROM ({sql}) AS q WHERE q."{key}" IS NOT NULL LIMIT 1'  # noqa: S608
-    first = _fetch_one(conn, probe, params)
+    first = _first_key(conn, probe, params, key)
     if first is None:  # no rows, or only rows without a key: the driver reads them
         return _read_rows(conn, sql, columns, params, null)
-    if type(first[0]) is not int:
-        raise ValueError(f"read_columns: chunk_key {key!r} holds {first[0]!r}, not an integer")
     nullable: set[str] = set()
     parts: dict[str, list[NDArray[np.int64]]] = {name: [] for name in columns}
     # Rows without a key first (SQLite orders NULLs first); a query of their own, since an OR in
@@ -258,7 +256,7 @@ def _read_sqlite_chunks(
     low: int | None = None  # the first range has no lower bound
     span = 1024
     while True:
-        high = first[0] + span if low is None else low + span
+        high = first + span if low is None else low + span
         where, bounds = _range(key, low, high)
         rows = _sqlite_chunk(conn, sql, columns, {**params, **bounds}, where, nullable, null, parts)
         if high > _INT64_MAX:
@@ -291,18 +289,26 @@ def _read_sqlite_bounded(
     span, rows = 1024, 0
     while low < end:
         if rows == 0:  # the first chunk, or a gap in the keys: go to the next key there is
-            found = _fetch_one(conn, probe, {**params, low_name: low, high_name: end})
+            found = _first_key(conn, probe, {**params, low_name: low, high_name: end}, key)
             if found is None:
                 break
-            if type(found[0]) is not int:
-                raise ValueError(f"read_columns: chunk_key {key!r} holds {found[0]!r}, not an integer")
-            low = found[0]
+            low = found
         high = min(end, low + span)
         chunk = {**params, low_name: low, high_name: high}
         rows = _sqlite_chunk(conn, sql, columns, chunk, "", nullable, null, parts)
         low = high
         span = _next_span(span, rows)
     return _joined(parts)
+
+
+def _first_key(conn: Connection, probe: str, params: Mapping[str, Any], key: str) -> int | None:
+    """The key of the first row ``probe`` gives (None: no row); an error if it is no integer."""
+    found = _fetch_one(conn, probe, params)
+    if found is None:
+        return None
+    if type(found[0]) is not int:
+        raise ValueError(f"read_columns: chunk_key {key!r} holds {found[0]!r}, not an integer")
+    return int(found[0])
 
 
 def _next_span(span: int, rows: int) -> int:

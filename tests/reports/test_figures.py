@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from nurture.reports import attribution
-from nurture.reports import touches as touches_module
+from nurture.reports import touch_columns
 from nurture.reports.attribution import MODELS, NO_TOUCH, attribute, by_campaign, conversion_shares, weights
 from nurture.reports.clocks import WorkingClock
 from nurture.reports.cohort import waterfall
@@ -269,7 +268,7 @@ def test_attribution_block_by_block_equals_all_touches_at_once(
     journeys, made, read = _many_journeys_and_touches(seed=5)
     revenue = revenue_by_lead(deals(journeys, every(journeys)))
     whole = attribute(journeys, every(journeys), made, revenue, model)
-    monkeypatch.setattr(attribution, "_BLOCK_TOUCHES", 7)
+    monkeypatch.setattr(touch_columns, "BLOCK", 7)
     blocked = attribute(journeys, every(journeys), read, revenue, model)
     assert [(c.campaign, c.step) for c in blocked] == [(c.campaign, c.step) for c in whole]
     for mine, theirs in zip(blocked, whole, strict=True):
@@ -277,12 +276,12 @@ def test_attribution_block_by_block_equals_all_touches_at_once(
             (theirs.mqls, theirs.sqls, theirs.customers)
         )
         assert mine.revenue == pytest.approx(theirs.revenue)
-    assert sum(c.customers for c in whole) > 5 and len(attribution._lead_blocks(read.lead, 7)) > 50
+    assert sum(c.customers for c in whole) > 5 and len(read.blocks()) > 50
 
 
 def test_touches_before_mql_block_by_block_equal_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     journeys, made, read = _many_journeys_and_touches(seed=6)
     whole = touches_before_mql(journeys, every(journeys), made)
-    monkeypatch.setattr(touches_module, "_BLOCK_TOUCHES", 5)
+    monkeypatch.setattr(touch_columns, "BLOCK", 5)
     assert touches_before_mql(journeys, every(journeys), read) == whole
     assert whole.mqls > 50 and whole.emails_distribution["0"] < whole.mqls  # some mails came before
