@@ -4,6 +4,7 @@ the SLA; text, JSON, CSV files or an HTML page with charts, all from one computa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -28,10 +29,16 @@ from nurture.reports.text import print_report
 from nurture.reports.workspace_report import (
     beside,
     cycle_collection_paused,
+    give_back_freed,
     return_freed_memory,
     workspace_report,
 )
 from nurture.store.engine import reading
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from nurture.scoring.backtest import Backtest
 
 
 @click.command()
@@ -80,7 +87,12 @@ def report(
     with cycle_collection_paused():
         with reading(app.store).connect() as conn:
             # The score's backtest reads and computes beside the report's own figures.
-            with beside(conn, lambda side: score_health(side, app.program, options.now)) as backtested:
+            def backtest(side: Connection) -> Backtest | None:
+                found = score_health(side, app.program, options.now)
+                give_back_freed()
+                return found
+
+            with beside(conn, backtest) as backtested:
                 data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
                 health = backtested()
             predictive = predictive_section(conn, app.program, options.now)

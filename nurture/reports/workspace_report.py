@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +18,13 @@ from nurture.reports.campaigns import StepFigures
 from nurture.reports.costs import read_costs
 from nurture.reports.experiment_rows import holdout_members, promoted_winners, variant_sends
 from nurture.reports.experiments import judge_experiments
-from nurture.reports.queries import TouchReading, read_changes, read_recorded, step_counts
+from nurture.reports.queries import (
+    TouchReading,
+    read_changes,
+    read_handoff_columns,
+    read_recorded,
+    step_counts,
+)
 from nurture.reports.report import Report, ReportOptions, build_report, program_facts
 from nurture.reports.touch_columns import Touches
 from nurture.store.engine import reading
@@ -39,22 +46,41 @@ def cycle_collection_paused() -> Iterator[None]:
 
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-_OWN_MAPPING = 128 * 1024  # glibc's default threshold: blocks this large get a mapping of their own
+# Blocks this large get a mapping of their own, given back when freed: numpy's large arrays (it
+# asks for huge pages from 4 MiB on). Below it, blocks come from glibc's heaps and are reused
+# there without a page fault; freed ones go back at the report's phase ends (give_back_freed).
+_OWN_MAPPING = 4 * 1024 * 1024
+_glibc: Any = None  # set by return_freed_memory: glibc, when the process runs on it
 
 
 def return_freed_memory() -> None:
-    """Large blocks the process frees go back to the system at once (glibc; elsewhere nothing
-    changes). Once a large block is freed, glibc raises its threshold for giving a block a mapping
-    of its own (up to 32 MiB), so the report's later numpy temporaries came from its heap, which
-    it keeps: at a million leads that was a fifth of the peak memory. Setting the threshold keeps
-    it where it starts. For the whole process: call it in a command that reports and ends."""
+    """The report's freed memory goes back to the system (glibc; elsewhere nothing changes).
+    Once a large block is freed, glibc raises its threshold for giving a block a mapping of its
+    own (up to 32 MiB), so the report's later numpy arrays came from heaps that it keeps, and each
+    thread's heap kept what that thread had freed: at a million leads that was a fifth of the peak
+    memory. Fixing the threshold at 4 MiB keeps the large arrays out of the heaps, and
+    :func:`give_back_freed` hands back what the heaps hold free when a phase of the report ends.
+    A lower threshold (128 KiB, glibc's default) gave every middling array a mapping of its own
+    and made each of its pages a fault: a third of the report's time was the kernel's. For the
+    whole process: call it in a command that reports and ends."""
+    global _glibc
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc
         return
     mallopt = getattr(libc, "mallopt", None)
-    if mallopt is not None:
-        mallopt(_M_MMAP_THRESHOLD, _OWN_MAPPING)
+    if mallopt is None or getattr(libc, "malloc_trim", None) is None:
+        return
+    if mallopt(_M_MMAP_THRESHOLD, _OWN_MAPPING) == 1:  # 0: refused (above a 32-bit build's limit)
+        _glibc = libc
+
+
+def give_back_freed() -> None:
+    """What glibc's heaps hold free, every thread's, handed back to the system (once
+    :func:`return_freed_memory` was called; else nothing): called as a phase of the report ends,
+    so the next phase's arrays do not come on top of the last one's leftovers."""
+    if _glibc is not None:
+        _glibc.malloc_trim(0)
 
 
 T = TypeVar("T")
@@ -139,20 +165,81 @@ class _Result(Generic[T]):
         self._found = None
 
 
+class ReadOnce(Generic[T]):
+    """A read made once: offered to a second thread, which makes it unless it was begun, and
+    taken by the thread that needs it, which makes it itself when nobody has begun it, or waits
+    for the second thread's result (or error). Only the taker ever waits, and only for a read
+    under way: the report's first connection, done with the journeys, takes the handoffs its
+    second has read, or reads them itself (the second has not begun: it could not connect, say)."""
+
+    def __init__(self, read: Callable[[Connection], T]) -> None:
+        self._read = read
+        self._done = threading.Condition()
+        self._begun = False
+        self._over = False
+        self._taken = False
+        self._found: tuple[T] | None = None
+        self._failed: BaseException | None = None
+
+    def offer(self, conn: Connection) -> None:
+        """Make the read on ``conn`` unless it was begun (its error raised here and kept for the
+        taker); never waits."""
+        with self._done:
+            if self._begun:
+                return
+            self._begun = True
+        self._make(conn)
+
+    def take(self, conn: Connection) -> T:
+        """The read's result, handed over once (not kept here): made on ``conn`` when nobody has
+        begun it, else waited for."""
+        with self._done:
+            if self._taken:
+                raise RuntimeError("the read was handed over already")
+            mine, self._begun, self._taken = not self._begun, True, True
+        if mine:
+            self._make(conn)
+        with self._done:
+            while not self._over:
+                self._done.wait()
+            found, failed, self._found = self._found, self._failed, None
+        if failed is not None:
+            raise failed
+        assert found is not None
+        return found[0]
+
+    def _make(self, conn: Connection) -> None:
+        found: tuple[T] | None = None
+        failed: BaseException | None = None
+        try:
+            found = (self._read(conn),)
+        except BaseException as error:
+            failed = error
+            raise
+        finally:
+            with self._done:
+                self._found, self._failed, self._over = found, failed, True
+                self._done.notify_all()
+
+
 def workspace_report(conn: Connection, program: Program | None, root: Path, options: ReportOptions) -> Report:
     without_jit(conn)
     facts = program_facts(program)
     program_steps = [(key, step) for key, shape in facts.campaigns.items() for step in shape.step_ids]
     now = options.now
 
-    # Beside the journeys, the touches are read first, then the per-step counts, which only the
-    # campaigns' figures wait for, last of all. Done with the journeys, this connection takes
-    # the blocks of touches not yet begun.
+    # Beside the journeys, the handoffs are read first, then the touches, then the per-step
+    # counts, which only the campaigns' figures wait for, last of all. Done with the journeys,
+    # this connection takes the handoffs and the blocks of touches not yet begun.
     reading = TouchReading(now, program_steps)
+    handoffs = ReadOnce(lambda on: read_handoff_columns(on, now))
 
     def engagement(side: Connection) -> list[StepFigures]:
+        handoffs.offer(side)
         reading.join(side)
-        return step_counts(side, options.since, options.until)
+        steps = step_counts(side, options.since, options.until)
+        give_back_freed()
+        return steps
 
     def touches() -> Touches:
         reading.join(conn)
@@ -160,10 +247,19 @@ def workspace_report(conn: Connection, program: Program | None, root: Path, opti
 
     with scan_cache(conn), beside(conn, engagement) as counted:
         recorded = read_recorded(
-            conn, now, options.until or now, options.every, options.since, options.until, touches
+            conn,
+            now,
+            options.until or now,
+            options.every,
+            options.since,
+            options.until,
+            touches,
+            lambda: handoffs.take(conn),
         )
         recorded.costs = read_costs(root)
+        give_back_freed()
         report = build_report(recorded, counted, facts, options)
+    give_back_freed()
     report.experiments = experiments(conn, program, options)
     return report
 

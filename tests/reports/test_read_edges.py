@@ -5,6 +5,8 @@ connection beside one that took SQLite's write lock."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,8 @@ from nurture.reports import queries
 from nurture.reports.handoffs import handoffs_from_rows
 from nurture.reports.report import ReportOptions
 from nurture.reports.rows import Handoff
-from nurture.reports.touch_columns import Touches
-from nurture.reports.workspace_report import workspace_report
+from nurture.reports.touch_columns import Touches, step_key
+from nurture.reports.workspace_report import ReadOnce, workspace_report
 from nurture.store.schema import enrollments, events, handoffs, leads, stage_changes
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -195,6 +197,37 @@ def test_a_step_missing_from_the_known_ones_is_looked_up_and_its_block_read_agai
     assert [read.step_of(int(code)) for code in read.step] == [("trial", steps_of[n]) for n in (1, 2, 3, 4)]
 
 
+def test_each_engagement_gets_its_own_campaigns_step_whatever_other_campaigns_call_theirs(
+    store: Engine,
+) -> None:
+    """Two campaigns with a step of the same name, a step known for one campaign only, an
+    engagement with a campaign but no step, and one of a campaign the program lacks."""
+    engaged = [
+        ("trial", "welcome"),
+        ("webinar", "welcome"),
+        ("webinar", "follow-up"),
+        ("trial", None),
+        ("gone", "welcome"),
+    ]
+    with store.begin() as conn:
+        _lead(conn, 1, T0)
+        for hour, (campaign, step) in enumerate(engaged, start=1):
+            conn.execute(
+                insert(events).values(
+                    lead_id=1, type="email_click", occurred_at=T0 + timedelta(minutes=hour),
+                    received_at=T0 + timedelta(minutes=hour), campaign_key=campaign, step_id=step,
+                    properties={},
+                )
+            )  # fmt: skip
+    known = [("webinar", "follow-up"), ("trial", "welcome"), ("webinar", "welcome")]
+    with store.connect() as conn:
+        read = queries.read_touches(conn, NOW, known)
+    assert [read.step_of(int(code)) for code in read.step] == [
+        ("trial", "welcome"), ("webinar", "welcome"), ("webinar", "follow-up"), ("", ""), ("gone", "welcome"),
+    ]  # fmt: skip
+    assert read.steps.texts[:3] == [step_key(campaign, step) for campaign, step in known]  # known first
+
+
 def test_a_store_without_leads_reads_as_empty(store: Engine) -> None:
     """No lead up to the report's moment and no stage change: empty columns, not an error."""
     with store.begin() as conn:
@@ -236,3 +269,68 @@ class _Broken:
 
     def __getattr__(self, name: str) -> Any:
         raise ZeroDivisionError(name)
+
+
+def _beside(call: Any) -> Future[Any]:
+    """``call`` on a daemon thread: a waiter left hanging by a broken ReadOnce cannot hold the
+    test run at its end."""
+    running: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            running.set_result(call())
+        except BaseException as error:
+            running.set_exception(error)
+
+    threading.Thread(target=run, daemon=True).start()
+    return running
+
+
+def _slow_read(started: threading.Event, release: threading.Event, fails: bool = False) -> Any:
+    def read(on: Any) -> str:
+        started.set()
+        assert release.wait(5)
+        if fails:
+            raise ZeroDivisionError(on)
+        return f"read on {on}"
+
+    return read
+
+
+def test_a_read_offered_beside_is_made_there_and_the_taker_waits_for_it() -> None:
+    """The handoffs beside the journeys: the second connection reads them while the first is
+    busy, and the first, asking meanwhile, waits for that read instead of making its own."""
+    started, release = threading.Event(), threading.Event()
+    once = ReadOnce(_slow_read(started, release))
+    side = _beside(lambda: once.offer("side"))
+    assert started.wait(5)
+    main = _beside(lambda: once.take("main"))
+    with pytest.raises(TimeoutError):
+        main.result(0.2)  # waiting on the side's read, not making one of its own
+    release.set()
+    assert main.result(5) == "read on side"
+    assert side.result(5) is None
+    once.offer("late")  # begun already: nothing is read again
+    with pytest.raises(RuntimeError, match="handed over already"):
+        once.take("main")
+
+
+def test_a_read_nobody_began_is_made_by_the_taker_and_an_offer_after_does_nothing() -> None:
+    reads: list[str] = []
+    once = ReadOnce(lambda on: reads.append(on) or f"read on {on}")
+    assert once.take("main") == "read on main"
+    once.offer("side")
+    assert reads == ["main"]
+
+
+def test_the_error_of_a_read_beside_reaches_the_taker_waiting_for_it() -> None:
+    started, release = threading.Event(), threading.Event()
+    once = ReadOnce(_slow_read(started, release, fails=True))
+    side = _beside(lambda: once.offer("side"))
+    assert started.wait(5)
+    main = _beside(lambda: once.take("main"))
+    release.set()
+    with pytest.raises(ZeroDivisionError):
+        main.result(5)
+    with pytest.raises(ZeroDivisionError):
+        side.result(5)
