@@ -535,11 +535,11 @@ class TouchReading:
             self._taken = True
         # Column by column, each block's column let go of once joined: never all blocks beside
         # all of their joined copy (300 MB at ten million touches).
-        columns = {name: [getattr(part, name) for part in parts] for name in ("lead", "at", "sent", "step")}
+        kinds = {"lead": np.int64, "at": np.int64, "sent": bool, "step": np.int16}
+        columns = {name: [getattr(part, name) for part in parts] for name in kinds}
         del parts
-        empty = {"lead": np.int64, "at": np.int64, "sent": bool, "step": np.int16}
         joined = {}
-        for name, kind in empty.items():
+        for name, kind in kinds.items():
             pieces = columns.pop(name)
             joined[name] = np.concatenate(pieces) if pieces else np.zeros(0, kind)
             del pieces
