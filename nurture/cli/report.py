@@ -27,6 +27,7 @@ from nurture.reports.score_health import (
 )
 from nurture.reports.text import print_report
 from nurture.reports.workspace_report import (
+    BacktestBeside,
     beside,
     cycle_collection_paused,
     give_back_freed,
@@ -86,14 +87,19 @@ def report(
     return_freed_memory()
     with cycle_collection_paused():
         with reading(app.store).connect() as conn:
-            # The score's backtest reads and computes beside the report's own figures.
+            # The score's backtest reads and computes beside the report's own figures: it takes
+            # the stage changes the journeys read instead of reading them again, and, once done,
+            # makes the reads the report leaves to it.
+            shared = BacktestBeside()
+
             def backtest(side: Connection) -> Backtest | None:
-                found = score_health(side, app.program, options.now)
+                found = score_health(side, app.program, options.now, shared.moves)
                 give_back_freed()
+                shared.then(side)
                 return found
 
             with beside(conn, backtest) as backtested:
-                data = workspace_report(conn, app.program, app.workspace.root, options).as_json()
+                data = workspace_report(conn, app.program, app.workspace.root, options, shared).as_json()
                 health = backtested()
             predictive = predictive_section(conn, app.program, options.now)
             until = options.until

@@ -15,7 +15,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import Connection, and_, func, select
@@ -38,6 +38,7 @@ from nurture.reports.lead_facts import LeadFacts, attribute_text
 from nurture.reports.recorded import Recorded
 from nurture.reports.rows import StageChange
 from nurture.reports.touch_columns import STEP_SEPARATOR, Touches, step_key
+from nurture.scoring.handed_moves import HandedMoves
 from nurture.store import bulk
 from nurture.store.columns import NO_INSTANT, read_columns
 from nurture.store.schema import CAMPAIGN_MAIL, events, messages
@@ -61,21 +62,26 @@ def read_recorded(
     period_end: datetime | None,
     touches: Callable[[], Touches] | None = None,
     handoffs: Callable[[], Handoffs] | None = None,
+    moves_to: HandedMoves | None = None,
 ) -> Recorded:
     """Everything the figures read, recorded up to ``now``: ``until`` ends the balance's moves,
     ``since`` and ``period_end`` bound the enrollments counted. Read as columns (the stage changes,
     handoffs and touches of a million leads never become objects). ``touches`` gives the
-    :func:`read_touches` read elsewhere (the report reads them on a connection of its own), asked
-    for once the rest is read, and ``handoffs`` likewise the :func:`read_handoff_columns` read
-    elsewhere, asked for once the journeys are read; without them they are read here."""
-    journeys, moves = read_journeys(conn, now, until, every)
+    :func:`read_touches` read elsewhere (the report reads them on a connection of its own), and
+    ``handoffs`` likewise the :func:`read_handoff_columns` read elsewhere, asked for once the
+    journeys are read; without them they are read here. The touches are asked for (or read on
+    ``conn``) when a figure first needs them (:attr:`Recorded.touches`), so ``conn`` must still be
+    open then: the figures that need none are worked out while they are read beside. The stage
+    changes are given to ``moves_to`` as they are read (the report's backtest takes them there)."""
+    journeys, moves = read_journeys(conn, now, until, every, moves_to)
     handed = read_handoffs(conn, now, journeys) if handoffs is None else handoffs_placed(handoffs(), journeys)
     entered = campaign_entries(conn, now, since, period_end)
-    read = touches() if touches is not None else read_touches(conn, now, ())
     return Recorded(
         journeys=journeys,
         handoffs=handed,
-        touches=placed(read, journeys),
+        read_touches=lambda: placed(
+            touches() if touches is not None else read_touches(conn, now, ()), journeys
+        ),
         moves=moves,
         entered=entered,
         facts=DatabaseFacts(conn, journeys.lead_id, now),
@@ -89,9 +95,26 @@ def read_stages(conn: Connection, now: datetime) -> tuple[Journeys, Handoffs, Le
     return journeys, read_handoffs(conn, now, journeys), DatabaseFacts(conn, journeys.lead_id, now)
 
 
-def read_journeys(conn: Connection, now: datetime, until: datetime, every: str) -> tuple[Journeys, Moves]:
+def read_journeys(
+    conn: Connection, now: datetime, until: datetime, every: str, moves_to: HandedMoves | None = None
+) -> tuple[Journeys, Moves]:
     """Every lead's journey, and the stage balance's moves: the stage changes are read once, as
-    columns, for both (moves of leads created after ``now`` count in the balance only)."""
+    columns, for both (moves of leads created after ``now`` count in the balance only), and
+    given to ``moves_to`` as they are read (closed at the end: whole only when every block was)."""
+    try:
+        found = _read_journeys(conn, now, until, every, moves_to)
+    except BaseException:
+        if moves_to is not None:
+            moves_to.close(whole=False)
+        raise
+    if moves_to is not None:
+        moves_to.close(whole=True)
+    return found
+
+
+def _read_journeys(
+    conn: Connection, now: datetime, until: datetime, every: str, moves_to: HandedMoves | None
+) -> tuple[Journeys, Moves]:
     leads = read_columns(
         conn,
         f"SELECT id, created_at, {_stage_of('lifecycle_stage')} AS stage FROM leads "  # noqa: S608 - fixed texts
@@ -113,17 +136,39 @@ def read_journeys(conn: Connection, now: datetime, until: datetime, every: str) 
             now,
         )
     )
+    # Every change is read, whatever its moment, for the backtest that ``moves_to`` gives them to
+    # (with their ids); the journeys keep those up to ``now``.
+    columns: dict[str, Literal["int", "instant"]] = {
+        "lead_id": "int",
+        "from_stage": "int",
+        "to_stage": "int",
+        "at": "instant",
+    }
+    if moves_to is not None:
+        columns["id"] = "int"
     for start, end, low, high in _blocks(lead_id, *changed):
         changes = read_columns(
             conn,
             f"SELECT lead_id, {_stage_of('from_stage')} AS from_stage, {_stage_of('to_stage')} AS to_stage, "  # noqa: S608
-            "at FROM stage_changes WHERE at <= :now AND lead_id >= :low AND lead_id < :high "
-            "ORDER BY lead_id, at, id",
-            {"lead_id": "int", "from_stage": "int", "to_stage": "int", "at": "instant"},
-            {"now": now, "low": low, "high": high},
+            f"at{', id' if moves_to is not None else ''} FROM stage_changes WHERE lead_id >= :low "
+            "AND lead_id < :high ORDER BY lead_id, at, id",
+            columns,
+            {"low": low, "high": high},
             chunk_key="lead_id",
             key_bounds=("low", "high"),
         )
+        if moves_to is not None:
+            moves_to.give(
+                {
+                    "lead_id": changes["lead_id"],
+                    "stage": changes["to_stage"],
+                    "at": changes["at"],
+                    "id": changes.pop("id"),
+                },
+                high,
+            )
+        if not (up_to_now := changes["at"] <= micros(now)).all():
+            changes = {name: column[up_to_now] for name, column in changes.items()}
         came, left = counted_moves(changes["from_stage"], changes["to_stage"], changes["at"], until, every)
         inflow.update(came)
         outflow.update(left)
@@ -577,13 +622,21 @@ def _touch_block(
     )
 
 
+_PLACED_PIECE = 1 << 20  # touches placed at a time
+
+
 def placed(touches: Touches, journeys: Journeys) -> Touches:
     """:func:`read_touches` with each lead id replaced by the lead's row in ``journeys``."""
-    rows = _rows_of(journeys.lead_id, touches.lead)
+    # A piece at a time into the rows' own width: the search's int64 temporaries for ten million
+    # touches at once (a few hundred megabytes) came on top of the figures already made.
+    lead: np.ndarray = np.empty(len(touches.lead), dtype=np.int32 if len(journeys) < 2**31 else np.int64)
+    for begin in range(0, len(lead), _PLACED_PIECE):
+        lead[begin : begin + _PLACED_PIECE] = _rows_of(
+            journeys.lead_id, touches.lead[begin : begin + _PLACED_PIECE]
+        )
     # A lead recorded after the journeys were read (the touches come from another connection's
     # snapshot) has no row: its touches are left out, as the journeys leave it out.
-    known = rows >= 0
-    lead = rows.astype(np.int32) if len(journeys) < 2**31 else rows
+    known = lead >= 0
     if known.all():  # the usual case: the columns are kept, not copied (ten million touches)
         return Touches(lead, touches.at, touches.sent, touches.step, touches.steps)
     return Touches(lead[known], touches.at[known], touches.sent[known], touches.step[known], touches.steps)

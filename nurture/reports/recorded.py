@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,11 +20,21 @@ from nurture.reports.touch_columns import Touches, touches_from_rows
 class Recorded:
     journeys: Journeys  # every lead created by the report's moment
     handoffs: Handoffs
-    touches: Touches  # of the leads that converted, up to their latest conversion
+    # The touches of the leads that converted, up to their latest conversion, asked for when a
+    # figure first needs them: the report works out the figures that need none while the touches
+    # are still read beside.
+    read_touches: Callable[[], Touches]
     moves: Moves  # the stage balance's moves per period
     entered: Entries  # enrollments entered in the period
     facts: LeadFacts
     costs: list[Cost] = field(default_factory=list)
+    _touches: Touches | None = field(default=None, init=False, repr=False)
+
+    @property
+    def touches(self) -> Touches:
+        if self._touches is None:
+            self._touches = self.read_touches()
+        return self._touches
 
 
 def recorded_from_rows(
@@ -36,7 +47,7 @@ def recorded_from_rows(
     return Recorded(
         journeys=journeys,
         handoffs=handoffs_from_rows(history.handoffs, rows),
-        touches=touches_from_rows(history.touches, rows),
+        read_touches=lambda: touches_from_rows(history.touches, rows),
         moves=stage_moves((c for changes in history.changes.values() for c in changes), until, every),
         entered=entries(history.enrollments, since, period_end),
         facts=RowFacts(history.leads.values(), history.enrollments),

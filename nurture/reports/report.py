@@ -188,40 +188,20 @@ def build_report(
     handoffs = recorded.handoffs
     members = cohort(everyone, options.since, options.until, by_entry=options.by_entry)
     limits = stage_limits(facts.stale_after, waterfall(everyone))
-    found_deals = deals(everyone, members)
-    credits = attribute(
-        everyone,
-        members,
-        recorded.touches,
-        revenue_by_lead(found_deals),
-        options.attribution,
-        facts.half_life,
-    )
-    per_campaign = by_campaign(credits)
     teams = facts.sales_teams
     clock = WorkingClock(facts.rep_hours)
     leads = len(everyone)
     owners = owners_at(leads, handoffs, recorded.facts, options.now, teams)
-    report = Report(
-        options=options,
-        cohort=len(members),
-        funnel=waterfall(everyone, members),
-        flows=flows(everyone, members, handoffs),
-        balance=balance_rows(recorded.moves, options.since, until, options.every),
-        velocity=velocity(everyone, members, handoffs, clock),
-        stuck_limits_days={s: round(d, 2) for s, d in limits.items()},
-        stuck=stuck_leads(everyone, limits, options.now, recorded.facts, owners),
-        touches=touches_before_mql(everyone, members, recorded.touches),
-        campaigns=[],  # below, once the steps are counted
-        sla=sla_figures(handoffs, everyone, clock, options.since, options.until, facts.sales_teams),
-        attribution=credits,
-        attribution_by_campaign=sorted(
-            per_campaign.values(), key=lambda c: (-c.customers, -c.mqls, c.campaign)
-        ),
-        money=money_figures(
-            found_deals, per_campaign, costs_in_period(recorded.costs, options.since, options.until)
-        ),
-        breakdown=None
+    # The figures that need no touches first: the report reads the touches beside meanwhile
+    # (recorded.touches waits for them).
+    funnel = waterfall(everyone, members)
+    flowing = flows(everyone, members, handoffs)
+    balance = balance_rows(recorded.moves, options.since, until, options.every)
+    speed = velocity(everyone, members, handoffs, clock)
+    stuck = stuck_leads(everyone, limits, options.now, recorded.facts, owners)
+    sla = sla_figures(handoffs, everyone, clock, options.since, options.until, facts.sales_teams)
+    groups = (
+        None
         if options.by is None
         else breakdown(
             everyone,
@@ -236,7 +216,38 @@ def build_report(
             ),
             handoffs,
             clock,
+        )
+    )
+    found_deals = deals(everyone, members)
+    credits = attribute(
+        everyone,
+        members,
+        recorded.touches,
+        revenue_by_lead(found_deals),
+        options.attribution,
+        facts.half_life,
+    )
+    per_campaign = by_campaign(credits)
+    report = Report(
+        options=options,
+        cohort=len(members),
+        funnel=funnel,
+        flows=flowing,
+        balance=balance,
+        velocity=speed,
+        stuck_limits_days={s: round(d, 2) for s, d in limits.items()},
+        stuck=stuck,
+        touches=touches_before_mql(everyone, members, recorded.touches),
+        campaigns=[],  # below, once the steps are counted
+        sla=sla,
+        attribution=credits,
+        attribution_by_campaign=sorted(
+            per_campaign.values(), key=lambda c: (-c.customers, -c.mqls, c.campaign)
         ),
+        money=money_figures(
+            found_deals, per_campaign, costs_in_period(recorded.costs, options.since, options.until)
+        ),
+        breakdown=groups,
         half_life_days=round(facts.half_life.total_seconds() / 86_400, 2),
     )
     report.campaigns = campaign_figures(

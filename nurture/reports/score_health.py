@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from nurture.definitions import Program
 from nurture.reports.predictive import predictive_html
 from nurture.scoring.backtest import Backtest, evaluate
+from nurture.scoring.handed_moves import HandedMoves
 from nurture.scoring.snapshot_stream import read_samples
 from nurture.scoring.snapshots import ModelRules, Question
 from nurture.scoring.version import model_version, mql_threshold
@@ -24,12 +25,17 @@ from nurture.scoring.version import model_version, mql_threshold
 QUESTION = Question()
 
 
-def score_health(conn: Connection, program: Program, now: datetime) -> Backtest | None:
-    """The backtest behind the section; None when the program has no scoring model."""
+def score_health(
+    conn: Connection, program: Program, now: datetime, handed: HandedMoves | None = None
+) -> Backtest | None:
+    """The backtest behind the section; None when the program has no scoring model. ``handed``:
+    the stage changes as the report's journeys give them (:mod:`nurture.scoring.handed_moves`)."""
     model = program.scoring_model
     if model is None:
+        if handed is not None:
+            handed.stop()
         return None
-    found = read_samples(conn, QUESTION, ModelRules.of(model), now)
+    found = read_samples(conn, QUESTION, ModelRules.of(model), now, handed=handed)
     return evaluate(found.samples, threshold=mql_threshold(program), left_out=found.left_out)
 
 

@@ -27,6 +27,7 @@ from nurture.reports.queries import (
 )
 from nurture.reports.report import Report, ReportOptions, build_report, program_facts
 from nurture.reports.touch_columns import Touches
+from nurture.scoring.handed_moves import HandedMoves
 from nurture.store.engine import reading
 
 
@@ -122,9 +123,10 @@ def beside(conn: Connection, read: Callable[[Connection], T]) -> Iterator[Callab
     Each connection reads its own snapshot (on SQLite a read transaction is one connection's): a
     row recorded while the report reads, with an instant before the report's moment, may show in
     one section and not the other. An in-memory SQLite database (tests) has one connection, so
-    ``read`` runs there first."""
+    ``read`` runs there when its result is first asked for (after the caller's own reads: what it
+    takes from them, such as the handed stage changes, is there by then)."""
     if conn.dialect.name == "sqlite" and conn.engine.url.database in (None, "", ":memory:"):
-        result = _Result(read(conn))
+        result = _Result(_Later(lambda: read(conn)))
         try:
             yield result
         finally:
@@ -147,19 +149,34 @@ def beside(conn: Connection, read: Callable[[Connection], T]) -> Iterator[Callab
             result.let_go()
 
 
+class _Later(Generic[T]):
+    """A read made when its result is first asked for, on the caller's thread."""
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self._read: Callable[[], T] | None = read
+        self._found: tuple[T] | None = None
+
+    def result(self) -> T:
+        if self._found is None:
+            assert self._read is not None
+            read, self._read = self._read, None
+            self._found = (read(),)
+        return self._found[0]
+
+
 class _Result(Generic[T]):
     """What :func:`beside` yields: waits for the read's result, which it holds only until the
     ``with`` block ends (a name bound by ``as`` lives on in the caller's frame, and the touches
     as read, ten million lead ids, with it)."""
 
-    def __init__(self, found: T | Future[T]) -> None:
-        self._found: T | Future[T] | None = found
+    def __init__(self, found: _Later[T] | Future[T]) -> None:
+        self._found: _Later[T] | Future[T] | None = found
 
     def __call__(self) -> T:
         found = self._found
         if found is None:
             raise RuntimeError("the read beside was let go of when its block ended")
-        return found.result() if isinstance(found, Future) else found
+        return found.result()
 
     def let_go(self) -> None:
         self._found = None
@@ -222,22 +239,72 @@ class ReadOnce(Generic[T]):
                 self._done.notify_all()
 
 
-def workspace_report(conn: Connection, program: Program | None, root: Path, options: ReportOptions) -> Report:
+class BacktestBeside:
+    """What the report shares with the connection beside it that runs score health's backtest:
+    the stage changes its journeys read, given to ``moves`` (the backtest took half its time
+    reading them again), and the reads it leaves to that connection once the backtest is done
+    (:meth:`then`): the per-step counts, which the engagement's connection reads after the
+    touches otherwise (:class:`ReadOnce`: whichever begins first makes them)."""
+
+    def __init__(self) -> None:
+        self.moves = HandedMoves()
+        self._lock = threading.Lock()
+        self._left: list[ReadOnce[Any]] = []
+
+    def leave(self, read: ReadOnce[Any]) -> None:
+        with self._lock:
+            self._left.append(read)
+
+    def then(self, conn: Connection) -> None:
+        """On the backtest's connection, its backtest done: the reads left to it not yet begun."""
+        with self._lock:
+            left = list(self._left)
+        for read in left:
+            read.offer(conn)
+
+
+def workspace_report(
+    conn: Connection,
+    program: Program | None,
+    root: Path,
+    options: ReportOptions,
+    backtest: BacktestBeside | None = None,
+) -> Report:
+    """The report; ``backtest`` is what it shares with score health's backtest beside it (its
+    stage changes are closed however the report ends: nobody waits for them)."""
+    try:
+        return _workspace_report(conn, program, root, options, backtest)
+    finally:
+        if backtest is not None:
+            backtest.moves.close(whole=False)  # no-op once the journeys closed it
+
+
+def _workspace_report(
+    conn: Connection,
+    program: Program | None,
+    root: Path,
+    options: ReportOptions,
+    backtest: BacktestBeside | None,
+) -> Report:
     without_jit(conn)
     facts = program_facts(program)
     program_steps = [(key, step) for key, shape in facts.campaigns.items() for step in shape.step_ids]
     now = options.now
 
     # Beside the journeys, the handoffs are read first, then the touches, then the per-step
-    # counts, which only the campaigns' figures wait for, last of all. Done with the journeys,
-    # this connection takes the handoffs and the blocks of touches not yet begun.
+    # counts, which only the campaigns' figures wait for, last of all (unless the backtest's
+    # connection, done first, has read them). Done with the journeys, this connection takes the
+    # handoffs and the blocks of touches not yet begun.
     reading = TouchReading(now, program_steps)
     handoffs = ReadOnce(lambda on: read_handoff_columns(on, now))
+    counts = ReadOnce(lambda on: step_counts(on, options.since, options.until))
+    if backtest is not None:
+        backtest.leave(counts)
 
     def engagement(side: Connection) -> list[StepFigures]:
         handoffs.offer(side)
         reading.join(side)
-        steps = step_counts(side, options.since, options.until)
+        steps = counts.take(side)
         give_back_freed()
         return steps
 
@@ -255,6 +322,7 @@ def workspace_report(conn: Connection, program: Program | None, root: Path, opti
             options.until,
             touches,
             lambda: handoffs.take(conn),
+            None if backtest is None else backtest.moves,
         )
         recorded.costs = read_costs(root)
         give_back_freed()

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Connection
 
+from nurture.scoring.handed_moves import HandedMoves
 from nurture.scoring.sample_columns import EPOCH, NO_ANSWER, SampleColumns, micros
 from nurture.scoring.snapshots import FUNNEL, ModelRules, Question, Samples, snapshot_delay
 from nurture.store import bulk
@@ -61,9 +62,32 @@ def _column(rows: Sequence[Any], index: int, dtype: Any = np.int64) -> NDArray[A
 
 
 def read_samples(
-    conn: Connection, question: Question, rules: ModelRules, now: datetime, *, chunk: int = CHUNK
+    conn: Connection,
+    question: Question,
+    rules: ModelRules,
+    now: datetime,
+    *,
+    chunk: int = CHUNK,
+    handed: HandedMoves | None = None,
 ) -> Samples:
-    """Every lead of the store at its snapshot (as columns), and the leads left out by why."""
+    """Every lead of the store at its snapshot (as columns), and the leads left out by why.
+    ``handed``: the stage changes as another reader gives them (the report's journeys), taken
+    from there where it has them and read here where it has not."""
+    try:
+        return _read_samples(conn, question, rules, now, chunk, handed)
+    finally:
+        if handed is not None:
+            handed.stop()
+
+
+def _read_samples(
+    conn: Connection,
+    question: Question,
+    rules: ModelRules,
+    now: datetime,
+    chunk: int,
+    handed: HandedMoves | None,
+) -> Samples:
     parts: list[SampleColumns] = []
     left_out: Counter[str] = Counter()
     after = 0
@@ -88,14 +112,16 @@ def read_samples(
         created = _moments([row[1] for row in leads])
         lo, hi = int(ids[0]), int(ids[-1])
         ledger = bulk.fetch_positional(conn, ledger_sql, [*_KINDS, *rules.labels, lo, hi])
-        moves = read_columns(
-            conn,
-            moves_sql,
-            {"lead_id": "int", "stage": "int", "at": "instant", "id": "int"},
-            {"low": lo, "high": hi + 1},
-            chunk_key="lead_id",
-            key_bounds=("low", "high"),
-        )
+        moves = handed.moves(lo, hi) if handed is not None else None
+        if moves is None:
+            moves = read_columns(
+                conn,
+                moves_sql,
+                {"lead_id": "int", "stage": "int", "at": "instant", "id": "int"},
+                {"low": lo, "high": hi + 1},
+                chunk_key="lead_id",
+                key_bounds=("low", "high"),
+            )
         part, reasons = _chunk(conn, ids, created, ledger, moves, question, rules, micros(now), width)
         parts.append(part)
         left_out.update(reasons)  # in the order leads first gave each reason, as one by one
