@@ -93,13 +93,19 @@ def report(
             shared = BacktestBeside()
 
             def backtest(side: Connection) -> Backtest | None:
-                found = score_health(side, app.program, options.now, shared.moves)
+                try:
+                    found = score_health(side, app.program, options.now, shared.moves)
+                finally:
+                    shared.moves.stop()  # however it ended: the journeys' changes are not held for it
                 give_back_freed()
                 shared.then(side)
                 return found
 
             with beside(conn, backtest) as backtested:
-                data = workspace_report(conn, app.program, app.workspace.root, options, shared).as_json()
+                try:
+                    data = workspace_report(conn, app.program, app.workspace.root, options, shared).as_json()
+                finally:  # the report failed before its journeys (loading the program, say): nobody waits
+                    shared.moves.close(whole=False)
                 health = backtested()
             predictive = predictive_section(conn, app.program, options.now)
             until = options.until

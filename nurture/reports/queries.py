@@ -136,24 +136,26 @@ def _read_journeys(
             now,
         )
     )
-    # Every change is read, whatever its moment, for the backtest that ``moves_to`` gives them to
-    # (with their ids); the journeys keep those up to ``now``.
+    # With ``moves_to``, every change is read, whatever its moment, for the backtest it gives them
+    # to (with their ids); the journeys keep those up to ``now``. Else only those are read.
+    handing = moves_to is not None
+    extra, bounds = (", id", "") if handing else ("", " AND at <= :now")
     columns: dict[str, Literal["int", "instant"]] = {
         "lead_id": "int",
         "from_stage": "int",
         "to_stage": "int",
         "at": "instant",
     }
-    if moves_to is not None:
+    if handing:
         columns["id"] = "int"
     for start, end, low, high in _blocks(lead_id, *changed):
         changes = read_columns(
             conn,
             f"SELECT lead_id, {_stage_of('from_stage')} AS from_stage, {_stage_of('to_stage')} AS to_stage, "  # noqa: S608
-            f"at{', id' if moves_to is not None else ''} FROM stage_changes WHERE lead_id >= :low "
-            "AND lead_id < :high ORDER BY lead_id, at, id",
+            f"at{extra} FROM stage_changes WHERE lead_id >= :low AND lead_id < :high{bounds} "
+            "ORDER BY lead_id, at, id",
             columns,
-            {"low": low, "high": high},
+            {"low": low, "high": high, **({} if handing else {"now": now})},
             chunk_key="lead_id",
             key_bounds=("low", "high"),
         )

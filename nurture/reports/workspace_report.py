@@ -159,8 +159,8 @@ class _Later(Generic[T]):
     def result(self) -> T:
         if self._found is None:
             assert self._read is not None
-            read, self._read = self._read, None
-            self._found = (read(),)
+            self._found = (self._read(),)  # a failed read raises again when asked again
+            self._read = None
         return self._found[0]
 
 

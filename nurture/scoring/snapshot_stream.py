@@ -113,7 +113,9 @@ def _read_samples(
         lo, hi = int(ids[0]), int(ids[-1])
         ledger = bulk.fetch_positional(conn, ledger_sql, [*_KINDS, *rules.labels, lo, hi])
         moves = handed.moves(lo, hi) if handed is not None else None
-        if moves is None:
+        if moves is not None:
+            moves = _of_leads(moves, ids)
+        else:
             moves = read_columns(
                 conn,
                 moves_sql,
@@ -127,6 +129,16 @@ def _read_samples(
         left_out.update(reasons)  # in the order leads first gave each reason, as one by one
         after = hi
     return Samples(SampleColumns.joined(parts, width), left_out)
+
+
+def _of_leads(moves: dict[str, NDArray[np.int64]], ids: NDArray[np.int64]) -> dict[str, NDArray[np.int64]]:
+    """The handed ``moves`` of the leads ``ids`` (ascending) only: they come from another
+    connection's snapshot, where a lead erased or merged since may still have changes."""
+    if not len(ids):
+        return {name: column[:0] for name, column in moves.items()}
+    at = np.minimum(np.searchsorted(ids, moves["lead_id"]), len(ids) - 1)
+    known = ids[at] == moves["lead_id"]
+    return moves if known.all() else {name: column[known] for name, column in moves.items()}
 
 
 def _chunk(

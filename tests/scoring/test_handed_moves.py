@@ -59,6 +59,11 @@ def test_the_backtest_on_the_journeys_stage_changes_equals_the_one_reading_them(
     journeys_now = history.now - timedelta(days=120)
     with store.connect() as conn:
         read = read_samples(conn, QUESTION, RULES, history.now, chunk=97)
+
+    def no_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the backtest read the stage changes the journeys hand over")
+
+    monkeypatch.setattr(snapshot_stream, "read_columns", no_read)
     with store.connect() as journeys_conn, store.connect() as conn:
         giver = threading.Thread(
             target=read_journeys, args=(journeys_conn, journeys_now, journeys_now, "month", moves)
@@ -66,8 +71,8 @@ def test_the_backtest_on_the_journeys_stage_changes_equals_the_one_reading_them(
         giver.start()
         handed = read_samples(conn, QUESTION, RULES, history.now, chunk=97, handed=moves)
         giver.join(10)
+    assert not giver.is_alive()
     _same(handed, read)
-    assert moves.moves(0, 10) is not None  # closed whole: leads beyond the blocks have no changes
     with store.connect() as conn:  # the journeys themselves keep only the changes up to their moment
         kept, _ = read_journeys(conn, journeys_now, journeys_now, "month")
         everything, _ = read_journeys(conn, history.now, history.now, "month")
@@ -147,3 +152,29 @@ def test_the_backtests_connection_makes_the_reads_left_to_it_once_done() -> None
     shared.leave(late)
     assert late.take("engagement") == "counted on engagement"  # the backtest was not done: read here
     shared.then("backtest")  # begun already: nothing is read again
+
+
+def test_changes_of_a_lead_gone_since_the_journeys_read_them_are_left_out(store: Engine) -> None:
+    """The journeys' snapshot still has a lead erased (or merged) before the backtest read its
+    leads: its changes are not given to the lead after it."""
+    history = generate_history(seed=7, leads=200)
+    with store.begin() as conn:
+        load_history(conn, history)
+    moves = HandedMoves()
+    with store.connect() as conn:
+        read_journeys(conn, history.now, history.now, "month", moves)
+        gone = int(
+            conn.exec_driver_sql(
+                "SELECT s.lead_id FROM stage_changes s WHERE s.to_stage = 'mql' AND NOT EXISTS (SELECT 1 "
+                "FROM stage_changes t WHERE t.lead_id = s.lead_id + 1 AND t.to_stage = 'mql') AND EXISTS "
+                "(SELECT 1 FROM leads l WHERE l.id = s.lead_id + 1) ORDER BY s.lead_id LIMIT 1"
+            ).scalar_one()
+        )
+    with store.begin() as conn:
+        for table in ("score_ledger", "stage_changes", "leads"):
+            column = "id" if table == "leads" else "lead_id"
+            conn.exec_driver_sql(f"DELETE FROM {table} WHERE {column} = {gone}")
+    with store.connect() as conn:
+        read = read_samples(conn, QUESTION, RULES, history.now, chunk=41)
+        handed = read_samples(conn, QUESTION, RULES, history.now, chunk=41, handed=moves)
+    _same(handed, read)
