@@ -105,7 +105,7 @@ def report(
                 try:
                     data = workspace_report(conn, app.program, app.workspace.root, options, shared).as_json()
                 finally:  # the report failed before its journeys (loading the program, say): nobody waits
-                    shared.moves.close(whole=False)
+                    shared.moves.close()
                 health = backtested()
             predictive = predictive_section(conn, app.program, options.now)
             until = options.until

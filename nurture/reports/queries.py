@@ -100,16 +100,12 @@ def read_journeys(
 ) -> tuple[Journeys, Moves]:
     """Every lead's journey, and the stage balance's moves: the stage changes are read once, as
     columns, for both (moves of leads created after ``now`` count in the balance only), and
-    given to ``moves_to`` as they are read (closed at the end: whole only when every block was)."""
+    given to ``moves_to`` as they are read (closed at the end, however it ends)."""
     try:
-        found = _read_journeys(conn, now, until, every, moves_to)
-    except BaseException:
+        return _read_journeys(conn, now, until, every, moves_to)
+    finally:
         if moves_to is not None:
-            moves_to.close(whole=False)
-        raise
-    if moves_to is not None:
-        moves_to.close(whole=True)
-    return found
+            moves_to.close()
 
 
 def _read_journeys(

@@ -276,7 +276,7 @@ def workspace_report(
         return _workspace_report(conn, program, root, options, backtest)
     finally:
         if backtest is not None:
-            backtest.moves.close(whole=False)  # no-op once the journeys closed it
+            backtest.moves.close()  # closed already once the journeys were read
 
 
 def _workspace_report(

@@ -28,7 +28,6 @@ class HandedMoves:
         self._blocks: list[tuple[int, Moves]] = []  # (the first lead id after the block, its moves)
         self._through = 0  # every lead id below this is covered by the blocks given
         self._closed = False
-        self._whole = False  # closed with every changed lead given
         self._stopped = False
 
     def give(self, moves: Moves, high: int) -> None:
@@ -41,11 +40,10 @@ class HandedMoves:
             self._through = max(self._through, high)
             self._lock.notify_all()
 
-    def close(self, *, whole: bool) -> None:
-        """No more blocks: ``whole`` when every lead with stage changes was given."""
+    def close(self) -> None:
+        """No more blocks (all were given, or the giver stopped early)."""
         with self._lock:
-            if not self._closed:
-                self._closed, self._whole = True, whole
+            self._closed = True
             self._lock.notify_all()
 
     def stop(self) -> None:
@@ -56,12 +54,13 @@ class HandedMoves:
 
     def moves(self, low: int, high: int) -> Moves | None:
         """The stage changes of the leads with ids ``low`` to ``high`` (both included), waited
-        for; None when they were not all handed over (the taker reads them itself). Asked for in
-        ascending order: blocks before ``low`` are let go of."""
+        for; None when the blocks given do not cover them all (the giver stopped early, or the
+        leads came after its last block: recorded since it began), and the taker reads them
+        itself. Asked for in ascending order: blocks before ``low`` are let go of."""
         with self._lock:
             while not self._closed and self._through <= high:
                 self._lock.wait()
-            if self._through <= high and not self._whole:
+            if self._through <= high:
                 return None
             while self._blocks and self._blocks[0][0] <= low:
                 self._blocks.pop(0)

@@ -60,10 +60,14 @@ def test_the_backtest_on_the_journeys_stage_changes_equals_the_one_reading_them(
     with store.connect() as conn:
         read = read_samples(conn, QUESTION, RULES, history.now, chunk=97)
 
-    def no_read(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the backtest read the stage changes the journeys hand over")
+    reads: list[dict[str, int]] = []
+    own_read = snapshot_stream.read_columns
 
-    monkeypatch.setattr(snapshot_stream, "read_columns", no_read)
+    def read_columns(conn: object, sql: str, columns: object, params: dict[str, int], **kw: object) -> object:
+        reads.append(params)
+        return own_read(conn, sql, columns, params, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshot_stream, "read_columns", read_columns)
     with store.connect() as journeys_conn, store.connect() as conn:
         giver = threading.Thread(
             target=read_journeys, args=(journeys_conn, journeys_now, journeys_now, "month", moves)
@@ -73,6 +77,8 @@ def test_the_backtest_on_the_journeys_stage_changes_equals_the_one_reading_them(
         giver.join(10)
     assert not giver.is_alive()
     _same(handed, read)
+    # Only leads past the journeys' last block (none of their changes at all) were read again.
+    assert all(params["high"] > moves._through for params in reads) and len(reads) <= 2
     with store.connect() as conn:  # the journeys themselves keep only the changes up to their moment
         kept, _ = read_journeys(conn, journeys_now, journeys_now, "month")
         everything, _ = read_journeys(conn, history.now, history.now, "month")
@@ -101,7 +107,7 @@ def test_stage_changes_not_handed_over_are_read_by_the_backtest(store: Engine) -
         middle = int(np.median(whole["lead_id"]))
         kept = whole["lead_id"] < middle
         moves.give({name: column[kept] for name, column in whole.items()}, middle)
-        moves.close(whole=False)
+        moves.close()
         assert moves.moves(middle, middle + 5) is None  # not handed over: read by the taker
         handed = read_samples(conn, QUESTION, RULES, history.now, chunk=53, handed=moves)
     _same(handed, read)
@@ -126,13 +132,15 @@ def test_handed_moves_are_let_go_of_once_taken_past_and_when_the_taker_stops() -
     found = moves.moves(10, 12)  # the first block is behind: let go of
     assert found is not None and found["lead_id"].tolist() == [12]
     assert len(moves._blocks) == 1
-    waiting = threading.Thread(target=lambda: moves.moves(14, 20))
+    answers: list[object] = []
+    waiting = threading.Thread(target=lambda: answers.append(moves.moves(12, 20)))
     waiting.start()
     waiting.join(0.2)
     assert waiting.is_alive()  # not covered yet: the taker waits for the giver
-    moves.close(whole=True)
+    moves.close()
     waiting.join(5)
     assert not waiting.is_alive()
+    assert answers == [None]  # beyond the last block (leads recorded since): the taker reads them
     moves.stop()
     moves.give({"lead_id": column, "stage": column, "at": column, "id": column}, 30)
     assert moves._blocks == []  # nobody takes them any more: not held
