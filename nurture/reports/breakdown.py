@@ -32,27 +32,51 @@ class Group:
 
 def dimension(
     by: str, leads: int, facts: LeadFacts, owners: tuple[np.ndarray, list[str]] | None = None
-) -> list[str]:
-    """Each lead row's value of the dimension ``by`` (``owners``: each lead's owner at the moment
-    the breakdown is for, as :func:`nurture.reports.owners.owners_at` gives them)."""
+) -> tuple[np.ndarray, list[str]]:
+    """Each lead row's group of the dimension ``by``, as a code into the group names returned
+    (each name once; leads without a value in :data:`NONE`). ``owners``: each lead's owner at the
+    moment the breakdown is for, as :func:`nurture.reports.owners.owners_at` gives them."""
     if by == "owner" and owners is not None:
         codes, names = owners
-        return [NONE if code < 0 else names[code] for code in codes.tolist()]
+        return _groups(codes, list(names))
     if by == "campaign":
         first = facts.first_campaigns()
-        return [first.get(row, NONE) for row in range(leads)]
-    values = facts.values(by if by in ("country", "industry", "owner") else by.removeprefix("attributes."))
-    return [attribute_text(value) or NONE for value in values]
+        campaigns: dict[str, int] = {}
+        codes = np.full(leads, -1, dtype=np.int64)
+        for row, campaign in first.items():
+            codes[row] = campaigns.setdefault(campaign, len(campaigns))
+        return _groups(codes, list(campaigns))
+    codes, values = facts.coded(
+        by if by in ("country", "industry", "owner") else by.removeprefix("attributes.")
+    )
+    return _groups(codes, [attribute_text(value) or NONE for value in values])
+
+
+def _groups(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """``codes`` into ``names`` (-1: no value), with no value named :data:`NONE` and names that
+    are the same text (an empty value and none) made one group."""
+    index: dict[str, int] = {}
+    merged = np.array([index.setdefault(name, len(index)) for name in [*names, NONE]], dtype=np.int64)
+    return merged[np.where(codes < 0, len(names), codes)], list(index)
 
 
 def breakdown(
-    journeys: Journeys, members: np.ndarray, values: list[str], handoffs: Handoffs, clock: WorkingClock
+    journeys: Journeys,
+    members: np.ndarray,
+    values: tuple[np.ndarray, list[str]],
+    handoffs: Handoffs,
+    clock: WorkingClock,
 ) -> list[Group]:
-    """The waterfall and velocity of each group of ``members`` (rows) by its ``values`` (by row),
-    largest group first."""
-    names = sorted({values[row] for row in members.tolist()})
+    """The waterfall and velocity of each group of ``members`` (rows) by its ``values`` (a code
+    by row into the group names: :func:`dimension`), largest group first."""
+    codes, labels = values
+    member_codes = codes[members]
+    present = np.unique(member_codes).tolist()
+    names = sorted(labels[code] for code in present)
     index = {name: code for code, name in enumerate(names)}
-    group_of = np.array([index[values[row]] for row in members.tolist()], dtype=np.int64)
+    renamed = np.full(len(labels), -1, dtype=np.int64)
+    renamed[present] = [index[labels[code]] for code in present]
+    group_of = renamed[member_codes]
     order = np.argsort(group_of, kind="stable")
     starts = np.searchsorted(group_of[order], np.arange(len(names) + 1))
     groups = [(names[code], members[order[starts[code] : starts[code + 1]]]) for code in range(len(names))]

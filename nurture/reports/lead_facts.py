@@ -30,6 +30,17 @@ class LeadFacts(ABC):
     def values(self, field: str) -> list[str | None]:
         """Per row, the lead's ``country``, ``industry``, ``owner`` (the row's) or custom attribute."""
 
+    def coded(self, field: str) -> tuple[np.ndarray, list[str | None]]:
+        """:meth:`values` as a code per row into the distinct values returned (-1: none)."""
+        names: dict[str | None, int] = {}
+        found = self.values(field)
+        codes = np.fromiter(
+            (-1 if value is None else names.setdefault(value, len(names)) for value in found),
+            dtype=np.int64,
+            count=len(found),
+        )
+        return codes, list(names)
+
     @abstractmethod
     def first_campaigns(self) -> dict[int, str]:
         """Per row, the first campaign the lead entered (leads that entered none are left out)."""

@@ -755,7 +755,16 @@ class DatabaseFacts(LeadFacts):
         }
 
     def values(self, field: str) -> list[str | None]:
+        if field in ("country", "industry", "owner"):
+            codes, texts = self.coded(field)
+            named: list[str | None] = [*texts, None]  # code -1: no value
+            return [named[code] for code in codes.tolist()]
         found: list[str | None] = [None] * len(self.lead_id)
+        for row, (attributes,) in self._by_row("SELECT id, attributes FROM leads"):
+            found[row] = attribute_text((bulk.read_json(attributes) or {}).get(field))
+        return found
+
+    def coded(self, field: str) -> tuple[np.ndarray, list[str | None]]:
         if field in ("country", "industry", "owner"):
             # The few values are found by one grouped pass, then each lead's is read as a code.
             column = "owner_rep_id" if field == "owner" else field
@@ -777,14 +786,11 @@ class DatabaseFacts(LeadFacts):
                 chunk_key="id",
             )
             rows = _rows_of(self.lead_id, coded["id"])
-            named: list[str | None] = [*values.texts, None]  # code -1: no value
-            for row, code in zip(rows.tolist(), coded["code"].tolist(), strict=True):
-                if row >= 0:
-                    found[row] = named[code]
-            return found
-        for row, (attributes,) in self._by_row("SELECT id, attributes FROM leads"):
-            found[row] = attribute_text((bulk.read_json(attributes) or {}).get(field))
-        return found
+            known = rows >= 0
+            codes = np.full(len(self.lead_id), -1, dtype=np.int64)
+            codes[rows[known]] = coded["code"][known]
+            return codes, list(values.texts)
+        return super().coded(field)
 
     def first_campaigns(self) -> dict[int, str]:
         instant = bulk.instant_reader(self.conn)
