@@ -40,7 +40,7 @@ from nurture.reports.rows import StageChange
 from nurture.reports.touch_columns import STEP_SEPARATOR, Touches, step_key
 from nurture.scoring.handed_moves import HandedMoves
 from nurture.store import bulk
-from nurture.store.columns import NO_INSTANT, read_columns
+from nurture.store.columns import NO_INSTANT, read_columns, rows_of
 from nurture.store.schema import CAMPAIGN_MAIL, events, messages
 
 # A stage's code (its place in STAGES), worked out by the database for every row; -1: none.
@@ -134,15 +134,14 @@ def _read_journeys(
     )
     # With ``moves_to``, every change is read, whatever its moment, for the backtest it gives them
     # to (with their ids); the journeys keep those up to ``now``. Else only those are read.
-    handing = moves_to is not None
-    extra, bounds = (", id", "") if handing else ("", " AND at <= :now")
+    extra, bounds = (", id", "") if moves_to is not None else ("", " AND at <= :now")
     columns: dict[str, Literal["int", "instant"]] = {
         "lead_id": "int",
         "from_stage": "int",
         "to_stage": "int",
         "at": "instant",
     }
-    if handing:
+    if moves_to is not None:
         columns["id"] = "int"
     for start, end, low, high in _blocks(lead_id, *changed):
         changes = read_columns(
@@ -151,7 +150,7 @@ def _read_journeys(
             f"at{extra} FROM stage_changes WHERE lead_id >= :low AND lead_id < :high{bounds} "
             "ORDER BY lead_id, at, id",
             columns,
-            {"low": low, "high": high, **({} if handing else {"now": now})},
+            {"low": low, "high": high, **({} if moves_to is not None else {"now": now})},
             chunk_key="lead_id",
             key_bounds=("low", "high"),
         )
@@ -165,12 +164,12 @@ def _read_journeys(
                 },
                 high,
             )
-        if not (up_to_now := changes["at"] <= micros(now)).all():
-            changes = {name: column[up_to_now] for name, column in changes.items()}
+            if not (up_to_now := changes["at"] <= micros(now)).all():
+                changes = {name: column[up_to_now] for name, column in changes.items()}
         came, left = counted_moves(changes["from_stage"], changes["to_stage"], changes["at"], until, every)
         inflow.update(came)
         outflow.update(left)
-        rows = _rows_of(lead_id[start:end], changes["lead_id"])
+        rows = rows_of(lead_id[start:end], changes["lead_id"])
         known = rows >= 0
         found = Changes(
             rows[known], changes["from_stage"][known], changes["to_stage"][known], changes["at"][known]
@@ -193,7 +192,7 @@ def _read_journeys(
         ),
         key=_deal_order,
     )
-    deal_rows = _rows_of(lead_id, np.array([r[0] for r in recorded], dtype=np.int64)).tolist()
+    deal_rows = rows_of(lead_id, np.array([r[0] for r in recorded], dtype=np.int64)).tolist()
     kept = [(row, r) for row, r in zip(deal_rows, recorded, strict=True) if row >= 0]
     deals = Deals(
         [row for row, _ in kept],
@@ -228,14 +227,6 @@ def _blocks(
 def _deal_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
     lead_id, _, _, _, at, id_ = row
     return (lead_id, at, id_)  # stored instants compare as they sort (UTC text, or timestamptz)
-
-
-def _rows_of(lead_id: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """The rows (in ascending ``lead_id``) of the ``wanted`` ids; -1 for ids not among them."""
-    if len(lead_id) == 0:
-        return np.full(len(wanted), -1, dtype=np.int64)
-    rows = np.minimum(np.searchsorted(lead_id, wanted), len(lead_id) - 1)
-    return np.where(lead_id[rows] == wanted, rows, -1)
 
 
 def read_changes(conn: Connection, now: datetime) -> dict[int, list[StageChange]]:
@@ -308,7 +299,7 @@ def read_handoffs(conn: Connection, now: datetime, journeys: Journeys) -> Handof
 
 def handoffs_placed(handoffs: Handoffs, journeys: Journeys) -> Handoffs:
     """``handoffs`` (of :func:`read_handoff_columns`) with each lead's row in ``journeys``."""
-    rows = _rows_of(journeys.lead_id, handoffs.lead_ids)
+    rows = rows_of(journeys.lead_id, handoffs.lead_ids)
     return dataclasses.replace(handoffs, lead=rows, _first_acceptance=None, _masks={})  # kept per row: anew
 
 
@@ -402,7 +393,7 @@ def _placed_texts(ids: np.ndarray, rows: Iterable[tuple[int, str]], vocabulary: 
     """Per id of ``ids`` (ascending), the code of its text among ``rows`` (id, text); -1: none."""
     listed = list(rows)
     codes = np.full(len(ids), -1, dtype=np.int64)
-    at = _rows_of(ids, np.array([id_ for id_, _ in listed], dtype=np.int64))
+    at = rows_of(ids, np.array([id_ for id_, _ in listed], dtype=np.int64))
     for row, (_, text) in zip(at.tolist(), listed, strict=True):
         if row >= 0:
             codes[row] = vocabulary.code(text)
@@ -629,7 +620,7 @@ def placed(touches: Touches, journeys: Journeys) -> Touches:
     # touches at once (a few hundred megabytes) came on top of the figures already made.
     lead: np.ndarray = np.empty(len(touches.lead), dtype=np.int32 if len(journeys) < 2**31 else np.int64)
     for begin in range(0, len(lead), _PLACED_PIECE):
-        lead[begin : begin + _PLACED_PIECE] = _rows_of(
+        lead[begin : begin + _PLACED_PIECE] = rows_of(
             journeys.lead_id, touches.lead[begin : begin + _PLACED_PIECE]
         )
     # A lead recorded after the journeys were read (the touches come from another connection's
@@ -693,7 +684,7 @@ class DatabaseFacts(LeadFacts):
         row, leads not reported left out."""
         found = _rows(self.conn, sql, self.now)
         while batch := list(itertools.islice(found, _BATCH)):
-            rows = _rows_of(self.lead_id, np.array([record[0] for record in batch], dtype=np.int64))
+            rows = rows_of(self.lead_id, np.array([record[0] for record in batch], dtype=np.int64))
             for row, record in zip(rows.tolist(), batch, strict=True):
                 if row >= 0:
                     yield row, tuple(record[1:])
@@ -785,7 +776,7 @@ class DatabaseFacts(LeadFacts):
                 params,
                 chunk_key="id",
             )
-            rows = _rows_of(self.lead_id, coded["id"])
+            rows = rows_of(self.lead_id, coded["id"])
             known = rows >= 0
             codes = np.full(len(self.lead_id), -1, dtype=np.int64)
             codes[rows[known]] = coded["code"][known]

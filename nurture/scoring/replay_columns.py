@@ -22,6 +22,7 @@ from nurture.scoring.caps import DailyCaps
 from nurture.scoring.instants import halvings, local_days, micros, micros_column
 from nurture.scoring.replay import Replay, RuleParts
 from nurture.scoring.state import ScoredLead
+from nurture.store.columns import rows_of
 
 
 def earn_columns(
@@ -44,8 +45,8 @@ def earn_columns(
     lead_ids, kinds, occurred, event_ids, machine_reasons = list(zip(*rows, strict=True))[:5]
     leads = np.array(sorted(scored), dtype=np.int64)
     of_row = np.array(lead_ids, dtype=np.int64)
-    lead = np.minimum(np.searchsorted(leads, of_row), len(leads) - 1)  # each row's lead, by position
-    known = leads[lead] == of_row  # a lead outside the batch (a range reads all ids between)
+    lead = rows_of(leads, of_row)  # each row's lead, by position
+    known = lead >= 0  # -1: a lead outside the batch (a range reads all ids between)
     # Each lead's moment of now (ScoredLead.as_of): now, unless its stored score is later already.
     now_us = micros(now)
     as_of = np.array(

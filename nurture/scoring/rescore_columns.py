@@ -23,6 +23,7 @@ from nurture.scoring.instants import halvings, micros, micros_column
 from nurture.scoring.replay import Replay, fetch_for_leads
 from nurture.scoring.rescore import EPSILON
 from nurture.store import bulk
+from nurture.store.columns import rows_of
 
 Changes = list[tuple[str, float]]  # (rule label, points to add), in label order
 
@@ -70,8 +71,8 @@ def read_held(
         return Held(fit, columns, np.zeros((len(leads), width)), np.zeros((len(leads), width), dtype=bool))
     lead_ids, fit_flags, codes, rules, points, instants = zip(*rows, strict=True)
     of_row = np.array(lead_ids, dtype=np.int64)
-    lead = np.minimum(np.searchsorted(leads, of_row), len(leads) - 1)
-    known = leads[lead] == of_row  # a range reads the lines of ids between that are not the batch's
+    lead = rows_of(leads, of_row)
+    known = lead >= 0  # -1: a range reads the lines of ids between that are not the batch's
     is_fit = np.array(fit_flags, dtype=bool)
     for row in np.flatnonzero(known & is_fit).tolist():  # in time order, as the lead-by-lead sum
         sums = fit[int(lead[row])]

@@ -24,7 +24,7 @@ from nurture.scoring.handed_moves import HandedMoves
 from nurture.scoring.sample_columns import EPOCH, NO_ANSWER, SampleColumns, micros
 from nurture.scoring.snapshots import FUNNEL, ModelRules, Question, Samples, snapshot_delay
 from nurture.store import bulk
-from nurture.store.columns import read_columns
+from nurture.store.columns import read_columns, rows_of
 
 CHUNK = 20_000  # leads per round: their rows in Python are the peak of memory
 _NEVER = np.iinfo(np.int64).max
@@ -135,10 +135,7 @@ def _read_samples(
 def _of_leads(moves: dict[str, NDArray[np.int64]], ids: NDArray[np.int64]) -> dict[str, NDArray[np.int64]]:
     """The handed ``moves`` of the leads ``ids`` (ascending) only: they come from another
     connection's snapshot, where a lead erased or merged since may still have changes."""
-    if not len(ids):
-        return {name: column[:0] for name, column in moves.items()}
-    at = np.minimum(np.searchsorted(ids, moves["lead_id"]), len(ids) - 1)
-    known = ids[at] == moves["lead_id"]
+    known = rows_of(ids, moves["lead_id"]) >= 0
     return moves if known.all() else {name: column[known] for name, column in moves.items()}
 
 

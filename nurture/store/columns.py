@@ -172,6 +172,15 @@ def ordered(arrays: Mapping[str, NDArray[np.int64]], *keys: str) -> dict[str, ND
     return {name: column[order] for name, column in found.items()}
 
 
+def rows_of(keys: NDArray[np.int64], wanted: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The position of each of ``wanted`` among ``keys`` (ascending, each once), -1 where it is
+    not among them: a lead's row among the leads read, say, for the rows of another read."""
+    if len(keys) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    rows = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[rows] == wanted, rows, -1)
+
+
 def micros(value: datetime) -> int:
     """An aware datetime as microseconds since 1970-01-01 UTC, exactly."""
     return (value - EPOCH) // _MICROSECOND
