@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from nurture.reports.balance import Moves, stage_moves
 from nurture.reports.campaigns import Entries, entries
@@ -28,13 +29,10 @@ class Recorded:
     entered: Entries  # enrollments entered in the period
     facts: LeadFacts
     costs: list[Cost] = field(default_factory=list)
-    _touches: Touches | None = field(default=None, init=False, repr=False)
 
-    @property
+    @cached_property
     def touches(self) -> Touches:
-        if self._touches is None:
-            self._touches = self.read_touches()
-        return self._touches
+        return self.read_touches()
 
 
 def recorded_from_rows(

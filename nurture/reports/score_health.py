@@ -29,11 +29,10 @@ def score_health(
     conn: Connection, program: Program, now: datetime, handed: HandedMoves | None = None
 ) -> Backtest | None:
     """The backtest behind the section; None when the program has no scoring model. ``handed``:
-    the stage changes as the report's journeys give them (:mod:`nurture.scoring.handed_moves`)."""
+    the stage changes as the report's journeys give them (:mod:`nurture.scoring.handed_moves`);
+    the caller stops taking them however this ends."""
     model = program.scoring_model
     if model is None:
-        if handed is not None:
-            handed.stop()
         return None
     found = read_samples(conn, QUESTION, ModelRules.of(model), now, handed=handed)
     return evaluate(found.samples, threshold=mql_threshold(program), left_out=found.left_out)

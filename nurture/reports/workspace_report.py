@@ -270,22 +270,9 @@ def workspace_report(
     options: ReportOptions,
     backtest: BacktestBeside | None = None,
 ) -> Report:
-    """The report; ``backtest`` is what it shares with score health's backtest beside it (its
-    stage changes are closed however the report ends: nobody waits for them)."""
-    try:
-        return _workspace_report(conn, program, root, options, backtest)
-    finally:
-        if backtest is not None:
-            backtest.moves.close()  # closed already once the journeys were read
-
-
-def _workspace_report(
-    conn: Connection,
-    program: Program | None,
-    root: Path,
-    options: ReportOptions,
-    backtest: BacktestBeside | None,
-) -> Report:
+    """The report; ``backtest`` is what it shares with score health's backtest beside it (the
+    journeys close its stage changes once read; whoever made it closes them however the report
+    ends, so that nobody waits for them)."""
     without_jit(conn)
     facts = program_facts(program)
     program_steps = [(key, step) for key, shape in facts.campaigns.items() for step in shape.step_ids]

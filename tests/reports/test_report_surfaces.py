@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,40 @@ def test_the_page_renders_offline_in_a_real_browser(journeyed: datetime, cli: An
     for heading in ("Cohort waterfall", "Velocity", "Stage balance", "Attribution", "Sales and the SLA"):
         assert heading in dom
     assert MAX in dom and "polyline" in dom
+
+
+def test_a_report_failing_before_its_journeys_leaves_no_backtest_waiting(
+    journeyed: datetime, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Score health's backtest waits for the stage changes the journeys hand over; when the
+    report fails before reading them, the command closes the hand-over, and the backtest reads
+    them itself instead of waiting for ever."""
+    import nurture.cli.report as command
+    from nurture.reports.workspace_report import BacktestBeside
+
+    made: list[BacktestBeside] = []
+
+    class Seen(BacktestBeside):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the report failed before its journeys")
+
+    monkeypatch.setattr(command, "BacktestBeside", Seen)
+    monkeypatch.setattr(command, "workspace_report", failing)
+    done: list[Any] = []
+    running = threading.Thread(
+        target=lambda: done.append(cli("report", "--json", env={"NURTURE_NOW": journeyed.isoformat()})),
+        daemon=True,
+    )
+    running.start()
+    running.join(60)
+    if running.is_alive():  # let the waiting backtest go, so that the run can end, then fail
+        for shared in made:
+            shared.moves.close()
+        running.join(60)
+        pytest.fail("the backtest waited for stage changes that nobody would hand over")
+    assert made and done[0].exit_code != 0
+    assert isinstance(done[0].exception, RuntimeError)
