@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import text as sql_text
 
 from nurture.reports.balance import Moves, counted_moves
 from nurture.reports.campaigns import Entries, StepFigures
@@ -482,8 +483,8 @@ def read_touches(conn: Connection, now: datetime, known_steps: Iterable[tuple[st
     block of leads. ``lead`` holds the lead ids, until :func:`placed` puts each lead's row there.
 
     An engagement's campaign step is coded by the database from ``known_steps`` (the program's
-    steps); should one be missing (a step since removed from the program), every step with
-    engagement is looked up once and the block read again."""
+    steps, first) and every step engagement names (:func:`event_steps`: a step since removed from
+    the program), looked up before the blocks are read."""
     reading = TouchReading(now, known_steps)
     reading.join(conn)
     return reading.result()
@@ -502,7 +503,6 @@ class TouchReading:
         self._blocks: list[tuple[int, int]] | None = None
         self._parts: dict[int, Touches] = {}
         self._started = 0
-        self._looked_up = False
         self._failed: BaseException | None = None
         self._taken = False
 
@@ -519,6 +519,10 @@ class TouchReading:
                         {"now": self.now},
                         chunk_key="id",
                     )["id"]
+                    # Engagement may name steps the program no longer has: all are coded, after
+                    # the program's, before any block is read (the vocabulary is not changed after).
+                    for campaign, step in event_steps(conn):
+                        self.steps.code(step_key(campaign, step))
                     self._blocks = [(low, high) for _, _, low, high in _blocks(ids)]
                     self._lock.notify_all()
             while True:
@@ -527,7 +531,7 @@ class TouchReading:
                         return
                     index = self._started
                     self._started += 1
-                part = self._block(conn, *self._blocks[index])
+                part = _touch_block(conn, self.now, self.steps, *self._blocks[index])
                 with self._lock:
                     self._parts[index] = part
                     self._lock.notify_all()
@@ -536,24 +540,6 @@ class TouchReading:
                 self._failed = self._failed or error
                 self._lock.notify_all()
             raise
-
-    def _block(self, conn: Connection, low: int, high: int) -> Touches:
-        while True:
-            with self._lock:
-                looked_up = self._looked_up
-            block = _touch_block(conn, self.now, self.steps, low, high, last_try=looked_up)
-            if block is not None:
-                return block
-            with self._lock:  # a step the vocabulary lacks: every step looked up once, then read again
-                if not self._looked_up:
-                    for campaign, step in _rows(
-                        conn,
-                        "SELECT DISTINCT campaign_key, step_id FROM events WHERE campaign_key IS NOT NULL "
-                        "AND step_id IS NOT NULL AND occurred_at <= :now",
-                        self.now,
-                    ):
-                        self.steps.code(step_key(campaign, step))  # after the known: blocks read keep theirs
-                    self._looked_up = True
 
     def result(self) -> Touches:
         """Every block's touches in lead order, once all are read (a reader's error raised)."""
@@ -580,12 +566,44 @@ class TouchReading:
         return Touches(joined["lead"], joined["at"], joined["sent"], joined["step"], self.steps)
 
 
-def _touch_block(
-    conn: Connection, now: datetime, steps: Vocabulary, low: int, high: int, *, last_try: bool
-) -> Touches | None:
+def event_steps(conn: Connection) -> Iterator[tuple[str, str]]:
+    """Every campaign step that engagement names (campaign and step both given), in order: the
+    database's distinct pairs found one index search each (``ix_events_step_figures``), where a
+    DISTINCT over the events read every one of them (30 million at a million leads) to find a
+    program's few hundred steps. Steps whose engagement all came after the report's moment are
+    among them."""
+
+    def first(sql: str, **params: str) -> str | None:
+        found = conn.execute(sql_text(sql), params).first()
+        return None if found is None else found[0]
+
+    campaign = first(
+        "SELECT campaign_key FROM events WHERE campaign_key IS NOT NULL ORDER BY campaign_key LIMIT 1"
+    )
+    while campaign is not None:
+        step = first(
+            "SELECT step_id FROM events WHERE campaign_key = :campaign AND step_id IS NOT NULL "
+            "ORDER BY step_id LIMIT 1",
+            campaign=campaign,
+        )
+        while step is not None:
+            yield campaign, step
+            step = first(
+                "SELECT step_id FROM events WHERE campaign_key = :campaign AND step_id > :step "
+                "ORDER BY step_id LIMIT 1",
+                campaign=campaign,
+                step=step,
+            )
+        campaign = first(
+            "SELECT campaign_key FROM events WHERE campaign_key > :campaign ORDER BY campaign_key LIMIT 1",
+            campaign=campaign,
+        )
+
+
+def _touch_block(conn: Connection, now: datetime, steps: Vocabulary, low: int, high: int) -> Touches:
     """The touches of the leads with ids in ``[low, high)``: their sends, then their engagements
-    (each lead's in time order), kept in small types; None when an engagement's step is not in
-    ``steps``, unless ``last_try`` (such an engagement is then not credited)."""
+    (each lead's in time order), kept in small types. An engagement of a step not in ``steps``
+    (one recorded since they were looked up) has no step: it is counted, not credited."""
     bounds = {"now": now, "low": low, "high": high}
     sent = read_columns(
         conn,
@@ -596,11 +614,6 @@ def _touch_block(
         key_bounds=("low", "high"),
     )
     engaged = _engaged(conn, steps, bounds)
-    unknown = engaged["step"] == _UNKNOWN_STEP
-    if unknown.any():
-        if not last_try:
-            return None
-        engaged["step"][unknown] = -1
     wide = len(steps.texts) >= np.iinfo(np.int16).max
     return Touches(
         np.concatenate([sent["lead_id"], engaged["lead_id"]]),
@@ -631,13 +644,9 @@ def placed(touches: Touches, journeys: Journeys) -> Touches:
     return Touches(lead[known], touches.at[known], touches.sent[known], touches.step[known], touches.steps)
 
 
-_UNKNOWN_STEP = -2
-
-
 def _engaged(conn: Connection, steps: Vocabulary, bounds: dict[str, Any]) -> dict[str, np.ndarray]:
     params: dict[str, Any] = dict(bounds)
-    codes = _step_codes(steps, params)
-    step_case = f"CASE WHEN e.campaign_key IS NULL OR e.step_id IS NULL THEN -1 ELSE {codes} END"
+    step_case = _step_codes(steps, params)  # a campaign or step that is NULL matches no WHEN: -1
     return read_columns(
         conn,
         _for(conn, _ENGAGED, _PG_ENGAGED).format(step=step_case),
@@ -650,7 +659,7 @@ def _engaged(conn: Connection, steps: Vocabulary, bounds: dict[str, Any]) -> dic
 
 def _step_codes(steps: Vocabulary, params: dict[str, Any]) -> str:
     """SQL giving an engagement's campaign step its code in ``steps`` (names bound into
-    ``params``), :data:`_UNKNOWN_STEP` for a step not there: a CASE on the campaign, then one on
+    ``params``), -1 for a step not there: a CASE on the campaign, then one on
     its steps, so each row's campaign and step are read once and compared with few names (a
     WHEN of both per step read them again for every step: 60 % of SQLite's time for the touches)."""
     by_campaign: dict[str, list[tuple[int, str]]] = defaultdict(list)
@@ -664,10 +673,10 @@ def _step_codes(steps: Vocabulary, params: dict[str, Any]) -> str:
         for code, step in codes:
             params[f"s{code}"] = step
             inner.append(f"WHEN :s{code} THEN {code}")
-        branches.append(f"WHEN :c{number} THEN CASE e.step_id {' '.join(inner)} ELSE {_UNKNOWN_STEP} END")
+        branches.append(f"WHEN :c{number} THEN CASE e.step_id {' '.join(inner)} ELSE -1 END")
     if not branches:
-        return str(_UNKNOWN_STEP)
-    return f"CASE e.campaign_key {' '.join(branches)} ELSE {_UNKNOWN_STEP} END"
+        return "-1"
+    return f"CASE e.campaign_key {' '.join(branches)} ELSE -1 END"
 
 
 _EMAIL_BLOCK = 50_000  # leads whose addresses SQLite hands over as one text

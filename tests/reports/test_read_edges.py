@@ -174,13 +174,71 @@ def test_the_report_beside_a_connection_holding_sqlites_write_lock(store: Engine
     assert json.loads(json.dumps(report.as_json()))["period"]["leads"] == 1
 
 
-def test_a_step_missing_from_the_known_ones_is_looked_up_and_its_block_read_again(
+def test_steps_the_program_no_longer_has_are_looked_up_before_any_block_is_read(
     store: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Engagement with a step the program no longer has (only in the second block of leads): the
-    step is looked up and that block read again; the blocks read before keep their codes."""
+    steps engagement names are coded, after the program's, before the first block is read, so no
+    block is read twice."""
     monkeypatch.setattr(queries, "_BLOCK_LEADS", 2)
+    blocks: list[tuple[int, int]] = []
+    read_block = queries._touch_block
+
+    def counted(conn, now, steps, low, high):  # type: ignore[no-untyped-def]
+        blocks.append((low, high))
+        return read_block(conn, now, steps, low, high)
+
+    monkeypatch.setattr(queries, "_touch_block", counted)
     steps_of = {1: "welcome", 2: "welcome", 3: "welcome", 4: "retired"}
+    _engagements(store, steps_of)
+    with store.connect() as conn:
+        read = queries.read_touches(conn, NOW, [("trial", "welcome")])
+    assert read.lead.tolist() == [1, 2, 3, 4]
+    assert [read.step_of(int(code)) for code in read.step] == [("trial", steps_of[n]) for n in (1, 2, 3, 4)]
+    assert read.steps.texts == [step_key("trial", "welcome"), step_key("trial", "retired")]
+    assert len(blocks) == len(set(blocks)) == 2
+
+
+def test_a_step_recorded_after_the_steps_were_looked_up_is_counted_without_credit(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step neither the program nor the lookup knew (its engagement recorded in between): the
+    touch is read, with no step."""
+    monkeypatch.setattr(queries, "event_steps", lambda conn: iter([]))
+    _engagements(store, {1: "welcome", 2: "retired"})
+    with store.connect() as conn:
+        read = queries.read_touches(conn, NOW, [("trial", "welcome")])
+    assert read.lead.tolist() == [1, 2]
+    assert read.step.tolist() == [0, -1]
+
+
+def test_the_steps_engagement_names_are_every_distinct_pair_with_both_given(store: Engine) -> None:
+    """One index search a pair: campaigns and their steps in order, NULLs of either left out."""
+    named = [
+        ("b", "x"),
+        ("a", "z"),
+        ("a", None),
+        (None, "y"),
+        ("a", "z"),
+        ("a", "m"),
+        ("c", None),
+        ("b", "x"),
+    ]
+    with store.begin() as conn:
+        _lead(conn, 1, T0)
+        for minute, (campaign, step) in enumerate(named):
+            conn.execute(
+                insert(events).values(
+                    lead_id=1, type="email_click", occurred_at=T0 + timedelta(minutes=minute),
+                    received_at=T0, campaign_key=campaign, step_id=step, properties={},
+                )
+            )  # fmt: skip
+    with store.connect() as conn:
+        assert list(queries.event_steps(conn)) == [("a", "m"), ("a", "z"), ("b", "x")]
+
+
+def _engagements(store: Engine, steps_of: dict[int, str]) -> None:
+    """A lead per number, each with one click of the trial campaign's step given."""
     with store.begin() as conn:
         for number, step in steps_of.items():
             _lead(conn, number, T0)
@@ -191,10 +249,6 @@ def test_a_step_missing_from_the_known_ones_is_looked_up_and_its_block_read_agai
                     properties={},
                 )
             )  # fmt: skip
-    with store.connect() as conn:
-        read = queries.read_touches(conn, NOW, [("trial", "welcome")])
-    assert read.lead.tolist() == [1, 2, 3, 4]
-    assert [read.step_of(int(code)) for code in read.step] == [("trial", steps_of[n]) for n in (1, 2, 3, 4)]
 
 
 def test_each_engagement_gets_its_own_campaigns_step_whatever_other_campaigns_call_theirs(
