@@ -139,6 +139,36 @@ def test_touches_of_a_lead_the_journeys_do_not_hold_are_left_out(store: Engine) 
     assert placed.lead.tolist() == [0, 1] and placed.at.tolist() == [10, 30]
 
 
+def test_postgresqls_touches_are_put_in_order_when_they_do_not_come_so(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads a block's touches without ORDER BY (each lead's come in index order): rows
+    that came otherwise are put in order by lead, instant and id, ties of an instant included."""
+    if store.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL reads the touches without ORDER BY")
+    at = {1: [3, 1, 1, 2], 2: [5, 4]}  # hours before T0; lead 1 clicks twice at once
+    steps = []
+    with store.begin() as conn:
+        for number, hours in at.items():
+            _lead(conn, number, T0)
+            for hour in hours:
+                steps.append(("trial", f"e{len(steps)}"))  # ids come in this order
+                conn.execute(
+                    insert(events).values(
+                        lead_id=number, type="email_click", occurred_at=T0 - timedelta(hours=hour),
+                        received_at=T0, campaign_key=steps[-1][0], step_id=steps[-1][1], properties={},
+                    )
+                )  # fmt: skip
+    with store.connect() as conn:
+        as_read = queries.read_touches(conn, NOW, steps)
+        monkeypatch.setattr(queries, "_PG_TOUCHES", queries._PG_TOUCHES + " ORDER BY l.id DESC, t.id DESC")
+        reordered = queries.read_touches(conn, NOW, steps)
+    for read in (as_read, reordered):
+        assert read.lead.tolist() == [1, 1, 1, 1, 2, 2]
+        assert [read.step_of(int(code))[1] for code in read.step] == ["e0", "e3", "e1", "e2", "e4", "e5"]
+        assert read.at.tolist() == sorted(as_read.at[:4].tolist()) + sorted(as_read.at[4:].tolist())
+
+
 def test_the_first_campaign_of_a_lead_is_the_first_entered_by_the_reports_moment(store: Engine) -> None:
     with store.begin() as conn:
         _lead(conn, 1, T0)

@@ -137,6 +137,14 @@ def test_more_rows_than_a_chunk_come_in_order(conn: Connection, monkeypatch: pyt
     _check(conn, ORDERED, KINDS, chunk_key="k")
 
 
+def test_a_copy_stream_parsed_every_two_rows(conn: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL's rows (62 bytes each here) parsed every 100 bytes gathered, each block read in
+    place: hundreds of blocks, read as the driver reads the rows."""
+    monkeypatch.setattr(columns, "_BLOCK", 100)
+    _fill(conn, 700, seed=4)
+    _check(conn, ORDERED, KINDS)
+
+
 def test_parameters_are_bound_in_stored_form(conn: Connection) -> None:
     _fill(conn, 300, seed=4)
     sql = "SELECT id, at FROM probe WHERE at <= :now AND k >= :low ORDER BY k, at, id"
