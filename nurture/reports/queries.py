@@ -709,15 +709,8 @@ class DatabaseFacts(LeadFacts):
                     yield row, tuple(record[1:])
 
     def emails(self, rows: np.ndarray) -> list[str]:
-        """The addresses of these rows; on SQLite a block of leads' addresses comes as one text
-        (half a million stuck leads' addresses, row by row, took longer than their figures)."""
-        if self.conn.dialect.name != "sqlite":
-            wanted = np.zeros(len(self.lead_id), dtype=bool)
-            wanted[rows] = True
-            found = {
-                row: email for row, (email,) in self._by_row("SELECT id, email FROM leads") if wanted[row]
-            }
-            return [found[row] for row in rows.tolist()]
+        """The addresses of these rows, a block of leads' addresses as one text (half a million
+        stuck leads' addresses, row by row, took longer than their figures)."""
         by_row: dict[int, str] = {}
         ordered = np.sort(rows)
         begin = 0
@@ -732,28 +725,33 @@ class DatabaseFacts(LeadFacts):
         return [by_row[row] for row in rows.tolist()]
 
     def _block_emails(self, first: int, last: int) -> list[str]:
-        """The addresses of rows ``first`` to ``last`` (in id order, as the journeys are)."""
-        low, high = int(self.lead_id[first]), int(self.lead_id[last])
-        params = {"low": low, "high": high, "now": bulk.instant(self.conn, self.now)}
-        cursor = self.conn.connection.cursor()
-        try:
-            cursor.execute(
-                "SELECT group_concat(email, char(30)) FROM (SELECT email FROM leads WHERE id >= :low "
-                "AND id <= :high AND created_at <= :now ORDER BY id)",
-                params,
+        """The addresses of rows ``first`` to ``last`` (in id order, as the journeys are), as one
+        text with the leads' ids; found row by row, by id, should an address hold the separator
+        or the leads not be the journeys' (recorded or erased since: on PostgreSQL each statement
+        reads a snapshot of its own)."""
+        ids = self.lead_id[first : last + 1]
+        params = {"low": int(ids[0]), "high": int(ids[-1]), "now": bulk.instant(self.conn, self.now)}
+        within = "FROM leads WHERE id >= :low AND id <= :high AND created_at <= :now"
+        if self.conn.dialect.name == "sqlite":
+            sql = (
+                "SELECT group_concat(id, ','), group_concat(email, char(30)) "  # noqa: S608 - fixed texts
+                f"FROM (SELECT id, email {within} ORDER BY id)"
             )
-            text = cursor.fetchone()[0]  # type: ignore[index]  # an aggregate: always one row
-            addresses = text.split("\x1e") if text else []
-            if len(addresses) != last - first + 1:  # an address holding the separator: row by row
-                cursor.execute(
-                    "SELECT email FROM leads WHERE id >= :low AND id <= :high AND created_at <= :now "
-                    "ORDER BY id",
-                    params,
-                )
-                addresses = [email for (email,) in cursor.fetchall()]
-        finally:
-            cursor.close()
-        return addresses
+        else:
+            sql = (
+                "SELECT string_agg(id::text, ',' ORDER BY id), string_agg(email, chr(30) ORDER BY id) "
+                + within
+            )
+        listed, text = self.conn.execute(sql_text(sql), params).one()  # an aggregate: always one row
+        addresses: list[str] = text.split("\x1e") if text else []
+        if (
+            listed
+            and len(addresses) == len(ids)
+            and np.array_equal(np.array(listed.split(","), dtype=np.int64), ids)
+        ):
+            return addresses
+        found: dict[int, str] = dict(self.conn.execute(sql_text(f"SELECT id, email {within}"), params).all())
+        return [found.get(lead, "") for lead in ids.tolist()]  # "": erased since the journeys were read
 
     def unhanded_owners(self) -> dict[int, str]:
         return {

@@ -248,8 +248,9 @@ def _reasons(conn: Connection, move_ids: NDArray[np.int64]) -> dict[int, str]:
     if not len(move_ids):
         return {}
     wanted = move_ids.tolist()
-    if conn.dialect.name == "postgresql":
-        sql, ids = "SELECT id, reason FROM stage_changes WHERE id = ANY(:p) AND reason IS NOT NULL", wanted
+    if conn.dialect.name == "postgresql":  # an array's text: the driver's own list took a microsecond an id
+        sql = "SELECT id, reason FROM stage_changes WHERE id = ANY(CAST(:p AS int8[])) AND reason IS NOT NULL"
+        ids = "{" + ",".join(map(str, wanted)) + "}"
     else:
         sql = (
             "SELECT id, reason FROM stage_changes WHERE id IN (SELECT value FROM json_each(:p)) "

@@ -7,7 +7,7 @@ whole columns at a time and numpy turns them into int64 arrays:
 
 - **PostgreSQL**: ``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)``. Every output column is made
   eight bytes wide in SQL (``COALESCE(col::int8, null)``; instants stay ``timestamptz``, whose
-  binary form is int64 microseconds since 2000-01-01), so every row has the same width and 4 MiB
+  binary form is int64 microseconds since 2000-01-01), so every row has the same width and 2 MiB
   of rows at a time are one numpy structured array (big-endian fields); a row split between two
   blocks waits for the next. The server sends each row as a message of its own: those libpq
   has already received are taken from it directly (psycopg's own iteration costs 0.4 µs a row

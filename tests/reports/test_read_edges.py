@@ -193,6 +193,28 @@ def test_the_first_campaign_of_a_lead_is_the_first_entered_by_the_reports_moment
     assert first == {1: "trial"}  # lead 1 entered a campaign only after the report's moment
 
 
+def test_addresses_of_leads_recorded_or_erased_since_the_journeys_are_found_by_id(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block of addresses comes as one text; when its leads are not the journeys' (one recorded
+    since, one erased since: another snapshot, on PostgreSQL), each is found by its id."""
+    monkeypatch.setattr(queries, "_EMAIL_BLOCK", 3)
+    with store.begin() as conn:
+        for number in range(1, 8):
+            _lead(conn, number, T0)
+    with store.connect() as conn:
+        journeys, _ = queries.read_journeys(conn, NOW, NOW, "month")
+        facts = queries.DatabaseFacts(conn, journeys.lead_id, NOW)
+        everyone = np.arange(7)
+        assert facts.emails(everyone[::-1]) == [f"lead{n}@example.com" for n in range(7, 0, -1)]
+        conn.execute(leads.delete().where(leads.c.id.in_([2, 7])))
+        # As the journeys had them: 3 was recorded since, 2 and 7 erased since.
+        held = queries.DatabaseFacts(conn, np.array([1, 2, 4, 5, 6, 7]), NOW)
+        assert held.emails(np.arange(6)) == [
+            "lead1@example.com", "", "lead4@example.com", "lead5@example.com", "lead6@example.com", "",
+        ]  # fmt: skip
+
+
 def test_the_report_beside_a_connection_holding_sqlites_write_lock(store: Engine, tmp_path: Path) -> None:
     with store.begin() as conn:
         _lead(conn, 1, T0)
