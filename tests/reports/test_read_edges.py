@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -276,17 +277,22 @@ def test_the_steps_engagement_names_are_every_distinct_pair_with_both_given(stor
         ("c", None),
         ("b", "x"),
     ]
+    _clicks_of_one_lead(store, named)
+    with store.connect() as conn:
+        assert list(queries.event_steps(conn)) == [("a", "m"), ("a", "z"), ("b", "x")]
+
+
+def _clicks_of_one_lead(store: Engine, named: Sequence[tuple[str | None, str | None]]) -> None:
+    """Lead 1, with a click of each campaign and step named, a minute apart, in this order."""
     with store.begin() as conn:
         _lead(conn, 1, T0)
-        for minute, (campaign, step) in enumerate(named):
+        for minute, (campaign, step) in enumerate(named, start=1):
             conn.execute(
                 insert(events).values(
                     lead_id=1, type="email_click", occurred_at=T0 + timedelta(minutes=minute),
                     received_at=T0, campaign_key=campaign, step_id=step, properties={},
                 )
             )  # fmt: skip
-    with store.connect() as conn:
-        assert list(queries.event_steps(conn)) == [("a", "m"), ("a", "z"), ("b", "x")]
 
 
 def _engagements(store: Engine, steps_of: dict[int, str]) -> None:
@@ -315,16 +321,7 @@ def test_each_engagement_gets_its_own_campaigns_step_whatever_other_campaigns_ca
         ("trial", None),
         ("gone", "welcome"),
     ]
-    with store.begin() as conn:
-        _lead(conn, 1, T0)
-        for hour, (campaign, step) in enumerate(engaged, start=1):
-            conn.execute(
-                insert(events).values(
-                    lead_id=1, type="email_click", occurred_at=T0 + timedelta(minutes=hour),
-                    received_at=T0 + timedelta(minutes=hour), campaign_key=campaign, step_id=step,
-                    properties={},
-                )
-            )  # fmt: skip
+    _clicks_of_one_lead(store, engaged)
     known = [("webinar", "follow-up"), ("trial", "welcome"), ("webinar", "welcome")]
     with store.connect() as conn:
         read = queries.read_touches(conn, NOW, known)
