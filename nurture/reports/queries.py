@@ -622,7 +622,7 @@ def _touch_block(conn: Connection, now: datetime, steps: Vocabulary, low: int, h
     lead = np.concatenate([sent["lead_id"], engaged["lead_id"]])
     return Touches(
         # Held until every block is read: ids in 32 bits where they fit (40 MB less at a million leads).
-        lead.astype(np.int32) if high <= 2**31 else lead,
+        lead.astype(np.int32) if low >= -(2**31) and high <= 2**31 else lead,
         np.concatenate([sent["at"], engaged["at"]]),
         np.r_[np.ones(len(sent["lead_id"]), dtype=bool), np.zeros(len(engaged["lead_id"]), dtype=bool)],
         np.r_[np.full(len(sent["lead_id"]), -1), engaged["step"]].astype(np.int32 if wide else np.int16),

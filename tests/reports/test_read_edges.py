@@ -214,6 +214,10 @@ def test_addresses_of_leads_recorded_or_erased_since_the_journeys_are_found_by_i
         assert held.emails(np.arange(6)) == [
             "lead1@example.com", "", "lead4@example.com", "lead5@example.com", "lead6@example.com", "",
         ]  # fmt: skip
+        # An address holding the separator of the block's text: that block is read by id.
+        conn.execute(leads.update().where(leads.c.id == 5).values(email="odd\x1eone@example.com"))
+        now_held = queries.DatabaseFacts(conn, np.array([1, 3, 4, 5, 6]), NOW)  # the leads there are
+        assert now_held.emails(np.array([4, 3])) == ["lead6@example.com", "odd\x1eone@example.com"]
 
 
 def test_the_report_beside_a_connection_holding_sqlites_write_lock(store: Engine, tmp_path: Path) -> None:

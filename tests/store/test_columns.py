@@ -140,9 +140,27 @@ def test_more_rows_than_a_chunk_come_in_order(conn: Connection, monkeypatch: pyt
 def test_a_copy_stream_parsed_every_two_rows(conn: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
     """PostgreSQL's rows (62 bytes each here) parsed every 100 bytes gathered, each block read in
     place: hundreds of blocks, read as the driver reads the rows."""
+    if conn.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL streams its rows through COPY")
     monkeypatch.setattr(columns, "_BLOCK", 100)
     _fill(conn, 700, seed=4)
     _check(conn, ORDERED, KINDS)
+
+
+def test_the_whole_rows_of_a_block_are_parsed_in_place_and_the_rest_kept() -> None:
+    """The server sends whole rows, but a block that ends within one (or with the stream's
+    trailer) parses the rows before it and hands back the bytes after them."""
+    kinds: dict[str, columns.Kind] = {"a": "int", "b": "int"}
+    row = columns._row_type(2)
+    rows = np.zeros(3, dtype=row)
+    rows["count"], rows["l0"], rows["l1"] = 2, 8, 8
+    rows["v0"], rows["v1"] = [1, 2, 3], [-4, 5, 2**40]
+    data = rows.tobytes()
+    parts: dict[str, list[np.ndarray]] = {"a": [], "b": []}
+    left = columns._copy_rows(data[:-10], kinds, parts)  # two rows and most of the third
+    assert left == data[2 * row.itemsize : -10]
+    assert columns._copy_rows(left + data[-10:] + b"\xff\xff", kinds, parts) == b"\xff\xff"  # the trailer
+    assert [np.concatenate(parts[name]).tolist() for name in kinds] == [[1, 2, 3], [-4, 5, 2**40]]
 
 
 def test_parameters_are_bound_in_stored_form(conn: Connection) -> None:
