@@ -15,7 +15,7 @@ import numpy as np
 
 from nurture.reports.clocks import WorkingClock
 from nurture.reports.cohort import Waterfall, waterfall
-from nurture.reports.handoffs import Handoffs
+from nurture.reports.handoffs import Handoffs, Vocabulary
 from nurture.reports.journeys import Journeys
 from nurture.reports.lead_facts import LeadFacts, attribute_text
 from nurture.reports.velocity import Velocity, velocity
@@ -41,11 +41,11 @@ def dimension(
         return _groups(codes, list(names))
     if by == "campaign":
         first = facts.first_campaigns()
-        campaigns: dict[str, int] = {}
+        campaigns = Vocabulary()
         codes = np.full(leads, -1, dtype=np.int64)
         for row, campaign in first.items():
-            codes[row] = campaigns.setdefault(campaign, len(campaigns))
-        return _groups(codes, list(campaigns))
+            codes[row] = campaigns.code(campaign)
+        return _groups(codes, list(campaigns.texts))
     codes, values = facts.coded(
         by if by in ("country", "industry", "owner") else by.removeprefix("attributes.")
     )
@@ -55,9 +55,9 @@ def dimension(
 def _groups(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
     """``codes`` into ``names`` (-1: no value), with no value named :data:`NONE` and names that
     are the same text (an empty value and none) made one group."""
-    index: dict[str, int] = {}
-    merged = np.array([index.setdefault(name, len(index)) for name in [*names, NONE]], dtype=np.int64)
-    return merged[np.where(codes < 0, len(names), codes)], list(index)
+    index = Vocabulary()
+    merged = np.array([index.code(name) for name in [*names, NONE]], dtype=np.int64)
+    return merged[np.where(codes < 0, len(names), codes)], list(index.texts)
 
 
 def breakdown(

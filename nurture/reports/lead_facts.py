@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from nurture.reports.handoffs import Vocabulary
 from nurture.reports.rows import Enrollment, Lead
 
 
@@ -32,14 +33,10 @@ class LeadFacts(ABC):
 
     def coded(self, field: str) -> tuple[np.ndarray, list[str | None]]:
         """:meth:`values` as a code per row into the distinct values returned (-1: none)."""
-        names: dict[str | None, int] = {}
+        names = Vocabulary()
         found = self.values(field)
-        codes = np.fromiter(
-            (-1 if value is None else names.setdefault(value, len(names)) for value in found),
-            dtype=np.int64,
-            count=len(found),
-        )
-        return codes, list(names)
+        codes = np.fromiter(map(names.code, found), dtype=np.int64, count=len(found))
+        return codes, list(names.texts)
 
     @abstractmethod
     def first_campaigns(self) -> dict[int, str]:

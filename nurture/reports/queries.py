@@ -549,7 +549,7 @@ class TouchReading:
             self._taken = True
         # Column by column, each block's column let go of once joined: never all blocks beside
         # all of their joined copy (300 MB at ten million touches).
-        kinds = {"lead": np.int64, "at": np.int64, "sent": bool, "step": np.int16}  # when there is none
+        kinds = {"lead": np.int64, "at": np.int64, "sent": bool, "step": np.int16}  # the types of no block
         columns = {name: [getattr(part, name) for part in parts] for name in kinds}
         del parts
         joined = {}
@@ -689,7 +689,7 @@ def _step_codes(steps: Vocabulary, params: dict[str, Any]) -> str:
     return f"CASE e.campaign_key {' '.join(branches)} ELSE -1 END"
 
 
-_EMAIL_BLOCK = 50_000  # leads whose addresses SQLite hands over as one text
+_EMAIL_BLOCK = 50_000  # leads whose addresses the database hands over as one text
 
 
 class DatabaseFacts(LeadFacts):
