@@ -241,14 +241,14 @@ def _answers(
 
 def _reasons(conn: Connection, move_ids: NDArray[np.int64]) -> dict[int, str]:
     """The reasons recorded with these stage changes (recycled or disqualified), by id: one
-    query for all of them, the ids bound as one value (a JSON array on SQLite, an array on
-    PostgreSQL), each found through the primary key. Reading every refusal of the chunk's leads
+    query for all of them, the ids bound as one value (a JSON array on SQLite, an array's text
+    on PostgreSQL), each found through the primary key. Reading every refusal of the chunk's leads
     and keeping these few took a fifth of the backtest at a million leads; an IN list of
     hundreds of parameters was parsed anew by the driver every time."""
     if not len(move_ids):
         return {}
     wanted = move_ids.tolist()
-    if conn.dialect.name == "postgresql":  # an array's text: the driver's own list took a microsecond an id
+    if conn.dialect.name == "postgresql":  # as text: the driver's own list took a microsecond an id
         sql = "SELECT id, reason FROM stage_changes WHERE id = ANY(CAST(:p AS int8[])) AND reason IS NOT NULL"
         ids = "{" + ",".join(map(str, wanted)) + "}"
     else:
