@@ -19,7 +19,7 @@ from nurture.reports.handoffs import Handoffs
 from nurture.reports.instants import NEVER
 from nurture.reports.journeys import DISQUALIFIED, FUNNEL_CODES, RANK_OF_CODE, RECYCLED, STAGE_CODE, Journeys
 from nurture.reports.rows import FUNNEL
-from nurture.reports.stats import median, percentile, rounded, share
+from nurture.reports.stats import quantiles, rounded, share
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,11 @@ def waterfall(journeys: Journeys, members: np.ndarray | None = None) -> Waterfal
     ``members``: the rows of the leads to count (all when None). All leads at once, stage by stage.
     A stage's days run from the first arrival at the latest earlier stage the lead was recorded at
     (no later than this one) to its first arrival here."""
-    rows = np.arange(len(journeys)) if members is None else members
+    # All leads: the columns themselves (views), not copies of them row by row.
+    rows: slice | np.ndarray = slice(None) if members is None else members
     size = len(FUNNEL)
     top = journeys.top[rows].astype(np.int64)
-    funnel = journeys.first_at[rows][:, FUNNEL_CODES]
+    funnel = journeys.first_at[:, FUNNEL_CODES][rows]
     spent_at = journeys.stage_days[rows]
     now_rank = RANK_OF_CODE[journeys.stage[rows].astype(np.int64)].astype(np.int64)
     in_funnel = top >= 0
@@ -65,27 +66,28 @@ def waterfall(journeys: Journeys, members: np.ndarray | None = None) -> Waterfal
     lost = np.bincount(top[stopped], minlength=size)
     reached = np.cumsum(tops[::-1])[::-1]  # at this stage or a later one
     stages: list[StageFigures] = []
-    previous = len(rows)
+    previous = len(top)
     for rank, stage in enumerate(FUNNEL):
         arrived = funnel[:, rank]
         passed = top >= rank
         skipped = int(np.count_nonzero(passed & (arrived == NEVER)))
         spent = spent_at[:, rank]
         spent = spent[~np.isnan(spent)]
+        median_days, p90_days = quantiles(spent, 0.5, 0.9)
         stages.append(
             StageFigures(
                 stage=stage,
                 reached=int(reached[rank]),
                 rate=rounded(share(int(reached[rank]), previous), 4),
-                median_days=rounded(median(spent)),
-                p90_days=rounded(percentile(spent, 0.9)),
+                median_days=rounded(median_days),
+                p90_days=rounded(p90_days),
                 still_open=int(still_open[rank]),
                 skipped=skipped,
                 lost=int(lost[rank]),
             )
         )
         previous = int(reached[rank])
-    return Waterfall(len(rows), stages)
+    return Waterfall(len(top), stages)
 
 
 @dataclass

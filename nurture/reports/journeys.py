@@ -93,14 +93,16 @@ class Journeys:
         recorded at, from the first arrival at the latest earlier stage it was recorded at (no
         later than this one); NaN where there is none. Worked out once for every waterfall (the
         cohort's, all leads', each breakdown group's)."""
-        funnel = self.first_at[:, FUNNEL_CODES]
-        found = np.full(funnel.shape, np.nan)
+        # Column by column, each made contiguous (a row's stages are neighbours in memory): half
+        # the time of a maximum along rows of the strided earlier columns.
+        funnel = [np.ascontiguousarray(self.first_at[:, code]) for code in FUNNEL_CODES]
+        found = np.full((len(self), len(FUNNEL)), np.nan)
         lowest = np.iinfo(np.int64).min
         for rank in range(1, len(FUNNEL)):
-            arrived = funnel[:, rank]
-            earlier = funnel[:, :rank]
-            usable = (earlier != NEVER) & (earlier <= arrived[:, None])
-            latest = np.where(usable, earlier, lowest).max(axis=1)
+            arrived = funnel[rank]
+            latest = np.full(len(arrived), lowest)
+            for earlier in funnel[:rank]:  # a stage never reached (NEVER) is after any arrival
+                np.maximum(latest, np.where(earlier <= arrived, earlier, lowest), out=latest)
             measured = (arrived != NEVER) & (latest != lowest)
             found[measured, rank] = days(arrived[measured] - latest[measured])
         return found

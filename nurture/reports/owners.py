@@ -35,9 +35,16 @@ def owners_at(
     holder, names = handoffs.holders(teams or {})
     when = micros(at)
     held = np.flatnonzero((handoffs.assigned <= when) & (handoffs.lead >= 0))
-    held = held[np.lexsort((handoffs.id[held], handoffs.assigned[held], handoffs.lead[held]))]
-    lead_rows = handoffs.lead[held]
-    last = held[np.r_[lead_rows[1:] != lead_rows[:-1], True]] if len(held) else held
+    # Each lead's latest: the last assigned of its handoffs, of those the greatest id (ids are
+    # unique). Found lead by lead with two running maxima, not by sorting two million handoffs
+    # by lead, moment and id (a second).
+    lead, assigned = handoffs.lead[held], handoffs.assigned[held]
+    latest_at = np.full(leads, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest_at, lead, assigned)
+    held = held[assigned == latest_at[lead]]
+    latest_id = np.full(leads, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest_id, handoffs.lead[held], handoffs.id[held])
+    last = held[handoffs.id[held] == latest_id[handoffs.lead[held]]]
     rejected = (
         handoffs.is_status("rejected")[last]
         & (handoffs.responded[last] != NEVER)

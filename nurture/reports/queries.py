@@ -119,6 +119,7 @@ def _read_journeys(
         {"id": "int", "created_at": "instant", "stage": "int"},
         {"now": now},
         chunk_key="id",
+        never_null=True,
     )
     lead_id, created, row_stage = leads["id"], leads["created_at"], leads["stage"]
     # Block by block of leads, so that only a block's stage changes are ever held; the blocks
@@ -154,6 +155,7 @@ def _read_journeys(
             {"low": low, "high": high, **({} if moves_to is not None else {"now": now})},
             chunk_key="lead_id",
             key_bounds=("low", "high"),
+            never_null=True,
         )
         if moves_to is not None:
             moves_to.give(
@@ -512,6 +514,7 @@ class TouchReading:
                         {"id": "int"},
                         {"now": self.now},
                         chunk_key="id",
+                        never_null=True,
                     )["id"]
                     # Engagement may name steps the program no longer has: all are coded, after
                     # the program's, before any block is read (the vocabulary is not changed after).
@@ -638,6 +641,7 @@ def _pg_touches(conn: Connection, steps: Vocabulary, bounds: dict[str, Any]) -> 
         _PG_TOUCHES.format(step=_step_codes(steps, bounds)),
         {"lead_id": "int", "at": "instant", "sent": "int", "id": "int", "step": "int"},
         bounds,
+        never_null=True,
     )
     is_sent = found["sent"] == 1
     sent = {name: found[name][is_sent] for name in ("lead_id", "at")}

@@ -13,7 +13,7 @@ import numpy as np
 
 from nurture.reports.instants import NEVER
 from nurture.reports.journeys import MQL, Journeys
-from nurture.reports.stats import median, percentile, rounded
+from nurture.reports.stats import median, quantiles, rounded
 from nurture.reports.touch_columns import Touches
 
 BUCKETS = ((0, 0), (1, 2), (3, 5), (6, 8), (9, 12), (13, None))
@@ -54,10 +54,11 @@ def touches_before_mql(journeys: Journeys, members: np.ndarray, touches: Touches
     for low, high in BUCKETS:
         inside = (emails >= low) if high is None else ((emails >= low) & (emails <= high))
         distribution[_bucket(low)] = int(np.count_nonzero(inside))
+    median_emails, p90_emails = quantiles(emails.astype(np.float64), 0.5, 0.9)
     return TouchFigures(
         mqls=len(emails),
-        median_emails=rounded(median(emails.astype(np.float64))),
+        median_emails=rounded(median_emails),
         median_engagements=rounded(median(engagements.astype(np.float64))),
-        p90_emails=rounded(percentile(emails.astype(np.float64), 0.9)),
+        p90_emails=rounded(p90_emails),
         emails_distribution=distribution,
     )

@@ -18,7 +18,7 @@ from nurture.reports.handoffs import Handoffs
 from nurture.reports.instants import NEVER, days, month_label, months
 from nurture.reports.journeys import Journeys
 from nurture.reports.rows import FUNNEL_RANK
-from nurture.reports.stats import median, percentile, rounded
+from nurture.reports.stats import median, quantiles, rounded
 
 LEGS = (("lead", "mql"), ("mql", "sal"), ("sal", "sql"), ("lead", "customer"))
 
@@ -75,6 +75,14 @@ def _durations(
     return found
 
 
+def _stable_order(month: np.ndarray) -> np.ndarray:
+    """``np.argsort(month, kind="stable")``: as offsets from the first month where they fit in 16
+    bits, which numpy sorts by radix (a fifth of the time of 64-bit integers)."""
+    if len(month) and int(month.max()) - int(month.min()) < 2**15:
+        return np.argsort((month - month.min()).astype(np.int16), kind="stable")
+    return np.argsort(month, kind="stable")
+
+
 def velocity(journeys: Journeys, members: np.ndarray, handoffs: Handoffs, clock: WorkingClock) -> Velocity:
     legs: list[Leg] = []
     trend: list[LegMonth] = []
@@ -83,11 +91,10 @@ def velocity(journeys: Journeys, members: np.ndarray, handoffs: Handoffs, clock:
     ):
         name = f"{start} -> {end}"
         clock_name = "working hours" if (start, end) == ("mql", "sal") else "days"
-        legs.append(
-            Leg(name, clock_name, len(values), rounded(median(values)), rounded(percentile(values, 0.9)))
-        )
+        middle, high = quantiles(values, 0.5, 0.9)
+        legs.append(Leg(name, clock_name, len(values), rounded(middle), rounded(high)))
         month = months(ended)
-        order = np.argsort(month, kind="stable")
+        order = _stable_order(month)
         found, starts = np.unique(month[order], return_index=True)
         for index, (at, begin) in enumerate(zip(found, starts, strict=True)):
             stop = starts[index + 1] if index + 1 < len(starts) else len(order)

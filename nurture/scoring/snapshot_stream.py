@@ -124,6 +124,7 @@ def _read_samples(
                 {"low": lo, "high": hi + 1},
                 chunk_key="lead_id",
                 key_bounds=("low", "high"),
+                never_null=True,
             )
         part, reasons = _chunk(conn, ids, created, ledger, moves, question, rules, micros(now), width)
         parts.append(part)

@@ -35,9 +35,9 @@ HANDOFFS = [
 LEADS = {1: _lead(1, "ben"), 2: _lead(2, None), 3: _lead(3, "carl"), 4: _lead(4, "ben")}
 
 
-def _owners(at: datetime) -> dict[int, str | None]:
+def _owners(at: datetime, handoffs: list[Handoff] = HANDOFFS) -> dict[int, str | None]:
     journeys = journeys_from_rows(LEADS.values(), {})
-    codes, names = owners_at(len(journeys), handoffs_of(HANDOFFS, journeys), RowFacts(LEADS.values(), []), at)
+    codes, names = owners_at(len(journeys), handoffs_of(handoffs, journeys), RowFacts(LEADS.values(), []), at)
     return {
         int(lead): None if code < 0 else names[code]
         for lead, code in zip(journeys.lead_id, codes, strict=True)
@@ -49,6 +49,15 @@ def test_the_owner_at_a_moment_is_the_holder_of_the_latest_handoff_by_then() -> 
     assert _owners(day(10)) == {1: "anna", 2: None, 3: "carl", 4: None}
     assert _owners(day(40)) == {1: "ben", 2: None, 3: "carl", 4: "ben"}
 
+
+def test_the_latest_handoff_is_the_latest_assigned_whatever_its_id() -> None:
+    # An imported handoff of the past has a later id than those recorded since.
+    imported = Handoff(5, 1, "carl", "reassigned", day(2), day(3), day(4), None)
+    assert _owners(day(5), [*HANDOFFS, imported])[1] == "anna"
+    # Of two assigned at the same moment, the one recorded later (the greater id), in whatever
+    # order they come.
+    tied = Handoff(6, 4, "anna", "reassigned", day(30), day(31), day(30), None)
+    assert _owners(day(40), [tied, *HANDOFFS])[4] == "anna"
 
 def _history() -> History:
     changes = {

@@ -147,19 +147,60 @@ def test_a_copy_stream_parsed_every_two_rows(conn: Connection, monkeypatch: pyte
     _check(conn, ORDERED, KINDS)
 
 
+NARROW = (
+    "SELECT id, CAST(n % 30000 AS SMALLINT) AS small, CAST(k AS INTEGER) AS middle, n, at "
+    "FROM probe ORDER BY id"
+)
+NARROW_KINDS = {"id": "int", "small": "int", "middle": "int", "n": "int", "at": "instant"}
+
+
+def test_a_query_never_null_reads_its_integers_in_their_own_widths(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copied as it is on PostgreSQL: two-, four- and eight-byte integers side by side, every
+    value as the driver reads it, rows split between blocks of the stream too."""
+    monkeypatch.setattr(columns, "_BLOCK", 100)
+    _fill(conn, 500, seed=5, nulls=False)
+    _check(conn, NARROW, NARROW_KINDS, chunk_key="id", never_null=True)
+
+
+def test_a_null_in_a_query_said_never_null_fails_the_read(conn: Connection) -> None:
+    """Never read as some number: on PostgreSQL the row is of another shape (SQLite reads it as
+    NULL, whatever the caller said)."""
+    _fill(conn, 300, seed=6, nulls=False)
+    bulk.execute(conn, "UPDATE probe SET k = NULL WHERE id = 150")
+    if conn.dialect.name != "postgresql":
+        found = read_columns(conn, NARROW, NARROW_KINDS, chunk_key="id", never_null=True)
+        assert found["middle"][149] == columns.NO_INT
+        return
+    with pytest.raises(ValueError, match="another shape"):
+        read_columns(conn, NARROW, NARROW_KINDS, never_null=True)
+
+
+def test_a_query_never_null_must_give_the_columns_asked_in_their_order(conn: Connection) -> None:
+    if conn.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL copies the query as it is")
+    _fill(conn, 10, seed=7, nulls=False)
+    with pytest.raises(ValueError, match="not those asked"):
+        read_columns(conn, "SELECT at, id FROM probe", {"id": "int", "at": "instant"}, never_null=True)
+    with pytest.raises(ValueError, match="not those asked"):
+        read_columns(conn, "SELECT id, k, at FROM probe", {"id": "int", "at": "instant"}, never_null=True)
+
+
 def test_the_whole_rows_of_a_block_are_parsed_in_place_and_the_rest_kept() -> None:
     """The server sends whole rows, but a block that ends within one (or with the stream's
     trailer) parses the rows before it and hands back the bytes after them."""
     kinds: dict[str, columns.Kind] = {"a": "int", "b": "int"}
-    row = columns._row_type(2)
+    row = columns._row_type([8, 8])
     rows = np.zeros(3, dtype=row)
     rows["count"], rows["l0"], rows["l1"] = 2, 8, 8
     rows["v0"], rows["v1"] = [1, 2, 3], [-4, 5, 2**40]
     data = rows.tobytes()
     parts: dict[str, list[np.ndarray]] = {"a": [], "b": []}
-    left = columns._copy_rows(data[:-10], kinds, parts)  # two rows and most of the third
+    left = columns._copy_rows(data[:-10], row, kinds, parts)  # two rows and most of the third
     assert left == data[2 * row.itemsize : -10]
-    assert columns._copy_rows(left + data[-10:] + b"\xff\xff", kinds, parts) == b"\xff\xff"  # the trailer
+    trailer = b"\xff\xff"
+    assert columns._copy_rows(left + data[-10:] + trailer, row, kinds, parts) == trailer
     assert [np.concatenate(parts[name]).tolist() for name in kinds] == [[1, 2, 3], [-4, 5, 2**40]]
 
 
