@@ -1,12 +1,16 @@
-"""The order statistics every figure uses: numpy's default (linear) definition, one partition for several."""
+"""The order statistics every figure uses (numpy's default, linear, definition; one partition for
+several), and the calendar months the stage balance counts in."""
 
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nurture.reports import balance
 from nurture.reports.stats import median, percentile, quantiles
 
 VALUES = st.lists(st.floats(-1e6, 1e6, allow_nan=False), max_size=60)
@@ -28,3 +32,12 @@ def test_a_median_and_a_90th_percentile_by_hand() -> None:
     assert quantiles(values, 0.5, 0.9, 0.0, 1.0) == [5.0, 8.2, 1.0, 9.0]
     assert median([4.0, 1.0]) == 2.5
     assert quantiles(np.array([]), 0.5, 0.9) == [None, None]
+
+
+@given(st.lists(st.integers(-719_000, 2_932_000), min_size=1, max_size=50), st.integers(0, 30))
+def test_each_days_month_start_is_the_calendars(days: list[int], spread: int) -> None:
+    """Looked up over the span of days (or, over a span beyond the lookup's, worked out per day)."""
+    day = np.array([d // (1 + spread) for d in days], dtype=np.int64)
+    expected = [(date(1970, 1, 1) + timedelta(days=int(d))).replace(day=1) for d in day]
+    found = balance._month_starts(day)
+    assert [date(1970, 1, 1) + timedelta(days=int(d)) for d in found] == expected
