@@ -93,4 +93,4 @@ def stuck_leads(
     # Made as tuples of the named type at once, field by field in order: its own __new__, a
     # Python function, cost a second for half a million leads.
     made = partial(tuple.__new__, StuckLead)
-    return list(map(made, zip(*(field.tolist() for field in fields), strict=True)))
+    return list(map(made, zip(*fields, strict=True)))
