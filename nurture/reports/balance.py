@@ -105,7 +105,8 @@ def _month_starts(day: np.ndarray) -> np.ndarray:
     if len(day) and int(day.max()) - int(day.min()) < _DENSE:
         first = int(day.min())
         span = np.arange(first, int(day.max()) + 1)
-        return _calendar_month_starts(span)[day - first]
+        looked_up: np.ndarray = _calendar_month_starts(span)[day - first]
+        return looked_up
     return _calendar_month_starts(day)
 
 

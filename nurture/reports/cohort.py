@@ -52,11 +52,14 @@ def waterfall(journeys: Journeys, members: np.ndarray | None = None) -> Waterfal
     ``members``: the rows of the leads to count (all when None). All leads at once, stage by stage.
     A stage's days run from the first arrival at the latest earlier stage the lead was recorded at
     (no later than this one) to its first arrival here."""
-    # All leads: the columns themselves (views), not copies of them row by row.
+    # All leads: the columns themselves (views), not copies of them row by row; a group: its rows
+    # first, then the funnel's columns of them (not the funnel's columns of every lead).
     rows: slice | np.ndarray = slice(None) if members is None else members
     size = len(FUNNEL)
     top = journeys.top[rows].astype(np.int64)
-    funnel = journeys.first_at[:, FUNNEL_CODES][rows]
+    funnel = (
+        journeys.first_at[:, FUNNEL_CODES] if members is None else journeys.first_at[members][:, FUNNEL_CODES]
+    )
     spent_at = journeys.stage_days[rows]
     now_rank = RANK_OF_CODE[journeys.stage[rows].astype(np.int64)].astype(np.int64)
     in_funnel = top >= 0

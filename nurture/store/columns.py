@@ -82,7 +82,8 @@ What callers must know:
 - **NULL**: an instant's NULL is :data:`NO_INSTANT`; an integer's NULL is the ``null`` argument
   (:data:`NO_INT` unless given). On PostgreSQL NULLs are replaced in SQL, so a stored integer
   equal to ``null`` reads the same as NULL, and a stored ``-infinity`` reads as
-  :data:`NO_INSTANT`.
+  :data:`NO_INSTANT`; a query said to be ``never_null`` is not wrapped, and a NULL in it fails
+  the read there (SQLite reads it as above, whatever the caller said).
 - **Errors**: a value the row-by-row read could not turn into an int64 or a datetime (a real or
   text in an integer column, an instant outside years 1-9999, a malformed text) raises
   ``ValueError`` (or the row reader's own error) instead of being read as some number.
@@ -138,7 +139,8 @@ def read_columns(
     ``never_null``: the query's output columns are ``columns``, in their order, and none is ever
     NULL; PostgreSQL then copies the query itself, each integer in its own width (no SELECT
     around it to make every value eight bytes: a tenth of the server's time for a query that
-    hands over millions of rows), and a NULL fails the read (``ValueError``)."""
+    hands over millions of rows), and a NULL fails the read there (``ValueError``; SQLite, which
+    has nothing to save by it, reads a NULL as ever)."""
     if not columns:
         raise ValueError("read_columns: no column asked for")
     for name, kind in columns.items():

@@ -54,10 +54,10 @@ def test_the_latest_handoff_is_the_latest_assigned_whatever_its_id() -> None:
     # An imported handoff of the past has a later id than those recorded since.
     imported = Handoff(5, 1, "carl", "reassigned", day(2), day(3), day(4), None)
     assert _owners(day(5), [*HANDOFFS, imported])[1] == "anna"
-    # Of two assigned at the same moment, the one recorded later (the greater id), in whatever
-    # order they come.
+    # Of two assigned at the same moment, the one recorded later (the greater id).
     tied = Handoff(6, 4, "anna", "reassigned", day(30), day(31), day(30), None)
     assert _owners(day(40), [tied, *HANDOFFS])[4] == "anna"
+
 
 def _history() -> History:
     changes = {

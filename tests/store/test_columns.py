@@ -164,16 +164,23 @@ def test_a_query_never_null_reads_its_integers_in_their_own_widths(
     _check(conn, NARROW, NARROW_KINDS, chunk_key="id", never_null=True)
 
 
-def test_a_null_in_a_query_said_never_null_fails_the_read(conn: Connection) -> None:
-    """Never read as some number: on PostgreSQL the row is of another shape (SQLite reads it as
-    NULL, whatever the caller said)."""
+@pytest.mark.parametrize(
+    ("column", "field", "row"),
+    [("k", "middle", 150), ("at", "at", 150), ("at", "at", 300), ("n", "n", 1)],
+    ids=["a middle column", "the last column", "the last row's last column", "the first row"],
+)
+def test_a_null_in_a_query_said_never_null_fails_the_read(
+    conn: Connection, column: str, field: str, row: int
+) -> None:
+    """Never read as some number: on PostgreSQL the row is of another shape, or the stream ends
+    within one (SQLite reads it as NULL, whatever the caller said)."""
     _fill(conn, 300, seed=6, nulls=False)
-    bulk.execute(conn, "UPDATE probe SET k = NULL WHERE id = 150")
+    bulk.execute(conn, f"UPDATE probe SET {column} = NULL WHERE id = {row}")
     if conn.dialect.name != "postgresql":
         found = read_columns(conn, NARROW, NARROW_KINDS, chunk_key="id", never_null=True)
-        assert found["middle"][149] == columns.NO_INT
+        assert found[field][row - 1] == (NO_INSTANT if field == "at" else columns.NO_INT)
         return
-    with pytest.raises(ValueError, match="another shape"):
+    with pytest.raises(ValueError, match=r"another shape|within a row|trailer"):
         read_columns(conn, NARROW, NARROW_KINDS, never_null=True)
 
 
