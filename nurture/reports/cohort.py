@@ -57,9 +57,7 @@ def waterfall(journeys: Journeys, members: np.ndarray | None = None) -> Waterfal
     rows: slice | np.ndarray = slice(None) if members is None else members
     size = len(FUNNEL)
     top = journeys.top[rows].astype(np.int64)
-    funnel = (
-        journeys.first_at[:, FUNNEL_CODES] if members is None else journeys.first_at[members][:, FUNNEL_CODES]
-    )
+    funnel = journeys.first_at[rows][:, FUNNEL_CODES]
     spent_at = journeys.stage_days[rows]
     now_rank = RANK_OF_CODE[journeys.stage[rows].astype(np.int64)].astype(np.int64)
     in_funnel = top >= 0

@@ -42,9 +42,10 @@ def owners_at(
     latest_at = np.full(leads, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(latest_at, lead, assigned)
     held = held[assigned == latest_at[lead]]
+    lead, ids = handoffs.lead[held], handoffs.id[held]
     latest_id = np.full(leads, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(latest_id, handoffs.lead[held], handoffs.id[held])
-    last = held[handoffs.id[held] == latest_id[handoffs.lead[held]]]
+    np.maximum.at(latest_id, lead, ids)
+    last = held[ids == latest_id[lead]]
     rejected = (
         handoffs.is_status("rejected")[last]
         & (handoffs.responded[last] != NEVER)

@@ -699,26 +699,26 @@ def _copy_statement(
     unseen)."""
     cursor.execute(f"SELECT * FROM ({query}) AS q LIMIT 0", params)  # noqa: S608
     types = {column.name: column.type_code for column in cursor.description or ()}
-    outputs = []
     for name, kind in columns.items():
         if name not in types:
             raise ValueError(f"read_columns: the query has no column {name!r}")
         if types[name] not in (_PG_INTS if kind == "int" else _PG_INSTANTS):
             raise ValueError(f"read_columns: column {name!r} (type oid {types[name]}) is not {kind}")
-        if kind == "int":
-            outputs.append(f'COALESCE(q."{name}"::int8, {int(null)})')
-        else:
-            outputs.append(f"COALESCE(q.\"{name}\", '-infinity')")
-    if not never_null:
-        copied = f"SELECT {', '.join(outputs)} FROM ({query}) AS q"  # noqa: S608
-        return f"COPY ({copied}) TO STDOUT (FORMAT BINARY)", _row_type([8] * len(columns))
-    if list(types) != list(columns):
-        raise ValueError(
-            f"read_columns: the query's columns {list(types)} are not those asked, {list(columns)}"
-        )
-    return f"COPY ({query}) TO STDOUT (FORMAT BINARY)", _row_type(
-        [_PG_WIDTHS[types[name]] for name in columns]
-    )
+    if never_null:
+        if list(types) != list(columns):
+            raise ValueError(
+                f"read_columns: the query's columns {list(types)} are not those asked, {list(columns)}"
+            )
+        widths = [_PG_WIDTHS[types[name]] for name in columns]
+        return f"COPY ({query}) TO STDOUT (FORMAT BINARY)", _row_type(widths)
+    outputs = [
+        f'COALESCE(q."{name}"::int8, {int(null)})'
+        if kind == "int"
+        else f"COALESCE(q.\"{name}\", '-infinity')"
+        for name, kind in columns.items()
+    ]
+    copied = f"SELECT {', '.join(outputs)} FROM ({query}) AS q"  # noqa: S608
+    return f"COPY ({copied}) TO STDOUT (FORMAT BINARY)", _row_type([8] * len(columns))
 
 
 def _row_type(widths: list[int]) -> np.dtype[Any]:
